@@ -1,0 +1,13 @@
+//! Wire types shared by the teehsm TA and its untrusted clients (the CA
+//! service, the PKCS#11 module, tests). This crate holds no key-handling code:
+//! it only frames, encodes and bounds-checks messages.
+
+pub mod ck;
+pub mod client;
+pub mod codec;
+pub mod frame;
+pub mod msg;
+pub mod rv;
+
+pub use msg::*;
+pub use rv::Rv;

@@ -1,0 +1,857 @@
+//! TA protocol messages and their encoding.
+//!
+//! Request frame body:  `version u8 | kind=1 u8 | request_id u32 | opcode u16 | fields`
+//! Response frame body: `version u8 | kind=2 u8 | request_id u32 | status u32 |`
+//! then, on success, `reply_tag u8 | fields`, else a UTF-8 error message.
+//! Every field is decoded with explicit bounds (see [`crate::codec`]).
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::rv::Rv;
+use zeroize::Zeroize;
+
+/// Protocol version spoken by this crate.
+pub const PROTOCOL_VERSION: u8 = 1;
+const KIND_REQUEST: u8 = 1;
+const KIND_RESPONSE: u8 = 2;
+
+/// Largest frame payload either side accepts.
+pub const MAX_FRAME_LEN: usize = 1 << 20;
+/// Largest data input (message to sign, plaintext, ...).
+pub const MAX_DATA_LEN: usize = MAX_FRAME_LEN - 4096;
+/// Largest single attribute value.
+pub const MAX_ATTR_VALUE_LEN: usize = 256 * 1024;
+/// Most attributes in one template.
+pub const MAX_TEMPLATE_LEN: usize = 128;
+/// Longest PIN.
+pub const MAX_PIN_LEN: usize = 256;
+/// Longest error message or label.
+pub const MAX_TEXT_LEN: usize = 4096;
+/// Most handles in one FindObjects reply.
+pub const MAX_HANDLES: usize = 100_000;
+
+/// Bytes that are secret in transit (PINs). Zeroized on drop; never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// One PKCS#11 attribute. CK_BBOOL is one byte, CK_ULONG eight bytes big-endian.
+/// Values may carry key material (C_CreateObject), so they are zeroized on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub ty: u64,
+    pub value: Vec<u8>,
+}
+impl Drop for Attribute {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+impl std::fmt::Debug for Attribute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Attribute(0x{:x}, {} bytes)", self.ty, self.value.len())
+    }
+}
+impl Attribute {
+    pub fn new(ty: u64, value: impl Into<Vec<u8>>) -> Self {
+        Self { ty, value: value.into() }
+    }
+    pub fn bool(ty: u64, v: bool) -> Self {
+        Self::new(ty, vec![v as u8])
+    }
+    pub fn ulong(ty: u64, v: u64) -> Self {
+        Self::new(ty, v.to_be_bytes().to_vec())
+    }
+    /// The value as CK_BBOOL, if it is one byte of 0 or 1... (any non-zero is true per spec).
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.value.as_slice() {
+            [b] => Some(*b != 0),
+            _ => None,
+        }
+    }
+    pub fn as_ulong(&self) -> Option<u64> {
+        let a: [u8; 8] = self.value.as_slice().try_into().ok()?;
+        Some(u64::from_be_bytes(a))
+    }
+}
+
+/// Mechanism parameters, typed per mechanism family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MechParam {
+    None,
+    /// An IV (CBC) or other opaque byte parameter.
+    Bytes(Vec<u8>),
+    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: u32 },
+    Ctr { counter_bits: u32, counter_block: Vec<u8> },
+    Pss { hash: u64, mgf: u64, salt_len: u64 },
+    Oaep { hash: u64, mgf: u64, source: u64, source_data: Vec<u8> },
+    Ecdh { kdf: u64, shared_data: Vec<u8>, public_data: Vec<u8> },
+    /// SM2 signature user ID (Z value input); empty means the default ID.
+    Sm2 { user_id: Vec<u8> },
+    /// ML-DSA signing context (PKCS#11 3.2 CK_SIGN_ADDITIONAL_CONTEXT).
+    SignContext { hedge: u64, context: Vec<u8> },
+}
+
+/// A mechanism: CKM_* type and its parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mechanism {
+    pub mech: u64,
+    pub param: MechParam,
+}
+impl Mechanism {
+    pub fn new(mech: u64) -> Self {
+        Self { mech, param: MechParam::None }
+    }
+    pub fn with(mech: u64, param: MechParam) -> Self {
+        Self { mech, param }
+    }
+}
+
+/// How the client wants the channel protected. Only `Plain` exists in
+/// protocol version 1; the attested channel of a later version negotiates here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelMode {
+    Plain = 0,
+}
+
+/// A request to the TA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Hello { client: String, channel: ChannelMode },
+    GetTaInfo,
+    GetSlotList,
+    GetTokenInfo { slot: u64 },
+    GetMechanismList { slot: u64 },
+    GetMechanismInfo { slot: u64, mech: u64 },
+    InitToken { slot: u64, so_pin: Secret, label: String },
+    OpenSession { slot: u64, flags: u64 },
+    CloseSession { session: u64 },
+    CloseAllSessions { slot: u64 },
+    GetSessionInfo { session: u64 },
+    Login { session: u64, user_type: u64, pin: Secret },
+    Logout { session: u64 },
+    InitPin { session: u64, pin: Secret },
+    SetPin { session: u64, old_pin: Secret, new_pin: Secret },
+    CreateObject { session: u64, template: Vec<Attribute> },
+    CopyObject { session: u64, object: u64, template: Vec<Attribute> },
+    DestroyObject { session: u64, object: u64 },
+    GetAttributeValue { session: u64, object: u64, types: Vec<u64> },
+    SetAttributeValue { session: u64, object: u64, template: Vec<Attribute> },
+    FindObjects { session: u64, template: Vec<Attribute>, max: u32 },
+    GenerateKey { session: u64, mechanism: Mechanism, template: Vec<Attribute> },
+    GenerateKeyPair { session: u64, mechanism: Mechanism, public_template: Vec<Attribute>, private_template: Vec<Attribute> },
+    Sign { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
+    Verify { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8>, signature: Vec<u8> },
+    Encrypt { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
+    Decrypt { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
+    Digest { session: u64, mechanism: Mechanism, data: Vec<u8> },
+    WrapKey { session: u64, mechanism: Mechanism, wrapping_key: u64, key: u64 },
+    UnwrapKey { session: u64, mechanism: Mechanism, unwrapping_key: u64, wrapped: Vec<u8>, template: Vec<Attribute> },
+    DeriveKey { session: u64, mechanism: Mechanism, base_key: u64, template: Vec<Attribute> },
+    Encapsulate { session: u64, mechanism: Mechanism, public_key: u64, template: Vec<Attribute> },
+    Decapsulate { session: u64, mechanism: Mechanism, private_key: u64, ciphertext: Vec<u8>, template: Vec<Attribute> },
+    GenerateRandom { session: u64, len: u32 },
+    GetAuditHead,
+}
+
+/// Information the TA gives about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TaInfo {
+    pub version: String,
+    pub platform: String,
+    pub simulation: bool,
+    pub measurement: Vec<u8>,
+    pub security_version: u32,
+    pub self_tests: Vec<String>,
+    pub slots: u32,
+}
+
+/// CK_TOKEN_INFO, the parts the TA owns.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TokenInfo {
+    pub label: String,
+    pub serial: String,
+    pub flags: u64,
+    pub session_count: u64,
+    pub rw_session_count: u64,
+    pub min_pin_len: u64,
+    pub max_pin_len: u64,
+    pub total_objects: u64,
+}
+
+/// CK_SESSION_INFO.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SessionInfo {
+    pub slot: u64,
+    pub state: u64,
+    pub flags: u64,
+}
+
+/// Result of reading one attribute: its value, or why it is not given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrResult {
+    pub ty: u64,
+    pub status: Rv,
+    pub value: Vec<u8>,
+}
+impl Drop for AttrResult {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+
+/// Head of the TA's hash-chained audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: Vec<u8>,
+}
+
+/// The successful reply to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Done,
+    Handle(u64),
+    Handles(Vec<u64>),
+    Bytes(Vec<u8>),
+    KeyPair { public: u64, private: u64 },
+    Hello { version: u8, ta_version: String, channel: ChannelMode },
+    TaInfo(TaInfo),
+    TokenInfo(TokenInfo),
+    SessionInfo(SessionInfo),
+    Attributes(Vec<AttrResult>),
+    Encapsulated { ciphertext: Vec<u8>, handle: u64 },
+    Mechanisms(Vec<u64>),
+    MechanismInfo { min_key: u64, max_key: u64, flags: u64 },
+    AuditHead(AuditHead),
+}
+
+/// A response: the reply, or a status code with a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    Ok(Reply),
+    Err { rv: Rv, message: String },
+}
+
+impl Response {
+    pub fn err(rv: Rv, message: impl Into<String>) -> Self {
+        Response::Err { rv, message: message.into() }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn put_template(w: &mut Writer, t: &[Attribute]) {
+    w.u32(t.len() as u32);
+    for a in t {
+        w.u64(a.ty).bytes(&a.value);
+    }
+}
+
+fn get_template(r: &mut Reader<'_>) -> Result<Vec<Attribute>, DecodeError> {
+    let n = r.count("template", MAX_TEMPLATE_LEN, 12)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ty = r.u64("attribute type")?;
+        let value = r.bytes("attribute value", MAX_ATTR_VALUE_LEN)?;
+        v.push(Attribute { ty, value });
+    }
+    Ok(v)
+}
+
+/// Encodes a template on its own (used for nested array attributes such as CKA_WRAP_TEMPLATE).
+pub fn encode_template(t: &[Attribute]) -> Vec<u8> {
+    let mut w = Writer::new();
+    put_template(&mut w, t);
+    w.into_vec()
+}
+
+/// Decodes a template encoded by [`encode_template`], refusing trailing bytes.
+pub fn decode_template(b: &[u8]) -> Result<Vec<Attribute>, DecodeError> {
+    let mut r = Reader::new(b);
+    let t = get_template(&mut r)?;
+    r.finish()?;
+    Ok(t)
+}
+
+fn put_mech(w: &mut Writer, m: &Mechanism) {
+    w.u64(m.mech);
+    match &m.param {
+        MechParam::None => {
+            w.u8(0);
+        }
+        MechParam::Bytes(b) => {
+            w.u8(1).bytes(b);
+        }
+        MechParam::Gcm { iv, aad, tag_bits } => {
+            w.u8(2).bytes(iv).bytes(aad).u32(*tag_bits);
+        }
+        MechParam::Ctr { counter_bits, counter_block } => {
+            w.u8(3).u32(*counter_bits).bytes(counter_block);
+        }
+        MechParam::Pss { hash, mgf, salt_len } => {
+            w.u8(4).u64(*hash).u64(*mgf).u64(*salt_len);
+        }
+        MechParam::Oaep { hash, mgf, source, source_data } => {
+            w.u8(5).u64(*hash).u64(*mgf).u64(*source).bytes(source_data);
+        }
+        MechParam::Ecdh { kdf, shared_data, public_data } => {
+            w.u8(6).u64(*kdf).bytes(shared_data).bytes(public_data);
+        }
+        MechParam::Sm2 { user_id } => {
+            w.u8(7).bytes(user_id);
+        }
+        MechParam::SignContext { hedge, context } => {
+            w.u8(8).u64(*hedge).bytes(context);
+        }
+    }
+}
+
+const MAX_PARAM: usize = 64 * 1024;
+
+fn get_mech(r: &mut Reader<'_>) -> Result<Mechanism, DecodeError> {
+    let mech = r.u64("mechanism")?;
+    let tag = r.u8("mechanism parameter tag")?;
+    let param = match tag {
+        0 => MechParam::None,
+        1 => MechParam::Bytes(r.bytes("mechanism parameter", MAX_PARAM)?),
+        2 => MechParam::Gcm {
+            iv: r.bytes("GCM IV", 256)?,
+            aad: r.bytes("GCM AAD", MAX_PARAM)?,
+            tag_bits: r.u32("GCM tag bits")?,
+        },
+        3 => MechParam::Ctr { counter_bits: r.u32("CTR counter bits")?, counter_block: r.bytes("CTR counter block", 16)? },
+        4 => MechParam::Pss { hash: r.u64("PSS hash")?, mgf: r.u64("PSS MGF")?, salt_len: r.u64("PSS salt length")? },
+        5 => MechParam::Oaep {
+            hash: r.u64("OAEP hash")?,
+            mgf: r.u64("OAEP MGF")?,
+            source: r.u64("OAEP source")?,
+            source_data: r.bytes("OAEP label", MAX_PARAM)?,
+        },
+        6 => MechParam::Ecdh {
+            kdf: r.u64("ECDH KDF")?,
+            shared_data: r.bytes("ECDH shared data", MAX_PARAM)?,
+            public_data: r.bytes("ECDH public data", MAX_PARAM)?,
+        },
+        7 => MechParam::Sm2 { user_id: r.bytes("SM2 user ID", 8191)? },
+        8 => MechParam::SignContext { hedge: r.u64("hedge variant")?, context: r.bytes("signing context", 255)? },
+        t => return Err(DecodeError::UnknownTag { what: "mechanism parameter", tag: t as u64 }),
+    };
+    Ok(Mechanism { mech, param })
+}
+
+fn get_secret(r: &mut Reader<'_>, what: &'static str) -> Result<Secret, DecodeError> {
+    Ok(Secret(r.bytes(what, MAX_PIN_LEN)?))
+}
+
+fn get_data(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<u8>, DecodeError> {
+    r.bytes(what, MAX_DATA_LEN)
+}
+
+// ---------------------------------------------------------------- requests
+
+impl Request {
+    /// Short operation name, for logs, metrics and the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "Hello",
+            Request::GetTaInfo => "GetTaInfo",
+            Request::GetSlotList => "GetSlotList",
+            Request::GetTokenInfo { .. } => "GetTokenInfo",
+            Request::GetMechanismList { .. } => "GetMechanismList",
+            Request::GetMechanismInfo { .. } => "GetMechanismInfo",
+            Request::InitToken { .. } => "InitToken",
+            Request::OpenSession { .. } => "OpenSession",
+            Request::CloseSession { .. } => "CloseSession",
+            Request::CloseAllSessions { .. } => "CloseAllSessions",
+            Request::GetSessionInfo { .. } => "GetSessionInfo",
+            Request::Login { .. } => "Login",
+            Request::Logout { .. } => "Logout",
+            Request::InitPin { .. } => "InitPin",
+            Request::SetPin { .. } => "SetPin",
+            Request::CreateObject { .. } => "CreateObject",
+            Request::CopyObject { .. } => "CopyObject",
+            Request::DestroyObject { .. } => "DestroyObject",
+            Request::GetAttributeValue { .. } => "GetAttributeValue",
+            Request::SetAttributeValue { .. } => "SetAttributeValue",
+            Request::FindObjects { .. } => "FindObjects",
+            Request::GenerateKey { .. } => "GenerateKey",
+            Request::GenerateKeyPair { .. } => "GenerateKeyPair",
+            Request::Sign { .. } => "Sign",
+            Request::Verify { .. } => "Verify",
+            Request::Encrypt { .. } => "Encrypt",
+            Request::Decrypt { .. } => "Decrypt",
+            Request::Digest { .. } => "Digest",
+            Request::WrapKey { .. } => "WrapKey",
+            Request::UnwrapKey { .. } => "UnwrapKey",
+            Request::DeriveKey { .. } => "DeriveKey",
+            Request::Encapsulate { .. } => "Encapsulate",
+            Request::Decapsulate { .. } => "Decapsulate",
+            Request::GenerateRandom { .. } => "GenerateRandom",
+            Request::GetAuditHead => "GetAuditHead",
+        }
+    }
+
+    fn encode_body(&self, w: &mut Writer) {
+        match self {
+            Request::Hello { client, channel } => {
+                w.u16(1).str(client).u8(*channel as u8);
+            }
+            Request::GetTaInfo => {
+                w.u16(2);
+            }
+            Request::GetSlotList => {
+                w.u16(3);
+            }
+            Request::GetTokenInfo { slot } => {
+                w.u16(4).u64(*slot);
+            }
+            Request::GetMechanismList { slot } => {
+                w.u16(5).u64(*slot);
+            }
+            Request::GetMechanismInfo { slot, mech } => {
+                w.u16(6).u64(*slot).u64(*mech);
+            }
+            Request::InitToken { slot, so_pin, label } => {
+                w.u16(7).u64(*slot).bytes(&so_pin.0).str(label);
+            }
+            Request::OpenSession { slot, flags } => {
+                w.u16(8).u64(*slot).u64(*flags);
+            }
+            Request::CloseSession { session } => {
+                w.u16(9).u64(*session);
+            }
+            Request::CloseAllSessions { slot } => {
+                w.u16(10).u64(*slot);
+            }
+            Request::GetSessionInfo { session } => {
+                w.u16(11).u64(*session);
+            }
+            Request::Login { session, user_type, pin } => {
+                w.u16(12).u64(*session).u64(*user_type).bytes(&pin.0);
+            }
+            Request::Logout { session } => {
+                w.u16(13).u64(*session);
+            }
+            Request::InitPin { session, pin } => {
+                w.u16(14).u64(*session).bytes(&pin.0);
+            }
+            Request::SetPin { session, old_pin, new_pin } => {
+                w.u16(15).u64(*session).bytes(&old_pin.0).bytes(&new_pin.0);
+            }
+            Request::CreateObject { session, template } => {
+                w.u16(20).u64(*session);
+                put_template(w, template);
+            }
+            Request::CopyObject { session, object, template } => {
+                w.u16(21).u64(*session).u64(*object);
+                put_template(w, template);
+            }
+            Request::DestroyObject { session, object } => {
+                w.u16(22).u64(*session).u64(*object);
+            }
+            Request::GetAttributeValue { session, object, types } => {
+                w.u16(23).u64(*session).u64(*object).u64s(types);
+            }
+            Request::SetAttributeValue { session, object, template } => {
+                w.u16(24).u64(*session).u64(*object);
+                put_template(w, template);
+            }
+            Request::FindObjects { session, template, max } => {
+                w.u16(25).u64(*session);
+                put_template(w, template);
+                w.u32(*max);
+            }
+            Request::GenerateKey { session, mechanism, template } => {
+                w.u16(30).u64(*session);
+                put_mech(w, mechanism);
+                put_template(w, template);
+            }
+            Request::GenerateKeyPair { session, mechanism, public_template, private_template } => {
+                w.u16(31).u64(*session);
+                put_mech(w, mechanism);
+                put_template(w, public_template);
+                put_template(w, private_template);
+            }
+            Request::Sign { session, mechanism, key, data } => {
+                w.u16(32).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*key).bytes(data);
+            }
+            Request::Verify { session, mechanism, key, data, signature } => {
+                w.u16(33).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*key).bytes(data).bytes(signature);
+            }
+            Request::Encrypt { session, mechanism, key, data } => {
+                w.u16(34).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*key).bytes(data);
+            }
+            Request::Decrypt { session, mechanism, key, data } => {
+                w.u16(35).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*key).bytes(data);
+            }
+            Request::Digest { session, mechanism, data } => {
+                w.u16(36).u64(*session);
+                put_mech(w, mechanism);
+                w.bytes(data);
+            }
+            Request::WrapKey { session, mechanism, wrapping_key, key } => {
+                w.u16(37).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*wrapping_key).u64(*key);
+            }
+            Request::UnwrapKey { session, mechanism, unwrapping_key, wrapped, template } => {
+                w.u16(38).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*unwrapping_key).bytes(wrapped);
+                put_template(w, template);
+            }
+            Request::DeriveKey { session, mechanism, base_key, template } => {
+                w.u16(39).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*base_key);
+                put_template(w, template);
+            }
+            Request::Encapsulate { session, mechanism, public_key, template } => {
+                w.u16(40).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*public_key);
+                put_template(w, template);
+            }
+            Request::Decapsulate { session, mechanism, private_key, ciphertext, template } => {
+                w.u16(41).u64(*session);
+                put_mech(w, mechanism);
+                w.u64(*private_key).bytes(ciphertext);
+                put_template(w, template);
+            }
+            Request::GenerateRandom { session, len } => {
+                w.u16(42).u64(*session).u32(*len);
+            }
+            Request::GetAuditHead => {
+                w.u16(50);
+            }
+        }
+    }
+
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let op = r.u16("opcode")?;
+        let s = |r: &mut Reader<'_>| r.u64("session handle");
+        Ok(match op {
+            1 => {
+                let client = r.string("client name", 256)?;
+                let channel = match r.u8("channel mode")? {
+                    0 => ChannelMode::Plain,
+                    t => return Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
+                };
+                Request::Hello { client, channel }
+            }
+            2 => Request::GetTaInfo,
+            3 => Request::GetSlotList,
+            4 => Request::GetTokenInfo { slot: r.u64("slot")? },
+            5 => Request::GetMechanismList { slot: r.u64("slot")? },
+            6 => Request::GetMechanismInfo { slot: r.u64("slot")?, mech: r.u64("mechanism")? },
+            7 => Request::InitToken {
+                slot: r.u64("slot")?,
+                so_pin: get_secret(r, "SO PIN")?,
+                label: r.string("token label", 32)?,
+            },
+            8 => Request::OpenSession { slot: r.u64("slot")?, flags: r.u64("session flags")? },
+            9 => Request::CloseSession { session: s(r)? },
+            10 => Request::CloseAllSessions { slot: r.u64("slot")? },
+            11 => Request::GetSessionInfo { session: s(r)? },
+            12 => Request::Login { session: s(r)?, user_type: r.u64("user type")?, pin: get_secret(r, "PIN")? },
+            13 => Request::Logout { session: s(r)? },
+            14 => Request::InitPin { session: s(r)?, pin: get_secret(r, "PIN")? },
+            15 => Request::SetPin { session: s(r)?, old_pin: get_secret(r, "old PIN")?, new_pin: get_secret(r, "new PIN")? },
+            20 => Request::CreateObject { session: s(r)?, template: get_template(r)? },
+            21 => Request::CopyObject { session: s(r)?, object: r.u64("object handle")?, template: get_template(r)? },
+            22 => Request::DestroyObject { session: s(r)?, object: r.u64("object handle")? },
+            23 => Request::GetAttributeValue {
+                session: s(r)?,
+                object: r.u64("object handle")?,
+                types: r.u64s("attribute types", MAX_TEMPLATE_LEN)?,
+            },
+            24 => Request::SetAttributeValue { session: s(r)?, object: r.u64("object handle")?, template: get_template(r)? },
+            25 => Request::FindObjects { session: s(r)?, template: get_template(r)?, max: r.u32("max objects")? },
+            30 => Request::GenerateKey { session: s(r)?, mechanism: get_mech(r)?, template: get_template(r)? },
+            31 => Request::GenerateKeyPair {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                public_template: get_template(r)?,
+                private_template: get_template(r)?,
+            },
+            32 => Request::Sign { session: s(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")?, data: get_data(r, "data")? },
+            33 => Request::Verify {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                key: r.u64("key handle")?,
+                data: get_data(r, "data")?,
+                signature: r.bytes("signature", 64 * 1024)?,
+            },
+            34 => Request::Encrypt { session: s(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")?, data: get_data(r, "data")? },
+            35 => Request::Decrypt { session: s(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")?, data: get_data(r, "data")? },
+            36 => Request::Digest { session: s(r)?, mechanism: get_mech(r)?, data: get_data(r, "data")? },
+            37 => Request::WrapKey {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                wrapping_key: r.u64("wrapping key handle")?,
+                key: r.u64("key handle")?,
+            },
+            38 => Request::UnwrapKey {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                unwrapping_key: r.u64("unwrapping key handle")?,
+                wrapped: r.bytes("wrapped key", 64 * 1024)?,
+                template: get_template(r)?,
+            },
+            39 => Request::DeriveKey {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                base_key: r.u64("base key handle")?,
+                template: get_template(r)?,
+            },
+            40 => Request::Encapsulate {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                public_key: r.u64("public key handle")?,
+                template: get_template(r)?,
+            },
+            41 => Request::Decapsulate {
+                session: s(r)?,
+                mechanism: get_mech(r)?,
+                private_key: r.u64("private key handle")?,
+                ciphertext: r.bytes("ciphertext", 64 * 1024)?,
+                template: get_template(r)?,
+            },
+            42 => Request::GenerateRandom { session: s(r)?, len: r.u32("random length")? },
+            50 => Request::GetAuditHead,
+            t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
+        })
+    }
+}
+
+/// Encodes a request frame payload (without the length prefix).
+pub fn encode_request(request_id: u32, req: &Request) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64);
+    w.u8(PROTOCOL_VERSION).u8(KIND_REQUEST).u32(request_id);
+    req.encode_body(&mut w);
+    w.into_vec()
+}
+
+/// Why a request payload could not be decoded; carries the request id when
+/// the header was readable so the reply can be matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest {
+    pub request_id: Option<u32>,
+    pub rv: Rv,
+    pub error: DecodeError,
+}
+
+/// Decodes a request frame payload.
+pub fn decode_request(payload: &[u8]) -> Result<(u32, Request), BadRequest> {
+    let mut r = Reader::new(payload);
+    let header = (|| -> Result<(u8, u8, u32), DecodeError> { Ok((r.u8("version")?, r.u8("kind")?, r.u32("request id")?)) })();
+    let (version, kind, id) = header.map_err(|error| BadRequest { request_id: None, rv: Rv::TEEHSM_MALFORMED_REQUEST, error })?;
+    if version != PROTOCOL_VERSION {
+        return Err(BadRequest {
+            request_id: Some(id),
+            rv: Rv::TEEHSM_PROTOCOL_VERSION,
+            error: DecodeError::Invalid { what: "protocol version", why: "unsupported version" },
+        });
+    }
+    if kind != KIND_REQUEST {
+        return Err(BadRequest {
+            request_id: Some(id),
+            rv: Rv::TEEHSM_MALFORMED_REQUEST,
+            error: DecodeError::Invalid { what: "frame kind", why: "expected a request" },
+        });
+    }
+    let bad = |error| BadRequest { request_id: Some(id), rv: Rv::TEEHSM_MALFORMED_REQUEST, error };
+    let req = Request::decode_body(&mut r).map_err(bad)?;
+    r.finish().map_err(bad)?;
+    Ok((id, req))
+}
+
+// ---------------------------------------------------------------- responses
+
+fn put_ta_info(w: &mut Writer, i: &TaInfo) {
+    w.str(&i.version).str(&i.platform).bool(i.simulation).bytes(&i.measurement).u32(i.security_version);
+    w.u32(i.self_tests.len() as u32);
+    for t in &i.self_tests {
+        w.str(t);
+    }
+    w.u32(i.slots);
+}
+
+fn get_ta_info(r: &mut Reader<'_>) -> Result<TaInfo, DecodeError> {
+    let version = r.string("TA version", 64)?;
+    let platform = r.string("platform", 64)?;
+    let simulation = r.bool("simulation flag")?;
+    let measurement = r.bytes("measurement", 64)?;
+    let security_version = r.u32("security version")?;
+    let n = r.count("self tests", 256, 4)?;
+    let mut self_tests = Vec::with_capacity(n);
+    for _ in 0..n {
+        self_tests.push(r.string("self test", 256)?);
+    }
+    let slots = r.u32("slot count")?;
+    Ok(TaInfo { version, platform, simulation, measurement, security_version, self_tests, slots })
+}
+
+impl Reply {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Reply::Done => {
+                w.u8(0);
+            }
+            Reply::Handle(h) => {
+                w.u8(1).u64(*h);
+            }
+            Reply::Handles(v) => {
+                w.u8(2).u64s(v);
+            }
+            Reply::Bytes(b) => {
+                w.u8(3).bytes(b);
+            }
+            Reply::KeyPair { public, private } => {
+                w.u8(4).u64(*public).u64(*private);
+            }
+            Reply::Hello { version, ta_version, channel } => {
+                w.u8(5).u8(*version).str(ta_version).u8(*channel as u8);
+            }
+            Reply::TaInfo(i) => {
+                w.u8(6);
+                put_ta_info(w, i);
+            }
+            Reply::TokenInfo(t) => {
+                w.u8(7).str(&t.label).str(&t.serial).u64(t.flags).u64(t.session_count).u64(t.rw_session_count);
+                w.u64(t.min_pin_len).u64(t.max_pin_len).u64(t.total_objects);
+            }
+            Reply::SessionInfo(s) => {
+                w.u8(8).u64(s.slot).u64(s.state).u64(s.flags);
+            }
+            Reply::Attributes(v) => {
+                w.u8(9).u32(v.len() as u32);
+                for a in v {
+                    w.u64(a.ty).u32(a.status.0).bytes(&a.value);
+                }
+            }
+            Reply::Encapsulated { ciphertext, handle } => {
+                w.u8(10).bytes(ciphertext).u64(*handle);
+            }
+            Reply::Mechanisms(v) => {
+                w.u8(11).u64s(v);
+            }
+            Reply::MechanismInfo { min_key, max_key, flags } => {
+                w.u8(12).u64(*min_key).u64(*max_key).u64(*flags);
+            }
+            Reply::AuditHead(h) => {
+                w.u8(13).u64(h.seq).bytes(&h.hash);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8("reply tag")? {
+            0 => Reply::Done,
+            1 => Reply::Handle(r.u64("handle")?),
+            2 => Reply::Handles(r.u64s("handles", MAX_HANDLES)?),
+            3 => Reply::Bytes(r.bytes("reply bytes", MAX_FRAME_LEN)?),
+            4 => Reply::KeyPair { public: r.u64("public key handle")?, private: r.u64("private key handle")? },
+            5 => Reply::Hello {
+                version: r.u8("protocol version")?,
+                ta_version: r.string("TA version", 64)?,
+                channel: match r.u8("channel mode")? {
+                    0 => ChannelMode::Plain,
+                    t => return Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
+                },
+            },
+            6 => Reply::TaInfo(get_ta_info(r)?),
+            7 => Reply::TokenInfo(TokenInfo {
+                label: r.string("label", 64)?,
+                serial: r.string("serial", 64)?,
+                flags: r.u64("flags")?,
+                session_count: r.u64("session count")?,
+                rw_session_count: r.u64("rw session count")?,
+                min_pin_len: r.u64("min PIN length")?,
+                max_pin_len: r.u64("max PIN length")?,
+                total_objects: r.u64("object count")?,
+            }),
+            8 => Reply::SessionInfo(SessionInfo { slot: r.u64("slot")?, state: r.u64("state")?, flags: r.u64("flags")? }),
+            9 => {
+                let n = r.count("attributes", MAX_TEMPLATE_LEN, 16)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(AttrResult {
+                        ty: r.u64("attribute type")?,
+                        status: Rv(r.u32("attribute status")?),
+                        value: r.bytes("attribute value", MAX_ATTR_VALUE_LEN)?,
+                    });
+                }
+                Reply::Attributes(v)
+            }
+            10 => Reply::Encapsulated { ciphertext: r.bytes("ciphertext", 64 * 1024)?, handle: r.u64("handle")? },
+            11 => Reply::Mechanisms(r.u64s("mechanisms", 4096)?),
+            12 => Reply::MechanismInfo { min_key: r.u64("min key")?, max_key: r.u64("max key")?, flags: r.u64("flags")? },
+            13 => Reply::AuditHead(AuditHead { seq: r.u64("audit seq")?, hash: r.bytes("audit hash", 64)? }),
+            t => return Err(DecodeError::UnknownTag { what: "reply", tag: t as u64 }),
+        })
+    }
+}
+
+/// Encodes a response frame payload (without the length prefix).
+pub fn encode_response(request_id: u32, resp: &Response) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64);
+    w.u8(PROTOCOL_VERSION).u8(KIND_RESPONSE).u32(request_id);
+    match resp {
+        Response::Ok(reply) => {
+            w.u32(Rv::OK.0);
+            reply.encode(&mut w);
+        }
+        Response::Err { rv, message } => {
+            // An error never carries status OK; clamp so the peer cannot misread it.
+            let rv = if rv.is_ok() { Rv::GENERAL_ERROR } else { *rv };
+            let msg = if message.len() > MAX_TEXT_LEN { &message[..floor_char_boundary(message, MAX_TEXT_LEN)] } else { message };
+            w.u32(rv.0).str(msg);
+        }
+    }
+    w.into_vec()
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Decodes a response frame payload into (request id, response).
+pub fn decode_response(payload: &[u8]) -> Result<(u32, Response), DecodeError> {
+    let mut r = Reader::new(payload);
+    if r.u8("version")? != PROTOCOL_VERSION {
+        return Err(DecodeError::Invalid { what: "protocol version", why: "unsupported version" });
+    }
+    if r.u8("kind")? != KIND_RESPONSE {
+        return Err(DecodeError::Invalid { what: "frame kind", why: "expected a response" });
+    }
+    let id = r.u32("request id")?;
+    let rv = Rv(r.u32("status")?);
+    let resp = if rv.is_ok() {
+        Response::Ok(Reply::decode(&mut r)?)
+    } else {
+        Response::Err { rv, message: r.string("error message", MAX_TEXT_LEN)? }
+    };
+    r.finish()?;
+    Ok((id, resp))
+}
