@@ -1,1 +1,1 @@
-
+//! Shared benchmark helpers live in the binaries; see src/bin.

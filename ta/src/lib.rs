@@ -1,1 +1,15 @@
+//! The teehsm trusted application: it holds every secret and private key,
+//! makes every authorization decision, seals its store to the platform, keeps
+//! the audit log, and refuses to serve until its self-tests pass.
 
+pub mod audit;
+pub mod handler;
+pub mod keys;
+pub mod mech;
+pub mod object;
+pub mod pin;
+pub mod platform;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod token;

@@ -1,1 +1,327 @@
-fn main() {}
+//! teehsm-ta: the trusted application process.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use teehsm_ta::audit::AuditLog;
+use teehsm_ta::handler::{HandlerConfig, Ta};
+use teehsm_ta::platform::sim::SimPlatform;
+use teehsm_ta::platform::Platform;
+use teehsm_ta::store::{Store, StoreError};
+
+/// Security version of this TA build; sealing binds to it and refuses older TAs.
+const TA_SECURITY_VERSION: u32 = 1;
+
+const EXIT_CONFIG: i32 = 2;
+const EXIT_SELF_TEST: i32 = 3;
+const EXIT_ROLLBACK: i32 = 4;
+const EXIT_CORRUPT: i32 = 5;
+
+/// The teehsm trusted application.
+///
+/// Holds every secret and private key, verifies PINs and key policy, seals its
+/// store to the platform root key, keeps a hash-chained audit log, and serves
+/// the TA protocol on a Unix socket once its known-answer self-tests pass.
+/// Normally started and supervised by teehsm-ca; it can also run on its own.
+#[derive(Parser)]
+#[command(name = "teehsm-ta", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run self-tests, open the sealed store, and serve the TA protocol.
+    ///
+    /// Prints `TEEHSM-TA READY socket=<path>` on stdout when serving. Exit codes:
+    /// 0 clean shutdown, 2 configuration error, 3 self-test failure,
+    /// 4 store rollback/deletion/downgrade detected, 5 store corrupt.
+    Serve(ServeArgs),
+    /// Run the known-answer self-tests and print what ran.
+    Selftest,
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of the audit log, and that it holds the
+    /// checkpoint sealed in the store (detects edits, deletions, reordering
+    /// and truncation).
+    Verify(StoreArgs),
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// TOML configuration file (same keys as the flags, with underscores).
+    #[arg(long, env = "TEEHSM_TA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the sealed store and audit log [default: ./.teehsm/store].
+    #[arg(long, env = "TEEHSM_TA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Directory of the sim platform's root key and monotonic counter [default: ./.teehsm/platform].
+    #[arg(long, env = "TEEHSM_TA_PLATFORM_DIR")]
+    platform_dir: Option<PathBuf>,
+    /// Override the TA security version (sim platform only; for upgrade/downgrade tests).
+    #[arg(long, env = "TEEHSM_TA_SIM_SECURITY_VERSION", hide = true)]
+    sim_security_version: Option<u32>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Unix socket to serve the TA protocol on [default: ./.teehsm/ta.sock].
+    #[arg(long, env = "TEEHSM_TA_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Number of token slots [default: 1].
+    #[arg(long, env = "TEEHSM_TA_SLOTS")]
+    slots: Option<u64>,
+    /// PBKDF2 iterations for new PIN verifiers; at least 100000 [default: 100000].
+    #[arg(long, env = "TEEHSM_TA_PIN_ITERATIONS")]
+    pin_iterations: Option<u32>,
+    /// Consecutive wrong PINs before a PIN locks [default: 10].
+    #[arg(long, env = "TEEHSM_TA_MAX_PIN_FAILURES")]
+    max_pin_failures: Option<u32>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "TEEHSM_TA_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or teehsm_ta=debug [default: info].
+    #[arg(long, env = "TEEHSM_TA_LOG_LEVEL")]
+    log_level: Option<String>,
+}
+
+/// The TOML file: every key optional, same names as the flags.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    socket: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    platform_dir: Option<PathBuf>,
+    slots: Option<u64>,
+    pin_iterations: Option<u32>,
+    max_pin_failures: Option<u32>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+}
+
+fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    match path {
+        None => Ok(FileConfig::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))
+        }
+    }
+}
+
+fn init_logs(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn open_platform(args: &StoreArgs, file: &FileConfig) -> anyhow::Result<(Arc<dyn Platform>, PathBuf)> {
+    let platform_dir = args.platform_dir.clone().or(file.platform_dir.clone()).unwrap_or_else(|| PathBuf::from(".teehsm/platform"));
+    let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".teehsm/store"));
+    let svn = args.sim_security_version.unwrap_or(TA_SECURITY_VERSION);
+    let p = SimPlatform::open(&platform_dir, svn).with_context(|| format!("opening the sim platform in {}", platform_dir.display()))?;
+    Ok((Arc::new(p), data_dir))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Selftest => selftest(),
+        Command::Audit { command: AuditCommand::Verify(a) } => audit_verify(a),
+    };
+    std::process::exit(code);
+}
+
+fn selftest() -> i32 {
+    match teehsm_crypto::selftest::run_all() {
+        Ok(r) => {
+            for t in &r.passed {
+                println!("ok   {t}");
+            }
+            println!("{} self-tests passed", r.passed.len());
+            0
+        }
+        Err(e) => {
+            eprintln!("SELF-TEST FAILED: {e}");
+            EXIT_SELF_TEST
+        }
+    }
+}
+
+fn store_exit(e: &StoreError) -> i32 {
+    match e {
+        StoreError::Rollback { .. } | StoreError::Missing { .. } | StoreError::Downgrade { .. } => EXIT_ROLLBACK,
+        StoreError::Platform(teehsm_ta::platform::PlatformError::Downgrade { .. }) => EXIT_ROLLBACK,
+        _ => EXIT_CORRUPT,
+    }
+}
+
+fn serve(a: ServeArgs) -> i32 {
+    let file = match load_file(a.store.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("teehsm-ta: {e:#}");
+            return EXIT_CONFIG;
+        }
+    };
+    init_logs(
+        a.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("text"),
+        a.log_level.as_deref().or(file.log_level.as_deref()).unwrap_or("info"),
+    );
+    // Invariant 7: nothing is served before every known-answer test passes.
+    let report = match teehsm_crypto::selftest::run_all() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "self-test failed: the TA will not serve");
+            eprintln!("teehsm-ta: SELF-TEST FAILED, refusing to serve: {e}");
+            return EXIT_SELF_TEST;
+        }
+    };
+    tracing::info!(tests = report.passed.len(), "self-tests passed");
+    let (platform, data_dir) = match open_platform(&a.store, &file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("teehsm-ta: {e:#}");
+            return EXIT_CONFIG;
+        }
+    };
+    let cfg = HandlerConfig {
+        slots: a.slots.or(file.slots).unwrap_or(1).clamp(1, 64),
+        pin_iterations: a.pin_iterations.or(file.pin_iterations).unwrap_or(100_000),
+        max_pin_failures: a.max_pin_failures.or(file.max_pin_failures).unwrap_or(10).max(1),
+        ..HandlerConfig::default()
+    };
+    if cfg.pin_iterations < teehsm_ta::pin::MIN_ITERATIONS {
+        eprintln!("teehsm-ta: pin_iterations must be at least {}", teehsm_ta::pin::MIN_ITERATIONS);
+        return EXIT_CONFIG;
+    }
+    let audit = match AuditLog::open(&data_dir) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            tracing::error!(error = %e, "audit log is broken: refusing to serve");
+            eprintln!("teehsm-ta: audit log is broken: {e}");
+            return EXIT_CORRUPT;
+        }
+    };
+    let sync_audit = audit.clone();
+    let store = match Store::open(&data_dir, platform.clone(), Box::new(move || sync_audit.sync().map_err(|e| e.to_string()))) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the sealed store");
+            eprintln!("teehsm-ta: {e}");
+            return store_exit(&e);
+        }
+    };
+    let socket = a.socket.or(file.socket).unwrap_or_else(|| PathBuf::from(".teehsm/ta.sock"));
+    let listener = match teehsm_ta::server::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("teehsm-ta: cannot listen on {}: {e}", socket.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let ta = Arc::new(Ta::new(platform, store, audit.clone(), cfg, report.passed.iter().map(|s| s.to_string()).collect()));
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_audit_flusher(audit.clone(), stop.clone());
+    spawn_signal_handler(socket.clone(), stop.clone());
+    println!("TEEHSM-TA READY socket={}", socket.display());
+    let _ = std::io::stdout().flush();
+    tracing::info!(socket = %socket.display(), "serving");
+    teehsm_ta::server::serve(listener, ta.clone(), stop);
+    ta.store.shutdown();
+    if let Err(e) = audit.sync() {
+        tracing::error!(error = %e, "final audit sync failed");
+    }
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("stopped");
+    0
+}
+
+fn spawn_audit_flusher(audit: Arc<AuditLog>, stop: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new().name("audit-flush".into()).spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if let Err(e) = audit.flush() {
+                tracing::error!(error = %e, "audit flush failed");
+            }
+        }
+    });
+}
+
+/// SIGTERM/SIGINT: stop accepting, then unblock the accept loop with a dummy connection.
+fn spawn_signal_handler(socket: PathBuf, stop: Arc<AtomicBool>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot install signal handlers; stop the TA with SIGKILL");
+            return;
+        }
+    };
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            tracing::info!(signal = sig, "shutting down");
+            stop.store(true, Ordering::SeqCst);
+            let _ = std::os::unix::net::UnixStream::connect(&socket);
+        }
+    });
+}
+
+fn audit_verify(a: StoreArgs) -> i32 {
+    let file = match load_file(a.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("teehsm-ta: {e:#}");
+            return EXIT_CONFIG;
+        }
+    };
+    let (platform, data_dir) = match open_platform(&a, &file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("teehsm-ta: {e:#}");
+            return EXIT_CONFIG;
+        }
+    };
+    let checkpoint = match teehsm_ta::store::read_checkpoint(&data_dir, platform) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("audit verify: cannot read the sealed checkpoint: {e}");
+            return 1;
+        }
+    };
+    match teehsm_ta::audit::verify(&data_dir.join(teehsm_ta::audit::AUDIT_FILE), Some(checkpoint)) {
+        Ok(s) => {
+            println!(
+                "audit log OK: {} entries, head seq {} hash {}; sealed checkpoint at seq {} matches",
+                s.entries,
+                s.last_seq,
+                hex::encode(s.head),
+                checkpoint.0
+            );
+            0
+        }
+        Err(e) => {
+            println!("audit log BROKEN: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Cryptographic primitives for the teehsm TA.

@@ -1,0 +1,316 @@
+//! Request handling: turns one decoded request into one response, making
+//! every authorization decision through `policy` and every persistent change
+//! through `store`.
+
+mod objects;
+mod ops;
+mod tokens;
+
+use crate::audit::{AuditLog, Event};
+use crate::object::{Object, SESSION_OBJECT_BIT};
+use crate::platform::Platform;
+use crate::policy::{Actor, Denied, Role};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use teehsm_wire::{ChannelMode, Reply, Request, Response, Rv, TaInfo, PROTOCOL_VERSION};
+
+/// Settings of the running TA that affect request handling.
+#[derive(Clone, Debug)]
+pub struct HandlerConfig {
+    pub slots: u64,
+    pub pin_iterations: u32,
+    pub max_pin_failures: u32,
+    pub min_pin_len: usize,
+    pub max_pin_len: usize,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64 }
+    }
+}
+
+struct SlotCounters {
+    sessions: AtomicU64,
+    rw_sessions: AtomicU64,
+}
+
+/// The TA's shared state.
+pub struct Ta {
+    pub platform: Arc<dyn Platform>,
+    pub store: Store,
+    pub audit: Arc<AuditLog>,
+    pub cfg: HandlerConfig,
+    pub self_tests: Vec<String>,
+    /// Serializes PIN checks and token initialization per slot.
+    token_locks: Vec<Mutex<()>>,
+    counters: Vec<SlotCounters>,
+    next_session: AtomicU64,
+    next_session_object: AtomicU64,
+    next_conn: AtomicU64,
+}
+
+/// A session inside one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    pub slot: u64,
+    pub rw: bool,
+}
+
+/// Per-connection state: one connection is one PKCS#11 application.
+pub struct Conn {
+    pub id: u64,
+    pub client: String,
+    pub hello: bool,
+    sessions: HashMap<u64, Session>,
+    login: HashMap<u64, Role>,
+    /// Session objects and the session that owns each.
+    objects: HashMap<u64, (u64, Arc<Object>)>,
+}
+
+type Result<T> = std::result::Result<T, Denied>;
+
+pub(crate) fn deny(rv: Rv, message: impl Into<String>) -> Denied {
+    Denied { rv, message: message.into() }
+}
+
+impl Ta {
+    pub fn new(platform: Arc<dyn Platform>, store: Store, audit: Arc<AuditLog>, cfg: HandlerConfig, self_tests: Vec<String>) -> Self {
+        let slots = cfg.slots as usize;
+        Ta {
+            platform,
+            store,
+            audit,
+            self_tests,
+            token_locks: (0..slots).map(|_| Mutex::new(())).collect(),
+            counters: (0..slots).map(|_| SlotCounters { sessions: AtomicU64::new(0), rw_sessions: AtomicU64::new(0) }).collect(),
+            next_session: AtomicU64::new(1),
+            next_session_object: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
+            cfg,
+        }
+    }
+
+    /// State for a newly accepted connection.
+    pub fn new_conn(&self) -> Conn {
+        Conn {
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            client: String::new(),
+            hello: false,
+            sessions: HashMap::new(),
+            login: HashMap::new(),
+            objects: HashMap::new(),
+        }
+    }
+
+    /// Releases everything a closed connection held.
+    pub fn close_conn(&self, conn: &mut Conn) {
+        let handles: Vec<u64> = conn.sessions.keys().copied().collect();
+        for h in handles {
+            self.drop_session(conn, h);
+        }
+    }
+
+    /// Handles one request.
+    pub fn handle(&self, conn: &mut Conn, req: Request) -> Response {
+        let name = req.name();
+        if !conn.hello && !matches!(req, Request::Hello { .. }) {
+            return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello");
+        }
+        match self.dispatch(conn, req) {
+            Ok(reply) => Response::Ok(reply),
+            Err(d) => {
+                tracing::debug!(op = name, rv = %d.rv, message = %d.message, "request refused");
+                Response::Err { rv: d.rv, message: d.message }
+            }
+        }
+    }
+
+    fn dispatch(&self, conn: &mut Conn, req: Request) -> Result<Reply> {
+        match req {
+            Request::Hello { client, channel } => {
+                let ChannelMode::Plain = channel;
+                conn.client = client;
+                conn.hello = true;
+                Ok(Reply::Hello { version: PROTOCOL_VERSION, ta_version: env!("CARGO_PKG_VERSION").into(), channel })
+            }
+            Request::GetTaInfo => Ok(Reply::TaInfo(TaInfo {
+                version: env!("CARGO_PKG_VERSION").into(),
+                platform: self.platform.name().into(),
+                simulation: self.platform.is_simulation(),
+                measurement: self.platform.measurement().to_vec(),
+                security_version: self.platform.identity().security_version,
+                self_tests: self.self_tests.clone(),
+                slots: self.cfg.slots as u32,
+            })),
+            Request::GetSlotList => Ok(Reply::Handles((0..self.cfg.slots).collect())),
+            Request::GetTokenInfo { slot } => self.token_info(slot),
+            Request::GetMechanismList { slot } => {
+                self.check_slot(slot)?;
+                Ok(Reply::Mechanisms(crate::mech::MECHANISMS.iter().map(|m| m.0).collect()))
+            }
+            Request::GetMechanismInfo { slot, mech } => {
+                self.check_slot(slot)?;
+                crate::mech::MECHANISMS
+                    .iter()
+                    .find(|m| m.0 == mech)
+                    .map(|m| Reply::MechanismInfo { min_key: m.1, max_key: m.2, flags: m.3 })
+                    .ok_or_else(|| deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported")))
+            }
+            Request::InitToken { slot, so_pin, label } => self.init_token(conn, slot, &so_pin.0, &label),
+            Request::OpenSession { slot, flags } => self.open_session(conn, slot, flags),
+            Request::CloseSession { session } => {
+                self.session(conn, session)?;
+                self.drop_session(conn, session);
+                Ok(Reply::Done)
+            }
+            Request::CloseAllSessions { slot } => {
+                self.check_slot(slot)?;
+                let hs: Vec<u64> = conn.sessions.iter().filter(|(_, s)| s.slot == slot).map(|(h, _)| *h).collect();
+                for h in hs {
+                    self.drop_session(conn, h);
+                }
+                Ok(Reply::Done)
+            }
+            Request::GetSessionInfo { session } => self.session_info(conn, session),
+            Request::Login { session, user_type, pin } => self.login(conn, session, user_type, &pin.0),
+            Request::Logout { session } => self.logout(conn, session),
+            Request::InitPin { session, pin } => self.init_pin(conn, session, &pin.0),
+            Request::SetPin { session, old_pin, new_pin } => self.set_pin(conn, session, &old_pin.0, &new_pin.0),
+            Request::CreateObject { session, template } => self.create_object(conn, session, template),
+            Request::CopyObject { session, object, template } => self.copy_object(conn, session, object, template),
+            Request::DestroyObject { session, object } => self.destroy_object(conn, session, object),
+            Request::GetAttributeValue { session, object, types } => self.get_attributes(conn, session, object, &types),
+            Request::SetAttributeValue { session, object, template } => self.set_attributes(conn, session, object, template),
+            Request::FindObjects { session, template, max } => self.find_objects(conn, session, &template, max),
+            Request::GenerateKey { session, mechanism, template } => self.generate_key(conn, session, mechanism, template),
+            Request::GenerateKeyPair { session, mechanism, public_template, private_template } => {
+                self.generate_key_pair(conn, session, mechanism, public_template, private_template)
+            }
+            Request::Sign { session, mechanism, key, data } => self.sign(conn, session, &mechanism, key, &data),
+            Request::Verify { session, mechanism, key, data, signature } => {
+                self.verify(conn, session, &mechanism, key, &data, &signature)
+            }
+            Request::Encrypt { session, mechanism, key, data } => self.encrypt(conn, session, &mechanism, key, &data),
+            Request::Decrypt { session, mechanism, key, data } => self.decrypt(conn, session, &mechanism, key, &data),
+            Request::Digest { session, mechanism, data } => {
+                self.session(conn, session)?;
+                Ok(Reply::Bytes(crate::mech::digest(&mechanism, &data)?))
+            }
+            Request::WrapKey { session, mechanism, wrapping_key, key } => self.wrap_key(conn, session, &mechanism, wrapping_key, key),
+            Request::UnwrapKey { session, mechanism, unwrapping_key, wrapped, template } => {
+                self.unwrap_key(conn, session, &mechanism, unwrapping_key, &wrapped, template)
+            }
+            Request::DeriveKey { session, mechanism, base_key, template } => self.derive_key(conn, session, &mechanism, base_key, template),
+            Request::Encapsulate { session, mechanism, public_key, template } => {
+                self.encapsulate(conn, session, &mechanism, public_key, template)
+            }
+            Request::Decapsulate { session, mechanism, private_key, ciphertext, template } => {
+                self.decapsulate(conn, session, &mechanism, private_key, &ciphertext, template)
+            }
+            Request::GenerateRandom { session, len } => {
+                self.session(conn, session)?;
+                if len as usize > teehsm_wire::MAX_DATA_LEN {
+                    return Err(deny(Rv::DATA_LEN_RANGE, "at most 1 MiB of random data per call"));
+                }
+                let mut out = vec![0u8; len as usize];
+                teehsm_crypto::rng::fill(&mut out).map_err(crate::keys::crypto_denied)?;
+                Ok(Reply::Bytes(out))
+            }
+            Request::GetAuditHead => {
+                let (seq, hash) = self.audit.head();
+                Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ shared helpers
+
+    fn check_slot(&self, slot: u64) -> Result<()> {
+        if slot < self.cfg.slots {
+            Ok(())
+        } else {
+            Err(deny(Rv::SLOT_ID_INVALID, format!("slot {slot} does not exist (this TA has {} slots)", self.cfg.slots)))
+        }
+    }
+
+    fn session(&self, conn: &Conn, handle: u64) -> Result<Session> {
+        conn.sessions
+            .get(&handle)
+            .copied()
+            .ok_or_else(|| deny(Rv::SESSION_HANDLE_INVALID, format!("session {handle} is not open on this connection")))
+    }
+
+    /// The session and who is acting in it.
+    fn actor(&self, conn: &Conn, handle: u64) -> Result<(Session, Actor)> {
+        let s = self.session(conn, handle)?;
+        let role = conn.login.get(&s.slot).copied().unwrap_or(Role::Public);
+        Ok((s, Actor { role, rw: s.rw }))
+    }
+
+    /// Looks up an object visible in this session.
+    fn object(&self, conn: &Conn, s: Session, actor: Actor, handle: u64, missing: Rv) -> Result<Arc<Object>> {
+        let o = if handle & SESSION_OBJECT_BIT != 0 {
+            conn.objects.get(&handle).map(|(_, o)| o.clone())
+        } else {
+            self.store.state().objects.get(&handle).cloned()
+        };
+        match o {
+            Some(o) if o.slot == s.slot && crate::policy::visible(&o, actor) => Ok(o),
+            _ => Err(deny(missing, format!("no object with handle {handle} is visible in this session"))),
+        }
+    }
+
+    fn drop_session(&self, conn: &mut Conn, handle: u64) {
+        if let Some(s) = conn.sessions.remove(&handle) {
+            if let Some(c) = self.counters.get(s.slot as usize) {
+                c.sessions.fetch_sub(1, Ordering::Relaxed);
+                if s.rw {
+                    c.rw_sessions.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            conn.objects.retain(|_, (owner, _)| *owner != handle);
+            if !conn.sessions.values().any(|x| x.slot == s.slot) {
+                conn.login.remove(&s.slot);
+            }
+        }
+    }
+
+    fn audit(&self, conn: &Conn, op: &str, slot: Option<u64>, session: Option<u64>, object: Option<u64>, mechanism: Option<u64>, rv: Rv) {
+        self.audit.append(Event {
+            op: op.to_string(),
+            client: if conn.client.is_empty() { None } else { Some(conn.client.clone()) },
+            slot,
+            session,
+            object,
+            mechanism,
+            rv: rv.0,
+        });
+    }
+
+    /// Audits the outcome of a key-management or key-use call and passes it through.
+    fn audited<T>(
+        &self,
+        conn: &Conn,
+        op: &str,
+        session: u64,
+        object: Option<u64>,
+        mechanism: Option<u64>,
+        r: Result<T>,
+        object_of: impl Fn(&T) -> Option<u64>,
+    ) -> Result<T> {
+        let slot = conn.sessions.get(&session).map(|s| s.slot);
+        match &r {
+            Ok(v) => self.audit(conn, op, slot, Some(session), object_of(v).or(object), mechanism, Rv::OK),
+            Err(d) => self.audit(conn, op, slot, Some(session), object, mechanism, d.rv),
+        }
+        r
+    }
+}
+
+fn store_err(e: crate::store::StoreError) -> Denied {
+    tracing::error!(error = %e, "store failure");
+    deny(Rv::DEVICE_ERROR, format!("the TA could not persist the change: {e}"))
+}

@@ -1,0 +1,277 @@
+//! Key material: validating it on import, generating it, parsing it into
+//! crypto objects (cached on the object), and rendering readable attributes.
+
+use crate::object::Object;
+use crate::policy::Denied;
+use std::sync::Arc;
+use teehsm_crypto::{ec, mldsa, mlkem, rsa, sm2, CryptoError};
+use teehsm_wire::ck::*;
+use teehsm_wire::Rv;
+use zeroize::Zeroizing;
+
+/// DER of the SM2 curve OID 1.2.156.10197.1.301.
+pub const SM2_EC_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
+
+/// A key ready for use.
+pub enum LoadedKey {
+    Ec(ec::EcPrivateKey),
+    EcPublic { curve: ec::Curve, point: Vec<u8> },
+    Sm2(sm2::Sm2PrivateKey),
+    Sm2Public { point: Vec<u8> },
+    Rsa(rsa::RsaPrivateKey),
+    RsaPublic(rsa::RsaPublicKey),
+    MlKem(mlkem::MlKemPrivateKey),
+    MlKemPublic { param: mlkem::MlKemParam, key: Vec<u8> },
+    MlDsa(mldsa::MlDsaPrivateKey),
+    MlDsaPublic { param: mldsa::MlDsaParam, key: Vec<u8> },
+    Secret { key_type: u64, bytes: Zeroizing<Vec<u8>> },
+}
+
+pub fn denied(rv: Rv, message: impl Into<String>) -> Denied {
+    Denied { rv, message: message.into() }
+}
+
+/// Maps a crypto failure to the CKR code PKCS#11 prescribes for it.
+pub fn crypto_denied(e: CryptoError) -> Denied {
+    let rv = match &e {
+        CryptoError::InvalidKey(_) => Rv::KEY_TYPE_INCONSISTENT,
+        CryptoError::InvalidInput(_) => Rv::DATA_INVALID,
+        CryptoError::InvalidSignature => Rv::SIGNATURE_INVALID,
+        CryptoError::DataLenRange(_) => Rv::DATA_LEN_RANGE,
+        CryptoError::EncryptedDataInvalid => Rv::ENCRYPTED_DATA_INVALID,
+        CryptoError::Unsupported(_) => Rv::MECHANISM_PARAM_INVALID,
+        CryptoError::Rng(_) | CryptoError::SelfTest(_) => Rv::DEVICE_ERROR,
+        _ => Rv::GENERAL_ERROR,
+    };
+    denied(rv, e.to_string())
+}
+
+/// Wraps a point in the DER OCTET STRING PKCS#11 uses for CKA_EC_POINT.
+pub fn der_octet_string(v: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04];
+    if v.len() < 0x80 {
+        out.push(v.len() as u8);
+    } else if v.len() < 0x100 {
+        out.extend_from_slice(&[0x81, v.len() as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (v.len() >> 8) as u8, v.len() as u8]);
+    }
+    out.extend_from_slice(v);
+    out
+}
+
+/// Accepts CKA_EC_POINT / ECDH public data either raw (04||X||Y) or DER-wrapped.
+pub fn unwrap_ec_point(v: &[u8]) -> &[u8] {
+    match v {
+        [0x04, len, rest @ ..] if *len as usize == rest.len() && rest.first() == Some(&0x04) => rest,
+        [0x04, 0x81, len, rest @ ..] if *len as usize == rest.len() => rest,
+        _ => v,
+    }
+}
+
+pub fn mlkem_param(set: u64) -> Result<mlkem::MlKemParam, Denied> {
+    Ok(match set {
+        CKP_ML_KEM_512 => mlkem::MlKemParam::MlKem512,
+        CKP_ML_KEM_768 => mlkem::MlKemParam::MlKem768,
+        CKP_ML_KEM_1024 => mlkem::MlKemParam::MlKem1024,
+        _ => return Err(denied(Rv::ATTRIBUTE_VALUE_INVALID, format!("unknown ML-KEM parameter set {set}"))),
+    })
+}
+
+pub fn mldsa_param(set: u64) -> Result<mldsa::MlDsaParam, Denied> {
+    Ok(match set {
+        CKP_ML_DSA_44 => mldsa::MlDsaParam::MlDsa44,
+        CKP_ML_DSA_65 => mldsa::MlDsaParam::MlDsa65,
+        CKP_ML_DSA_87 => mldsa::MlDsaParam::MlDsa87,
+        _ => return Err(denied(Rv::ATTRIBUTE_VALUE_INVALID, format!("unknown ML-DSA parameter set {set}"))),
+    })
+}
+
+fn ec_curve(o: &Object) -> Result<ec::Curve, Denied> {
+    let params = o.get(CKA_EC_PARAMS).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required"))?;
+    ec::Curve::from_ec_params(params).ok_or_else(|| denied(Rv::CURVE_NOT_SUPPORTED, "only P-256 and P-384 (and SM2 keys) are supported"))
+}
+
+fn param_set(o: &Object) -> Result<u64, Denied> {
+    o.ulong(CKA_PARAMETER_SET).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_PARAMETER_SET is required"))
+}
+
+/// Secret-key lengths each key type accepts.
+pub fn check_secret_len(key_type: u64, len: usize) -> Result<(), Denied> {
+    let ok = match key_type {
+        CKK_AES => matches!(len, 16 | 24 | 32),
+        CKK_SM4 => len == 16,
+        CKK_GENERIC_SECRET | CKK_SHA256_HMAC => (1..=512).contains(&len),
+        _ => return Err(denied(Rv::KEY_TYPE_INCONSISTENT, format!("key type 0x{key_type:x} is not a secret key type"))),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(denied(Rv::KEY_SIZE_RANGE, format!("{len}-byte key is not valid for key type 0x{key_type:x}")))
+    }
+}
+
+/// Parses (once) and returns the usable key for `o`.
+pub fn load(o: &Object) -> Result<Arc<LoadedKey>, Denied> {
+    if let Some(k) = o.loaded.get() {
+        return Ok(k.clone());
+    }
+    let k = Arc::new(parse(o)?);
+    Ok(o.loaded.get_or_init(|| k).clone())
+}
+
+fn secret(o: &Object) -> Result<&[u8], Denied> {
+    o.secret.as_deref().map(Vec::as_slice).ok_or_else(|| denied(Rv::KEY_HANDLE_INVALID, "the key has no key material"))
+}
+
+fn parse(o: &Object) -> Result<LoadedKey, Denied> {
+    let kt = o.key_type().ok_or_else(|| denied(Rv::KEY_HANDLE_INVALID, "the object is not a key"))?;
+    let class = o.class();
+    let c = crypto_denied;
+    Ok(match (class, kt) {
+        (CKO_PRIVATE_KEY, CKK_EC) => LoadedKey::Ec(ec::EcPrivateKey::from_scalar(ec_curve(o)?, secret(o)?).map_err(c)?),
+        (CKO_PUBLIC_KEY, CKK_EC) => {
+            let curve = ec_curve(o)?;
+            let point = unwrap_ec_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec();
+            ec::validate_point(curve, &point).map_err(c)?;
+            LoadedKey::EcPublic { curve, point }
+        }
+        (CKO_PRIVATE_KEY, CKK_SM2) => LoadedKey::Sm2(sm2::Sm2PrivateKey::from_scalar(secret(o)?).map_err(c)?),
+        (CKO_PUBLIC_KEY, CKK_SM2) => LoadedKey::Sm2Public { point: unwrap_ec_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec() },
+        (CKO_PRIVATE_KEY, CKK_RSA) => LoadedKey::Rsa(rsa::RsaPrivateKey::from_pkcs1_der(secret(o)?).map_err(c)?),
+        (CKO_PUBLIC_KEY, CKK_RSA) => LoadedKey::RsaPublic(
+            rsa::RsaPublicKey::from_components(o.get(CKA_MODULUS).unwrap_or(&[]), o.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]))
+                .map_err(c)?,
+        ),
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => {
+            LoadedKey::MlKem(mlkem::MlKemPrivateKey::from_bytes(mlkem_param(param_set(o)?)?, secret(o)?).map_err(c)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_ML_KEM) => {
+            LoadedKey::MlKemPublic { param: mlkem_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() }
+        }
+        (CKO_PRIVATE_KEY, CKK_ML_DSA) => {
+            let p = mldsa_param(param_set(o)?)?;
+            let s = secret(o)?;
+            LoadedKey::MlDsa(if s.len() == 32 { mldsa::MlDsaPrivateKey::from_seed(p, s) } else { mldsa::MlDsaPrivateKey::from_raw_private(p, s) }.map_err(c)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_ML_DSA) => {
+            LoadedKey::MlDsaPublic { param: mldsa_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() }
+        }
+        (CKO_SECRET_KEY, kt) => LoadedKey::Secret { key_type: kt, bytes: Zeroizing::new(secret(o)?.to_vec()) },
+        _ => return Err(denied(Rv::KEY_TYPE_INCONSISTENT, format!("unsupported key: class {class}, type 0x{kt:x}"))),
+    })
+}
+
+/// Moves key material out of a C_CreateObject template into `o.secret`,
+/// validating it and filling the public attributes it implies.
+pub fn import_material(o: &mut Object, material: Vec<(u64, Zeroizing<Vec<u8>>)>) -> Result<(), Denied> {
+    let class = o.class();
+    let kt = o.key_type().ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE is required for keys"))?;
+    let get = |ty: u64| material.iter().find(|(t, _)| *t == ty).map(|(_, v)| v.as_slice());
+    let need = |ty: u64| get(ty).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, format!("attribute 0x{ty:x} is required")));
+    let c = crypto_denied;
+    let bad = |e: CryptoError| denied(Rv::ATTRIBUTE_VALUE_INVALID, e.to_string());
+    match (class, kt) {
+        (CKO_SECRET_KEY, _) => {
+            let v = need(CKA_VALUE)?;
+            check_secret_len(kt, v.len())?;
+            o.set_ulong(CKA_VALUE_LEN, v.len() as u64);
+            o.secret = Some(Zeroizing::new(v.to_vec()));
+        }
+        (CKO_PRIVATE_KEY, CKK_EC) => {
+            let k = ec::EcPrivateKey::from_scalar(ec_curve(o)?, need(CKA_VALUE)?).map_err(bad)?;
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_point()));
+            o.secret = Some(k.scalar());
+        }
+        (CKO_PRIVATE_KEY, CKK_SM2) => {
+            o.attrs.entry(CKA_EC_PARAMS).or_insert_with(|| SM2_EC_PARAMS.to_vec());
+            let k = sm2::Sm2PrivateKey::from_scalar(need(CKA_VALUE)?).map_err(bad)?;
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_point()));
+            o.secret = Some(k.scalar());
+        }
+        (CKO_PRIVATE_KEY, CKK_RSA) => {
+            let comps = rsa::RsaComponents {
+                n: o.get(CKA_MODULUS).map(<[u8]>::to_vec).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_MODULUS is required"))?,
+                e: o.get(CKA_PUBLIC_EXPONENT).map(<[u8]>::to_vec).unwrap_or_else(|| vec![1, 0, 1]),
+                d: need(CKA_PRIVATE_EXPONENT)?.to_vec(),
+                p: need(CKA_PRIME_1)?.to_vec(),
+                q: need(CKA_PRIME_2)?.to_vec(),
+                dp: get(CKA_EXPONENT_1).map(<[u8]>::to_vec).unwrap_or_default(),
+                dq: get(CKA_EXPONENT_2).map(<[u8]>::to_vec).unwrap_or_default(),
+                qinv: get(CKA_COEFFICIENT).map(<[u8]>::to_vec).unwrap_or_default(),
+            };
+            let k = rsa::RsaPrivateKey::from_components(&comps).map_err(bad)?;
+            o.set_ulong(CKA_MODULUS_BITS, k.bits() as u64);
+            o.attrs.insert(CKA_PUBLIC_EXPONENT, k.public_exponent());
+            o.secret = Some(k.to_pkcs1_der().map_err(c)?);
+        }
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => {
+            let p = mlkem_param(param_set(o)?)?;
+            let k = mlkem::MlKemPrivateKey::from_bytes(p, need(CKA_VALUE)?).map_err(bad)?;
+            o.secret = Some(k.to_bytes().map_err(c)?);
+        }
+        (CKO_PRIVATE_KEY, CKK_ML_DSA) => {
+            let p = mldsa_param(param_set(o)?)?;
+            let k = match get(CKA_SEED) {
+                Some(seed) => mldsa::MlDsaPrivateKey::from_seed(p, seed),
+                None => mldsa::MlDsaPrivateKey::from_raw_private(p, need(CKA_VALUE)?),
+            }
+            .map_err(bad)?;
+            o.secret = Some(match k.seed() {
+                Some(s) => s,
+                None => k.raw_private().map_err(c)?,
+            });
+        }
+        _ => return Err(denied(Rv::KEY_TYPE_INCONSISTENT, format!("cannot import key material for class {class}, type 0x{kt:x}"))),
+    }
+    Ok(())
+}
+
+/// Validates a public key object's attributes on import.
+pub fn validate_public(o: &mut Object) -> Result<(), Denied> {
+    let kt = o.key_type().ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE is required for keys"))?;
+    if kt == CKK_SM2 {
+        o.attrs.entry(CKA_EC_PARAMS).or_insert_with(|| SM2_EC_PARAMS.to_vec());
+    }
+    if kt == CKK_EC || kt == CKK_SM2 {
+        if let Some(p) = o.get(CKA_EC_POINT) {
+            let raw = unwrap_ec_point(p).to_vec();
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&raw));
+        }
+    }
+    if kt == CKK_RSA {
+        if let Some(n) = o.get(CKA_MODULUS) {
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            o.set_ulong(CKA_MODULUS_BITS, bits as u64);
+        }
+    }
+    parse(o).map(|_| ()).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))
+}
+
+/// The value of a key-material attribute, for a caller policy allowed to read it.
+pub fn material_attribute(o: &Object, ty: u64) -> Option<Vec<u8>> {
+    let s = o.secret.as_deref()?;
+    match (o.class(), o.key_type()?, ty) {
+        (CKO_SECRET_KEY, _, CKA_VALUE) => Some(s.to_vec()),
+        (CKO_PRIVATE_KEY, CKK_EC | CKK_SM2 | CKK_ML_KEM, CKA_VALUE) => Some(s.to_vec()),
+        (CKO_PRIVATE_KEY, CKK_ML_DSA, CKA_SEED) if s.len() == 32 => Some(s.to_vec()),
+        (CKO_PRIVATE_KEY, CKK_ML_DSA, CKA_VALUE) => match load(o).ok()?.as_ref() {
+            LoadedKey::MlDsa(k) => k.raw_private().ok().map(|z| z.to_vec()),
+            _ => None,
+        },
+        (CKO_PRIVATE_KEY, CKK_RSA, _) => {
+            let k = rsa::RsaPrivateKey::from_pkcs1_der(s).ok()?;
+            let c = k.components().ok()?;
+            match ty {
+                CKA_PRIVATE_EXPONENT => Some(c.d.clone()),
+                CKA_PRIME_1 => Some(c.p.clone()),
+                CKA_PRIME_2 => Some(c.q.clone()),
+                CKA_EXPONENT_1 => Some(c.dp.clone()),
+                CKA_EXPONENT_2 => Some(c.dq.clone()),
+                CKA_COEFFICIENT => Some(c.qinv.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}

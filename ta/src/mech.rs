@@ -1,0 +1,530 @@
+//! Mechanisms: which ones the TA offers, and how each maps onto the crypto
+//! primitives. Authorization happens before these are called (policy.rs).
+
+use crate::keys::{crypto_denied, denied, der_octet_string, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
+use crate::object::Object;
+use crate::policy::Denied;
+use teehsm_crypto::digest::HashAlg;
+use teehsm_crypto::sym::Cipher;
+use teehsm_crypto::{digest, ec, keywrap, mac, mldsa, mlkem, rsa, sm2, sym};
+use teehsm_wire::ck::*;
+use teehsm_wire::{MechParam, Mechanism, Rv};
+use zeroize::Zeroizing;
+
+/// (mechanism, min key size, max key size, CKF_* flags) as C_GetMechanismInfo reports.
+pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
+    (CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA_SHA512, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDH1_DERIVE, 256, 384, CKF_HW | CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR),
+    (CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA_1, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA256, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA384, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA512, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA256_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA384_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA512_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE),
+    (CKM_AES_ECB, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_AES_CBC, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_AES_CBC_PAD, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_AES_CTR, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_AES_GCM, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_AES_CMAC, 16, 32, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_AES_KEY_WRAP, 16, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP),
+    (CKM_AES_KEY_WRAP_PAD, 16, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP),
+    (CKM_AES_KEY_WRAP_KWP, 16, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP),
+    (CKM_ML_KEM_KEY_PAIR_GEN, 512, 1024, CKF_HW | CKF_GENERATE_KEY_PAIR),
+    (CKM_ML_KEM, 512, 1024, CKF_HW | CKF_ENCAPSULATE | CKF_DECAPSULATE),
+    (CKM_ML_DSA_KEY_PAIR_GEN, 44, 87, CKF_HW | CKF_GENERATE_KEY_PAIR),
+    (CKM_ML_DSA, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SM3, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SM3_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SM4_KEY_GEN, 16, 16, CKF_HW | CKF_GENERATE),
+    (CKM_SM4_ECB, 16, 16, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_SM4_CBC, 16, 16, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_SM4_CBC_PAD, 16, 16, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_SM4_CTR, 16, 16, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_SM4_GCM, 16, 16, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    (CKM_SM4_MAC, 16, 16, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SM2_KEY_PAIR_GEN, 256, 256, CKF_HW | CKF_GENERATE_KEY_PAIR),
+    (CKM_SM2, 256, 256, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SM2_SM3, 256, 256, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SM2_ENCRYPT, 256, 256, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+];
+
+fn invalid(mech: u64) -> Denied {
+    denied(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported for this operation"))
+}
+
+fn param_invalid(msg: impl Into<String>) -> Denied {
+    denied(Rv::MECHANISM_PARAM_INVALID, msg)
+}
+
+fn inconsistent(mech: u64) -> Denied {
+    denied(Rv::KEY_TYPE_INCONSISTENT, format!("the key's type does not fit mechanism 0x{mech:x}"))
+}
+
+fn hash_of(mech: u64) -> Option<HashAlg> {
+    Some(match mech {
+        CKM_SHA_1 => HashAlg::Sha1,
+        CKM_SHA256 | CKM_ECDSA_SHA256 | CKM_SHA256_RSA_PKCS | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA256_HMAC => HashAlg::Sha256,
+        CKM_SHA384 | CKM_ECDSA_SHA384 | CKM_SHA384_RSA_PKCS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA384_HMAC => HashAlg::Sha384,
+        CKM_SHA512 | CKM_ECDSA_SHA512 | CKM_SHA512_RSA_PKCS | CKM_SHA512_RSA_PKCS_PSS | CKM_SHA512_HMAC => HashAlg::Sha512,
+        CKM_SM3 | CKM_SM3_HMAC => HashAlg::Sm3,
+        _ => return None,
+    })
+}
+
+fn hash_from_ckm(h: u64) -> Result<HashAlg, Denied> {
+    hash_of(h).ok_or_else(|| param_invalid(format!("hash 0x{h:x} is not supported")))
+}
+
+fn mgf_matches(hash: HashAlg, mgf: u64) -> bool {
+    matches!(
+        (hash, mgf),
+        (HashAlg::Sha1, CKG_MGF1_SHA1) | (HashAlg::Sha256, CKG_MGF1_SHA256) | (HashAlg::Sha384, CKG_MGF1_SHA384) | (HashAlg::Sha512, CKG_MGF1_SHA512)
+    )
+}
+
+fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, usize), Denied> {
+    match &m.param {
+        MechParam::Pss { hash, mgf, salt_len } => {
+            let h = hash_from_ckm(*hash)?;
+            if implied.is_some_and(|i| i != h) {
+                return Err(param_invalid("PSS hash differs from the mechanism's hash"));
+            }
+            if !mgf_matches(h, *mgf) {
+                return Err(param_invalid("PSS MGF1 hash must equal the message hash"));
+            }
+            Ok((h, *salt_len as usize))
+        }
+        _ => Err(param_invalid("RSA-PSS needs CK_RSA_PKCS_PSS_PARAMS")),
+    }
+}
+
+fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
+    match &m.param {
+        MechParam::None => Ok(sm2::DEFAULT_USER_ID),
+        MechParam::Sm2 { user_id } | MechParam::Bytes(user_id) if user_id.is_empty() => Ok(sm2::DEFAULT_USER_ID),
+        MechParam::Sm2 { user_id } | MechParam::Bytes(user_id) => Ok(user_id),
+        _ => Err(param_invalid("SM2 signatures take an optional user ID")),
+    }
+}
+
+fn no_context(m: &Mechanism) -> Result<(), Denied> {
+    match &m.param {
+        MechParam::None => Ok(()),
+        MechParam::SignContext { context, .. } if context.is_empty() => Ok(()),
+        _ => Err(param_invalid("ML-DSA signing contexts other than the empty one are not supported")),
+    }
+}
+
+fn secret_for<'a>(k: &'a LoadedKey, mech: u64, types: &[u64]) -> Result<&'a [u8], Denied> {
+    match k {
+        LoadedKey::Secret { key_type, bytes } if types.contains(key_type) => Ok(bytes),
+        _ => Err(inconsistent(mech)),
+    }
+}
+
+const HMAC_TYPES: &[u64] = &[CKK_GENERIC_SECRET, CKK_SHA256_HMAC];
+
+/// C_Sign.
+pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
+    let c = crypto_denied;
+    match (m.mech, k) {
+        (CKM_ECDSA, LoadedKey::Ec(k)) => k.sign_prehashed(data).map_err(c),
+        (CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512, LoadedKey::Ec(k)) => k.sign(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c),
+        (CKM_RSA_PKCS, LoadedKey::Rsa(k)) => k.sign_pkcs1v15_raw(data).map_err(c),
+        (CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS, LoadedKey::Rsa(k)) => {
+            k.sign_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c)
+        }
+        (CKM_RSA_PKCS_PSS, LoadedKey::Rsa(k)) => {
+            let (h, salt) = pss_params(m, None)?;
+            k.sign_pss_prehashed(h, data, salt).map_err(c)
+        }
+        (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, LoadedKey::Rsa(k)) => {
+            let (h, salt) = pss_params(m, hash_of(m.mech))?;
+            k.sign_pss(h, data, salt).map_err(c)
+        }
+        (CKM_SM2, LoadedKey::Sm2(k)) => k.sign_prehashed(data).map_err(c),
+        (CKM_SM2_SM3, LoadedKey::Sm2(k)) => k.sign(sm2_user_id(m)?, data).map_err(c),
+        (CKM_ML_DSA, LoadedKey::MlDsa(k)) => {
+            no_context(m)?;
+            k.sign(data).map_err(c)
+        }
+        (CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC, k) => {
+            mac::hmac(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data).map_err(c)
+        }
+        (CKM_AES_CMAC, k) => mac::cmac(Cipher::Aes, secret_for(k, m.mech, &[CKK_AES])?, data).map(|t| t.to_vec()).map_err(c),
+        (CKM_SM4_MAC, k) => mac::cmac(Cipher::Sm4, secret_for(k, m.mech, &[CKK_SM4])?, data).map(|t| t.to_vec()).map_err(c),
+        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_Verify.
+pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(), Denied> {
+    let c = |e: teehsm_crypto::CryptoError| match e {
+        teehsm_crypto::CryptoError::DataLenRange(msg) if msg.contains("signature") => denied(Rv::SIGNATURE_LEN_RANGE, msg),
+        e => crypto_denied(e),
+    };
+    match (m.mech, k) {
+        (CKM_ECDSA, LoadedKey::EcPublic { curve, point }) => ec::verify_prehashed(*curve, point, data, sig).map_err(c),
+        (CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512, LoadedKey::EcPublic { curve, point }) => {
+            ec::verify(*curve, point, hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
+        }
+        (CKM_RSA_PKCS, LoadedKey::RsaPublic(k)) => k.verify_pkcs1v15_raw(data, sig).map_err(c),
+        (CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS, LoadedKey::RsaPublic(k)) => {
+            k.verify_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
+        }
+        (CKM_RSA_PKCS_PSS, LoadedKey::RsaPublic(k)) => {
+            let (h, salt) = pss_params(m, None)?;
+            k.verify_pss_prehashed(h, data, sig, salt).map_err(c)
+        }
+        (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, LoadedKey::RsaPublic(k)) => {
+            let (h, salt) = pss_params(m, hash_of(m.mech))?;
+            k.verify_pss(h, data, sig, salt).map_err(c)
+        }
+        (CKM_SM2, LoadedKey::Sm2Public { point }) => sm2::verify_prehashed(point, data, sig).map_err(c),
+        (CKM_SM2_SM3, LoadedKey::Sm2Public { point }) => sm2::verify(point, sm2_user_id(m)?, data, sig).map_err(c),
+        (CKM_ML_DSA, LoadedKey::MlDsaPublic { param, key }) => {
+            no_context(m)?;
+            mldsa::verify(*param, key, data, sig).map_err(c)
+        }
+        (CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC, k) => {
+            mac::hmac_verify(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data, sig).map_err(c)
+        }
+        (CKM_AES_CMAC | CKM_SM4_MAC, k) => {
+            let expect = sign(k, m, data)?;
+            if sig.len() < 4 || sig.len() > expect.len() {
+                return Err(denied(Rv::SIGNATURE_LEN_RANGE, "MAC length out of range"));
+            }
+            if teehsm_crypto::kdf::ct_eq(&expect[..sig.len()], sig) {
+                Ok(())
+            } else {
+                Err(denied(Rv::SIGNATURE_INVALID, "MAC does not match"))
+            }
+        }
+        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+fn cipher_of(mech: u64) -> Option<(Cipher, u64)> {
+    Some(match mech {
+        CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM => (Cipher::Aes, CKK_AES),
+        CKM_SM4_ECB | CKM_SM4_CBC | CKM_SM4_CBC_PAD | CKM_SM4_CTR | CKM_SM4_GCM => (Cipher::Sm4, CKK_SM4),
+        _ => return None,
+    })
+}
+
+fn iv(m: &Mechanism) -> Result<&[u8], Denied> {
+    match &m.param {
+        MechParam::Bytes(iv) if iv.len() == 16 => Ok(iv),
+        _ => Err(param_invalid("CBC needs a 16-byte IV")),
+    }
+}
+
+fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
+    match &m.param {
+        MechParam::Gcm { iv, aad, tag_bits } if *tag_bits % 8 == 0 && (32..=128).contains(tag_bits) && !iv.is_empty() => {
+            Ok((iv, aad, *tag_bits as usize / 8))
+        }
+        _ => Err(param_invalid("GCM needs CK_GCM_PARAMS with an IV and a tag of 32..128 bits")),
+    }
+}
+
+fn oaep(m: &Mechanism) -> Result<(HashAlg, &[u8]), Denied> {
+    match &m.param {
+        MechParam::Oaep { hash, mgf, source, source_data } => {
+            let h = hash_from_ckm(*hash)?;
+            if !mgf_matches(h, *mgf) {
+                return Err(param_invalid("OAEP MGF1 hash must equal the OAEP hash"));
+            }
+            if *source != 0 && *source != CKZ_DATA_SPECIFIED {
+                return Err(param_invalid("OAEP source must be CKZ_DATA_SPECIFIED"));
+            }
+            Ok((h, source_data))
+        }
+        _ => Err(param_invalid("RSA-OAEP needs CK_RSA_PKCS_OAEP_PARAMS")),
+    }
+}
+
+/// C_Encrypt.
+pub fn encrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
+    let c = crypto_denied;
+    if let Some((cipher, kt)) = cipher_of(m.mech) {
+        let key = secret_for(k, m.mech, &[kt])?;
+        return match m.mech {
+            CKM_AES_ECB | CKM_SM4_ECB => sym::ecb_encrypt(cipher, key, data),
+            CKM_AES_CBC | CKM_SM4_CBC => sym::cbc_encrypt(cipher, key, iv(m)?, data, false),
+            CKM_AES_CBC_PAD | CKM_SM4_CBC_PAD => sym::cbc_encrypt(cipher, key, iv(m)?, data, true),
+            CKM_AES_CTR | CKM_SM4_CTR => match &m.param {
+                MechParam::Ctr { counter_bits, counter_block } => sym::ctr_apply(cipher, key, counter_block, *counter_bits, data),
+                _ => return Err(param_invalid("CTR needs CK_AES_CTR_PARAMS")),
+            },
+            _ => {
+                let (iv, aad, tag) = gcm(m)?;
+                sym::gcm_encrypt(cipher, key, iv, aad, data, tag)
+            }
+        }
+        .map_err(c);
+    }
+    match (m.mech, k) {
+        (CKM_RSA_PKCS_OAEP, LoadedKey::RsaPublic(k)) => {
+            let (h, label) = oaep(m)?;
+            k.encrypt_oaep(h, label, data).map_err(c)
+        }
+        (CKM_SM2_ENCRYPT, LoadedKey::Sm2Public { point }) => sm2::encrypt(point, data).map_err(c),
+        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_Decrypt.
+pub fn decrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    let c = crypto_denied;
+    if let Some((cipher, kt)) = cipher_of(m.mech) {
+        let key = secret_for(k, m.mech, &[kt])?;
+        return match m.mech {
+            CKM_AES_ECB | CKM_SM4_ECB => sym::ecb_decrypt(cipher, key, data).map(Zeroizing::new),
+            CKM_AES_CBC | CKM_SM4_CBC => sym::cbc_decrypt(cipher, key, iv(m)?, data, false),
+            CKM_AES_CBC_PAD | CKM_SM4_CBC_PAD => sym::cbc_decrypt(cipher, key, iv(m)?, data, true),
+            CKM_AES_CTR | CKM_SM4_CTR => match &m.param {
+                MechParam::Ctr { counter_bits, counter_block } => {
+                    sym::ctr_apply(cipher, key, counter_block, *counter_bits, data).map(Zeroizing::new)
+                }
+                _ => return Err(param_invalid("CTR needs CK_AES_CTR_PARAMS")),
+            },
+            _ => {
+                let (iv, aad, tag) = gcm(m)?;
+                sym::gcm_decrypt(cipher, key, iv, aad, data, tag)
+            }
+        }
+        .map_err(|e| match e {
+            teehsm_crypto::CryptoError::DataLenRange(msg) => denied(Rv::ENCRYPTED_DATA_LEN_RANGE, msg),
+            e => c(e),
+        });
+    }
+    match (m.mech, k) {
+        (CKM_RSA_PKCS_OAEP, LoadedKey::Rsa(k)) => {
+            let (h, label) = oaep(m)?;
+            k.decrypt_oaep(h, label, data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "OAEP decryption failed"))
+        }
+        (CKM_SM2_ENCRYPT, LoadedKey::Sm2(k)) => k.decrypt(data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "SM2 decryption failed")),
+        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_Digest.
+pub fn digest(m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
+    match m.mech {
+        CKM_SHA_1 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 | CKM_SM3 => {
+            Ok(digest::digest(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data))
+        }
+        mech => Err(invalid(mech)),
+    }
+}
+
+/// C_GenerateKey: returns (key type, key material) for a secret key.
+pub fn generate_secret(m: &Mechanism, template: &Object) -> Result<(u64, Zeroizing<Vec<u8>>), Denied> {
+    let (kt, default_len) = match m.mech {
+        CKM_AES_KEY_GEN => (CKK_AES, None),
+        CKM_SM4_KEY_GEN => (CKK_SM4, Some(16)),
+        CKM_GENERIC_SECRET_KEY_GEN => (template.key_type().unwrap_or(CKK_GENERIC_SECRET), None),
+        mech => return Err(invalid(mech)),
+    };
+    if let Some(t) = template.key_type() {
+        if t != kt {
+            return Err(denied(Rv::TEMPLATE_INCONSISTENT, "CKA_KEY_TYPE does not match the key generation mechanism"));
+        }
+    }
+    let len = match (template.ulong(CKA_VALUE_LEN), default_len) {
+        (Some(l), _) => l as usize,
+        (None, Some(d)) => d,
+        (None, None) => return Err(denied(Rv::TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")),
+    };
+    crate::keys::check_secret_len(kt, len)?;
+    Ok((kt, sym::generate_key(len).map_err(crypto_denied)?))
+}
+
+/// The result of C_GenerateKeyPair: public attributes to add to each half, and the private material.
+pub struct GeneratedPair {
+    pub key_type: u64,
+    pub public_attrs: Vec<(u64, Vec<u8>)>,
+    pub private_attrs: Vec<(u64, Vec<u8>)>,
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+/// C_GenerateKeyPair.
+pub fn generate_pair(m: &Mechanism, public: &Object, private: &Object) -> Result<GeneratedPair, Denied> {
+    let c = crypto_denied;
+    let either = |ty: u64| public.get(ty).or_else(|| private.get(ty));
+    match m.mech {
+        CKM_EC_KEY_PAIR_GEN => {
+            let params = either(CKA_EC_PARAMS).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required"))?;
+            let curve = ec::Curve::from_ec_params(params).ok_or_else(|| denied(Rv::CURVE_NOT_SUPPORTED, "only P-256 and P-384 are supported"))?;
+            let k = ec::generate(curve).map_err(c)?;
+            let point = der_octet_string(&k.public_point());
+            let p = curve.ec_params_der().to_vec();
+            Ok(GeneratedPair {
+                key_type: CKK_EC,
+                public_attrs: vec![(CKA_EC_PARAMS, p.clone()), (CKA_EC_POINT, point.clone())],
+                private_attrs: vec![(CKA_EC_PARAMS, p), (CKA_EC_POINT, point)],
+                secret: k.scalar(),
+            })
+        }
+        CKM_SM2_KEY_PAIR_GEN => {
+            if let Some(p) = either(CKA_EC_PARAMS) {
+                if p != SM2_EC_PARAMS {
+                    return Err(denied(Rv::CURVE_NOT_SUPPORTED, "SM2 keys use the SM2 curve"));
+                }
+            }
+            let k = sm2::generate().map_err(c)?;
+            let point = der_octet_string(&k.public_point());
+            Ok(GeneratedPair {
+                key_type: CKK_SM2,
+                public_attrs: vec![(CKA_EC_PARAMS, SM2_EC_PARAMS.to_vec()), (CKA_EC_POINT, point.clone())],
+                private_attrs: vec![(CKA_EC_PARAMS, SM2_EC_PARAMS.to_vec()), (CKA_EC_POINT, point)],
+                secret: k.scalar(),
+            })
+        }
+        CKM_RSA_PKCS_KEY_PAIR_GEN => {
+            let bits = public.ulong(CKA_MODULUS_BITS).ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS is required"))?;
+            if !matches!(bits, 2048 | 3072 | 4096) {
+                return Err(denied(Rv::KEY_SIZE_RANGE, "RSA keys must be 2048, 3072 or 4096 bits"));
+            }
+            let e = public.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[1, 0, 1]);
+            let k = rsa::generate(bits as usize, e).map_err(c)?;
+            let (n, e) = (k.modulus(), k.public_exponent());
+            Ok(GeneratedPair {
+                key_type: CKK_RSA,
+                public_attrs: vec![(CKA_MODULUS, n.clone()), (CKA_PUBLIC_EXPONENT, e.clone()), (CKA_MODULUS_BITS, bits.to_be_bytes().to_vec())],
+                private_attrs: vec![(CKA_MODULUS, n), (CKA_PUBLIC_EXPONENT, e)],
+                secret: k.to_pkcs1_der().map_err(c)?,
+            })
+        }
+        CKM_ML_KEM_KEY_PAIR_GEN | CKM_ML_DSA_KEY_PAIR_GEN => {
+            let set = public
+                .ulong(CKA_PARAMETER_SET)
+                .or_else(|| private.ulong(CKA_PARAMETER_SET))
+                .ok_or_else(|| denied(Rv::TEMPLATE_INCOMPLETE, "CKA_PARAMETER_SET is required"))?;
+            let set_attr = (CKA_PARAMETER_SET, set.to_be_bytes().to_vec());
+            if m.mech == CKM_ML_KEM_KEY_PAIR_GEN {
+                let k = mlkem::generate(mlkem_param(set)?).map_err(c)?;
+                Ok(GeneratedPair {
+                    key_type: CKK_ML_KEM,
+                    public_attrs: vec![set_attr.clone(), (CKA_VALUE, k.public_key().map_err(c)?)],
+                    private_attrs: vec![set_attr],
+                    secret: k.to_bytes().map_err(c)?,
+                })
+            } else {
+                let k = mldsa::generate(mldsa_param(set)?).map_err(c)?;
+                let secret = match k.seed() {
+                    Some(s) => s,
+                    None => k.raw_private().map_err(c)?,
+                };
+                Ok(GeneratedPair {
+                    key_type: CKK_ML_DSA,
+                    public_attrs: vec![set_attr.clone(), (CKA_VALUE, k.public_key())],
+                    private_attrs: vec![set_attr],
+                    secret,
+                })
+            }
+        }
+        mech => Err(invalid(mech)),
+    }
+}
+
+/// C_WrapKey of a secret key's value.
+pub fn wrap(wrapping: &LoadedKey, m: &Mechanism, key_bytes: &[u8]) -> Result<Vec<u8>, Denied> {
+    let c = crypto_denied;
+    match (m.mech, wrapping) {
+        (CKM_AES_KEY_WRAP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => keywrap::aes_kw_wrap(bytes, key_bytes).map_err(c),
+        (CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => {
+            keywrap::aes_kwp_wrap(bytes, key_bytes).map_err(c)
+        }
+        (CKM_RSA_PKCS_OAEP, LoadedKey::RsaPublic(k)) => {
+            let (h, label) = oaep(m)?;
+            k.encrypt_oaep(h, label, key_bytes).map_err(c)
+        }
+        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP, _) => {
+            Err(denied(Rv::WRAPPING_KEY_TYPE_INCONSISTENT, "the wrapping key's type does not fit the mechanism"))
+        }
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_UnwrapKey: recovers key bytes.
+pub fn unwrap(unwrapping: &LoadedKey, m: &Mechanism, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    let bad = |_| denied(Rv::WRAPPED_KEY_INVALID, "the wrapped key does not authenticate under this unwrapping key");
+    match (m.mech, unwrapping) {
+        (CKM_AES_KEY_WRAP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => keywrap::aes_kw_unwrap(bytes, wrapped).map_err(bad),
+        (CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => {
+            keywrap::aes_kwp_unwrap(bytes, wrapped).map_err(bad)
+        }
+        (CKM_RSA_PKCS_OAEP, LoadedKey::Rsa(k)) => {
+            let (h, label) = oaep(m)?;
+            k.decrypt_oaep(h, label, wrapped).map_err(bad)
+        }
+        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP, _) => {
+            Err(denied(Rv::UNWRAPPING_KEY_TYPE_INCONSISTENT, "the unwrapping key's type does not fit the mechanism"))
+        }
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_DeriveKey: shared secret bytes (CKM_ECDH1_DERIVE with CKD_NULL).
+pub fn derive(base: &LoadedKey, m: &Mechanism) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    match (m.mech, base) {
+        (CKM_ECDH1_DERIVE, LoadedKey::Ec(k)) => match &m.param {
+            MechParam::Ecdh { kdf, shared_data, public_data } => {
+                if *kdf != CKD_NULL || !shared_data.is_empty() {
+                    return Err(param_invalid("only CKD_NULL without shared data is supported"));
+                }
+                k.ecdh(unwrap_ec_point(public_data)).map_err(crypto_denied)
+            }
+            _ => Err(param_invalid("ECDH needs CK_ECDH1_DERIVE_PARAMS")),
+        },
+        (CKM_ECDH1_DERIVE, _) => Err(inconsistent(m.mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_EncapsulateKey: (ciphertext, shared secret).
+pub fn encapsulate(public: &LoadedKey, m: &Mechanism) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), Denied> {
+    match (m.mech, public) {
+        (CKM_ML_KEM, LoadedKey::MlKemPublic { param, key }) => mlkem::encapsulate(*param, key).map_err(crypto_denied),
+        (CKM_ML_KEM, _) => Err(inconsistent(m.mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}
+
+/// C_DecapsulateKey: shared secret.
+pub fn decapsulate(private: &LoadedKey, m: &Mechanism, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    match (m.mech, private) {
+        (CKM_ML_KEM, LoadedKey::MlKem(k)) => k.decapsulate(ct).map_err(|e| match e {
+            teehsm_crypto::CryptoError::DataLenRange(msg) | teehsm_crypto::CryptoError::InvalidInput(msg) => {
+                denied(Rv::ENCRYPTED_DATA_LEN_RANGE, msg)
+            }
+            e => crypto_denied(e),
+        }),
+        (CKM_ML_KEM, _) => Err(inconsistent(m.mech)),
+        (mech, _) => Err(invalid(mech)),
+    }
+}

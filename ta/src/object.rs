@@ -1,0 +1,222 @@
+//! Objects with PKCS#11 semantics: attributes plus, for private and secret
+//! keys, key material held apart from the attributes and never returned
+//! unless the policy allows it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use teehsm_wire::ck::*;
+use teehsm_wire::codec::{DecodeError, Reader, Writer};
+use teehsm_wire::Attribute;
+use zeroize::Zeroizing;
+
+use crate::keys::LoadedKey;
+
+/// Token objects have small ids; session objects live above this bit so the
+/// two never collide and a handle says which table holds it.
+pub const SESSION_OBJECT_BIT: u64 = 1 << 40;
+
+/// How an attribute's value is encoded and checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    Bool,
+    Ulong,
+    Bytes,
+    /// UTF-8 or arbitrary bytes, at most 256
+    Text,
+    /// A nested template (CKA_WRAP_TEMPLATE...)
+    Template,
+    /// An array of CK_MECHANISM_TYPE
+    MechList,
+    /// CK_DATE (8 ASCII digits) or empty
+    Date,
+}
+
+/// Attributes that are key material: they live in [`Object::secret`], never in the attribute map.
+pub fn is_key_material(ty: u64, class: u64) -> bool {
+    match ty {
+        CKA_PRIVATE_EXPONENT | CKA_PRIME_1 | CKA_PRIME_2 | CKA_EXPONENT_1 | CKA_EXPONENT_2 | CKA_COEFFICIENT => true,
+        CKA_VALUE | CKA_SEED => class == CKO_PRIVATE_KEY || class == CKO_SECRET_KEY,
+        _ => false,
+    }
+}
+
+/// The kind of every attribute the TA understands; unknown types are refused
+/// with CKR_ATTRIBUTE_TYPE_INVALID.
+pub fn attr_kind(ty: u64) -> Option<AttrKind> {
+    use AttrKind::*;
+    Some(match ty {
+        CKA_TOKEN | CKA_PRIVATE | CKA_TRUSTED | CKA_SENSITIVE | CKA_ENCRYPT | CKA_DECRYPT | CKA_WRAP | CKA_UNWRAP
+        | CKA_SIGN | CKA_SIGN_RECOVER | CKA_VERIFY | CKA_VERIFY_RECOVER | CKA_DERIVE | CKA_EXTRACTABLE | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE | CKA_ALWAYS_SENSITIVE | CKA_MODIFIABLE | CKA_COPYABLE | CKA_DESTROYABLE
+        | CKA_ALWAYS_AUTHENTICATE | CKA_WRAP_WITH_TRUSTED | CKA_ENCAPSULATE | CKA_DECAPSULATE => Bool,
+        CKA_CLASS | CKA_KEY_TYPE | CKA_CERTIFICATE_TYPE | CKA_CERTIFICATE_CATEGORY | CKA_MODULUS_BITS | CKA_VALUE_BITS
+        | CKA_VALUE_LEN | CKA_KEY_GEN_MECHANISM | CKA_PARAMETER_SET => Ulong,
+        CKA_LABEL | CKA_APPLICATION | CKA_UNIQUE_ID => Text,
+        CKA_START_DATE | CKA_END_DATE => Date,
+        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_ENCAPSULATE_TEMPLATE | CKA_DECAPSULATE_TEMPLATE => Template,
+        CKA_ALLOWED_MECHANISMS => MechList,
+        CKA_VALUE | CKA_OBJECT_ID | CKA_ISSUER | CKA_SERIAL_NUMBER | CKA_CHECK_VALUE | CKA_SUBJECT | CKA_ID
+        | CKA_MODULUS | CKA_PUBLIC_EXPONENT | CKA_PRIVATE_EXPONENT | CKA_PRIME_1 | CKA_PRIME_2 | CKA_EXPONENT_1
+        | CKA_EXPONENT_2 | CKA_COEFFICIENT | CKA_PUBLIC_KEY_INFO | CKA_EC_PARAMS | CKA_EC_POINT | CKA_SEED => Bytes,
+        _ => return None,
+    })
+}
+
+/// Checks that a value has the shape its attribute kind requires.
+pub fn value_well_formed(ty: u64, value: &[u8]) -> Result<(), &'static str> {
+    match attr_kind(ty) {
+        None => Err("unknown attribute type"),
+        Some(AttrKind::Bool) if value.len() != 1 => Err("CK_BBOOL must be one byte"),
+        Some(AttrKind::Ulong) if value.len() != 8 => Err("CK_ULONG must be eight bytes on the wire"),
+        Some(AttrKind::Text) if value.len() > 256 => Err("text attribute longer than 256 bytes"),
+        Some(AttrKind::Date) if !(value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))) => {
+            Err("CK_DATE must be 8 ASCII digits or empty")
+        }
+        Some(AttrKind::MechList) if value.len() % 8 != 0 => Err("mechanism list must be a multiple of 8 bytes"),
+        Some(AttrKind::Template) => teehsm_wire::decode_template(value).map(|_| ()).map_err(|_| "malformed nested template"),
+        _ => Ok(()),
+    }
+}
+
+/// An object held by the TA.
+pub struct Object {
+    /// Handle: stable across restarts for token objects.
+    pub id: u64,
+    /// Slot (token) the object belongs to.
+    pub slot: u64,
+    /// Public attributes (everything except key material).
+    pub attrs: BTreeMap<u64, Vec<u8>>,
+    /// Key material in the TA's canonical encoding for its key type
+    /// (EC/SM2 scalar, RSA PKCS#1 DER, ML-KEM dk, ML-DSA seed or sk, secret bytes).
+    pub secret: Option<Zeroizing<Vec<u8>>>,
+    /// The parsed key, built on first use and kept for later operations.
+    pub loaded: OnceLock<Arc<LoadedKey>>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object").field("id", &self.id).field("slot", &self.slot).field("attrs", &self.attrs.len()).finish()
+    }
+}
+
+impl Clone for Object {
+    fn clone(&self) -> Self {
+        Object { id: self.id, slot: self.slot, attrs: self.attrs.clone(), secret: self.secret.clone(), loaded: OnceLock::new() }
+    }
+}
+
+impl Object {
+    pub fn new(id: u64, slot: u64) -> Self {
+        Object { id, slot, attrs: BTreeMap::new(), secret: None, loaded: OnceLock::new() }
+    }
+
+    pub fn get(&self, ty: u64) -> Option<&[u8]> {
+        self.attrs.get(&ty).map(Vec::as_slice)
+    }
+    pub fn bool(&self, ty: u64) -> bool {
+        matches!(self.get(ty), Some([b]) if *b != 0)
+    }
+    pub fn ulong(&self, ty: u64) -> Option<u64> {
+        let a: [u8; 8] = self.get(ty)?.try_into().ok()?;
+        Some(u64::from_be_bytes(a))
+    }
+    pub fn set_bool(&mut self, ty: u64, v: bool) {
+        self.attrs.insert(ty, vec![v as u8]);
+    }
+    pub fn set_ulong(&mut self, ty: u64, v: u64) {
+        self.attrs.insert(ty, v.to_be_bytes().to_vec());
+    }
+    pub fn class(&self) -> u64 {
+        self.ulong(CKA_CLASS).unwrap_or(u64::MAX)
+    }
+    pub fn key_type(&self) -> Option<u64> {
+        self.ulong(CKA_KEY_TYPE)
+    }
+    pub fn is_token(&self) -> bool {
+        self.bool(CKA_TOKEN)
+    }
+    pub fn is_private(&self) -> bool {
+        self.bool(CKA_PRIVATE)
+    }
+    pub fn label(&self) -> &[u8] {
+        self.get(CKA_LABEL).unwrap_or(&[])
+    }
+    pub fn is_key(&self) -> bool {
+        matches!(self.class(), CKO_PRIVATE_KEY | CKO_SECRET_KEY | CKO_PUBLIC_KEY)
+    }
+
+    /// True if every attribute in `template` is present with an equal value
+    /// (C_FindObjects matching). Key material never matches a search.
+    pub fn matches(&self, template: &[Attribute]) -> bool {
+        template.iter().all(|a| self.get(a.ty) == Some(a.value.as_slice()))
+    }
+
+    /// Serializes for sealed storage.
+    pub fn encode(&self, w: &mut Writer) {
+        w.u64(self.id).u64(self.slot).u32(self.attrs.len() as u32);
+        for (ty, v) in &self.attrs {
+            w.u64(*ty).bytes(v);
+        }
+        match &self.secret {
+            Some(s) => {
+                w.u8(1).bytes(s);
+            }
+            None => {
+                w.u8(0);
+            }
+        }
+    }
+
+    /// Reads what [`Object::encode`] wrote.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let id = r.u64("object id")?;
+        let slot = r.u64("object slot")?;
+        let n = r.count("object attributes", 4096, 12)?;
+        let mut o = Object::new(id, slot);
+        for _ in 0..n {
+            let ty = r.u64("attribute type")?;
+            let v = r.bytes("attribute value", teehsm_wire::MAX_ATTR_VALUE_LEN)?;
+            o.attrs.insert(ty, v);
+        }
+        o.secret = match r.u8("secret flag")? {
+            0 => None,
+            1 => Some(Zeroizing::new(r.bytes("key material", 1 << 20)?)),
+            t => return Err(DecodeError::UnknownTag { what: "secret flag", tag: t as u64 }),
+        };
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_round_trip() {
+        let mut o = Object::new(7, 0);
+        o.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        o.set_bool(CKA_TOKEN, true);
+        o.attrs.insert(CKA_LABEL, b"k".to_vec());
+        o.secret = Some(Zeroizing::new(vec![1, 2, 3]));
+        let mut w = Writer::new();
+        o.encode(&mut w);
+        let v = w.into_vec();
+        let mut r = Reader::new(&v);
+        let d = Object::decode(&mut r).unwrap();
+        r.finish().unwrap();
+        assert_eq!(d.attrs, o.attrs);
+        assert_eq!(d.secret.as_deref(), Some(&vec![1u8, 2, 3]));
+        assert!(d.matches(&[Attribute::new(CKA_LABEL, b"k".to_vec())]));
+        assert!(!d.matches(&[Attribute::new(CKA_LABEL, b"x".to_vec())]));
+    }
+
+    #[test]
+    fn attribute_shapes_are_checked() {
+        assert!(value_well_formed(CKA_SIGN, &[1]).is_ok());
+        assert!(value_well_formed(CKA_SIGN, &[1, 0]).is_err());
+        assert!(value_well_formed(CKA_CLASS, &[0; 4]).is_err());
+        assert!(value_well_formed(0xdead_beef, &[]).is_err());
+        assert!(is_key_material(CKA_VALUE, CKO_SECRET_KEY));
+        assert!(!is_key_material(CKA_VALUE, CKO_CERTIFICATE));
+    }
+}

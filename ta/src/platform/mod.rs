@@ -1,0 +1,73 @@
+//! The platform seam: everything the TA needs from the TEE it runs in.
+//!
+//! A backend supplies sealing keys bound to the TA's signer, product and
+//! security version (never to one exact binary, so signed upgrades keep
+//! their keys), a monotonic counter for rollback detection, a measurement of
+//! the running TA and signed attestation reports.
+
+pub mod sim;
+
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Why the platform could not do what was asked.
+#[derive(Debug, Error)]
+pub enum PlatformError {
+    #[error("platform I/O on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("root key file {path} is unusable: {why}")]
+    RootKey { path: String, why: String },
+    #[error("a sealing key for security version {requested} was asked for, but this TA is version {own}: downgrades are refused")]
+    Downgrade { requested: u32, own: u32 },
+    #[error("monotonic counter: {0}")]
+    Counter(String),
+    #[error("crypto: {0}")]
+    Crypto(String),
+}
+
+/// Who signed the TA and which product it is; with the security version
+/// this is what sealing binds to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaIdentity {
+    /// Hash of the TA signer's public key (MRSIGNER-like).
+    pub signer: [u8; 32],
+    /// Product identifier within the signer's products.
+    pub product_id: u16,
+    /// Security version of the running TA.
+    pub security_version: u32,
+}
+
+/// A report binding caller data to the platform's view of the TA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub platform: String,
+    pub simulation: bool,
+    pub measurement: [u8; 32],
+    pub identity: TaIdentity,
+    pub report_data: [u8; 64],
+    /// Encoded report body that `signature` covers.
+    pub body: Vec<u8>,
+    /// Platform signature over `body` (format is backend specific).
+    pub signature: Vec<u8>,
+}
+
+/// What a TEE backend provides.
+pub trait Platform: Send + Sync {
+    /// Backend name ("sim", "sgx", ...).
+    fn name(&self) -> &'static str;
+    /// True when no hardware protects the TA (reports say so).
+    fn is_simulation(&self) -> bool;
+    /// Hash of the running TA binary.
+    fn measurement(&self) -> [u8; 32];
+    /// Signer, product and security version of the running TA.
+    fn identity(&self) -> &TaIdentity;
+    /// A 32-byte sealing key for `purpose`, bound to signer and product and to
+    /// `security_version`, which must not exceed the running TA's.
+    fn seal_key(&self, security_version: u32, purpose: &[u8]) -> Result<Zeroizing<[u8; 32]>, PlatformError>;
+    /// Current value of the platform's monotonic counter.
+    fn counter(&self) -> Result<u64, PlatformError>;
+    /// Raises the monotonic counter to `value` (never lowers it); durable on return.
+    fn advance_counter(&self, value: u64) -> Result<(), PlatformError>;
+    /// A signed report over `report_data`.
+    fn report(&self, report_data: &[u8; 64]) -> Result<Report, PlatformError>;
+}

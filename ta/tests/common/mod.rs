@@ -1,0 +1,138 @@
+//! An in-process TA over a temporary sim platform and store, driven through
+//! the same `Ta::handle` entry point the socket server uses.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use teehsm_ta::audit::AuditLog;
+use teehsm_ta::handler::{Conn, HandlerConfig, Ta};
+use teehsm_ta::platform::sim::SimPlatform;
+use teehsm_ta::store::Store;
+use teehsm_wire::ck::*;
+use teehsm_wire::*;
+
+pub const SO_PIN: &[u8] = b"so-pin-1234";
+pub const USER_PIN: &[u8] = b"user-pin-1234";
+
+pub struct Harness {
+    pub dir: PathBuf,
+    pub ta: Arc<Ta>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.ta.store.shutdown();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 8];
+    teehsm_crypto::rng::fill(&mut b).unwrap();
+    let d = std::env::temp_dir().join(format!("teehsm-{tag}-{}", hex::encode(b)));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn open_ta(dir: &PathBuf) -> Arc<Ta> {
+    let platform = Arc::new(SimPlatform::open(&dir.join("platform"), 1).unwrap());
+    let data = dir.join("store");
+    let audit = Arc::new(AuditLog::open(&{
+        std::fs::create_dir_all(&data).unwrap();
+        data.clone()
+    })
+    .unwrap());
+    let a2 = audit.clone();
+    let store = Store::open(&data, platform.clone(), Box::new(move || a2.sync().map_err(|e| e.to_string()))).unwrap();
+    Arc::new(Ta::new(platform, store, audit, HandlerConfig::default(), vec![]))
+}
+
+impl Harness {
+    /// A TA with slot 0 initialized and a user PIN set.
+    pub fn new(tag: &str) -> Harness {
+        let dir = temp_dir(tag);
+        let ta = open_ta(&dir);
+        let h = Harness { dir, ta };
+        let mut c = h.conn();
+        h.ok(&mut c, Request::InitToken { slot: 0, so_pin: Secret(SO_PIN.to_vec()), label: "test".into() });
+        let s = h.open(&mut c, true);
+        h.ok(&mut c, Request::Login { session: s, user_type: CKU_SO, pin: Secret(SO_PIN.to_vec()) });
+        h.ok(&mut c, Request::InitPin { session: s, pin: Secret(USER_PIN.to_vec()) });
+        h.ok(&mut c, Request::CloseSession { session: s });
+        h
+    }
+
+    pub fn conn(&self) -> Conn {
+        let mut c = self.ta.new_conn();
+        self.ok(&mut c, Request::Hello { client: "test".into(), channel: ChannelMode::Plain });
+        c
+    }
+
+    pub fn call(&self, c: &mut Conn, r: Request) -> Response {
+        self.ta.handle(c, r)
+    }
+
+    pub fn ok(&self, c: &mut Conn, r: Request) -> Reply {
+        let name = r.name();
+        match self.call(c, r) {
+            Response::Ok(rep) => rep,
+            Response::Err { rv, message } => panic!("{name} failed: {rv}: {message}"),
+        }
+    }
+
+    /// Asserts the request is refused with `rv`; returns the message.
+    pub fn refused(&self, c: &mut Conn, r: Request, rv: Rv) -> String {
+        let name = r.name();
+        match self.call(c, r) {
+            Response::Ok(rep) => panic!("{name} should have been refused with {rv} but returned {rep:?}"),
+            Response::Err { rv: got, message } => {
+                assert_eq!(got, rv, "{name}: expected {rv}, got {got}: {message}");
+                message
+            }
+        }
+    }
+
+    pub fn open(&self, c: &mut Conn, rw: bool) -> u64 {
+        let flags = CKF_SERIAL_SESSION | if rw { CKF_RW_SESSION } else { 0 };
+        match self.ok(c, Request::OpenSession { slot: 0, flags }) {
+            Reply::Handle(h) => h,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    /// A connection with an RW session logged in as the user.
+    pub fn user(&self) -> (Conn, u64) {
+        let mut c = self.conn();
+        let s = self.open(&mut c, true);
+        self.ok(&mut c, Request::Login { session: s, user_type: CKU_USER, pin: Secret(USER_PIN.to_vec()) });
+        (c, s)
+    }
+
+    pub fn handle(&self, c: &mut Conn, r: Request) -> u64 {
+        match self.ok(c, r) {
+            Reply::Handle(h) => h,
+            r => panic!("expected a handle, got {r:?}"),
+        }
+    }
+
+    pub fn bytes(&self, c: &mut Conn, r: Request) -> Vec<u8> {
+        match self.ok(c, r) {
+            Reply::Bytes(b) => b,
+            r => panic!("expected bytes, got {r:?}"),
+        }
+    }
+
+    pub fn aes_key(&self, c: &mut Conn, s: u64, attrs: &[(u64, bool)]) -> u64 {
+        let mut t = vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_TOKEN, false)];
+        t.extend(attrs.iter().map(|(ty, v)| Attribute::bool(*ty, *v)));
+        self.handle(c, Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_AES_KEY_GEN), template: t })
+    }
+
+    pub fn attr(&self, c: &mut Conn, s: u64, obj: u64, ty: u64) -> Result<Vec<u8>, Rv> {
+        match self.ok(c, Request::GetAttributeValue { session: s, object: obj, types: vec![ty] }) {
+            Reply::Attributes(v) if v[0].status.is_ok() => Ok(v[0].value.clone()),
+            Reply::Attributes(v) => Err(v[0].status),
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+}
