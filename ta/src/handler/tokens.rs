@@ -103,7 +103,7 @@ impl Ta {
         self.check_slot(slot)?;
         self.check_pin_len(so_pin)?;
         let _guard = self.token_locks[slot as usize].lock().map_err(|_| deny(Rv::GENERAL_ERROR, "token lock poisoned"))?;
-        let r = (|| {
+        let r: Result<Reply> = (|| {
             if self.counters[slot as usize].sessions.load(Ordering::SeqCst) > 0 {
                 return Err(deny(Rv::SESSION_EXISTS, "close every session on this token before initializing it"));
             }
@@ -211,7 +211,7 @@ impl Ta {
             return Err(deny(Rv::USER_NOT_LOGGED_IN, "only the SO may initialize the user PIN"));
         }
         self.check_pin_len(pin)?;
-        let r = (|| {
+        let r: Result<Reply> = (|| {
             let _guard = self.token_locks[s.slot as usize].lock().map_err(|_| deny(Rv::GENERAL_ERROR, "token lock poisoned"))?;
             let mut t = self.token(s.slot);
             t.user_pin = Some(crate::pin::make(pin, self.cfg.pin_iterations).map_err(crate::keys::crypto_denied)?);
@@ -230,7 +230,7 @@ impl Ta {
         }
         self.check_pin_len(new)?;
         let role = if actor.role == Role::So { Role::So } else { Role::User };
-        let r = (|| {
+        let r: Result<Reply> = (|| {
             let _guard = self.token_locks[s.slot as usize].lock().map_err(|_| deny(Rv::GENERAL_ERROR, "token lock poisoned"))?;
             self.check_pin(s.slot, role, old)?;
             let mut t = self.token(s.slot);

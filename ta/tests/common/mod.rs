@@ -123,7 +123,10 @@ impl Harness {
     }
 
     pub fn aes_key(&self, c: &mut Conn, s: u64, attrs: &[(u64, bool)]) -> u64 {
-        let mut t = vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_TOKEN, false)];
+        let mut t = vec![Attribute::ulong(CKA_VALUE_LEN, 32)];
+        if !attrs.iter().any(|(ty, _)| *ty == CKA_TOKEN) {
+            t.push(Attribute::bool(CKA_TOKEN, false));
+        }
         t.extend(attrs.iter().map(|(ty, v)| Attribute::bool(*ty, *v)));
         self.handle(c, Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_AES_KEY_GEN), template: t })
     }
