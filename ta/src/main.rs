@@ -214,6 +214,10 @@ fn serve(a: ServeArgs) -> i32 {
         eprintln!("teehsm-ta: pin_iterations must be at least {}", teehsm_ta::pin::MIN_ITERATIONS);
         return EXIT_CONFIG;
     }
+    if let Err(e) = create_private_dir(&data_dir) {
+        eprintln!("teehsm-ta: cannot create the data directory {}: {e}", data_dir.display());
+        return EXIT_CONFIG;
+    }
     let audit = match AuditLog::open(&data_dir) {
         Ok(a) => Arc::new(a),
         Err(e) => {
@@ -324,4 +328,13 @@ fn audit_verify(a: StoreArgs) -> i32 {
             1
         }
     }
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }

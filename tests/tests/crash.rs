@@ -84,12 +84,18 @@ fn acknowledged_keys_survive_random_sigkills() {
         })
         .collect();
 
-    // The killer: let the TA serve for a random moment, SIGKILL it, restart it on the same store.
+    // The killer: spread the kills over the whole run (one per 1/21 of the
+    // target), each at a random moment after its share is reached, SIGKILL
+    // the TA and restart it on the same store.
     let mut seed = (std::process::id() as u64) << 17 | 0x9e37_79b9;
     let mut ta = ta;
     let mut restarts = 0;
-    for _ in 0..KILLS {
-        std::thread::sleep(Duration::from_millis(5 + rand_below(&mut seed, 60)));
+    for k in 0..KILLS {
+        let goal = (k + 1) * TARGET_KEYS / (KILLS + 1);
+        while created.load(Ordering::SeqCst) < goal {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(rand_below(&mut seed, 40)));
         let status = ta.kill9();
         assert!(!status.success(), "the TA was killed, not stopped");
         let t0 = Instant::now();

@@ -108,8 +108,8 @@ fn random_and_mutated_frames_get_error_replies_and_never_crash_the_ta() {
                 2 => p.extend((0..1 + rng.below(16)).map(|_| rng.next() as u8)),
                 _ => {
                     // Smash a 4-byte window to an extreme length value.
-                    if p.len() > 8 {
-                        let at = 6 + rng.below(p.len() - 8);
+                    if p.len() >= 10 {
+                        let at = 6 + rng.below(p.len() - 9);
                         let v: u32 = [u32::MAX, 0x7fff_ffff, 0x0010_0001, 0x8000][rng.below(4)];
                         p[at..at + 4].copy_from_slice(&v.to_be_bytes());
                     }
