@@ -3,7 +3,7 @@
 # Debian/Ubuntu; needs root (or sudo). Safe to run repeatedly.
 set -euo pipefail
 need=()
-for pkg in openssl opensc softhsm2 ca-certificates pkg-config; do
+for pkg in openssl opensc softhsm2 python3 python3-cryptography ca-certificates pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -24,6 +24,6 @@ pub mod rsa;
 pub mod selftest;
 pub mod sm2;
 pub mod sym;
-// pub mod vectors;
+pub mod vectors;
 
 pub use error::CryptoError;

@@ -103,10 +103,17 @@ impl MlKemPrivateKey {
     }
 
     /// The encapsulation key.
+    ///
+    /// Read from the FIPS 203 decapsulation key encoding
+    /// (dk_pke ‖ ek ‖ H(ek) ‖ z), which works for generated and imported
+    /// keys alike; the backend cannot derive it for imported keys.
     pub fn public_key(&self) -> Result<Vec<u8>, CryptoError> {
-        let ek = self.key.encapsulation_key().map_err(|_| CryptoError::Internal("ML-KEM public key".into()))?;
-        let b = ek.key_bytes().map_err(|_| CryptoError::Internal("ML-KEM public key".into()))?;
-        Ok(b.as_ref().to_vec())
+        let dk = self.to_bytes()?;
+        let start = self.param.private_key_len() - 64 - self.param.public_key_len();
+        let ek = dk
+            .get(start..start + self.param.public_key_len())
+            .ok_or_else(|| CryptoError::Internal("ML-KEM key encoding has an unexpected length".into()))?;
+        Ok(ek.to_vec())
     }
 
     /// Decapsulates; a malformed-but-right-sized ciphertext yields the
@@ -132,6 +139,8 @@ pub fn encapsulate(param: MlKemParam, ek: &[u8]) -> Result<(Vec<u8>, Zeroizing<V
         return Err(CryptoError::InvalidKey(format!("{} public key must be {} bytes, got {}", param.name(), param.public_key_len(), ek.len())));
     }
     let key = EncapsulationKey::new(param.alg(), ek).map_err(|_| CryptoError::InvalidKey(format!("not a valid {} public key", param.name())))?;
-    let (ct, ss) = key.encapsulate().map_err(|_| CryptoError::Internal("ML-KEM encapsulation".into()))?;
+    // The backend runs the FIPS 203 7.2 modulus check here: a failure
+    // means the public key is malformed, not that the HSM broke.
+    let (ct, ss) = key.encapsulate().map_err(|_| CryptoError::InvalidKey(format!("{} public key fails the FIPS 203 modulus check", param.name())))?;
     Ok((ct.as_ref().to_vec(), Zeroizing::new(ss.as_ref().to_vec())))
 }

@@ -245,7 +245,7 @@ impl RsaPrivateKey {
             return Err(CryptoError::DataLenRange(format!("{} bytes is too long for PKCS#1 v1.5 with this modulus", data.len())));
         }
         let (h, hash) = parse_digest_info(data).ok_or_else(|| {
-            CryptoError::Unsupported("raw CKM_RSA_PKCS signing accepts a SHA-256, SHA-384 or SHA-512 DigestInfo".into())
+            CryptoError::InvalidInput("raw CKM_RSA_PKCS signing accepts a SHA-256, SHA-384 or SHA-512 DigestInfo".into())
         })?;
         self.sign_pkcs1v15_prehashed(h, hash)
     }
