@@ -283,9 +283,11 @@ fn spawn_signal_handler(socket: PathBuf, stop: Arc<AtomicBool>) {
     };
     let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            tracing::info!(signal = sig, "shutting down");
+            // Stop first: if logging fails (stderr gone with the parent),
+            // shutdown must still happen.
             stop.store(true, Ordering::SeqCst);
             let _ = std::os::unix::net::UnixStream::connect(&socket);
+            tracing::info!(signal = sig, "shutting down");
         }
     });
 }

@@ -70,6 +70,16 @@ fn invalid(mech: u64) -> Denied {
     denied(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported for this operation"))
 }
 
+/// The error for a (mechanism, key) pair no arm handles: the key is the
+/// problem only when the mechanism is offered for this operation at all.
+fn unhandled(mech: u64, op_flag: u64) -> Denied {
+    if MECHANISMS.iter().any(|(x, _, _, flags)| *x == mech && flags & op_flag != 0) {
+        inconsistent(mech)
+    } else {
+        invalid(mech)
+    }
+}
+
 fn param_invalid(msg: impl Into<String>) -> Denied {
     denied(Rv::MECHANISM_PARAM_INVALID, msg)
 }
@@ -171,8 +181,7 @@ pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied
         }
         (CKM_AES_CMAC, k) => mac::cmac(Cipher::Aes, secret_for(k, m.mech, &[CKK_AES])?, data).map(|t| t.to_vec()).map_err(c),
         (CKM_SM4_MAC, k) => mac::cmac(Cipher::Sm4, secret_for(k, m.mech, &[CKK_SM4])?, data).map(|t| t.to_vec()).map_err(c),
-        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
-        (mech, _) => Err(invalid(mech)),
+        (mech, _) => Err(unhandled(mech, CKF_SIGN)),
     }
 }
 
@@ -210,7 +219,7 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
         }
         (CKM_AES_CMAC | CKM_SM4_MAC, k) => {
             let expect = sign(k, m, data)?;
-            if sig.len() < 4 || sig.len() > expect.len() {
+            if sig.len() != expect.len() {
                 return Err(denied(Rv::SIGNATURE_LEN_RANGE, "MAC length out of range"));
             }
             if teehsm_crypto::kdf::ct_eq(&expect[..sig.len()], sig) {
@@ -219,8 +228,7 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
                 Err(denied(Rv::SIGNATURE_INVALID, "MAC does not match"))
             }
         }
-        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
-        (mech, _) => Err(invalid(mech)),
+        (mech, _) => Err(unhandled(mech, CKF_VERIFY)),
     }
 }
 
@@ -245,6 +253,17 @@ fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
             Ok((iv, aad, *tag_bits as usize / 8))
         }
         _ => Err(param_invalid("GCM needs CK_GCM_PARAMS with a 12- or 16-byte IV and a tag of 32, 64 or 96..128 bits")),
+    }
+}
+
+/// CK_AES_CTR_PARAMS (also used for SM4): a full counter block and a
+/// counter width of 1..=128 bits.
+fn ctr(m: &Mechanism) -> Result<(&[u8], u32), Denied> {
+    match &m.param {
+        MechParam::Ctr { counter_bits, counter_block } if counter_block.len() == 16 && (1..=128).contains(counter_bits) => {
+            Ok((counter_block, *counter_bits))
+        }
+        _ => Err(param_invalid("CTR needs a 16-byte counter block and a counter width of 1 to 128 bits")),
     }
 }
 
@@ -274,7 +293,10 @@ pub fn encrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Den
             CKM_AES_CBC | CKM_SM4_CBC => sym::cbc_encrypt(cipher, key, iv(m)?, data, false),
             CKM_AES_CBC_PAD | CKM_SM4_CBC_PAD => sym::cbc_encrypt(cipher, key, iv(m)?, data, true),
             CKM_AES_CTR | CKM_SM4_CTR => match &m.param {
-                MechParam::Ctr { counter_bits, counter_block } => sym::ctr_apply(cipher, key, counter_block, *counter_bits, data),
+                MechParam::Ctr { .. } => {
+                    let (block, bits) = ctr(m)?;
+                    sym::ctr_apply(cipher, key, block, bits, data)
+                }
                 _ => return Err(param_invalid("CTR needs CK_AES_CTR_PARAMS")),
             },
             _ => {
@@ -290,8 +312,7 @@ pub fn encrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Den
             k.encrypt_oaep(h, label, data).map_err(c)
         }
         (CKM_SM2_ENCRYPT, LoadedKey::Sm2Public { point }) => sm2::encrypt(point, data).map_err(c),
-        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
-        (mech, _) => Err(invalid(mech)),
+        (mech, _) => Err(unhandled(mech, CKF_ENCRYPT)),
     }
 }
 
@@ -305,8 +326,9 @@ pub fn decrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Zeroizing<Ve
             CKM_AES_CBC | CKM_SM4_CBC => sym::cbc_decrypt(cipher, key, iv(m)?, data, false),
             CKM_AES_CBC_PAD | CKM_SM4_CBC_PAD => sym::cbc_decrypt(cipher, key, iv(m)?, data, true),
             CKM_AES_CTR | CKM_SM4_CTR => match &m.param {
-                MechParam::Ctr { counter_bits, counter_block } => {
-                    sym::ctr_apply(cipher, key, counter_block, *counter_bits, data).map(Zeroizing::new)
+                MechParam::Ctr { .. } => {
+                    let (block, bits) = ctr(m)?;
+                    sym::ctr_apply(cipher, key, block, bits, data).map(Zeroizing::new)
                 }
                 _ => return Err(param_invalid("CTR needs CK_AES_CTR_PARAMS")),
             },
@@ -326,8 +348,7 @@ pub fn decrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Zeroizing<Ve
             k.decrypt_oaep(h, label, data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "OAEP decryption failed"))
         }
         (CKM_SM2_ENCRYPT, LoadedKey::Sm2(k)) => k.decrypt(data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "SM2 decryption failed")),
-        (mech, _) if MECHANISMS.iter().any(|(x, ..)| *x == mech) => Err(inconsistent(mech)),
-        (mech, _) => Err(invalid(mech)),
+        (mech, _) => Err(unhandled(mech, CKF_DECRYPT)),
     }
 }
 
@@ -451,9 +472,21 @@ pub fn generate_pair(m: &Mechanism, public: &Object, private: &Object) -> Result
     }
 }
 
+const KW_KEK_SIZES: &str = "AES key wrap takes a 128- or 256-bit AES key (AES-192 is not supported)";
+
+/// The AES key wrap backend accepts AES-128 and AES-256 key-encryption keys.
+fn kw_kek_len_ok(kek: &[u8]) -> bool {
+    matches!(kek.len(), 16 | 32)
+}
+
 /// C_WrapKey of a secret key's value.
 pub fn wrap(wrapping: &LoadedKey, m: &Mechanism, key_bytes: &[u8]) -> Result<Vec<u8>, Denied> {
     let c = crypto_denied;
+    if let (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) = (m.mech, wrapping) {
+        if !kw_kek_len_ok(bytes) {
+            return Err(denied(Rv::WRAPPING_KEY_SIZE_RANGE, KW_KEK_SIZES));
+        }
+    }
     match (m.mech, wrapping) {
         (CKM_AES_KEY_WRAP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => keywrap::aes_kw_wrap(bytes, key_bytes).map_err(c),
         (CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => {
@@ -473,6 +506,11 @@ pub fn wrap(wrapping: &LoadedKey, m: &Mechanism, key_bytes: &[u8]) -> Result<Vec
 /// C_UnwrapKey: recovers key bytes.
 pub fn unwrap(unwrapping: &LoadedKey, m: &Mechanism, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, Denied> {
     let bad = |_| denied(Rv::WRAPPED_KEY_INVALID, "the wrapped key does not authenticate under this unwrapping key");
+    if let (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) = (m.mech, unwrapping) {
+        if !kw_kek_len_ok(bytes) {
+            return Err(denied(Rv::UNWRAPPING_KEY_SIZE_RANGE, KW_KEK_SIZES));
+        }
+    }
     match (m.mech, unwrapping) {
         (CKM_AES_KEY_WRAP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => keywrap::aes_kw_unwrap(bytes, wrapped).map_err(bad),
         (CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP, LoadedKey::Secret { key_type: CKK_AES, bytes }) => {
@@ -497,7 +535,14 @@ pub fn derive(base: &LoadedKey, m: &Mechanism) -> Result<Zeroizing<Vec<u8>>, Den
                 if *kdf != CKD_NULL || !shared_data.is_empty() {
                     return Err(param_invalid("only CKD_NULL without shared data is supported"));
                 }
-                k.ecdh(unwrap_ec_point(public_data)).map_err(crypto_denied)
+                // The peer's point is the mechanism parameter: a point not on
+                // the curve is a parameter error, whatever the backend says.
+                k.ecdh(unwrap_ec_point(public_data)).map_err(|e| match e {
+                    teehsm_crypto::CryptoError::InvalidKey(msg) | teehsm_crypto::CryptoError::InvalidInput(msg) => {
+                        param_invalid(format!("ECDH peer public point: {msg}"))
+                    }
+                    e => crypto_denied(e),
+                })
             }
             _ => Err(param_invalid("ECDH needs CK_ECDH1_DERIVE_PARAMS")),
         },

@@ -36,9 +36,15 @@ const MAGIC: &[u8; 8] = b"TEEHSMS1";
 const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
 const SEAL_PURPOSE: &[u8] = b"teehsm-store-v1";
-/// Largest sealed record; larger snapshots are split.
-const MAX_RECORD: usize = 8 << 20;
+/// Largest sealed record the reader accepts, and so the largest single
+/// commit. Group commits and snapshots are split well below it.
+const MAX_RECORD: usize = 64 << 20;
+/// Group commit folds requests into one record until it reaches this size.
+const TARGET_RECORD: usize = 4 << 20;
+/// Snapshot records written by compaction stay below this size.
 const SNAPSHOT_CHUNK: usize = 256 << 10;
+/// Room for the record framing and the batch header around the ops.
+const RECORD_OVERHEAD: usize = 4 + 8 + 12 + 16 + 8 + 8 + 32 + 4;
 /// Most commit requests folded into one record.
 const MAX_BATCH: usize = 4096;
 
@@ -59,6 +65,8 @@ pub enum StoreError {
     Platform(#[from] PlatformError),
     #[error("the store stopped accepting writes after an earlier failure; restart the TA")]
     Failed,
+    #[error("one commit of {len} bytes exceeds the store's {max}-byte record limit")]
+    TooLarge { len: usize, max: usize },
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -106,6 +114,8 @@ pub type AuditSync = Box<dyn Fn() -> Result<(u64, [u8; 32]), String> + Send>;
 
 struct Pending {
     ops: Vec<Op>,
+    /// The ops' encoding, made on the caller's thread.
+    encoded: Zeroizing<Vec<u8>>,
     done: SyncSender<Result<(), String>>,
 }
 
@@ -190,23 +200,37 @@ fn seal_record(key: &[u8; 32], header: &[u8; HEADER_LEN], seq: u64, plaintext: &
     Ok(out)
 }
 
-fn encode_batch(next_id: u64, audit: (u64, [u8; 32]), ops: &[&Op]) -> Zeroizing<Vec<u8>> {
-    let mut w = Writer::with_capacity(256 * ops.len() + 64);
-    w.u64(next_id).u64(audit.0).raw(&audit.1).u32(ops.len() as u32);
-    for op in ops {
-        match op {
-            Op::PutObject(o) => {
-                w.u8(1);
-                o.encode(&mut w);
-            }
-            Op::DeleteObject(id) => {
-                w.u8(2).u64(*id);
-            }
-            Op::PutToken(t) => {
-                w.u8(3);
-                t.encode(&mut w);
-            }
+fn encode_op(w: &mut Writer, op: &Op) {
+    match op {
+        Op::PutObject(o) => {
+            w.u8(1);
+            o.encode(w);
         }
+        Op::DeleteObject(id) => {
+            w.u8(2).u64(*id);
+        }
+        Op::PutToken(t) => {
+            w.u8(3);
+            t.encode(w);
+        }
+    }
+}
+
+fn encode_ops(ops: &[Op]) -> Zeroizing<Vec<u8>> {
+    let mut w = Writer::with_capacity(256 * ops.len());
+    for op in ops {
+        encode_op(&mut w, op);
+    }
+    Zeroizing::new(w.into_vec())
+}
+
+/// A record's plaintext: batch header, then `n_ops` already-encoded ops.
+fn batch_plaintext(next_id: u64, audit: (u64, [u8; 32]), n_ops: usize, encoded_ops: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    let len: usize = encoded_ops.iter().map(|e| e.len()).sum();
+    let mut w = Writer::with_capacity(len + 64);
+    w.u64(next_id).u64(audit.0).raw(&audit.1).u32(n_ops as u32);
+    for e in encoded_ops {
+        w.raw(e);
     }
     Zeroizing::new(w.into_vec())
 }
@@ -267,6 +291,12 @@ impl Store {
             let mut hdr = [0u8; HEADER_LEN];
             hdr.copy_from_slice(&buf[..HEADER_LEN]);
             let (valid_end, seq) = replay(&buf, &hdr, &key, &mut state, &mut next_id)?;
+            // Check for rollback before touching the file: a store that ends
+            // below the counter (restored, truncated, or with a damaged
+            // length field mid-file) is refused intact, never "repaired".
+            if seq < counter {
+                return Err(StoreError::Rollback { store_seq: seq, counter });
+            }
             if valid_end < buf.len() {
                 tracing::warn!(
                     cut_bytes = buf.len() - valid_end,
@@ -277,9 +307,6 @@ impl Store {
             }
             let _ = header.store_id;
             let _ = header.generation;
-            if seq < counter {
-                return Err(StoreError::Rollback { store_seq: seq, counter });
-            }
             if seq > counter {
                 platform.advance_counter(seq)?;
             }
@@ -299,6 +326,7 @@ impl Store {
             if header.svn < own_svn {
                 tracing::info!(from = header.svn, to = own_svn, "store: resealing under the new security version");
                 log.compact(&state, next_id)?;
+                state.seq = log.seq;
             }
             log
         } else {
@@ -361,11 +389,15 @@ impl Store {
         if self.failed.load(Ordering::SeqCst) {
             return Err(StoreError::Failed);
         }
+        let encoded = encode_ops(&ops);
+        if encoded.len() + RECORD_OVERHEAD > MAX_RECORD {
+            return Err(StoreError::TooLarge { len: encoded.len(), max: MAX_RECORD - RECORD_OVERHEAD });
+        }
         let (done, wait) = mpsc::sync_channel(1);
         {
             let tx = self.tx.lock().map_err(|_| StoreError::Failed)?;
             let tx = tx.as_ref().ok_or(StoreError::Failed)?;
-            tx.send(Pending { ops, done }).map_err(|_| StoreError::Failed)?;
+            tx.send(Pending { ops, encoded, done }).map_err(|_| StoreError::Failed)?;
         }
         match wait.recv() {
             Ok(Ok(())) => Ok(()),
@@ -451,15 +483,22 @@ fn replay(
 }
 
 impl Log {
-    fn append(&mut self, plaintext: &[u8]) -> Result<u64, StoreError> {
-        let seq = self.seq + 1;
-        let rec = seal_record(&self.key, &self.header, seq, plaintext)?;
+    /// Seals each plaintext as the next record, makes them all durable with
+    /// one fsync, then raises the platform counter to the last one.
+    fn append(&mut self, plaintexts: &[Zeroizing<Vec<u8>>]) -> Result<u64, StoreError> {
         let path = self.dir.join(LOG_FILE);
-        self.file.write_all(&rec).map_err(io(&path))?;
+        let mut seq = self.seq;
+        let mut written = 0u64;
+        for plain in plaintexts {
+            seq += 1;
+            let rec = seal_record(&self.key, &self.header, seq, plain)?;
+            self.file.write_all(&rec).map_err(io(&path))?;
+            written += rec.len() as u64;
+        }
         self.file.sync_data().map_err(io(&path))?;
         self.platform.advance_counter(seq)?;
         self.seq = seq;
-        self.bytes_since_compaction += rec.len() as u64;
+        self.bytes_since_compaction += written;
         Ok(seq)
     }
 
@@ -481,27 +520,32 @@ impl Log {
         ops.extend(state.objects.values().cloned().map(Op::PutObject));
         let mut seq = self.seq;
         let mut written = HEADER_LEN as u64;
-        let mut chunk: Vec<&Op> = Vec::new();
-        let mut chunk_bytes = 0usize;
-        let mut flush = |chunk: &mut Vec<&Op>, seq: &mut u64, f: &mut File| -> Result<(), StoreError> {
+        // Ops are encoded one by one into the current chunk, which is sealed
+        // as a record before the next op would take it past SNAPSHOT_CHUNK.
+        let mut chunk = Zeroizing::new(Vec::new());
+        let mut chunk_ops = 0usize;
+        let mut flush = |chunk: &mut Zeroizing<Vec<u8>>, chunk_ops: &mut usize, seq: &mut u64, f: &mut File| -> Result<(), StoreError> {
             *seq += 1;
-            let plain = encode_batch(next_id, state.audit_head, chunk);
+            let plain = batch_plaintext(next_id, state.audit_head, *chunk_ops, &[chunk.as_slice()]);
             let rec = seal_record(&key, &header, *seq, &plain)?;
             f.write_all(&rec).map_err(io(&tmp))?;
             written += rec.len() as u64;
             chunk.clear();
+            *chunk_ops = 0;
             Ok(())
         };
         for op in &ops {
-            chunk_bytes += 512;
-            chunk.push(op);
-            if chunk_bytes >= SNAPSHOT_CHUNK {
-                flush(&mut chunk, &mut seq, &mut f)?;
-                chunk_bytes = 0;
+            let mut w = Writer::with_capacity(512);
+            encode_op(&mut w, op);
+            let one = Zeroizing::new(w.into_vec());
+            if chunk_ops > 0 && chunk.len() + one.len() > SNAPSHOT_CHUNK {
+                flush(&mut chunk, &mut chunk_ops, &mut seq, &mut f)?;
             }
+            chunk.extend_from_slice(&one);
+            chunk_ops += 1;
         }
         // Always at least one record so the new file carries the sequence forward.
-        flush(&mut chunk, &mut seq, &mut f)?;
+        flush(&mut chunk, &mut chunk_ops, &mut seq, &mut f)?;
         f.sync_all().map_err(io(&tmp))?;
         let path = self.dir.join(LOG_FILE);
         fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -515,6 +559,28 @@ impl Log {
         self.bytes_since_compaction = written;
         Ok(())
     }
+}
+
+/// Splits a group commit into records of about TARGET_RECORD bytes. A
+/// request's ops always stay in one record, so each is applied whole or not
+/// at all; one request larger than the target gets a record to itself.
+fn group_into_records(batch: &[Pending], next_id: u64, audit: (u64, [u8; 32])) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut records = Vec::new();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let (mut bytes, mut n_ops) = (0usize, 0usize);
+    for p in batch {
+        if !parts.is_empty() && bytes + p.encoded.len() + RECORD_OVERHEAD > TARGET_RECORD {
+            records.push(batch_plaintext(next_id, audit, n_ops, &parts));
+            parts.clear();
+            bytes = 0;
+            n_ops = 0;
+        }
+        parts.push(&p.encoded);
+        bytes += p.encoded.len();
+        n_ops += p.ops.len();
+    }
+    records.push(batch_plaintext(next_id, audit, n_ops, &parts));
+    records
 }
 
 fn committer_loop(
@@ -536,9 +602,9 @@ fn committer_loop(
         }
         let result = (|| -> Result<(), StoreError> {
             let audit = audit_sync().map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?;
+            let plaintexts = group_into_records(&batch, next_id.load(Ordering::SeqCst), audit);
+            log.append(&plaintexts)?;
             let ops: Vec<&Op> = batch.iter().flat_map(|p| p.ops.iter()).collect();
-            let plain = encode_batch(next_id.load(Ordering::SeqCst), audit, &ops);
-            log.append(&plain)?;
             let mut st = match state.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),

@@ -94,6 +94,8 @@ impl Ta {
             }
             self.store.commit(vec![Op::PutToken(t)]).map_err(store_err)?;
             Ok(())
+        } else if failures + 1 >= self.cfg.max_pin_failures {
+            Err(deny(Rv::PIN_LOCKED, "incorrect PIN; that was the last allowed attempt: the PIN is now locked"))
         } else {
             Err(deny(Rv::PIN_INCORRECT, "incorrect PIN"))
         }

@@ -35,31 +35,13 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 pub fn open_ta(dir: &PathBuf) -> Arc<Ta> {
-    let platform = Arc::new(SimPlatform::open(&dir.join("platform"), 1).unwrap());
-    let data = dir.join("store");
-    let audit = Arc::new(AuditLog::open(&{
-        std::fs::create_dir_all(&data).unwrap();
-        data.clone()
-    })
-    .unwrap());
-    let a2 = audit.clone();
-    let store = Store::open(&data, platform.clone(), Box::new(move || a2.sync().map_err(|e| e.to_string()))).unwrap();
-    Arc::new(Ta::new(platform, store, audit, HandlerConfig::default(), vec![]))
+    open_ta_with(dir, HandlerConfig::default(), 1)
 }
 
 impl Harness {
     /// A TA with slot 0 initialized and a user PIN set.
     pub fn new(tag: &str) -> Harness {
-        let dir = temp_dir(tag);
-        let ta = open_ta(&dir);
-        let h = Harness { dir, ta };
-        let mut c = h.conn();
-        h.ok(&mut c, Request::InitToken { slot: 0, so_pin: Secret(SO_PIN.to_vec()), label: "test".into() });
-        let s = h.open(&mut c, true);
-        h.ok(&mut c, Request::Login { session: s, user_type: CKU_SO, pin: Secret(SO_PIN.to_vec()) });
-        h.ok(&mut c, Request::InitPin { session: s, pin: Secret(USER_PIN.to_vec()) });
-        h.ok(&mut c, Request::CloseSession { session: s });
-        h
+        Harness::with_config(tag, HandlerConfig::default())
     }
 
     pub fn conn(&self) -> Conn {
@@ -136,6 +118,60 @@ impl Harness {
             Reply::Attributes(v) if v[0].status.is_ok() => Ok(v[0].value.clone()),
             Reply::Attributes(v) => Err(v[0].status),
             r => panic!("unexpected {r:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- added for store/pins/mechanisms tests
+
+/// Like [`open_ta`], with a chosen handler configuration and platform security version.
+pub fn open_ta_with(dir: &PathBuf, cfg: HandlerConfig, security_version: u32) -> Arc<Ta> {
+    let platform = Arc::new(SimPlatform::open(&dir.join("platform"), security_version).unwrap());
+    let data = dir.join("store");
+    std::fs::create_dir_all(&data).unwrap();
+    let audit = Arc::new(AuditLog::open(&data).unwrap());
+    let a2 = audit.clone();
+    let store = Store::open(&data, platform.clone(), Box::new(move || a2.sync().map_err(|e| e.to_string()))).unwrap();
+    Arc::new(Ta::new(platform, store, audit, cfg, vec![]))
+}
+
+impl Harness {
+    /// Like [`Harness::new`], with a chosen handler configuration.
+    pub fn with_config(tag: &str, cfg: HandlerConfig) -> Harness {
+        let dir = temp_dir(tag);
+        let ta = open_ta_with(&dir, cfg, 1);
+        let h = Harness { dir, ta };
+        let mut c = h.conn();
+        h.ok(&mut c, Request::InitToken { slot: 0, so_pin: Secret(SO_PIN.to_vec()), label: "test".into() });
+        let s = h.open(&mut c, true);
+        h.ok(&mut c, Request::Login { session: s, user_type: CKU_SO, pin: Secret(SO_PIN.to_vec()) });
+        h.ok(&mut c, Request::InitPin { session: s, pin: Secret(USER_PIN.to_vec()) });
+        h.ok(&mut c, Request::CloseSession { session: s });
+        h
+    }
+
+    /// Stops this TA (store committer drained, audit log synced) and starts a
+    /// new one on the same data and platform directories, as a TA restart does.
+    pub fn reopen(&mut self, cfg: HandlerConfig) {
+        self.ta.store.shutdown();
+        self.ta.audit.sync().unwrap();
+        let dir = self.dir.clone();
+        self.ta = open_ta_with(&dir, cfg, 1);
+    }
+
+    /// CK_TOKEN_INFO.flags of slot 0.
+    pub fn token_flags(&self, c: &mut Conn) -> u64 {
+        match self.ok(c, Request::GetTokenInfo { slot: 0 }) {
+            Reply::TokenInfo(t) => t.flags,
+            r => panic!("unexpected {r:?}"),
+        }
+    }
+
+    /// The status of a request: `Rv::OK` or the refusal code.
+    pub fn rv(&self, c: &mut Conn, r: Request) -> Rv {
+        match self.call(c, r) {
+            Response::Ok(_) => Rv::OK,
+            Response::Err { rv, .. } => rv,
         }
     }
 }
