@@ -1,0 +1,479 @@
+//! teehsm-ca end to end: the real binary, started in a throw-away state
+//! directory. Tests that need the real TA locate `teehsm-ta` next to the test
+//! executable's target directory (build it first: `cargo build -p teehsm-ta`);
+//! the others use a fake TA script.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use teehsm_wire::ck::*;
+use teehsm_wire::client::{CallError, Client};
+use teehsm_wire::*;
+
+const CA: &str = env!("CARGO_BIN_EXE_teehsm-ca");
+
+/// target/<profile>/teehsm-ta, next to the test executable's deps/ directory.
+fn ta_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let ta = dir.join("teehsm-ta");
+    assert!(ta.is_file(), "{} is missing: build it first (cargo build -p teehsm-ta)", ta.display());
+    ta
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let d = std::env::temp_dir().join(format!("teehsm-ca-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running teehsm-ca with its stderr collected.
+struct Ca {
+    child: Option<Child>,
+    state: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Ca {
+    fn start(state: &Path, args: &[&str]) -> Ca {
+        let mut child = Command::new(CA)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--http-listen")
+            .arg("127.0.0.1:0")
+            .args(args)
+            .env_remove("TEEHSM_CA_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn teehsm-ca");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().expect("stderr");
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        Ca { child: Some(child), state: state.to_path_buf(), log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.state.join("ca.sock")
+    }
+
+    /// The HTTP address from <state>/http.addr, once written.
+    fn http(&self) -> String {
+        let path = self.state.join("http.addr");
+        wait_for(&format!("{} to appear", path.display()), Duration::from_secs(30), self, || {
+            std::fs::read_to_string(&path).ok().filter(|s| s.ends_with('\n')).map(|s| s.trim().to_string())
+        })
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.http(), path)
+    }
+
+    fn health(&self) -> (u16, serde_json::Value) {
+        let (code, body) = self.get("/healthz");
+        (code, serde_json::from_str(&body).unwrap_or_else(|e| panic!("/healthz is not JSON ({e}): {body}")))
+    }
+
+    /// Waits for /healthz 200 and returns the TA pid it reports.
+    fn wait_running(&self, timeout: Duration) -> (i64, serde_json::Value) {
+        wait_for("the TA to be running", timeout, self, || match self.health() {
+            (200, v) => Some((v["ta_pid"].as_i64().expect("ta_pid"), v)),
+            _ => None,
+        })
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("teehsm-ca did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Ca {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, ca: &Ca, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; teehsm-ca log:\n{}", ca.log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("bad HTTP answer: {out:?}"));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad status line: {head}"));
+    (code, body.to_string())
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing:\n{text}"))
+}
+
+fn process_alive(pid: i32) -> bool {
+    // A zombie still "exists" for kill(0); look at its state instead.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn user_session(c: &mut Client) -> u64 {
+    let s = c.open_session(0, true).expect("OpenSession");
+    c.login(s, CKU_USER, b"123456").expect("user login with the dev PIN");
+    s
+}
+
+fn find_label(c: &mut Client, s: u64, label: &str) -> Vec<u64> {
+    c.find(s, vec![Attribute::new(CKA_LABEL, label.as_bytes().to_vec())]).expect("FindObjects")
+}
+
+/// Writes an executable shell script standing in for teehsm-ta.
+fn fake_ta(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("fake-ta.sh");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
+    let ta = ta_binary();
+    let dir = TempDir::new("restart");
+    let state = dir.0.join("state");
+    let mut ca = Ca::start(&state, &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "100"]);
+    let (pid1, h) = ca.wait_running(Duration::from_secs(120));
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["ta"], "running");
+    assert_eq!(h["ta_restarts"], 0);
+    let mode = std::fs::metadata(ca.socket()).expect("ca.sock").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "client socket mode");
+
+    // The dev token is ready (the CA bootstraps before it lets clients in).
+    let mut c = Client::connect(ca.socket(), "ca-test").expect("connect through ca.sock");
+    match c.call(&Request::GetTokenInfo { slot: 0 }).expect("GetTokenInfo") {
+        Reply::TokenInfo(t) => {
+            assert_ne!(t.flags & CKF_TOKEN_INITIALIZED, 0);
+            assert_ne!(t.flags & CKF_USER_PIN_INITIALIZED, 0);
+            assert_eq!(t.label.trim_end(), "dev-token");
+        }
+        r => panic!("{r:?}"),
+    }
+    assert!(ca.log().contains("DEVELOPMENT TOKEN"), "the dev token is announced loudly");
+    let s = user_session(&mut c);
+    let key = c
+        .call_handle(&Request::GenerateKey {
+            session: s,
+            mechanism: Mechanism::new(CKM_AES_KEY_GEN),
+            template: vec![
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_TOKEN, true),
+                Attribute::bool(CKA_ENCRYPT, true),
+                Attribute::new(CKA_LABEL, b"ca-restart-key".to_vec()),
+            ],
+        })
+        .expect("GenerateKey");
+    assert_eq!(find_label(&mut c, s, "ca-restart-key"), vec![key]);
+
+    // Many concurrent clients through the relay.
+    let workers: Vec<_> = (0..8)
+        .map(|i| {
+            let sock = ca.socket();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(&sock, &format!("worker-{i}")).expect("connect");
+                for _ in 0..100 {
+                    match c.call(&Request::GetTokenInfo { slot: 0 }).expect("relayed call") {
+                        Reply::TokenInfo(_) => {}
+                        r => panic!("{r:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+
+    // An oversized frame: refused with an error reply, connection closed.
+    let mut raw = UnixStream::connect(ca.socket()).unwrap();
+    raw.write_all(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let mut r = &raw;
+    assert!(teehsm_wire::frame::read_frame(&mut r, &mut buf).unwrap(), "an error reply");
+    match decode_response(&buf).unwrap().1 {
+        Response::Err { rv, .. } => assert_eq!(rv, Rv::TEEHSM_MALFORMED_REQUEST),
+        r => panic!("{r:?}"),
+    }
+    assert!(!teehsm_wire::frame::read_frame(&mut r, &mut buf).unwrap(), "closed");
+
+    // kill -9 the TA: the live client is cut off, the CA restarts the TA.
+    // SAFETY: signalling the TA process the CA reported.
+    assert_eq!(unsafe { libc::kill(pid1 as i32, libc::SIGKILL) }, 0);
+    let err = c.call(&Request::GetTokenInfo { slot: 0 }).expect_err("the old connection is closed");
+    assert_eq!(err.rv(), Rv::TEEHSM_TA_UNAVAILABLE, "{err}");
+    let (pid2, h) = wait_for("a restarted TA", Duration::from_secs(120), &ca, || match ca.health() {
+        (200, v) if v["ta_pid"].as_i64() != Some(pid1) => Some((v["ta_pid"].as_i64().unwrap(), v)),
+        _ => None,
+    });
+    assert_ne!(pid1, pid2);
+    assert!(h["ta_restarts"].as_u64().unwrap() >= 1, "{h}");
+
+    // A new client works, and the token key survived.
+    let mut c = Client::connect(ca.socket(), "ca-test-2").expect("connect after restart");
+    let s = user_session(&mut c);
+    assert_eq!(find_label(&mut c, s, "ca-restart-key").len(), 1, "the token key is still there");
+
+    let (code, m) = ca.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(m.contains("# TYPE teehsm_ca_ta_restarts_total counter"));
+    assert!(metric(&m, "teehsm_ca_ta_restarts_total") >= 1.0, "{m}");
+    assert_eq!(metric(&m, "teehsm_ca_ta_up"), 1.0);
+    assert_eq!(metric(&m, "teehsm_ca_ta_last_exit_code"), 137.0, "killed by SIGKILL");
+    assert!(metric(&m, "teehsm_ca_client_connections_total") >= 11.0, "{m}");
+    assert!(metric(&m, "teehsm_ca_relayed_requests_total") >= 800.0, "{m}");
+    assert!(metric(&m, "teehsm_ca_relay_errors_total") >= 1.0, "the oversized frame counts: {m}");
+    drop(raw);
+    wait_for("the finished clients to be counted out", Duration::from_secs(10), &ca, || {
+        (metric(&ca.get("/metrics").1, "teehsm_ca_client_connections_active") == 1.0).then_some(())
+    });
+    assert_eq!(ca.get("/nope").0, 404);
+
+    // SIGTERM: exit 0, sockets removed, the TA stopped.
+    drop(c);
+    let st = ca.terminate(Duration::from_secs(30));
+    assert_eq!(st.code(), Some(0), "exit status {st}; log:\n{}", ca.log());
+    assert!(!state.join("ca.sock").exists(), "ca.sock removed");
+    assert!(!state.join("ta.sock").exists(), "ta.sock removed");
+    assert!(!process_alive(pid2 as i32), "the TA stopped with the CA");
+}
+
+#[test]
+fn deleted_store_is_reported_as_a_rollback_by_the_real_ta() {
+    let ta = ta_binary();
+    let dir = TempDir::new("rollback");
+    let state = dir.0.join("state");
+    let args = ["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-max-ms", "500"];
+    let mut ca = Ca::start(&state, &args);
+    ca.wait_running(Duration::from_secs(120));
+    assert_eq!(ca.terminate(Duration::from_secs(30)).code(), Some(0));
+    // The platform counter has moved on; a store that disappears is refused (TA exit 4).
+    std::fs::remove_dir_all(state.join("ta-data")).unwrap();
+    let ca = Ca::start(&state, &args);
+    let h = wait_for("the TA's rollback refusal on /healthz", Duration::from_secs(120), &ca, || match ca.health() {
+        (503, v) if v["security_failure"] == true => Some(v),
+        _ => None,
+    });
+    assert_eq!(h["ta_last_exit_code"], 4, "{h}");
+    assert!(h["reason"].as_str().unwrap().contains("rollback detected"), "{h}");
+    assert!(ca.log().contains("teehsm-ta: the store is missing"), "the TA's own words reach the log");
+    let (_, m) = ca.get("/metrics");
+    assert_eq!(metric(&m, "teehsm_ca_ta_security_failure"), 1.0);
+}
+
+#[test]
+fn ta_stops_when_the_ca_is_killed() {
+    let ta = ta_binary();
+    let dir = TempDir::new("orphan");
+    let state = dir.0.join("state");
+    let mut ca = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap()]);
+    let (ta_pid, _) = ca.wait_running(Duration::from_secs(120));
+    let mut child = ca.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The TA gets SIGTERM (parent-death signal) and shuts down in order.
+    wait_for("the orphaned TA to stop", Duration::from_secs(20), &ca, || (!process_alive(ta_pid as i32)).then_some(()));
+    assert!(ca.log().contains("shutting down"), "the TA stopped through its SIGTERM handler:\n{}", ca.log());
+}
+
+#[test]
+fn security_failure_is_reported_and_clients_are_refused() {
+    let dir = TempDir::new("secfail");
+    let state = dir.0.join("state");
+    let ta = fake_ta(&dir.0, "echo 'teehsm-ta: store rollback (fake TA)' >&2\nexit 4");
+    let mut ca = Ca::start(
+        &state,
+        &["--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "20", "--restart-backoff-max-ms", "200"],
+    );
+    let h = wait_for("a security failure on /healthz", Duration::from_secs(30), &ca, || match ca.health() {
+        (503, v) if v["security_failure"] == true && v["ta"] == "failed" => Some(v),
+        _ => None,
+    });
+    assert_eq!(h["status"], "unavailable");
+    assert_eq!(h["ta"], "failed");
+    assert_eq!(h["ta_last_exit_code"], 4);
+    let reason = h["reason"].as_str().unwrap();
+    assert!(reason.contains("rollback detected") && reason.contains("restore the newest store or re-provision"), "{reason}");
+    assert!(ca.log().contains("store rollback (fake TA)"), "the TA's stderr is passed through");
+
+    // A client is refused cleanly, with the reason.
+    match Client::connect(ca.socket(), "refused") {
+        Err(CallError::Status { rv, message }) => {
+            assert_eq!(rv, Rv::TEEHSM_TA_UNAVAILABLE);
+            assert!(message.contains("rollback"), "{message}");
+        }
+        Err(e) => panic!("expected a TA_UNAVAILABLE status, got {e}"),
+        Ok(_) => panic!("connected although the TA is down"),
+    }
+
+    // It keeps retrying at the maximum backoff (not a fast crash loop).
+    let (_, m1) = ca.get("/metrics");
+    let r1 = metric(&m1, "teehsm_ca_ta_restarts_total");
+    std::thread::sleep(Duration::from_millis(1000));
+    let (_, m2) = ca.get("/metrics");
+    let r2 = metric(&m2, "teehsm_ca_ta_restarts_total");
+    assert!(r2 > r1, "restarts continue: {r1} -> {r2}");
+    assert!(r2 - r1 <= 7.0, "at most one restart per 200 ms: {r1} -> {r2}");
+    assert_eq!(metric(&m2, "teehsm_ca_ta_up"), 0.0);
+    assert_eq!(metric(&m2, "teehsm_ca_ta_security_failure"), 1.0);
+    assert_eq!(metric(&m2, "teehsm_ca_ta_last_exit_code"), 4.0);
+    assert!(metric(&m2, "teehsm_ca_client_refusals_total") >= 1.0);
+
+    let st = ca.terminate(Duration::from_secs(20));
+    assert_eq!(st.code(), Some(0), "log:\n{}", ca.log());
+    assert!(!state.join("ca.sock").exists());
+    assert!(!state.join("http.addr").exists());
+}
+
+#[test]
+fn hung_ta_is_killed_after_the_ready_timeout() {
+    let dir = TempDir::new("hung");
+    let state = dir.0.join("state");
+    let ta = fake_ta(&dir.0, "exec sleep 600");
+    let mut ca = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap(), "--ta-ready-timeout-secs", "1"]);
+    let h = wait_for("the ready timeout", Duration::from_secs(30), &ca, || match ca.health() {
+        (503, v) if v["reason"].as_str().unwrap_or("").contains("did not report READY") => Some(v),
+        _ => None,
+    });
+    assert_eq!(h["security_failure"], false);
+    // Shutting down while a TA is starting stops it too.
+    let st = ca.terminate(Duration::from_secs(20));
+    assert_eq!(st.code(), Some(0), "log:\n{}", ca.log());
+}
+
+#[test]
+fn bad_config_exits_2_with_a_clear_error() {
+    let dir = TempDir::new("badcfg");
+    let cfg = dir.0.join("bad.toml");
+    std::fs::write(&cfg, "state_dir = \"/tmp/x\"\nno_such_option = true\n").unwrap();
+    let out = Command::new(CA).arg("--config").arg(&cfg).output().expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("configuration error") && err.contains(cfg.to_str().unwrap()) && err.contains("no_such_option"), "{err}");
+
+    std::fs::write(&cfg, "restart_backoff_min_ms = 5000\nrestart_backoff_max_ms = 10\n").unwrap();
+    let out = Command::new(CA).env("TEEHSM_CA_CONFIG", &cfg).output().expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restart_backoff_max_ms"));
+
+    let out = Command::new(CA).arg("--config").arg(dir.0.join("missing.toml")).output().expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+
+    let out = Command::new(CA).args(["--log-format", "xml"]).output().expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2), "a bad flag value is a configuration error too");
+}
+
+#[test]
+fn second_instance_on_the_same_socket_is_refused() {
+    let dir = TempDir::new("twice");
+    let state = dir.0.join("state");
+    let ta = fake_ta(&dir.0, "exec sleep 600");
+    let mut first = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap()]);
+    first.http();
+    let out = Command::new(CA)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--http-listen", "127.0.0.1:0", "--ta-binary", ta.to_str().unwrap()])
+        .output()
+        .expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(state.join("ca.sock").exists(), "the first instance's socket is untouched");
+    assert_eq!(first.terminate(Duration::from_secs(20)).code(), Some(0));
+}
+
+#[test]
+fn help_explains_the_daemon_options_and_socket_layout() {
+    let out = Command::new(CA).arg("--help").output().expect("run teehsm-ca --help");
+    assert!(out.status.success());
+    let h = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "restarts it with exponential backoff",
+        "ca.sock",
+        "ta.sock",
+        "ta-data/",
+        "platform/",
+        "--state-dir",
+        "--socket",
+        "--ta-binary",
+        "--http-listen",
+        "--init-dev-token",
+        "--restart-backoff-min-ms",
+        "--restart-backoff-max-ms",
+        "--log-format",
+        "--log-level",
+        "--ta-arg",
+        "TEEHSM_CA_STATE_DIR",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(h.contains(needle), "--help lacks {needle}");
+    }
+}
