@@ -3,7 +3,7 @@
 # Debian/Ubuntu; needs root (or sudo). Safe to run repeatedly.
 set -euo pipefail
 need=()
-for pkg in openssl opensc softhsm2 python3 python3-cryptography ca-certificates pkg-config; do
+for pkg in openssl opensc softhsm2 ca-certificates pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -12,5 +12,13 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The AES-GCM/key-wrap interop tests use Python's OpenSSL-backed `cryptography`
+# for the primitives `openssl enc` lacks; install it for whichever python3 is first on PATH.
+command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
+if ! python3 -c "import cryptography" 2>/dev/null; then
+  echo "installing: python cryptography (pip)"
+  python3 -m pip install --quiet cryptography 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages cryptography
 fi
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }
