@@ -307,7 +307,7 @@ mod tests {
         swapped.swap(1, 2);
         put(&d, &swapped);
         assert!(verify(&d.join(AUDIT_FILE), None).is_err(), "reorder");
-        put(&d, &orig[..3].to_vec());
+        put(&d, &orig[..3]);
         assert!(verify(&d.join(AUDIT_FILE), None).is_ok(), "a prefix is a valid chain by itself");
         assert!(verify(&d.join(AUDIT_FILE), Some(head)).is_err(), "but not against the sealed checkpoint");
     }

@@ -72,7 +72,7 @@ pub fn value_well_formed(ty: u64, value: &[u8]) -> Result<(), &'static str> {
         Some(AttrKind::Date) if !(value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))) => {
             Err("CK_DATE must be 8 ASCII digits or empty")
         }
-        Some(AttrKind::MechList) if value.len() % 8 != 0 => Err("mechanism list must be a multiple of 8 bytes"),
+        Some(AttrKind::MechList) if !value.len().is_multiple_of(8) => Err("mechanism list must be a multiple of 8 bytes"),
         Some(AttrKind::Template) => teehsm_wire::decode_template(value).map(|_| ()).map_err(|_| "malformed nested template"),
         _ => Ok(()),
     }

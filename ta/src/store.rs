@@ -11,6 +11,7 @@
 //!   acknowledged) is cut off at the next open;
 //! - a store restored from an older copy ends below the counter and is refused;
 //! - many concurrent writers share one fsync (group commit).
+//!
 //! The log is compacted into a fresh file (temp + fsync + rename + dir fsync)
 //! when it grows, and resealed when the TA's security version rises.
 
@@ -444,7 +445,7 @@ fn replay(
             break;
         }
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if len < 8 + 12 + 16 || len > MAX_RECORD || rest.len() < 4 + len {
+        if !(8 + 12 + 16..=MAX_RECORD).contains(&len) || rest.len() < 4 + len {
             torn("length out of range")?;
             break;
         }

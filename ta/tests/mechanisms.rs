@@ -643,7 +643,7 @@ fn cmac_by_ecb(t: &mut T, ecb: &Mechanism, key: u64, msg: &[u8]) -> Vec<u8> {
     let k1 = dbl(&l);
     let k2 = dbl(&k1);
     let n = msg.len().div_ceil(16).max(1);
-    let complete = !msg.is_empty() && msg.len() % 16 == 0;
+    let complete = !msg.is_empty() && msg.len().is_multiple_of(16);
     let mut last = msg[(n - 1) * 16..].to_vec();
     if complete {
         last.iter_mut().zip(&k1).for_each(|(a, b)| *a ^= b);

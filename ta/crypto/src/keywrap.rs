@@ -15,7 +15,7 @@ fn kek(key: &[u8]) -> Result<AesKek, CryptoError> {
 
 /// RFC 3394: input a multiple of 8 bytes, at least 16.
 pub fn aes_kw_wrap(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if plaintext.len() < 16 || plaintext.len() % 8 != 0 {
+    if plaintext.len() < 16 || !plaintext.len().is_multiple_of(8) {
         return Err(CryptoError::DataLenRange(format!("AES-KW wraps multiples of 8 bytes (at least 16), not {}", plaintext.len())));
     }
     let mut out = vec![0u8; plaintext.len() + 8];
@@ -26,7 +26,7 @@ pub fn aes_kw_wrap(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError>
 
 /// RFC 3394 unwrap; an integrity failure is `EncryptedDataInvalid`.
 pub fn aes_kw_unwrap(key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::DataLenRange(format!("AES-KW ciphertext must be a multiple of 8 bytes, at least 24, not {}", wrapped.len())));
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
@@ -48,7 +48,7 @@ pub fn aes_kwp_wrap(key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError
 
 /// RFC 5649 unwrap.
 pub fn aes_kwp_unwrap(key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::DataLenRange(format!("AES-KWP ciphertext must be a multiple of 8 bytes, at least 16, not {}", wrapped.len())));
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);

@@ -63,7 +63,7 @@ fn sm4_cipher(key: &[u8]) -> Result<sm4::Sm4, CryptoError> {
 }
 
 fn whole_blocks(what: &str, len: usize) -> Result<(), CryptoError> {
-    if len % BLOCK == 0 {
+    if len.is_multiple_of(BLOCK) {
         Ok(())
     } else {
         Err(CryptoError::DataLenRange(format!("{what} needs a multiple of 16 bytes, got {len}")))

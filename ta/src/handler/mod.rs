@@ -278,6 +278,7 @@ impl Ta {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one audit entry's fields, named at every call site
     fn audit(&self, conn: &Conn, op: &str, slot: Option<u64>, session: Option<u64>, object: Option<u64>, mechanism: Option<u64>, rv: Rv) {
         self.audit.append(Event {
             op: op.to_string(),
@@ -291,6 +292,7 @@ impl Ta {
     }
 
     /// Audits the outcome of a key-management or key-use call and passes it through.
+    #[allow(clippy::too_many_arguments)] // as `audit`, plus the result
     fn audited<T>(
         &self,
         conn: &Conn,

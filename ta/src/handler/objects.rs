@@ -11,8 +11,11 @@ use teehsm_wire::ck::*;
 use teehsm_wire::{AttrResult, Attribute, Mechanism, Reply, Rv};
 use zeroize::Zeroizing;
 
+/// Key material taken out of a template: (attribute type, value).
+type Material = Vec<(u64, Zeroizing<Vec<u8>>)>;
+
 /// Splits a template into attributes and key material for an object of `class`.
-fn split(template: Vec<Attribute>, class: u64) -> (Vec<Attribute>, Vec<(u64, Zeroizing<Vec<u8>>)>) {
+fn split(template: Vec<Attribute>, class: u64) -> (Vec<Attribute>, Material) {
     let mut attrs = Vec::new();
     let mut material = Vec::new();
     for a in template {

@@ -2,7 +2,7 @@
 //! the same `Ta::handle` entry point the socket server uses.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use teehsm_ta::audit::AuditLog;
 use teehsm_ta::handler::{Conn, HandlerConfig, Ta};
@@ -34,7 +34,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-pub fn open_ta(dir: &PathBuf) -> Arc<Ta> {
+pub fn open_ta(dir: &Path) -> Arc<Ta> {
     open_ta_with(dir, HandlerConfig::default(), 1)
 }
 
@@ -125,7 +125,7 @@ impl Harness {
 // ---------------------------------------------------------------- added for store/pins/mechanisms tests
 
 /// Like [`open_ta`], with a chosen handler configuration and platform security version.
-pub fn open_ta_with(dir: &PathBuf, cfg: HandlerConfig, security_version: u32) -> Arc<Ta> {
+pub fn open_ta_with(dir: &Path, cfg: HandlerConfig, security_version: u32) -> Arc<Ta> {
     let platform = Arc::new(SimPlatform::open(&dir.join("platform"), security_version).unwrap());
     let data = dir.join("store");
     std::fs::create_dir_all(&data).unwrap();
