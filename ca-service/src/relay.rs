@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use teehsm_wire::frame::{read_frame, write_frame};
+use teehsm_wire::spin::{default_budget, SpinReader, SpinState};
 use teehsm_wire::{encode_response, Response, Rv, MAX_FRAME_LEN};
 use thiserror::Error;
 
@@ -130,8 +131,11 @@ enum RelayEnd {
 
 /// The request/reply loop. Ok when the client closes (or goes away).
 fn relay(client: &UnixStream, ta: &UnixStream, shared: &Shared) -> Result<(), RelayEnd> {
-    let mut from_client = BufReader::with_capacity(READ_BUF, client);
-    let mut from_ta = BufReader::with_capacity(READ_BUF, ta);
+    // Both directions spin briefly before sleeping: a wake-up per hop costs
+    // more than the signature it carries (see teehsm_wire::spin).
+    let (mut client_spin, mut ta_spin) = (SpinState::default(), SpinState::default());
+    let mut from_client = BufReader::with_capacity(READ_BUF, SpinReader::new(client, default_budget(), &mut client_spin));
+    let mut from_ta = BufReader::with_capacity(READ_BUF, SpinReader::new(ta, default_budget(), &mut ta_spin));
     let mut frame = Vec::with_capacity(READ_BUF);
     let mut out = Vec::with_capacity(READ_BUF);
     loop {

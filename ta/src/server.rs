@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use teehsm_wire::frame::{read_frame, write_frame};
+use teehsm_wire::spin::{default_budget, SpinReader, SpinState};
 use teehsm_wire::{decode_request, encode_response, Response, Rv};
 
 /// Binds the socket (replacing a stale one), mode 0600.
@@ -52,7 +53,10 @@ fn connection(stream: UnixStream, ta: Arc<Ta>) {
             return;
         }
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    // A busy client sends its next request within microseconds of our reply:
+    // spin briefly before sleeping (see teehsm_wire::spin).
+    let mut spin = SpinState::default();
+    let mut reader = BufReader::with_capacity(64 * 1024, SpinReader::new(&read_half, default_budget(), &mut spin));
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     let mut buf = Vec::new();
     loop {

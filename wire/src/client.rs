@@ -5,6 +5,7 @@ use crate::codec::DecodeError;
 use crate::frame::{read_frame, write_frame};
 use crate::msg::*;
 use crate::rv::Rv;
+use crate::spin::{default_budget, SpinReader, SpinState};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use thiserror::Error;
@@ -44,6 +45,7 @@ pub struct Client {
     stream: UnixStream,
     next_id: u32,
     buf: Vec<u8>,
+    spin: SpinState,
 }
 
 impl Client {
@@ -51,7 +53,7 @@ impl Client {
     pub fn connect(path: impl AsRef<Path>, client_name: &str) -> Result<Self, CallError> {
         let p = path.as_ref();
         let stream = UnixStream::connect(p).map_err(|e| CallError::Connect(p.display().to_string(), e))?;
-        let mut c = Client { stream, next_id: 1, buf: Vec::new() };
+        let mut c = Client { stream, next_id: 1, buf: Vec::new(), spin: SpinState::default() };
         match c.call(&Request::Hello { client: client_name.to_string(), channel: ChannelMode::Plain })? {
             Reply::Hello { .. } => Ok(c),
             _ => Err(CallError::UnexpectedReply("Hello")),
@@ -61,7 +63,7 @@ impl Client {
     /// Sends a raw, already-encoded payload and returns the raw response (for tests).
     pub fn call_raw(&mut self, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         write_frame(&mut self.stream, payload)?;
-        if !read_frame(&mut self.stream, &mut self.buf)? {
+        if !read_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
             return Err(CallError::Closed);
         }
         Ok(std::mem::take(&mut self.buf))
@@ -73,7 +75,7 @@ impl Client {
         self.next_id = self.next_id.wrapping_add(1);
         let payload = encode_request(id, req);
         write_frame(&mut self.stream, &payload)?;
-        if !read_frame(&mut self.stream, &mut self.buf)? {
+        if !read_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
             return Err(CallError::Closed);
         }
         let (got, resp) = decode_response(&self.buf)?;

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod frame;
 pub mod msg;
 pub mod rv;
+pub mod spin;
 
 pub use msg::*;
 pub use rv::Rv;
