@@ -98,7 +98,7 @@ impl Read for SpinReader<'_> {
                     return r;
                 }
                 polls += 1;
-                if polls % 16 == 0 {
+                if polls.is_multiple_of(16) {
                     if start.elapsed() >= self.budget {
                         break;
                     }
