@@ -255,6 +255,7 @@ mod tests {
                                 version: 1,
                                 ta_version: "fake".into(),
                                 channel: teehsm_wire::ChannelMode::Plain,
+                                app_ticket: vec![0; 32],
                             },
                             _ => teehsm_wire::Reply::Done,
                         };

@@ -12,7 +12,7 @@
 mod common;
 
 use common::Harness;
-use teehsm_ta::handler::Conn;
+use teehsm_ta::handler::Connection as Conn;
 use teehsm_wire::ck::*;
 use teehsm_wire::*;
 

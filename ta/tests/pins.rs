@@ -10,7 +10,7 @@
 mod common;
 
 use common::{open_ta_with, temp_dir, Harness, SO_PIN, USER_PIN};
-use teehsm_ta::handler::{Conn, HandlerConfig};
+use teehsm_ta::handler::{Connection as Conn, HandlerConfig};
 use teehsm_wire::ck::*;
 use teehsm_wire::*;
 

@@ -9,6 +9,7 @@ use crate::spin::{default_budget, SpinReader, SpinState};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 /// Why a call did not produce a reply.
 #[derive(Debug, Error)]
@@ -46,18 +47,38 @@ pub struct Client {
     next_id: u32,
     buf: Vec<u8>,
     spin: SpinState,
+    app_ticket: Zeroizing<Vec<u8>>,
 }
 
 impl Client {
-    /// Connects and performs the Hello exchange.
+    /// Connects and performs the Hello exchange: a new application.
     pub fn connect(path: impl AsRef<Path>, client_name: &str) -> Result<Self, CallError> {
         let p = path.as_ref();
         let stream = UnixStream::connect(p).map_err(|e| CallError::Connect(p.display().to_string(), e))?;
-        let mut c = Client { stream, next_id: 1, buf: Vec::new(), spin: SpinState::default() };
+        let mut c = Client { stream, next_id: 1, buf: Vec::new(), spin: SpinState::default(), app_ticket: Zeroizing::new(Vec::new()) };
         match c.call(&Request::Hello { client: client_name.to_string(), channel: ChannelMode::Plain })? {
-            Reply::Hello { .. } => Ok(c),
+            Reply::Hello { app_ticket, .. } => {
+                c.app_ticket = Zeroizing::new(app_ticket);
+                Ok(c)
+            }
             _ => Err(CallError::UnexpectedReply("Hello")),
         }
+    }
+
+    /// Connects and joins the application that `ticket` names (another
+    /// connection's [`Client::app_ticket`]): sessions, logins and session
+    /// objects are then shared with that connection.
+    pub fn connect_joining(path: impl AsRef<Path>, client_name: &str, ticket: &[u8]) -> Result<Self, CallError> {
+        let mut c = Client::connect(path, client_name)?;
+        c.call_done(&Request::JoinApp { ticket: Secret(ticket.to_vec()) })?;
+        c.app_ticket = Zeroizing::new(ticket.to_vec());
+        Ok(c)
+    }
+
+    /// The ticket that lets other connections join this one's application.
+    /// A bearer secret: keep it in the process.
+    pub fn app_ticket(&self) -> &[u8] {
+        &self.app_ticket
     }
 
     /// Sends a raw, already-encoded payload and returns the raw response (for tests).

@@ -11,6 +11,8 @@ use zeroize::Zeroize;
 
 /// Protocol version spoken by this crate.
 pub const PROTOCOL_VERSION: u8 = 1;
+/// Longest application ticket (see `Request::JoinApp`).
+pub const MAX_APP_TICKET_LEN: usize = 64;
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
 
@@ -126,6 +128,11 @@ pub enum ChannelMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Hello { client: String, channel: ChannelMode },
+    /// Makes this connection part of the application that `ticket` (from
+    /// that application's Hello reply) names: it then shares that
+    /// application's sessions, logins and session objects. Lets one
+    /// PKCS#11 application use several connections at once.
+    JoinApp { ticket: Secret },
     GetTaInfo,
     GetSlotList,
     GetTokenInfo { slot: u64 },
@@ -223,7 +230,9 @@ pub enum Reply {
     Handles(Vec<u64>),
     Bytes(Vec<u8>),
     KeyPair { public: u64, private: u64 },
-    Hello { version: u8, ta_version: String, channel: ChannelMode },
+    /// `app_ticket` names this connection's application for `JoinApp`; it is
+    /// a bearer secret (whoever holds it acts as the application).
+    Hello { version: u8, ta_version: String, channel: ChannelMode, app_ticket: Vec<u8> },
     TaInfo(TaInfo),
     TokenInfo(TokenInfo),
     SessionInfo(SessionInfo),
@@ -363,6 +372,7 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Hello { .. } => "Hello",
+            Request::JoinApp { .. } => "JoinApp",
             Request::GetTaInfo => "GetTaInfo",
             Request::GetSlotList => "GetSlotList",
             Request::GetTokenInfo { .. } => "GetTokenInfo",
@@ -541,6 +551,9 @@ impl Request {
             Request::GetAuditHead => {
                 w.u16(50);
             }
+            Request::JoinApp { ticket } => {
+                w.u16(51).bytes(&ticket.0);
+            }
         }
     }
 
@@ -636,6 +649,7 @@ impl Request {
             },
             42 => Request::GenerateRandom { session: s(r)?, len: r.u32("random length")? },
             50 => Request::GetAuditHead,
+            51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
     }
@@ -727,8 +741,8 @@ impl Reply {
             Reply::KeyPair { public, private } => {
                 w.u8(4).u64(*public).u64(*private);
             }
-            Reply::Hello { version, ta_version, channel } => {
-                w.u8(5).u8(*version).str(ta_version).u8(*channel as u8);
+            Reply::Hello { version, ta_version, channel, app_ticket } => {
+                w.u8(5).u8(*version).str(ta_version).u8(*channel as u8).bytes(app_ticket);
             }
             Reply::TaInfo(i) => {
                 w.u8(6);
@@ -776,6 +790,7 @@ impl Reply {
                     0 => ChannelMode::Plain,
                     t => return Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
                 },
+                app_ticket: r.bytes("app ticket", MAX_APP_TICKET_LEN)?,
             },
             6 => Reply::TaInfo(get_ta_info(r)?),
             7 => Reply::TokenInfo(TokenInfo {

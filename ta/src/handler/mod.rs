@@ -2,9 +2,12 @@
 //! every authorization decision through `policy` and every persistent change
 //! through `store`.
 
+mod apps;
 mod objects;
 mod ops;
 mod tokens;
+
+pub use apps::{App, Connection};
 
 use crate::audit::{AuditLog, Event};
 use crate::object::{Object, SESSION_OBJECT_BIT};
@@ -50,6 +53,7 @@ pub struct Ta {
     next_session: AtomicU64,
     next_session_object: AtomicU64,
     next_conn: AtomicU64,
+    apps: apps::AppRegistry,
 }
 
 /// A session inside one connection.
@@ -59,11 +63,11 @@ pub struct Session {
     pub rw: bool,
 }
 
-/// Per-connection state: one connection is one PKCS#11 application.
+/// One PKCS#11 application's state (see `apps`): its sessions, logins and
+/// session objects, shared by the connections that joined it.
 pub struct Conn {
     pub id: u64,
     pub client: String,
-    pub hello: bool,
     sessions: HashMap<u64, Session>,
     login: HashMap<u64, Role>,
     /// Session objects and the session that owns each.
@@ -71,6 +75,12 @@ pub struct Conn {
 }
 
 type Result<T> = std::result::Result<T, Denied>;
+
+/// What the read-locked dispatch did with a request.
+enum Shared {
+    Handled(Result<Reply>),
+    NeedsWrite(Request),
+}
 
 pub(crate) fn deny(rv: Rv, message: impl Into<String>) -> Denied {
     Denied { rv, message: message.into() }
@@ -89,24 +99,23 @@ impl Ta {
             next_session: AtomicU64::new(1),
             next_session_object: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
+            apps: apps::AppRegistry::default(),
             cfg,
         }
     }
 
-    /// State for a newly accepted connection.
-    pub fn new_conn(&self) -> Conn {
+    fn new_app_state(&self) -> Conn {
         Conn {
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             client: String::new(),
-            hello: false,
             sessions: HashMap::new(),
             login: HashMap::new(),
             objects: HashMap::new(),
         }
     }
 
-    /// Releases everything a closed connection held.
-    pub fn close_conn(&self, conn: &mut Conn) {
+    /// Ends an application: closes its sessions (and so its session objects and logins).
+    fn close_app(&self, conn: &mut Conn) {
         let handles: Vec<u64> = conn.sessions.keys().copied().collect();
         for h in handles {
             self.drop_session(conn, h);
@@ -114,12 +123,31 @@ impl Ta {
     }
 
     /// Handles one request.
-    pub fn handle(&self, conn: &mut Conn, req: Request) -> Response {
+    pub fn handle(&self, c: &mut Connection, req: Request) -> Response {
         let name = req.name();
-        if !conn.hello && !matches!(req, Request::Hello { .. }) {
-            return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello");
-        }
-        match self.dispatch(conn, req) {
+        let result = match req {
+            Request::Hello { client, channel } => {
+                let ChannelMode::Plain = channel;
+                c.hello = true;
+                c.app.write().client = client;
+                Ok(Reply::Hello { version: PROTOCOL_VERSION, ta_version: env!("CARGO_PKG_VERSION").into(), channel, app_ticket: self.ticket(c) })
+            }
+            _ if !c.hello => return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello"),
+            Request::JoinApp { ticket } => self.join(c, &ticket.0),
+            req => {
+                // Requests that only read the application's state run
+                // concurrently with other connections of the same application.
+                let shared = {
+                    let st = c.app.read();
+                    self.dispatch_shared(&st, req)
+                };
+                match shared {
+                    Shared::Handled(r) => r,
+                    Shared::NeedsWrite(req) => self.dispatch(&mut c.app.write(), req),
+                }
+            }
+        };
+        match result {
             Ok(reply) => Response::Ok(reply),
             Err(d) => {
                 tracing::debug!(op = name, rv = %d.rv, message = %d.message, "request refused");
@@ -128,14 +156,27 @@ impl Ta {
         }
     }
 
+    /// The requests that do not change the application's state; any other
+    /// request is handed back.
+    fn dispatch_shared(&self, conn: &Conn, req: Request) -> Shared {
+        Shared::Handled(match req {
+            Request::Sign { session, mechanism, key, data } => self.sign(conn, session, &mechanism, key, &data),
+            Request::Verify { session, mechanism, key, data, signature } => self.verify(conn, session, &mechanism, key, &data, &signature),
+            Request::Encrypt { session, mechanism, key, data } => self.encrypt(conn, session, &mechanism, key, &data),
+            Request::Decrypt { session, mechanism, key, data } => self.decrypt(conn, session, &mechanism, key, &data),
+            Request::GetAttributeValue { session, object, types } => self.get_attributes(conn, session, object, &types),
+            Request::FindObjects { session, template, max } => self.find_objects(conn, session, &template, max),
+            Request::WrapKey { session, mechanism, wrapping_key, key } => self.wrap_key(conn, session, &mechanism, wrapping_key, key),
+            Request::GetSessionInfo { session } => self.session_info(conn, session),
+            Request::Digest { session, mechanism, data } => self.digest(conn, session, &mechanism, &data),
+            Request::GenerateRandom { session, len } => self.random(conn, session, len),
+            other => return Shared::NeedsWrite(other),
+        })
+    }
+
     fn dispatch(&self, conn: &mut Conn, req: Request) -> Result<Reply> {
         match req {
-            Request::Hello { client, channel } => {
-                let ChannelMode::Plain = channel;
-                conn.client = client;
-                conn.hello = true;
-                Ok(Reply::Hello { version: PROTOCOL_VERSION, ta_version: env!("CARGO_PKG_VERSION").into(), channel })
-            }
+            Request::Hello { .. } | Request::JoinApp { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Hello and JoinApp are handled per connection")),
             Request::GetTaInfo => Ok(Reply::TaInfo(TaInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 platform: self.platform.name().into(),
@@ -195,10 +236,7 @@ impl Ta {
             }
             Request::Encrypt { session, mechanism, key, data } => self.encrypt(conn, session, &mechanism, key, &data),
             Request::Decrypt { session, mechanism, key, data } => self.decrypt(conn, session, &mechanism, key, &data),
-            Request::Digest { session, mechanism, data } => {
-                self.session(conn, session)?;
-                Ok(Reply::Bytes(crate::mech::digest(&mechanism, &data)?))
-            }
+            Request::Digest { session, mechanism, data } => self.digest(conn, session, &mechanism, &data),
             Request::WrapKey { session, mechanism, wrapping_key, key } => self.wrap_key(conn, session, &mechanism, wrapping_key, key),
             Request::UnwrapKey { session, mechanism, unwrapping_key, wrapped, template } => {
                 self.unwrap_key(conn, session, &mechanism, unwrapping_key, &wrapped, template)
@@ -210,20 +248,27 @@ impl Ta {
             Request::Decapsulate { session, mechanism, private_key, ciphertext, template } => {
                 self.decapsulate(conn, session, &mechanism, private_key, &ciphertext, template)
             }
-            Request::GenerateRandom { session, len } => {
-                self.session(conn, session)?;
-                if len as usize > teehsm_wire::MAX_DATA_LEN {
-                    return Err(deny(Rv::DATA_LEN_RANGE, "at most 1 MiB of random data per call"));
-                }
-                let mut out = vec![0u8; len as usize];
-                teehsm_crypto::rng::fill(&mut out).map_err(crate::keys::crypto_denied)?;
-                Ok(Reply::Bytes(out))
-            }
+            Request::GenerateRandom { session, len } => self.random(conn, session, len),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))
             }
         }
+    }
+
+    fn digest(&self, conn: &Conn, session: u64, mechanism: &teehsm_wire::Mechanism, data: &[u8]) -> Result<Reply> {
+        self.session(conn, session)?;
+        Ok(Reply::Bytes(crate::mech::digest(mechanism, data)?))
+    }
+
+    fn random(&self, conn: &Conn, session: u64, len: u32) -> Result<Reply> {
+        self.session(conn, session)?;
+        if len as usize > teehsm_wire::MAX_DATA_LEN {
+            return Err(deny(Rv::DATA_LEN_RANGE, "at most 1 MiB of random data per call"));
+        }
+        let mut out = vec![0u8; len as usize];
+        teehsm_crypto::rng::fill(&mut out).map_err(crate::keys::crypto_denied)?;
+        Ok(Reply::Bytes(out))
     }
 
     // ------------------------------------------------------------ shared helpers

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use teehsm_ta::audit::AuditLog;
-use teehsm_ta::handler::{Conn, HandlerConfig, Ta};
+use teehsm_ta::handler::{Connection as Conn, HandlerConfig, Ta};
 use teehsm_ta::platform::sim::SimPlatform;
 use teehsm_ta::store::Store;
 use teehsm_wire::ck::*;
