@@ -141,6 +141,9 @@ fn is_secret_bearing(class: u64) -> bool {
 /// Shape checks shared by every template: known type, well-formed value, no TA-assigned attribute.
 pub fn check_template_shape(template: &[Attribute]) -> Verdict {
     for a in template {
+        if a.ty == CKA_UNIQUE_ID {
+            return Err(deny(Rv::ATTRIBUTE_TYPE_INVALID, "CKA_UNIQUE_ID is assigned by the token and cannot be given or changed"));
+        }
         if attr_kind(a.ty).is_none() {
             return Err(deny(Rv::ATTRIBUTE_TYPE_INVALID, format!("attribute type 0x{:x} is not supported", a.ty)));
         }

@@ -57,6 +57,8 @@ impl Ta {
             } else {
                 SESSION_OBJECT_BIT | self.next_session_object.fetch_add(1, Ordering::Relaxed)
             };
+            // PKCS#11 3.0 CKA_UNIQUE_ID: handles are never reused, so the handle names the object for good.
+            o.attrs.insert(CKA_UNIQUE_ID, format!("{:016x}", o.id).into_bytes());
             handles.push(o.id);
             if o.is_token() {
                 ops.push(Op::PutObject(Arc::new(o)));
