@@ -100,6 +100,52 @@ pub enum MechParam {
     Sm2 { user_id: Vec<u8> },
     /// ML-DSA signing context (PKCS#11 3.2 CK_SIGN_ADDITIONAL_CONTEXT).
     SignContext { hedge: u64, context: Vec<u8> },
+    /// CK_EDDSA_PARAMS: Ed25519ph/Ed448ph when `prehash`, with an optional context.
+    Eddsa { prehash: bool, context: Vec<u8> },
+    /// PKCS#11 3.2 CK_HASH_SIGN_ADDITIONAL_CONTEXT (HashML-DSA with a chosen hash).
+    HashSignContext { hedge: u64, context: Vec<u8>, hash: u64 },
+    /// A CK_ULONG parameter: a key handle (CKM_CONCATENATE_BASE_AND_KEY) or
+    /// a bit index (CKM_EXTRACT_KEY_FROM_KEY).
+    Ulong(u64),
+    /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (and the SM4 equivalent).
+    CbcEncryptData { iv: Vec<u8>, data: Vec<u8> },
+    /// CK_SP800_108_KDF_PARAMS / CK_SP800_108_FEEDBACK_KDF_PARAMS.
+    Kbkdf(KbkdfParams),
+}
+
+/// SP 800-108 KDF parameters as PKCS#11 3.0 defines them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KbkdfParams {
+    /// CKM_* of the PRF (CKM_SHA256_HMAC, CKM_AES_CMAC, ...).
+    pub prf: u64,
+    pub data: Vec<KdfDataParam>,
+    /// Feedback mode's IV (empty when absent or not feedback mode).
+    pub iv: Vec<u8>,
+    /// Templates of the additional keys (CK_DERIVED_KEY), derived after the
+    /// primary key from the same key stream; their handles follow the
+    /// primary key's in the reply.
+    pub additional_keys: Vec<Vec<Attribute>>,
+}
+
+/// One CK_PRF_DATA_PARAM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KdfDataParam {
+    /// SP800_108_ITERATION_VARIABLE: a counter in counter mode (`format`),
+    /// the chaining value in feedback / double-pipeline mode (no format).
+    IterationVariable { format: Option<CounterFormat> },
+    /// SP800_108_OPTIONAL_COUNTER.
+    Counter(CounterFormat),
+    /// SP800_108_DKM_LENGTH: `method` is CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS (1) or _SUM_OF_SEGMENTS (2).
+    DkmLength { method: u64, format: CounterFormat },
+    /// SP800_108_BYTE_ARRAY.
+    ByteArray(Vec<u8>),
+}
+
+/// CK_SP800_108_COUNTER_FORMAT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterFormat {
+    pub little_endian: bool,
+    pub width_bits: u64,
 }
 
 /// A mechanism: CKM_* type and its parameter.
@@ -321,7 +367,80 @@ fn put_mech(w: &mut Writer, m: &Mechanism) {
         MechParam::SignContext { hedge, context } => {
             w.u8(8).u64(*hedge).bytes(context);
         }
+        MechParam::Eddsa { prehash, context } => {
+            w.u8(9).u8(*prehash as u8).bytes(context);
+        }
+        MechParam::HashSignContext { hedge, context, hash } => {
+            w.u8(10).u64(*hedge).bytes(context).u64(*hash);
+        }
+        MechParam::Ulong(v) => {
+            w.u8(11).u64(*v);
+        }
+        MechParam::CbcEncryptData { iv, data } => {
+            w.u8(12).bytes(iv).bytes(data);
+        }
+        MechParam::Kbkdf(k) => {
+            w.u8(13).u64(k.prf).u32(k.data.len() as u32);
+            for d in &k.data {
+                match d {
+                    KdfDataParam::IterationVariable { format: None } => {
+                        w.u8(1);
+                    }
+                    KdfDataParam::IterationVariable { format: Some(f) } => {
+                        w.u8(2).u8(f.little_endian as u8).u64(f.width_bits);
+                    }
+                    KdfDataParam::Counter(f) => {
+                        w.u8(3).u8(f.little_endian as u8).u64(f.width_bits);
+                    }
+                    KdfDataParam::DkmLength { method, format } => {
+                        w.u8(4).u64(*method).u8(format.little_endian as u8).u64(format.width_bits);
+                    }
+                    KdfDataParam::ByteArray(b) => {
+                        w.u8(5).bytes(b);
+                    }
+                }
+            }
+            w.bytes(&k.iv).u32(k.additional_keys.len() as u32);
+            for t in &k.additional_keys {
+                put_template(w, t);
+            }
+        }
     }
+}
+
+/// Most data parameters and additional keys in one KBKDF call.
+pub const MAX_KDF_PARTS: usize = 32;
+
+fn get_counter_format(r: &mut Reader<'_>) -> Result<CounterFormat, DecodeError> {
+    let little_endian = match r.u8("counter endianness")? {
+        0 => false,
+        1 => true,
+        t => return Err(DecodeError::UnknownTag { what: "counter endianness", tag: t as u64 }),
+    };
+    Ok(CounterFormat { little_endian, width_bits: r.u64("counter width")? })
+}
+
+fn get_kbkdf(r: &mut Reader<'_>) -> Result<KbkdfParams, DecodeError> {
+    let prf = r.u64("KBKDF PRF")?;
+    let n = r.count("KBKDF data parameters", MAX_KDF_PARTS, 1)?;
+    let mut data = Vec::with_capacity(n);
+    for _ in 0..n {
+        data.push(match r.u8("KBKDF data parameter tag")? {
+            1 => KdfDataParam::IterationVariable { format: None },
+            2 => KdfDataParam::IterationVariable { format: Some(get_counter_format(r)?) },
+            3 => KdfDataParam::Counter(get_counter_format(r)?),
+            4 => KdfDataParam::DkmLength { method: r.u64("DKM length method")?, format: get_counter_format(r)? },
+            5 => KdfDataParam::ByteArray(r.bytes("KBKDF byte array", MAX_PARAM)?),
+            t => return Err(DecodeError::UnknownTag { what: "KBKDF data parameter", tag: t as u64 }),
+        });
+    }
+    let iv = r.bytes("KBKDF feedback IV", MAX_PARAM)?;
+    let k = r.count("KBKDF additional keys", MAX_KDF_PARTS, 4)?;
+    let mut additional_keys = Vec::with_capacity(k);
+    for _ in 0..k {
+        additional_keys.push(get_template(r)?);
+    }
+    Ok(KbkdfParams { prf, data, iv, additional_keys })
 }
 
 const MAX_PARAM: usize = 64 * 1024;
@@ -352,6 +471,22 @@ fn get_mech(r: &mut Reader<'_>) -> Result<Mechanism, DecodeError> {
         },
         7 => MechParam::Sm2 { user_id: r.bytes("SM2 user ID", 8191)? },
         8 => MechParam::SignContext { hedge: r.u64("hedge variant")?, context: r.bytes("signing context", 255)? },
+        9 => MechParam::Eddsa {
+            prehash: match r.u8("EdDSA prehash flag")? {
+                0 => false,
+                1 => true,
+                t => return Err(DecodeError::UnknownTag { what: "EdDSA prehash flag", tag: t as u64 }),
+            },
+            context: r.bytes("EdDSA context", 255)?,
+        },
+        10 => MechParam::HashSignContext {
+            hedge: r.u64("hedge variant")?,
+            context: r.bytes("signing context", 255)?,
+            hash: r.u64("pre-hash mechanism")?,
+        },
+        11 => MechParam::Ulong(r.u64("mechanism parameter value")?),
+        12 => MechParam::CbcEncryptData { iv: r.bytes("CBC IV", 16)?, data: r.bytes("CBC data", MAX_PARAM)? },
+        13 => MechParam::Kbkdf(get_kbkdf(r)?),
         t => return Err(DecodeError::UnknownTag { what: "mechanism parameter", tag: t as u64 }),
     };
     Ok(Mechanism { mech, param })
@@ -869,4 +1004,47 @@ pub fn decode_response(payload: &[u8]) -> Result<(u32, Response), DecodeError> {
     };
     r.finish()?;
     Ok((id, resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ck::*;
+
+    fn round_trip(req: Request) {
+        let bytes = encode_request(7, &req);
+        let (id, back) = decode_request(&bytes).expect("decodes");
+        assert_eq!(id, 7);
+        assert_eq!(format!("{back:?}"), format!("{req:?}"));
+        // Every strict prefix is refused, never accepted or panicking.
+        for cut in 0..bytes.len() {
+            assert!(decode_request(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn every_mechanism_parameter_round_trips() {
+        let params = [
+            MechParam::Eddsa { prehash: true, context: b"ctx".to_vec() },
+            MechParam::HashSignContext { hedge: 1, context: vec![], hash: CKM_SHA256 },
+            MechParam::Ulong(42),
+            MechParam::CbcEncryptData { iv: vec![1; 16], data: vec![2; 32] },
+            MechParam::Kbkdf(KbkdfParams {
+                prf: CKM_SHA256_HMAC,
+                data: vec![
+                    KdfDataParam::IterationVariable { format: Some(CounterFormat { little_endian: false, width_bits: 16 }) },
+                    KdfDataParam::IterationVariable { format: None },
+                    KdfDataParam::Counter(CounterFormat { little_endian: true, width_bits: 8 }),
+                    KdfDataParam::DkmLength { method: 1, format: CounterFormat { little_endian: false, width_bits: 32 } },
+                    KdfDataParam::ByteArray(b"label".to_vec()),
+                ],
+                iv: vec![9; 4],
+                additional_keys: vec![vec![Attribute::ulong(CKA_VALUE_LEN, 16)], vec![]],
+            }),
+        ];
+        for p in params {
+            round_trip(Request::DeriveKey { session: 1, mechanism: Mechanism::with(CKM_SHA256_HMAC, p), base_key: 2, template: vec![] });
+        }
+        round_trip(Request::JoinApp { ticket: Secret(vec![5; 32]) });
+    }
 }
