@@ -82,10 +82,16 @@ pub enum Op {
     PutToken(TokenRecord),
 }
 
+/// Attributes whose values are indexed for C_FindObjects (the ones
+/// applications search by).
+const INDEXED: [u64; 2] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID];
+
 /// Everything the store holds, as of the last acknowledged commit.
 #[derive(Default)]
 pub struct State {
     pub objects: HashMap<u64, Arc<Object>>,
+    /// (attribute type, value) -> ids of the objects that have it, for INDEXED types.
+    index: HashMap<(u64, Vec<u8>), std::collections::BTreeSet<u64>>,
     pub tokens: BTreeMap<u64, TokenRecord>,
     /// Sequence number of the last committed record.
     pub seq: u64,
@@ -97,14 +103,53 @@ impl State {
     fn apply(&mut self, op: &Op) {
         match op {
             Op::PutObject(o) => {
-                self.objects.insert(o.id, o.clone());
+                if let Some(old) = self.objects.insert(o.id, o.clone()) {
+                    self.unindex(&old);
+                }
+                for ty in INDEXED {
+                    if let Some(v) = o.get(ty) {
+                        self.index.entry((ty, v.to_vec())).or_default().insert(o.id);
+                    }
+                }
             }
             Op::DeleteObject(id) => {
-                self.objects.remove(id);
+                if let Some(old) = self.objects.remove(id) {
+                    self.unindex(&old);
+                }
             }
             Op::PutToken(t) => {
                 self.tokens.insert(t.slot, t.clone());
             }
+        }
+    }
+}
+
+impl State {
+    fn unindex(&mut self, o: &Object) {
+        for ty in INDEXED {
+            if let Some(v) = o.get(ty) {
+                let key = (ty, v.to_vec());
+                if let Some(ids) = self.index.get_mut(&key) {
+                    ids.remove(&o.id);
+                    if ids.is_empty() {
+                        self.index.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The objects a find with `template` must look at: when the template
+    /// names an indexed attribute, only the objects with that value;
+    /// otherwise all of them. Callers still match the whole template.
+    pub fn candidates<'a>(&'a self, template: &[teehsm_wire::Attribute]) -> Box<dyn Iterator<Item = &'a Arc<Object>> + 'a> {
+        let indexed = template.iter().find(|a| INDEXED.contains(&a.ty));
+        match indexed {
+            Some(a) => match self.index.get(&(a.ty, a.value.clone())) {
+                Some(ids) => Box::new(ids.iter().filter_map(|id| self.objects.get(id))),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(self.objects.values()),
         }
     }
 }

@@ -37,3 +37,48 @@ fn unique_id_is_assigned_distinct_and_cannot_be_given_or_changed() {
     );
     assert_eq!(h.attr(&mut c, s, a, CKA_UNIQUE_ID).unwrap(), ua, "unchanged");
 }
+
+fn find(h: &Harness, c: &mut teehsm_ta::handler::Connection, s: u64, template: Vec<Attribute>) -> Vec<u64> {
+    match h.ok(c, Request::FindObjects { session: s, template, max: u32::MAX }) {
+        Reply::Handles(v) => v,
+        r => panic!("unexpected {r:?}"),
+    }
+}
+
+fn label(l: &str) -> Attribute {
+    Attribute { ty: CKA_LABEL, value: l.as_bytes().to_vec() }
+}
+
+/// Finds by label and id use an index over token objects; it must follow
+/// relabeling and destruction, and still honour the rest of the template.
+#[test]
+fn find_by_label_follows_changes_among_many_token_keys() {
+    let h = Harness::new("obj-find");
+    let (mut c, s) = h.user();
+    let make = |c: &mut teehsm_ta::handler::Connection, l: &str, enc: bool| {
+        let t = vec![
+            Attribute::ulong(CKA_VALUE_LEN, 16),
+            Attribute::bool(CKA_TOKEN, true),
+            Attribute::bool(CKA_ENCRYPT, enc),
+            label(l),
+            Attribute { ty: CKA_ID, value: l.as_bytes()[..2].to_vec() },
+        ];
+        h.handle(c, Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_AES_KEY_GEN), template: t })
+    };
+    let keys: Vec<u64> = (0..300).map(|i| make(&mut c, &format!("k{i:04}"), i % 2 == 0)).collect();
+    let twin = make(&mut c, "k0007", false);
+    assert_eq!(find(&h, &mut c, s, vec![label("k0007")]), vec![keys[7], twin]);
+    assert_eq!(find(&h, &mut c, s, vec![label("k0007"), Attribute::bool(CKA_ENCRYPT, false)]), vec![keys[7], twin]);
+    assert_eq!(find(&h, &mut c, s, vec![label("k0008"), Attribute::bool(CKA_ENCRYPT, false)]), Vec::<u64>::new());
+    assert_eq!(find(&h, &mut c, s, vec![Attribute { ty: CKA_ID, value: b"k0".to_vec() }]).len(), 301);
+    h.ok(&mut c, Request::SetAttributeValue { session: s, object: twin, template: vec![label("renamed")] });
+    assert_eq!(find(&h, &mut c, s, vec![label("k0007")]), vec![keys[7]]);
+    assert_eq!(find(&h, &mut c, s, vec![label("renamed")]), vec![twin]);
+    h.ok(&mut c, Request::DestroyObject { session: s, object: keys[7] });
+    assert_eq!(find(&h, &mut c, s, vec![label("k0007")]), Vec::<u64>::new());
+    assert_eq!(find(&h, &mut c, s, vec![label("nope")]), Vec::<u64>::new());
+    // A public-only view (no login) does not see private keys even via the index.
+    let mut anon = h.conn();
+    let s2 = h.open(&mut anon, false);
+    assert_eq!(find(&h, &mut anon, s2, vec![label("k0001")]), Vec::<u64>::new());
+}

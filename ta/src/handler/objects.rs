@@ -177,7 +177,7 @@ impl Ta {
         let visible = |o: &Object| o.slot == s.slot && policy::visible(o, actor) && o.matches(template);
         let mut found: Vec<u64> = {
             let st = self.store.state();
-            st.objects.values().filter(|o| visible(o)).map(|o| o.id).collect()
+            st.candidates(template).filter(|o| visible(o)).map(|o| o.id).collect()
         };
         found.extend(conn.objects.values().filter(|(_, o)| visible(o)).map(|(_, o)| o.id));
         found.sort_unstable();
