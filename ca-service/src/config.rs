@@ -22,12 +22,14 @@ pub const TA_BINARY_NAME: &str = "teehsm-ta";
 /// Files and directories inside the state directory.
 pub const CA_SOCKET_FILE: &str = "ca.sock";
 pub const TA_SOCKET_FILE: &str = "ta.sock";
+/// The TA's hand-off socket inside the state directory.
+pub const TA_HANDOFF_SOCKET_FILE: &str = "ta-handoff.sock";
 pub const TA_DATA_DIR: &str = "ta-data";
 pub const PLATFORM_DIR: &str = "platform";
 pub const HTTP_ADDR_FILE: &str = "http.addr";
 
 /// TA flags the CA sets itself; `--ta-arg` may not override them.
-const RESERVED_TA_FLAGS: [&str; 4] = ["--socket", "--data-dir", "--platform-dir", "--config"];
+const RESERVED_TA_FLAGS: [&str; 5] = ["--socket", "--handoff-socket", "--data-dir", "--platform-dir", "--config"];
 
 const LONG_ABOUT: &str = "\
 teehsm-ca: the untrusted host daemon of teehsm (the GlobalPlatform \"client application\").
@@ -83,6 +85,18 @@ impl LogFormat {
             LogFormat::Json => "json",
         }
     }
+}
+
+/// How client connections reach the TA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientTransport {
+    /// Hand each accepted connection to the TA (SCM_RIGHTS); frames then
+    /// flow between client and TA without a second hop.
+    #[default]
+    Handoff,
+    /// Relay every frame through the CA.
+    Relay,
 }
 
 /// Command-line flags (each also readable from `TEEHSM_CA_<NAME>`).
@@ -150,6 +164,14 @@ pub struct Cli {
     #[arg(long, env = "TEEHSM_CA_TA_READY_TIMEOUT_SECS", value_name = "SECS")]
     pub ta_ready_timeout_secs: Option<u64>,
 
+    /// How client connections reach the TA [default: handoff].
+    ///
+    /// handoff: the CA accepts each client, checks the TA is up, and passes the connection itself to
+    /// the TA over <state-dir>/ta-handoff.sock, so requests cost one hop instead of two. relay: every
+    /// frame goes through the CA. Either way the TA treats every byte as hostile and decides everything.
+    #[arg(long, env = "TEEHSM_CA_CLIENT_TRANSPORT", value_enum, value_name = "MODE")]
+    pub client_transport: Option<ClientTransport>,
+
     /// Log format, for the CA and the TA it starts [default: text].
     #[arg(long, env = "TEEHSM_CA_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -180,6 +202,7 @@ pub struct FileConfig {
     pub restart_backoff_min_ms: Option<u64>,
     pub restart_backoff_max_ms: Option<u64>,
     pub ta_ready_timeout_secs: Option<u64>,
+    pub client_transport: Option<ClientTransport>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     #[serde(alias = "ta_args")]
@@ -208,6 +231,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub socket: PathBuf,
     pub ta_socket: PathBuf,
+    /// Where the TA takes handed-off client connections (None: relay mode).
+    pub ta_handoff_socket: Option<PathBuf>,
     pub ta_data_dir: PathBuf,
     pub platform_dir: PathBuf,
     pub http_addr_file: PathBuf,
@@ -269,6 +294,7 @@ impl Config {
         let max_ms = cli.restart_backoff_max_ms.or(file.restart_backoff_max_ms).unwrap_or(DEFAULT_BACKOFF_MAX_MS);
         let ready_secs = cli.ta_ready_timeout_secs.or(file.ta_ready_timeout_secs).unwrap_or(DEFAULT_TA_READY_TIMEOUT_SECS);
         let log_format = cli.log_format.or(file.log_format).unwrap_or_default();
+        let transport = cli.client_transport.or(file.client_transport).unwrap_or_default();
         let log_level = cli.log_level.or(file.log_level).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
         let ta_args = if cli.ta_arg.is_empty() { file.ta_arg.unwrap_or_default() } else { cli.ta_arg };
         let ta_args: Vec<String> = ta_args.into_iter().filter(|a| !a.is_empty()).collect();
@@ -303,6 +329,10 @@ impl Config {
         Ok(Config {
             config_file: cli.config,
             ta_socket: state_dir.join(TA_SOCKET_FILE),
+            ta_handoff_socket: match transport {
+                ClientTransport::Handoff => Some(state_dir.join(TA_HANDOFF_SOCKET_FILE)),
+                ClientTransport::Relay => None,
+            },
             ta_data_dir: state_dir.join(TA_DATA_DIR),
             platform_dir: state_dir.join(PLATFORM_DIR),
             http_addr_file: state_dir.join(HTTP_ADDR_FILE),

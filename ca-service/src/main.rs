@@ -63,7 +63,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         tracing::warn!("--init-dev-token is set: slot 0 gets a DEVELOPMENT token with well-known PINs if it has none");
     }
 
-    let shared = Arc::new(Shared::new(cfg.ta_socket.clone()));
+    let shared = Arc::new(Shared::new(cfg.ta_socket.clone()).with_handoff(cfg.ta_handoff_socket.clone()));
     let (supervisor_done_tx, supervisor_done) = mpsc::channel::<()>();
     let supervisor = Supervisor::new(cfg, shared.clone());
     std::thread::Builder::new()

@@ -15,6 +15,7 @@ pub struct Metrics {
     pub relayed_requests: AtomicU64,
     pub relay_errors: AtomicU64,
     pub client_refusals: AtomicU64,
+    pub client_handoffs: AtomicU64,
 }
 
 /// Increments a counter.
@@ -85,6 +86,13 @@ pub fn render(m: &Metrics, ta: TaGauges) -> String {
         "counter",
         "Client connections refused because the TA was not available.",
         get(&m.client_refusals),
+    );
+    sample(
+        &mut out,
+        "teehsm_ca_client_handoffs_total",
+        "counter",
+        "Client connections handed to the TA (client_transport = handoff); their requests bypass the CA.",
+        get(&m.client_handoffs),
     );
     sample(
         &mut out,

@@ -86,6 +86,16 @@ fn client(stream: UnixStream, shared: &Shared) {
         refuse(stream, shared);
         return;
     }
+    if let Some(handoff) = &shared.ta_handoff_socket {
+        match hand_off(&stream, handoff) {
+            Ok(()) => {
+                inc(&shared.metrics.client_handoffs);
+                return;
+            }
+            // The TA may be between restarts; relaying still serves the client.
+            Err(e) => tracing::warn!(error = %e, socket = %handoff.display(), "cannot hand the client to the TA; relaying it instead"),
+        }
+    }
     let ta = match UnixStream::connect(&shared.ta_socket) {
         Ok(t) => t,
         Err(e) => {
@@ -122,6 +132,13 @@ fn client(stream: UnixStream, shared: &Shared) {
             }
         }
     }
+}
+
+/// Passes the client connection to the TA (see `teehsm_wire::handoff`);
+/// the TA then serves it directly.
+fn hand_off(client: &UnixStream, handoff_socket: &Path) -> io::Result<()> {
+    let channel = UnixStream::connect(handoff_socket)?;
+    teehsm_wire::handoff::send_connection(&channel, client)
 }
 
 enum RelayEnd {

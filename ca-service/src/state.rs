@@ -15,6 +15,8 @@ pub struct Shared {
     pub clients: Registry,
     /// Where the TA serves.
     pub ta_socket: PathBuf,
+    /// Where the TA takes handed-off client connections, if it does.
+    pub ta_handoff_socket: Option<PathBuf>,
     ta: Mutex<TaStatus>,
     /// Signalled when shutdown starts, to cut backoff sleeps short.
     wake: Condvar,
@@ -29,11 +31,18 @@ impl Shared {
             metrics: Metrics::default(),
             clients: Registry::new(),
             ta_socket,
+            ta_handoff_socket: None,
             ta: Mutex::new(TaStatus::default()),
             wake: Condvar::new(),
             ta_up: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Hands client connections to the TA over `socket` instead of relaying them.
+    pub fn with_handoff(mut self, socket: Option<PathBuf>) -> Self {
+        self.ta_handoff_socket = socket;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, TaStatus> {

@@ -27,6 +27,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 pub struct TaCommand {
     pub binary: PathBuf,
     pub socket: PathBuf,
+    pub handoff_socket: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub platform_dir: PathBuf,
     pub log_format: LogFormat,
@@ -39,6 +40,7 @@ impl TaCommand {
         TaCommand {
             binary: cfg.ta_binary.clone(),
             socket: cfg.ta_socket.clone(),
+            handoff_socket: cfg.ta_handoff_socket.clone(),
             data_dir: cfg.ta_data_dir.clone(),
             platform_dir: cfg.platform_dir.clone(),
             log_format: cfg.log_format,
@@ -62,6 +64,10 @@ impl TaCommand {
             "--platform-dir".into(),
             self.platform_dir.clone().into(),
         ];
+        if let Some(h) = &self.handoff_socket {
+            a.push("--handoff-socket".into());
+            a.push(h.clone().into());
+        }
         if !self.extra_has("--log-format") {
             a.push("--log-format".into());
             a.push(self.log_format.as_str().into());
@@ -331,6 +337,7 @@ mod tests {
         TaCommand {
             binary: "teehsm-ta".into(),
             socket: "/s/ta.sock".into(),
+            handoff_socket: Some("/s/ta-handoff.sock".into()),
             data_dir: "/s/ta-data".into(),
             platform_dir: "/s/platform".into(),
             log_format: LogFormat::Json,
@@ -355,6 +362,8 @@ mod tests {
                 "/s/ta-data",
                 "--platform-dir",
                 "/s/platform",
+                "--handoff-socket",
+                "/s/ta-handoff.sock",
                 "--log-format",
                 "json",
                 "--log-level",

@@ -198,7 +198,10 @@ fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
     let ta = ta_binary();
     let dir = TempDir::new("restart");
     let state = dir.0.join("state");
-    let mut ca = Ca::start(&state, &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "100"]);
+    let mut ca = Ca::start(
+        &state,
+        &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "100", "--client-transport", "relay"],
+    );
     let (pid1, h) = ca.wait_running(Duration::from_secs(120));
     assert_eq!(h["status"], "ok");
     assert_eq!(h["ta"], "running");
@@ -302,6 +305,66 @@ fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
     assert!(!state.join("ca.sock").exists(), "ca.sock removed");
     assert!(!state.join("ta.sock").exists(), "ta.sock removed");
     assert!(!process_alive(pid2 as i32), "the TA stopped with the CA");
+}
+
+/// The default transport hands each client connection to the TA: requests
+/// bypass the CA, the TA still refuses bad frames, and after a TA restart new
+/// clients are handed to the new TA.
+#[test]
+fn handoff_passes_clients_to_the_ta_and_follows_restarts() {
+    let ta = ta_binary();
+    let dir = TempDir::new("handoff");
+    let state = dir.0.join("state");
+    let mut ca = Ca::start(&state, &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "100"]);
+    let (pid1, _) = ca.wait_running(Duration::from_secs(120));
+    let mode = std::fs::metadata(state.join("ta-handoff.sock")).expect("ta-handoff.sock").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "hand-off socket mode");
+
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let sock = ca.socket();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(&sock, &format!("handoff-{i}")).expect("connect");
+                let s = user_session(&mut c);
+                for _ in 0..50 {
+                    c.call_bytes(&Request::GenerateRandom { session: s, len: 16 }).expect("call on a handed-off connection");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let m = ca.get("/metrics").1;
+    assert!(metric(&m, "teehsm_ca_client_handoffs_total") >= 4.0, "{m}");
+    assert_eq!(metric(&m, "teehsm_ca_relayed_requests_total"), 0.0, "nothing went through the relay: {m}");
+
+    // The TA itself refuses an oversized frame on a handed-off connection.
+    let raw = UnixStream::connect(ca.socket()).unwrap();
+    (&raw).write_all(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let mut r = &raw;
+    assert!(teehsm_wire::frame::read_frame(&mut r, &mut buf).unwrap(), "an error reply");
+    match decode_response(&buf).unwrap().1 {
+        Response::Err { rv, .. } => assert_eq!(rv, Rv::TEEHSM_MALFORMED_REQUEST),
+        r => panic!("{r:?}"),
+    }
+
+    let mut c = Client::connect(ca.socket(), "before-kill").expect("connect");
+    // SAFETY: signalling the TA process the CA reported.
+    assert_eq!(unsafe { libc::kill(pid1 as i32, libc::SIGKILL) }, 0);
+    let err = c.call(&Request::GetTokenInfo { slot: 0 }).expect_err("the TA that held the connection is gone");
+    assert_eq!(err.rv(), Rv::TEEHSM_TA_UNAVAILABLE, "{err}");
+    wait_for("a restarted TA", Duration::from_secs(120), &ca, || match ca.health() {
+        (200, v) if v["ta_pid"].as_i64() != Some(pid1) => Some(()),
+        _ => None,
+    });
+    let mut c = Client::connect(ca.socket(), "after-restart").expect("connect after restart");
+    let s = user_session(&mut c);
+    c.call_bytes(&Request::GenerateRandom { session: s, len: 16 }).expect("served by the new TA");
+    drop(c);
+    assert_eq!(ca.terminate(Duration::from_secs(30)).code(), Some(0), "log:\n{}", ca.log());
+    assert!(!state.join("ta-handoff.sock").exists(), "hand-off socket removed");
 }
 
 #[test]

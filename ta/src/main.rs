@@ -82,6 +82,13 @@ struct ServeArgs {
     /// Unix socket to serve the TA protocol on [default: ./.teehsm/ta.sock].
     #[arg(long, env = "TEEHSM_TA_SOCKET")]
     socket: Option<PathBuf>,
+    /// Unix socket on which teehsm-ca hands client connections over (mode 0600) [default: none].
+    ///
+    /// With it, the CA passes each accepted client connection to the TA
+    /// (SCM_RIGHTS) instead of relaying its frames; the TA serves it like a
+    /// connection on --socket.
+    #[arg(long, env = "TEEHSM_TA_HANDOFF_SOCKET")]
+    handoff_socket: Option<PathBuf>,
     /// Number of token slots [default: 1].
     #[arg(long, env = "TEEHSM_TA_SLOTS")]
     slots: Option<u64>,
@@ -104,6 +111,7 @@ struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     socket: Option<PathBuf>,
+    handoff_socket: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     platform_dir: Option<PathBuf>,
     slots: Option<u64>,
@@ -243,8 +251,28 @@ fn serve(a: ServeArgs) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    let handoff = a.handoff_socket.or(file.handoff_socket);
+    let handoff_listener = match &handoff {
+        Some(path) => match teehsm_ta::server::bind(path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("teehsm-ta: cannot listen on the hand-off socket {}: {e}", path.display());
+                return EXIT_CONFIG;
+            }
+        },
+        None => None,
+    };
     let ta = Arc::new(Ta::new(platform, store, audit.clone(), cfg, report.passed.iter().map(|s| s.to_string()).collect()));
     let stop = Arc::new(AtomicBool::new(false));
+    if let (Some(l), Some(path)) = (handoff_listener, handoff.clone()) {
+        let (ta, stop) = (ta.clone(), stop.clone());
+        let spawned = std::thread::Builder::new().name("handoff-accept".into()).spawn(move || teehsm_ta::server::serve_handoffs(l, ta, stop));
+        if let Err(e) = spawned {
+            eprintln!("teehsm-ta: cannot start the hand-off listener: {e}");
+            return EXIT_CONFIG;
+        }
+        tracing::info!(socket = %path.display(), "accepting connection hand-offs");
+    }
     spawn_audit_flusher(audit.clone(), stop.clone());
     spawn_signal_handler(socket.clone(), stop.clone());
     println!("TEEHSM-TA READY socket={}", socket.display());
@@ -256,6 +284,9 @@ fn serve(a: ServeArgs) -> i32 {
         tracing::error!(error = %e, "final audit sync failed");
     }
     let _ = std::fs::remove_file(&socket);
+    if let Some(path) = &handoff {
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("stopped");
     0
 }

@@ -33,13 +33,47 @@ pub fn serve(listener: UnixListener, ta: Arc<Ta>, stop: Arc<AtomicBool>) {
             break;
         }
         match stream {
-            Ok(s) => {
-                let ta = ta.clone();
-                if let Err(e) = std::thread::Builder::new().name("ta-conn".into()).spawn(move || connection(s, ta)) {
-                    tracing::error!(error = %e, "cannot start a connection thread");
+            Ok(s) => spawn_connection(s, ta.clone()),
+            Err(e) => tracing::warn!(error = %e, "accept failed"),
+        }
+    }
+}
+
+fn spawn_connection(s: UnixStream, ta: Arc<Ta>) {
+    if let Err(e) = std::thread::Builder::new().name("ta-conn".into()).spawn(move || connection(s, ta)) {
+        tracing::error!(error = %e, "cannot start a connection thread");
+    }
+}
+
+/// Accepts hand-off channels (from teehsm-ca) and serves every client
+/// connection passed over them as if it had connected to the TA's own
+/// socket (see `teehsm_wire::handoff`). Runs until `stop` is set.
+pub fn serve_handoffs(listener: UnixListener, ta: Arc<Ta>, stop: Arc<AtomicBool>) {
+    for channel in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let channel = match channel {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept on the hand-off socket failed");
+                continue;
+            }
+        };
+        let ta = ta.clone();
+        let stop = stop.clone();
+        let spawned = std::thread::Builder::new().name("ta-handoff".into()).spawn(move || loop {
+            match teehsm_wire::handoff::recv_connection(&channel) {
+                Ok(Some(client)) if !stop.load(Ordering::SeqCst) => spawn_connection(client, ta.clone()),
+                Ok(Some(_)) | Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refused a malformed hand-off; closing that channel");
+                    break;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "accept failed"),
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a hand-off thread");
         }
     }
 }

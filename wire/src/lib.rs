@@ -6,6 +6,7 @@ pub mod ck;
 pub mod client;
 pub mod codec;
 pub mod frame;
+pub mod handoff;
 pub mod msg;
 pub mod rv;
 pub mod spin;
