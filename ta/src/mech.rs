@@ -19,6 +19,13 @@ pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA512, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDH1_DERIVE, 256, 384, CKF_HW | CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_CONCATENATE_BASE_AND_KEY, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_CONCATENATE_BASE_AND_DATA, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_CONCATENATE_DATA_AND_BASE, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_XOR_BASE_AND_DATA, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_EXTRACT_KEY_FROM_KEY, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_AES_ECB_ENCRYPT_DATA, 16, 32, CKF_HW | CKF_DERIVE),
+    (CKM_AES_CBC_ENCRYPT_DATA, 16, 32, CKF_HW | CKF_DERIVE),
     (CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR),
     (CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
@@ -527,8 +534,86 @@ pub fn unwrap(unwrapping: &LoadedKey, m: &Mechanism, wrapped: &[u8]) -> Result<Z
     }
 }
 
-/// C_DeriveKey: shared secret bytes (CKM_ECDH1_DERIVE with CKD_NULL).
-pub fn derive(base: &LoadedKey, m: &Mechanism) -> Result<Zeroizing<Vec<u8>>, Denied> {
+/// True for the derivations that only rearrange key bytes (policy rule R10).
+pub fn is_byte_derivation(mech: u64) -> bool {
+    matches!(
+        mech,
+        CKM_CONCATENATE_BASE_AND_KEY | CKM_CONCATENATE_BASE_AND_DATA | CKM_CONCATENATE_DATA_AND_BASE | CKM_XOR_BASE_AND_DATA | CKM_EXTRACT_KEY_FROM_KEY
+    )
+}
+
+fn derivation_data(m: &Mechanism) -> Result<&[u8], Denied> {
+    match &m.param {
+        MechParam::Bytes(d) if !d.is_empty() => Ok(d),
+        _ => Err(param_invalid("this derivation needs CK_KEY_DERIVATION_STRING_DATA with at least one byte")),
+    }
+}
+
+/// The key viewed as a bit string, rotated left by `bit` (PKCS#11
+/// CKM_EXTRACT_KEY_FROM_KEY: bits are taken from `bit` on, wrapping around).
+fn rotate_bits(key: &[u8], bit: u64) -> Zeroizing<Vec<u8>> {
+    let n = key.len();
+    let total = (n as u64) * 8;
+    let shift = (bit % total.max(1)) as usize;
+    let (bytes, bits) = (shift / 8, shift % 8);
+    let mut out = Zeroizing::new(vec![0u8; n]);
+    for i in 0..n {
+        let a = key[(i + bytes) % n];
+        let b = key[(i + bytes + 1) % n];
+        out[i] = if bits == 0 { a } else { (a << bits) | (b >> (8 - bits)) };
+    }
+    out
+}
+
+/// C_DeriveKey: the derived key's bytes. `other` is the second key of
+/// CKM_CONCATENATE_BASE_AND_KEY (the handler loads it; policy R10 applies to both).
+pub fn derive(base: &LoadedKey, m: &Mechanism, other: Option<&LoadedKey>) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    let base_bytes = |k: &LoadedKey| match k {
+        LoadedKey::Secret { bytes, .. } => Ok(bytes.clone()),
+        _ => Err(inconsistent(m.mech)),
+    };
+    match m.mech {
+        CKM_CONCATENATE_BASE_AND_KEY => {
+            let mut v = base_bytes(base)?;
+            let second = other.ok_or_else(|| param_invalid("CKM_CONCATENATE_BASE_AND_KEY needs the second key's handle"))?;
+            v.extend_from_slice(&base_bytes(second)?);
+            return Ok(v);
+        }
+        CKM_CONCATENATE_BASE_AND_DATA => {
+            let mut v = base_bytes(base)?;
+            v.extend_from_slice(derivation_data(m)?);
+            return Ok(v);
+        }
+        CKM_CONCATENATE_DATA_AND_BASE => {
+            let mut v = Zeroizing::new(derivation_data(m)?.to_vec());
+            v.extend_from_slice(&base_bytes(base)?);
+            return Ok(v);
+        }
+        CKM_XOR_BASE_AND_DATA => {
+            let b = base_bytes(base)?;
+            let d = derivation_data(m)?;
+            return Ok(Zeroizing::new(b.iter().zip(d).map(|(x, y)| x ^ y).collect()));
+        }
+        CKM_EXTRACT_KEY_FROM_KEY => {
+            let bit = match &m.param {
+                MechParam::Ulong(b) => *b,
+                _ => return Err(param_invalid("CKM_EXTRACT_KEY_FROM_KEY needs CK_EXTRACT_PARAMS (a bit index)")),
+            };
+            return Ok(rotate_bits(&base_bytes(base)?, bit));
+        }
+        CKM_AES_ECB_ENCRYPT_DATA | CKM_AES_CBC_ENCRYPT_DATA => {
+            let key = secret_for(base, m.mech, &[CKK_AES])?;
+            let out = match (&m.param, m.mech) {
+                (MechParam::Bytes(d), CKM_AES_ECB_ENCRYPT_DATA) if !d.is_empty() && d.len() % 16 == 0 => sym::ecb_encrypt(Cipher::Aes, key, d),
+                (MechParam::CbcEncryptData { iv, data }, CKM_AES_CBC_ENCRYPT_DATA) if iv.len() == 16 && !data.is_empty() && data.len() % 16 == 0 => {
+                    sym::cbc_encrypt(Cipher::Aes, key, iv, data, false)
+                }
+                _ => return Err(param_invalid("AES encrypt-data derivation needs whole 16-byte blocks of data (and a 16-byte IV for CBC)")),
+            };
+            return out.map(Zeroizing::new).map_err(crypto_denied);
+        }
+        _ => {}
+    }
     match (m.mech, base) {
         (CKM_ECDH1_DERIVE, LoadedKey::Ec(k)) => match &m.param {
             MechParam::Ecdh { kdf, shared_data, public_data } => {

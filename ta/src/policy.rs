@@ -26,6 +26,10 @@
 //! - R8 key material is readable only when not sensitive and extractable.
 //! - R9 sessions: token objects need a read-write session; private objects
 //!   need a logged-in user and are invisible otherwise.
+//! - R10 byte-level derivations (concatenation, XOR with data, bit
+//!   extraction) take only keys whose value is readable anyway (not
+//!   sensitive, extractable): on a protected key they would let a caller
+//!   build related or short keys and recover the value piece by piece.
 
 use crate::object::{attr_kind, is_key_material, value_well_formed, Object};
 use teehsm_wire::ck::*;
@@ -351,6 +355,20 @@ pub fn check_usage(key: &Object, usage: Usage, mechanism: u64) -> Verdict {
     }
     // Defence in depth for R1, in case a stored object predates the rule.
     check_one_purpose(key).map_err(|d| deny(Rv::KEY_FUNCTION_NOT_PERMITTED, d.message))
+}
+
+/// R10: may a byte-level derivation (concatenate, XOR, extract) read `key`?
+pub fn check_byte_derivation(key: &Object) -> Verdict {
+    if key.class() != CKO_SECRET_KEY {
+        return Err(deny(Rv::KEY_TYPE_INCONSISTENT, "byte-level derivations take secret keys"));
+    }
+    if key.bool(CKA_SENSITIVE) || !key.bool(CKA_EXTRACTABLE) {
+        return Err(deny(
+            Rv::KEY_FUNCTION_NOT_PERMITTED,
+            "concatenation, XOR and extraction only take keys that are not sensitive and are extractable (rule R10)",
+        ));
+    }
+    Ok(())
 }
 
 /// R4 + R6: may `wrapping_key` wrap `target`?

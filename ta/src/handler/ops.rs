@@ -93,7 +93,20 @@ impl Ta {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
             let (base, bl) = self.key_for(conn, session, base_key, Usage::Derive, m.mech, Rv::KEY_HANDLE_INVALID)?;
-            let value = mech::derive(&bl, m)?;
+            let other = if mech::is_byte_derivation(m.mech) {
+                policy::check_byte_derivation(&base)?;
+                match (m.mech, &m.param) {
+                    (CKM_CONCATENATE_BASE_AND_KEY, teehsm_wire::MechParam::Ulong(h)) => {
+                        let o = self.object(conn, s, actor, *h, Rv::MECHANISM_PARAM_INVALID)?;
+                        policy::check_byte_derivation(&o)?;
+                        Some(keys::load(&o)?)
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let value = mech::derive(&bl, m, other.as_deref())?;
             let o = self.new_secret_key(s, actor, template, value, Origin::Derived { base: &base })?;
             Ok(Reply::Handle(self.persist(conn, session, vec![o])?[0]))
         })();
