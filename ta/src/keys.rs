@@ -101,7 +101,7 @@ pub fn check_secret_len(key_type: u64, len: usize) -> Result<(), Denied> {
     let ok = match key_type {
         CKK_AES => matches!(len, 16 | 24 | 32),
         CKK_SM4 => len == 16,
-        CKK_GENERIC_SECRET | CKK_SHA256_HMAC => (1..=512).contains(&len),
+        CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC => (1..=512).contains(&len),
         _ => return Err(denied(Rv::KEY_TYPE_INCONSISTENT, format!("key type 0x{key_type:x} is not a secret key type"))),
     };
     if ok {

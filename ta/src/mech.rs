@@ -44,6 +44,11 @@ pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_SHA384_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_SHA_1_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_SHA224_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_SHA256_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_SHA384_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
+    (CKM_SHA512_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE),
     (CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE),
     (CKM_AES_ECB, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
     (CKM_AES_CBC, 16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
@@ -157,7 +162,7 @@ fn secret_for<'a>(k: &'a LoadedKey, mech: u64, types: &[u64]) -> Result<&'a [u8]
     }
 }
 
-const HMAC_TYPES: &[u64] = &[CKK_GENERIC_SECRET, CKK_SHA256_HMAC];
+const HMAC_TYPES: &[u64] = &[CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC];
 
 /// C_Sign.
 pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
@@ -375,6 +380,11 @@ pub fn generate_secret(m: &Mechanism, template: &Object) -> Result<(u64, Zeroizi
         CKM_AES_KEY_GEN => (CKK_AES, None),
         CKM_SM4_KEY_GEN => (CKK_SM4, Some(16)),
         CKM_GENERIC_SECRET_KEY_GEN => (template.key_type().unwrap_or(CKK_GENERIC_SECRET), None),
+        CKM_SHA_1_KEY_GEN => (CKK_SHA_1_HMAC, None),
+        CKM_SHA224_KEY_GEN => (CKK_SHA224_HMAC, None),
+        CKM_SHA256_KEY_GEN => (CKK_SHA256_HMAC, None),
+        CKM_SHA384_KEY_GEN => (CKK_SHA384_HMAC, None),
+        CKM_SHA512_KEY_GEN => (CKK_SHA512_HMAC, None),
         mech => return Err(invalid(mech)),
     };
     if let Some(t) = template.key_type() {

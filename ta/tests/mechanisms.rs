@@ -56,6 +56,11 @@ const COVERED: &[(u64, u64, &str)] = &[
     (CKM_SHA384_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
     (CKM_SHA512_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
     (CKM_GENERIC_SECRET_KEY_GEN, CKF_GENERATE, "hmac_known_answers_and_round_trips"),
+    (CKM_SHA_1_KEY_GEN, CKF_GENERATE, "sha_key_gens_make_typed_hmac_keys"),
+    (CKM_SHA224_KEY_GEN, CKF_GENERATE, "sha_key_gens_make_typed_hmac_keys"),
+    (CKM_SHA256_KEY_GEN, CKF_GENERATE, "sha_key_gens_make_typed_hmac_keys"),
+    (CKM_SHA384_KEY_GEN, CKF_GENERATE, "sha_key_gens_make_typed_hmac_keys"),
+    (CKM_SHA512_KEY_GEN, CKF_GENERATE, "sha_key_gens_make_typed_hmac_keys"),
     (CKM_AES_KEY_GEN, CKF_GENERATE, "aes_round_trips_all_key_sizes"),
     (CKM_AES_ECB, CKF_ENCRYPT | CKF_DECRYPT, "aes_known_answers"),
     (CKM_AES_CBC, CKF_ENCRYPT | CKF_DECRYPT, "aes_known_answers"),
@@ -1466,5 +1471,34 @@ impl T {
     fn digest_rv(&mut self, mech: u64) -> Rv {
         let s = self.s;
         self.rv(Request::Digest { session: s, mechanism: Mechanism::new(mech), data: b"x".to_vec() })
+    }
+}
+
+/// CKM_SHA*_KEY_GEN make keys of the matching CKK_SHA*_HMAC type, of the
+/// requested length, usable with HMAC.
+#[test]
+fn sha_key_gens_make_typed_hmac_keys() {
+    let mut t = T::new("mech-shakeygen");
+    for (gen, kt, hmac) in [
+        (CKM_SHA_1_KEY_GEN, CKK_SHA_1_HMAC, CKM_SHA256_HMAC),
+        (CKM_SHA224_KEY_GEN, CKK_SHA224_HMAC, CKM_SHA256_HMAC),
+        (CKM_SHA256_KEY_GEN, CKK_SHA256_HMAC, CKM_SHA256_HMAC),
+        (CKM_SHA384_KEY_GEN, CKK_SHA384_HMAC, CKM_SHA384_HMAC),
+        (CKM_SHA512_KEY_GEN, CKK_SHA512_HMAC, CKM_SHA512_HMAC),
+    ] {
+        let k = t.gen(gen, vec![Attribute::ulong(CKA_VALUE_LEN, 40), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true)]);
+        let s = t.s;
+        let got = t.h.attr(&mut t.c, s, k, CKA_KEY_TYPE).expect("key type");
+        assert_eq!(got, kt.to_be_bytes(), "0x{gen:x}");
+        assert_eq!(t.h.attr(&mut t.c, s, k, CKA_VALUE_LEN).unwrap(), 40u64.to_be_bytes());
+        let mac = t.sign(&Mechanism::new(hmac), k, b"data");
+        assert!(!mac.is_empty());
+        // The template cannot ask for another key type.
+        let r = t.rv(Request::GenerateKey {
+            session: s,
+            mechanism: Mechanism::new(gen),
+            template: with_session_object(vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]),
+        });
+        assert_eq!(r, Rv::TEMPLATE_INCONSISTENT, "0x{gen:x}");
     }
 }
