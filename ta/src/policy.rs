@@ -15,7 +15,9 @@
 //!   wrapping key that no one outside the TA has ever known (generated here,
 //!   always sensitive, never extractable) or one the SO marked CKA_TRUSTED.
 //!   A key imported in plaintext or unwrapped is "known" (defeats unwrapping a
-//!   known key and using it as a wrapping key).
+//!   known key and using it as a wrapping key). A public wrapping key
+//!   counts only if the TA generated its pair with a private half that was
+//!   always sensitive and never extractable (CKA_TEEHSM_PRIVATE_NEVER_KNOWN).
 //! - R5 unwrapped keys are sensitive: C_UnwrapKey cannot produce a
 //!   non-sensitive key (defeats re-unwrap as non-sensitive), and an unwrapping
 //!   key's CKA_UNWRAP_TEMPLATE binds what it may produce.
@@ -116,7 +118,7 @@ const KEY_TRANSPORT: [u64; 2] = [CKA_WRAP, CKA_UNWRAP];
 const DATA_USES: [u64; 7] = [CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE, CKA_ENCAPSULATE, CKA_DECAPSULATE];
 
 /// Attributes only the TA sets (R3).
-const TA_ASSIGNED: [u64; 4] = [CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM];
+const TA_ASSIGNED: [u64; 5] = [CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM, CKA_TEEHSM_PRIVATE_NEVER_KNOWN];
 
 /// Attributes fixed once the object exists.
 const FIXED_AFTER_CREATION: [u64; 16] = [
@@ -402,7 +404,17 @@ fn never_known(k: &Object) -> bool {
     if k.bool(CKA_TRUSTED) {
         return true;
     }
-    k.class() == CKO_SECRET_KEY && k.bool(CKA_LOCAL) && k.bool(CKA_ALWAYS_SENSITIVE) && k.bool(CKA_NEVER_EXTRACTABLE)
+    match k.class() {
+        CKO_SECRET_KEY => k.bool(CKA_LOCAL) && k.bool(CKA_ALWAYS_SENSITIVE) && k.bool(CKA_NEVER_EXTRACTABLE),
+        // A public wrapping key protects only if its private half never left the TA.
+        CKO_PUBLIC_KEY => k.bool(CKA_LOCAL) && k.bool(CKA_TEEHSM_PRIVATE_NEVER_KNOWN),
+        _ => false,
+    }
+}
+
+/// R4 for key pairs: records on the public half whether its private half is never known.
+pub fn mark_pair(public: &mut Object, private: &Object) {
+    public.set_bool(CKA_TEEHSM_PRIVATE_NEVER_KNOWN, private.bool(CKA_ALWAYS_SENSITIVE) && private.bool(CKA_NEVER_EXTRACTABLE));
 }
 
 /// R5: what an unwrapping key may produce.

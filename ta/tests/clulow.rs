@@ -221,3 +221,72 @@ fn session_rules_hold() {
     let m = Mechanism::with(CKM_AES_CBC, MechParam::Bytes(vec![0; 16]));
     h.refused(&mut anon, Request::Encrypt { session: s2, mechanism: m, key: k, data: vec![0; 16] }, Rv::KEY_HANDLE_INVALID);
 }
+
+/// Tookan, asymmetric: wrap a sensitive key under an RSA public key whose
+/// private half the attacker knows (imported, or generated extractable).
+/// Only a public key whose pair the TA generated with a never-known private
+/// half may wrap sensitive keys.
+#[test]
+fn public_wrapping_key_needs_a_never_known_private_half() {
+    let h = Harness::new("clulow-rsa-wrap");
+    let (mut c, s) = h.user();
+    let target = h.aes_key(&mut c, s, &[(CKA_SENSITIVE, true), (CKA_EXTRACTABLE, true), (CKA_ENCRYPT, true)]);
+    let oaep = Mechanism::with(CKM_RSA_PKCS_OAEP, MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED, source_data: vec![] });
+    let pair = |c: &mut teehsm_ta::handler::Connection, private_extra: Vec<Attribute>| -> (u64, u64) {
+        let mut private = vec![Attribute::bool(CKA_UNWRAP, true), Attribute::bool(CKA_TOKEN, false)];
+        private.extend(private_extra);
+        match h.ok(
+            c,
+            Request::GenerateKeyPair {
+                session: s,
+                mechanism: Mechanism::new(CKM_RSA_PKCS_KEY_PAIR_GEN),
+                public_template: vec![Attribute::ulong(CKA_MODULUS_BITS, 2048), Attribute::bool(CKA_WRAP, true), Attribute::bool(CKA_TOKEN, false)],
+                private_template: private,
+            },
+        ) {
+            Reply::KeyPair { public, private } => (public, private),
+            r => panic!("{r:?}"),
+        }
+    };
+    // Generated in the TA, private half sensitive and not extractable: may wrap.
+    let (good_pub, good_priv) = pair(&mut c, vec![]);
+    assert_eq!(h.attr(&mut c, s, good_pub, CKA_TEEHSM_PRIVATE_NEVER_KNOWN).unwrap(), vec![1]);
+    let blob = h.bytes(&mut c, Request::WrapKey { session: s, mechanism: oaep.clone(), wrapping_key: good_pub, key: target });
+    h.handle(
+        &mut c,
+        Request::UnwrapKey {
+            session: s,
+            mechanism: oaep.clone(),
+            unwrapping_key: good_priv,
+            wrapped: blob,
+            template: vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_TOKEN, false)],
+        },
+    );
+    // Generated with an extractable private half: the attacker can read it out.
+    let (leaky_pub, _) = pair(&mut c, vec![Attribute::bool(CKA_EXTRACTABLE, true)]);
+    assert_eq!(h.attr(&mut c, s, leaky_pub, CKA_TEEHSM_PRIVATE_NEVER_KNOWN).unwrap(), vec![0]);
+    h.refused(&mut c, Request::WrapKey { session: s, mechanism: oaep.clone(), wrapping_key: leaky_pub, key: target }, Rv::KEY_NOT_WRAPPABLE);
+    // Imported public key (the private half is the attacker's): refused.
+    let n = h.attr(&mut c, s, good_pub, CKA_MODULUS).unwrap();
+    let imported = h.handle(
+        &mut c,
+        Request::CreateObject {
+            session: s,
+            template: vec![
+                Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+                Attribute::new(CKA_MODULUS, n),
+                Attribute::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]),
+                Attribute::bool(CKA_WRAP, true),
+                Attribute::bool(CKA_TOKEN, false),
+            ],
+        },
+    );
+    h.refused(&mut c, Request::WrapKey { session: s, mechanism: oaep, wrapping_key: imported, key: target }, Rv::KEY_NOT_WRAPPABLE);
+    // And the flag cannot be forged.
+    h.refused(
+        &mut c,
+        Request::SetAttributeValue { session: s, object: imported, template: vec![Attribute::bool(CKA_TEEHSM_PRIVATE_NEVER_KNOWN, true)] },
+        Rv::ATTRIBUTE_READ_ONLY,
+    );
+}

@@ -95,6 +95,10 @@ pub const CKA_ENCAPSULATE: u64 = 0x633;
 pub const CKA_DECAPSULATE: u64 = 0x634;
 pub const CKA_SEED: u64 = 0x637;
 pub const CKA_VENDOR_DEFINED: u64 = 0x8000_0000;
+/// teehsm, read-only, on public keys: the key pair was generated in the TA
+/// with a private half that was always sensitive and never extractable, so
+/// no one outside the TA can decrypt what this public key wraps (rule R4).
+pub const CKA_TEEHSM_PRIVATE_NEVER_KNOWN: u64 = CKA_VENDOR_DEFINED | 0x0054_0001;
 
 // ML-KEM / ML-DSA parameter sets (PKCS#11 3.2)
 pub const CKP_ML_KEM_512: u64 = 0x1;

@@ -242,6 +242,7 @@ impl Ta {
             let origin = || Origin::Generated { mechanism: mechanism.mech };
             policy::finalize_new_object(&mut public, origin(), actor)?;
             policy::finalize_new_object(&mut private, origin(), actor)?;
+            policy::mark_pair(&mut public, &private);
             let h = self.persist(conn, session, vec![public, private])?;
             Ok(Reply::KeyPair { public: h[0], private: h[1] })
         })();
