@@ -1087,17 +1087,11 @@ fn rsa_oaep_encrypt_and_wrap() {
     let copy = t.unwrap(&wm, wsk, &blob, unwrap_template());
     assert_eq!(t.dec(&gm, copy, &ct), b"via RSA-OAEP key transport");
     assert_eq!(t.attr(copy, CKA_SENSITIVE), vec![1], "unwrapped keys are sensitive");
-    // A sensitive key needs a wrapping key no one outside the TA knows: an
-    // RSA public key qualifies only once the SO marks it trusted.
+    // A sensitive key needs a wrapping key no one outside the TA knows: this
+    // pair's private half was generated sensitive and non-extractable, so
+    // its public key qualifies (rule R4; clulow.rs covers the refusals).
     let sensitive = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
     let s = t.s;
-    assert_eq!(t.rv(Request::WrapKey { session: s, mechanism: wm.clone(), wrapping_key: wpk, key: sensitive }), Rv::KEY_NOT_WRAPPABLE);
-    {
-        let mut so = t.h.conn();
-        let ss = t.h.open(&mut so, true);
-        t.h.ok(&mut so, Request::Login { session: ss, user_type: CKU_SO, pin: Secret(common::SO_PIN.to_vec()) });
-        t.h.ok(&mut so, Request::SetAttributeValue { session: ss, object: wpk, template: vec![Attribute::bool(CKA_TRUSTED, true)] });
-    }
     let ct = t.enc(&gm, sensitive, b"sensitive key transported");
     let blob = t.wrap(&wm, wpk, sensitive);
     let copy = t.unwrap(&wm, wsk, &blob, unwrap_template());
