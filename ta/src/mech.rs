@@ -261,10 +261,12 @@ fn iv(m: &Mechanism) -> Result<&[u8], Denied> {
 
 fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
     match &m.param {
-        MechParam::Gcm { iv, aad, tag_bits } if matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) && matches!(iv.len(), 12 | 16) => {
+        MechParam::Gcm { iv, aad, tag_bits }
+            if matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) && (1..=teehsm_crypto::gcm::MAX_IV_LEN).contains(&iv.len()) =>
+        {
             Ok((iv, aad, *tag_bits as usize / 8))
         }
-        _ => Err(param_invalid("GCM needs CK_GCM_PARAMS with a 12- or 16-byte IV and a tag of 32, 64 or 96..128 bits")),
+        _ => Err(param_invalid("GCM needs CK_GCM_PARAMS with a 1- to 256-byte IV and a tag of 32, 64 or 96..128 bits")),
     }
 }
 

@@ -427,7 +427,7 @@ fn aes_parameter_and_length_errors() {
         let m = Mechanism::with(CKM_AES_CBC_PAD, p.clone());
         assert_eq!(t.enc_rv(&m, k, &[0; 5]), Rv::MECHANISM_PARAM_INVALID, "CBC_PAD IV {p:?}");
     }
-    for p in [gcm(&[0; 8], b"", 128), gcm(&[0; 12], b"", 100), gcm(&[0; 12], b"", 0), gcm(&[0; 12], b"", 136), MechParam::Bytes(vec![0; 12])] {
+    for p in [gcm(&[], b"", 128), gcm(&[0; 257], b"", 128), gcm(&[0; 12], b"", 100), gcm(&[0; 12], b"", 0), gcm(&[0; 12], b"", 136), MechParam::Bytes(vec![0; 12])] {
         let m = Mechanism::with(CKM_AES_GCM, p.clone());
         assert_eq!(t.enc_rv(&m, k, b"x"), Rv::MECHANISM_PARAM_INVALID, "GCM {p:?}");
         assert_eq!(t.dec_rv(&m, k, &[0; 32]), Rv::MECHANISM_PARAM_INVALID, "GCM {p:?}");
@@ -740,10 +740,14 @@ fn sm4_modes() {
         *bad.last_mut().unwrap() ^= 0x80;
         assert_eq!(t.dec_rv(&m, gk, &bad), Rv::ENCRYPTED_DATA_INVALID);
     }
+    // Any IV length from 1 to 256 bytes (SP 800-38D J0 = GHASH(IV)); round trip with an 8-byte IV.
+    let m8 = Mechanism::with(CKM_SM4_GCM, gcm(&[7; 8], b"aad", 128));
+    let ct8 = t.enc(&m8, gk, b"eight-byte IV");
+    assert_eq!(t.dec(&m8, gk, &ct8), b"eight-byte IV");
     assert_eq!(
-        t.enc_rv(&Mechanism::with(CKM_SM4_GCM, gcm(&[0; 8], b"", 128)), gk, b"x"),
+        t.enc_rv(&Mechanism::with(CKM_SM4_GCM, gcm(&[], b"", 128)), gk, b"x"),
         Rv::MECHANISM_PARAM_INVALID,
-        "SM4-GCM with an 8-byte IV"
+        "SM4-GCM with an empty IV"
     );
     assert_eq!(t.enc_rv(&Mechanism::with(CKM_SM4_CBC, MechParam::Bytes(vec![0; 12])), gk, &[0; 16]), Rv::MECHANISM_PARAM_INVALID);
 

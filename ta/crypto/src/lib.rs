@@ -11,6 +11,7 @@
 
 pub mod aead;
 pub mod digest;
+pub mod gcm;
 pub mod ec;
 mod der;
 mod error;

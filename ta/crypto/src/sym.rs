@@ -269,7 +269,8 @@ fn gcm_seal_full(c: Cipher, key: &[u8], iv: &[u8], aad: &[u8], buf: &mut [u8]) -
         (Cipher::Aes, 32, 16) => run!(aes_gcm::aes::Aes256, U16),
         (Cipher::Sm4, 16, 12) => run!(sm4::Sm4, U12),
         (Cipher::Sm4, 16, 16) => run!(sm4::Sm4, U16),
-        (_, _, n) => Err(CryptoError::InvalidInput(format!("GCM IV must be 12 or 16 bytes, got {n}"))),
+        // Any other IV length: J0 from GHASH of the IV (SP 800-38D 7.1).
+        _ => crate::gcm::seal(c, key, iv, aad, buf),
     }
 }
 
