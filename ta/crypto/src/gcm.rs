@@ -8,7 +8,7 @@
 //! cipher, as the standard writes it.
 
 use crate::CryptoError;
-use ghash::universal_hash::{KeyInit as _, UniversalHash};
+use ghash::universal_hash::UniversalHash;
 use ghash::GHash;
 use sm4::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroizing;
