@@ -82,3 +82,26 @@ fn find_by_label_follows_changes_among_many_token_keys() {
     let s2 = h.open(&mut anon, false);
     assert_eq!(find(&h, &mut anon, s2, vec![label("k0001")]), Vec::<u64>::new());
 }
+
+/// The cryptoki suite imports an RSA public key with an all-0xFF 8192-bit
+/// modulus (well-formed, if useless) and reads it back unchanged; the TA
+/// parses it on import and fills in CKA_MODULUS_BITS.
+#[test]
+fn odd_rsa_public_key_imports_and_reads_back() {
+    let h = Harness::new("obj-rsa-import");
+    let (mut c, s) = h.user();
+    let template = vec![
+        Attribute::bool(CKA_TOKEN, true),
+        Attribute::bool(CKA_PRIVATE, false),
+        Attribute { ty: CKA_PUBLIC_EXPONENT, value: vec![1, 0, 1] },
+        Attribute { ty: CKA_MODULUS, value: vec![0xFF; 1024] },
+        Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_RSA),
+        Attribute::bool(CKA_VERIFY, true),
+    ];
+    let k = h.handle(&mut c, Request::CreateObject { session: s, template: template.clone() });
+    assert_eq!(find(&h, &mut c, s, template), vec![k]);
+    assert_eq!(h.attr(&mut c, s, k, CKA_MODULUS).unwrap(), vec![0xFF; 1024]);
+    assert_eq!(h.attr(&mut c, s, k, CKA_MODULUS_BITS).unwrap(), 8192u64.to_be_bytes());
+    assert_eq!(h.attr(&mut c, s, k, CKA_ALLOWED_MECHANISMS), Err(Rv::ATTRIBUTE_TYPE_INVALID));
+}
