@@ -393,7 +393,7 @@ fn gcm_refuses_tampering() {
     assert!(matches!(dec(&key, &iv, &aad, &sealed[..10], 16), Err(CryptoError::DataLenRange(_))));
     assert!(matches!(sym::gcm_encrypt(Cipher::Aes, &key, &iv, &aad, b"x", 5), Err(CryptoError::InvalidInput(_))));
     assert!(matches!(sym::gcm_encrypt(Cipher::Aes, &key, &iv, &aad, b"x", 17), Err(CryptoError::InvalidInput(_))));
-    assert!(matches!(sym::gcm_encrypt(Cipher::Aes, &key, &iv[..8], &aad, b"x", 16), Err(CryptoError::InvalidInput(_))));
+    assert!(matches!(sym::gcm_encrypt(Cipher::Aes, &key, &iv[..0], &aad, b"x", 16), Err(CryptoError::InvalidInput(_))));
     assert!(matches!(sym::gcm_encrypt(Cipher::Aes, &key[..10], &iv, &aad, b"x", 16), Err(CryptoError::InvalidKey(_))));
 }
 
