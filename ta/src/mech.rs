@@ -100,7 +100,7 @@ fn inconsistent(mech: u64) -> Denied {
     denied(Rv::KEY_TYPE_INCONSISTENT, format!("the key's type does not fit mechanism 0x{mech:x}"))
 }
 
-fn hash_of(mech: u64) -> Option<HashAlg> {
+pub(crate) fn hash_of(mech: u64) -> Option<HashAlg> {
     Some(match mech {
         CKM_SHA_1 => HashAlg::Sha1,
         CKM_SHA256 | CKM_ECDSA_SHA256 | CKM_SHA256_RSA_PKCS | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA256_HMAC => HashAlg::Sha256,
@@ -122,7 +122,7 @@ fn mgf_matches(hash: HashAlg, mgf: u64) -> bool {
     )
 }
 
-fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, usize), Denied> {
+pub(crate) fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, usize), Denied> {
     match &m.param {
         MechParam::Pss { hash, mgf, salt_len } => {
             let h = hash_from_ckm(*hash)?;
@@ -138,7 +138,7 @@ fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, usize
     }
 }
 
-fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
+pub(crate) fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
     match &m.param {
         MechParam::None => Ok(sm2::DEFAULT_USER_ID),
         MechParam::Sm2 { user_id } | MechParam::Bytes(user_id) if user_id.is_empty() => Ok(sm2::DEFAULT_USER_ID),
@@ -160,6 +160,16 @@ fn secret_for<'a>(k: &'a LoadedKey, mech: u64, types: &[u64]) -> Result<&'a [u8]
         LoadedKey::Secret { key_type, bytes } if types.contains(key_type) => Ok(bytes),
         _ => Err(inconsistent(mech)),
     }
+}
+
+/// The key bytes of an HMAC key (any HMAC-capable secret key type).
+pub(crate) fn hmac_key(k: &LoadedKey, mech: u64) -> Result<&[u8], Denied> {
+    secret_for(k, mech, HMAC_TYPES)
+}
+
+/// Is `mech` offered with CKF flag `op_flag`?
+pub(crate) fn offered(mech: u64, op_flag: u64) -> bool {
+    MECHANISMS.iter().any(|(x, _, _, flags)| *x == mech && flags & op_flag != 0)
 }
 
 const HMAC_TYPES: &[u64] = &[CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC];

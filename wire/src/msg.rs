@@ -163,6 +163,26 @@ impl Mechanism {
     }
 }
 
+/// The kind of a multi-part operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    Digest = 1,
+    Sign = 2,
+    Verify = 3,
+}
+
+/// Longest signature a verify may carry (ML-DSA-87 is 4627 bytes).
+pub const MAX_SIGNATURE_LEN: usize = 64 * 1024;
+
+fn get_op_kind(r: &mut Reader<'_>) -> Result<OpKind, DecodeError> {
+    Ok(match r.u8("operation kind")? {
+        1 => OpKind::Digest,
+        2 => OpKind::Sign,
+        3 => OpKind::Verify,
+        t => return Err(DecodeError::UnknownTag { what: "operation kind", tag: t as u64 }),
+    })
+}
+
 /// How the client wants the channel protected. Only `Plain` exists in
 /// protocol version 1; the attested channel of a later version negotiates here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,6 +232,15 @@ pub enum Request {
     Encapsulate { session: u64, mechanism: Mechanism, public_key: u64, template: Vec<Attribute> },
     Decapsulate { session: u64, mechanism: Mechanism, private_key: u64, ciphertext: Vec<u8>, template: Vec<Attribute> },
     GenerateRandom { session: u64, len: u32 },
+    /// Starts a multi-part operation (C_DigestInit, C_SignInit, C_VerifyInit)
+    /// on the session; `key` is ignored for digests. One operation of each
+    /// kind may be active per session.
+    OpInit { session: u64, kind: OpKind, mechanism: Mechanism, key: u64 },
+    /// Feeds data to the active operation of `kind`.
+    OpUpdate { session: u64, kind: OpKind, data: Vec<u8> },
+    /// Finishes it: the digest or signature, or Done for a valid signature
+    /// (`signature` is used by Verify only). The operation ends either way.
+    OpFinal { session: u64, kind: OpKind, signature: Vec<u8> },
     GetAuditHead,
 }
 
@@ -541,6 +570,9 @@ impl Request {
             Request::Encapsulate { .. } => "Encapsulate",
             Request::Decapsulate { .. } => "Decapsulate",
             Request::GenerateRandom { .. } => "GenerateRandom",
+            Request::OpInit { .. } => "OpInit",
+            Request::OpUpdate { .. } => "OpUpdate",
+            Request::OpFinal { .. } => "OpFinal",
             Request::GetAuditHead => "GetAuditHead",
         }
     }
@@ -689,6 +721,17 @@ impl Request {
             Request::JoinApp { ticket } => {
                 w.u16(51).bytes(&ticket.0);
             }
+            Request::OpInit { session, kind, mechanism, key } => {
+                w.u16(43).u64(*session).u8(*kind as u8);
+                put_mech(w, mechanism);
+                w.u64(*key);
+            }
+            Request::OpUpdate { session, kind, data } => {
+                w.u16(44).u64(*session).u8(*kind as u8).bytes(data);
+            }
+            Request::OpFinal { session, kind, signature } => {
+                w.u16(45).u64(*session).u8(*kind as u8).bytes(signature);
+            }
         }
     }
 
@@ -783,6 +826,9 @@ impl Request {
                 template: get_template(r)?,
             },
             42 => Request::GenerateRandom { session: s(r)?, len: r.u32("random length")? },
+            43 => Request::OpInit { session: s(r)?, kind: get_op_kind(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")? },
+            44 => Request::OpUpdate { session: s(r)?, kind: get_op_kind(r)?, data: get_data(r, "data")? },
+            45 => Request::OpFinal { session: s(r)?, kind: get_op_kind(r)?, signature: r.bytes("signature", MAX_SIGNATURE_LEN)? },
             50 => Request::GetAuditHead,
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
@@ -1046,5 +1092,8 @@ mod tests {
             round_trip(Request::DeriveKey { session: 1, mechanism: Mechanism::with(CKM_SHA256_HMAC, p), base_key: 2, template: vec![] });
         }
         round_trip(Request::JoinApp { ticket: Secret(vec![5; 32]) });
+        round_trip(Request::OpInit { session: 3, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: 9 });
+        round_trip(Request::OpUpdate { session: 3, kind: OpKind::Digest, data: vec![1; 40] });
+        round_trip(Request::OpFinal { session: 3, kind: OpKind::Verify, signature: vec![2; 64] });
     }
 }

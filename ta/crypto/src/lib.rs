@@ -18,6 +18,7 @@ mod error;
 pub mod kdf;
 pub mod keywrap;
 pub mod mac;
+pub mod mac_stream;
 pub mod mldsa;
 pub mod mlkem;
 pub mod rng;

@@ -5,6 +5,7 @@
 mod apps;
 mod objects;
 mod ops;
+mod stream;
 mod tokens;
 
 pub use apps::{App, Connection};
@@ -72,6 +73,9 @@ pub struct Conn {
     login: HashMap<u64, Role>,
     /// Session objects and the session that owns each.
     objects: HashMap<u64, (u64, Arc<Object>)>,
+    /// Active multi-part operations by (session, kind); behind their own
+    /// lock so updates run under the application's read lock.
+    ops: Mutex<HashMap<(u64, teehsm_wire::OpKind), stream::ActiveOp>>,
 }
 
 type Result<T> = std::result::Result<T, Denied>;
@@ -111,6 +115,7 @@ impl Ta {
             sessions: HashMap::new(),
             login: HashMap::new(),
             objects: HashMap::new(),
+            ops: Mutex::new(HashMap::new()),
         }
     }
 
@@ -170,6 +175,9 @@ impl Ta {
             Request::GetSessionInfo { session } => self.session_info(conn, session),
             Request::Digest { session, mechanism, data } => self.digest(conn, session, &mechanism, &data),
             Request::GenerateRandom { session, len } => self.random(conn, session, len),
+            Request::OpInit { session, kind, mechanism, key } => self.op_init(conn, session, kind, mechanism, key),
+            Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
+            Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             other => return Shared::NeedsWrite(other),
         })
     }
@@ -249,6 +257,9 @@ impl Ta {
                 self.decapsulate(conn, session, &mechanism, private_key, &ciphertext, template)
             }
             Request::GenerateRandom { session, len } => self.random(conn, session, len),
+            Request::OpInit { session, kind, mechanism, key } => self.op_init(conn, session, kind, mechanism, key),
+            Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
+            Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))
@@ -317,6 +328,7 @@ impl Ta {
                 }
             }
             conn.objects.retain(|_, (owner, _)| *owner != handle);
+            self.end_ops(conn, |session| session == handle);
             if !conn.sessions.values().any(|x| x.slot == s.slot) {
                 conn.login.remove(&s.slot);
             }

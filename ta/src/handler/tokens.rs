@@ -204,6 +204,8 @@ impl Ta {
         // Private session objects do not outlive the login.
         let sessions_on_slot: Vec<u64> = conn.sessions.iter().filter(|(_, x)| x.slot == s.slot).map(|(h, _)| *h).collect();
         conn.objects.retain(|_, (owner, o)| !(sessions_on_slot.contains(owner) && o.is_private()));
+        // Operations started under the login end with it.
+        self.end_ops(conn, |session| sessions_on_slot.contains(&session));
         Ok(Reply::Done)
     }
 

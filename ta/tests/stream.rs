@@ -1,0 +1,166 @@
+//! Multi-part digest / sign / verify in the TA (OpInit, OpUpdate, OpFinal).
+
+mod common;
+
+use common::*;
+use teehsm_ta::handler::Connection;
+use teehsm_wire::ck::*;
+use teehsm_wire::*;
+
+const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+#[allow(clippy::too_many_arguments)] // one multi-part call, spelled out
+fn multi(h: &Harness, c: &mut Connection, s: u64, kind: OpKind, m: &Mechanism, key: u64, parts: &[&[u8]], signature: &[u8]) -> Response {
+    h.ok(c, Request::OpInit { session: s, kind, mechanism: m.clone(), key });
+    for p in parts {
+        h.ok(c, Request::OpUpdate { session: s, kind, data: p.to_vec() });
+    }
+    h.call(c, Request::OpFinal { session: s, kind, signature: signature.to_vec() })
+}
+
+fn bytes(r: Response) -> Vec<u8> {
+    match r {
+        Response::Ok(Reply::Bytes(b)) => b,
+        r => panic!("expected bytes, got {r:?}"),
+    }
+}
+
+fn pair(h: &Harness, c: &mut Connection, s: u64, mech: u64, public: Vec<Attribute>) -> (u64, u64) {
+    let mut public = public;
+    public.extend([Attribute::bool(CKA_VERIFY, true), Attribute::bool(CKA_TOKEN, false)]);
+    match h.ok(
+        c,
+        Request::GenerateKeyPair {
+            session: s,
+            mechanism: Mechanism::new(mech),
+            public_template: public,
+            private_template: vec![Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_TOKEN, false)],
+        },
+    ) {
+        Reply::KeyPair { public, private } => (public, private),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn multi_part_digests_equal_one_shot() {
+    let h = Harness::new("stream-digest");
+    let (mut c, s) = h.user();
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    for mech in [CKM_SHA_1, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SM3] {
+        let m = Mechanism::new(mech);
+        let want = h.bytes(&mut c, Request::Digest { session: s, mechanism: m.clone(), data: data.clone() });
+        let got = bytes(multi(&h, &mut c, s, OpKind::Digest, &m, 0, &[&data[..1], &data[1..4096], &data[4096..], b""], b""));
+        assert_eq!(got, want, "0x{mech:x}");
+    }
+}
+
+#[test]
+fn multi_part_signatures_interoperate_with_one_shot() {
+    let h = Harness::new("stream-sign");
+    let (mut c, s) = h.user();
+    let (ec_pub, ec_priv) = pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]);
+    let (rsa_pub, rsa_priv) = pair(&h, &mut c, s, CKM_RSA_PKCS_KEY_PAIR_GEN, vec![Attribute::ulong(CKA_MODULUS_BITS, 2048)]);
+    let (sm2_pub, sm2_priv) = pair(&h, &mut c, s, CKM_SM2_KEY_PAIR_GEN, vec![]);
+    let (ml_pub, ml_priv) = pair(&h, &mut c, s, CKM_ML_DSA_KEY_PAIR_GEN, vec![Attribute::ulong(CKA_PARAMETER_SET, CKP_ML_DSA_65)]);
+    let mac_key = h.aes_key(&mut c, s, &[(CKA_SIGN, true), (CKA_VERIFY, true)]);
+    let hmac_key = h.handle(
+        &mut c,
+        Request::GenerateKey {
+            session: s,
+            mechanism: Mechanism::new(CKM_GENERIC_SECRET_KEY_GEN),
+            template: vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true), Attribute::bool(CKA_TOKEN, false)],
+        },
+    );
+    let pss = MechParam::Pss { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 32 };
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let parts: [&[u8]; 3] = [&data[..10], &data[10..2000], &data[2000..]];
+    // (mechanism, signing key, verifying key, deterministic?)
+    let cases = [
+        (Mechanism::new(CKM_ECDSA_SHA256), ec_priv, ec_pub, false),
+        (Mechanism::new(CKM_SHA256_RSA_PKCS), rsa_priv, rsa_pub, true),
+        (Mechanism::with(CKM_SHA256_RSA_PKCS_PSS, pss), rsa_priv, rsa_pub, false),
+        (Mechanism::new(CKM_SM2_SM3), sm2_priv, sm2_pub, false),
+        (Mechanism::new(CKM_ML_DSA), ml_priv, ml_pub, false),
+        (Mechanism::new(CKM_SHA256_HMAC), hmac_key, hmac_key, true),
+        (Mechanism::new(CKM_SM3_HMAC), hmac_key, hmac_key, true),
+        (Mechanism::new(CKM_AES_CMAC), mac_key, mac_key, true),
+    ];
+    for (m, sk, vk, deterministic) in cases {
+        let one = h.bytes(&mut c, Request::Sign { session: s, mechanism: m.clone(), key: sk, data: data.clone() });
+        let many = bytes(multi(&h, &mut c, s, OpKind::Sign, &m, sk, &parts, b""));
+        if deterministic {
+            assert_eq!(many, one, "0x{:x}", m.mech);
+        }
+        // Each verifies the other way.
+        h.ok(&mut c, Request::Verify { session: s, mechanism: m.clone(), key: vk, data: data.clone(), signature: many.clone() });
+        match multi(&h, &mut c, s, OpKind::Verify, &m, vk, &parts, &one) {
+            Response::Ok(Reply::Done) => {}
+            r => panic!("0x{:x}: {r:?}", m.mech),
+        }
+        // A wrong signature is refused and ends the operation.
+        let mut bad = one.clone();
+        bad[4] ^= 1;
+        match multi(&h, &mut c, s, OpKind::Verify, &m, vk, &parts, &bad) {
+            Response::Err { rv, .. } => assert_eq!(rv, Rv::SIGNATURE_INVALID, "0x{:x}", m.mech),
+            r => panic!("0x{:x}: {r:?}", m.mech),
+        }
+        h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Verify, signature: one }, Rv::OPERATION_NOT_INITIALIZED);
+    }
+}
+
+/// Hash-based mechanisms never hold the message, so a message far beyond
+/// one frame (here 24 MiB in 1 MiB parts) signs and verifies.
+#[test]
+fn hash_based_signing_takes_messages_larger_than_a_frame() {
+    let h = Harness::new("stream-big");
+    let (mut c, s) = h.user();
+    let (pk, sk) = pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]);
+    let chunk = vec![0x5au8; 1 << 20];
+    let parts: Vec<&[u8]> = (0..24).map(|_| chunk.as_slice()).collect();
+    let m = Mechanism::new(CKM_ECDSA_SHA256);
+    let sig = bytes(multi(&h, &mut c, s, OpKind::Sign, &m, sk, &parts, b""));
+    match multi(&h, &mut c, s, OpKind::Verify, &m, pk, &parts, &sig) {
+        Response::Ok(Reply::Done) => {}
+        r => panic!("{r:?}"),
+    }
+    // A mechanism that needs the whole message stops at 16 MiB.
+    let mac = h.aes_key(&mut c, s, &[(CKA_SIGN, true)]);
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_AES_CMAC), key: mac });
+    let mut refused = None;
+    for _ in 0..17 {
+        if let Response::Err { rv, .. } = h.call(&mut c, Request::OpUpdate { session: s, kind: OpKind::Sign, data: chunk.clone() }) {
+            refused = Some(rv);
+            break;
+        }
+    }
+    assert_eq!(refused, Some(Rv::DATA_LEN_RANGE));
+    h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+}
+
+#[test]
+fn operation_state_errors_and_lifetime() {
+    let h = Harness::new("stream-state");
+    let (mut c, s) = h.user();
+    let (_, sk) = pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]);
+    let m = Mechanism::new(CKM_ECDSA_SHA256);
+    h.refused(&mut c, Request::OpUpdate { session: s, kind: OpKind::Sign, data: vec![1] }, Rv::OPERATION_NOT_INITIALIZED);
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
+    h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk }, Rv::OPERATION_ACTIVE);
+    // A digest may run alongside.
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    // Logout ends operations started under the login.
+    h.ok(&mut c, Request::Logout { session: s });
+    h.refused(&mut c, Request::OpUpdate { session: s, kind: OpKind::Sign, data: vec![1] }, Rv::OPERATION_NOT_INITIALIZED);
+    h.ok(&mut c, Request::Login { session: s, user_type: CKU_USER, pin: Secret(USER_PIN.to_vec()) });
+    // Mechanism and key checks happen at init.
+    h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_AES_ECB), key: 0 }, Rv::MECHANISM_INVALID);
+    h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_SHA256), key: sk }, Rv::MECHANISM_INVALID);
+    let enc_only = h.aes_key(&mut c, s, &[(CKA_ENCRYPT, true)]);
+    h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_AES_CMAC), key: enc_only }, Rv::KEY_FUNCTION_NOT_PERMITTED);
+    // Closing the session ends its operations.
+    let s2 = h.open(&mut c, false);
+    h.ok(&mut c, Request::OpInit { session: s2, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    h.ok(&mut c, Request::CloseSession { session: s2 });
+    h.refused(&mut c, Request::OpUpdate { session: s2, kind: OpKind::Digest, data: vec![1] }, Rv::SESSION_HANDLE_INVALID);
+}
