@@ -221,6 +221,20 @@ fn main() -> anyhow::Result<()> {
         if rate >= 2000.0 { ">=2000/s" } else { "MISS 2000/s" }
     );
     println!("({} token keys created durably in the key-creation run)", created.load(Ordering::Relaxed));
+
+    // C_FindObjects by label among all of them (the TA indexes CKA_LABEL).
+    let (mut c, s) = session(&stack.socket);
+    let finds = 2000u32;
+    let start = std::time::Instant::now();
+    for i in 0..finds {
+        let label = format!("bench-{}-{}", i as usize % args.keygen_clients, 1 + i % 100);
+        let found = c.find(s, vec![Attribute::new(CKA_LABEL, label.into_bytes())])?;
+        if found.len() != 1 {
+            bail!("find by label found {} objects", found.len());
+        }
+    }
+    let per = start.elapsed() / finds;
+    println!("find one token key by label among {} keys: {:.0} us per call (client -> TA round trip included)", created.load(Ordering::Relaxed), per.as_secs_f64() * 1e6);
     Ok(())
 }
 
