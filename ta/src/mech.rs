@@ -155,7 +155,7 @@ fn no_context(m: &Mechanism) -> Result<(), Denied> {
     }
 }
 
-fn secret_for<'a>(k: &'a LoadedKey, mech: u64, types: &[u64]) -> Result<&'a [u8], Denied> {
+pub(crate) fn secret_for<'a>(k: &'a LoadedKey, mech: u64, types: &[u64]) -> Result<&'a [u8], Denied> {
     match k {
         LoadedKey::Secret { key_type, bytes } if types.contains(key_type) => Ok(bytes),
         _ => Err(inconsistent(mech)),
@@ -254,7 +254,7 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
     }
 }
 
-fn cipher_of(mech: u64) -> Option<(Cipher, u64)> {
+pub(crate) fn cipher_of(mech: u64) -> Option<(Cipher, u64)> {
     Some(match mech {
         CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM => (Cipher::Aes, CKK_AES),
         CKM_SM4_ECB | CKM_SM4_CBC | CKM_SM4_CBC_PAD | CKM_SM4_CTR | CKM_SM4_GCM => (Cipher::Sm4, CKK_SM4),
@@ -262,14 +262,14 @@ fn cipher_of(mech: u64) -> Option<(Cipher, u64)> {
     })
 }
 
-fn iv(m: &Mechanism) -> Result<&[u8], Denied> {
+pub(crate) fn iv(m: &Mechanism) -> Result<&[u8], Denied> {
     match &m.param {
         MechParam::Bytes(iv) if iv.len() == 16 => Ok(iv),
         _ => Err(param_invalid("CBC needs a 16-byte IV")),
     }
 }
 
-fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
+pub(crate) fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
     match &m.param {
         MechParam::Gcm { iv, aad, tag_bits }
             if matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) && (1..=teehsm_crypto::gcm::MAX_IV_LEN).contains(&iv.len()) =>
@@ -282,7 +282,7 @@ fn gcm(m: &Mechanism) -> Result<(&[u8], &[u8], usize), Denied> {
 
 /// CK_AES_CTR_PARAMS (also used for SM4): a full counter block and a
 /// counter width of 1..=128 bits.
-fn ctr(m: &Mechanism) -> Result<(&[u8], u32), Denied> {
+pub(crate) fn ctr(m: &Mechanism) -> Result<(&[u8], u32), Denied> {
     match &m.param {
         MechParam::Ctr { counter_bits, counter_block } if counter_block.len() == 16 && (1..=128).contains(counter_bits) => {
             Ok((counter_block, *counter_bits))

@@ -164,3 +164,78 @@ fn operation_state_errors_and_lifetime() {
     h.ok(&mut c, Request::CloseSession { session: s2 });
     h.refused(&mut c, Request::OpUpdate { session: s2, kind: OpKind::Digest, data: vec![1] }, Rv::SESSION_HANDLE_INVALID);
 }
+
+#[allow(clippy::too_many_arguments)] // one multi-part call, spelled out
+fn cipher_multi(h: &Harness, c: &mut Connection, s: u64, kind: OpKind, m: &Mechanism, key: u64, data: &[u8], cuts: &[usize]) -> Result<Vec<u8>, Rv> {
+    h.ok(c, Request::OpInit { session: s, kind, mechanism: m.clone(), key });
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
+        let cut = cut.min(data.len());
+        match h.call(c, Request::OpUpdate { session: s, kind, data: data[at..cut].to_vec() }) {
+            Response::Ok(Reply::Bytes(b)) => out.extend(b),
+            Response::Err { rv, .. } => return Err(rv),
+            r => panic!("{r:?}"),
+        }
+        at = cut;
+    }
+    match h.call(c, Request::OpFinal { session: s, kind, signature: vec![] }) {
+        Response::Ok(Reply::Bytes(b)) => {
+            out.extend(b);
+            Ok(out)
+        }
+        Response::Err { rv, .. } => Err(rv),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn multi_part_encryption_matches_one_shot_for_every_mode() {
+    let h = Harness::new("stream-cipher");
+    let (mut c, s) = h.user();
+    let aes = h.aes_key(&mut c, s, &[(CKA_ENCRYPT, true), (CKA_DECRYPT, true)]);
+    let sm4 = h.handle(
+        &mut c,
+        Request::GenerateKey {
+            session: s,
+            mechanism: Mechanism::new(CKM_SM4_KEY_GEN),
+            template: vec![Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_DECRYPT, true), Attribute::bool(CKA_TOKEN, false)],
+        },
+    );
+    let iv = MechParam::Bytes((0..16).collect());
+    let ctr = |bits| MechParam::Ctr { counter_bits: bits, counter_block: vec![0xf0; 16] };
+    let gcm = MechParam::Gcm { iv: vec![3; 12], aad: b"hdr".to_vec(), tag_bits: 128 };
+    let whole: Vec<u8> = (0..1024u32).map(|i| (i * 31) as u8).collect();
+    let odd = &whole[..1000];
+    let cuts = [1, 15, 17, 33, 500, 999];
+    let cases = [
+        (Mechanism::new(CKM_AES_ECB), aes, &whole[..]),
+        (Mechanism::with(CKM_AES_CBC, iv.clone()), aes, &whole[..]),
+        (Mechanism::with(CKM_AES_CBC_PAD, iv.clone()), aes, odd),
+        (Mechanism::with(CKM_AES_CBC_PAD, iv.clone()), aes, &whole[..]),
+        (Mechanism::with(CKM_AES_CTR, ctr(128)), aes, odd),
+        (Mechanism::with(CKM_AES_CTR, ctr(16)), aes, odd),
+        (Mechanism::with(CKM_AES_GCM, gcm.clone()), aes, odd),
+        (Mechanism::with(CKM_SM4_CBC_PAD, iv.clone()), sm4, odd),
+        (Mechanism::with(CKM_SM4_CTR, ctr(128)), sm4, odd),
+        (Mechanism::with(CKM_SM4_GCM, gcm.clone()), sm4, odd),
+    ];
+    for (m, key, pt) in cases {
+        let one = h.bytes(&mut c, Request::Encrypt { session: s, mechanism: m.clone(), key, data: pt.to_vec() });
+        let many = cipher_multi(&h, &mut c, s, OpKind::Encrypt, &m, key, pt, &cuts).unwrap();
+        assert_eq!(many, one, "encrypt 0x{:x} {} bytes", m.mech, pt.len());
+        let back = cipher_multi(&h, &mut c, s, OpKind::Decrypt, &m, key, &one, &cuts).unwrap();
+        assert_eq!(back, pt, "decrypt 0x{:x}", m.mech);
+    }
+    // Errors end the operation with the precise code.
+    assert_eq!(cipher_multi(&h, &mut c, s, OpKind::Encrypt, &Mechanism::new(CKM_AES_ECB), aes, odd, &cuts), Err(Rv::DATA_LEN_RANGE));
+    let m = Mechanism::with(CKM_AES_CBC_PAD, iv);
+    assert_eq!(cipher_multi(&h, &mut c, s, OpKind::Decrypt, &m, aes, &whole[..40], &[3]), Err(Rv::ENCRYPTED_DATA_LEN_RANGE));
+    let small = Mechanism::with(CKM_AES_CTR, ctr(4)); // 16 blocks at most
+    assert_eq!(cipher_multi(&h, &mut c, s, OpKind::Encrypt, &small, aes, &whole[..257], &[100, 200]), Err(Rv::DATA_LEN_RANGE));
+    let gm = Mechanism::with(CKM_AES_GCM, gcm);
+    let mut sealed = h.bytes(&mut c, Request::Encrypt { session: s, mechanism: gm.clone(), key: aes, data: odd.to_vec() });
+    sealed[5] ^= 1;
+    assert_eq!(cipher_multi(&h, &mut c, s, OpKind::Decrypt, &gm, aes, &sealed, &cuts), Err(Rv::ENCRYPTED_DATA_INVALID));
+    h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Decrypt, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+}

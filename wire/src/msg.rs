@@ -169,6 +169,8 @@ pub enum OpKind {
     Digest = 1,
     Sign = 2,
     Verify = 3,
+    Encrypt = 4,
+    Decrypt = 5,
 }
 
 /// Longest signature a verify may carry (ML-DSA-87 is 4627 bytes).
@@ -179,6 +181,8 @@ fn get_op_kind(r: &mut Reader<'_>) -> Result<OpKind, DecodeError> {
         1 => OpKind::Digest,
         2 => OpKind::Sign,
         3 => OpKind::Verify,
+        4 => OpKind::Encrypt,
+        5 => OpKind::Decrypt,
         t => return Err(DecodeError::UnknownTag { what: "operation kind", tag: t as u64 }),
     })
 }
@@ -232,11 +236,13 @@ pub enum Request {
     Encapsulate { session: u64, mechanism: Mechanism, public_key: u64, template: Vec<Attribute> },
     Decapsulate { session: u64, mechanism: Mechanism, private_key: u64, ciphertext: Vec<u8>, template: Vec<Attribute> },
     GenerateRandom { session: u64, len: u32 },
-    /// Starts a multi-part operation (C_DigestInit, C_SignInit, C_VerifyInit)
+    /// Starts a multi-part operation (C_DigestInit, C_SignInit, C_VerifyInit,
+    /// C_EncryptInit, C_DecryptInit)
     /// on the session; `key` is ignored for digests. One operation of each
     /// kind may be active per session.
     OpInit { session: u64, kind: OpKind, mechanism: Mechanism, key: u64 },
-    /// Feeds data to the active operation of `kind`.
+    /// Feeds data to the active operation of `kind`; Encrypt and Decrypt
+    /// answer with the output ready so far (Bytes), the others with Done.
     OpUpdate { session: u64, kind: OpKind, data: Vec<u8> },
     /// Finishes it: the digest or signature, or Done for a valid signature
     /// (`signature` is used by Verify only). The operation ends either way.

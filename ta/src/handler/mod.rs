@@ -3,6 +3,7 @@
 //! through `store`.
 
 mod apps;
+mod cipher_stream;
 mod objects;
 mod ops;
 mod stream;

@@ -33,6 +33,7 @@ enum State {
     Hash { hasher: Hasher, then: Then },
     Hmac(HmacStream),
     Buffer(Zeroizing<Vec<u8>>),
+    Cipher(super::cipher_stream::CipherStream),
 }
 
 #[derive(Clone, Copy)]
@@ -59,6 +60,8 @@ fn op_name(kind: OpKind) -> &'static str {
         OpKind::Digest => "Digest",
         OpKind::Sign => "Sign",
         OpKind::Verify => "Verify",
+        OpKind::Encrypt => "Encrypt",
+        OpKind::Decrypt => "Decrypt",
     }
 }
 
@@ -98,6 +101,16 @@ impl Ta {
                 let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
                 let state = self.sign_state(&k, &m)?;
                 ActiveOp { mech: m, key: Some((key, k)), state }
+            }
+            OpKind::Encrypt | OpKind::Decrypt => {
+                let encrypt = kind == OpKind::Encrypt;
+                let (usage, flag) = if encrypt { (Usage::Encrypt, CKF_ENCRYPT) } else { (Usage::Decrypt, CKF_DECRYPT) };
+                if !mech::offered(m.mech, flag) {
+                    return Err(deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{:x} is not offered for {}", m.mech, op_name(kind))));
+                }
+                let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
+                let c = super::cipher_stream::CipherStream::new(m.clone(), k.clone(), encrypt)?;
+                ActiveOp { mech: m, key: Some((key, k)), state: State::Cipher(c) }
             }
         };
         Self::ops(conn)?.insert((session, kind), op);
@@ -145,6 +158,15 @@ impl Ta {
                 hasher.update(data);
             }
             State::Hmac(h) => h.update(data),
+            State::Cipher(c) => {
+                return match c.update(data) {
+                    Ok(out) => Ok(Reply::Bytes(out)),
+                    Err(e) => {
+                        ops.remove(&(session, kind));
+                        Err(e)
+                    }
+                };
+            }
             State::Buffer(b) => {
                 if b.len() + data.len() > MAX_BUFFERED {
                     ops.remove(&(session, kind));
@@ -169,7 +191,10 @@ impl Ta {
                 _ => Err(deny(Rv::GENERAL_ERROR, "digest operation without a hash state")),
             };
         };
-        let r = self.finish_signature(&k, &m, kind, state, signature);
+        let r = match state {
+            State::Cipher(c) => c.finish().map(Reply::Bytes),
+            state => self.finish_signature(&k, &m, kind, state, signature),
+        };
         self.audited(conn, op_name(kind), session, Some(handle), Some(m.mech), r, |_| None)
     }
 
@@ -177,6 +202,7 @@ impl Ta {
         // The one-shot mechanism that finishes the job, and its input.
         let (mechanism, input): (Mechanism, Zeroizing<Vec<u8>>) = match state {
             State::Buffer(b) => (m.clone(), b),
+            State::Cipher(_) => return Err(deny(Rv::GENERAL_ERROR, "cipher state in a signature operation")),
             State::Hmac(h) => {
                 let tag = h.finish();
                 return match kind {
