@@ -2,6 +2,7 @@
 //! service, the PKCS#11 module, tests). This crate holds no key-handling code:
 //! it only frames, encodes and bounds-checks messages.
 
+pub mod attr_kind;
 pub mod ck;
 pub mod client;
 pub mod codec;

@@ -247,6 +247,12 @@ pub enum Request {
     /// Finishes it: the digest or signature, or Done for a valid signature
     /// (`signature` is used by Verify only). The operation ends either way.
     OpFinal { session: u64, kind: OpKind, signature: Vec<u8> },
+    /// Runs the active operation of `kind` over the whole of `data` and
+    /// finishes it, in one round trip (C_Sign, C_Verify, C_Encrypt,
+    /// C_Decrypt, C_Digest after their *Init): the output for Sign, Encrypt,
+    /// Decrypt and Digest (Bytes), Done for a valid signature. The operation
+    /// ends either way.
+    OpSingle { session: u64, kind: OpKind, data: Vec<u8>, signature: Vec<u8> },
     GetAuditHead,
 }
 
@@ -579,6 +585,7 @@ impl Request {
             Request::OpInit { .. } => "OpInit",
             Request::OpUpdate { .. } => "OpUpdate",
             Request::OpFinal { .. } => "OpFinal",
+            Request::OpSingle { .. } => "OpSingle",
             Request::GetAuditHead => "GetAuditHead",
         }
     }
@@ -738,6 +745,9 @@ impl Request {
             Request::OpFinal { session, kind, signature } => {
                 w.u16(45).u64(*session).u8(*kind as u8).bytes(signature);
             }
+            Request::OpSingle { session, kind, data, signature } => {
+                w.u16(46).u64(*session).u8(*kind as u8).bytes(data).bytes(signature);
+            }
         }
     }
 
@@ -835,6 +845,12 @@ impl Request {
             43 => Request::OpInit { session: s(r)?, kind: get_op_kind(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")? },
             44 => Request::OpUpdate { session: s(r)?, kind: get_op_kind(r)?, data: get_data(r, "data")? },
             45 => Request::OpFinal { session: s(r)?, kind: get_op_kind(r)?, signature: r.bytes("signature", MAX_SIGNATURE_LEN)? },
+            46 => Request::OpSingle {
+                session: s(r)?,
+                kind: get_op_kind(r)?,
+                data: get_data(r, "data")?,
+                signature: r.bytes("signature", MAX_SIGNATURE_LEN)?,
+            },
             50 => Request::GetAuditHead,
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
@@ -1101,5 +1117,6 @@ mod tests {
         round_trip(Request::OpInit { session: 3, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: 9 });
         round_trip(Request::OpUpdate { session: 3, kind: OpKind::Digest, data: vec![1; 40] });
         round_trip(Request::OpFinal { session: 3, kind: OpKind::Verify, signature: vec![2; 64] });
+        round_trip(Request::OpSingle { session: 3, kind: OpKind::Sign, data: vec![7; 32], signature: vec![] });
     }
 }

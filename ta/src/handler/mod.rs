@@ -179,6 +179,7 @@ impl Ta {
             Request::OpInit { session, kind, mechanism, key } => self.op_init(conn, session, kind, mechanism, key),
             Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
+            Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
             other => return Shared::NeedsWrite(other),
         })
     }
@@ -261,6 +262,7 @@ impl Ta {
             Request::OpInit { session, kind, mechanism, key } => self.op_init(conn, session, kind, mechanism, key),
             Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
+            Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))

@@ -198,6 +198,24 @@ impl Ta {
         self.audited(conn, op_name(kind), session, Some(handle), Some(m.mech), r, |_| None)
     }
 
+    /// C_Sign / C_Verify / C_Encrypt / C_Decrypt / C_Digest after *Init:
+    /// the whole input, then the end, in one request. Cipher output from the
+    /// update and the final step is concatenated.
+    pub(super) fn op_single(&self, conn: &Conn, session: u64, kind: OpKind, data: &[u8], signature: &[u8]) -> Result<Reply> {
+        let head = match self.op_update(conn, session, kind, data)? {
+            Reply::Bytes(b) => b,
+            _ => Vec::new(),
+        };
+        match self.op_final(conn, session, kind, signature)? {
+            Reply::Bytes(tail) if !head.is_empty() => {
+                let mut out = head;
+                out.extend_from_slice(&tail);
+                Ok(Reply::Bytes(out))
+            }
+            r => Ok(r),
+        }
+    }
+
     fn finish_signature(&self, k: &LoadedKey, m: &Mechanism, kind: OpKind, state: State, signature: &[u8]) -> Result<Reply> {
         // The one-shot mechanism that finishes the job, and its input.
         let (mechanism, input): (Mechanism, Zeroizing<Vec<u8>>) = match state {
