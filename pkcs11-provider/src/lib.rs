@@ -1,1 +1,27 @@
+//! `libteehsm_pkcs11.so`: the PKCS#11 3.2 module that applications load.
+//!
+//! The module holds no key and makes no security decision: every call
+//! becomes a TA protocol request sent through the teehsm CA service's client
+//! socket, and the TA checks PINs, sessions and key policy. What lives here
+//! is the C ABI (function lists and interfaces, the buffer-size protocol,
+//! native CK_ULONG conversion), a pool of connections that share one TA
+//! application (so the threads of a process run in parallel), find cursors,
+//! and the bookkeeping of operations in progress.
+//!
+//! Layout: [`entry`] holds every `extern "C"` function (each wrapped by
+//! [`guard::guard`], so no panic crosses the C boundary); [`function_list`]
+//! the 2.40 / 3.0 / 3.2 tables; [`state`] the process-wide module state and
+//! fork detection; [`conn`] the connection pool; [`attrs`] and
+//! [`mechanism`] the C <-> wire conversions; [`config`] how the CA socket is
+//! found; [`log`] the module's log lines.
 
+pub mod attrs;
+pub mod config;
+pub mod conn;
+pub mod entry;
+pub mod function_list;
+pub mod guard;
+pub mod log;
+pub mod mechanism;
+pub mod out;
+pub mod state;

@@ -1,0 +1,166 @@
+//! Process-wide module state: whether C_Initialize ran (in this process:
+//! a forked child sees CKR_CRYPTOKI_NOT_INITIALIZED until it initializes
+//! itself), the connection pool, and per-session bookkeeping.
+
+use crate::config::Config;
+use crate::conn::Pool;
+use crate::guard::Result;
+use cryptoki_sys::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use teehsm_wire::OpKind;
+use zeroize::Zeroizing;
+
+pub struct Module {
+    /// The process that called C_Initialize.
+    pub pid: u32,
+    pub pool: Pool,
+    sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Mutex<SessionState>>>>,
+}
+
+static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// The operations a session can have in progress, one of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Digest,
+    Sign,
+    Verify,
+    Encrypt,
+    Decrypt,
+    /// PKCS#11 3.2 C_VerifySignature*: carried by the TA's verify operation.
+    VerifySignature,
+    MessageEncrypt,
+    MessageDecrypt,
+}
+
+impl Kind {
+    pub fn wire(self) -> OpKind {
+        match self {
+            Kind::Digest => OpKind::Digest,
+            Kind::Sign => OpKind::Sign,
+            Kind::Verify | Kind::VerifySignature => OpKind::Verify,
+            Kind::Encrypt | Kind::MessageEncrypt => OpKind::Encrypt,
+            Kind::Decrypt | Kind::MessageDecrypt => OpKind::Decrypt,
+        }
+    }
+}
+
+/// Where an operation started with C_*Init stands.
+pub enum Phase {
+    /// Started in the TA; no data yet.
+    Started,
+    /// C_*Update was called: only Update and Final may follow.
+    Updating,
+    /// The result is computed but the caller's buffer was NULL or too small:
+    /// the next call with a large enough buffer gets it without redoing the work.
+    Output(Zeroizing<Vec<u8>>),
+}
+
+pub struct Op {
+    pub phase: Phase,
+    /// Output of an update that is waiting for a large enough buffer.
+    pub pending_update: Option<Zeroizing<Vec<u8>>>,
+    /// C_VerifySignatureInit's signature; message operations' mechanism and key.
+    pub signature: Vec<u8>,
+    pub message: Option<(teehsm_wire::Mechanism, u64)>,
+}
+
+impl Op {
+    pub fn started() -> Self {
+        Op { phase: Phase::Started, pending_update: None, signature: Vec::new(), message: None }
+    }
+}
+
+#[derive(Default)]
+pub struct SessionState {
+    pub slot: CK_SLOT_ID,
+    /// The pool generation the session was opened in.
+    pub generation: u64,
+    /// C_FindObjectsInit's matches and how many were returned.
+    pub find: Option<(Vec<u64>, usize)>,
+    pub ops: HashMap<Kind, Op>,
+}
+
+impl Module {
+    pub fn new(cfg: Config) -> Self {
+        Module { pid: std::process::id(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name), sessions: Mutex::new(HashMap::new()) }
+    }
+
+    fn table(&self) -> MutexGuard<'_, HashMap<CK_SESSION_HANDLE, Arc<Mutex<SessionState>>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_session(&self, handle: CK_SESSION_HANDLE, slot: CK_SLOT_ID) {
+        let st = SessionState { slot, generation: self.pool.generation(), ..Default::default() };
+        self.table().insert(handle, Arc::new(Mutex::new(st)));
+    }
+
+    pub fn remove_session(&self, handle: CK_SESSION_HANDLE) {
+        self.table().remove(&handle);
+    }
+
+    pub fn remove_slot_sessions(&self, slot: CK_SLOT_ID) {
+        self.table().retain(|_, s| s.lock().map(|s| s.slot != slot).unwrap_or(false));
+    }
+
+    /// The module-side state of an open session. Sessions of an application
+    /// the TA lost (it restarted) are invalid.
+    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<SessionState>>> {
+        let generation = self.pool.generation();
+        let mut table = self.table();
+        let s = table.get(&handle).cloned().ok_or(CKR_SESSION_HANDLE_INVALID)?;
+        let stale = s.lock().map(|st| st.generation != generation).unwrap_or(true);
+        if stale {
+            table.remove(&handle);
+            return Err(CKR_SESSION_HANDLE_INVALID);
+        }
+        Ok(s)
+    }
+}
+
+/// Locks a session's state (a poisoned lock still holds usable state).
+pub fn lock(s: &Mutex<SessionState>) -> MutexGuard<'_, SessionState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The initialized module of this process.
+pub fn module() -> Result<Arc<Module>> {
+    let guard = MODULE.read().unwrap_or_else(|p| p.into_inner());
+    match guard.as_ref() {
+        Some(m) if m.pid == std::process::id() => Ok(m.clone()),
+        _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
+    }
+}
+
+/// C_Initialize: a module state for this process. A state inherited over
+/// fork() is discarded (its connections belong to the parent).
+pub fn initialize(cfg: Config) -> Result {
+    let mut guard = MODULE.write().unwrap_or_else(|p| p.into_inner());
+    match guard.as_ref() {
+        Some(m) if m.pid == std::process::id() => Err(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+        Some(_) => {
+            // Inherited from the parent: forget it without closing anything
+            // the parent still uses (the child's copies of the descriptors
+            // close, which leaves the parent's connections open).
+            *guard = Some(Arc::new(Module::new(cfg)));
+            Ok(())
+        }
+        None => {
+            *guard = Some(Arc::new(Module::new(cfg)));
+            Ok(())
+        }
+    }
+}
+
+/// C_Finalize: closes every connection; the TA then ends the application's sessions.
+pub fn finalize() -> Result {
+    let mut guard = MODULE.write().unwrap_or_else(|p| p.into_inner());
+    match guard.as_ref() {
+        Some(m) if m.pid == std::process::id() => {
+            *guard = None;
+            Ok(())
+        }
+        _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
+    }
+}
