@@ -217,8 +217,15 @@ pub fn finalize_new_object(o: &mut Object, origin: Origin<'_>, actor: Actor) -> 
         }
     }
     if secret_bearing {
-        o.attrs.entry(CKA_SENSITIVE).or_insert_with(|| vec![1]);
-        o.attrs.entry(CKA_EXTRACTABLE).or_insert_with(|| vec![0]);
+        // Keys made in the TA (generated, derived, unwrapped) are protected
+        // unless the template says otherwise. A key created from a value the
+        // caller supplies (C_CreateObject) takes PKCS#11's permissive
+        // defaults, as SoftHSMv2 and Kryoptic do: its value is already in the
+        // caller's hands; a template that sets CKA_SENSITIVE/CKA_EXTRACTABLE
+        // protects it from then on (R2 keeps it protected).
+        let created = matches!(origin, Origin::Created);
+        o.attrs.entry(CKA_SENSITIVE).or_insert_with(|| vec![!created as u8]);
+        o.attrs.entry(CKA_EXTRACTABLE).or_insert_with(|| vec![created as u8]);
         for ty in [CKA_WRAP_WITH_TRUSTED, CKA_ALWAYS_AUTHENTICATE] {
             o.attrs.entry(ty).or_insert_with(|| vec![0]);
         }

@@ -120,3 +120,59 @@ fn aes_encrypt_data_derivations_match_encryption() {
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+/// C_DigestKey digests a key's value only when the caller could read it
+/// anyway (R10's condition); a protected key is indigestible and the
+/// digest operation survives the refusal only in the TA's bookkeeping.
+#[test]
+fn digest_key_takes_only_readable_keys() {
+    let h = Harness::new("digest-key");
+    let (mut c, s) = h.user();
+    let value = [0x42u8; 16];
+    let open = secret(&h, &mut c, s, CKK_AES, &value, true);
+    let closed = secret(&h, &mut c, s, CKK_AES, &value, false);
+    // digest(data || key value) through DigestKey equals the digest of the concatenation
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    h.ok(&mut c, Request::OpUpdate { session: s, kind: OpKind::Digest, data: b"abc".to_vec() });
+    h.ok(&mut c, Request::DigestKey { session: s, key: open });
+    let via_key = h.bytes(&mut c, Request::OpFinal { session: s, kind: OpKind::Digest, signature: vec![] });
+    let mut whole = b"abc".to_vec();
+    whole.extend_from_slice(&value);
+    let direct = h.bytes(&mut c, Request::Digest { session: s, mechanism: Mechanism::new(CKM_SHA256), data: whole });
+    assert_eq!(via_key, direct);
+    // a sensitive key is refused
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    h.refused(&mut c, Request::DigestKey { session: s, key: closed }, Rv::KEY_INDIGESTIBLE);
+    // without an active digest
+    h.ok(&mut c, Request::OpFinal { session: s, kind: OpKind::Digest, signature: vec![] });
+    h.refused(&mut c, Request::DigestKey { session: s, key: open }, Rv::OPERATION_NOT_INITIALIZED);
+}
+
+/// Keys created from a caller-supplied value take PKCS#11's permissive
+/// defaults; keys made in the TA stay protected by default.
+#[test]
+fn created_keys_default_readable_generated_keys_protected() {
+    let h = Harness::new("key-defaults");
+    let (mut c, s) = h.user();
+    let created = h.handle(
+        &mut c,
+        Request::CreateObject {
+            session: s,
+            template: vec![
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                Attribute { ty: CKA_VALUE, value: vec![7; 16] },
+            ],
+        },
+    );
+    assert_eq!(h.attr(&mut c, s, created, CKA_SENSITIVE), Ok(vec![0]));
+    assert_eq!(h.attr(&mut c, s, created, CKA_EXTRACTABLE), Ok(vec![1]));
+    assert_eq!(h.attr(&mut c, s, created, CKA_ALWAYS_SENSITIVE), Ok(vec![0]));
+    let generated = h.handle(
+        &mut c,
+        Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_AES_KEY_GEN), template: vec![Attribute::ulong(CKA_VALUE_LEN, 16)] },
+    );
+    assert_eq!(h.attr(&mut c, s, generated, CKA_SENSITIVE), Ok(vec![1]));
+    assert_eq!(h.attr(&mut c, s, generated, CKA_EXTRACTABLE), Ok(vec![0]));
+    assert_eq!(h.attr(&mut c, s, generated, CKA_VALUE), Err(Rv::ATTRIBUTE_SENSITIVE));
+}

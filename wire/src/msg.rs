@@ -253,6 +253,10 @@ pub enum Request {
     /// Decrypt and Digest (Bytes), Done for a valid signature. The operation
     /// ends either way.
     OpSingle { session: u64, kind: OpKind, data: Vec<u8>, signature: Vec<u8> },
+    /// C_DigestKey: feeds a secret key's value to the active digest. Only
+    /// keys whose value the caller could read anyway (not sensitive,
+    /// extractable) are digested; others get CKR_KEY_INDIGESTIBLE.
+    DigestKey { session: u64, key: u64 },
     GetAuditHead,
 }
 
@@ -586,6 +590,7 @@ impl Request {
             Request::OpUpdate { .. } => "OpUpdate",
             Request::OpFinal { .. } => "OpFinal",
             Request::OpSingle { .. } => "OpSingle",
+            Request::DigestKey { .. } => "DigestKey",
             Request::GetAuditHead => "GetAuditHead",
         }
     }
@@ -748,6 +753,9 @@ impl Request {
             Request::OpSingle { session, kind, data, signature } => {
                 w.u16(46).u64(*session).u8(*kind as u8).bytes(data).bytes(signature);
             }
+            Request::DigestKey { session, key } => {
+                w.u16(47).u64(*session).u64(*key);
+            }
         }
     }
 
@@ -851,6 +859,7 @@ impl Request {
                 data: get_data(r, "data")?,
                 signature: r.bytes("signature", MAX_SIGNATURE_LEN)?,
             },
+            47 => Request::DigestKey { session: s(r)?, key: r.u64("key handle")? },
             50 => Request::GetAuditHead,
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
@@ -1118,5 +1127,6 @@ mod tests {
         round_trip(Request::OpUpdate { session: 3, kind: OpKind::Digest, data: vec![1; 40] });
         round_trip(Request::OpFinal { session: 3, kind: OpKind::Verify, signature: vec![2; 64] });
         round_trip(Request::OpSingle { session: 3, kind: OpKind::Sign, data: vec![7; 32], signature: vec![] });
+        round_trip(Request::DigestKey { session: 3, key: 12 });
     }
 }

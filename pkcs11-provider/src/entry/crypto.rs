@@ -325,14 +325,27 @@ pub unsafe extern "C" fn C_DigestUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR,
     guard("C_DigestUpdate", || unsafe { update(s, Kind::Digest, data, n, std::ptr::null_mut(), std::ptr::null_mut()) })
 }
 
-/// Digesting a key's value would need the TA to hash secret material into
-/// an output the caller sees; teehsm does not offer it.
+/// C_DigestKey: the TA digests the key's value only when the caller could
+/// read that value anyway (not sensitive, extractable); otherwise
+/// CKR_KEY_INDIGESTIBLE. An error ends the digest operation.
 #[no_mangle]
-pub unsafe extern "C" fn C_DigestKey(s: CK_SESSION_HANDLE, _key: CK_OBJECT_HANDLE) -> CK_RV {
+pub unsafe extern "C" fn C_DigestKey(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> CK_RV {
     guard("C_DigestKey", || {
-        with_session(s, |_, st| {
-            st.ops.get(&Kind::Digest).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-            Err(CKR_KEY_INDIGESTIBLE)
+        with_session(s, |m, st| {
+            let op = st.ops.get_mut(&Kind::Digest).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
+            if matches!(op.phase, Phase::Output(_)) {
+                return Err(CKR_OPERATION_ACTIVE);
+            }
+            match m.pool.request(&Request::DigestKey { session: s as u64, key: key as u64 }) {
+                Ok(Reply::Done) => {
+                    if let Some(op) = st.ops.get_mut(&Kind::Digest) {
+                        op.phase = Phase::Updating;
+                    }
+                    Ok(())
+                }
+                Ok(_) => fail(m, st, s, Kind::Digest, CKR_DEVICE_ERROR),
+                Err(rv) => fail(m, st, s, Kind::Digest, rv),
+            }
         })
     })
 }

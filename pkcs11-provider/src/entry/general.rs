@@ -104,7 +104,8 @@ pub unsafe extern "C" fn C_GetSlotInfo(slot: CK_SLOT_ID, info: CK_SLOT_INFO_PTR)
         let i = CK_SLOT_INFO {
             slotDescription: padded(&format!("teehsm slot {slot} ({} TEE{})", ta.platform, if ta.simulation { ", simulated" } else { "" })),
             manufacturerID: padded("teehsm"),
-            flags: CKF_TOKEN_PRESENT | CKF_HW_SLOT,
+            // Not CKF_HW_SLOT: the token is a TEE application, not a reader or a device.
+            flags: CKF_TOKEN_PRESENT,
             hardwareVersion: CK_VERSION { major: 0, minor: 0 },
             firmwareVersion: version_of(&ta.version),
         };

@@ -180,6 +180,7 @@ impl Ta {
             Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
+            Request::DigestKey { session, key } => self.digest_key(conn, session, key),
             other => return Shared::NeedsWrite(other),
         })
     }
@@ -263,6 +264,7 @@ impl Ta {
             Request::OpUpdate { session, kind, data } => self.op_update(conn, session, kind, &data),
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
+            Request::DigestKey { session, key } => self.digest_key(conn, session, key),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))

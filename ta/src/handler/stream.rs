@@ -45,16 +45,6 @@ enum Then {
     Sm2,
 }
 
-/// DER DigestInfo prefix for PKCS#1 v1.5 (RFC 8017 9.2 note 1).
-fn digest_info_prefix(h: HashAlg) -> Option<&'static [u8]> {
-    Some(match h {
-        HashAlg::Sha256 => &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20],
-        HashAlg::Sha384 => &[0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30],
-        HashAlg::Sha512 => &[0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40],
-        _ => return None,
-    })
-}
-
 fn op_name(kind: OpKind) -> &'static str {
     match kind {
         OpKind::Digest => "Digest",
@@ -121,12 +111,12 @@ impl Ta {
     fn sign_state(&self, k: &LoadedKey, m: &Mechanism) -> Result<State> {
         let hash = |then| Ok(State::Hash { hasher: Hasher::new(mech::hash_of(m.mech).unwrap_or(HashAlg::Sha256)), then });
         match m.mech {
-            CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512 if matches!(k, LoadedKey::Ec(_) | LoadedKey::EcPublic { .. }) => hash(Then::Ecdsa),
-            CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS if matches!(k, LoadedKey::Rsa(_) | LoadedKey::RsaPublic(_)) => {
+            mech::ECDSA_HASHED!() if matches!(k, LoadedKey::Ec(_) | LoadedKey::EcPublic { .. }) => hash(Then::Ecdsa),
+            mech::RSA_PKCS1_HASHED!() if matches!(k, LoadedKey::Rsa(_) | LoadedKey::RsaPublic(_)) => {
                 let h = mech::hash_of(m.mech).unwrap_or(HashAlg::Sha256);
                 hash(Then::RsaPkcs1(h))
             }
-            CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS if matches!(k, LoadedKey::Rsa(_) | LoadedKey::RsaPublic(_)) => {
+            mech::RSA_PSS_HASHED!() if matches!(k, LoadedKey::Rsa(_) | LoadedKey::RsaPublic(_)) => {
                 mech::pss_params(m, mech::hash_of(m.mech))?;
                 hash(Then::RsaPss)
             }
@@ -141,7 +131,7 @@ impl Ta {
                 hasher.update(&z);
                 Ok(State::Hash { hasher, then: Then::Sm2 })
             }
-            CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC => {
+            mech::HMAC_MECHS!() => {
                 let h = mech::hash_of(m.mech).unwrap_or(HashAlg::Sha256);
                 Ok(State::Hmac(HmacStream::new(h, mech::hmac_key(k, m.mech)?).map_err(crate::keys::crypto_denied)?))
             }
@@ -198,6 +188,26 @@ impl Ta {
         self.audited(conn, op_name(kind), session, Some(handle), Some(m.mech), r, |_| None)
     }
 
+    /// C_DigestKey: the key's value goes into the active digest, only when
+    /// the caller could read that value anyway (rule R10's condition: a
+    /// secret key, not sensitive, extractable), so no digest of a protected
+    /// key ever leaves the TA.
+    pub(super) fn digest_key(&self, conn: &Conn, session: u64, key: u64) -> Result<Reply> {
+        let (s, actor) = self.actor(conn, session)?;
+        let o = self.object(conn, s, actor, key, Rv::KEY_HANDLE_INVALID)?;
+        crate::policy::check_byte_derivation(&o).map_err(|d| deny(Rv::KEY_INDIGESTIBLE, d.message.replace("concatenation, XOR and extraction", "C_DigestKey")))?;
+        let value = o.secret.as_ref().ok_or_else(|| deny(Rv::KEY_INDIGESTIBLE, "the key has no value to digest"))?;
+        let mut ops = Self::ops(conn)?;
+        let op = ops.get_mut(&(session, OpKind::Digest)).ok_or_else(|| not_initialized(OpKind::Digest))?;
+        match &mut op.state {
+            State::Hash { hasher, .. } => {
+                hasher.update(value);
+                Ok(Reply::Done)
+            }
+            _ => Err(deny(Rv::GENERAL_ERROR, "digest operation without a hash state")),
+        }
+    }
+
     /// C_Sign / C_Verify / C_Encrypt / C_Decrypt / C_Digest after *Init:
     /// the whole input, then the end, in one request. Cipher output from the
     /// update and the final step is concatenated.
@@ -238,10 +248,8 @@ impl Ta {
                     Then::Sm2 => (Mechanism::new(CKM_SM2), Zeroizing::new(digest)),
                     Then::RsaPss => (Mechanism::with(CKM_RSA_PKCS_PSS, m.param.clone()), Zeroizing::new(digest)),
                     Then::RsaPkcs1(h) => {
-                        let prefix = digest_info_prefix(h).ok_or_else(|| deny(Rv::MECHANISM_INVALID, "unsupported hash for PKCS#1 v1.5"))?;
-                        let mut di = Zeroizing::new(prefix.to_vec());
-                        di.extend_from_slice(&digest);
-                        (Mechanism::with(CKM_RSA_PKCS, MechParam::None), di)
+                        let di = teehsm_crypto::rsa::digest_info(h, &digest).map_err(crate::keys::crypto_denied)?;
+                        (Mechanism::with(CKM_RSA_PKCS, MechParam::None), Zeroizing::new(di))
                     }
                 }
             }
