@@ -48,6 +48,12 @@ impl Kind {
 
 /// Where an operation started with C_*Init stands.
 pub enum Phase {
+    /// Not started in the TA yet: this session already started the same
+    /// kind of operation with the same key and mechanism successfully, so
+    /// C_*Init skipped the round trip. A single-part call then sends the
+    /// TA's one-shot request (which checks key, mechanism and policy again);
+    /// an update or final call starts the operation in the TA first.
+    Deferred { mechanism: teehsm_wire::Mechanism, key: u64 },
     /// Started in the TA; no data yet.
     Started,
     /// C_*Update was called: only Update and Final may follow.
@@ -80,6 +86,9 @@ pub struct SessionState {
     /// C_FindObjectsInit's matches and how many were returned.
     pub find: Option<(Vec<u64>, usize)>,
     pub ops: HashMap<Kind, Op>,
+    /// (kind, key, mechanism type) that the TA accepted at C_*Init in this
+    /// session: later inits of the same triple are deferred (see [`Phase::Deferred`]).
+    pub accepted: std::collections::HashSet<(Kind, u64, u64)>,
 }
 
 impl Module {

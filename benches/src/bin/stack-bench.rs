@@ -22,9 +22,9 @@ struct Args {
     /// Concurrent threads per measurement (raw and stack alike).
     #[arg(long, default_value = "1,2")]
     threads: String,
-    /// Concurrent clients for the durable key-creation measurement.
-    #[arg(long, default_value_t = 8)]
-    keygen_clients: usize,
+    /// Concurrent clients for the durable key-creation measurement (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    keygen_clients: u64,
     /// Directory of the teehsm binaries [default: next to this executable].
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -183,7 +183,7 @@ fn main() -> anyhow::Result<()> {
     // Durable token key creation with concurrent clients (group commit).
     let created = AtomicU64::new(0);
     let keygen_secs = secs.max(3.0);
-    let rate = measure(args.keygen_clients, keygen_secs, |i| {
+    let rate = measure(args.keygen_clients as usize, keygen_secs, |i| {
         let (mut c, s) = session(&stack.socket);
         let created = &created;
         let mut n = 0u64;
@@ -227,7 +227,7 @@ fn main() -> anyhow::Result<()> {
     let finds = 2000u32;
     let start = std::time::Instant::now();
     for i in 0..finds {
-        let label = format!("bench-{}-{}", i as usize % args.keygen_clients, 1 + i % 100);
+        let label = format!("bench-{}-{}", i as usize % args.keygen_clients as usize, 1 + i % 100);
         let found = c.find(s, vec![Attribute::new(CKA_LABEL, label.into_bytes())])?;
         if found.len() != 1 {
             bail!("find by label found {} objects", found.len());

@@ -3,12 +3,18 @@
 //! C_*Init starts the operation in the TA (which checks key, mechanism and
 //! policy then, as PKCS#11 specifies). A single-part call (C_Sign, C_Encrypt,
 //! ...) then costs one round trip: `OpSingle` runs the whole input and ends
-//! the operation. When the caller only asks for the output length, or its
+//! the operation. Once the TA has accepted a (kind, key, mechanism) in a
+//! session, later inits of the same triple are deferred and the single-part
+//! call sends the TA's one-shot request instead, so a repeated
+//! C_SignInit + C_Sign costs one round trip, not two. The TA checks key,
+//! mechanism and policy on every request either way; only *when* a refusal
+//! is reported can move (to the C_Sign after a deferred C_SignInit, if the
+//! key changed in between). When the caller only asks for the output length, or its
 //! buffer is too small, the computed output is kept and handed over on the
 //! next call instead of computing it again (a second ECDSA or OAEP run would
 //! give different bytes).
 
-use super::{module, with_session};
+use super::with_session;
 use crate::guard::{guard, Result};
 use crate::mechanism;
 use crate::out;
@@ -41,12 +47,49 @@ fn init_with(session: CK_SESSION_HANDLE, kind: Kind, m: CK_MECHANISM_PTR, key: C
             return Err(CKR_OPERATION_ACTIVE);
         }
         let mechanism = mech(m)?;
-        super::done(md, &Request::OpInit { session: session as u64, kind: kind.wire(), mechanism, key: key as u64 })?;
+        let triple = (kind, key as u64, mechanism.mech);
+        let phase = if st.accepted.contains(&triple) {
+            Phase::Deferred { mechanism, key: key as u64 }
+        } else {
+            super::done(md, &Request::OpInit { session: session as u64, kind: kind.wire(), mechanism, key: key as u64 })?;
+            st.accepted.insert(triple);
+            Phase::Started
+        };
         let mut op = Op::started();
+        op.phase = phase;
         op.signature = signature;
         st.ops.insert(kind, op);
         Ok(())
     })
+}
+
+/// Starts a deferred operation in the TA (before an update or a final call).
+fn ensure_started(m: &Module, st: &mut SessionState, session: CK_SESSION_HANDLE, kind: Kind) -> Result<()> {
+    let Some(op) = st.ops.get_mut(&kind) else { return Err(CKR_OPERATION_NOT_INITIALIZED) };
+    let Phase::Deferred { mechanism, key } = &op.phase else { return Ok(()) };
+    let req = Request::OpInit { session: session as u64, kind: kind.wire(), mechanism: mechanism.clone(), key: *key };
+    match super::done(m, &req) {
+        Ok(()) => {
+            op.phase = Phase::Started;
+            Ok(())
+        }
+        Err(rv) => {
+            st.ops.remove(&kind);
+            Err(rv)
+        }
+    }
+}
+
+/// The TA's one-shot request for a deferred single-part call.
+fn one_shot(kind: Kind, session: CK_SESSION_HANDLE, mechanism: teehsm_wire::Mechanism, key: u64, data: Vec<u8>, signature: Vec<u8>) -> Request {
+    let session = session as u64;
+    match kind {
+        Kind::Sign => Request::Sign { session, mechanism, key, data },
+        Kind::Verify | Kind::VerifySignature => Request::Verify { session, mechanism, key, data, signature },
+        Kind::Encrypt | Kind::MessageEncrypt => Request::Encrypt { session, mechanism, key, data },
+        Kind::Decrypt | Kind::MessageDecrypt => Request::Decrypt { session, mechanism, key, data },
+        Kind::Digest => Request::Digest { session, mechanism, data },
+    }
 }
 
 /// Ends an operation the module gives up on (bad arguments, cancel) in the TA too.
@@ -92,15 +135,16 @@ unsafe fn hand_over(st: &mut SessionState, kind: Kind, output: Zeroizing<Vec<u8>
 pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const CK_BYTE, data_len: CK_ULONG, p: *mut CK_BYTE, len: *mut CK_ULONG) -> Result<()> {
     with_session(session, |m, st| {
         let op = st.ops.get_mut(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        match &op.phase {
+        let deferred = match &op.phase {
             Phase::Output(o) => {
                 let o = o.clone();
                 // SAFETY: forwarded caller promise.
                 return unsafe { hand_over(st, kind, o, p, len) };
             }
             Phase::Updating => return Err(CKR_OPERATION_ACTIVE),
-            Phase::Started => {}
-        }
+            Phase::Started => None,
+            Phase::Deferred { mechanism, key } => Some((mechanism.clone(), *key)),
+        };
         if len.is_null() {
             return fail(m, st, session, kind, CKR_ARGUMENTS_BAD);
         }
@@ -112,7 +156,10 @@ pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const
         if input.len() > teehsm_wire::MAX_DATA_LEN {
             return fail(m, st, session, kind, CKR_DATA_LEN_RANGE);
         }
-        let req = Request::OpSingle { session: session as u64, kind: kind.wire(), data: input.to_vec(), signature: Vec::new() };
+        let req = match deferred {
+            Some((mechanism, key)) => one_shot(kind, session, mechanism, key, input.to_vec(), Vec::new()),
+            None => Request::OpSingle { session: session as u64, kind: kind.wire(), data: input.to_vec(), signature: Vec::new() },
+        };
         match m.pool.request(&req) {
             Ok(Reply::Bytes(b)) => {
                 // SAFETY: forwarded caller promise.
@@ -169,6 +216,7 @@ pub(crate) unsafe fn update(session: CK_SESSION_HANDLE, kind: Kind, data: *const
         if input.len() > teehsm_wire::MAX_DATA_LEN {
             return fail(m, st, session, kind, CKR_DATA_LEN_RANGE);
         }
+        ensure_started(m, st, session, kind)?;
         let r = m.pool.request(&Request::OpUpdate { session: session as u64, kind: kind.wire(), data: input.to_vec() });
         let op = st.ops.get_mut(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         match r {
@@ -211,6 +259,7 @@ pub(crate) unsafe fn finish(session: CK_SESSION_HANDLE, kind: Kind, p: *mut CK_B
         if len.is_null() {
             return fail(m, st, session, kind, CKR_ARGUMENTS_BAD);
         }
+        ensure_started(m, st, session, kind)?;
         match m.pool.request(&Request::OpFinal { session: session as u64, kind: kind.wire(), signature: Vec::new() }) {
             // SAFETY: forwarded caller promise.
             Ok(Reply::Bytes(b)) => unsafe { hand_over(st, kind, Zeroizing::new(b), p, len) },
@@ -243,6 +292,10 @@ unsafe fn verify_end(session: CK_SESSION_HANDLE, kind: Kind, data: Option<(*cons
             },
             None => op.signature.clone(),
         };
+        let deferred = match &op.phase {
+            Phase::Deferred { mechanism, key } => Some((mechanism.clone(), *key)),
+            _ => None,
+        };
         let req = match data {
             Some((p, n)) => {
                 // SAFETY: forwarded caller promise.
@@ -251,9 +304,15 @@ unsafe fn verify_end(session: CK_SESSION_HANDLE, kind: Kind, data: Option<(*cons
                     Ok(_) => return fail(m, st, session, kind, CKR_DATA_LEN_RANGE),
                     Err(rv) => return fail(m, st, session, kind, rv),
                 };
-                Request::OpSingle { session: session as u64, kind: kind.wire(), data: input, signature }
+                match deferred {
+                    Some((mechanism, key)) => one_shot(kind, session, mechanism, key, input, signature),
+                    None => Request::OpSingle { session: session as u64, kind: kind.wire(), data: input, signature },
+                }
             }
-            None => Request::OpFinal { session: session as u64, kind: kind.wire(), signature },
+            None => {
+                ensure_started(m, st, session, kind)?;
+                Request::OpFinal { session: session as u64, kind: kind.wire(), signature }
+            }
         };
         let r = m.pool.request(&req);
         st.ops.remove(&kind);
@@ -336,6 +395,7 @@ pub unsafe extern "C" fn C_DigestKey(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE
             if matches!(op.phase, Phase::Output(_)) {
                 return Err(CKR_OPERATION_ACTIVE);
             }
+            ensure_started(m, st, s, Kind::Digest)?;
             match m.pool.request(&Request::DigestKey { session: s as u64, key: key as u64 }) {
                 Ok(Reply::Done) => {
                     if let Some(op) = st.ops.get_mut(&Kind::Digest) {

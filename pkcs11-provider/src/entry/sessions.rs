@@ -116,8 +116,10 @@ pub unsafe extern "C" fn C_Logout(session: CK_SESSION_HANDLE) -> CK_RV {
     guard("C_Logout", || {
         with_session(session, |m, st| {
             done(m, &Request::Logout { session: session as u64 })?;
-            // The TA ends every operation of the application's sessions on logout.
+            // The TA ends every operation of the application's sessions on
+            // logout; inits are checked by the TA again from now on.
             st.ops.clear();
+            st.accepted.clear();
             Ok(())
         })
     })
