@@ -4,7 +4,7 @@
 use crate::object::Object;
 use crate::policy::Denied;
 use std::sync::Arc;
-use teehsm_crypto::{ec, mldsa, mlkem, rsa, sm2, CryptoError};
+use teehsm_crypto::{ec, eddsa, mldsa, mlkem, rsa, sm2, x25519, CryptoError};
 use teehsm_wire::ck::*;
 use teehsm_wire::Rv;
 use zeroize::Zeroizing;
@@ -12,8 +12,47 @@ use zeroize::Zeroizing;
 /// DER of the SM2 curve OID 1.2.156.10197.1.301.
 pub const SM2_EC_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
 
+/// CKA_EC_PARAMS for Ed25519: the printable string "edwards25519" (PKCS#11 3.0 5.2.1) ...
+pub const ED25519_EC_PARAMS_NAME: &[u8] = b"\x13\x0cedwards25519";
+/// ... or the RFC 8410 OID id-Ed25519 (1.3.101.112), which the TA writes when the template has none.
+pub const ED25519_EC_PARAMS_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// Checks an Edwards key's CKA_EC_PARAMS: Ed25519 only.
+pub fn edwards_params(params: Option<&[u8]>) -> Result<Vec<u8>, Denied> {
+    match params {
+        None => Ok(ED25519_EC_PARAMS_OID.to_vec()),
+        Some(p) if p == ED25519_EC_PARAMS_NAME || p == ED25519_EC_PARAMS_OID => Ok(p.to_vec()),
+        Some(_) => Err(denied(Rv::CURVE_NOT_SUPPORTED, "only Ed25519 (edwards25519, OID 1.3.101.112) is supported for CKK_EC_EDWARDS")),
+    }
+}
+
+/// CKA_EC_PARAMS for X25519: the printable string "curve25519" or the RFC 8410 OID id-X25519 (1.3.101.110).
+pub const X25519_EC_PARAMS_NAME: &[u8] = b"\x13\x0acurve25519";
+pub const X25519_EC_PARAMS_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x6e];
+
+/// Checks a Montgomery key's CKA_EC_PARAMS: X25519 only.
+pub fn montgomery_params(params: Option<&[u8]>) -> Result<Vec<u8>, Denied> {
+    match params {
+        None => Ok(X25519_EC_PARAMS_OID.to_vec()),
+        Some(p) if p == X25519_EC_PARAMS_NAME || p == X25519_EC_PARAMS_OID => Ok(p.to_vec()),
+        Some(_) => Err(denied(Rv::CURVE_NOT_SUPPORTED, "only X25519 (curve25519, OID 1.3.101.110) is supported for CKK_EC_MONTGOMERY")),
+    }
+}
+
+/// An Edwards public key from CKA_EC_POINT: 32 raw bytes or a DER OCTET STRING of them.
+pub fn edwards_point(v: &[u8]) -> &[u8] {
+    match v {
+        [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
+        _ => v,
+    }
+}
+
 /// A key ready for use.
 pub enum LoadedKey {
+    Ed25519(eddsa::Ed25519PrivateKey),
+    Ed25519Public { key: Vec<u8> },
+    X25519(x25519::X25519PrivateKey),
+    X25519Public { key: Vec<u8> },
     Ec(ec::EcPrivateKey),
     EcPublic { curve: ec::Curve, point: Vec<u8> },
     Sm2(sm2::Sm2PrivateKey),
@@ -137,6 +176,30 @@ fn parse(o: &Object) -> Result<LoadedKey, Denied> {
             LoadedKey::EcPublic { curve, point }
         }
         (CKO_PRIVATE_KEY, CKK_SM2) => LoadedKey::Sm2(sm2::Sm2PrivateKey::from_scalar(secret(o)?).map_err(c)?),
+        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => {
+            montgomery_params(o.get(CKA_EC_PARAMS))?;
+            LoadedKey::X25519(x25519::X25519PrivateKey::from_bytes(secret(o)?).map_err(c)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_EC_MONTGOMERY) => {
+            montgomery_params(o.get(CKA_EC_PARAMS))?;
+            let key = edwards_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec();
+            if key.len() != x25519::KEY_LEN {
+                return Err(denied(Rv::KEY_TYPE_INCONSISTENT, "an X25519 public key (CKA_EC_POINT) is 32 bytes"));
+            }
+            LoadedKey::X25519Public { key }
+        }
+        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
+            edwards_params(o.get(CKA_EC_PARAMS))?;
+            LoadedKey::Ed25519(eddsa::Ed25519PrivateKey::from_seed(secret(o)?).map_err(c)?)
+        }
+        (CKO_PUBLIC_KEY, CKK_EC_EDWARDS) => {
+            edwards_params(o.get(CKA_EC_PARAMS))?;
+            let key = edwards_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec();
+            if key.len() != eddsa::PUBLIC_KEY_LEN {
+                return Err(denied(Rv::KEY_TYPE_INCONSISTENT, "an Ed25519 public key (CKA_EC_POINT) is 32 bytes"));
+            }
+            LoadedKey::Ed25519Public { key }
+        }
         (CKO_PUBLIC_KEY, CKK_SM2) => LoadedKey::Sm2Public { point: unwrap_ec_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec() },
         (CKO_PRIVATE_KEY, CKK_RSA) => LoadedKey::Rsa(rsa::RsaPrivateKey::from_pkcs1_der(secret(o)?).map_err(c)?),
         (CKO_PUBLIC_KEY, CKK_RSA) => LoadedKey::RsaPublic(
@@ -182,6 +245,20 @@ pub fn import_material(o: &mut Object, material: Vec<(u64, Zeroizing<Vec<u8>>)>)
             let k = ec::EcPrivateKey::from_scalar(ec_curve(o)?, need(CKA_VALUE)?).map_err(bad)?;
             o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_point()));
             o.secret = Some(k.scalar());
+        }
+        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
+            let params = edwards_params(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;
+            o.attrs.insert(CKA_EC_PARAMS, params);
+            let k = eddsa::Ed25519PrivateKey::from_seed(need(CKA_VALUE)?).map_err(bad)?;
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_key()));
+            o.secret = Some(k.seed());
+        }
+        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => {
+            let params = montgomery_params(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;
+            o.attrs.insert(CKA_EC_PARAMS, params);
+            let k = x25519::X25519PrivateKey::from_bytes(need(CKA_VALUE)?).map_err(bad)?;
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_key()));
+            o.secret = Some(k.to_bytes());
         }
         (CKO_PRIVATE_KEY, CKK_SM2) => {
             o.attrs.entry(CKA_EC_PARAMS).or_insert_with(|| SM2_EC_PARAMS.to_vec());
@@ -239,6 +316,15 @@ pub fn validate_public(o: &mut Object) -> Result<(), Denied> {
             o.attrs.insert(CKA_EC_POINT, der_octet_string(&raw));
         }
     }
+    if kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY {
+        let check = if kt == CKK_EC_EDWARDS { edwards_params } else { montgomery_params };
+        let params = check(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;
+        o.attrs.insert(CKA_EC_PARAMS, params);
+        if let Some(p) = o.get(CKA_EC_POINT) {
+            let raw = edwards_point(p).to_vec();
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&raw));
+        }
+    }
     if kt == CKK_RSA {
         if let Some(n) = o.get(CKA_MODULUS) {
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
@@ -253,7 +339,7 @@ pub fn material_attribute(o: &Object, ty: u64) -> Option<Vec<u8>> {
     let s = o.secret.as_deref()?;
     match (o.class(), o.key_type()?, ty) {
         (CKO_SECRET_KEY, _, CKA_VALUE) => Some(s.to_vec()),
-        (CKO_PRIVATE_KEY, CKK_EC | CKK_SM2 | CKK_ML_KEM, CKA_VALUE) => Some(s.to_vec()),
+        (CKO_PRIVATE_KEY, CKK_EC | CKK_SM2 | CKK_ML_KEM | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY, CKA_VALUE) => Some(s.to_vec()),
         (CKO_PRIVATE_KEY, CKK_ML_DSA, CKA_SEED) if s.len() == 32 => Some(s.to_vec()),
         (CKO_PRIVATE_KEY, CKK_ML_DSA, CKA_VALUE) => match load(o).ok()?.as_ref() {
             LoadedKey::MlDsa(k) => k.raw_private().ok().map(|z| z.to_vec()),

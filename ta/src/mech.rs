@@ -1,12 +1,15 @@
 //! Mechanisms: which ones the TA offers, and how each maps onto the crypto
 //! primitives. Authorization happens before these are called (policy.rs).
 
-use crate::keys::{crypto_denied, denied, der_octet_string, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
+use crate::keys::{crypto_denied, denied, der_octet_string, edwards_params, montgomery_params, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
 use crate::object::Object;
 use crate::policy::Denied;
 use teehsm_crypto::digest::HashAlg;
 use teehsm_crypto::sym::Cipher;
-use teehsm_crypto::{digest, ec, keywrap, mac, mldsa, mlkem, rsa, sm2, sym};
+use teehsm_crypto::eddsa::Ed25519Variant;
+use teehsm_crypto::kdf::KdfHash;
+use teehsm_crypto::lc::Sha3;
+use teehsm_crypto::{digest, ec, eddsa, keywrap, mac, mldsa, mlkem, rsa, sm2, sym, x25519};
 use teehsm_wire::ck::*;
 use teehsm_wire::{MechParam, Mechanism, Rv};
 use zeroize::Zeroizing;
@@ -15,31 +18,46 @@ use zeroize::Zeroizing;
 pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_EC_KEY_PAIR_GEN, 256, 384, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA_SHA1, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_ECDSA_SHA224, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA512, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
-    (CKM_ECDH1_DERIVE, 256, 384, CKF_HW | CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
+    (CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMED_CURVE),
+    (CKM_EDDSA, 255, 255, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_NAMED_CURVE),
+    (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMED_CURVE),
+    (CKM_ECDH1_DERIVE, 255, 384, CKF_HW | CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_CONCATENATE_BASE_AND_KEY, 1, 512, CKF_HW | CKF_DERIVE),
     (CKM_CONCATENATE_BASE_AND_DATA, 1, 512, CKF_HW | CKF_DERIVE),
     (CKM_CONCATENATE_DATA_AND_BASE, 1, 512, CKF_HW | CKF_DERIVE),
     (CKM_XOR_BASE_AND_DATA, 1, 512, CKF_HW | CKF_DERIVE),
     (CKM_EXTRACT_KEY_FROM_KEY, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_SP800_108_COUNTER_KDF, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_SP800_108_FEEDBACK_KDF, 1, 512, CKF_HW | CKF_DERIVE),
+    (CKM_SP800_108_DOUBLE_PIPELINE_KDF, 1, 512, CKF_HW | CKF_DERIVE),
     (CKM_AES_ECB_ENCRYPT_DATA, 16, 32, CKF_HW | CKF_DERIVE),
     (CKM_AES_CBC_ENCRYPT_DATA, 16, 32, CKF_HW | CKF_DERIVE),
     (CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR),
-    (CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
     (CKM_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+    (CKM_SHA1_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA224_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA1_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA224_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA_1, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA224, 0, 0, CKF_HW | CKF_DIGEST),
     (CKM_SHA256, 0, 0, CKF_HW | CKF_DIGEST),
     (CKM_SHA384, 0, 0, CKF_HW | CKF_DIGEST),
     (CKM_SHA512, 0, 0, CKF_HW | CKF_DIGEST),
+    (CKM_SHA_1_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_SHA224_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA256_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA384_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SHA512_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
@@ -63,6 +81,17 @@ pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_ML_KEM, 512, 1024, CKF_HW | CKF_ENCAPSULATE | CKF_DECAPSULATE),
     (CKM_ML_DSA_KEY_PAIR_GEN, 44, 87, CKF_HW | CKF_GENERATE_KEY_PAIR),
     (CKM_ML_DSA, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA224, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA256, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA384, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA512, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA3_224, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA3_256, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA3_384, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHA3_512, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHAKE128, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
+    (CKM_HASH_ML_DSA_SHAKE256, 44, 87, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SM3, 0, 0, CKF_HW | CKF_DIGEST),
     (CKM_SM3_HMAC, 1, 512, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SM4_KEY_GEN, 16, 16, CKF_HW | CKF_GENERATE),
@@ -77,6 +106,29 @@ pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_SM2_SM3, 256, 256, CKF_HW | CKF_SIGN | CKF_VERIFY),
     (CKM_SM2_ENCRYPT, 256, 256, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
 ];
+
+/// Mechanism groups, as patterns (used in several match arms here and in stream.rs).
+macro_rules! ECDSA_HASHED {
+    () => {
+        CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512
+    };
+}
+macro_rules! RSA_PKCS1_HASHED {
+    () => {
+        CKM_SHA1_RSA_PKCS | CKM_SHA224_RSA_PKCS | CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS
+    };
+}
+macro_rules! RSA_PSS_HASHED {
+    () => {
+        CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS
+    };
+}
+macro_rules! HMAC_MECHS {
+    () => {
+        CKM_SHA_1_HMAC | CKM_SHA224_HMAC | CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC
+    };
+}
+pub(crate) use {ECDSA_HASHED, HMAC_MECHS, RSA_PKCS1_HASHED, RSA_PSS_HASHED};
 
 fn invalid(mech: u64) -> Denied {
     denied(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported for this operation"))
@@ -102,7 +154,8 @@ fn inconsistent(mech: u64) -> Denied {
 
 pub(crate) fn hash_of(mech: u64) -> Option<HashAlg> {
     Some(match mech {
-        CKM_SHA_1 => HashAlg::Sha1,
+        CKM_SHA_1 | CKM_ECDSA_SHA1 | CKM_SHA1_RSA_PKCS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA_1_HMAC => HashAlg::Sha1,
+        CKM_SHA224 | CKM_ECDSA_SHA224 | CKM_SHA224_RSA_PKCS | CKM_SHA224_RSA_PKCS_PSS | CKM_SHA224_HMAC => HashAlg::Sha224,
         CKM_SHA256 | CKM_ECDSA_SHA256 | CKM_SHA256_RSA_PKCS | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA256_HMAC => HashAlg::Sha256,
         CKM_SHA384 | CKM_ECDSA_SHA384 | CKM_SHA384_RSA_PKCS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA384_HMAC => HashAlg::Sha384,
         CKM_SHA512 | CKM_ECDSA_SHA512 | CKM_SHA512_RSA_PKCS | CKM_SHA512_RSA_PKCS_PSS | CKM_SHA512_HMAC => HashAlg::Sha512,
@@ -115,27 +168,61 @@ fn hash_from_ckm(h: u64) -> Result<HashAlg, Denied> {
     hash_of(h).ok_or_else(|| param_invalid(format!("hash 0x{h:x} is not supported")))
 }
 
-fn mgf_matches(hash: HashAlg, mgf: u64) -> bool {
-    matches!(
-        (hash, mgf),
-        (HashAlg::Sha1, CKG_MGF1_SHA1) | (HashAlg::Sha256, CKG_MGF1_SHA256) | (HashAlg::Sha384, CKG_MGF1_SHA384) | (HashAlg::Sha512, CKG_MGF1_SHA512)
-    )
+/// The hash of a CKG_MGF1_* mask generation function.
+fn mgf_hash(mgf: u64) -> Result<HashAlg, Denied> {
+    Ok(match mgf {
+        CKG_MGF1_SHA1 => HashAlg::Sha1,
+        CKG_MGF1_SHA224 => HashAlg::Sha224,
+        CKG_MGF1_SHA256 => HashAlg::Sha256,
+        CKG_MGF1_SHA384 => HashAlg::Sha384,
+        CKG_MGF1_SHA512 => HashAlg::Sha512,
+        _ => return Err(param_invalid(format!("MGF 0x{mgf:x} is not supported (MGF1 with SHA-1 or SHA-2)"))),
+    })
 }
 
-pub(crate) fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, usize), Denied> {
+/// An RSA hash: SHA-1 or SHA-2 (not SM3).
+fn rsa_hash(h: u64) -> Result<HashAlg, Denied> {
+    match hash_from_ckm(h)? {
+        HashAlg::Sm3 => Err(param_invalid("RSA does not take SM3")),
+        a => Ok(a),
+    }
+}
+
+/// Largest PSS salt PKCS#11 callers may ask for: sane bound, the modulus checks the rest.
+const MAX_PSS_SALT: u64 = 1024;
+
+/// CK_RSA_PKCS_PSS_PARAMS: (hash, MGF1 hash, salt length).
+pub(crate) fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(HashAlg, HashAlg, usize), Denied> {
     match &m.param {
         MechParam::Pss { hash, mgf, salt_len } => {
-            let h = hash_from_ckm(*hash)?;
+            let h = rsa_hash(*hash)?;
             if implied.is_some_and(|i| i != h) {
                 return Err(param_invalid("PSS hash differs from the mechanism's hash"));
             }
-            if !mgf_matches(h, *mgf) {
-                return Err(param_invalid("PSS MGF1 hash must equal the message hash"));
+            if *salt_len > MAX_PSS_SALT {
+                return Err(param_invalid(format!("PSS salt of {salt_len} bytes is too long")));
             }
-            Ok((h, *salt_len as usize))
+            Ok((h, mgf_hash(*mgf)?, *salt_len as usize))
         }
         _ => Err(param_invalid("RSA-PSS needs CK_RSA_PKCS_PSS_PARAMS")),
     }
+}
+
+/// CKM_EDDSA's variant and context. No parameter (or phFlag false with no
+/// context) is PureEdDSA; phFlag false with a context is Ed25519ctx; phFlag
+/// true is Ed25519ph (context optional).
+fn eddsa_params(m: &Mechanism) -> Result<(Ed25519Variant, &[u8]), Denied> {
+    let (v, ctx): (Ed25519Variant, &[u8]) = match &m.param {
+        MechParam::None => (Ed25519Variant::Pure, &[]),
+        MechParam::Eddsa { prehash: false, context } if context.is_empty() => (Ed25519Variant::Pure, &[]),
+        MechParam::Eddsa { prehash: false, context } => (Ed25519Variant::Ctx, context),
+        MechParam::Eddsa { prehash: true, context } => (Ed25519Variant::Ph, context),
+        _ => return Err(param_invalid("CKM_EDDSA takes CK_EDDSA_PARAMS or no parameter")),
+    };
+    if ctx.len() > 255 {
+        return Err(param_invalid("an EdDSA context is at most 255 bytes"));
+    }
+    Ok((v, ctx))
 }
 
 pub(crate) fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
@@ -147,11 +234,102 @@ pub(crate) fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
     }
 }
 
-fn no_context(m: &Mechanism) -> Result<(), Denied> {
-    match &m.param {
-        MechParam::None => Ok(()),
-        MechParam::SignContext { context, .. } if context.is_empty() => Ok(()),
-        _ => Err(param_invalid("ML-DSA signing contexts other than the empty one are not supported")),
+/// How an ML-DSA mechanism signs: pure, or HashML-DSA with the caller
+/// supplying the hash (`prehashed`) or the TA computing it.
+enum MlDsaMode {
+    Pure,
+    Hash { ph: mldsa::PreHash, prehashed: bool },
+}
+
+fn hedge_of(hedge: u64) -> Result<mldsa::Hedge, Denied> {
+    match hedge {
+        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => Ok(mldsa::Hedge::Hedged),
+        CKH_DETERMINISTIC_REQUIRED => Ok(mldsa::Hedge::Deterministic),
+        h => Err(param_invalid(format!("unknown ML-DSA hedge variant 0x{h:x}"))),
+    }
+}
+
+/// The pre-hash a CKM_HASH_ML_DSA_* mechanism, or CK_HASH_SIGN_ADDITIONAL_CONTEXT's hash, names.
+fn prehash_of(mech: u64) -> Option<mldsa::PreHash> {
+    use mldsa::PreHash as P;
+    Some(match mech {
+        CKM_HASH_ML_DSA_SHA224 | CKM_SHA224 => P::Sha224,
+        CKM_HASH_ML_DSA_SHA256 | CKM_SHA256 => P::Sha256,
+        CKM_HASH_ML_DSA_SHA384 | CKM_SHA384 => P::Sha384,
+        CKM_HASH_ML_DSA_SHA512 | CKM_SHA512 => P::Sha512,
+        CKM_HASH_ML_DSA_SHA3_224 | CKM_SHA3_224 => P::Sha3_224,
+        CKM_HASH_ML_DSA_SHA3_256 | CKM_SHA3_256 => P::Sha3_256,
+        CKM_HASH_ML_DSA_SHA3_384 | CKM_SHA3_384 => P::Sha3_384,
+        CKM_HASH_ML_DSA_SHA3_512 | CKM_SHA3_512 => P::Sha3_512,
+        CKM_HASH_ML_DSA_SHAKE128 => P::Shake128,
+        CKM_HASH_ML_DSA_SHAKE256 => P::Shake256,
+        _ => return None,
+    })
+}
+
+/// True for the ML-DSA signing mechanisms (all take an ML-DSA key).
+pub(crate) fn is_mldsa(mech: u64) -> bool {
+    mech == CKM_ML_DSA || mech == CKM_HASH_ML_DSA || (CKM_HASH_ML_DSA_SHA224..=CKM_HASH_ML_DSA_SHAKE256).contains(&mech)
+}
+
+/// True for mechanisms that sign a caller-computed value and so take no
+/// multi-part input (PKCS#11 3.2: CKM_HASH_ML_DSA is single-part only).
+pub(crate) fn single_part_only(mech: u64) -> bool {
+    mech == CKM_HASH_ML_DSA
+}
+
+/// CKM_ML_DSA / CKM_HASH_ML_DSA(_*) parameters: (mode, context, hedge).
+/// `None` (no parameter) is the empty context, hedged.
+fn mldsa_params(m: &Mechanism) -> Result<(MlDsaMode, &[u8], mldsa::Hedge), Denied> {
+    let (ctx, hedge): (&[u8], mldsa::Hedge) = match (&m.param, m.mech) {
+        (MechParam::None, CKM_HASH_ML_DSA) => return Err(param_invalid("CKM_HASH_ML_DSA needs CK_HASH_SIGN_ADDITIONAL_CONTEXT (the hash)")),
+        (MechParam::None, _) => (&[], mldsa::Hedge::Hedged),
+        (MechParam::SignContext { hedge, context }, mech) if mech != CKM_HASH_ML_DSA => (context, hedge_of(*hedge)?),
+        (MechParam::HashSignContext { hedge, context, .. }, CKM_HASH_ML_DSA) => (context, hedge_of(*hedge)?),
+        _ => return Err(param_invalid("ML-DSA takes CK_SIGN_ADDITIONAL_CONTEXT (CK_HASH_SIGN_ADDITIONAL_CONTEXT for CKM_HASH_ML_DSA)")),
+    };
+    if ctx.len() > 255 {
+        return Err(param_invalid("an ML-DSA context is at most 255 bytes"));
+    }
+    let mode = match (m.mech, &m.param) {
+        (CKM_ML_DSA, _) => MlDsaMode::Pure,
+        (CKM_HASH_ML_DSA, MechParam::HashSignContext { hash, .. }) => MlDsaMode::Hash {
+            ph: prehash_of(*hash).filter(|_| *hash < CKM_HASH_ML_DSA_SHA224 || *hash > CKM_HASH_ML_DSA_SHAKE256).ok_or_else(|| param_invalid(format!("HashML-DSA with hash 0x{hash:x} is not supported")))?,
+            prehashed: true,
+        },
+        (mech, _) => MlDsaMode::Hash { ph: prehash_of(mech).ok_or_else(|| invalid(mech))?, prehashed: false },
+    };
+    Ok((mode, ctx, hedge))
+}
+
+/// Checks a signature mechanism's parameters as C_SignInit / C_VerifyInit do
+/// (ML-DSA and EdDSA; the others are checked by their own init paths).
+pub(crate) fn check_params(m: &Mechanism) -> Result<(), Denied> {
+    if m.mech == CKM_EDDSA {
+        return eddsa_params(m).map(|_| ());
+    }
+    mldsa_params(m).map(|_| ())
+}
+
+fn mldsa_sign(k: &mldsa::MlDsaPrivateKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
+    let c = crypto_denied;
+    let (mode, ctx, hedge) = mldsa_params(m)?;
+    match mode {
+        // The empty context, hedged: aws-lc-rs' own ML-DSA signing.
+        MlDsaMode::Pure if ctx.is_empty() && hedge == mldsa::Hedge::Hedged => k.sign(data).map_err(c),
+        MlDsaMode::Pure => k.sign_with_context(ctx, data, hedge).map_err(c),
+        MlDsaMode::Hash { ph, prehashed: true } => k.sign_prehashed(ctx, ph, data, hedge).map_err(c),
+        MlDsaMode::Hash { ph, prehashed: false } => k.sign_prehashed(ctx, ph, &ph.digest(data).map_err(c)?, hedge).map_err(c),
+    }
+}
+
+fn mldsa_verify(param: mldsa::MlDsaParam, key: &[u8], m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(), teehsm_crypto::CryptoError> {
+    let (mode, ctx, _) = mldsa_params(m).map_err(|d| teehsm_crypto::CryptoError::Unsupported(d.message))?;
+    match mode {
+        MlDsaMode::Pure if ctx.is_empty() => mldsa::verify(param, key, data, sig),
+        MlDsaMode::Pure => mldsa::verify_with_context(param, key, ctx, data, sig),
+        MlDsaMode::Hash { ph, prehashed: true } => mldsa::verify_prehashed(param, key, ctx, ph, data, sig),
+        MlDsaMode::Hash { ph, prehashed: false } => mldsa::verify_prehashed(param, key, ctx, ph, &ph.digest(data)?, sig),
     }
 }
 
@@ -179,26 +357,25 @@ pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied
     let c = crypto_denied;
     match (m.mech, k) {
         (CKM_ECDSA, LoadedKey::Ec(k)) => k.sign_prehashed(data).map_err(c),
-        (CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512, LoadedKey::Ec(k)) => k.sign(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c),
+        (ECDSA_HASHED!(), LoadedKey::Ec(k)) => k.sign(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c),
         (CKM_RSA_PKCS, LoadedKey::Rsa(k)) => k.sign_pkcs1v15_raw(data).map_err(c),
-        (CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS, LoadedKey::Rsa(k)) => {
-            k.sign_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c)
-        }
+        (RSA_PKCS1_HASHED!(), LoadedKey::Rsa(k)) => k.sign_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data).map_err(c),
         (CKM_RSA_PKCS_PSS, LoadedKey::Rsa(k)) => {
-            let (h, salt) = pss_params(m, None)?;
-            k.sign_pss_prehashed(h, data, salt).map_err(c)
+            let (h, mgf, salt) = pss_params(m, None)?;
+            k.sign_pss_mgf1_prehashed(h, mgf, data, salt).map_err(c)
         }
-        (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, LoadedKey::Rsa(k)) => {
-            let (h, salt) = pss_params(m, hash_of(m.mech))?;
-            k.sign_pss(h, data, salt).map_err(c)
+        (RSA_PSS_HASHED!(), LoadedKey::Rsa(k)) => {
+            let (h, mgf, salt) = pss_params(m, hash_of(m.mech))?;
+            k.sign_pss_mgf1_prehashed(h, mgf, &digest::digest(h, data), salt).map_err(c)
+        }
+        (CKM_EDDSA, LoadedKey::Ed25519(k)) => {
+            let (v, ctx) = eddsa_params(m)?;
+            k.sign(v, ctx, data).map_err(c)
         }
         (CKM_SM2, LoadedKey::Sm2(k)) => k.sign_prehashed(data).map_err(c),
         (CKM_SM2_SM3, LoadedKey::Sm2(k)) => k.sign(sm2_user_id(m)?, data).map_err(c),
-        (CKM_ML_DSA, LoadedKey::MlDsa(k)) => {
-            no_context(m)?;
-            k.sign(data).map_err(c)
-        }
-        (CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC, k) => {
+        (mech, LoadedKey::MlDsa(k)) if is_mldsa(mech) => mldsa_sign(k, m, data),
+        (HMAC_MECHS!(), k) => {
             mac::hmac(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data).map_err(c)
         }
         (CKM_AES_CMAC, k) => mac::cmac(Cipher::Aes, secret_for(k, m.mech, &[CKK_AES])?, data).map(|t| t.to_vec()).map_err(c),
@@ -215,28 +392,32 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
     };
     match (m.mech, k) {
         (CKM_ECDSA, LoadedKey::EcPublic { curve, point }) => ec::verify_prehashed(*curve, point, data, sig).map_err(c),
-        (CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384 | CKM_ECDSA_SHA512, LoadedKey::EcPublic { curve, point }) => {
+        (ECDSA_HASHED!(), LoadedKey::EcPublic { curve, point }) => {
             ec::verify(*curve, point, hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
         }
         (CKM_RSA_PKCS, LoadedKey::RsaPublic(k)) => k.verify_pkcs1v15_raw(data, sig).map_err(c),
-        (CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS, LoadedKey::RsaPublic(k)) => {
+        (RSA_PKCS1_HASHED!(), LoadedKey::RsaPublic(k)) => {
             k.verify_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
         }
         (CKM_RSA_PKCS_PSS, LoadedKey::RsaPublic(k)) => {
-            let (h, salt) = pss_params(m, None)?;
-            k.verify_pss_prehashed(h, data, sig, salt).map_err(c)
+            let (h, mgf, salt) = pss_params(m, None)?;
+            k.verify_pss_mgf1_prehashed(h, mgf, data, sig, salt).map_err(c)
         }
-        (CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS, LoadedKey::RsaPublic(k)) => {
-            let (h, salt) = pss_params(m, hash_of(m.mech))?;
-            k.verify_pss(h, data, sig, salt).map_err(c)
+        (RSA_PSS_HASHED!(), LoadedKey::RsaPublic(k)) => {
+            let (h, mgf, salt) = pss_params(m, hash_of(m.mech))?;
+            k.verify_pss_mgf1_prehashed(h, mgf, &digest::digest(h, data), sig, salt).map_err(c)
+        }
+        (CKM_EDDSA, LoadedKey::Ed25519Public { key }) => {
+            let (v, ctx) = eddsa_params(m)?;
+            eddsa::verify(key, v, ctx, data, sig).map_err(c)
         }
         (CKM_SM2, LoadedKey::Sm2Public { point }) => sm2::verify_prehashed(point, data, sig).map_err(c),
         (CKM_SM2_SM3, LoadedKey::Sm2Public { point }) => sm2::verify(point, sm2_user_id(m)?, data, sig).map_err(c),
-        (CKM_ML_DSA, LoadedKey::MlDsaPublic { param, key }) => {
-            no_context(m)?;
-            mldsa::verify(*param, key, data, sig).map_err(c)
+        (mech, LoadedKey::MlDsaPublic { param, key }) if is_mldsa(mech) => {
+            mldsa_params(m)?;
+            mldsa_verify(*param, key, m, data, sig).map_err(c)
         }
-        (CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC | CKM_SM3_HMAC, k) => {
+        (HMAC_MECHS!(), k) => {
             mac::hmac_verify(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data, sig).map_err(c)
         }
         (CKM_AES_CMAC | CKM_SM4_MAC, k) => {
@@ -291,17 +472,19 @@ pub(crate) fn ctr(m: &Mechanism) -> Result<(&[u8], u32), Denied> {
     }
 }
 
-fn oaep(m: &Mechanism) -> Result<(HashAlg, &[u8]), Denied> {
+/// CK_RSA_PKCS_OAEP_PARAMS: (hash, MGF1 hash, label).
+fn oaep(m: &Mechanism) -> Result<(HashAlg, HashAlg, &[u8]), Denied> {
     match &m.param {
         MechParam::Oaep { hash, mgf, source, source_data } => {
-            let h = hash_from_ckm(*hash)?;
-            if !mgf_matches(h, *mgf) {
-                return Err(param_invalid("OAEP MGF1 hash must equal the OAEP hash"));
-            }
+            let h = rsa_hash(*hash)?;
+            let g = mgf_hash(*mgf)?;
             if *source != 0 && *source != CKZ_DATA_SPECIFIED {
                 return Err(param_invalid("OAEP source must be CKZ_DATA_SPECIFIED"));
             }
-            Ok((h, source_data))
+            if *source == 0 && !source_data.is_empty() {
+                return Err(param_invalid("OAEP source data needs source CKZ_DATA_SPECIFIED"));
+            }
+            Ok((h, g, source_data))
         }
         _ => Err(param_invalid("RSA-OAEP needs CK_RSA_PKCS_OAEP_PARAMS")),
     }
@@ -332,8 +515,12 @@ pub fn encrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Den
     }
     match (m.mech, k) {
         (CKM_RSA_PKCS_OAEP, LoadedKey::RsaPublic(k)) => {
-            let (h, label) = oaep(m)?;
-            k.encrypt_oaep(h, label, data).map_err(c)
+            let (h, g, label) = oaep(m)?;
+            k.encrypt_oaep_mgf1(h, g, label, data).map_err(c)
+        }
+        (CKM_RSA_PKCS, LoadedKey::RsaPublic(k)) => {
+            no_param(m)?;
+            k.encrypt_pkcs1v15(data).map_err(c)
         }
         (CKM_SM2_ENCRYPT, LoadedKey::Sm2Public { point }) => sm2::encrypt(point, data).map_err(c),
         (mech, _) => Err(unhandled(mech, CKF_ENCRYPT)),
@@ -368,18 +555,41 @@ pub fn decrypt(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Zeroizing<Ve
     }
     match (m.mech, k) {
         (CKM_RSA_PKCS_OAEP, LoadedKey::Rsa(k)) => {
-            let (h, label) = oaep(m)?;
-            k.decrypt_oaep(h, label, data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "OAEP decryption failed"))
+            let (h, g, label) = oaep(m)?;
+            k.decrypt_oaep_mgf1(h, g, label, data).map_err(rsa_decrypt_error)
+        }
+        (CKM_RSA_PKCS, LoadedKey::Rsa(k)) => {
+            no_param(m)?;
+            k.decrypt_pkcs1v15(data).map_err(rsa_decrypt_error)
         }
         (CKM_SM2_ENCRYPT, LoadedKey::Sm2(k)) => k.decrypt(data).map_err(|_| denied(Rv::ENCRYPTED_DATA_INVALID, "SM2 decryption failed")),
         (mech, _) => Err(unhandled(mech, CKF_DECRYPT)),
     }
 }
 
+/// RSA decryption failures: a wrong ciphertext length is a length error;
+/// everything else is one indistinguishable CKR_ENCRYPTED_DATA_INVALID.
+fn rsa_decrypt_error(e: teehsm_crypto::CryptoError) -> Denied {
+    match e {
+        teehsm_crypto::CryptoError::DataLenRange(msg) => denied(Rv::ENCRYPTED_DATA_LEN_RANGE, msg),
+        teehsm_crypto::CryptoError::InvalidKey(msg) => denied(Rv::KEY_TYPE_INCONSISTENT, msg),
+        _ => denied(Rv::ENCRYPTED_DATA_INVALID, "RSA decryption failed"),
+    }
+}
+
+/// Mechanisms that take no parameter accept none (or an empty byte string).
+fn no_param(m: &Mechanism) -> Result<(), Denied> {
+    match &m.param {
+        MechParam::None => Ok(()),
+        MechParam::Bytes(b) if b.is_empty() => Ok(()),
+        _ => Err(param_invalid(format!("mechanism 0x{:x} takes no parameter", m.mech))),
+    }
+}
+
 /// C_Digest.
 pub fn digest(m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied> {
     match m.mech {
-        CKM_SHA_1 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 | CKM_SM3 => {
+        CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 | CKM_SM3 => {
             Ok(digest::digest(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data))
         }
         mech => Err(invalid(mech)),
@@ -437,6 +647,28 @@ pub fn generate_pair(m: &Mechanism, public: &Object, private: &Object) -> Result
                 public_attrs: vec![(CKA_EC_PARAMS, p.clone()), (CKA_EC_POINT, point.clone())],
                 private_attrs: vec![(CKA_EC_PARAMS, p), (CKA_EC_POINT, point)],
                 secret: k.scalar(),
+            })
+        }
+        CKM_EC_EDWARDS_KEY_PAIR_GEN => {
+            let p = edwards_params(either(CKA_EC_PARAMS))?;
+            let k = eddsa::generate().map_err(c)?;
+            let point = der_octet_string(&k.public_key());
+            Ok(GeneratedPair {
+                key_type: CKK_EC_EDWARDS,
+                public_attrs: vec![(CKA_EC_PARAMS, p.clone()), (CKA_EC_POINT, point.clone())],
+                private_attrs: vec![(CKA_EC_PARAMS, p), (CKA_EC_POINT, point)],
+                secret: k.seed(),
+            })
+        }
+        CKM_EC_MONTGOMERY_KEY_PAIR_GEN => {
+            let p = montgomery_params(either(CKA_EC_PARAMS))?;
+            let k = x25519::generate().map_err(c)?;
+            let point = der_octet_string(&k.public_key());
+            Ok(GeneratedPair {
+                key_type: CKK_EC_MONTGOMERY,
+                public_attrs: vec![(CKA_EC_PARAMS, p.clone()), (CKA_EC_POINT, point.clone())],
+                private_attrs: vec![(CKA_EC_PARAMS, p), (CKA_EC_POINT, point)],
+                secret: k.to_bytes(),
             })
         }
         CKM_SM2_KEY_PAIR_GEN => {
@@ -522,10 +754,17 @@ pub fn wrap(wrapping: &LoadedKey, m: &Mechanism, key_bytes: &[u8]) -> Result<Vec
             keywrap::aes_kwp_wrap(bytes, key_bytes).map_err(c)
         }
         (CKM_RSA_PKCS_OAEP, LoadedKey::RsaPublic(k)) => {
-            let (h, label) = oaep(m)?;
-            k.encrypt_oaep(h, label, key_bytes).map_err(c)
+            let (h, g, label) = oaep(m)?;
+            k.encrypt_oaep_mgf1(h, g, label, key_bytes).map_err(c)
         }
-        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP, _) => {
+        (CKM_RSA_PKCS, LoadedKey::RsaPublic(k)) => {
+            no_param(m)?;
+            k.encrypt_pkcs1v15(key_bytes).map_err(|e| match e {
+                teehsm_crypto::CryptoError::DataLenRange(msg) => denied(Rv::KEY_SIZE_RANGE, msg),
+                e => c(e),
+            })
+        }
+        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP | CKM_RSA_PKCS, _) => {
             Err(denied(Rv::WRAPPING_KEY_TYPE_INCONSISTENT, "the wrapping key's type does not fit the mechanism"))
         }
         (mech, _) => Err(invalid(mech)),
@@ -546,10 +785,14 @@ pub fn unwrap(unwrapping: &LoadedKey, m: &Mechanism, wrapped: &[u8]) -> Result<Z
             keywrap::aes_kwp_unwrap(bytes, wrapped).map_err(bad)
         }
         (CKM_RSA_PKCS_OAEP, LoadedKey::Rsa(k)) => {
-            let (h, label) = oaep(m)?;
-            k.decrypt_oaep(h, label, wrapped).map_err(bad)
+            let (h, g, label) = oaep(m)?;
+            k.decrypt_oaep_mgf1(h, g, label, wrapped).map_err(bad)
         }
-        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP, _) => {
+        (CKM_RSA_PKCS, LoadedKey::Rsa(k)) => {
+            no_param(m)?;
+            k.decrypt_pkcs1v15(wrapped).map_err(bad)
+        }
+        (CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP | CKM_RSA_PKCS_OAEP | CKM_RSA_PKCS, _) => {
             Err(denied(Rv::UNWRAPPING_KEY_TYPE_INCONSISTENT, "the unwrapping key's type does not fit the mechanism"))
         }
         (mech, _) => Err(invalid(mech)),
@@ -589,7 +832,10 @@ fn rotate_bits(key: &[u8], bit: u64) -> Zeroizing<Vec<u8>> {
 
 /// C_DeriveKey: the derived key's bytes. `other` is the second key of
 /// CKM_CONCATENATE_BASE_AND_KEY (the handler loads it; policy R10 applies to both).
-pub fn derive(base: &LoadedKey, m: &Mechanism, other: Option<&LoadedKey>) -> Result<Zeroizing<Vec<u8>>, Denied> {
+///
+/// `out_len` is the template's CKA_VALUE_LEN: how much a KDF produces (when
+/// absent, one hash output).
+pub fn derive(base: &LoadedKey, m: &Mechanism, other: Option<&LoadedKey>, out_len: Option<usize>) -> Result<Zeroizing<Vec<u8>>, Denied> {
     let base_bytes = |k: &LoadedKey| match k {
         LoadedKey::Secret { bytes, .. } => Ok(bytes.clone()),
         _ => Err(inconsistent(m.mech)),
@@ -637,25 +883,143 @@ pub fn derive(base: &LoadedKey, m: &Mechanism, other: Option<&LoadedKey>) -> Res
         _ => {}
     }
     match (m.mech, base) {
-        (CKM_ECDH1_DERIVE, LoadedKey::Ec(k)) => match &m.param {
+        (CKM_ECDH1_DERIVE, LoadedKey::Ec(_) | LoadedKey::X25519(_)) => match &m.param {
             MechParam::Ecdh { kdf, shared_data, public_data } => {
-                if *kdf != CKD_NULL || !shared_data.is_empty() {
-                    return Err(param_invalid("only CKD_NULL without shared data is supported"));
+                let kdf = ecdh_kdf(*kdf)?;
+                if kdf.is_none() && !shared_data.is_empty() {
+                    return Err(param_invalid("CKD_NULL takes no shared data"));
                 }
                 // The peer's point is the mechanism parameter: a point not on
                 // the curve is a parameter error, whatever the backend says.
-                k.ecdh(unwrap_ec_point(public_data)).map_err(|e| match e {
+                let peer_error = |e| match e {
                     teehsm_crypto::CryptoError::InvalidKey(msg) | teehsm_crypto::CryptoError::InvalidInput(msg) => {
                         param_invalid(format!("ECDH peer public point: {msg}"))
                     }
                     e => crypto_denied(e),
-                })
+                };
+                let z = match base {
+                    LoadedKey::Ec(k) => k.ecdh(unwrap_ec_point(public_data)).map_err(peer_error)?,
+                    LoadedKey::X25519(k) => k.agree(crate::keys::edwards_point(public_data)).map_err(peer_error)?,
+                    _ => return Err(inconsistent(m.mech)),
+                };
+                let Some((kind, h)) = kdf else { return Ok(z) };
+                let len = out_len.unwrap_or(match h {
+                    KdfHash::Sha(a) => a.output_len(),
+                    KdfHash::Sha3(f) => f.output_len().unwrap_or(32),
+                });
+                if len == 0 || len > teehsm_crypto::kdf::MAX_KDF_OUTPUT {
+                    return Err(denied(Rv::KEY_SIZE_RANGE, format!("a KDF output of {len} bytes is not offered")));
+                }
+                match kind {
+                    EcdhKdf::X963 => teehsm_crypto::kdf::x963_kdf(h, &z, shared_data, len),
+                    EcdhKdf::Sp800 => teehsm_crypto::kdf::sp800_56c_one_step(h, &z, shared_data, len),
+                }
+                .map_err(crypto_denied)
             }
             _ => Err(param_invalid("ECDH needs CK_ECDH1_DERIVE_PARAMS")),
         },
         (CKM_ECDH1_DERIVE, _) => Err(inconsistent(m.mech)),
         (mech, _) => Err(invalid(mech)),
     }
+}
+
+/// True for the SP 800-108 mechanisms (which may derive several keys).
+pub fn is_kbkdf(mech: u64) -> bool {
+    matches!(mech, CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_FEEDBACK_KDF | CKM_SP800_108_DOUBLE_PIPELINE_KDF)
+}
+
+/// The additional key templates of an SP 800-108 derivation.
+pub fn kbkdf_additional_templates(m: &Mechanism) -> &[Vec<teehsm_wire::Attribute>] {
+    match &m.param {
+        MechParam::Kbkdf(k) if is_kbkdf(m.mech) => &k.additional_keys,
+        _ => &[],
+    }
+}
+
+/// C_DeriveKey with CKM_SP800_108_*: one value per entry of `key_lens`
+/// (the primary key first, then the additional keys, in order).
+pub fn kbkdf(base: &LoadedKey, m: &Mechanism, key_lens: &[usize]) -> Result<Vec<Zeroizing<Vec<u8>>>, Denied> {
+    use teehsm_crypto::kbkdf::{self as kb, Field, IntFormat, Mode, Prf};
+    use teehsm_wire::KdfDataParam as D;
+    let MechParam::Kbkdf(p) = &m.param else {
+        return Err(param_invalid("SP 800-108 derivation needs CK_SP800_108_KDF_PARAMS"));
+    };
+    let prf = match p.prf {
+        CKM_AES_CMAC => Prf::AesCmac,
+        CKM_SHA_1_HMAC | CKM_SHA224_HMAC | CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC => {
+            Prf::Hmac(hash_of(p.prf).ok_or_else(|| invalid(p.prf))?)
+        }
+        other => return Err(param_invalid(format!("SP 800-108 PRF 0x{other:x} is not supported (HMAC-SHA-1/2 or AES-CMAC)"))),
+    };
+    let key = match prf {
+        Prf::AesCmac => secret_for(base, m.mech, &[CKK_AES])?,
+        Prf::Hmac(_) => secret_for(base, m.mech, HMAC_TYPES)?,
+    };
+    let mode = match m.mech {
+        CKM_SP800_108_COUNTER_KDF => Mode::Counter,
+        CKM_SP800_108_FEEDBACK_KDF => Mode::Feedback { iv: p.iv.clone() },
+        _ => Mode::DoublePipeline,
+    };
+    if !matches!(mode, Mode::Feedback { .. }) && !p.iv.is_empty() {
+        return Err(param_invalid("only feedback mode takes an IV"));
+    }
+    let fmt = |c: &teehsm_wire::CounterFormat| IntFormat { little_endian: c.little_endian, width_bits: c.width_bits };
+    let fields = p
+        .data
+        .iter()
+        .map(|d| {
+            Ok(match d {
+                D::IterationVariable { format } => Field::Iteration(format.as_ref().map(fmt)),
+                D::Counter(c) => Field::Counter(fmt(c)),
+                D::DkmLength { method, format } => Field::DkmLength {
+                    sum_of_segments: match method {
+                        1 => false,
+                        2 => true,
+                        m => return Err(param_invalid(format!("unknown DKM length method {m}"))),
+                    },
+                    format: fmt(format),
+                },
+                D::ByteArray(b) => Field::Bytes(b.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>, Denied>>()?;
+    kb::derive(prf, key, &mode, &fields, key_lens).map_err(|e| match e {
+        teehsm_crypto::CryptoError::InvalidInput(msg) => param_invalid(msg),
+        teehsm_crypto::CryptoError::DataLenRange(msg) => denied(Rv::KEY_SIZE_RANGE, msg),
+        e => crypto_denied(e),
+    })
+}
+
+enum EcdhKdf {
+    X963,
+    Sp800,
+}
+
+/// CK_EC_KDF_TYPE: None for CKD_NULL, else the construction and its hash.
+fn ecdh_kdf(kdf: u64) -> Result<Option<(EcdhKdf, KdfHash)>, Denied> {
+    use teehsm_crypto::digest::HashAlg as H;
+    Ok(Some(match kdf {
+        CKD_NULL => return Ok(None),
+        CKD_SHA1_KDF => (EcdhKdf::X963, KdfHash::Sha(H::Sha1)),
+        CKD_SHA224_KDF => (EcdhKdf::X963, KdfHash::Sha(H::Sha224)),
+        CKD_SHA256_KDF => (EcdhKdf::X963, KdfHash::Sha(H::Sha256)),
+        CKD_SHA384_KDF => (EcdhKdf::X963, KdfHash::Sha(H::Sha384)),
+        CKD_SHA512_KDF => (EcdhKdf::X963, KdfHash::Sha(H::Sha512)),
+        CKD_SHA3_224_KDF => (EcdhKdf::X963, KdfHash::Sha3(Sha3::Sha3_224)),
+        CKD_SHA3_256_KDF => (EcdhKdf::X963, KdfHash::Sha3(Sha3::Sha3_256)),
+        CKD_SHA3_384_KDF => (EcdhKdf::X963, KdfHash::Sha3(Sha3::Sha3_384)),
+        CKD_SHA3_512_KDF => (EcdhKdf::X963, KdfHash::Sha3(Sha3::Sha3_512)),
+        CKD_SHA1_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha(H::Sha1)),
+        CKD_SHA224_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha(H::Sha224)),
+        CKD_SHA256_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha(H::Sha256)),
+        CKD_SHA384_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha(H::Sha384)),
+        CKD_SHA512_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha(H::Sha512)),
+        CKD_SHA3_224_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha3(Sha3::Sha3_224)),
+        CKD_SHA3_256_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha3(Sha3::Sha3_256)),
+        CKD_SHA3_384_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha3(Sha3::Sha3_384)),
+        CKD_SHA3_512_KDF_SP800 => (EcdhKdf::Sp800, KdfHash::Sha3(Sha3::Sha3_512)),
+        k => return Err(param_invalid(format!("ECDH key derivation function 0x{k:x} is not supported"))),
+    }))
 }
 
 /// C_EncapsulateKey: (ciphertext, shared secret).

@@ -215,6 +215,17 @@ pub fn finalize_new_object(o: &mut Object, origin: Origin<'_>, actor: Actor) -> 
         for ty in [CKA_DERIVE, CKA_START_DATE, CKA_END_DATE] {
             o.attrs.entry(ty).or_insert_with(|| if ty == CKA_DERIVE { vec![0] } else { Vec::new() });
         }
+        // The usage attributes of the class default to false (a key may do
+        // only what its template grants; C_GetAttributeValue reports them).
+        let usages: &[u64] = match class {
+            CKO_SECRET_KEY => &[CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP],
+            CKO_PRIVATE_KEY => &[CKA_DECRYPT, CKA_SIGN, CKA_SIGN_RECOVER, CKA_UNWRAP],
+            CKO_PUBLIC_KEY => &[CKA_ENCRYPT, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP],
+            _ => &[],
+        };
+        for ty in usages {
+            o.attrs.entry(*ty).or_insert_with(|| vec![0]);
+        }
     }
     if secret_bearing {
         // Keys made in the TA (generated, derived, unwrapped) are protected

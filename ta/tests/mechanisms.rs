@@ -27,19 +27,31 @@ const CKM_MD5: u64 = 0x210;
 const COVERED: &[(u64, u64, &str)] = &[
     (CKM_EC_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "ecdsa_p256_and_p384"),
     (CKM_ECDSA, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
+    (CKM_ECDSA_SHA1, CKF_SIGN | CKF_VERIFY, "ecdsa_sha1_and_sha224"),
+    (CKM_ECDSA_SHA224, CKF_SIGN | CKF_VERIFY, "ecdsa_sha1_and_sha224"),
+    (CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "eddsa_ed25519_all_variants"),
+    (CKM_EDDSA, CKF_SIGN | CKF_VERIFY, "eddsa_ed25519_all_variants"),
     (CKM_ECDSA_SHA256, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
     (CKM_ECDSA_SHA384, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
     (CKM_ECDSA_SHA512, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
-    (CKM_ECDH1_DERIVE, CKF_DERIVE, "ecdh_derives_the_same_secret_both_ways"),
+    (CKM_ECDH1_DERIVE, CKF_DERIVE, "ecdh_derives_the_same_secret_both_ways, ecdh_kdfs_and_x25519"),
+    (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "ecdh_kdfs_and_x25519"),
     (CKM_CONCATENATE_BASE_AND_KEY, CKF_DERIVE, "derive.rs: byte_derivations_compute_what_pkcs11_defines"),
     (CKM_CONCATENATE_BASE_AND_DATA, CKF_DERIVE, "derive.rs: byte_derivations_compute_what_pkcs11_defines"),
     (CKM_CONCATENATE_DATA_AND_BASE, CKF_DERIVE, "derive.rs: byte_derivations_compute_what_pkcs11_defines"),
     (CKM_XOR_BASE_AND_DATA, CKF_DERIVE, "derive.rs: byte_derivations_compute_what_pkcs11_defines"),
     (CKM_EXTRACT_KEY_FROM_KEY, CKF_DERIVE, "derive.rs: byte_derivations_compute_what_pkcs11_defines"),
+    (CKM_SP800_108_COUNTER_KDF, CKF_DERIVE, "kbkdf_modes_additional_keys_and_refusals"),
+    (CKM_SP800_108_FEEDBACK_KDF, CKF_DERIVE, "kbkdf_modes_additional_keys_and_refusals"),
+    (CKM_SP800_108_DOUBLE_PIPELINE_KDF, CKF_DERIVE, "kbkdf_modes_additional_keys_and_refusals"),
     (CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, "derive.rs: aes_encrypt_data_derivations_match_encryption"),
     (CKM_AES_CBC_ENCRYPT_DATA, CKF_DERIVE, "derive.rs: aes_encrypt_data_derivations_match_encryption"),
     (CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "rsa_signatures"),
-    (CKM_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_signatures"),
+    (CKM_RSA_PKCS, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP, "rsa_signatures, rsa_pkcs1v15_encryption_and_key_transport"),
+    (CKM_SHA1_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
+    (CKM_SHA224_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
+    (CKM_SHA1_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
+    (CKM_SHA224_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
     (CKM_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_signatures"),
     (CKM_RSA_PKCS_OAEP, CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP, "rsa_oaep_encrypt_and_wrap"),
     (CKM_SHA256_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_signatures"),
@@ -49,9 +61,12 @@ const COVERED: &[(u64, u64, &str)] = &[
     (CKM_SHA384_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_signatures"),
     (CKM_SHA512_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_signatures"),
     (CKM_SHA_1, CKF_DIGEST, "digests_match_known_answers"),
+    (CKM_SHA224, CKF_DIGEST, "digests_match_known_answers"),
     (CKM_SHA256, CKF_DIGEST, "digests_match_known_answers"),
     (CKM_SHA384, CKF_DIGEST, "digests_match_known_answers"),
     (CKM_SHA512, CKF_DIGEST, "digests_match_known_answers"),
+    (CKM_SHA_1_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_sha1_sha224_known_answers"),
+    (CKM_SHA224_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_sha1_sha224_known_answers"),
     (CKM_SHA256_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
     (CKM_SHA384_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
     (CKM_SHA512_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
@@ -75,6 +90,17 @@ const COVERED: &[(u64, u64, &str)] = &[
     (CKM_ML_KEM, CKF_ENCAPSULATE | CKF_DECAPSULATE, "ml_kem_encapsulate_decapsulate"),
     (CKM_ML_DSA_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "ml_dsa_sign_verify"),
     (CKM_ML_DSA, CKF_SIGN | CKF_VERIFY, "ml_dsa_sign_verify"),
+    (CKM_HASH_ML_DSA, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA224, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA256, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA384, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA512, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA3_224, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA3_256, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA3_384, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHA3_512, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHAKE128, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
+    (CKM_HASH_ML_DSA_SHAKE256, CKF_SIGN | CKF_VERIFY, "ml_dsa_contexts_hedging_and_hash_ml_dsa"),
     (CKM_SM3, CKF_DIGEST, "digests_match_known_answers"),
     (CKM_SM3_HMAC, CKF_SIGN | CKF_VERIFY, "hmac_known_answers_and_round_trips"),
     (CKM_SM4_KEY_GEN, CKF_GENERATE, "sm4_modes"),
@@ -266,6 +292,7 @@ fn digests_match_known_answers() {
     let abc = b"abc";
     for (mech, want) in [
         (CKM_SHA_1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        (CKM_SHA224, "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"),
         (CKM_SHA256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         (CKM_SHA384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"),
         (
@@ -894,8 +921,8 @@ fn ecdh_derives_the_same_secret_both_ways() {
         let hm = Mechanism::new(CKM_SHA256_HMAC);
         assert_eq!(t.sign(&hm, k1, b"same?"), t.sign(&hm, k2, b"same?"));
         assert_eq!(t.h.attr(&mut t.c, s, k1, CKA_VALUE), Err(Rv::ATTRIBUTE_SENSITIVE));
-        // Refusals: a KDF other than CKD_NULL, shared data, a key without CKA_DERIVE.
-        let m = Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf: 0x6 /* CKD_SHA256_KDF */, shared_data: vec![], public_data: a_point.clone() });
+        // Refusals: an unknown KDF, shared data with CKD_NULL, a key without CKA_DERIVE.
+        let m = Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf: 0x9 /* CKD_CPDIVERSIFY_KDF */, shared_data: vec![], public_data: a_point.clone() });
         assert_eq!(t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: b_priv, template: readable() }), Rv::MECHANISM_PARAM_INVALID);
         let m = Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf: CKD_NULL, shared_data: vec![1], public_data: a_point.clone() });
         assert_eq!(t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: b_priv, template: readable() }), Rv::MECHANISM_PARAM_INVALID);
@@ -989,9 +1016,11 @@ fn rsa_signatures() {
     assert!(outside.verify(&RSA_PSS_2048_8192_SHA256, &msg, &sig).is_ok(), "aws-lc rejects SHA256_RSA_PKCS_PSS");
     // PSS parameter errors.
     for (mech, p) in [
-        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA256, CKG_MGF1_SHA256, 20)),
-        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA256, CKG_MGF1_SHA384, 32)),
+        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA256, CKG_MGF1_SHA256, 223)),
+        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA256, CKG_MGF1_SHA256, 1 << 40)),
+        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA256, 0x99, 32)),
         (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SHA384, CKG_MGF1_SHA384, 48)),
+        (CKM_SHA256_RSA_PKCS_PSS, pss(CKM_SM3, CKG_MGF1_SHA256, 32)),
         (CKM_SHA256_RSA_PKCS_PSS, MechParam::None),
         (CKM_RSA_PKCS_PSS, MechParam::None),
         (CKM_RSA_PKCS_PSS, pss(CKM_MD5, CKG_MGF1_SHA256, 16)),
@@ -1025,13 +1054,30 @@ fn rsa_signatures() {
     }
 }
 
-/// Raw CKM_RSA_PKCS signs a DigestInfo. Other input is bad *data*; the
-/// mechanism has no parameter that could be invalid.
+/// Raw CKM_RSA_PKCS signs whatever block the caller formatted (what the
+/// cryptoki crate's tests and pkcs11-tool send: 3 bytes, a SHA-1 DigestInfo),
+/// up to k - 11 bytes; longer input is CKR_DATA_LEN_RANGE.
 #[test]
-fn raw_rsa_pkcs_refuses_a_non_digestinfo_as_data_invalid() {
+fn raw_rsa_pkcs_signs_any_block_up_to_k_minus_11() {
     let mut t = T::new("mech-rsa-raw");
-    let (_, sk) = rsa_pair(&mut t, 2048, &[CKA_VERIFY], &[CKA_SIGN]);
-    assert_eq!(t.sign_rv(&Mechanism::new(CKM_RSA_PKCS), sk, b"not a DigestInfo at all"), Rv::DATA_INVALID);
+    let (pk, sk) = rsa_pair(&mut t, 2048, &[CKA_VERIFY], &[CKA_SIGN]);
+    let m = Mechanism::new(CKM_RSA_PKCS);
+    let empty = t.sign(&m, sk, b"");
+    assert_eq!(t.verify(&m, pk, b"", &empty), Rv::OK, "an empty block");
+    for data in [vec![0xff, 0x55, 0xdd], b"not a DigestInfo at all".to_vec(), vec![7; 245]] {
+        let sig = sign_verify(&mut t, &m, sk, pk, &data);
+        assert_eq!(sig.len(), 256);
+        assert_eq!(t.sign(&m, sk, &data), sig, "deterministic");
+    }
+    // pkcs11-tool --test: the SHA-1 DigestInfo of its test data, signed raw, equals CKM_SHA1_RSA_PKCS.
+    let verify_data: Vec<u8> = (0..100u32).map(|i| 0x30 + (i % 10) as u8).collect();
+    let di = hx("3021300906052b0e03021a05000414 29b0e7878271645fffb7eec7db4a7473a1c00bc1");
+    assert_eq!(&di[15..], &t.digest(CKM_SHA_1, &verify_data)[..]);
+    assert_eq!(t.sign(&m, sk, &di), t.sign(&Mechanism::new(CKM_SHA1_RSA_PKCS), sk, &verify_data));
+    assert_eq!(t.sign_rv(&m, sk, &[7; 246]), Rv::DATA_LEN_RANGE);
+    let sig = t.sign(&m, sk, b"abc");
+    assert_eq!(t.verify(&m, pk, b"abd", &sig), Rv::SIGNATURE_INVALID);
+    assert_eq!(t.verify(&m, pk, b"abc", &sig[1..]), Rv::SIGNATURE_LEN_RANGE);
 }
 
 fn oaep(hash: u64, mgf: u64, label: &[u8]) -> MechParam {
@@ -1066,7 +1112,7 @@ fn rsa_oaep_encrypt_and_wrap() {
     }
     let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA256, CKG_MGF1_SHA256, b""));
     assert_eq!(t.enc(&m, pk, b"").len(), 256, "an empty message is fine");
-    for p in [oaep(CKM_SHA256, CKG_MGF1_SHA1, b""), MechParam::None, MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 7, source_data: vec![] }] {
+    for p in [oaep(CKM_SHA256, 0x77, b""), oaep(CKM_SM3, CKG_MGF1_SHA256, b""), MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 0, source_data: b"L".to_vec() }, MechParam::None, MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 7, source_data: vec![] }] {
         let m = Mechanism::with(CKM_RSA_PKCS_OAEP, p.clone());
         assert_eq!(t.enc_rv(&m, pk, b"x"), Rv::MECHANISM_PARAM_INVALID, "{p:?}");
     }
@@ -1231,8 +1277,9 @@ fn ml_dsa_sign_verify() {
         let empty_ctx = Mechanism::with(CKM_ML_DSA, MechParam::SignContext { hedge: 0, context: vec![] });
         assert_eq!(t.verify(&empty_ctx, pk, b"post-quantum message", &sig), Rv::OK, "an empty context is the default");
         let ctx = Mechanism::with(CKM_ML_DSA, MechParam::SignContext { hedge: 0, context: b"ctx".to_vec() });
-        assert_eq!(t.sign_rv(&ctx, sk, b"m"), Rv::MECHANISM_PARAM_INVALID);
-        assert_eq!(t.verify(&ctx, pk, b"post-quantum message", &sig), Rv::MECHANISM_PARAM_INVALID);
+        assert_eq!(t.verify(&ctx, pk, b"post-quantum message", &sig), Rv::SIGNATURE_INVALID, "the context is part of what is signed");
+        let with_ctx = sign_verify(&mut t, &ctx, sk, pk, b"m");
+        assert_eq!(t.verify(&m, pk, b"m", &with_ctx), Rv::SIGNATURE_INVALID);
     }
     let s = t.s;
     for (tmpl, want) in [(vec![Attribute::ulong(CKA_PARAMETER_SET, 9)], Rv::ATTRIBUTE_VALUE_INVALID), (vec![], Rv::TEMPLATE_INCOMPLETE)] {
@@ -1427,7 +1474,7 @@ fn unknown_mechanisms_are_mechanism_invalid() {
 }
 
 /// A mechanism the TA offers, used for an operation it does not offer it for
-/// (RSA PKCS#1 v1.5 encryption, "signing" with GCM or with a digest), is
+/// (RSA-PSS encryption, "signing" with GCM or with a digest), is
 /// CKR_MECHANISM_INVALID: the key's type is not what is wrong.
 #[test]
 fn mechanism_not_offered_for_the_operation_is_mechanism_invalid() {
@@ -1435,7 +1482,7 @@ fn mechanism_not_offered_for_the_operation_is_mechanism_invalid() {
     let k = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_SIGN, true)]);
     let (pk, _) = rsa_pair(&mut t, 2048, &[CKA_ENCRYPT], &[CKA_DECRYPT]);
     let checks = [
-        ("CKM_RSA_PKCS encrypt (PKCS#1 v1.5 encryption is not offered)", t.enc_rv(&Mechanism::new(CKM_RSA_PKCS), pk, b"x")),
+        ("CKM_RSA_PKCS_PSS encrypt", t.enc_rv(&Mechanism::with(CKM_RSA_PKCS_PSS, pss(CKM_SHA256, CKG_MGF1_SHA256, 32)), pk, b"x")),
         ("CKM_AES_GCM sign", t.sign_rv(&Mechanism::with(CKM_AES_GCM, gcm(&[0; 12], b"", 128)), k, b"x")),
         ("CKM_SHA256 sign", t.sign_rv(&Mechanism::new(CKM_SHA256), k, b"x")),
         ("CKM_AES_CMAC encrypt", t.enc_rv(&Mechanism::new(CKM_AES_CMAC), k, &[0; 16])),
@@ -1499,4 +1546,591 @@ fn sha_key_gens_make_typed_hmac_keys() {
         });
         assert_eq!(r, Rv::TEMPLATE_INCONSISTENT, "0x{gen:x}");
     }
+}
+
+// ------------------------------------------------------------------ added: legacy hashes, PKCS#1 v1.5 encryption, EdDSA
+
+#[test]
+fn rsa_sha1_sha224_and_pss_parameters() {
+    use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY};
+    let mut t = T::new("mech-rsa-legacy");
+    let (pk, sk) = rsa_pair(&mut t, 2048, &[CKA_VERIFY], &[CKA_SIGN]);
+    let (n, e) = (t.attr(pk, CKA_MODULUS), t.attr(pk, CKA_PUBLIC_EXPONENT));
+    let msg = b"legacy hash message".to_vec();
+    for (mech, hash, di_prefix) in [
+        (CKM_SHA1_RSA_PKCS, CKM_SHA_1, "3021300906052b0e03021a05000414"),
+        (CKM_SHA224_RSA_PKCS, CKM_SHA224, "302d300d06096086480165030402040500041c"),
+    ] {
+        let sig = sign_verify(&mut t, &Mechanism::new(mech), sk, pk, &msg);
+        // Raw CKM_RSA_PKCS over the DigestInfo gives the same bytes.
+        let di = [hx(di_prefix), t.digest(hash, &msg)].concat();
+        assert_eq!(t.sign(&Mechanism::new(CKM_RSA_PKCS), sk, &di), sig, "0x{mech:x}");
+        assert_eq!(t.verify(&Mechanism::new(CKM_RSA_PKCS), pk, &di, &sig), Rv::OK);
+    }
+    let sig = t.sign(&Mechanism::new(CKM_SHA1_RSA_PKCS), sk, &msg);
+    assert!(RsaPublicKeyComponents { n: &n, e: &e }.verify(&RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, &msg, &sig).is_ok(), "aws-lc rejects SHA1_RSA_PKCS");
+    // PSS: SHA-1/224 mechanisms; any salt that fits; another MGF1 hash; raw PSS over the hash.
+    for (mech, hash, mgf, salt) in [
+        (CKM_SHA1_RSA_PKCS_PSS, CKM_SHA_1, CKG_MGF1_SHA1, 20u64),
+        (CKM_SHA224_RSA_PKCS_PSS, CKM_SHA224, CKG_MGF1_SHA224, 28),
+        (CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256, 0),
+        (CKM_SHA256_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA1, 32),
+        (CKM_SHA512_RSA_PKCS_PSS, CKM_SHA512, CKG_MGF1_SHA512, 20),
+    ] {
+        let m = Mechanism::with(mech, pss(hash, mgf, salt));
+        let sig = sign_verify(&mut t, &m, sk, pk, &msg);
+        let h = t.digest(hash, &msg);
+        assert_eq!(t.verify(&Mechanism::with(CKM_RSA_PKCS_PSS, pss(hash, mgf, salt)), pk, &h, &sig), Rv::OK, "0x{mech:x} salt {salt}");
+        // The verifier must be told the same salt length and MGF.
+        assert_eq!(t.verify(&Mechanism::with(mech, pss(hash, mgf, salt + 1)), pk, &msg, &sig), Rv::SIGNATURE_INVALID);
+        let other_mgf = if mgf == CKG_MGF1_SHA384 { CKG_MGF1_SHA256 } else { CKG_MGF1_SHA384 };
+        assert_eq!(t.verify(&Mechanism::with(mech, pss(hash, other_mgf, salt)), pk, &msg, &sig), Rv::SIGNATURE_INVALID);
+    }
+    // Multi-part SHA-1 / SHA-224 signing equals one-shot (PKCS#1 v1.5 is deterministic).
+    let s = t.s;
+    for mech in [CKM_SHA1_RSA_PKCS, CKM_SHA224_RSA_PKCS] {
+        let m = Mechanism::new(mech);
+        t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[..5].to_vec() });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[5..].to_vec() });
+        let many = t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] });
+        assert_eq!(many, t.sign(&m, sk, &msg), "0x{mech:x}");
+    }
+}
+
+#[test]
+fn rsa_pkcs1v15_encryption_and_key_transport() {
+    use aws_lc_rs::rsa::{Pkcs1PublicEncryptingKey, PublicEncryptingKey};
+    let mut t = T::new("mech-rsa-pkcs1-enc");
+    let (pk, sk) = rsa_pair(&mut t, 2048, &[CKA_ENCRYPT], &[CKA_DECRYPT]);
+    let m = Mechanism::new(CKM_RSA_PKCS);
+    for len in [0usize, 10, 32, 245] {
+        let pt = vec![0x6bu8; len];
+        let c1 = t.enc(&m, pk, &pt);
+        assert_eq!(c1.len(), 256);
+        assert_ne!(c1, t.enc(&m, pk, &pt), "PKCS#1 v1.5 encryption is randomized");
+        assert_eq!(t.dec(&m, sk, &c1), pt, "{len} bytes");
+    }
+    assert_eq!(t.enc_rv(&m, pk, &[0; 246]), Rv::DATA_LEN_RANGE);
+    // A ciphertext made outside the TA (aws-lc-rs, from the public key's SPKI).
+    let (n, e) = (t.attr(pk, CKA_MODULUS), t.attr(pk, CKA_PUBLIC_EXPONENT));
+    let int = |v: &[u8]| {
+        let mut b = v.to_vec();
+        if b[0] & 0x80 != 0 {
+            b.insert(0, 0);
+        }
+        [vec![0x02], der_len(b.len()), b].concat()
+    };
+    let rsapub = [int(&n), int(&e)].concat();
+    let rsapub = [vec![0x30], der_len(rsapub.len()), rsapub].concat();
+    let bits = [vec![0x00], rsapub].concat();
+    let body = [hx("300d06092a864886f70d0101010500"), vec![0x03], der_len(bits.len()), bits].concat();
+    let spki = [vec![0x30], der_len(body.len()), body].concat();
+    let outside = Pkcs1PublicEncryptingKey::new(PublicEncryptingKey::from_der(&spki).unwrap()).unwrap();
+    let mut ct = vec![0u8; outside.ciphertext_size()];
+    let ct = outside.encrypt(b"encrypted outside the TA", &mut ct).unwrap().to_vec();
+    assert_eq!(t.dec(&m, sk, &ct), b"encrypted outside the TA");
+    // Refusals: a corrupted ciphertext (one indistinguishable code), a short one, a parameter.
+    let mut bad = ct.clone();
+    bad[0] ^= 0x40;
+    assert_eq!(t.dec_rv(&m, sk, &bad), Rv::ENCRYPTED_DATA_INVALID);
+    assert_eq!(t.dec_rv(&m, sk, &ct[1..]), Rv::ENCRYPTED_DATA_LEN_RANGE);
+    assert_eq!(t.enc_rv(&Mechanism::with(CKM_RSA_PKCS, MechParam::Bytes(vec![1])), pk, b"x"), Rv::MECHANISM_PARAM_INVALID);
+    // Multi-part decryption collects the ciphertext.
+    let s = t.s;
+    t.ok(Request::OpInit { session: s, kind: OpKind::Decrypt, mechanism: m.clone(), key: sk });
+    t.ok(Request::OpUpdate { session: s, kind: OpKind::Decrypt, data: ct[..100].to_vec() });
+    t.ok(Request::OpUpdate { session: s, kind: OpKind::Decrypt, data: ct[100..].to_vec() });
+    assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Decrypt, signature: vec![] }), b"encrypted outside the TA");
+
+    // Key transport (C_WrapKey / C_UnwrapKey with CKM_RSA_PKCS), as the cryptoki crate's tests do it.
+    let (wpk, wsk) = {
+        let mut p = bools(&[CKA_WRAP]);
+        p.push(Attribute::ulong(CKA_MODULUS_BITS, 2048));
+        t.pair(CKM_RSA_PKCS_KEY_PAIR_GEN, p, bools(&[CKA_UNWRAP]))
+    };
+    let key = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
+    let ecb = Mechanism::new(CKM_AES_ECB);
+    let ct = t.enc(&ecb, key, &[9; 32]);
+    let blob = t.wrap(&m, wpk, key);
+    assert_eq!(blob.len(), 256);
+    let tmpl = vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_DECRYPT, true)];
+    let copy = t.unwrap(&m, wsk, &blob, tmpl.clone());
+    assert_eq!(t.dec(&ecb, copy, &ct), vec![9; 32]);
+    let mut bad = blob.clone();
+    bad[3] ^= 1;
+    let r = t.rv(Request::UnwrapKey { session: s, mechanism: m.clone(), unwrapping_key: wsk, wrapped: bad, template: with_session_object(tmpl) });
+    assert_eq!(r, Rv::WRAPPED_KEY_INVALID);
+    // One purpose per key: the decryption key cannot unwrap, the unwrapping key cannot decrypt.
+    assert_eq!(t.dec_rv(&m, wsk, &blob), Rv::KEY_FUNCTION_NOT_PERMITTED);
+}
+
+fn der_len(n: usize) -> Vec<u8> {
+    if n < 0x80 {
+        vec![n as u8]
+    } else if n < 0x100 {
+        vec![0x81, n as u8]
+    } else {
+        vec![0x82, (n >> 8) as u8, n as u8]
+    }
+}
+
+#[test]
+fn ecdsa_sha1_and_sha224() {
+    let mut t = T::new("mech-ecdsa-legacy");
+    let msg = b"legacy ECDSA".to_vec();
+    for params in [P256, P384] {
+        let (pk, sk) = ec_pair(&mut t, params, &[CKA_VERIFY], &[CKA_SIGN]);
+        for (mech, hash) in [(CKM_ECDSA_SHA1, CKM_SHA_1), (CKM_ECDSA_SHA224, CKM_SHA224)] {
+            let sig = sign_verify(&mut t, &Mechanism::new(mech), sk, pk, &msg);
+            let h = t.digest(hash, &msg);
+            assert_eq!(t.verify(&Mechanism::new(CKM_ECDSA), pk, &h, &sig), Rv::OK, "0x{mech:x} equals raw ECDSA over its hash");
+            let raw = t.sign(&Mechanism::new(CKM_ECDSA), sk, &h);
+            assert_eq!(t.verify(&Mechanism::new(mech), pk, &msg, &raw), Rv::OK);
+        }
+    }
+}
+
+#[test]
+fn hmac_sha1_sha224_known_answers() {
+    let mut t = T::new("mech-hmac-legacy");
+    let sv = bools(&[CKA_SIGN, CKA_VERIFY]);
+    let jefe = t.import(CKK_GENERIC_SECRET, b"Jefe", sv.clone());
+    let msg = b"what do ya want for nothing?";
+    // RFC 2202 test case 2 (HMAC-SHA-1), RFC 4231 test case 2 (HMAC-SHA-224).
+    for (mech, want) in [(CKM_SHA_1_HMAC, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"), (CKM_SHA224_HMAC, "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44")] {
+        assert_eq!(hex::encode(t.sign(&Mechanism::new(mech), jefe, msg)), want, "0x{mech:x}");
+        sign_verify(&mut t, &Mechanism::new(mech), jefe, jefe, msg);
+    }
+    // Typed keys from CKM_SHA_1_KEY_GEN / CKM_SHA224_KEY_GEN, one-shot = multi-part.
+    let s = t.s;
+    for (gen, mech, len) in [(CKM_SHA_1_KEY_GEN, CKM_SHA_1_HMAC, 20usize), (CKM_SHA224_KEY_GEN, CKM_SHA224_HMAC, 28)] {
+        let k = t.gen(gen, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true)]);
+        let m = Mechanism::new(mech);
+        let one = t.sign(&m, k, msg);
+        assert_eq!(one.len(), len);
+        t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: k });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[..7].to_vec() });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[7..].to_vec() });
+        assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }), one);
+    }
+}
+
+const ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
+const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+fn eddsa(prehash: bool, context: &[u8]) -> Mechanism {
+    Mechanism::with(CKM_EDDSA, MechParam::Eddsa { prehash, context: context.to_vec() })
+}
+
+#[test]
+fn eddsa_ed25519_all_variants() {
+    use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+    let mut t = T::new("mech-eddsa");
+    let msg = [0xffu8, 0x55, 0xdd];
+    for params in [ED25519_NAME, ED25519_OID] {
+        let mut p = bools(&[CKA_VERIFY]);
+        p.push(Attribute::new(CKA_EC_PARAMS, params.to_vec()));
+        let (pk, sk) = t.pair(CKM_EC_EDWARDS_KEY_PAIR_GEN, p, bools(&[CKA_SIGN]));
+        assert_eq!(t.attr(pk, CKA_KEY_TYPE), CKK_EC_EDWARDS.to_be_bytes().to_vec());
+        assert_eq!(t.attr(sk, CKA_EC_PARAMS), params.to_vec());
+        let point = t.attr(pk, CKA_EC_POINT);
+        assert_eq!(&point[..2], &[0x04, 0x20], "CKA_EC_POINT is a DER OCTET STRING of 32 bytes");
+        // Pure Ed25519: no parameter, or phFlag false without a context; aws-lc verifies it.
+        let pure = sign_verify(&mut t, &Mechanism::new(CKM_EDDSA), sk, pk, &msg);
+        assert_eq!(pure.len(), 64);
+        assert_eq!(t.sign(&eddsa(false, b""), sk, &msg), pure, "EdDSA is deterministic");
+        assert!(UnparsedPublicKey::new(&ED25519, &point[2..]).verify(&msg, &pure).is_ok(), "aws-lc rejects the TA's Ed25519 signature");
+        // Ed25519ctx and Ed25519ph (with and without a context): each verifies only as itself.
+        let variants = [eddsa(false, b"context"), eddsa(true, b""), eddsa(true, b"context")];
+        let sigs: Vec<Vec<u8>> = variants.iter().map(|m| sign_verify(&mut t, m, sk, pk, &msg)).collect();
+        for (i, m) in variants.iter().enumerate() {
+            assert_eq!(t.verify(&Mechanism::new(CKM_EDDSA), pk, &msg, &sigs[i]), Rv::SIGNATURE_INVALID);
+            for (j, sig) in sigs.iter().enumerate() {
+                if i != j {
+                    assert_eq!(t.verify(m, pk, &msg, sig), Rv::SIGNATURE_INVALID, "variant {i} accepted variant {j}'s signature");
+                }
+            }
+        }
+        // Multi-part equals one-shot.
+        let s = t.s;
+        t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: eddsa(true, b"context"), key: sk });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[..1].to_vec() });
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[1..].to_vec() });
+        assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }), sigs[2]);
+        assert_eq!(t.sign_rv(&eddsa(false, &[1; 256]), sk, &msg), Rv::MECHANISM_PARAM_INVALID);
+        assert_eq!(t.sign_rv(&Mechanism::with(CKM_EDDSA, MechParam::Bytes(vec![1])), sk, &msg), Rv::MECHANISM_PARAM_INVALID);
+    }
+    // RFC 8032 7.1 TEST 2, imported: the TA's signature is the RFC's.
+    let s = t.s;
+    let secret = hx("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    let public = hx("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    let sk = t.handle(Request::CreateObject {
+        session: s,
+        template: with_session_object(vec![
+            Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+            Attribute::new(CKA_EC_PARAMS, ED25519_NAME.to_vec()),
+            Attribute::new(CKA_VALUE, secret),
+            Attribute::bool(CKA_SIGN, true),
+        ]),
+    });
+    assert_eq!(t.attr(sk, CKA_EC_POINT)[2..], public[..], "the public key is derived on import");
+    let want = "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+    assert_eq!(hex::encode(t.sign(&Mechanism::new(CKM_EDDSA), sk, &[0x72])), want);
+    // A public key imported raw (32 bytes) or DER-wrapped verifies it.
+    for point in [public.clone(), [vec![0x04, 0x20], public.clone()].concat()] {
+        let pk = t.handle(Request::CreateObject {
+            session: s,
+            template: with_session_object(vec![
+                Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+                Attribute::new(CKA_EC_PARAMS, ED25519_OID.to_vec()),
+                Attribute::new(CKA_EC_POINT, point),
+                Attribute::bool(CKA_VERIFY, true),
+            ]),
+        });
+        assert_eq!(t.verify(&Mechanism::new(CKM_EDDSA), pk, &[0x72], &hx(want)), Rv::OK);
+    }
+    // Ed448 and other curves are refused.
+    let ed448 = b"\x13\x0aedwards448".to_vec();
+    for params in [ed448, vec![0x06, 0x03, 0x2b, 0x65, 0x71], P256.to_vec()] {
+        let mut p = bools(&[CKA_VERIFY]);
+        p.push(Attribute::new(CKA_EC_PARAMS, params));
+        let r = t.rv(Request::GenerateKeyPair {
+            session: s,
+            mechanism: Mechanism::new(CKM_EC_EDWARDS_KEY_PAIR_GEN),
+            public_template: with_session_object(p),
+            private_template: with_session_object(bools(&[CKA_SIGN])),
+        });
+        assert_eq!(r, Rv::CURVE_NOT_SUPPORTED);
+    }
+    // An EC key with CKM_EDDSA, an Ed25519 key with ECDSA.
+    let (_, ec) = ec_pair(&mut t, P256, &[CKA_VERIFY], &[CKA_SIGN]);
+    assert_eq!(t.sign_rv(&Mechanism::new(CKM_EDDSA), ec, &msg), Rv::KEY_TYPE_INCONSISTENT);
+    assert_eq!(t.sign_rv(&Mechanism::new(CKM_ECDSA_SHA256), sk, &msg), Rv::KEY_TYPE_INCONSISTENT);
+}
+
+fn ml_dsa_mech(mech: u64, hedge: u64, context: &[u8]) -> Mechanism {
+    Mechanism::with(mech, MechParam::SignContext { hedge, context: context.to_vec() })
+}
+
+/// PKCS#11 3.2 ML-DSA: signing contexts, the hedge variants, HashML-DSA with a
+/// caller-computed hash (single-part only) and the CKM_HASH_ML_DSA_<hash>
+/// mechanisms that hash in the TA. Deterministic signatures are compared with
+/// teehsm-crypto's (itself checked against Wycheproof and the `ml-dsa` crate)
+/// from the same seed, read back through CKA_SEED.
+#[test]
+fn ml_dsa_contexts_hedging_and_hash_ml_dsa() {
+    use teehsm_crypto::mldsa::{self, Hedge, MlDsaParam, PreHash};
+    let mut t = T::new("mech-mldsa-ext");
+    let s = t.s;
+    let mut p = bools(&[CKA_VERIFY]);
+    p.push(Attribute::ulong(CKA_PARAMETER_SET, CKP_ML_DSA_44));
+    let mut q = bools(&[CKA_SIGN]);
+    q.extend([Attribute::bool(CKA_SENSITIVE, false), Attribute::bool(CKA_EXTRACTABLE, true)]);
+    let (pk, sk) = t.pair(CKM_ML_DSA_KEY_PAIR_GEN, p, q);
+    let seed = t.attr(sk, CKA_SEED);
+    let twin = mldsa::MlDsaPrivateKey::from_seed(MlDsaParam::MlDsa44, &seed).unwrap();
+    let data = [0xffu8, 0x55, 0xdd];
+    let context = b"an application context".to_vec();
+
+    // Context + deterministic: stable, equal to the reference, bound to the context.
+    let det = ml_dsa_mech(CKM_ML_DSA, CKH_DETERMINISTIC_REQUIRED, &context);
+    let sig = sign_verify(&mut t, &det, sk, pk, &data);
+    assert_eq!(t.sign(&det, sk, &data), sig);
+    assert_eq!(sig, twin.sign_with_context(&context, &data, Hedge::Deterministic).unwrap());
+    assert_eq!(t.verify(&ml_dsa_mech(CKM_ML_DSA, CKH_HEDGE_PREFERRED, b"other"), pk, &data, &sig), Rv::SIGNATURE_INVALID);
+    // Hedged (preferred / required) differ each time.
+    for hedge in [CKH_HEDGE_PREFERRED, CKH_HEDGE_REQUIRED] {
+        let m = ml_dsa_mech(CKM_ML_DSA, hedge, &context);
+        let a = sign_verify(&mut t, &m, sk, pk, &data);
+        assert_ne!(a, t.sign(&m, sk, &data));
+        assert_eq!(t.verify(&det, pk, &data, &a), Rv::OK, "the hedge does not change verification");
+    }
+    // Multi-part with a context equals one-shot (deterministic).
+    t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: det.clone(), key: sk });
+    for part in data.chunks(2) {
+        t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: part.to_vec() });
+    }
+    assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }), sig);
+
+    // CKM_HASH_ML_DSA: the data is the hash; single-part only.
+    let hash = t.digest(CKM_SHA384, b"message hashed by the caller");
+    let hm = Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: CKH_DETERMINISTIC_REQUIRED, context: vec![], hash: CKM_SHA384 });
+    let hsig = sign_verify(&mut t, &hm, sk, pk, &hash);
+    assert_eq!(hsig, twin.sign_prehashed(b"", PreHash::Sha384, &hash, Hedge::Deterministic).unwrap());
+    for kind in [OpKind::Sign, OpKind::Verify] {
+        t.ok(Request::OpInit { session: s, kind, mechanism: hm.clone(), key: if kind == OpKind::Sign { sk } else { pk } });
+        assert_eq!(t.rv(Request::OpUpdate { session: s, kind, data: hash[..10].to_vec() }), Rv::OPERATION_NOT_INITIALIZED, "{kind:?}: single-part only");
+        assert_eq!(t.rv(Request::OpFinal { session: s, kind, signature: vec![] }), Rv::OPERATION_NOT_INITIALIZED, "the update ended it");
+        // C_Sign / C_Verify after the init (OpSingle) work.
+        t.ok(Request::OpInit { session: s, kind, mechanism: hm.clone(), key: if kind == OpKind::Sign { sk } else { pk } });
+        match t.ok(Request::OpSingle { session: s, kind, data: hash.clone(), signature: hsig.clone() }) {
+            Reply::Bytes(b) => assert_eq!(b, hsig),
+            Reply::Done => assert_eq!(kind, OpKind::Verify),
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(t.sign_rv(&hm, sk, &hash[..47]), Rv::DATA_LEN_RANGE, "a SHA-384 hash is 48 bytes");
+    // CKM_HASH_ML_DSA_<hash>: the TA hashes; multi-part allowed; equals CKM_HASH_ML_DSA over the hash.
+    let msg = b"a message the TA hashes".to_vec();
+    for (mech, hash_mech, ph) in [
+        (CKM_HASH_ML_DSA_SHA224, Some(CKM_SHA224), PreHash::Sha224),
+        (CKM_HASH_ML_DSA_SHA256, Some(CKM_SHA256), PreHash::Sha256),
+        (CKM_HASH_ML_DSA_SHA384, Some(CKM_SHA384), PreHash::Sha384),
+        (CKM_HASH_ML_DSA_SHA512, Some(CKM_SHA512), PreHash::Sha512),
+        (CKM_HASH_ML_DSA_SHA3_224, Some(CKM_SHA3_224), PreHash::Sha3_224),
+        (CKM_HASH_ML_DSA_SHA3_256, Some(CKM_SHA3_256), PreHash::Sha3_256),
+        (CKM_HASH_ML_DSA_SHA3_384, Some(CKM_SHA3_384), PreHash::Sha3_384),
+        (CKM_HASH_ML_DSA_SHA3_512, Some(CKM_SHA3_512), PreHash::Sha3_512),
+        (CKM_HASH_ML_DSA_SHAKE128, None, PreHash::Shake128),
+        (CKM_HASH_ML_DSA_SHAKE256, None, PreHash::Shake256),
+    ] {
+        let m = ml_dsa_mech(mech, CKH_DETERMINISTIC_REQUIRED, b"ctx");
+        let one = sign_verify(&mut t, &m, sk, pk, &msg);
+        let h = ph.digest(&msg).unwrap();
+        assert_eq!(one, twin.sign_prehashed(b"ctx", ph, &h, Hedge::Deterministic).unwrap(), "0x{mech:x}");
+        if let Some(hm) = hash_mech {
+            let generic = Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: CKH_DETERMINISTIC_REQUIRED, context: b"ctx".to_vec(), hash: hm });
+            assert_eq!(t.verify(&generic, pk, &h, &one), Rv::OK, "0x{mech:x} = CKM_HASH_ML_DSA over the hash");
+        }
+        t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
+        for part in msg.chunks(10) {
+            t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: part.to_vec() });
+        }
+        assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }), one, "0x{mech:x} multi-part");
+        // A pure ML-DSA signature is not a HashML-DSA one.
+        let pure = t.sign(&ml_dsa_mech(CKM_ML_DSA, CKH_DETERMINISTIC_REQUIRED, b"ctx"), sk, &msg);
+        assert_eq!(t.verify(&m, pk, &msg, &pure), Rv::SIGNATURE_INVALID);
+    }
+    // Parameter errors, at init and one-shot.
+    for (m, what) in [
+        (ml_dsa_mech(CKM_ML_DSA, 7, b""), "unknown hedge"),
+        (ml_dsa_mech(CKM_ML_DSA, 0, &[0; 256]), "256-byte context"),
+        (Mechanism::new(CKM_HASH_ML_DSA), "CKM_HASH_ML_DSA without its hash"),
+        (Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA_1 }), "SHA-1 is not a HashML-DSA hash"),
+        (Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_HASH_ML_DSA_SHA256 }), "a mechanism is not a hash"),
+        (Mechanism::with(CKM_HASH_ML_DSA, ml_dsa_mech(0, 0, b"").param), "CK_SIGN_ADDITIONAL_CONTEXT for CKM_HASH_ML_DSA"),
+        (Mechanism::with(CKM_ML_DSA, MechParam::Bytes(vec![1])), "a byte string"),
+    ] {
+        assert_eq!(t.sign_rv(&m, sk, &hash), Rv::MECHANISM_PARAM_INVALID, "{what}");
+        assert_eq!(t.rv(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk }), Rv::MECHANISM_PARAM_INVALID, "{what} at init");
+    }
+    // ML-DSA mechanisms need an ML-DSA key.
+    let (_, ec) = ec_pair(&mut t, P256, &[CKA_VERIFY], &[CKA_SIGN]);
+    assert_eq!(t.sign_rv(&ml_dsa_mech(CKM_HASH_ML_DSA_SHA256, 0, b""), ec, &msg), Rv::KEY_TYPE_INCONSISTENT);
+}
+
+fn ecdh_kdf_mech(kdf: u64, shared: &[u8], public: &[u8]) -> Mechanism {
+    Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf, shared_data: shared.to_vec(), public_data: public.to_vec() })
+}
+
+fn readable_secret(len: Option<u64>) -> Vec<Attribute> {
+    let mut t = vec![
+        Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+        Attribute::bool(CKA_SENSITIVE, false),
+        Attribute::bool(CKA_EXTRACTABLE, true),
+        Attribute::bool(CKA_TOKEN, false),
+    ];
+    if let Some(l) = len {
+        t.push(Attribute::ulong(CKA_VALUE_LEN, l));
+    }
+    t
+}
+
+/// CKM_ECDH1_DERIVE with the X9.63 (CKD_SHA*_KDF) and SP 800-56C
+/// (CKD_SHA*_KDF_SP800) key derivation functions, on P-256 and X25519
+/// (CKK_EC_MONTGOMERY) keys; the OpenPGP vector the cryptoki crate's tests use.
+#[test]
+fn ecdh_kdfs_and_x25519() {
+    use teehsm_crypto::digest::HashAlg;
+    use teehsm_crypto::kdf::{sp800_56c_one_step, x963_kdf, KdfHash};
+    let mut t = T::new("mech-ecdh-kdf");
+    let s = t.s;
+    // P-256: both sides, every SHA-2 KDF, against the KDF applied to the CKD_NULL secret.
+    let (a_pub, a_priv) = ec_pair(&mut t, P256, &[], &[CKA_DERIVE]);
+    let (b_pub, b_priv) = ec_pair(&mut t, P256, &[], &[CKA_DERIVE]);
+    let (a_pt, b_pt) = (raw_point(&mut t, a_pub), raw_point(&mut t, b_pub));
+    let derive = |t: &mut T, m: Mechanism, base: u64, len: Option<u64>| -> Result<Vec<u8>, Rv> {
+        match t.h.call(&mut t.c, Request::DeriveKey { session: s, mechanism: m, base_key: base, template: readable_secret(len) }) {
+            Response::Ok(Reply::Handle(k)) => Ok(t.attr(k, CKA_VALUE)),
+            Response::Err { rv, .. } => Err(rv),
+            r => panic!("{r:?}"),
+        }
+    };
+    let z = derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &b_pt), a_priv, None).unwrap();
+    for (kdf, h, x963) in [
+        (CKD_SHA1_KDF, HashAlg::Sha1, true),
+        (CKD_SHA224_KDF, HashAlg::Sha224, true),
+        (CKD_SHA256_KDF, HashAlg::Sha256, true),
+        (CKD_SHA384_KDF, HashAlg::Sha384, true),
+        (CKD_SHA512_KDF, HashAlg::Sha512, true),
+        (CKD_SHA1_KDF_SP800, HashAlg::Sha1, false),
+        (CKD_SHA256_KDF_SP800, HashAlg::Sha256, false),
+        (CKD_SHA512_KDF_SP800, HashAlg::Sha512, false),
+    ] {
+        for (shared, len) in [(&b""[..], Some(40u64)), (&b"shared info"[..], Some(16)), (&b"x"[..], None)] {
+            let ab = derive(&mut t, ecdh_kdf_mech(kdf, shared, &b_pt), a_priv, len).unwrap();
+            let ba = derive(&mut t, ecdh_kdf_mech(kdf, shared, &a_pt), b_priv, len).unwrap();
+            assert_eq!(ab, ba, "KDF 0x{kdf:x}: both sides agree");
+            let n = len.map(|l| l as usize).unwrap_or(h.output_len());
+            let want = if x963 { x963_kdf(KdfHash::Sha(h), &z, shared, n) } else { sp800_56c_one_step(KdfHash::Sha(h), &z, shared, n) }.unwrap();
+            assert_eq!(ab, want.to_vec(), "KDF 0x{kdf:x}, {n} bytes");
+        }
+    }
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(0x99, b"", &b_pt), a_priv, None), Err(Rv::MECHANISM_PARAM_INVALID));
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"data", &b_pt), a_priv, None), Err(Rv::MECHANISM_PARAM_INVALID));
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(CKD_SHA256_KDF, b"", &b_pt), a_priv, Some(513)), Err(Rv::KEY_SIZE_RANGE));
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &b_pt), a_priv, Some(33)), Err(Rv::TEMPLATE_INCONSISTENT), "CKD_NULL gives 32 bytes");
+
+    // X25519: the OpenPGP vector (imported private key, raw ephemeral point, SP 800-56C SHA-256).
+    let private = t.handle(Request::CreateObject {
+        session: s,
+        template: with_session_object(vec![
+            Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_EC_MONTGOMERY),
+            Attribute::new(CKA_EC_PARAMS, b"\x13\x0acurve25519".to_vec()),
+            Attribute::new(CKA_VALUE, hx("F00670C5F139E7E6C2511EA04FF507AFBBE237CE3C71A89CA59A1C5CF8856562")),
+            Attribute::bool(CKA_SENSITIVE, true),
+            Attribute::bool(CKA_DERIVE, true),
+        ]),
+    });
+    let param = hx("0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0");
+    let ephemeral = hx("533B3F09E53B3DEED661A13F7A7D9694AB71CE156C728E00DEE87A1EE3A14C4A");
+    let got = derive(&mut t, ecdh_kdf_mech(CKD_SHA256_KDF_SP800, &param, &ephemeral), private, Some(16)).unwrap();
+    assert_eq!(hex::encode_upper(got), "AF8CE51D0139A6D60831A9BABAB20186");
+    // Generated X25519 pairs agree both ways (raw and DER-wrapped peer points).
+    let mut pair = || {
+        let p = vec![Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x03, 0x2b, 0x65, 0x6e]), Attribute::bool(CKA_DERIVE, true)];
+        t.pair(CKM_EC_MONTGOMERY_KEY_PAIR_GEN, p, bools(&[CKA_DERIVE]))
+    };
+    let (xa_pub, xa) = pair();
+    let (xb_pub, xb) = pair();
+    assert_eq!(t.attr(xa, CKA_KEY_TYPE), CKK_EC_MONTGOMERY.to_be_bytes().to_vec());
+    let (pa, pb) = (t.attr(xa_pub, CKA_EC_POINT), t.attr(xb_pub, CKA_EC_POINT));
+    assert_eq!(&pa[..2], &[0x04, 0x20]);
+    let ab = derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &pb), xa, None).unwrap();
+    let ba = derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &pa[2..]), xb, None).unwrap();
+    assert_eq!(ab.len(), 32);
+    assert_eq!(ab, ba);
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &[9; 31]), xa, None), Err(Rv::MECHANISM_PARAM_INVALID));
+    assert_eq!(derive(&mut t, ecdh_kdf_mech(CKD_NULL, b"", &[0; 32]), xa, None), Err(Rv::MECHANISM_PARAM_INVALID), "a small-order point");
+    // Other Montgomery curves are refused.
+    let r = t.rv(Request::GenerateKeyPair {
+        session: s,
+        mechanism: Mechanism::new(CKM_EC_MONTGOMERY_KEY_PAIR_GEN),
+        public_template: with_session_object(vec![Attribute::new(CKA_EC_PARAMS, b"\x13\x08curve448".to_vec())]),
+        private_template: with_session_object(bools(&[CKA_DERIVE])),
+    });
+    assert_eq!(r, Rv::CURVE_NOT_SUPPORTED);
+}
+
+fn kbkdf_mech(mech: u64, prf: u64, data: Vec<KdfDataParam>, iv: &[u8], additional: Vec<Vec<Attribute>>) -> Mechanism {
+    Mechanism::with(mech, MechParam::Kbkdf(KbkdfParams { prf, data, iv: iv.to_vec(), additional_keys: additional }))
+}
+
+/// SP 800-108 in the three modes, as the cryptoki crate's tests drive it
+/// (AES-CMAC, a 16-bit counter, label / separator / context, a 32-bit DKM
+/// length), with additional keys; values compared with teehsm-crypto's KBKDF
+/// (itself checked against OpenSSL and rebuilt from HMAC/CMAC in kat.rs).
+#[test]
+fn kbkdf_modes_additional_keys_and_refusals() {
+    use teehsm_crypto::kbkdf::{self, Field, IntFormat, Mode, Prf};
+    let mut t = T::new("mech-kbkdf");
+    let s = t.s;
+    let base_value = hx("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+    let base = t.import(CKK_AES, &base_value, bools(&[CKA_DERIVE]));
+    let c16 = CounterFormat { little_endian: false, width_bits: 16 };
+    let dkm = KdfDataParam::DkmLength { method: 2, format: CounterFormat { little_endian: false, width_bits: 32 } };
+    let tail = || vec![KdfDataParam::ByteArray(b"test_label".to_vec()), KdfDataParam::ByteArray(vec![0]), KdfDataParam::ByteArray(b"\xfe\xed\xbe\xef".to_vec()), dkm.clone()];
+    let fields_of = |data: &[KdfDataParam]| -> Vec<Field> {
+        data.iter()
+            .map(|d| match d {
+                KdfDataParam::IterationVariable { format } => Field::Iteration(format.map(|c| IntFormat { little_endian: c.little_endian, width_bits: c.width_bits })),
+                KdfDataParam::Counter(c) => Field::Counter(IntFormat { little_endian: c.little_endian, width_bits: c.width_bits }),
+                KdfDataParam::DkmLength { method, format } => Field::DkmLength { sum_of_segments: *method == 2, format: IntFormat { little_endian: format.little_endian, width_bits: format.width_bits } },
+                KdfDataParam::ByteArray(b) => Field::Bytes(b.clone()),
+            })
+            .collect()
+    };
+    let aes = |len: u64, extra: &[(u64, bool)]| {
+        let mut v = vec![
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::ulong(CKA_VALUE_LEN, len),
+            Attribute::bool(CKA_SENSITIVE, false),
+            Attribute::bool(CKA_EXTRACTABLE, true),
+            Attribute::bool(CKA_TOKEN, false),
+        ];
+        v.extend(extra.iter().map(|(ty, b)| Attribute::bool(*ty, *b)));
+        v
+    };
+    let counter_data = [vec![KdfDataParam::IterationVariable { format: Some(c16) }], tail()].concat();
+    let feedback_data = vec![KdfDataParam::IterationVariable { format: None }, KdfDataParam::Counter(c16), dkm.clone()];
+    for (mech, data, iv, mode) in [
+        (CKM_SP800_108_COUNTER_KDF, counter_data.clone(), vec![], Mode::Counter),
+        (CKM_SP800_108_FEEDBACK_KDF, feedback_data.clone(), vec![], Mode::Feedback { iv: vec![] }),
+        (CKM_SP800_108_FEEDBACK_KDF, feedback_data.clone(), b"sixteen bytes iv".to_vec(), Mode::Feedback { iv: b"sixteen bytes iv".to_vec() }),
+        (CKM_SP800_108_DOUBLE_PIPELINE_KDF, counter_data.iter().map(|d| match d {
+            KdfDataParam::IterationVariable { .. } => KdfDataParam::IterationVariable { format: None },
+            d => d.clone(),
+        }).collect(), vec![], Mode::DoublePipeline),
+    ] {
+        // One key.
+        let k = t.handle(Request::DeriveKey { session: s, mechanism: kbkdf_mech(mech, CKM_AES_CMAC, data.clone(), &iv, vec![]), base_key: base, template: aes(32, &[(CKA_ENCRYPT, true)]) });
+        let want = kbkdf::derive(Prf::AesCmac, &base_value, &mode, &fields_of(&data), &[32]).unwrap();
+        assert_eq!(t.attr(k, CKA_VALUE), want[0].to_vec(), "0x{mech:x}");
+        assert_eq!(t.attr(k, CKA_SIGN), vec![0]);
+        // Three keys (AES-256, AES-128, a 1-byte generic secret): Handles, in order, from disjoint segments.
+        let generic = vec![
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+            Attribute::ulong(CKA_VALUE_LEN, 1),
+            Attribute::bool(CKA_DERIVE, true),
+            Attribute::bool(CKA_SENSITIVE, false),
+            Attribute::bool(CKA_EXTRACTABLE, true),
+            Attribute::bool(CKA_TOKEN, false),
+        ];
+        let m = kbkdf_mech(mech, CKM_AES_CMAC, data.clone(), &iv, vec![aes(16, &[(CKA_SIGN, true), (CKA_VERIFY, true)]), generic]);
+        let hs = match t.ok(Request::DeriveKey { session: s, mechanism: m, base_key: base, template: aes(32, &[(CKA_ENCRYPT, true)]) }) {
+            Reply::Handles(v) => v,
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(hs.len(), 3);
+        let want = kbkdf::derive(Prf::AesCmac, &base_value, &mode, &fields_of(&data), &[32, 16, 1]).unwrap();
+        for (h, w) in hs.iter().zip(&want) {
+            assert_eq!(t.attr(*h, CKA_VALUE), w.to_vec(), "0x{mech:x}");
+        }
+        assert_eq!(t.attr(hs[1], CKA_KEY_TYPE), CKK_AES.to_be_bytes().to_vec());
+        assert_eq!(t.attr(hs[1], CKA_SIGN), vec![1]);
+        assert_eq!(t.attr(hs[2], CKA_DERIVE), vec![1]);
+        assert_eq!(t.attr(hs[2], CKA_VALUE_LEN), 1u64.to_be_bytes().to_vec());
+    }
+    // HMAC PRFs take a generic secret / HMAC key.
+    let hkey = t.import(CKK_GENERIC_SECRET, &[0x42; 32], bools(&[CKA_DERIVE]));
+    let k = t.handle(Request::DeriveKey { session: s, mechanism: kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SHA256_HMAC, counter_data.clone(), b"", vec![]), base_key: hkey, template: aes(16, &[(CKA_ENCRYPT, true)]) });
+    let want = kbkdf::derive(Prf::Hmac(teehsm_crypto::digest::HashAlg::Sha256), &[0x42; 32], &Mode::Counter, &fields_of(&counter_data), &[16]).unwrap();
+    assert_eq!(t.attr(k, CKA_VALUE), want[0].to_vec());
+    // Refusals.
+    let derive_rv = |t: &mut T, m: Mechanism, base: u64, tmpl: Vec<Attribute>| t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: base, template: tmpl });
+    let counter = |data: Vec<KdfDataParam>| kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, data, b"", vec![]);
+    for (m, what) in [
+        (counter(tail()), "missing iteration variable"),
+        (counter([vec![KdfDataParam::IterationVariable { format: None }], tail()].concat()), "counter mode without a counter format"),
+        (counter([vec![KdfDataParam::IterationVariable { format: Some(c16) }, KdfDataParam::Counter(c16)], tail()].concat()), "a counter in counter mode"),
+        (counter([counter_data.clone(), vec![dkm.clone()]].concat()), "two DKM lengths"),
+        (kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SM3_HMAC, counter_data.clone(), b"", vec![]), "an unsupported PRF"),
+        (kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, counter_data.clone(), b"iv", vec![]), "an IV in counter mode"),
+        (Mechanism::new(CKM_SP800_108_COUNTER_KDF), "no parameter"),
+    ] {
+        assert_eq!(derive_rv(&mut t, m, base, aes(32, &[])), Rv::MECHANISM_PARAM_INVALID, "{what}");
+    }
+    let hmac_prf = kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SHA256_HMAC, counter_data.clone(), b"", vec![]);
+    assert_eq!(derive_rv(&mut t, hmac_prf, base, aes(32, &[])), Rv::KEY_TYPE_INCONSISTENT, "an HMAC PRF with an AES base key");
+    let no_len = vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_TOKEN, false)];
+    assert_eq!(derive_rv(&mut t, counter(counter_data.clone()), base, no_len.clone()), Rv::TEMPLATE_INCOMPLETE);
+    let bad_additional = kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, counter_data.clone(), b"", vec![no_len]);
+    assert_eq!(derive_rv(&mut t, bad_additional, base, aes(32, &[])), Rv::TEMPLATE_INCOMPLETE, "an additional key without a length: nothing is derived");
 }

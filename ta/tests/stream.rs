@@ -239,3 +239,106 @@ fn multi_part_encryption_matches_one_shot_for_every_mode() {
     assert_eq!(cipher_multi(&h, &mut c, s, OpKind::Decrypt, &gm, aes, &sealed, &cuts), Err(Rv::ENCRYPTED_DATA_INVALID));
     h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Decrypt, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
 }
+
+// ---------------------------------------------------------------- OpSingle (C_Sign & co. after *Init, one round trip)
+
+fn single(h: &Harness, c: &mut Connection, s: u64, kind: OpKind, data: &[u8], signature: &[u8]) -> Response {
+    h.call(c, Request::OpSingle { session: s, kind, data: data.to_vec(), signature: signature.to_vec() })
+}
+
+#[test]
+fn op_single_signs_and_verifies_ecdsa_p256() {
+    let h = Harness::new("single-ecdsa");
+    let (mut c, s) = h.user();
+    let (pk, sk) = pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]);
+    let m = Mechanism::new(CKM_ECDSA_SHA256);
+    let data: Vec<u8> = (0..777u32).map(|i| (i * 13) as u8).collect();
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
+    let sig = bytes(single(&h, &mut c, s, OpKind::Sign, &data, b""));
+    assert_eq!(sig.len(), 64, "CKM_ECDSA signatures are r||s");
+    // The signing operation is over.
+    h.refused(&mut c, Request::OpSingle { session: s, kind: OpKind::Sign, data: data.clone(), signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+    // It verifies one-shot, multi-part and through OpSingle.
+    h.ok(&mut c, Request::Verify { session: s, mechanism: m.clone(), key: pk, data: data.clone(), signature: sig.clone() });
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Verify, mechanism: m.clone(), key: pk });
+    match single(&h, &mut c, s, OpKind::Verify, &data, &sig) {
+        Response::Ok(Reply::Done) => {}
+        r => panic!("{r:?}"),
+    }
+    h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Verify, signature: sig.clone() }, Rv::OPERATION_NOT_INITIALIZED);
+    // A tampered signature, and tampered data, are refused and end the operation.
+    let mut bad = sig.clone();
+    bad[10] ^= 0x80;
+    for (d, sg) in [(data.clone(), bad), ({
+        let mut d = data.clone();
+        d[0] ^= 1;
+        d
+    }, sig.clone())] {
+        h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Verify, mechanism: m.clone(), key: pk });
+        match single(&h, &mut c, s, OpKind::Verify, &d, &sg) {
+            Response::Err { rv, .. } => assert_eq!(rv, Rv::SIGNATURE_INVALID),
+            r => panic!("{r:?}"),
+        }
+        h.refused(&mut c, Request::OpSingle { session: s, kind: OpKind::Verify, data: d, signature: sg }, Rv::OPERATION_NOT_INITIALIZED);
+    }
+    // A new operation can start after the refused one.
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Verify, mechanism: m, key: pk });
+    match single(&h, &mut c, s, OpKind::Verify, &data, &sig) {
+        Response::Ok(Reply::Done) => {}
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn op_single_aes_cbc_pad_round_trip_and_digest() {
+    let h = Harness::new("single-cipher");
+    let (mut c, s) = h.user();
+    let aes = h.aes_key(&mut c, s, &[(CKA_ENCRYPT, true), (CKA_DECRYPT, true)]);
+    let m = Mechanism::with(CKM_AES_CBC_PAD, MechParam::Bytes((0..16).collect()));
+    for len in [0usize, 1, 15, 16, 17, 1000] {
+        let pt: Vec<u8> = (0..len as u32).map(|i| (i * 7 + 3) as u8).collect();
+        h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Encrypt, mechanism: m.clone(), key: aes });
+        let ct = bytes(single(&h, &mut c, s, OpKind::Encrypt, &pt, b""));
+        assert_eq!(ct.len(), (len / 16 + 1) * 16, "PKCS#7 padding of {len} bytes");
+        let one = h.bytes(&mut c, Request::Encrypt { session: s, mechanism: m.clone(), key: aes, data: pt.clone() });
+        assert_eq!(ct, one, "OpSingle equals one-shot C_Encrypt for {len} bytes");
+        h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Decrypt, mechanism: m.clone(), key: aes });
+        let back = bytes(single(&h, &mut c, s, OpKind::Decrypt, &ct, b""));
+        assert_eq!(back, pt, "{len} bytes");
+        h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Decrypt, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+    }
+    // A ciphertext that is not whole blocks is refused and ends the operation.
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Decrypt, mechanism: m.clone(), key: aes });
+    match single(&h, &mut c, s, OpKind::Decrypt, &[0u8; 17], b"") {
+        Response::Err { rv, .. } => assert_eq!(rv, Rv::ENCRYPTED_DATA_LEN_RANGE),
+        r => panic!("{r:?}"),
+    }
+    h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Decrypt, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+    // Digest: FIPS 180-2 "abc" and the one-shot digest of a longer message.
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    assert_eq!(
+        hex::encode(bytes(single(&h, &mut c, s, OpKind::Digest, b"abc", b""))),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let data = vec![0xa5u8; 5000];
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA384), key: 0 });
+    let got = bytes(single(&h, &mut c, s, OpKind::Digest, &data, b""));
+    assert_eq!(got, h.bytes(&mut c, Request::Digest { session: s, mechanism: Mechanism::new(CKM_SHA384), data }));
+    h.refused(&mut c, Request::OpFinal { session: s, kind: OpKind::Digest, signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+}
+
+#[test]
+fn op_single_without_init_is_refused() {
+    let h = Harness::new("single-noinit");
+    let (mut c, s) = h.user();
+    for kind in [OpKind::Digest, OpKind::Sign, OpKind::Verify, OpKind::Encrypt, OpKind::Decrypt] {
+        h.refused(&mut c, Request::OpSingle { session: s, kind, data: vec![1, 2, 3], signature: vec![4; 64] }, Rv::OPERATION_NOT_INITIALIZED);
+    }
+    // An operation of another kind does not count.
+    h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
+    h.refused(&mut c, Request::OpSingle { session: s, kind: OpKind::Sign, data: vec![1], signature: vec![] }, Rv::OPERATION_NOT_INITIALIZED);
+    // ... and is still there.
+    assert_eq!(bytes(single(&h, &mut c, s, OpKind::Digest, b"", b"")).len(), 32);
+    // An unknown session is its own error.
+    h.refused(&mut c, Request::OpSingle { session: 0xdead, kind: OpKind::Digest, data: vec![], signature: vec![] }, Rv::SESSION_HANDLE_INVALID);
+}

@@ -1,8 +1,18 @@
-//! RSA (aws-lc-rs): PKCS#1 v1.5 and PSS signatures, OAEP encryption.
+//! RSA (aws-lc): PKCS#1 v1.5 and PSS signatures, OAEP and PKCS#1 v1.5
+//! encryption.
 //!
 //! Private keys are held as PKCS#1 `RSAPrivateKey` DER (the sealed form in
-//! the store); moduli from 2048 to 8192 bits. PSS uses a salt as long as the
-//! hash (the only length aws-lc offers; other lengths are `Unsupported`).
+//! the store); moduli from 2048 to 8192 bits. The common cases (SHA-256/384/512,
+//! PSS salt = hash length, OAEP with MGF1 over the same hash) go through
+//! aws-lc-rs; SHA-1/SHA-224, other PSS salts, other MGF1 hashes, OAEP with
+//! SHA-224 and PKCS#1 v1.5 signatures over caller-formatted blocks go through
+//! the same aws-lc C functions directly ([`crate::lc`]).
+//!
+//! PKCS#1 v1.5 *decryption* is offered because PKCS#11 callers need it
+//! (CKM_RSA_PKCS): aws-lc checks the padding in constant time (no Marvin
+//! timing leak, unlike the `rsa` crate, RUSTSEC-2023-0071), but a caller that
+//! tells an attacker whether decryption failed still runs a Bleichenbacher
+//! oracle; OAEP is the mechanism to use.
 
 use crate::der::{self, Reader};
 use crate::digest::{self, HashAlg};
@@ -10,8 +20,8 @@ use crate::CryptoError;
 use aws_lc_rs::digest::{Digest, SHA256, SHA384, SHA512};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
-    KeyPair, KeyPairComponents, KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    PublicEncryptingKey, PublicKeyComponents, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384,
+    KeyPair, KeyPairComponents, KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384,
     OAEP_SHA512_MGF1SHA512,
 };
 use aws_lc_rs::signature::{
@@ -27,6 +37,8 @@ const MAX_BITS: usize = 8192;
 const RSA_ALG_ID: &[u8] = &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
 
 /// DigestInfo prefixes (RFC 8017 9.2 note 1).
+const DI_SHA1: &[u8] = &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+const DI_SHA224: &[u8] = &[0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00, 0x04, 0x1c];
 const DI_SHA256: &[u8] = &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 const DI_SHA384: &[u8] = &[0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30];
 const DI_SHA512: &[u8] = &[0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40];
@@ -93,6 +105,32 @@ fn import_digest(hash: &[u8], alg: &'static aws_lc_rs::digest::Algorithm, h: Has
         return Err(CryptoError::DataLenRange(format!("a {} hash is {} bytes, got {}", h.name(), h.output_len(), hash.len())));
     }
     Digest::import_less_safe(hash, alg).map_err(|_| CryptoError::Internal("digest import".into()))
+}
+
+/// The DER `DigestInfo` of `hash` (RFC 8017 9.2), as EMSA-PKCS1-v1_5 signs it.
+pub fn digest_info(h: HashAlg, hash: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let prefix = match h {
+        HashAlg::Sha1 => DI_SHA1,
+        HashAlg::Sha224 => DI_SHA224,
+        HashAlg::Sha256 => DI_SHA256,
+        HashAlg::Sha384 => DI_SHA384,
+        HashAlg::Sha512 => DI_SHA512,
+        HashAlg::Sm3 => return Err(CryptoError::Unsupported("RSA PKCS#1 v1.5 with SM3".into())),
+    };
+    if hash.len() != h.output_len() {
+        return Err(CryptoError::DataLenRange(format!("a {} hash is {} bytes, got {}", h.name(), h.output_len(), hash.len())));
+    }
+    Ok([prefix, hash].concat())
+}
+
+/// True when aws-lc-rs' own PSS encoding fits: SHA-256/384/512, MGF1 over the same hash, salt = hash length.
+fn pss_fast(h: HashAlg, mgf: HashAlg, salt_len: usize) -> bool {
+    h == mgf && salt_len == h.output_len() && matches!(h, HashAlg::Sha256 | HashAlg::Sha384 | HashAlg::Sha512)
+}
+
+/// True when aws-lc-rs' own OAEP algorithms fit: MGF1 over the OAEP hash, SHA-1/256/384/512.
+fn oaep_fast(h: HashAlg, mgf: HashAlg) -> bool {
+    h == mgf && matches!(h, HashAlg::Sha1 | HashAlg::Sha256 | HashAlg::Sha384 | HashAlg::Sha512)
 }
 
 /// Splits a DigestInfo into (hash algorithm, hash).
@@ -239,39 +277,74 @@ impl RsaPrivateKey {
         Ok(sig)
     }
 
-    /// CKM_RSA_PKCS signing: `data` must be a SHA-256/384/512 DigestInfo.
+    /// CKM_RSA_PKCS signing: EMSA-PKCS1-v1_5 block type 1 around `data`
+    /// (normally a DigestInfo the caller built), at most k - 11 bytes.
     pub fn sign_pkcs1v15_raw(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if data.len() + 11 > self.pair.public_modulus_len() {
             return Err(CryptoError::DataLenRange(format!("{} bytes is too long for PKCS#1 v1.5 with this modulus", data.len())));
         }
-        let (h, hash) = parse_digest_info(data).ok_or_else(|| {
-            CryptoError::InvalidInput("raw CKM_RSA_PKCS signing accepts a SHA-256, SHA-384 or SHA-512 DigestInfo".into())
-        })?;
-        self.sign_pkcs1v15_prehashed(h, hash)
+        if let Some((h, hash)) = parse_digest_info(data) {
+            return self.sign_pkcs1v15_prehashed(h, hash);
+        }
+        crate::lc::rsa_sign_pkcs1_raw(&self.pkcs1, data)
     }
 
     fn sign_pkcs1v15_prehashed(&self, h: HashAlg, hash: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (enc, _, alg) = pkcs1_encoding(h)?;
-        self.sign_digest_with(enc, &import_digest(hash, alg, h)?)
+        match pkcs1_encoding(h) {
+            Ok((enc, _, alg)) => self.sign_digest_with(enc, &import_digest(hash, alg, h)?),
+            Err(_) => crate::lc::rsa_sign_pkcs1_raw(&self.pkcs1, &digest_info(h, hash)?),
+        }
     }
 
-    /// PKCS#1 v1.5 signature of `msg` hashed with `h`.
+    /// PKCS#1 v1.5 signature of `msg` hashed with `h` (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512).
     pub fn sign_pkcs1v15(&self, h: HashAlg, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        pkcs1_encoding(h)?;
+        digest_info(h, &vec![0; h.output_len()])?;
         self.sign_pkcs1v15_prehashed(h, &digest::digest(h, msg))
     }
 
-    /// PSS over a pre-computed hash.
+    /// PSS over a pre-computed hash, MGF1 over the same hash.
     pub fn sign_pss_prehashed(&self, h: HashAlg, hash: &[u8], salt_len: usize) -> Result<Vec<u8>, CryptoError> {
-        check_salt(h, salt_len)?;
-        let (enc, _, alg) = pss_encoding(h)?;
-        self.sign_digest_with(enc, &import_digest(hash, alg, h)?)
+        self.sign_pss_mgf1_prehashed(h, h, hash, salt_len)
     }
 
-    /// PSS signature of `msg` hashed with `h`.
+    /// PSS over a pre-computed `h` hash with MGF1 over `mgf` and any salt length that fits.
+    pub fn sign_pss_mgf1_prehashed(&self, h: HashAlg, mgf: HashAlg, hash: &[u8], salt_len: usize) -> Result<Vec<u8>, CryptoError> {
+        if pss_fast(h, mgf, salt_len) {
+            check_salt(h, salt_len)?;
+            let (enc, _, alg) = pss_encoding(h)?;
+            return self.sign_digest_with(enc, &import_digest(hash, alg, h)?);
+        }
+        crate::lc::rsa_sign_pss(&self.pkcs1, h, mgf, salt_len, hash)
+    }
+
+    /// PSS signature of `msg` hashed with `h`, MGF1 over the same hash.
     pub fn sign_pss(&self, h: HashAlg, msg: &[u8], salt_len: usize) -> Result<Vec<u8>, CryptoError> {
-        pss_encoding(h)?;
-        self.sign_pss_prehashed(h, &digest::digest(h, msg), salt_len)
+        self.sign_pss_mgf1_prehashed(h, h, &digest::digest(h, msg), salt_len)
+    }
+
+    /// PKCS#1 v1.5 (RSAES-PKCS1-v1_5) decryption. See the module note on
+    /// padding oracles: every failure is the same `EncryptedDataInvalid`.
+    pub fn decrypt_pkcs1v15(&self, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let k = self.pair.public_modulus_len();
+        if ct.len() != k {
+            return Err(CryptoError::DataLenRange(format!("RSA ciphertext must be {k} bytes, got {}", ct.len())));
+        }
+        let key = PrivateDecryptingKey::from_pkcs8(&pkcs8_of(&self.pkcs1))
+            .ok()
+            .and_then(|k| Pkcs1PrivateDecryptingKey::new(k).ok())
+            .ok_or_else(|| CryptoError::InvalidKey("RSA key rejected for PKCS#1 v1.5 decryption".into()))?;
+        let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
+        let n = key.decrypt(ct, &mut out).map_err(|_| CryptoError::EncryptedDataInvalid)?.len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// OAEP decryption with MGF1 over `mgf` and an optional label.
+    pub fn decrypt_oaep_mgf1(&self, h: HashAlg, mgf: HashAlg, label: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if oaep_fast(h, mgf) {
+            return self.decrypt_oaep(h, label, ct);
+        }
+        crate::lc::rsa_oaep_decrypt(&self.pkcs1, h, mgf, label, ct)
     }
 
     /// OAEP decryption with MGF1 over the same hash.
@@ -383,36 +456,74 @@ impl RsaPublicKey {
         key.verify_digest_sig(d, sig).map_err(|_| CryptoError::InvalidSignature)
     }
 
-    /// CKM_RSA_PKCS verification of a SHA-256/384/512 DigestInfo.
+    /// CKM_RSA_PKCS verification: the signature's block type 1 payload must equal `data`.
     pub fn verify_pkcs1v15_raw(&self, data: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        let (h, hash) = parse_digest_info(data).ok_or_else(|| {
-            CryptoError::Unsupported("raw CKM_RSA_PKCS verification accepts a SHA-256, SHA-384 or SHA-512 DigestInfo".into())
-        })?;
-        let (_, params, alg) = pkcs1_encoding(h)?;
-        self.verify_digest(params, &import_digest(hash, alg, h)?, sig)
+        self.check_sig_len(sig)?;
+        crate::lc::rsa_verify_pkcs1_raw(&self.pkcs1, data, sig)
     }
 
     pub fn verify_pkcs1v15(&self, h: HashAlg, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        let (_, params, alg) = pkcs1_encoding(h)?;
-        self.verify_digest(params, &import_digest(&digest::digest(h, msg), alg, h)?, sig)
+        let hash = digest::digest(h, msg);
+        match pkcs1_encoding(h) {
+            Ok((_, params, alg)) => self.verify_digest(params, &import_digest(&hash, alg, h)?, sig),
+            Err(_) => {
+                let di = digest_info(h, &hash)?;
+                self.check_sig_len(sig)?;
+                crate::lc::rsa_verify_pkcs1_raw(&self.pkcs1, &di, sig)
+            }
+        }
     }
 
     pub fn verify_pss_prehashed(&self, h: HashAlg, hash: &[u8], sig: &[u8], salt_len: usize) -> Result<(), CryptoError> {
-        check_salt(h, salt_len)?;
-        let (_, params, alg) = pss_encoding(h)?;
-        self.verify_digest(params, &import_digest(hash, alg, h)?, sig)
+        self.verify_pss_mgf1_prehashed(h, h, hash, sig, salt_len)
+    }
+
+    /// PSS verification over a pre-computed `h` hash, MGF1 over `mgf`, salt of `salt_len` bytes.
+    pub fn verify_pss_mgf1_prehashed(&self, h: HashAlg, mgf: HashAlg, hash: &[u8], sig: &[u8], salt_len: usize) -> Result<(), CryptoError> {
+        if pss_fast(h, mgf, salt_len) {
+            let (_, params, alg) = pss_encoding(h)?;
+            return self.verify_digest(params, &import_digest(hash, alg, h)?, sig);
+        }
+        self.check_sig_len(sig)?;
+        crate::lc::rsa_verify_pss(&self.pkcs1, h, mgf, salt_len, hash, sig)
     }
 
     pub fn verify_pss(&self, h: HashAlg, msg: &[u8], sig: &[u8], salt_len: usize) -> Result<(), CryptoError> {
-        pss_encoding(h)?;
-        self.verify_pss_prehashed(h, &digest::digest(h, msg), sig, salt_len)
+        self.verify_pss_mgf1_prehashed(h, h, &digest::digest(h, msg), sig, salt_len)
+    }
+
+    fn spki(&self) -> Vec<u8> {
+        der::sequence(&[RSA_ALG_ID, &der::tlv(0x03, &[&[0u8][..], &self.pkcs1].concat())])
+    }
+
+    /// PKCS#1 v1.5 (RSAES-PKCS1-v1_5) encryption of at most k - 11 bytes.
+    pub fn encrypt_pkcs1v15(&self, pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = PublicEncryptingKey::from_der(&self.spki())
+            .ok()
+            .and_then(|k| Pkcs1PublicEncryptingKey::new(k).ok())
+            .ok_or_else(|| CryptoError::InvalidKey("RSA public key".into()))?;
+        let max = key.max_plaintext_size();
+        if pt.len() > max {
+            return Err(CryptoError::DataLenRange(format!("PKCS#1 v1.5 can encrypt at most {max} bytes with this key, got {}", pt.len())));
+        }
+        let mut out = vec![0u8; key.ciphertext_size()];
+        let n = key.encrypt(pt, &mut out).map_err(|_| CryptoError::Internal("PKCS#1 v1.5 encrypt".into()))?.len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// OAEP encryption with MGF1 over `mgf` and an optional label.
+    pub fn encrypt_oaep_mgf1(&self, h: HashAlg, mgf: HashAlg, label: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if oaep_fast(h, mgf) {
+            return self.encrypt_oaep(h, label, pt);
+        }
+        crate::lc::rsa_oaep_encrypt(&self.pkcs1, h, mgf, label, pt)
     }
 
     /// OAEP encryption with MGF1 over the same hash.
     pub fn encrypt_oaep(&self, h: HashAlg, label: &[u8], pt: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let alg = oaep_alg(h)?;
-        let spki = der::sequence(&[RSA_ALG_ID, &der::tlv(0x03, &[&[0u8][..], &self.pkcs1].concat())]);
-        let key = PublicEncryptingKey::from_der(&spki)
+        let key = PublicEncryptingKey::from_der(&self.spki())
             .ok()
             .and_then(|k| OaepPublicEncryptingKey::new(k).ok())
             .ok_or_else(|| CryptoError::InvalidKey("RSA public key".into()))?;

@@ -43,6 +43,10 @@ const CHECKS: &[(&str, Check)] = &[
     ("HKDF-SHA256", check_hkdf),
     ("ECDSA-P256", check_ecdsa_p256),
     ("RSA-2048", check_rsa),
+    ("RSA-2048-legacy-paddings", check_rsa_legacy),
+    ("Ed25519", check_ed25519),
+    ("X25519+SP800-56C", check_x25519),
+    ("SP800-108-KBKDF", check_kbkdf),
     ("SM2-sign", check_sm2_sign),
     ("SM2-encrypt", check_sm2_encrypt),
     ("ML-KEM-768", check_mlkem),
@@ -258,6 +262,41 @@ fn check_rsa() -> Result<(), String> {
     expect_eq("OAEP plaintext", &pt, v::RSA_OAEP_PT)
 }
 
+/// The RSA paths that go to aws-lc's C API directly (crate::lc): SHA-1
+/// PKCS#1 v1.5 signing, PSS with another salt and MGF1 hash, PKCS#1 v1.5 and
+/// OAEP-SHA-224 (with a label) decryption.
+fn check_rsa_legacy() -> Result<(), String> {
+    let key = rsa::RsaPrivateKey::from_pkcs1_der(&hx(v::RSA2048_PKCS1_DER)?).ctx("import key")?;
+    let public = key.public_key();
+    let want = hx(v::RSA2048_PKCS1V15_SHA1_SIG)?;
+    let sig = key.sign_pkcs1v15(HashAlg::Sha1, v::RSA_MSG).ctx("PKCS#1 v1.5 SHA-1 sign")?;
+    expect_eq("PKCS#1 v1.5 SHA-1 signature", &sig, &want)?;
+    expect_refused("a corrupted PKCS#1 v1.5 SHA-1 signature", public.verify_pkcs1v15(HashAlg::Sha1, v::RSA_MSG, &flip_last(want)))?;
+    let e = crate::digest::digest(HashAlg::Sha256, v::RSA_MSG);
+    let pss = hx(v::RSA2048_PSS_SHA256_MGF1SHA1_S0_SIG)?;
+    public.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha1, &e, &pss, 0).ctx("PSS (MGF1-SHA-1, salt 0) verify")?;
+    expect_refused("PSS with the wrong MGF1 hash", public.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha256, &e, &pss, 0))?;
+    let pt = key.decrypt_pkcs1v15(&hx(v::RSA2048_PKCS1V15_CT)?).ctx("PKCS#1 v1.5 decrypt")?;
+    expect_eq("PKCS#1 v1.5 plaintext", &pt, v::RSA_ENC_PT)?;
+    let ct = hx(v::RSA2048_OAEP_SHA224_LABEL_CT)?;
+    let pt = key.decrypt_oaep_mgf1(HashAlg::Sha224, HashAlg::Sha224, v::RSA_OAEP_LABEL, &ct).ctx("OAEP-SHA-224 decrypt")?;
+    expect_eq("OAEP-SHA-224 plaintext", &pt, v::RSA_ENC_PT)?;
+    expect_refused("OAEP with the wrong label", key.decrypt_oaep_mgf1(HashAlg::Sha224, HashAlg::Sha224, b"", &ct))
+}
+
+fn check_ed25519() -> Result<(), String> {
+    use crate::eddsa;
+    let t = &v::ED25519_RFC8032_TEST2;
+    let key = eddsa::Ed25519PrivateKey::from_seed(&hx(t.secret)?).ctx("import RFC 8032 key")?;
+    let public = hx(t.public)?;
+    expect_eq("Ed25519 public key", &key.public_key(), &public)?;
+    let msg = hx(t.msg)?;
+    let sig = key.sign(t.variant, b"", &msg).ctx("Ed25519 sign")?;
+    expect_eq("Ed25519 signature", &sig, &hx(t.sig)?)?;
+    eddsa::verify(&public, t.variant, b"", &msg, &sig).ctx("Ed25519 verify")?;
+    expect_refused("a corrupted Ed25519 signature", eddsa::verify(&public, t.variant, b"", &msg, &flip_last(sig)))
+}
+
 fn check_sm2_sign() -> Result<(), String> {
     let key = sm2::Sm2PrivateKey::from_scalar(&hx(v::SM2_D)?).ctx("import key")?;
     let q = hx(v::SM2_Q)?;
@@ -306,5 +345,39 @@ fn check_mldsa() -> Result<(), String> {
     expect_refused("a corrupted signature", mldsa::verify(w.param, &hx(w.pk)?, w.msg, &flip_last(sig)))?;
     let msg = b"teehsm self-test";
     let mine = key.sign(msg).ctx("sign")?;
-    mldsa::verify(t.param, &pk, msg, &mine).ctx("pairwise verify")
+    mldsa::verify(t.param, &pk, msg, &mine).ctx("pairwise verify")?;
+    // Sign_internal / Verify_internal (contexts, deterministic, HashML-DSA).
+    let d = &v::MLDSA44_WYCHEPROOF_SIGN_SEED_1;
+    let dk = mldsa::MlDsaPrivateKey::from_seed(d.param, &hx(d.seed)?).ctx("key from the Wycheproof seed")?;
+    let sig = dk.sign_with_context(d.ctx, d.msg, mldsa::Hedge::Deterministic).ctx("deterministic sign")?;
+    expect_eq("deterministic ML-DSA-44 signature", &sig, &hx(d.sig)?)?;
+    mldsa::verify_with_context(d.param, &dk.public_key(), d.ctx, d.msg, &sig).ctx("verify with context")?;
+    expect_refused("a signature under another context", mldsa::verify_with_context(d.param, &dk.public_key(), b"x", d.msg, &sig))
+}
+
+/// X25519 (RFC 7748 6.1) and the ECDH KDFs (the OpenPGP SP 800-56C vector; X9.63 shares its code).
+fn check_x25519() -> Result<(), String> {
+    use crate::x25519::X25519PrivateKey;
+    let a = X25519PrivateKey::from_bytes(&hx(v::X25519_RFC7748_ALICE_PRIVATE)?).ctx("import RFC 7748 key")?;
+    expect_eq("X25519 public key", &a.public_key(), &hx(v::X25519_RFC7748_ALICE_PUBLIC)?)?;
+    let z = a.agree(&hx(v::X25519_RFC7748_BOB_PUBLIC)?).ctx("X25519")?;
+    expect_eq("X25519 shared secret", &z, &hx(v::X25519_RFC7748_SHARED)?)?;
+    let k = X25519PrivateKey::from_bytes(&hx(v::OPENPGP_X25519_PRIVATE)?).ctx("import OpenPGP key")?;
+    let z = k.agree(&hx(v::OPENPGP_X25519_EPHEMERAL)?).ctx("X25519 (OpenPGP)")?;
+    let out = kdf::sp800_56c_one_step(kdf::KdfHash::Sha(HashAlg::Sha256), &z, &hx(v::OPENPGP_KDF_PARAM)?, 16).ctx("SP 800-56C KDF")?;
+    expect_eq("SP 800-56C output", &out, &hx(v::OPENPGP_DERIVED)?)
+}
+
+fn check_kbkdf() -> Result<(), String> {
+    use crate::kbkdf::{derive, Field, IntFormat, Mode, Prf};
+    let be32 = IntFormat { little_endian: false, width_bits: 32 };
+    let fields = [
+        Field::Iteration(Some(be32)),
+        Field::Bytes(v::KBKDF_LABEL.to_vec()),
+        Field::Bytes(vec![0]),
+        Field::Bytes(v::KBKDF_CONTEXT.to_vec()),
+        Field::DkmLength { sum_of_segments: false, format: be32 },
+    ];
+    let out = derive(Prf::AesCmac, &hx(v::KBKDF_CMAC_KEY)?, &Mode::Counter, &fields, &[32]).ctx("KBKDF counter mode")?;
+    expect_eq("KBKDF AES-CMAC counter-mode output", &out[0], &hx(v::KBKDF_CMAC_COUNTER_32)?)
 }

@@ -26,7 +26,15 @@
 //!   `openssl rsa -traditional -outform DER`); the PKCS#1 v1.5 SHA-256 signature of "abc"
 //!   (`openssl dgst -sha256 -sign`), a PSS signature (salt 32) and an OAEP-SHA256 ciphertext
 //!   were made by the same CLI. PKCS#1 v1.5 is deterministic, so its signature is compared
-//!   byte for byte.
+//!   byte for byte. The same CLI made the SHA-1 / SHA-224 PKCS#1 v1.5 signatures, two PSS
+//!   signatures (SHA-1 salt 20; SHA-256 with MGF1-SHA-1, salt 0), a PKCS#1 v1.5 ciphertext
+//!   and an OAEP-SHA-224 ciphertext with a label (commands next to each constant).
+//! * Wycheproof `testvectors_v1/mldsa_44_sign_seed_test.json` tcId 1 (deterministic ML-DSA-44).
+//! * RFC 7748 section 6.1 (X25519); the OpenPGP X25519 + SP 800-56C vector of the
+//!   `cryptoki` crate's tests (cross-checked with OpenSSL, see the constant).
+//! * SP 800-108 KBKDF (counter mode, AES-CMAC): OpenSSL 3.0.19 `openssl kdf ... KBKDF`
+//!   (no NIST CAVP file is held here; interop_openssl.rs checks more cases live).
+//! * RFC 8032 section 7.1 TEST 1 and 2 (Ed25519), 7.2 "foo" (Ed25519ctx), 7.3 "abc" (Ed25519ph).
 
 use crate::digest::HashAlg;
 use crate::mldsa::MlDsaParam;
@@ -543,6 +551,19 @@ pub const RSA2048_PSS_SHA256_SIG: &str = include_str!("vectors/rsa2048_pss_sha25
 /// `openssl pkeyutl -encrypt` OAEP (SHA-256, MGF1-SHA-256, empty label) of [`RSA_OAEP_PT`].
 pub const RSA2048_OAEP_SHA256_CT: &str = include_str!("vectors/rsa2048_oaep_sha256_ct.hex");
 pub const RSA_OAEP_PT: &[u8] = b"teehsm OAEP known answer";
+/// `openssl dgst -sha1 -sign` / `-sha224 -sign` (PKCS#1 v1.5) of [`RSA_MSG`] with the same key.
+pub const RSA2048_PKCS1V15_SHA1_SIG: &str = include_str!("vectors/rsa2048_pkcs1v15_sha1_abc_sig.hex");
+pub const RSA2048_PKCS1V15_SHA224_SIG: &str = include_str!("vectors/rsa2048_pkcs1v15_sha224_abc_sig.hex");
+/// `openssl dgst -sha1 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:20 -sigopt rsa_mgf1_md:sha1 -sign`.
+pub const RSA2048_PSS_SHA1_S20_SIG: &str = include_str!("vectors/rsa2048_pss_sha1_s20_abc_sig.hex");
+/// `openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:0 -sigopt rsa_mgf1_md:sha1 -sign`.
+pub const RSA2048_PSS_SHA256_MGF1SHA1_S0_SIG: &str = include_str!("vectors/rsa2048_pss_sha256_mgf1sha1_s0_abc_sig.hex");
+/// `openssl pkeyutl -encrypt -pkeyopt rsa_padding_mode:pkcs1` of [`RSA_ENC_PT`].
+pub const RSA2048_PKCS1V15_CT: &str = include_str!("vectors/rsa2048_pkcs1v15_ct.hex");
+/// `openssl pkeyutl -encrypt` OAEP (SHA-224, MGF1-SHA-224, label [`RSA_OAEP_LABEL`]) of [`RSA_ENC_PT`].
+pub const RSA2048_OAEP_SHA224_LABEL_CT: &str = include_str!("vectors/rsa2048_oaep_sha224_label_ct.hex");
+pub const RSA_ENC_PT: &[u8] = b"teehsm PKCS#1 v1.5 plaintext";
+pub const RSA_OAEP_LABEL: &[u8] = b"teehsm label";
 
 // ---------------------------------------------------------------- SM2 (recommended curve)
 
@@ -652,3 +673,107 @@ pub const MLDSA65_WYCHEPROOF_VERIFY_1: MlDsaVerifyVector = MlDsaVerifyVector {
     msg: b"Hello world",
     sig: include_str!("vectors/mldsa65_wycheproof_sig.hex"),
 };
+
+// ---------------------------------------------------------------- Ed25519 (RFC 8032 section 7)
+
+pub struct EdDsaVector {
+    pub name: &'static str,
+    pub variant: crate::eddsa::Ed25519Variant,
+    pub secret: &'static str,
+    pub public: &'static str,
+    pub msg: &'static str,
+    pub context: &'static str,
+    pub sig: &'static str,
+}
+
+/// RFC 8032 7.1 TEST 2 (one-byte message): the self-test vector.
+pub const ED25519_RFC8032_TEST2: EdDsaVector = EdDsaVector {
+    name: "Ed25519 (RFC 8032 7.1 TEST 2)",
+    variant: crate::eddsa::Ed25519Variant::Pure,
+    secret: "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+    public: "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+    msg: "72",
+    context: "",
+    sig: "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+};
+
+pub const EDDSA: &[EdDsaVector] = &[
+    EdDsaVector {
+        name: "Ed25519 (RFC 8032 7.1 TEST 1)",
+        variant: crate::eddsa::Ed25519Variant::Pure,
+        secret: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        public: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        msg: "",
+        context: "",
+        sig: "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    },
+    ED25519_RFC8032_TEST2,
+    EdDsaVector {
+        name: "Ed25519ctx (RFC 8032 7.2, context \"foo\")",
+        variant: crate::eddsa::Ed25519Variant::Ctx,
+        secret: "0305334e381af78f141cb666f6199f57bc3495335a256a95bd2a55bf546663f6",
+        public: "dfc9425e4f968f7f0c29f0259cf5f9aed6851c2bb4ad8bfb860cfee0ab248292",
+        msg: "f726936d19c800494e3fdaff20b276a8",
+        context: "666f6f",
+        sig: "55a4cc2f70a54e04288c5f4cd1e45a7bb520b36292911876cada7323198dd87a8b36950b95130022907a7fb7c4e9b2d5f6cca685a587b4b21f4b888e4e7edb0d",
+    },
+    EdDsaVector {
+        name: "Ed25519ph (RFC 8032 7.3, message \"abc\")",
+        variant: crate::eddsa::Ed25519Variant::Ph,
+        secret: "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42",
+        public: "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf",
+        msg: "616263",
+        context: "",
+        sig: "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406",
+    },
+];
+
+/// Wycheproof `testvectors_v1/mldsa_44_sign_seed_test.json` (C2SP/wycheproof commit
+/// 022eeaff), first group (private seed 2a..2a), tcId 1 "baseline": the deterministic
+/// ML-DSA-44 signature of "Hello world" with the empty context.
+pub struct MlDsaSignVector {
+    pub name: &'static str,
+    pub param: MlDsaParam,
+    pub seed: &'static str,
+    pub msg: &'static [u8],
+    pub ctx: &'static [u8],
+    pub sig: &'static str,
+}
+
+pub const MLDSA44_WYCHEPROOF_SIGN_SEED_1: MlDsaSignVector = MlDsaSignVector {
+    name: "ML-DSA-44 deterministic sign (Wycheproof sign_seed tcId 1)",
+    param: MlDsaParam::MlDsa44,
+    seed: "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a",
+    msg: b"Hello world",
+    ctx: b"",
+    sig: include_str!("vectors/mldsa44_wycheproof_sign_seed_1_sig.hex"),
+};
+
+// ---------------------------------------------------------------- X25519 and the ECDH KDFs
+
+/// RFC 7748 section 6.1: Alice's and Bob's keys and their shared secret.
+pub const X25519_RFC7748_ALICE_PRIVATE: &str = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+pub const X25519_RFC7748_ALICE_PUBLIC: &str = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+pub const X25519_RFC7748_BOB_PRIVATE: &str = "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb";
+pub const X25519_RFC7748_BOB_PUBLIC: &str = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
+pub const X25519_RFC7748_SHARED: &str = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+
+/// An OpenPGP (RFC 6637) X25519 ECDH key derivation, the vector the `cryptoki`
+/// crate's `derive_key_sp800` test uses (cryptoki 0.12.1 tests/basic.rs):
+/// X25519(private, ephemeral) then the SP 800-56C one-step KDF with SHA-256 and
+/// the OpenPGP "Param" as OtherInfo, 16 bytes. (OpenSSL 3.0.19 `pkeyutl -derive` +
+/// `kdf SSKDF` give the same bytes.)
+pub const OPENPGP_X25519_PRIVATE: &str = "F00670C5F139E7E6C2511EA04FF507AFBBE237CE3C71A89CA59A1C5CF8856562";
+pub const OPENPGP_X25519_EPHEMERAL: &str = "533B3F09E53B3DEED661A13F7A7D9694AB71CE156C728E00DEE87A1EE3A14C4A";
+pub const OPENPGP_KDF_PARAM: &str = "0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0";
+pub const OPENPGP_DERIVED: &str = "AF8CE51D0139A6D60831A9BABAB20186";
+
+// ---------------------------------------------------------------- SP 800-108 KBKDF
+
+/// Counter mode, AES-128-CMAC, [i]32 || "teehsm label" || 00 || "teehsm context" || [L]32,
+/// 32 bytes: `openssl kdf -keylen 32 -kdfopt mac:CMAC -kdfopt cipher:AES-128-CBC
+/// -kdfopt hexkey:000102..0f -kdfopt hexsalt:<label> -kdfopt hexinfo:<context> KBKDF` (OpenSSL 3.0.19).
+pub const KBKDF_CMAC_KEY: &str = "000102030405060708090a0b0c0d0e0f";
+pub const KBKDF_LABEL: &[u8] = b"teehsm label";
+pub const KBKDF_CONTEXT: &[u8] = b"teehsm context";
+pub const KBKDF_CMAC_COUNTER_32: &str = "E5FB4C0F0642429B0CBC772F9CF26AF9AA394C23FF242CD43F69DD995241A93F";

@@ -640,3 +640,238 @@ fn hkdf_and_pbkdf2_agree() {
     ]);
     assert_eq!(hexs(&kdf::pbkdf2_sha256(b"correct horse", b"battery staple", 1000, 48).unwrap()), hexs(&parse_hex_output(&out)));
 }
+
+// ---------------------------------------------------------------- RSA: legacy hashes, PSS parameters, PKCS#1 v1.5 and OAEP variants
+
+fn md_name(h: HashAlg) -> &'static str {
+    match h {
+        HashAlg::Sha1 => "sha1",
+        HashAlg::Sha224 => "sha224",
+        HashAlg::Sha256 => "sha256",
+        HashAlg::Sha384 => "sha384",
+        HashAlg::Sha512 => "sha512",
+        HashAlg::Sm3 => "sm3",
+    }
+}
+
+#[test]
+fn rsa_pkcs1v15_sha1_sha224_and_raw_both_directions() {
+    let Some(o) = openssl() else { return };
+    let key = openssl_rsa_key(&o);
+    let text = b"legacy hashes";
+    let msg = o.write("msg", text);
+    for alg in [HashAlg::Sha1, HashAlg::Sha224] {
+        let dgst = format!("-{}", md_name(alg));
+        let sig = key.sign_pkcs1v15(alg, text).unwrap();
+        let sig_path = o.write("ours.sig", &sig);
+        let out = o.run(&["dgst", &dgst, "-verify", &o.p("pub.pem"), "-signature", &sig_path, &msg]);
+        assert!(String::from_utf8_lossy(&out).contains("Verified OK"), "{}", alg.name());
+        o.run(&["dgst", &dgst, "-sign", &o.p("key.pem"), "-out", &o.p("theirs.sig"), &msg]);
+        assert_eq!(hexs(&o.read("theirs.sig")), hexs(&sig), "{}: PKCS#1 v1.5 is deterministic", alg.name());
+        key.public_key().verify_pkcs1v15(alg, text, &o.read("theirs.sig")).unwrap();
+    }
+    // Raw block (CKM_RSA_PKCS over arbitrary bytes) = `openssl pkeyutl -sign` with PKCS#1 padding.
+    let block = o.write("block", b"\xff\x55\xdd arbitrary block");
+    o.run(&["pkeyutl", "-sign", "-inkey", &o.p("key.pem"), "-pkeyopt", "rsa_padding_mode:pkcs1", "-in", &block, "-out", &o.p("raw.sig")]);
+    let theirs = o.read("raw.sig");
+    assert_eq!(key.sign_pkcs1v15_raw(b"\xff\x55\xdd arbitrary block").unwrap(), theirs);
+    key.public_key().verify_pkcs1v15_raw(b"\xff\x55\xdd arbitrary block", &theirs).unwrap();
+    let ours = o.write("ours.raw", &key.sign_pkcs1v15_raw(b"\x01\x02\x03").unwrap());
+    let rec = o.run(&["pkeyutl", "-verifyrecover", "-pubin", "-inkey", &o.p("pub.pem"), "-pkeyopt", "rsa_padding_mode:pkcs1", "-in", &ours]);
+    assert_eq!(rec, b"\x01\x02\x03");
+}
+
+#[test]
+fn rsa_pss_salts_and_mgf1_hashes_both_directions() {
+    let Some(o) = openssl() else { return };
+    let key = openssl_rsa_key(&o);
+    let text = b"PSS parameters";
+    let msg = o.write("msg", text);
+    for (alg, mgf, salt) in [(HashAlg::Sha1, HashAlg::Sha1, 20usize), (HashAlg::Sha224, HashAlg::Sha224, 28), (HashAlg::Sha256, HashAlg::Sha256, 0), (HashAlg::Sha256, HashAlg::Sha1, 32), (HashAlg::Sha512, HashAlg::Sha256, 100)] {
+        let dgst = format!("-{}", md_name(alg));
+        let opts = [format!("rsa_pss_saltlen:{salt}"), format!("rsa_mgf1_md:{}", md_name(mgf))];
+        let pss = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", opts[0].as_str(), "-sigopt", opts[1].as_str()];
+        let e = digest::digest(alg, text);
+        let sig = key.sign_pss_mgf1_prehashed(alg, mgf, &e, salt).unwrap();
+        let (sig_path, pub_path) = (o.write("ours.sig", &sig), o.p("pub.pem"));
+        let mut args = vec!["dgst", dgst.as_str(), "-verify", pub_path.as_str()];
+        args.extend_from_slice(&pss);
+        args.extend_from_slice(&["-signature", sig_path.as_str(), msg.as_str()]);
+        assert!(String::from_utf8_lossy(&o.run(&args)).contains("Verified OK"), "{} MGF1-{} salt {salt}", alg.name(), mgf.name());
+        let (key_path, theirs_path) = (o.p("key.pem"), o.p("theirs.sig"));
+        let mut args = vec!["dgst", dgst.as_str(), "-sign", key_path.as_str()];
+        args.extend_from_slice(&pss);
+        args.extend_from_slice(&["-out", theirs_path.as_str(), msg.as_str()]);
+        o.run(&args);
+        key.public_key().verify_pss_mgf1_prehashed(alg, mgf, &e, &o.read("theirs.sig"), salt).unwrap();
+    }
+}
+
+#[test]
+fn rsa_pkcs1v15_encryption_both_directions() {
+    let Some(o) = openssl() else { return };
+    let key = openssl_rsa_key(&o);
+    let pkcs1 = ["-pkeyopt", "rsa_padding_mode:pkcs1"];
+    let pt = o.write("pt", b"0123456789abcdef0123456789abcdef");
+    let (pub_path, ct_path, key_path) = (o.p("pub.pem"), o.p("ct"), o.p("key.pem"));
+    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", &pub_path, "-in", &pt, "-out", &ct_path];
+    args.extend_from_slice(&pkcs1);
+    o.run(&args);
+    assert_eq!(key.decrypt_pkcs1v15(&o.read("ct")).unwrap().as_slice(), b"0123456789abcdef0123456789abcdef");
+    let ours = o.write("ours.ct", &key.public_key().encrypt_pkcs1v15(b"from teehsm, PKCS#1 v1.5").unwrap());
+    let out = o.p("out");
+    let mut args = vec!["pkeyutl", "-decrypt", "-inkey", &key_path, "-in", &ours, "-out", &out];
+    args.extend_from_slice(&pkcs1);
+    o.run(&args);
+    assert_eq!(o.read("out"), b"from teehsm, PKCS#1 v1.5");
+}
+
+#[test]
+fn rsa_oaep_sha1_sha224_sha384_sha512_both_directions() {
+    let Some(o) = openssl() else { return };
+    let key = openssl_rsa_key(&o);
+    let (pub_path, key_path) = (o.p("pub.pem"), o.p("key.pem"));
+    for (hh, mgf, label) in [(HashAlg::Sha1, HashAlg::Sha1, &b""[..]), (HashAlg::Sha224, HashAlg::Sha224, &b"L224"[..]), (HashAlg::Sha384, HashAlg::Sha384, &b""[..]), (HashAlg::Sha512, HashAlg::Sha512, &b"L512"[..]), (HashAlg::Sha256, HashAlg::Sha1, &b""[..])] {
+        let opts = [format!("rsa_oaep_md:{}", md_name(hh)), format!("rsa_mgf1_md:{}", md_name(mgf)), format!("rsa_oaep_label:{}", hexs(label))];
+        let mut oaep = vec!["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", opts[0].as_str(), "-pkeyopt", opts[1].as_str()];
+        if !label.is_empty() {
+            oaep.extend_from_slice(&["-pkeyopt", opts[2].as_str()]);
+        }
+        let pt = o.write("pt", b"OAEP interop plaintext");
+        let ct_path = o.p("ct");
+        let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", &pub_path, "-in", &pt, "-out", &ct_path];
+        args.extend_from_slice(&oaep);
+        o.run(&args);
+        assert_eq!(key.decrypt_oaep_mgf1(hh, mgf, label, &o.read("ct")).unwrap().as_slice(), b"OAEP interop plaintext", "{}", hh.name());
+        let ours = o.write("ours.ct", &key.public_key().encrypt_oaep_mgf1(hh, mgf, label, b"teehsm OAEP").unwrap());
+        let out = o.p("out");
+        let mut args = vec!["pkeyutl", "-decrypt", "-inkey", &key_path, "-in", &ours, "-out", &out];
+        args.extend_from_slice(&oaep);
+        o.run(&args);
+        assert_eq!(o.read("out"), b"teehsm OAEP", "{} MGF1-{}", hh.name(), mgf.name());
+    }
+}
+
+// ---------------------------------------------------------------- Ed25519
+
+#[test]
+fn ed25519_both_directions() {
+    use teehsm_crypto::eddsa::{self, Ed25519Variant};
+    let Some(o) = openssl() else { return };
+    o.run(&["genpkey", "-algorithm", "ED25519", "-outform", "DER", "-out", &o.p("ed.der")]);
+    // PKCS#8 of Ed25519: the 32-byte private key is the last 32 bytes.
+    let p8 = o.read("ed.der");
+    let ours = eddsa::Ed25519PrivateKey::from_seed(&p8[p8.len() - 32..]).unwrap();
+    let spki = o.run(&["pkey", "-inform", "DER", "-in", &o.p("ed.der"), "-pubout", "-outform", "DER"]);
+    assert_eq!(hexs(&spki[spki.len() - 32..]), hexs(&ours.public_key()), "public key derivation");
+    let msg = o.write("msg", b"Ed25519 interop message");
+    // OpenSSL -> ours: identical (EdDSA is deterministic) and it verifies.
+    let theirs = o.run(&["pkeyutl", "-sign", "-inkey", &o.p("ed.der"), "-keyform", "DER", "-rawin", "-in", &msg]);
+    let mine = ours.sign(Ed25519Variant::Pure, b"", b"Ed25519 interop message").unwrap();
+    assert_eq!(hexs(&theirs), hexs(&mine));
+    eddsa::verify(&ours.public_key(), Ed25519Variant::Pure, b"", b"Ed25519 interop message", &theirs).unwrap();
+    // Ours (fresh key) -> OpenSSL.
+    let g = eddsa::generate().unwrap();
+    let sig = o.write("ours.sig", &g.sign(Ed25519Variant::Pure, b"", b"Ed25519 interop message").unwrap());
+    let pub_der = [hex::decode("302a300506032b6570032100").unwrap(), g.public_key()].concat();
+    let pub_path = o.write("pub.der", &pub_der);
+    let out = o.run(&["pkeyutl", "-verify", "-pubin", "-inkey", &pub_path, "-keyform", "DER", "-rawin", "-in", &msg, "-sigfile", &sig]);
+    assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"));
+}
+
+// ---------------------------------------------------------------- X25519 and the ECDH KDFs
+
+#[test]
+fn x25519_agrees_with_openssl_both_ways() {
+    use teehsm_crypto::x25519;
+    let Some(o) = openssl() else { return };
+    o.run(&["genpkey", "-algorithm", "X25519", "-outform", "DER", "-out", &o.p("theirs.der")]);
+    let spki = o.run(&["pkey", "-inform", "DER", "-in", &o.p("theirs.der"), "-pubout", "-outform", "DER"]);
+    let their_public = &spki[spki.len() - 32..];
+    let ours = x25519::generate().unwrap();
+    let our_spki = [hex::decode("302a300506032b656e032100").unwrap(), ours.public_key()].concat();
+    let peer = o.write("ours.pub.der", &our_spki);
+    let z_theirs = o.run(&["pkeyutl", "-derive", "-inkey", &o.p("theirs.der"), "-keyform", "DER", "-peerkey", &peer, "-peerform", "DER"]);
+    assert_eq!(hexs(&z_theirs), hexs(&ours.agree(their_public).unwrap()));
+    // OpenSSL's private key imported here derives OpenSSL's public key.
+    let p8 = o.read("theirs.der");
+    assert_eq!(hexs(&x25519::X25519PrivateKey::from_bytes(&p8[p8.len() - 32..]).unwrap().public_key()), hexs(their_public));
+}
+
+#[test]
+fn x963_and_sp800_56c_kdfs_agree_with_openssl() {
+    use teehsm_crypto::kdf::{sp800_56c_one_step, x963_kdf, KdfHash};
+    let Some(o) = openssl() else { return };
+    let z = hex::decode("8d8054bcd94b8cec27f304c5b813547a3997188698249d2bf77cfced4ee8bb78").unwrap();
+    for (hh, name) in [(HashAlg::Sha1, "SHA1"), (HashAlg::Sha224, "SHA224"), (HashAlg::Sha256, "SHA256"), (HashAlg::Sha384, "SHA384"), (HashAlg::Sha512, "SHA512")] {
+        for info in [&b""[..], &b"shared info"[..]] {
+            for len in [16usize, 40, 100] {
+                let args = |kdf: &'static str| {
+                    let mut a = vec!["kdf".to_string(), "-keylen".into(), len.to_string(), "-kdfopt".into(), format!("digest:{name}"), "-kdfopt".into(), format!("hexkey:{}", hexs(&z))];
+                    if !info.is_empty() {
+                        a.extend(["-kdfopt".into(), format!("hexinfo:{}", hexs(info))]);
+                    }
+                    a.push(kdf.into());
+                    a
+                };
+                let run = |kdf| {
+                    let a = args(kdf);
+                    parse_hex_output(&o.run(&a.iter().map(String::as_str).collect::<Vec<_>>()))
+                };
+                assert_eq!(hexs(&run("X963KDF")), hexs(&x963_kdf(KdfHash::Sha(hh), &z, info, len).unwrap()), "X9.63 {name} {len}");
+                assert_eq!(hexs(&run("SSKDF")), hexs(&sp800_56c_one_step(KdfHash::Sha(hh), &z, info, len).unwrap()), "SSKDF {name} {len}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- SP 800-108 KBKDF
+
+#[test]
+fn kbkdf_counter_and_feedback_agree_with_openssl() {
+    use teehsm_crypto::kbkdf::{self, Field, IntFormat, Mode, Prf};
+    let Some(o) = openssl() else { return };
+    let be32 = IntFormat { little_endian: false, width_bits: 32 };
+    let (label, context) = (b"teehsm label".to_vec(), b"teehsm context".to_vec());
+    for (prf, key, macopts) in [
+        (Prf::Hmac(HashAlg::Sha256), vec![0x0bu8; 32], vec!["mac:HMAC", "digest:SHA256"]),
+        (Prf::Hmac(HashAlg::Sha1), vec![0x0cu8; 20], vec!["mac:HMAC", "digest:SHA1"]),
+        (Prf::Hmac(HashAlg::Sha512), vec![0x0du8; 64], vec!["mac:HMAC", "digest:SHA512"]),
+        (Prf::AesCmac, vec![0x0eu8; 16], vec!["mac:CMAC", "cipher:AES-128-CBC"]),
+        (Prf::AesCmac, vec![0x0fu8; 32], vec!["mac:CMAC", "cipher:AES-256-CBC"]),
+    ] {
+        for len in [16usize, 32, 42] {
+            for feedback in [false, true] {
+                let iv = vec![0x77u8; prf.output_len()];
+                let mut fields = vec![];
+                if feedback {
+                    fields.push(Field::Iteration(None));
+                    fields.push(Field::Counter(be32));
+                } else {
+                    fields.push(Field::Iteration(Some(be32)));
+                }
+                fields.extend([
+                    Field::Bytes(label.clone()),
+                    Field::Bytes(vec![0]),
+                    Field::Bytes(context.clone()),
+                    Field::DkmLength { sum_of_segments: false, format: be32 },
+                ]);
+                let mode = if feedback { Mode::Feedback { iv: iv.clone() } } else { Mode::Counter };
+                let ours = kbkdf::derive(prf, &key, &mode, &fields, &[len]).unwrap();
+                let mut args = vec!["kdf".to_string(), "-keylen".into(), len.to_string()];
+                for m in &macopts {
+                    args.extend(["-kdfopt".into(), m.to_string()]);
+                }
+                args.extend(["-kdfopt".into(), format!("hexkey:{}", hexs(&key))]);
+                args.extend(["-kdfopt".into(), format!("hexsalt:{}", hexs(&label))]);
+                args.extend(["-kdfopt".into(), format!("hexinfo:{}", hexs(&context))]);
+                if feedback {
+                    args.extend(["-kdfopt".into(), "mode:feedback".into(), "-kdfopt".into(), format!("hexseed:{}", hexs(&iv))]);
+                }
+                args.push("KBKDF".into());
+                let theirs = parse_hex_output(&o.run(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+                assert_eq!(hexs(&theirs), hexs(&ours[0]), "{prf:?} {len} bytes, feedback {feedback}");
+            }
+        }
+    }
+}

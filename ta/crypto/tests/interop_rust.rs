@@ -393,3 +393,34 @@ fn mlkem_acvp_vectors_agree_with_ml_kem_crate() {
     let ss = dk.decapsulate(&Ciphertext::<ml_kem::MlKem768>::try_from(h(t.c).as_slice()).unwrap());
     assert_eq!(hex::encode(ss), hex::encode(h(t.k)));
 }
+
+// ================================================================ ML-DSA contexts / HashML-DSA (ml-dsa)
+
+#[test]
+fn mldsa_context_deterministic_and_hashmldsa_equal_ml_dsa_crate() {
+    use ml_dsa::{EncodedSignature, MlDsa65, Seed, Signature, SigningKey};
+    use mldsa::{Hedge, PreHash};
+    let seed: [u8; 32] = random();
+    let ours = mldsa::MlDsaPrivateKey::from_seed(MlDsaParam::MlDsa65, &seed).unwrap();
+    let theirs = SigningKey::<MlDsa65>::from_seed(&Seed::try_from(&seed[..]).unwrap());
+    let vk = theirs.verifying_key();
+    for ctx in [&b""[..], &b"a context"[..], &[0x5a; 255][..]] {
+        // Deterministic ML-DSA with a context: byte-identical to ml-dsa's.
+        let mine = ours.sign_with_context(ctx, b"contexts", Hedge::Deterministic).unwrap();
+        let theirs_sig = theirs.expanded_key().sign_deterministic(b"contexts", ctx).unwrap();
+        assert_eq!(hex::encode(&mine), hex::encode(theirs_sig.encode()), "context of {} bytes", ctx.len());
+        // Hedged: ml-dsa verifies ours; ours verifies theirs.
+        let h1 = ours.sign_with_context(ctx, b"hedged", Hedge::Hedged).unwrap();
+        let s = Signature::<MlDsa65>::decode(&EncodedSignature::<MlDsa65>::try_from(h1.as_slice()).unwrap()).unwrap();
+        assert!(vk.verify_with_context(b"hedged", ctx, &s));
+        mldsa::verify_with_context(MlDsaParam::MlDsa65, &ours.public_key(), ctx, b"contexts", &theirs_sig.encode()).unwrap();
+        // HashML-DSA: M' = 1 || |ctx| || ctx || OID || PH(M), signed by ml-dsa's Sign_internal with rnd = 0.
+        for ph in [PreHash::Sha256, PreHash::Sha384, PreHash::Sha3_224, PreHash::Shake256] {
+            let hash = ph.digest(b"pre-hashed message").unwrap();
+            let mine = ours.sign_prehashed(ctx, ph, &hash, Hedge::Deterministic).unwrap();
+            let header = [vec![1u8, ctx.len() as u8], ctx.to_vec(), ph.oid_der().to_vec()].concat();
+            let theirs_sig = theirs.expanded_key().sign_internal(&[&header, &hash], &Default::default());
+            assert_eq!(hex::encode(&mine), hex::encode(theirs_sig.encode()), "{ph:?}, context of {} bytes", ctx.len());
+        }
+    }
+}

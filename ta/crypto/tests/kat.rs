@@ -53,6 +53,10 @@ fn selftest_run_all_passes_every_check() {
         "HKDF-SHA256",
         "ECDSA-P256",
         "RSA-2048",
+        "RSA-2048-legacy-paddings",
+        "Ed25519",
+        "X25519+SP800-56C",
+        "SP800-108-KBKDF",
         "SM2-sign",
         "SM2-encrypt",
         "ML-KEM-768",
@@ -1123,4 +1127,336 @@ fn rng_health_and_generate_key() {
     let mut buf = [0u8; 64];
     teehsm_crypto::rng::fill(&mut buf).unwrap();
     assert!(buf.iter().any(|&x| x != 0));
+}
+
+// ============================================================ RSA: SHA-1/224, other PSS parameters, PKCS#1 v1.5 encryption
+
+#[test]
+fn rsa_pkcs1v15_sha1_and_sha224_known_signatures() {
+    let k = rsa_key();
+    let p = k.public_key();
+    for (alg, want) in [(HashAlg::Sha1, v::RSA2048_PKCS1V15_SHA1_SIG), (HashAlg::Sha224, v::RSA2048_PKCS1V15_SHA224_SIG)] {
+        let sig = k.sign_pkcs1v15(alg, v::RSA_MSG).unwrap();
+        assert_eq!(hex::encode(&sig), hex::encode(h(want)), "{}", alg.name());
+        p.verify_pkcs1v15(alg, v::RSA_MSG, &sig).unwrap();
+        assert_eq!(p.verify_pkcs1v15(alg, b"abd", &sig), Err(CryptoError::InvalidSignature));
+        assert_eq!(p.verify_pkcs1v15(alg, v::RSA_MSG, &flip(sig.clone(), 17)), Err(CryptoError::InvalidSignature));
+        // Raw CKM_RSA_PKCS over the DigestInfo gives the same bytes.
+        let di = rsa::digest_info(alg, &digest::digest(alg, v::RSA_MSG)).unwrap();
+        assert_eq!(k.sign_pkcs1v15_raw(&di).unwrap(), sig);
+        p.verify_pkcs1v15_raw(&di, &sig).unwrap();
+    }
+}
+
+#[test]
+fn rsa_pkcs1v15_raw_signs_any_block_up_to_k_minus_11() {
+    let k = rsa_key();
+    let p = k.public_key();
+    for len in [0usize, 1, 3, 100, 245] {
+        let data: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
+        let sig = k.sign_pkcs1v15_raw(&data).unwrap();
+        assert_eq!(sig.len(), 256);
+        p.verify_pkcs1v15_raw(&data, &sig).unwrap();
+        // Deterministic, and bound to the exact bytes.
+        assert_eq!(sig, k.sign_pkcs1v15_raw(&data).unwrap());
+        let mut other = data.clone();
+        other.push(0);
+        assert_eq!(p.verify_pkcs1v15_raw(&other, &sig), Err(CryptoError::InvalidSignature));
+    }
+    assert!(matches!(k.sign_pkcs1v15_raw(&[1u8; 246]), Err(CryptoError::DataLenRange(_))));
+}
+
+#[test]
+fn rsa_pss_other_hashes_salts_and_mgf_verify_openssl() {
+    let p = rsa_key().public_key();
+    let e1 = digest::digest(HashAlg::Sha1, v::RSA_MSG);
+    p.verify_pss_mgf1_prehashed(HashAlg::Sha1, HashAlg::Sha1, &e1, &h(v::RSA2048_PSS_SHA1_S20_SIG), 20).unwrap();
+    p.verify_pss(HashAlg::Sha1, v::RSA_MSG, &h(v::RSA2048_PSS_SHA1_S20_SIG), 20).unwrap();
+    let e256 = digest::digest(HashAlg::Sha256, v::RSA_MSG);
+    let s0 = h(v::RSA2048_PSS_SHA256_MGF1SHA1_S0_SIG);
+    p.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha1, &e256, &s0, 0).unwrap();
+    // The wrong MGF hash, salt length or message is refused.
+    assert_eq!(p.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha256, &e256, &s0, 0), Err(CryptoError::InvalidSignature));
+    assert_eq!(p.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha1, &e256, &s0, 32), Err(CryptoError::InvalidSignature));
+    assert_eq!(p.verify_pss_mgf1_prehashed(HashAlg::Sha256, HashAlg::Sha1, &e1.repeat(2)[..32], &s0, 0), Err(CryptoError::InvalidSignature));
+}
+
+#[test]
+fn rsa_pss_pairwise_any_salt_and_mgf() {
+    let k = rsa_key();
+    let p = k.public_key();
+    for (alg, mgf, salt) in [
+        (HashAlg::Sha1, HashAlg::Sha1, 20usize),
+        (HashAlg::Sha224, HashAlg::Sha224, 28),
+        (HashAlg::Sha256, HashAlg::Sha256, 0),
+        (HashAlg::Sha256, HashAlg::Sha256, 20),
+        (HashAlg::Sha256, HashAlg::Sha512, 32),
+        (HashAlg::Sha512, HashAlg::Sha1, 190),
+    ] {
+        let e = digest::digest(alg, b"pss params");
+        let sig = k.sign_pss_mgf1_prehashed(alg, mgf, &e, salt).unwrap();
+        p.verify_pss_mgf1_prehashed(alg, mgf, &e, &sig, salt).unwrap();
+        if salt > 0 {
+            assert_ne!(sig, k.sign_pss_mgf1_prehashed(alg, mgf, &e, salt).unwrap(), "PSS with a salt is randomized");
+        } else {
+            assert_eq!(sig, k.sign_pss_mgf1_prehashed(alg, mgf, &e, salt).unwrap(), "PSS without a salt is deterministic");
+        }
+    }
+    // A salt that does not fit the modulus: 64 + 191 + 2 > 256.
+    let e = digest::digest(HashAlg::Sha512, b"x");
+    assert!(matches!(k.sign_pss_mgf1_prehashed(HashAlg::Sha512, HashAlg::Sha512, &e, 191), Err(CryptoError::Unsupported(_))));
+    assert!(matches!(k.sign_pss_mgf1_prehashed(HashAlg::Sha512, HashAlg::Sha512, &e[..10], 64), Err(CryptoError::DataLenRange(_))));
+}
+
+#[test]
+fn rsa_pkcs1v15_decrypts_openssl_ciphertext_and_round_trips() {
+    let k = rsa_key();
+    let ct = h(v::RSA2048_PKCS1V15_CT);
+    assert_eq!(k.decrypt_pkcs1v15(&ct).unwrap().as_slice(), v::RSA_ENC_PT);
+    // Every corruption is the same error; the wrong length is a length error.
+    for i in [0usize, 1, 50, 255] {
+        assert_eq!(k.decrypt_pkcs1v15(&flip(ct.clone(), i)).map(|_| ()), Err(CryptoError::EncryptedDataInvalid), "byte {i}");
+    }
+    assert!(matches!(k.decrypt_pkcs1v15(&ct[1..]), Err(CryptoError::DataLenRange(_))));
+    let p = k.public_key();
+    for len in [0usize, 1, 32, 245] {
+        let pt = vec![0xc3u8; len];
+        let c1 = p.encrypt_pkcs1v15(&pt).unwrap();
+        assert_eq!(c1.len(), 256);
+        assert_ne!(c1, p.encrypt_pkcs1v15(&pt).unwrap(), "PKCS#1 v1.5 encryption is randomized");
+        assert_eq!(k.decrypt_pkcs1v15(&c1).unwrap().as_slice(), &pt[..]);
+    }
+    assert!(matches!(p.encrypt_pkcs1v15(&[0u8; 246]), Err(CryptoError::DataLenRange(_))));
+}
+
+#[test]
+fn rsa_oaep_sha224_with_label_decrypts_openssl_ciphertext() {
+    let k = rsa_key();
+    let ct = h(v::RSA2048_OAEP_SHA224_LABEL_CT);
+    let pt = k.decrypt_oaep_mgf1(HashAlg::Sha224, HashAlg::Sha224, v::RSA_OAEP_LABEL, &ct).unwrap();
+    assert_eq!(pt.as_slice(), v::RSA_ENC_PT);
+    for (hh, mgf, label) in [(HashAlg::Sha224, HashAlg::Sha224, &b"other"[..]), (HashAlg::Sha224, HashAlg::Sha256, v::RSA_OAEP_LABEL), (HashAlg::Sha256, HashAlg::Sha224, v::RSA_OAEP_LABEL)] {
+        assert_eq!(k.decrypt_oaep_mgf1(hh, mgf, label, &ct).map(|_| ()), Err(CryptoError::EncryptedDataInvalid));
+    }
+}
+
+#[test]
+fn rsa_oaep_pairwise_every_hash_and_mgf() {
+    let k = rsa_key();
+    let p = k.public_key();
+    let all = [HashAlg::Sha1, HashAlg::Sha224, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
+    for hh in all {
+        for mgf in all {
+            for label in [&b""[..], &b"L"[..]] {
+                let max = 256 - 2 * hh.output_len() - 2;
+                let pt = vec![0x42u8; max];
+                let ct = p.encrypt_oaep_mgf1(hh, mgf, label, &pt).unwrap();
+                assert_eq!(k.decrypt_oaep_mgf1(hh, mgf, label, &ct).unwrap().as_slice(), &pt[..], "{} / MGF1-{}", hh.name(), mgf.name());
+                assert!(matches!(p.encrypt_oaep_mgf1(hh, mgf, label, &vec![0u8; max + 1]), Err(CryptoError::DataLenRange(_))));
+            }
+        }
+    }
+}
+
+// ============================================================ Ed25519 (RFC 8032)
+
+#[test]
+fn ed25519_rfc8032_vectors() {
+    use teehsm_crypto::eddsa;
+    for t in v::EDDSA {
+        let k = eddsa::Ed25519PrivateKey::from_seed(&h(t.secret)).unwrap();
+        assert_eq!(hex::encode(k.public_key()), t.public, "{} public key", t.name);
+        let (msg, ctx) = (h(t.msg), h(t.context));
+        let sig = k.sign(t.variant, &ctx, &msg).unwrap();
+        assert_eq!(hex::encode(&sig), t.sig, "{}", t.name);
+        eddsa::verify(&h(t.public), t.variant, &ctx, &msg, &sig).unwrap();
+        assert_eq!(eddsa::verify(&h(t.public), t.variant, &ctx, &[msg.clone(), vec![0]].concat(), &sig), Err(CryptoError::InvalidSignature), "{}", t.name);
+        assert_eq!(eddsa::verify(&h(t.public), t.variant, &ctx, &msg, &flip(sig.clone(), 40)), Err(CryptoError::InvalidSignature), "{}", t.name);
+        // A signature of one variant never verifies as another.
+        for other in [eddsa::Ed25519Variant::Pure, eddsa::Ed25519Variant::Ctx, eddsa::Ed25519Variant::Ph] {
+            if other != t.variant {
+                let c = if other == eddsa::Ed25519Variant::Ctx { b"foo".to_vec() } else { vec![] };
+                assert!(eddsa::verify(&h(t.public), other, &c, &msg, &sig).is_err(), "{} as {other:?}", t.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn ed25519_refuses_bad_inputs() {
+    use teehsm_crypto::eddsa::{self, Ed25519Variant as V};
+    let t = &v::ED25519_RFC8032_TEST2;
+    let k = eddsa::Ed25519PrivateKey::from_seed(&h(t.secret)).unwrap();
+    assert!(matches!(eddsa::Ed25519PrivateKey::from_seed(&[1; 31]), Err(CryptoError::InvalidKey(_))));
+    assert!(matches!(k.sign(V::Pure, b"ctx", b"m"), Err(CryptoError::Unsupported(_))), "pure Ed25519 has no context");
+    assert!(matches!(k.sign(V::Ctx, b"", b"m"), Err(CryptoError::Unsupported(_))), "Ed25519ctx needs a context");
+    assert!(matches!(k.sign(V::Ph, &[0; 256], b"m"), Err(CryptoError::Unsupported(_))));
+    let sig = k.sign(V::Pure, b"", b"m").unwrap();
+    assert!(matches!(eddsa::verify(&h(t.public), V::Pure, b"", b"m", &sig[..63]), Err(CryptoError::DataLenRange(_))));
+    assert!(matches!(eddsa::verify(&h(t.public)[..31], V::Pure, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
+    // Fresh keys sign and verify.
+    let g = eddsa::generate().unwrap();
+    let s = g.sign(V::Ph, b"c", b"fresh").unwrap();
+    eddsa::verify(&g.public_key(), V::Ph, b"c", b"fresh", &s).unwrap();
+    assert_eq!(eddsa::Ed25519PrivateKey::from_seed(&g.seed()).unwrap().public_key(), g.public_key());
+}
+
+// ============================================================ ML-DSA: contexts, deterministic, HashML-DSA
+
+#[test]
+fn mldsa_deterministic_wycheproof_sign_seed_vector() {
+    let t = &v::MLDSA44_WYCHEPROOF_SIGN_SEED_1;
+    let k = mldsa::MlDsaPrivateKey::from_seed(t.param, &h(t.seed)).unwrap();
+    let sig = k.sign_with_context(t.ctx, t.msg, mldsa::Hedge::Deterministic).unwrap();
+    assert_eq!(hex::encode(&sig), hex::encode(h(t.sig)));
+    // The same signature verifies through both verification paths.
+    mldsa::verify(t.param, &k.public_key(), t.msg, &sig).unwrap();
+    mldsa::verify_with_context(t.param, &k.public_key(), b"", t.msg, &sig).unwrap();
+    // Hedged signing differs each time and verifies.
+    let a = k.sign_with_context(b"", t.msg, mldsa::Hedge::Hedged).unwrap();
+    assert_ne!(a, k.sign_with_context(b"", t.msg, mldsa::Hedge::Hedged).unwrap());
+    mldsa::verify(t.param, &k.public_key(), t.msg, &a).unwrap();
+}
+
+#[test]
+fn mldsa_contexts_and_prehash_separate_signatures() {
+    use mldsa::{Hedge, PreHash};
+    for p in [MlDsaParam::MlDsa44, MlDsaParam::MlDsa65, MlDsaParam::MlDsa87] {
+        let k = mldsa::generate(p).unwrap();
+        let pk = k.public_key();
+        let sig = k.sign_with_context(b"ctx", b"msg", Hedge::Deterministic).unwrap();
+        assert_eq!(sig, k.sign_with_context(b"ctx", b"msg", Hedge::Deterministic).unwrap());
+        mldsa::verify_with_context(p, &pk, b"ctx", b"msg", &sig).unwrap();
+        assert_eq!(mldsa::verify_with_context(p, &pk, b"ctX", b"msg", &sig), Err(CryptoError::InvalidSignature));
+        assert_eq!(mldsa::verify(p, &pk, b"msg", &sig), Err(CryptoError::InvalidSignature));
+        for ph in [PreHash::Sha224, PreHash::Sha256, PreHash::Sha384, PreHash::Sha512, PreHash::Sha3_224, PreHash::Sha3_256, PreHash::Sha3_384, PreHash::Sha3_512, PreHash::Shake128, PreHash::Shake256] {
+            let hash = ph.digest(b"msg").unwrap();
+            assert_eq!(hash.len(), ph.output_len());
+            let s = k.sign_prehashed(b"", ph, &hash, Hedge::Hedged).unwrap();
+            mldsa::verify_prehashed(p, &pk, b"", ph, &hash, &s).unwrap();
+            // HashML-DSA is not pure ML-DSA over the hash, and the OID binds the hash function.
+            assert_eq!(mldsa::verify_with_context(p, &pk, b"", &hash, &s), Err(CryptoError::InvalidSignature));
+            let other = if ph == PreHash::Sha256 { PreHash::Sha3_256 } else { PreHash::Sha256 };
+            if other.output_len() == ph.output_len() {
+                assert_eq!(mldsa::verify_prehashed(p, &pk, b"", other, &hash, &s), Err(CryptoError::InvalidSignature));
+            }
+            assert!(matches!(k.sign_prehashed(b"", ph, &hash[1..], Hedge::Hedged), Err(CryptoError::DataLenRange(_))));
+        }
+        assert!(matches!(k.sign_with_context(&[0; 256], b"m", Hedge::Hedged), Err(CryptoError::Unsupported(_))));
+    }
+}
+
+#[test]
+fn sha3_and_shake_known_answers() {
+    use teehsm_crypto::lc::{sha3, Sha3};
+    // FIPS 202 examples (NIST "SHA3-224_Msg0" etc.): the empty message, and "abc".
+    assert_eq!(hex::encode(sha3(Sha3::Sha3_224, &[b""], 0).unwrap()), "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7");
+    assert_eq!(hex::encode(sha3(Sha3::Sha3_256, &[b"abc"], 0).unwrap()), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
+    assert_eq!(hex::encode(sha3(Sha3::Sha3_256, &[b"a", b"bc"], 0).unwrap()), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
+    assert_eq!(hex::encode(sha3(Sha3::Shake128, &[b""], 16).unwrap()), "7f9c2ba4e88f827d616045507605853e");
+    assert_eq!(hex::encode(sha3(Sha3::Shake256, &[b""], 16).unwrap()), "46b9dd2b0ba88d13233b3feb743eeb24");
+}
+
+// ============================================================ X25519 and ECDH KDFs
+
+#[test]
+fn x25519_rfc7748_vectors() {
+    use teehsm_crypto::x25519::X25519PrivateKey;
+    let a = X25519PrivateKey::from_bytes(&h(v::X25519_RFC7748_ALICE_PRIVATE)).unwrap();
+    let b = X25519PrivateKey::from_bytes(&h(v::X25519_RFC7748_BOB_PRIVATE)).unwrap();
+    assert_eq!(hex::encode(a.public_key()), v::X25519_RFC7748_ALICE_PUBLIC);
+    assert_eq!(hex::encode(b.public_key()), v::X25519_RFC7748_BOB_PUBLIC);
+    assert_eq!(hex::encode(a.agree(&h(v::X25519_RFC7748_BOB_PUBLIC)).unwrap().as_slice()), v::X25519_RFC7748_SHARED);
+    assert_eq!(hex::encode(b.agree(&h(v::X25519_RFC7748_ALICE_PUBLIC)).unwrap().as_slice()), v::X25519_RFC7748_SHARED);
+    // Small-order points give an all-zero secret, which is refused; bad lengths too.
+    assert!(a.agree(&[0u8; 32]).is_err());
+    assert!(matches!(a.agree(&[9u8; 31]), Err(CryptoError::InvalidInput(_))));
+    assert!(matches!(X25519PrivateKey::from_bytes(&[1u8; 33]), Err(CryptoError::InvalidKey(_))));
+}
+
+#[test]
+fn openpgp_x25519_sp800_56c_vector() {
+    use teehsm_crypto::kdf::{sp800_56c_one_step, KdfHash};
+    use teehsm_crypto::x25519::X25519PrivateKey;
+    let k = X25519PrivateKey::from_bytes(&h(v::OPENPGP_X25519_PRIVATE)).unwrap();
+    let z = k.agree(&h(v::OPENPGP_X25519_EPHEMERAL)).unwrap();
+    let out = sp800_56c_one_step(KdfHash::Sha(HashAlg::Sha256), &z, &h(v::OPENPGP_KDF_PARAM), 16).unwrap();
+    assert_eq!(hex::encode(out.as_slice()), v::OPENPGP_DERIVED.to_lowercase());
+}
+
+#[test]
+fn kdf_outputs_are_prefix_consistent_and_bounded() {
+    use teehsm_crypto::kdf::{sp800_56c_one_step, x963_kdf, KdfHash, MAX_KDF_OUTPUT};
+    use teehsm_crypto::lc::Sha3;
+    for hh in [KdfHash::Sha(HashAlg::Sha1), KdfHash::Sha(HashAlg::Sha256), KdfHash::Sha(HashAlg::Sha512), KdfHash::Sha3(Sha3::Sha3_256)] {
+        let long = x963_kdf(hh, b"Z", b"info", 100).unwrap();
+        assert_eq!(&x963_kdf(hh, b"Z", b"info", 17).unwrap()[..], &long[..17]);
+        let long = sp800_56c_one_step(hh, b"Z", b"info", 100).unwrap();
+        assert_eq!(&sp800_56c_one_step(hh, b"Z", b"info", 33).unwrap()[..], &long[..33]);
+        assert!(matches!(x963_kdf(hh, b"Z", b"", 0), Err(CryptoError::DataLenRange(_))));
+        assert!(matches!(sp800_56c_one_step(hh, b"Z", b"", MAX_KDF_OUTPUT + 1), Err(CryptoError::DataLenRange(_))));
+    }
+    // The two constructions differ (the counter's position).
+    assert_ne!(x963_kdf(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap(), sp800_56c_one_step(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap());
+}
+
+// ============================================================ SP 800-108 KBKDF
+
+/// Rebuilds each mode from the KAT-checked HMAC / CMAC primitives, as SP 800-108
+/// sections 5.1-5.3 write them, and checks the PKCS#11 rules: whole segments per
+/// key, the DKM length methods, and the field-list refusals.
+#[test]
+fn kbkdf_modes_match_sp800_108_constructions() {
+    use teehsm_crypto::kbkdf::{self, Field, IntFormat, Mode, Prf};
+    let key = h("000102030405060708090a0b0c0d0e0f");
+    let c16 = IntFormat { little_endian: false, width_bits: 16 };
+    let le8 = IntFormat { little_endian: true, width_bits: 32 };
+    let cmac = |d: &[u8]| mac::cmac(Cipher::Aes, &key, d).unwrap().to_vec();
+    // Counter mode, two keys (20 and 16 bytes: segments 1-2 and 3), DKM = sum of segments (3 x 128 bits).
+    let fields = [Field::Iteration(Some(c16)), Field::Bytes(b"L".to_vec()), Field::DkmLength { sum_of_segments: true, format: le8 }];
+    let keys = kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, &fields, &[20, 16]).unwrap();
+    let seg = |i: u16| cmac(&[&i.to_be_bytes()[..], b"L", &384u32.to_le_bytes()].concat());
+    assert_eq!(keys[0].to_vec(), [seg(1), seg(2)].concat()[..20].to_vec());
+    assert_eq!(keys[1].to_vec(), seg(3), "the second key starts on a new segment");
+    // Sum of keys: L = 36 * 8.
+    let fields = [Field::Iteration(Some(c16)), Field::DkmLength { sum_of_segments: false, format: le8 }];
+    let keys = kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, &fields, &[20, 16]).unwrap();
+    assert_eq!(keys[1].to_vec(), cmac(&[&3u16.to_be_bytes()[..], &288u32.to_le_bytes()].concat()));
+    // Feedback with an IV and a counter: K(i) = PRF(K(i-1) || [i] || data).
+    let iv = vec![9u8; 16];
+    let fields = [Field::Iteration(None), Field::Counter(c16), Field::Bytes(b"ctx".to_vec())];
+    let out = kbkdf::derive(Prf::AesCmac, &key, &Mode::Feedback { iv: iv.clone() }, &fields, &[32]).unwrap();
+    let k1 = cmac(&[&iv[..], &1u16.to_be_bytes(), b"ctx"].concat());
+    let k2 = cmac(&[&k1[..], &2u16.to_be_bytes(), b"ctx"].concat());
+    assert_eq!(out[0].to_vec(), [k1, k2].concat());
+    // Double pipeline: A(0) = the fixed fields, A(i) = PRF(A(i-1)), K(i) = PRF(A(i) || [i] || fixed).
+    let fields = [Field::Iteration(None), Field::Counter(c16), Field::Bytes(b"fixed".to_vec())];
+    let out = kbkdf::derive(Prf::Hmac(HashAlg::Sha256), &key, &Mode::DoublePipeline, &fields, &[40]).unwrap();
+    let hm = |d: &[u8]| mac::hmac(HashAlg::Sha256, &key, d).unwrap();
+    let a1 = hm(b"fixed");
+    let a2 = hm(&a1);
+    let k1 = hm(&[&a1[..], &1u16.to_be_bytes(), b"fixed"].concat());
+    let k2 = hm(&[&a2[..], &2u16.to_be_bytes(), b"fixed"].concat());
+    assert_eq!(out[0].to_vec(), [k1, k2].concat()[..40].to_vec());
+    // Refusals (PKCS#11 field rules), all InvalidInput.
+    let it = Field::Iteration(Some(c16));
+    let bytes = Field::Bytes(b"x".to_vec());
+    let dkm = Field::DkmLength { sum_of_segments: false, format: le8 };
+    for (mode, fields, what) in [
+        (Mode::Counter, vec![bytes.clone()], "no iteration variable"),
+        (Mode::Counter, vec![Field::Iteration(None), bytes.clone()], "counter mode without a counter format"),
+        (Mode::Counter, vec![it.clone(), Field::Counter(c16)], "a counter field in counter mode"),
+        (Mode::Counter, vec![it.clone(), dkm.clone(), dkm.clone()], "two DKM lengths"),
+        (Mode::Counter, vec![it.clone(), it.clone()], "two iteration variables"),
+        (Mode::Feedback { iv: vec![] }, vec![it.clone()], "a feedback iteration variable with a format"),
+        (Mode::DoublePipeline, vec![Field::Iteration(None), Field::Counter(c16), Field::Counter(c16)], "two counters"),
+        (Mode::Counter, vec![Field::Iteration(Some(IntFormat { little_endian: false, width_bits: 12 }))], "a 12-bit counter"),
+        (Mode::Counter, vec![it.clone(), Field::Bytes(vec![])], "an empty byte array"),
+    ] {
+        assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &mode, &fields, &[16]), Err(CryptoError::InvalidInput(_))), "{what}");
+    }
+    // An 8-bit counter allows 255 segments: 255 * 16 bytes is too much for MAX_OUTPUT anyway.
+    assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, std::slice::from_ref(&it), &[5000]), Err(CryptoError::DataLenRange(_))));
+    assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, std::slice::from_ref(&it), &[usize::MAX, usize::MAX]), Err(CryptoError::DataLenRange(_))), "no overflow");
+    assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, &[Field::Iteration(Some(IntFormat { little_endian: false, width_bits: 8 }))], &[16 * 256]), Err(CryptoError::DataLenRange(_))));
 }

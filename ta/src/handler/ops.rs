@@ -106,12 +106,27 @@ impl Ta {
             } else {
                 None
             };
-            let value = mech::derive(&bl, m, other.as_deref())?;
+            let out_len = template.iter().find(|a| a.ty == CKA_VALUE_LEN).and_then(Attribute::as_ulong).map(|l| l as usize);
+            if mech::is_kbkdf(m.mech) {
+                // The primary key, then the additional keys: all or none.
+                let mut templates = vec![template];
+                templates.extend(mech::kbkdf_additional_templates(m).iter().cloned());
+                let lens = templates.iter().map(|t| derived_key_len(t)).collect::<Result<Vec<_>>>()?;
+                let values = mech::kbkdf(&bl, m, &lens)?;
+                let mut objects = Vec::with_capacity(values.len());
+                for (t, v) in templates.into_iter().zip(values) {
+                    objects.push(self.new_secret_key(s, actor, t, v, Origin::Derived { base: &base })?);
+                }
+                let handles = self.persist(conn, session, objects)?;
+                return Ok(if handles.len() == 1 { Reply::Handle(handles[0]) } else { Reply::Handles(handles) });
+            }
+            let value = mech::derive(&bl, m, other.as_deref(), out_len)?;
             let o = self.new_secret_key(s, actor, template, value, Origin::Derived { base: &base })?;
             Ok(Reply::Handle(self.persist(conn, session, vec![o])?[0]))
         })();
         self.audited(conn, "DeriveKey", session, Some(base_key), Some(m.mech), r, |rep| match rep {
             Reply::Handle(h) => Some(*h),
+            Reply::Handles(v) => v.first().copied(),
             _ => None,
         })
     }
@@ -153,5 +168,17 @@ impl Ta {
             Reply::Handle(h) => Some(*h),
             _ => None,
         })
+    }
+}
+
+/// The length of a key an SP 800-108 derivation makes: CKA_VALUE_LEN, or the
+/// fixed length of its key type (SM4).
+fn derived_key_len(template: &[Attribute]) -> Result<usize> {
+    if let Some(l) = template.iter().find(|a| a.ty == CKA_VALUE_LEN).and_then(Attribute::as_ulong) {
+        return Ok(l as usize);
+    }
+    match template.iter().find(|a| a.ty == CKA_KEY_TYPE).and_then(Attribute::as_ulong) {
+        Some(CKK_SM4) => Ok(16),
+        _ => Err(super::deny(Rv::TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required for each SP 800-108 derived key")),
     }
 }

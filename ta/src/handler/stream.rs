@@ -26,6 +26,9 @@ pub struct ActiveOp {
     mech: Mechanism,
     key: Option<(u64, Arc<LoadedKey>)>,
     state: State,
+    /// The mechanism signs a caller-computed value (CKM_HASH_ML_DSA): the
+    /// whole input comes in one OpSingle; an OpUpdate ends the operation.
+    single_part: bool,
 }
 
 enum State {
@@ -81,7 +84,7 @@ impl Ta {
                 let h = mech::hash_of(m.mech)
                     .filter(|_| mech::offered(m.mech, CKF_DIGEST))
                     .ok_or_else(|| deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{:x} is not a digest", m.mech)))?;
-                ActiveOp { mech: m, key: None, state: State::Hash { hasher: Hasher::new(h), then: Then::Output } }
+                ActiveOp { mech: m, key: None, state: State::Hash { hasher: Hasher::new(h), then: Then::Output }, single_part: false }
             }
             OpKind::Sign | OpKind::Verify => {
                 let (usage, flag) = if kind == OpKind::Sign { (Usage::Sign, CKF_SIGN) } else { (Usage::Verify, CKF_VERIFY) };
@@ -90,7 +93,8 @@ impl Ta {
                 }
                 let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
                 let state = self.sign_state(&k, &m)?;
-                ActiveOp { mech: m, key: Some((key, k)), state }
+                let single_part = mech::single_part_only(m.mech);
+                ActiveOp { mech: m, key: Some((key, k)), state, single_part }
             }
             OpKind::Encrypt | OpKind::Decrypt => {
                 let encrypt = kind == OpKind::Encrypt;
@@ -100,7 +104,7 @@ impl Ta {
                 }
                 let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
                 let c = super::cipher_stream::CipherStream::new(m.clone(), k.clone(), encrypt)?;
-                ActiveOp { mech: m, key: Some((key, k)), state: State::Cipher(c) }
+                ActiveOp { mech: m, key: Some((key, k)), state: State::Cipher(c), single_part: false }
             }
         };
         Self::ops(conn)?.insert((session, kind), op);
@@ -135,14 +139,32 @@ impl Ta {
                 let h = mech::hash_of(m.mech).unwrap_or(HashAlg::Sha256);
                 Ok(State::Hmac(HmacStream::new(h, mech::hmac_key(k, m.mech)?).map_err(crate::keys::crypto_denied)?))
             }
+            mech if mech::is_mldsa(mech) || mech == CKM_EDDSA => {
+                // Parameters are checked when the operation starts.
+                mech::check_params(m)?;
+                Ok(State::Buffer(Zeroizing::new(Vec::new())))
+            }
             _ => Ok(State::Buffer(Zeroizing::new(Vec::new()))),
         }
     }
 
     pub(super) fn op_update(&self, conn: &Conn, session: u64, kind: OpKind, data: &[u8]) -> Result<Reply> {
+        self.op_update_part(conn, session, kind, data, false)
+    }
+
+    /// `whole`: `data` is the entire input (OpSingle), which single-part-only mechanisms require.
+    fn op_update_part(&self, conn: &Conn, session: u64, kind: OpKind, data: &[u8], whole: bool) -> Result<Reply> {
         self.session(conn, session)?;
         let mut ops = Self::ops(conn)?;
         let op = ops.get_mut(&(session, kind)).ok_or_else(|| not_initialized(kind))?;
+        if op.single_part && !whole {
+            let mech = op.mech.mech;
+            ops.remove(&(session, kind));
+            return Err(deny(
+                Rv::OPERATION_NOT_INITIALIZED,
+                format!("mechanism 0x{mech:x} is single-part only: the operation ended (use C_{} after the init)", op_name(kind)),
+            ));
+        }
         match &mut op.state {
             State::Hash { hasher, .. } => {
                 hasher.update(data);
@@ -174,7 +196,7 @@ impl Ta {
     pub(super) fn op_final(&self, conn: &Conn, session: u64, kind: OpKind, signature: &[u8]) -> Result<Reply> {
         self.session(conn, session)?;
         let op = Self::ops(conn)?.remove(&(session, kind)).ok_or_else(|| not_initialized(kind))?;
-        let ActiveOp { mech: m, key, state } = op;
+        let ActiveOp { mech: m, key, state, .. } = op;
         let Some((handle, k)) = key else {
             return match state {
                 State::Hash { hasher, .. } => Ok(Reply::Bytes(hasher.finish())),
@@ -212,7 +234,7 @@ impl Ta {
     /// the whole input, then the end, in one request. Cipher output from the
     /// update and the final step is concatenated.
     pub(super) fn op_single(&self, conn: &Conn, session: u64, kind: OpKind, data: &[u8], signature: &[u8]) -> Result<Reply> {
-        let head = match self.op_update(conn, session, kind, data)? {
+        let head = match self.op_update_part(conn, session, kind, data, true)? {
             Reply::Bytes(b) => b,
             _ => Vec::new(),
         };
