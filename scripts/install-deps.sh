@@ -3,7 +3,10 @@
 # Debian/Ubuntu; needs root (or sudo). Safe to run repeatedly.
 set -euo pipefail
 need=()
-for pkg in openssl opensc softhsm2 ca-certificates pkg-config; do
+# opensc (pkcs11-tool), openssl, xxd and build-essential (cc) are also what the
+# external PKCS#11 checks need (tests/pkcs11/run-shared-checks.sh);
+# libp11-kit-dev's pkcs11.h compiles the C example of docs/pkcs11.md.
+for pkg in openssl opensc softhsm2 ca-certificates pkg-config xxd build-essential libp11-kit-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -202,3 +202,168 @@ pub fn gen_pair(c: &mut Client, req: &Request) -> Result<(u64, u64), teehsm_wire
         _ => Err(teehsm_wire::client::CallError::UnexpectedReply("GenerateKeyPair")),
     }
 }
+
+/// The dev token `teehsm-ca --init-dev-token` creates: slot 0, this label,
+/// SO PIN [`SO_PIN`], user PIN [`USER_PIN`].
+pub const DEV_TOKEN_LABEL: &str = "dev-token";
+
+/// A running teehsm-ca (which starts and supervises its TA) on a fresh
+/// state directory with the dev token. SIGTERM and reaped on drop.
+pub struct CaProcess {
+    pub child: Child,
+    /// The client socket (what TEEHSM_PKCS11_SOCKET names).
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    _dir: TempDir,
+}
+
+impl CaProcess {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for CaProcess {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `teehsm-ca --state-dir D --init-dev-token --http-listen 127.0.0.1:0`
+/// from [`bin_dir`] and waits (up to 60 s) until the dev token has its user
+/// PIN. The CA gets SIGTERM if the thread that started it ends (so an
+/// aborted test leaves no daemon behind): start it from the thread that
+/// owns the returned value.
+pub fn start_ca_dev_token() -> CaProcess {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("ca");
+    let state_dir = dir.path().join("state");
+    let socket = state_dir.join("ca.sock");
+    let mut cmd = Command::new(bin("teehsm-ca"));
+    cmd.arg("--state-dir")
+        .arg(&state_dir)
+        .arg("--init-dev-token")
+        .arg("--http-listen")
+        .arg("127.0.0.1:0")
+        .env("TEEHSM_CA_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn teehsm-ca (build it: cargo build --bins)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut c) = Client::connect(&socket, "teehsm-tests") {
+            if let Ok(Reply::TokenInfo(t)) = c.call(&Request::GetTokenInfo { slot: 0 }) {
+                if t.flags & CKF_USER_PIN_INITIALIZED != 0 {
+                    break;
+                }
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("teehsm-ca exited during start-up: {status}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("teehsm-ca did not become ready with a dev token in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    CaProcess { child, socket, state_dir, _dir: dir }
+}
+
+/// The PKCS#11 module built next to the binaries (target/<profile>/libteehsm_pkcs11.so).
+pub fn pkcs11_module() -> PathBuf {
+    let p = bin_dir().join("libteehsm_pkcs11.so");
+    assert!(p.exists(), "{} does not exist: build the module first (cargo build -p teehsm-pkcs11)", p.display());
+    p
+}
+
+/// Small DER/PEM builders for handing public keys and signatures to the OpenSSL CLI.
+pub mod der {
+    /// OID of P-256 (CKA_EC_PARAMS of a P-256 key).
+    pub const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    /// OID 1.2.156.10197.1.301 (CKA_EC_PARAMS of an SM2 key).
+    pub const SM2_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
+    const EC_PUBLIC_KEY_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const RSA_ALG: &[u8] = &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+
+    pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        let n = body.len();
+        if n < 0x80 {
+            v.push(n as u8);
+        } else if n < 0x100 {
+            v.extend_from_slice(&[0x81, n as u8]);
+        } else {
+            v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+        }
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// A DER INTEGER from unsigned big-endian bytes.
+    pub fn uint(v: &[u8]) -> Vec<u8> {
+        let v: Vec<u8> = v.iter().copied().skip_while(|&b| b == 0).collect();
+        if v.is_empty() || v[0] & 0x80 != 0 {
+            tlv(0x02, &[&[0u8][..], &v].concat())
+        } else {
+            tlv(0x02, &v)
+        }
+    }
+
+    pub fn pem(der: &[u8], label: &str) -> String {
+        const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for c in der.chunks(3) {
+            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        let lines: Vec<&str> = s.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap_or("")).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    }
+
+    /// SubjectPublicKeyInfo of an EC (or SM2) public point.
+    pub fn ec_spki(curve_oid: &[u8], point: &[u8]) -> Vec<u8> {
+        let alg = tlv(0x30, &[EC_PUBLIC_KEY_OID, curve_oid].concat());
+        tlv(0x30, &[alg, tlv(0x03, &[&[0u8][..], point].concat())].concat())
+    }
+
+    /// SubjectPublicKeyInfo of an RSA public key.
+    pub fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+        let key = tlv(0x30, &[uint(n), uint(e)].concat());
+        tlv(0x30, &[RSA_ALG.to_vec(), tlv(0x03, &[&[0u8][..], &key].concat())].concat())
+    }
+
+    /// PKCS#11's r||s signature -> DER ECDSA-Sig-Value (what OpenSSL reads for ECDSA and SM2).
+    pub fn rs_to_der(rs: &[u8]) -> Vec<u8> {
+        let h = rs.len() / 2;
+        tlv(0x30, &[uint(&rs[..h]), uint(&rs[h..])].concat())
+    }
+
+    /// CKA_EC_POINT (a DER OCTET STRING) -> the uncompressed point inside.
+    pub fn unwrap_octet_string(v: &[u8]) -> Vec<u8> {
+        assert_eq!(v.first(), Some(&0x04), "CKA_EC_POINT is a DER OCTET STRING");
+        match v.get(1) {
+            Some(&l) if l < 0x80 => v[2..].to_vec(),
+            Some(0x81) => v[3..].to_vec(),
+            _ => panic!("unexpected CKA_EC_POINT encoding {v:02x?}"),
+        }
+    }
+}

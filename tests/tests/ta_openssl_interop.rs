@@ -4,17 +4,13 @@
 
 use std::path::Path;
 use std::process::Command;
+use teehsm_tests::der::{ec_spki, pem, rs_to_der, rsa_spki, tlv, P256_OID, SM2_OID};
 use teehsm_tests::*;
 use teehsm_wire::ck::*;
 use teehsm_wire::client::Client;
 use teehsm_wire::*;
 
 const MSG: &[u8] = b"teehsm interop: the quick brown fox jumps over the lazy dog";
-const P256_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const SM2_OID: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
-const EC_PUBLIC_KEY_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-const RSA_ALG: &[u8] = &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
-
 fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (apt install openssl)");
     out
@@ -24,62 +20,6 @@ fn openssl_ok(args: &[&str], dir: &Path) -> Vec<u8> {
     let out = openssl(args, dir);
     assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
-}
-
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    let n = body.len();
-    if n < 0x80 {
-        v.push(n as u8);
-    } else if n < 0x100 {
-        v.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        v.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    v.extend_from_slice(body);
-    v
-}
-
-fn uint(v: &[u8]) -> Vec<u8> {
-    let v: Vec<u8> = v.iter().copied().skip_while(|&b| b == 0).collect();
-    if v.first().is_some_and(|b| b & 0x80 != 0) {
-        tlv(0x02, &[&[0u8][..], &v].concat())
-    } else {
-        tlv(0x02, &v)
-    }
-}
-
-fn pem(der: &[u8], label: &str) -> String {
-    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in der.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    let lines: Vec<&str> = s.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
-
-fn ec_spki(curve_oid: &[u8], point: &[u8]) -> Vec<u8> {
-    let alg = tlv(0x30, &[EC_PUBLIC_KEY_OID, curve_oid].concat());
-    tlv(0x30, &[alg, tlv(0x03, &[&[0u8][..], point].concat())].concat())
-}
-
-fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
-    let key = tlv(0x30, &[uint(n), uint(e)].concat());
-    tlv(0x30, &[RSA_ALG.to_vec(), tlv(0x03, &[&[0u8][..], &key].concat())].concat())
-}
-
-/// r||s -> DER ECDSA-Sig-Value.
-fn rs_to_der(rs: &[u8]) -> Vec<u8> {
-    let h = rs.len() / 2;
-    tlv(0x30, &[uint(&rs[..h]), uint(&rs[h..])].concat())
 }
 
 /// DER ECDSA-Sig-Value -> r||s (32-byte halves).
