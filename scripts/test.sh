@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-# The cross-component tests run the built daemons.
-cargo build --workspace --bins --locked
+# The cross-component tests run the built daemons and load the PKCS#11 module.
+cargo build --workspace --locked
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --locked --no-fail-fast --test-threads 2
   cargo test --workspace --doc --locked
 else
   cargo test --workspace --locked --no-fail-fast -- --test-threads 2
 fi
+# External PKCS#11 conformance checks (../shared/checks: the cryptoki crate's
+# own tests and OpenSC pkcs11-tool with OpenSSL cross-checks), each against a
+# fresh CA + TA.
+./tests/pkcs11/run-shared-checks.sh

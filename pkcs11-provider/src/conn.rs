@@ -66,8 +66,18 @@ impl Pool {
         let result = client.call(req);
         match &result {
             // The connection is broken or out of step: never reuse it.
-            Err(CallError::Io(_) | CallError::Closed | CallError::Decode(_) | CallError::Mismatch { .. }) => {
+            Err(CallError::Io(_) | CallError::Closed) => {
+                // The TA closes connections only when it stops: the idle ones
+                // are dead too. Dropping them makes the next call reconnect
+                // (and learn at once whether the application survived).
                 log::error(format_args!("lost the connection to the CA service at {}: {}", self.socket.display(), result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()));
+                let mut inner = self.lock();
+                if inner.generation == generation {
+                    inner.idle.clear();
+                }
+            }
+            Err(CallError::Decode(_) | CallError::Mismatch { .. }) => {
+                log::error(format_args!("undecodable answer from the CA service at {}; closing that connection", self.socket.display()));
             }
             _ => self.checkin(client, generation),
         }

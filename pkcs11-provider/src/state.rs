@@ -109,6 +109,17 @@ impl Module {
         self.table().remove(&handle);
     }
 
+    /// Runs `f` on the state of every session on `slot`, one at a time.
+    pub fn for_slot_sessions(&self, slot: CK_SLOT_ID, mut f: impl FnMut(&mut SessionState)) {
+        let sessions: Vec<_> = self.table().values().cloned().collect();
+        for s in sessions {
+            let mut st = lock(&s);
+            if st.slot == slot {
+                f(&mut st);
+            }
+        }
+    }
+
     pub fn remove_slot_sessions(&self, slot: CK_SLOT_ID) {
         self.table().retain(|_, s| s.lock().map(|s| s.slot != slot).unwrap_or(false));
     }

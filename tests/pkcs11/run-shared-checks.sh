@@ -145,7 +145,16 @@ done
 
 echo
 echo "==================== summary (module: $MODULE)"
+TOTAL_PASS=0
+TOTAL_FAIL=0
 for id in $RUN; do
     printf '%s  %s\n' "$id" "${SUMMARY[$id]}"
+    if [[ ${SUMMARY[$id]} =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        TOTAL_PASS=$((TOTAL_PASS + BASH_REMATCH[1]))
+        TOTAL_FAIL=$((TOTAL_FAIL + BASH_REMATCH[2]))
+    else
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    fi
 done
+echo "pkcs11-checks: $TOTAL_PASS passed, $TOTAL_FAIL failed"
 exit $FAILED

@@ -43,6 +43,13 @@ pub(crate) fn init(session: CK_SESSION_HANDLE, kind: Kind, m: CK_MECHANISM_PTR, 
 
 fn init_with(session: CK_SESSION_HANDLE, kind: Kind, m: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE, signature: Vec<u8>) -> Result<()> {
     with_session(session, |md, st| {
+        if m.is_null() {
+            // PKCS#11 3.0: C_*Init with a NULL mechanism ends the active operation.
+            if let Some(op) = st.ops.remove(&kind) {
+                end_in_ta(md, session, kind, &op);
+            }
+            return Ok(());
+        }
         if st.ops.contains_key(&kind) || conflicting(kind).is_some_and(|k| st.ops.contains_key(&k)) {
             return Err(CKR_OPERATION_ACTIVE);
         }
@@ -131,6 +138,27 @@ unsafe fn hand_over(st: &mut SessionState, kind: Kind, output: Zeroizing<Vec<u8>
     }
 }
 
+/// The most input one request carries; longer inputs go in several updates.
+const CHUNK: usize = teehsm_wire::MAX_DATA_LEN;
+
+/// Feeds `input` to the operation in CHUNK-sized updates (starting a
+/// deferred one first) and returns the concatenated cipher output.
+fn stream_parts(m: &Module, st: &mut SessionState, session: CK_SESSION_HANDLE, kind: Kind, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    ensure_started(m, st, session, kind)?;
+    let mut out = Zeroizing::new(Vec::new());
+    for part in input.chunks(CHUNK) {
+        match m.pool.request(&Request::OpUpdate { session: session as u64, kind: kind.wire(), data: part.to_vec() })? {
+            Reply::Bytes(b) => out.extend_from_slice(&b),
+            Reply::Done => {}
+            _ => return Err(CKR_DEVICE_ERROR),
+        }
+    }
+    if let Some(op) = st.ops.get_mut(&kind) {
+        op.phase = Phase::Updating;
+    }
+    Ok(out)
+}
+
 /// C_Sign, C_Encrypt, C_Decrypt, C_Digest.
 pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const CK_BYTE, data_len: CK_ULONG, p: *mut CK_BYTE, len: *mut CK_ULONG) -> Result<()> {
     with_session(session, |m, st| {
@@ -153,8 +181,25 @@ pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const
             Ok(i) => i,
             Err(rv) => return fail(m, st, session, kind, rv),
         };
-        if input.len() > teehsm_wire::MAX_DATA_LEN {
-            return fail(m, st, session, kind, CKR_DATA_LEN_RANGE);
+        if input.len() > CHUNK {
+            // Larger than one request: stream it through update calls.
+            let r = stream_parts(m, st, session, kind, input).and_then(|mut out| {
+                match m.pool.request(&Request::OpFinal { session: session as u64, kind: kind.wire(), signature: Vec::new() })? {
+                    Reply::Bytes(b) => {
+                        out.extend_from_slice(&b);
+                        Ok(out)
+                    }
+                    _ => Err(CKR_DEVICE_ERROR),
+                }
+            });
+            return match r {
+                // SAFETY: forwarded caller promise.
+                Ok(out) => unsafe { hand_over(st, kind, out, p, len) },
+                Err(rv) => {
+                    st.ops.remove(&kind);
+                    Err(rv)
+                }
+            };
         }
         let req = match deferred {
             Some((mechanism, key)) => one_shot(kind, session, mechanism, key, input.to_vec(), Vec::new()),
@@ -213,11 +258,12 @@ pub(crate) unsafe fn update(session: CK_SESSION_HANDLE, kind: Kind, data: *const
             Ok(i) => i,
             Err(rv) => return fail(m, st, session, kind, rv),
         };
-        if input.len() > teehsm_wire::MAX_DATA_LEN {
-            return fail(m, st, session, kind, CKR_DATA_LEN_RANGE);
-        }
-        ensure_started(m, st, session, kind)?;
-        let r = m.pool.request(&Request::OpUpdate { session: session as u64, kind: kind.wire(), data: input.to_vec() });
+        let r = if input.len() > CHUNK {
+            stream_parts(m, st, session, kind, input).map(|out| if has_output { Reply::Bytes(out.to_vec()) } else { Reply::Done })
+        } else {
+            ensure_started(m, st, session, kind)?;
+            m.pool.request(&Request::OpUpdate { session: session as u64, kind: kind.wire(), data: input.to_vec() })
+        };
         let op = st.ops.get_mut(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         match r {
             Ok(Reply::Done) if !has_output => {
@@ -300,10 +346,22 @@ unsafe fn verify_end(session: CK_SESSION_HANDLE, kind: Kind, data: Option<(*cons
             Some((p, n)) => {
                 // SAFETY: forwarded caller promise.
                 let input = match unsafe { out::input(p, n) } {
-                    Ok(i) if i.len() <= teehsm_wire::MAX_DATA_LEN => i.to_vec(),
-                    Ok(_) => return fail(m, st, session, kind, CKR_DATA_LEN_RANGE),
+                    Ok(i) => i,
                     Err(rv) => return fail(m, st, session, kind, rv),
                 };
+                if input.len() > CHUNK {
+                    if let Err(rv) = stream_parts(m, st, session, kind, input) {
+                        st.ops.remove(&kind);
+                        return Err(rv);
+                    }
+                    let r = m.pool.request(&Request::OpFinal { session: session as u64, kind: kind.wire(), signature });
+                    st.ops.remove(&kind);
+                    return match r? {
+                        Reply::Done => Ok(()),
+                        _ => Err(CKR_DEVICE_ERROR),
+                    };
+                }
+                let input = input.to_vec();
                 match deferred {
                     Some((mechanism, key)) => one_shot(kind, session, mechanism, key, input, signature),
                     None => Request::OpSingle { session: session as u64, kind: kind.wire(), data: input, signature },

@@ -121,6 +121,9 @@ pub unsafe extern "C" fn C_UnwrapKey(
 pub unsafe extern "C" fn C_DeriveKey(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, base: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_PTR, n: CK_ULONG, key: CK_OBJECT_HANDLE_PTR) -> CK_RV {
     guard("C_DeriveKey", || {
         with_session(s, |md, _| {
+            if key.is_null() {
+                return Err(CKR_ARGUMENTS_BAD);
+            }
             let mechanism = mech(m)?;
             // SAFETY: forwarded caller promise.
             let template = unsafe { attrs::template(t, n) }?;
@@ -131,10 +134,6 @@ pub unsafe extern "C" fn C_DeriveKey(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, 
             };
             // SAFETY: the caller's mechanism (its CK_DERIVED_KEY array for SP 800-108).
             unsafe { mechanism::write_back_derived(m, &handles[1..]) };
-            // Some derivations (SP 800-108 with only additional keys) may pass a null phKey.
-            if key.is_null() {
-                return Ok(());
-            }
             // SAFETY: checked non-null.
             unsafe { out::put(key, handles[0] as CK_OBJECT_HANDLE) }
         })

@@ -114,14 +114,20 @@ pub unsafe extern "C" fn C_LoginUser(
 #[no_mangle]
 pub unsafe extern "C" fn C_Logout(session: CK_SESSION_HANDLE) -> CK_RV {
     guard("C_Logout", || {
-        with_session(session, |m, st| {
-            done(m, &Request::Logout { session: session as u64 })?;
-            // The TA ends every operation of the application's sessions on
-            // logout; inits are checked by the TA again from now on.
+        let m = module()?;
+        let slot = {
+            let s = m.session(session)?;
+            let st = crate::state::lock(&s);
+            done(&m, &Request::Logout { session: session as u64 })?;
+            st.slot
+        };
+        // The TA ends the operations of every session of the application on
+        // that token at logout; inits are checked by the TA again from now on.
+        m.for_slot_sessions(slot, |st| {
             st.ops.clear();
             st.accepted.clear();
-            Ok(())
-        })
+        });
+        Ok(())
     })
 }
 
