@@ -35,6 +35,8 @@ pub unsafe fn template(p: CK_ATTRIBUTE_PTR, count: CK_ULONG) -> Result<Vec<Attri
     unsafe { template_at_depth(p, count, 0) }
 }
 
+/// # Safety
+/// As [`template_from_c`].
 unsafe fn template_at_depth(p: CK_ATTRIBUTE_PTR, count: CK_ULONG, depth: u32) -> Result<Vec<Attribute>> {
     if count == 0 {
         return Ok(Vec::new());
@@ -47,9 +49,12 @@ unsafe fn template_at_depth(p: CK_ATTRIBUTE_PTR, count: CK_ULONG, depth: u32) ->
     }
     // SAFETY: non-null; the caller promises `count` attributes.
     let attrs = unsafe { std::slice::from_raw_parts(p, count as usize) };
+    // SAFETY: each attribute's pValue/ulValueLen is the caller's promise.
     attrs.iter().map(|a| unsafe { attribute_from_c(a, depth) }).collect()
 }
 
+/// # Safety
+/// `a.pValue` is null or holds `a.ulValueLen` readable bytes.
 unsafe fn attribute_from_c(a: &CK_ATTRIBUTE, depth: u32) -> Result<Attribute> {
     let ty = a.type_;
     if a.ulValueLen as usize > teehsm_wire::MAX_ATTR_VALUE_LEN {
@@ -66,15 +71,16 @@ unsafe fn attribute_from_c(a: &CK_ATTRIBUTE, depth: u32) -> Result<Attribute> {
         }
         Some(AttrKind::Ulong) => ulong_to_wire(raw)?.to_vec(),
         Some(AttrKind::MechList) => {
-            if raw.len() % ULONG != 0 {
+            if !raw.len().is_multiple_of(ULONG) {
                 return Err(CKR_ATTRIBUTE_VALUE_INVALID);
             }
             raw.chunks_exact(ULONG).flat_map(|c| ulong_to_wire(c).unwrap_or_default()).collect()
         }
         Some(AttrKind::Template) => {
-            if depth >= MAX_DEPTH || raw.len() % ATTR != 0 {
+            if depth >= MAX_DEPTH || !raw.len().is_multiple_of(ATTR) {
                 return Err(CKR_ATTRIBUTE_VALUE_INVALID);
             }
+            // SAFETY: pValue holds ulValueLen bytes, a whole number of CK_ATTRIBUTEs (checked above).
             let inner = unsafe { template_at_depth(a.pValue as CK_ATTRIBUTE_PTR, (raw.len() / ATTR) as CK_ULONG, depth + 1) }?;
             teehsm_wire::encode_template(&inner)
         }
@@ -93,7 +99,7 @@ fn value_to_c(ty: u64, wire: &[u8]) -> std::result::Result<CValue, CK_RV> {
     Ok(match attr_kind(ty) {
         Some(AttrKind::Ulong) => CValue::Bytes(ulong_from_wire(wire)?.to_vec()),
         Some(AttrKind::MechList) => {
-            if wire.len() % 8 != 0 {
+            if !wire.len().is_multiple_of(8) {
                 return Err(CKR_DEVICE_ERROR);
             }
             CValue::Bytes(wire.chunks_exact(8).map(ulong_from_wire).collect::<Result<Vec<_>>>()?.concat())
@@ -131,6 +137,7 @@ pub unsafe fn fill(p: CK_ATTRIBUTE_PTR, results: &[AttrResult]) -> Result {
             r.status.to_standard().0 as CK_RV
         } else {
             match value_to_c(r.ty, &r.value) {
+                // SAFETY: a.pValue is null or writable for ulValueLen bytes (the caller's promise).
                 Ok(v) => unsafe { fill_one(a, &v) },
                 Err(e) => {
                     a.ulValueLen = CK_UNAVAILABLE_INFORMATION;
@@ -151,6 +158,9 @@ pub unsafe fn fill(p: CK_ATTRIBUTE_PTR, results: &[AttrResult]) -> Result {
     }
 }
 
+/// # Safety
+/// `a.pValue` is null or writable for `a.ulValueLen` bytes (for a nested
+/// template: that many bytes of CK_ATTRIBUTEs, each as promised).
 unsafe fn fill_one(a: &mut CK_ATTRIBUTE, v: &CValue) -> CK_RV {
     match v {
         CValue::Bytes(b) => {
@@ -185,6 +195,7 @@ unsafe fn fill_one(a: &mut CK_ATTRIBUTE, v: &CValue) -> CK_RV {
             for (slot, attr) in slots.iter_mut().zip(inner) {
                 slot.type_ = attr.ty as CK_ATTRIBUTE_TYPE;
                 let r = match value_to_c(attr.ty, &attr.value) {
+                    // SAFETY: the caller's inner attribute: pValue null or writable for ulValueLen bytes.
                     Ok(CValue::Bytes(b)) => unsafe { fill_one(slot, &CValue::Bytes(b)) },
                     Ok(CValue::Template(_)) | Err(_) => {
                         slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
@@ -202,9 +213,10 @@ unsafe fn fill_one(a: &mut CK_ATTRIBUTE, v: &CValue) -> CK_RV {
 }
 
 #[cfg(test)]
+#[allow(clippy::undocumented_unsafe_blocks)] // tests hand the functions C structs they built themselves
 mod tests {
     use super::*;
-    use teehsm_wire::ck::*;
+    use teehsm_wire::ck::{CKA_CLASS, CKA_EXTRACTABLE, CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKA_WRAP_TEMPLATE, CKO_SECRET_KEY};
 
     fn attr<T>(ty: u64, v: &mut T) -> CK_ATTRIBUTE {
         CK_ATTRIBUTE { type_: ty as CK_ATTRIBUTE_TYPE, pValue: v as *mut T as *mut _, ulValueLen: std::mem::size_of::<T>() as CK_ULONG }

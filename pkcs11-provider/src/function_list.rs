@@ -319,6 +319,8 @@ static INTERFACES: Interfaces = Interfaces([
 
 const VERSIONS: [CK_VERSION; 3] = [CK_VERSION { major: 3, minor: 2 }, CK_VERSION { major: 3, minor: 0 }, CK_VERSION { major: 2, minor: 40 }];
 
+/// # Safety
+/// `list` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
     guard("C_GetFunctionList", || {
@@ -328,6 +330,8 @@ pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> 
     })
 }
 
+/// # Safety
+/// The buffer-size protocol: `count` writable, `list` null or holding `*count` entries.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetInterfaceList(list: *mut CK_INTERFACE, count: *mut CK_ULONG) -> CK_RV {
     guard("C_GetInterfaceList", || {
@@ -336,6 +340,8 @@ pub unsafe extern "C" fn C_GetInterfaceList(list: *mut CK_INTERFACE, count: *mut
     })
 }
 
+/// # Safety
+/// `name` null or NUL-terminated, `version` null or readable, `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn C_GetInterface(name: *mut CK_UTF8CHAR, version: *mut CK_VERSION, out: *mut *mut CK_INTERFACE, flags: CK_FLAGS) -> CK_RV {
     guard("C_GetInterface", || {

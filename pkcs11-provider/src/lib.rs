@@ -15,6 +15,11 @@
 //! [`mechanism`] the C <-> wire conversions; [`config`] how the CA socket is
 //! found; [`log`] the module's log lines.
 
+// CK_ULONG is 64 bits here but 32 on other targets: the casts between it and
+// the protocol's u64 are needed for portability even where they are no-ops.
+#![allow(clippy::unnecessary_cast)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod attrs;
 pub mod config;
 pub mod conn;

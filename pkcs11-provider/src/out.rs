@@ -100,6 +100,7 @@ pub fn padded<const N: usize>(text: &str) -> [CK_UTF8CHAR; N] {
 }
 
 #[cfg(test)]
+#[allow(clippy::undocumented_unsafe_blocks)] // tests hand the functions C structs they built themselves
 mod tests {
     use super::*;
 

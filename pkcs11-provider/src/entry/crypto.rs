@@ -390,17 +390,26 @@ pub unsafe extern "C" fn C_EncryptInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Encrypt(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_Encrypt", || unsafe { single(s, Kind::Encrypt, data, n, out, out_len) })
+    guard("C_Encrypt", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_Encrypt.
+        unsafe { single(s, Kind::Encrypt, data, n, out, out_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_EncryptUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_EncryptUpdate", || unsafe { update(s, Kind::Encrypt, data, n, out, out_len) })
+    guard("C_EncryptUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_EncryptUpdate.
+        unsafe { update(s, Kind::Encrypt, data, n, out, out_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_EncryptFinal(s: CK_SESSION_HANDLE, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_EncryptFinal", || unsafe { finish(s, Kind::Encrypt, out, out_len) })
+    guard("C_EncryptFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_EncryptFinal.
+        unsafe { finish(s, Kind::Encrypt, out, out_len) }
+    })
 }
 
 // ------------------------------------------------------------------ decrypt
@@ -412,17 +421,26 @@ pub unsafe extern "C" fn C_DecryptInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Decrypt(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_Decrypt", || unsafe { single(s, Kind::Decrypt, data, n, out, out_len) })
+    guard("C_Decrypt", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_Decrypt.
+        unsafe { single(s, Kind::Decrypt, data, n, out, out_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_DecryptUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_DecryptUpdate", || unsafe { update(s, Kind::Decrypt, data, n, out, out_len) })
+    guard("C_DecryptUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_DecryptUpdate.
+        unsafe { update(s, Kind::Decrypt, data, n, out, out_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_DecryptFinal(s: CK_SESSION_HANDLE, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_DecryptFinal", || unsafe { finish(s, Kind::Decrypt, out, out_len) })
+    guard("C_DecryptFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_DecryptFinal.
+        unsafe { finish(s, Kind::Decrypt, out, out_len) }
+    })
 }
 
 // ------------------------------------------------------------------ digest
@@ -434,12 +452,18 @@ pub unsafe extern "C" fn C_DigestInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR)
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Digest(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_Digest", || unsafe { single(s, Kind::Digest, data, n, out, out_len) })
+    guard("C_Digest", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_Digest.
+        unsafe { single(s, Kind::Digest, data, n, out, out_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG) -> CK_RV {
-    guard("C_DigestUpdate", || unsafe { update(s, Kind::Digest, data, n, std::ptr::null_mut(), std::ptr::null_mut()) })
+    guard("C_DigestUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_DigestUpdate.
+        unsafe { update(s, Kind::Digest, data, n, std::ptr::null_mut(), std::ptr::null_mut()) }
+    })
 }
 
 /// C_DigestKey: the TA digests the key's value only when the caller could
@@ -470,7 +494,10 @@ pub unsafe extern "C" fn C_DigestKey(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE
 
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestFinal(s: CK_SESSION_HANDLE, out: CK_BYTE_PTR, out_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_DigestFinal", || unsafe { finish(s, Kind::Digest, out, out_len) })
+    guard("C_DigestFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_DigestFinal.
+        unsafe { finish(s, Kind::Digest, out, out_len) }
+    })
 }
 
 // ------------------------------------------------------------------ sign
@@ -482,17 +509,26 @@ pub unsafe extern "C" fn C_SignInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, k
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Sign(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, sig: CK_BYTE_PTR, sig_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_Sign", || unsafe { single(s, Kind::Sign, data, n, sig, sig_len) })
+    guard("C_Sign", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_Sign.
+        unsafe { single(s, Kind::Sign, data, n, sig, sig_len) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_SignUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG) -> CK_RV {
-    guard("C_SignUpdate", || unsafe { update(s, Kind::Sign, data, n, std::ptr::null_mut(), std::ptr::null_mut()) })
+    guard("C_SignUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_SignUpdate.
+        unsafe { update(s, Kind::Sign, data, n, std::ptr::null_mut(), std::ptr::null_mut()) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_SignFinal(s: CK_SESSION_HANDLE, sig: CK_BYTE_PTR, sig_len: CK_ULONG_PTR) -> CK_RV {
-    guard("C_SignFinal", || unsafe { finish(s, Kind::Sign, sig, sig_len) })
+    guard("C_SignFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_SignFinal.
+        unsafe { finish(s, Kind::Sign, sig, sig_len) }
+    })
 }
 
 // ------------------------------------------------------------------ verify
@@ -504,17 +540,26 @@ pub unsafe extern "C" fn C_VerifyInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR,
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Verify(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG, sig: CK_BYTE_PTR, sig_len: CK_ULONG) -> CK_RV {
-    guard("C_Verify", || unsafe { verify_end(s, Kind::Verify, Some((data, n)), Some((sig, sig_len))) })
+    guard("C_Verify", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_Verify.
+        unsafe { verify_end(s, Kind::Verify, Some((data, n)), Some((sig, sig_len))) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifyUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG) -> CK_RV {
-    guard("C_VerifyUpdate", || unsafe { update(s, Kind::Verify, data, n, std::ptr::null_mut(), std::ptr::null_mut()) })
+    guard("C_VerifyUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_VerifyUpdate.
+        unsafe { update(s, Kind::Verify, data, n, std::ptr::null_mut(), std::ptr::null_mut()) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifyFinal(s: CK_SESSION_HANDLE, sig: CK_BYTE_PTR, sig_len: CK_ULONG) -> CK_RV {
-    guard("C_VerifyFinal", || unsafe { verify_end(s, Kind::Verify, None, Some((sig, sig_len))) })
+    guard("C_VerifyFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_VerifyFinal.
+        unsafe { verify_end(s, Kind::Verify, None, Some((sig, sig_len))) }
+    })
 }
 
 // ------------------------------------------------------------------ PKCS#11 3.2 verify-signature
@@ -533,15 +578,24 @@ pub unsafe extern "C" fn C_VerifySignatureInit(s: CK_SESSION_HANDLE, m: CK_MECHA
 
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifySignature(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG) -> CK_RV {
-    guard("C_VerifySignature", || unsafe { verify_end(s, Kind::VerifySignature, Some((data, n)), None) })
+    guard("C_VerifySignature", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_VerifySignature.
+        unsafe { verify_end(s, Kind::VerifySignature, Some((data, n)), None) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifySignatureUpdate(s: CK_SESSION_HANDLE, data: CK_BYTE_PTR, n: CK_ULONG) -> CK_RV {
-    guard("C_VerifySignatureUpdate", || unsafe { update(s, Kind::VerifySignature, data, n, std::ptr::null_mut(), std::ptr::null_mut()) })
+    guard("C_VerifySignatureUpdate", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_VerifySignatureUpdate.
+        unsafe { update(s, Kind::VerifySignature, data, n, std::ptr::null_mut(), std::ptr::null_mut()) }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_VerifySignatureFinal(s: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_VerifySignatureFinal", || unsafe { verify_end(s, Kind::VerifySignature, None, None) })
+    guard("C_VerifySignatureFinal", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_VerifySignatureFinal.
+        unsafe { verify_end(s, Kind::VerifySignature, None, None) }
+    })
 }

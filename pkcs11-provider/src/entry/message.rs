@@ -151,7 +151,10 @@ pub unsafe extern "C" fn C_EncryptMessage(
     ct: CK_BYTE_PTR,
     ct_len: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_EncryptMessage", || unsafe { crypt_message(s, Kind::MessageEncrypt, param, param_len, aad, aad_len, pt, pt_len, ct, ct_len) })
+    guard("C_EncryptMessage", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_EncryptMessage.
+        unsafe { crypt_message(s, Kind::MessageEncrypt, param, param_len, aad, aad_len, pt, pt_len, ct, ct_len) }
+    })
 }
 
 #[no_mangle]
@@ -176,7 +179,10 @@ pub unsafe extern "C" fn C_DecryptMessage(
     pt: CK_BYTE_PTR,
     pt_len: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_DecryptMessage", || unsafe { crypt_message(s, Kind::MessageDecrypt, param, param_len, aad, aad_len, ct, ct_len, pt, pt_len) })
+    guard("C_DecryptMessage", || {
+        // SAFETY: the caller's pointers, as PKCS#11 specifies them for C_DecryptMessage.
+        unsafe { crypt_message(s, Kind::MessageDecrypt, param, param_len, aad, aad_len, ct, ct_len, pt, pt_len) }
+    })
 }
 
 #[no_mangle]
