@@ -17,13 +17,35 @@ pub const ED25519_EC_PARAMS_NAME: &[u8] = b"\x13\x0cedwards25519";
 /// ... or the RFC 8410 OID id-Ed25519 (1.3.101.112), which the TA writes when the template has none.
 pub const ED25519_EC_PARAMS_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
-/// Checks an Edwards key's CKA_EC_PARAMS: Ed25519 only.
-pub fn edwards_params(params: Option<&[u8]>) -> Result<Vec<u8>, Denied> {
+/// CKA_EC_PARAMS for Ed448: the printable string "edwards448" (PKCS#11 3.0 5.2.1) ...
+pub const ED448_EC_PARAMS_NAME: &[u8] = b"\x13\x0aedwards448";
+/// ... or the RFC 8410 OID id-Ed448 (1.3.101.113).
+pub const ED448_EC_PARAMS_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
+
+/// The curve of a CKK_EC_EDWARDS key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdCurve {
+    Ed25519,
+    Ed448,
+}
+
+/// Checks an Edwards key's CKA_EC_PARAMS (Ed25519 or Ed448, by name or OID;
+/// none is Ed25519) and returns the curve and the value to store.
+pub fn edwards_curve(params: Option<&[u8]>) -> Result<(EdCurve, Vec<u8>), Denied> {
     match params {
-        None => Ok(ED25519_EC_PARAMS_OID.to_vec()),
-        Some(p) if p == ED25519_EC_PARAMS_NAME || p == ED25519_EC_PARAMS_OID => Ok(p.to_vec()),
-        Some(_) => Err(denied(Rv::CURVE_NOT_SUPPORTED, "only Ed25519 (edwards25519, OID 1.3.101.112) is supported for CKK_EC_EDWARDS")),
+        None => Ok((EdCurve::Ed25519, ED25519_EC_PARAMS_OID.to_vec())),
+        Some(p) if p == ED25519_EC_PARAMS_NAME || p == ED25519_EC_PARAMS_OID => Ok((EdCurve::Ed25519, p.to_vec())),
+        Some(p) if p == ED448_EC_PARAMS_NAME || p == ED448_EC_PARAMS_OID => Ok((EdCurve::Ed448, p.to_vec())),
+        Some(_) => Err(denied(
+            Rv::CURVE_NOT_SUPPORTED,
+            "only Ed25519 (edwards25519, OID 1.3.101.112) and Ed448 (edwards448, OID 1.3.101.113) are supported for CKK_EC_EDWARDS",
+        )),
     }
+}
+
+/// Checks an Edwards key's CKA_EC_PARAMS; returns the value to store.
+pub fn edwards_params(params: Option<&[u8]>) -> Result<Vec<u8>, Denied> {
+    edwards_curve(params).map(|(_, p)| p)
 }
 
 /// CKA_EC_PARAMS for X25519: the printable string "curve25519" or the RFC 8410 OID id-X25519 (1.3.101.110).
@@ -39,10 +61,12 @@ pub fn montgomery_params(params: Option<&[u8]>) -> Result<Vec<u8>, Denied> {
     }
 }
 
-/// An Edwards public key from CKA_EC_POINT: 32 raw bytes or a DER OCTET STRING of them.
+/// An Edwards public key from CKA_EC_POINT: 32 (Ed25519, X25519) or 57
+/// (Ed448) raw bytes, or a DER OCTET STRING of them.
 pub fn edwards_point(v: &[u8]) -> &[u8] {
     match v {
         [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
+        [0x04, 0x39, rest @ ..] if rest.len() == 57 => rest,
         _ => v,
     }
 }
@@ -51,6 +75,8 @@ pub fn edwards_point(v: &[u8]) -> &[u8] {
 pub enum LoadedKey {
     Ed25519(eddsa::Ed25519PrivateKey),
     Ed25519Public { key: Vec<u8> },
+    Ed448(eddsa::Ed448PrivateKey),
+    Ed448Public { key: Vec<u8> },
     X25519(x25519::X25519PrivateKey),
     X25519Public { key: Vec<u8> },
     Ec(ec::EcPrivateKey),
@@ -188,17 +214,26 @@ fn parse(o: &Object) -> Result<LoadedKey, Denied> {
             }
             LoadedKey::X25519Public { key }
         }
-        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
-            edwards_params(o.get(CKA_EC_PARAMS))?;
-            LoadedKey::Ed25519(eddsa::Ed25519PrivateKey::from_seed(secret(o)?).map_err(c)?)
-        }
+        (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => match edwards_curve(o.get(CKA_EC_PARAMS))?.0 {
+            EdCurve::Ed25519 => LoadedKey::Ed25519(eddsa::Ed25519PrivateKey::from_seed(secret(o)?).map_err(c)?),
+            EdCurve::Ed448 => LoadedKey::Ed448(eddsa::Ed448PrivateKey::from_seed(secret(o)?).map_err(c)?),
+        },
         (CKO_PUBLIC_KEY, CKK_EC_EDWARDS) => {
-            edwards_params(o.get(CKA_EC_PARAMS))?;
+            let curve = edwards_curve(o.get(CKA_EC_PARAMS))?.0;
             let key = edwards_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec();
-            if key.len() != eddsa::PUBLIC_KEY_LEN {
-                return Err(denied(Rv::KEY_TYPE_INCONSISTENT, "an Ed25519 public key (CKA_EC_POINT) is 32 bytes"));
+            match curve {
+                EdCurve::Ed25519 if key.len() != eddsa::PUBLIC_KEY_LEN => {
+                    return Err(denied(Rv::KEY_TYPE_INCONSISTENT, "an Ed25519 public key (CKA_EC_POINT) is 32 bytes"))
+                }
+                EdCurve::Ed25519 => LoadedKey::Ed25519Public { key },
+                EdCurve::Ed448 if key.len() != eddsa::ED448_PUBLIC_KEY_LEN => {
+                    return Err(denied(Rv::KEY_TYPE_INCONSISTENT, "an Ed448 public key (CKA_EC_POINT) is 57 bytes"))
+                }
+                EdCurve::Ed448 => {
+                    eddsa::validate_ed448_public(&key).map_err(c)?;
+                    LoadedKey::Ed448Public { key }
+                }
             }
-            LoadedKey::Ed25519Public { key }
         }
         (CKO_PUBLIC_KEY, CKK_SM2) => LoadedKey::Sm2Public { point: unwrap_ec_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec() },
         (CKO_PRIVATE_KEY, CKK_RSA) => LoadedKey::Rsa(rsa::RsaPrivateKey::from_pkcs1_der(secret(o)?).map_err(c)?),
@@ -247,11 +282,20 @@ pub fn import_material(o: &mut Object, material: Vec<(u64, Zeroizing<Vec<u8>>)>)
             o.secret = Some(k.scalar());
         }
         (CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
-            let params = edwards_params(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;
+            let (curve, params) = edwards_curve(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;
             o.attrs.insert(CKA_EC_PARAMS, params);
-            let k = eddsa::Ed25519PrivateKey::from_seed(need(CKA_VALUE)?).map_err(bad)?;
-            o.attrs.insert(CKA_EC_POINT, der_octet_string(&k.public_key()));
-            o.secret = Some(k.seed());
+            let (public, seed) = match curve {
+                EdCurve::Ed25519 => {
+                    let k = eddsa::Ed25519PrivateKey::from_seed(need(CKA_VALUE)?).map_err(bad)?;
+                    (k.public_key(), k.seed())
+                }
+                EdCurve::Ed448 => {
+                    let k = eddsa::Ed448PrivateKey::from_seed(need(CKA_VALUE)?).map_err(bad)?;
+                    (k.public_key(), k.seed())
+                }
+            };
+            o.attrs.insert(CKA_EC_POINT, der_octet_string(&public));
+            o.secret = Some(seed);
         }
         (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => {
             let params = montgomery_params(o.get(CKA_EC_PARAMS)).map_err(|d| denied(Rv::ATTRIBUTE_VALUE_INVALID, d.message))?;

@@ -1,12 +1,12 @@
 //! Mechanisms: which ones the TA offers, and how each maps onto the crypto
 //! primitives. Authorization happens before these are called (policy.rs).
 
-use crate::keys::{crypto_denied, denied, der_octet_string, edwards_params, montgomery_params, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
+use crate::keys::{crypto_denied, denied, der_octet_string, edwards_curve, montgomery_params, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
 use crate::object::Object;
 use crate::policy::Denied;
 use teehsm_crypto::digest::HashAlg;
 use teehsm_crypto::sym::Cipher;
-use teehsm_crypto::eddsa::Ed25519Variant;
+use teehsm_crypto::eddsa::{Ed25519Variant, Ed448Variant};
 use teehsm_crypto::kdf::KdfHash;
 use teehsm_crypto::lc::Sha3;
 use teehsm_crypto::{digest, ec, eddsa, keywrap, mac, mldsa, mlkem, rsa, sm2, sym, x25519};
@@ -23,8 +23,9 @@ pub const MECHANISMS: &[(u64, u64, u64, u64)] = &[
     (CKM_ECDSA_SHA256, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA384, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_ECDSA_SHA512, 256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
-    (CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMED_CURVE),
-    (CKM_EDDSA, 255, 255, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_NAMED_CURVE),
+    // Ed25519 (255 bits) and Ed448 (448 bits).
+    (CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 448, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMED_CURVE),
+    (CKM_EDDSA, 255, 448, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_NAMED_CURVE),
     (CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | CKF_EC_NAMED_CURVE),
     (CKM_ECDH1_DERIVE, 255, 384, CKF_HW | CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMED_CURVE | CKF_EC_UNCOMPRESS),
     (CKM_CONCATENATE_BASE_AND_KEY, 1, 512, CKF_HW | CKF_DERIVE),
@@ -208,9 +209,9 @@ pub(crate) fn pss_params(m: &Mechanism, implied: Option<HashAlg>) -> Result<(Has
     }
 }
 
-/// CKM_EDDSA's variant and context. No parameter (or phFlag false with no
-/// context) is PureEdDSA; phFlag false with a context is Ed25519ctx; phFlag
-/// true is Ed25519ph (context optional).
+/// CKM_EDDSA's variant and context for an Ed25519 key. No parameter (or
+/// phFlag false with no context) is PureEdDSA; phFlag false with a context is
+/// Ed25519ctx; phFlag true is Ed25519ph (context optional).
 fn eddsa_params(m: &Mechanism) -> Result<(Ed25519Variant, &[u8]), Denied> {
     let (v, ctx): (Ed25519Variant, &[u8]) = match &m.param {
         MechParam::None => (Ed25519Variant::Pure, &[]),
@@ -223,6 +224,19 @@ fn eddsa_params(m: &Mechanism) -> Result<(Ed25519Variant, &[u8]), Denied> {
         return Err(param_invalid("an EdDSA context is at most 255 bytes"));
     }
     Ok((v, ctx))
+}
+
+/// CKM_EDDSA's variant and context for an Ed448 key (RFC 8032 5.2: Ed448
+/// always has a context, possibly empty). No parameter, or phFlag false, is
+/// Ed448 with the given (or the empty) context; phFlag true is Ed448ph.
+fn ed448_params(m: &Mechanism) -> Result<(Ed448Variant, &[u8]), Denied> {
+    // The parameter's form and the context length are checked as for Ed25519.
+    eddsa_params(m)?;
+    Ok(match &m.param {
+        MechParam::Eddsa { prehash: true, context } => (Ed448Variant::Ph, context),
+        MechParam::Eddsa { prehash: false, context } => (Ed448Variant::Pure, context),
+        _ => (Ed448Variant::Pure, &[]),
+    })
 }
 
 pub(crate) fn sm2_user_id(m: &Mechanism) -> Result<&[u8], Denied> {
@@ -372,6 +386,10 @@ pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied
             let (v, ctx) = eddsa_params(m)?;
             k.sign(v, ctx, data).map_err(c)
         }
+        (CKM_EDDSA, LoadedKey::Ed448(k)) => {
+            let (v, ctx) = ed448_params(m)?;
+            k.sign(v, ctx, data).map_err(c)
+        }
         (CKM_SM2, LoadedKey::Sm2(k)) => k.sign_prehashed(data).map_err(c),
         (CKM_SM2_SM3, LoadedKey::Sm2(k)) => k.sign(sm2_user_id(m)?, data).map_err(c),
         (mech, LoadedKey::MlDsa(k)) if is_mldsa(mech) => mldsa_sign(k, m, data),
@@ -410,6 +428,10 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
         (CKM_EDDSA, LoadedKey::Ed25519Public { key }) => {
             let (v, ctx) = eddsa_params(m)?;
             eddsa::verify(key, v, ctx, data, sig).map_err(c)
+        }
+        (CKM_EDDSA, LoadedKey::Ed448Public { key }) => {
+            let (v, ctx) = ed448_params(m)?;
+            eddsa::verify_ed448(key, v, ctx, data, sig).map_err(c)
         }
         (CKM_SM2, LoadedKey::Sm2Public { point }) => sm2::verify_prehashed(point, data, sig).map_err(c),
         (CKM_SM2_SM3, LoadedKey::Sm2Public { point }) => sm2::verify(point, sm2_user_id(m)?, data, sig).map_err(c),
@@ -650,14 +672,23 @@ pub fn generate_pair(m: &Mechanism, public: &Object, private: &Object) -> Result
             })
         }
         CKM_EC_EDWARDS_KEY_PAIR_GEN => {
-            let p = edwards_params(either(CKA_EC_PARAMS))?;
-            let k = eddsa::generate().map_err(c)?;
-            let point = der_octet_string(&k.public_key());
+            let (curve, p) = edwards_curve(either(CKA_EC_PARAMS))?;
+            let (public, secret) = match curve {
+                crate::keys::EdCurve::Ed25519 => {
+                    let k = eddsa::generate().map_err(c)?;
+                    (k.public_key(), k.seed())
+                }
+                crate::keys::EdCurve::Ed448 => {
+                    let k = eddsa::generate_ed448().map_err(c)?;
+                    (k.public_key(), k.seed())
+                }
+            };
+            let point = der_octet_string(&public);
             Ok(GeneratedPair {
                 key_type: CKK_EC_EDWARDS,
                 public_attrs: vec![(CKA_EC_PARAMS, p.clone()), (CKA_EC_POINT, point.clone())],
                 private_attrs: vec![(CKA_EC_PARAMS, p), (CKA_EC_POINT, point)],
-                secret: k.seed(),
+                secret,
             })
         }
         CKM_EC_MONTGOMERY_KEY_PAIR_GEN => {

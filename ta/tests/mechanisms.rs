@@ -29,8 +29,8 @@ const COVERED: &[(u64, u64, &str)] = &[
     (CKM_ECDSA, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
     (CKM_ECDSA_SHA1, CKF_SIGN | CKF_VERIFY, "ecdsa_sha1_and_sha224"),
     (CKM_ECDSA_SHA224, CKF_SIGN | CKF_VERIFY, "ecdsa_sha1_and_sha224"),
-    (CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "eddsa_ed25519_all_variants"),
-    (CKM_EDDSA, CKF_SIGN | CKF_VERIFY, "eddsa_ed25519_all_variants"),
+    (CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "eddsa_ed25519_all_variants, eddsa_ed448_and_ed448ph"),
+    (CKM_EDDSA, CKF_SIGN | CKF_VERIFY, "eddsa_ed25519_all_variants, eddsa_ed448_and_ed448ph"),
     (CKM_ECDSA_SHA256, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
     (CKM_ECDSA_SHA384, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
     (CKM_ECDSA_SHA512, CKF_SIGN | CKF_VERIFY, "ecdsa_p256_and_p384"),
@@ -1792,9 +1792,10 @@ fn eddsa_ed25519_all_variants() {
         });
         assert_eq!(t.verify(&Mechanism::new(CKM_EDDSA), pk, &[0x72], &hx(want)), Rv::OK);
     }
-    // Ed448 and other curves are refused.
-    let ed448 = b"\x13\x0aedwards448".to_vec();
-    for params in [ed448, vec![0x06, 0x03, 0x2b, 0x65, 0x71], P256.to_vec()] {
+    // Other curves are refused (Ed448: eddsa_ed448_and_ed448ph): X25519 and
+    // X448 (by name and OID), NIST, an unknown name.
+    let others = [b"\x13\x0acurve25519".to_vec(), vec![0x06, 0x03, 0x2b, 0x65, 0x6e], b"\x13\x08curve448".to_vec(), vec![0x06, 0x03, 0x2b, 0x65, 0x6f], P256.to_vec(), b"\x13\x0aedwards449".to_vec()];
+    for params in others {
         let mut p = bools(&[CKA_VERIFY]);
         p.push(Attribute::new(CKA_EC_PARAMS, params));
         let r = t.rv(Request::GenerateKeyPair {
@@ -1809,6 +1810,170 @@ fn eddsa_ed25519_all_variants() {
     let (_, ec) = ec_pair(&mut t, P256, &[CKA_VERIFY], &[CKA_SIGN]);
     assert_eq!(t.sign_rv(&Mechanism::new(CKM_EDDSA), ec, &msg), Rv::KEY_TYPE_INCONSISTENT);
     assert_eq!(t.sign_rv(&Mechanism::new(CKM_ECDSA_SHA256), sk, &msg), Rv::KEY_TYPE_INCONSISTENT);
+}
+
+const ED448_NAME: &[u8] = b"\x13\x0aedwards448";
+const ED448_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
+
+/// C_CreateObject: the handle, or the refusal code.
+fn create(t: &mut T, template: Vec<Attribute>) -> Result<u64, Rv> {
+    let s = t.s;
+    match t.h.call(&mut t.c, Request::CreateObject { session: s, template }) {
+        Response::Ok(Reply::Handle(h)) => Ok(h),
+        Response::Ok(r) => panic!("expected a handle, got {r:?}"),
+        Response::Err { rv, .. } => Err(rv),
+    }
+}
+
+fn ed_private(t: &mut T, params: &[u8], seed: &[u8]) -> Result<u64, Rv> {
+    let template = with_session_object(vec![
+        Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+        Attribute::new(CKA_EC_PARAMS, params.to_vec()),
+        Attribute::new(CKA_VALUE, seed.to_vec()),
+        Attribute::bool(CKA_SIGN, true),
+    ]);
+    create(t, template)
+}
+
+fn ed_public(t: &mut T, params: &[u8], point: &[u8]) -> Result<u64, Rv> {
+    let template = with_session_object(vec![
+        Attribute::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
+        Attribute::ulong(CKA_KEY_TYPE, CKK_EC_EDWARDS),
+        Attribute::new(CKA_EC_PARAMS, params.to_vec()),
+        Attribute::new(CKA_EC_POINT, point.to_vec()),
+        Attribute::bool(CKA_VERIFY, true),
+    ]);
+    create(t, template)
+}
+
+/// Ed448 and Ed448ph (RFC 8032 5.2) under CKM_EDDSA, as the `cryptoki`
+/// crate's `sign_verify_eddsa_with_ed448_schemes` drives them: a pair
+/// generated with CKA_EC_PARAMS "edwards448" (or the OID) on the public
+/// template only, then EddsaSignatureScheme::Ed448(ctx) (phFlag false) and
+/// Ed448ph(ctx) (phFlag true). Imported RFC 8032 7.4/7.5 keys give the RFC's
+/// signatures; refusals are precise.
+#[test]
+fn eddsa_ed448_and_ed448ph() {
+    use teehsm_crypto::eddsa::{self, Ed448Variant};
+    let mut t = T::new("mech-ed448");
+    let msg = [0xffu8, 0x55, 0xdd];
+    // Token objects with the name (as the cryptoki test makes them), session objects with the OID.
+    for (params, token) in [(ED448_NAME, true), (ED448_OID, false)] {
+        let mut p = bools(&[CKA_VERIFY]);
+        p.push(Attribute::new(CKA_EC_PARAMS, params.to_vec()));
+        p.push(Attribute::bool(CKA_TOKEN, token));
+        let (pk, sk) = t.pair(CKM_EC_EDWARDS_KEY_PAIR_GEN, p, vec![Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_TOKEN, token)]);
+        assert_eq!(t.attr(pk, CKA_KEY_TYPE), CKK_EC_EDWARDS.to_be_bytes().to_vec());
+        assert_eq!(t.attr(sk, CKA_KEY_TYPE), CKK_EC_EDWARDS.to_be_bytes().to_vec());
+        assert_eq!(t.attr(pk, CKA_EC_PARAMS), params.to_vec());
+        assert_eq!(t.attr(sk, CKA_EC_PARAMS), params.to_vec(), "the private half takes the public template's curve");
+        let point = t.attr(pk, CKA_EC_POINT);
+        assert_eq!(point.len(), 59);
+        assert_eq!(&point[..2], &[0x04, 0x39], "CKA_EC_POINT is a DER OCTET STRING of 57 bytes");
+        assert_eq!(t.attr(sk, CKA_EC_POINT), point);
+        let public = point[2..].to_vec();
+        // The cryptoki test's two schemes, plus no parameter and the empty contexts.
+        let schemes = [
+            (eddsa(false, b"context"), Ed448Variant::Pure, &b"context"[..]),
+            (eddsa(true, b"context"), Ed448Variant::Ph, &b"context"[..]),
+            (Mechanism::new(CKM_EDDSA), Ed448Variant::Pure, &b""[..]),
+            (eddsa(true, b""), Ed448Variant::Ph, &b""[..]),
+        ];
+        let mut sigs = vec![];
+        for (m, v, ctx) in &schemes {
+            let sig = sign_verify(&mut t, m, sk, pk, &msg);
+            assert_eq!(sig.len(), 114);
+            assert_eq!(t.sign(m, sk, &msg), sig, "EdDSA is deterministic");
+            // The crypto layer (RFC 8032 vectors in teehsm-crypto's kat.rs) agrees.
+            eddsa::verify_ed448(&public, *v, ctx, &msg, &sig).unwrap();
+            sigs.push(sig);
+        }
+        // phFlag false with an empty context is plain Ed448, as is no parameter.
+        assert_eq!(t.sign(&eddsa(false, b""), sk, &msg), sigs[2]);
+        assert_eq!(t.verify(&eddsa(false, b""), pk, &msg, &sigs[2]), Rv::OK);
+        // Each signature verifies only under its own variant and context.
+        for (i, (m, _, _)) in schemes.iter().enumerate() {
+            for (j, sig) in sigs.iter().enumerate() {
+                if i != j {
+                    assert_eq!(t.verify(m, pk, &msg, sig), Rv::SIGNATURE_INVALID, "scheme {i} accepted scheme {j}'s signature");
+                }
+            }
+        }
+        for (ph, i) in [(false, 0), (true, 1)] {
+            assert_eq!(t.verify(&eddsa(ph, b"contexT"), pk, &msg, &sigs[i]), Rv::SIGNATURE_INVALID, "wrong context");
+            assert_eq!(t.verify(&eddsa(ph, b"context\0"), pk, &msg, &sigs[i]), Rv::SIGNATURE_INVALID, "longer context");
+        }
+        // Multi-part equals one-shot, for both variants.
+        let s = t.s;
+        for (i, m) in [(0, eddsa(false, b"context")), (1, eddsa(true, b"context"))] {
+            t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
+            t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[..1].to_vec() });
+            t.ok(Request::OpUpdate { session: s, kind: OpKind::Sign, data: msg[1..].to_vec() });
+            assert_eq!(t.bytes(Request::OpFinal { session: s, kind: OpKind::Sign, signature: vec![] }), sigs[i]);
+            t.ok(Request::OpInit { session: s, kind: OpKind::Verify, mechanism: m, key: pk });
+            t.ok(Request::OpUpdate { session: s, kind: OpKind::Verify, data: msg[..2].to_vec() });
+            t.ok(Request::OpUpdate { session: s, kind: OpKind::Verify, data: msg[2..].to_vec() });
+            t.ok(Request::OpFinal { session: s, kind: OpKind::Verify, signature: sigs[i].clone() });
+        }
+        // Parameter refusals, as for Ed25519.
+        assert_eq!(t.sign_rv(&eddsa(false, &[1; 256]), sk, &msg), Rv::MECHANISM_PARAM_INVALID);
+        assert_eq!(t.sign_rv(&eddsa(true, &[1; 256]), sk, &msg), Rv::MECHANISM_PARAM_INVALID);
+        assert_eq!(t.sign_rv(&Mechanism::with(CKM_EDDSA, MechParam::Bytes(vec![1])), sk, &msg), Rv::MECHANISM_PARAM_INVALID);
+        let long_ctx = sign_verify(&mut t, &eddsa(true, &[0x5a; 255]), sk, pk, &msg);
+        assert_eq!(long_ctx.len(), 114, "a 255-byte context is allowed");
+        // Ed448 with ECDSA.
+        assert_eq!(t.sign_rv(&Mechanism::new(CKM_ECDSA_SHA256), sk, &msg), Rv::KEY_TYPE_INCONSISTENT);
+    }
+
+    // RFC 8032 7.4 "1 octet" (context "foo") and 7.5 "abc" (Ed448ph, empty and "foo"), imported.
+    let seed = hx("c4eab05d357007c632f3dbb48489924d552b08fe0c353a0d4a1f00acda2c463afbea67c5e8d2877c5e3bc397a659949ef8021e954e0a12274e");
+    let public = hx("43ba28f430cdff456ae531545f7ecd0ac834a55d9358c0372bfa0c6c6798c0866aea01eb00742802b8438ea4cb82169c235160627b4c3a9480");
+    let sk = ed_private(&mut t, ED448_NAME, &seed).unwrap();
+    assert_eq!(t.attr(sk, CKA_EC_POINT), [vec![0x04, 0x39], public.clone()].concat(), "the public key is derived on import");
+    let want = "d4f8f6131770dd46f40867d6fd5d5055de43541f8c5e35abbcd001b32a89f7d2151f7647f11d8ca2ae279fb842d607217fce6e042f6815ea000c85741de5c8da1144a6a1aba7f96de42505d7a7298524fda538fccbbb754f578c1cad10d54d0d5428407e85dcbc98a49155c13764e66c3c00";
+    assert_eq!(hex::encode(t.sign(&eddsa(false, b"foo"), sk, &[0x03])), want);
+    // The 7.4 "1 octet" vector without a context: CKM_EDDSA with no parameter.
+    let want_plain = "26b8f91727bd62897af15e41eb43c377efb9c610d48f2335cb0bd0087810f4352541b143c4b981b7e18f62de8ccdf633fc1bf037ab7cd779805e0dbcc0aae1cbcee1afb2e027df36bc04dcecbf154336c19f0af7e0a6472905e799f1953d2a0ff3348ab21aa4adafd1d234441cf807c03a00";
+    assert_eq!(hex::encode(t.sign(&Mechanism::new(CKM_EDDSA), sk, &[0x03])), want_plain);
+    // A public key imported raw (57 bytes) or DER-wrapped verifies it; stored DER-wrapped.
+    for (params, point) in [(ED448_OID, public.clone()), (ED448_NAME, [vec![0x04, 0x39], public.clone()].concat())] {
+        let pk = ed_public(&mut t, params, &point).unwrap();
+        assert_eq!(t.attr(pk, CKA_EC_POINT), [vec![0x04, 0x39], public.clone()].concat());
+        assert_eq!(t.verify(&eddsa(false, b"foo"), pk, &[0x03], &hx(want)), Rv::OK);
+        assert_eq!(t.verify(&Mechanism::new(CKM_EDDSA), pk, &[0x03], &hx(want_plain)), Rv::OK);
+        assert_eq!(t.verify(&Mechanism::new(CKM_EDDSA), pk, &[0x03], &hx(want)), Rv::SIGNATURE_INVALID, "context \"foo\" is not the empty context");
+    }
+    let ph_seed = hx("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42ef7822e0d5104127dc05d6dbefde69e3ab2cec7c867c6e2c49");
+    let ph_public = hx("259b71c19f83ef77a7abd26524cbdb3161b590a48f7d17de3ee0ba9c52beb743c09428a131d6b1b57303d90d8132c276d5ed3d5d01c0f53880");
+    let ph_sk = ed_private(&mut t, ED448_OID, &ph_seed).unwrap();
+    let ph_pk = ed_public(&mut t, ED448_OID, &ph_public).unwrap();
+    for (ctx, want) in [
+        (&b""[..], "822f6901f7480f3d5f562c592994d9693602875614483256505600bbc281ae381f54d6bce2ea911574932f52a4e6cadd78769375ec3ffd1b801a0d9b3f4030cd433964b6457ea39476511214f97469b57dd32dbc560a9a94d00bff07620464a3ad203df7dc7ce360c3cd3696d9d9fab90f00"),
+        (&b"foo"[..], "c32299d46ec8ff02b54540982814dce9a05812f81962b649d528095916a2aa481065b1580423ef927ecf0af5888f90da0f6a9a85ad5dc3f280d91224ba9911a3653d00e484e2ce232521481c8658df304bb7745a73514cdb9bf3e15784ab71284f8d0704a608c54a6b62d97beb511d132100"),
+    ] {
+        assert_eq!(hex::encode(t.sign(&eddsa(true, ctx), ph_sk, b"abc")), want, "Ed448ph context {ctx:?}");
+        assert_eq!(t.verify(&eddsa(true, ctx), ph_pk, b"abc", &hx(want)), Rv::OK);
+        assert_eq!(t.verify(&eddsa(false, ctx), ph_pk, b"abc", &hx(want)), Rv::SIGNATURE_INVALID, "Ed448ph signature as plain Ed448");
+    }
+
+    // Curve and size mismatches between Ed25519 and Ed448 are refused precisely.
+    let ed25519_seed = hx("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    let ed25519_public = hx("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c");
+    assert_eq!(ed_private(&mut t, ED448_NAME, &ed25519_seed), Err(Rv::ATTRIBUTE_VALUE_INVALID), "Ed448 params, 32-byte seed");
+    assert_eq!(ed_private(&mut t, ED25519_NAME, &seed), Err(Rv::ATTRIBUTE_VALUE_INVALID), "Ed25519 params, 57-byte seed");
+    assert_eq!(ed_public(&mut t, ED448_OID, &ed25519_public), Err(Rv::ATTRIBUTE_VALUE_INVALID), "Ed448 params, 32-byte point");
+    assert_eq!(ed_public(&mut t, ED25519_OID, &public), Err(Rv::ATTRIBUTE_VALUE_INVALID), "Ed25519 params, 57-byte point");
+    let mut off_curve = vec![0u8; 57];
+    off_curve[0] = 2; // y = 2 is not on edwards448
+    assert_eq!(ed_public(&mut t, ED448_OID, &off_curve), Err(Rv::ATTRIBUTE_VALUE_INVALID), "a point not on the curve");
+    // Signatures of the other curve's size: CKR_SIGNATURE_LEN_RANGE both ways.
+    let ed25519_sk = ed_private(&mut t, ED25519_NAME, &ed25519_seed).unwrap();
+    let ed25519_pk = ed_public(&mut t, ED25519_NAME, &ed25519_public).unwrap();
+    let sig25519 = t.sign(&eddsa(false, b"foo"), ed25519_sk, &[0x03]);
+    let pk448 = ed_public(&mut t, ED448_NAME, &public).unwrap();
+    assert_eq!(t.verify(&eddsa(false, b"foo"), pk448, &[0x03], &sig25519), Rv::SIGNATURE_LEN_RANGE);
+    assert_eq!(t.verify(&eddsa(false, b"foo"), ed25519_pk, &[0x03], &hx(want)), Rv::SIGNATURE_LEN_RANGE);
 }
 
 fn ml_dsa_mech(mech: u64, hedge: u64, context: &[u8]) -> Mechanism {

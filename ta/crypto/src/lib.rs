@@ -2,9 +2,10 @@
 //!
 //! Backends follow DESIGN.md: aws-lc-rs for AES, SHA-2, HMAC, ECDSA, ECDH,
 //! RSA, ML-KEM and ML-DSA; the RustCrypto `sm2`/`sm3`/`sm4` crates for the
-//! Chinese national algorithms. Every function returns a typed
-//! [`CryptoError`]; nothing here panics on caller-supplied bytes. Secret
-//! outputs are returned in `Zeroizing` containers.
+//! Chinese national algorithms; `ed448-goldilocks-plus` for Ed448 (aws-lc has
+//! none). Every function returns a typed [`CryptoError`]; nothing here panics
+//! on caller-supplied bytes. Secret outputs are returned in `Zeroizing`
+//! containers.
 //!
 //! Known-answer vectors live in [`vectors`]; [`selftest::run_all`] runs them
 //! at TA start-up (DESIGN invariant 7) and the test suite runs them again.

@@ -779,6 +779,56 @@ fn ed25519_both_directions() {
     assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"));
 }
 
+// ---------------------------------------------------------------- Ed448
+
+/// Plain Ed448 (empty context) both ways. OpenSSL 3.0's CLI cannot sign or
+/// verify Ed448 with a context or Ed448ph (`-pkeyopt context-string:` and
+/// `instance:` are refused: "command not supported"), so those variants are
+/// covered by the RFC 8032 7.4/7.5 vectors in kat.rs instead.
+#[test]
+fn ed448_both_directions() {
+    use teehsm_crypto::eddsa::{self, Ed448Variant};
+    let Some(o) = openssl() else { return };
+    let text = b"Ed448 interop message";
+    let msg = o.write("msg", text);
+    for round in 0..3 {
+        let der = o.p(&format!("ed448-{round}.der"));
+        o.run(&["genpkey", "-algorithm", "ED448", "-outform", "DER", "-out", &der]);
+        // PKCS#8 of Ed448: the 57-byte private key is the last 57 bytes.
+        let p8 = std::fs::read(&der).expect("read key");
+        let ours = eddsa::Ed448PrivateKey::from_seed(&p8[p8.len() - 57..]).unwrap();
+        let spki = o.run(&["pkey", "-inform", "DER", "-in", &der, "-pubout", "-outform", "DER"]);
+        assert_eq!(hexs(&spki[..12]), "3043300506032b6571033a00", "SPKI of id-Ed448");
+        assert_eq!(hexs(&spki[12..]), hexs(&ours.public_key()), "public key derivation");
+        // OpenSSL -> ours: identical (EdDSA is deterministic) and it verifies.
+        let theirs = o.run(&["pkeyutl", "-sign", "-inkey", &der, "-keyform", "DER", "-rawin", "-in", &msg]);
+        let mine = ours.sign(Ed448Variant::Pure, b"", text).unwrap();
+        assert_eq!(hexs(&theirs), hexs(&mine));
+        eddsa::verify_ed448(&ours.public_key(), Ed448Variant::Pure, b"", text, &theirs).unwrap();
+        assert!(eddsa::verify_ed448(&ours.public_key(), Ed448Variant::Ph, b"", text, &theirs).is_err());
+    }
+    // Ours (fresh keys) -> OpenSSL; a tampered signature is refused there too.
+    for round in 0..3 {
+        let g = eddsa::generate_ed448().unwrap();
+        let sig = g.sign(Ed448Variant::Pure, b"", text).unwrap();
+        let sig_path = o.write(&format!("ours-{round}.sig"), &sig);
+        let pub_der = [hex::decode("3043300506032b6571033a00").unwrap(), g.public_key()].concat();
+        let pub_path = o.write(&format!("pub-{round}.der"), &pub_der);
+        let out = o.run(&["pkeyutl", "-verify", "-pubin", "-inkey", &pub_path, "-keyform", "DER", "-rawin", "-in", &msg, "-sigfile", &sig_path]);
+        assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"));
+        let mut bad = sig.clone();
+        bad[10] ^= 1;
+        let bad_path = o.write(&format!("bad-{round}.sig"), &bad);
+        let (ok, _, _) = o.try_run(&["pkeyutl", "-verify", "-pubin", "-inkey", &pub_path, "-keyform", "DER", "-rawin", "-in", &msg, "-sigfile", &bad_path]);
+        assert!(!ok, "OpenSSL accepted a tampered Ed448 signature");
+        // Our key, imported into OpenSSL as PKCS#8, signs identically.
+        let p8 = [hex::decode("3047020100300506032b6571043b0439").unwrap(), g.seed().to_vec()].concat();
+        let key_path = o.write(&format!("ours-{round}.p8"), &p8);
+        let theirs = o.run(&["pkeyutl", "-sign", "-inkey", &key_path, "-keyform", "DER", "-rawin", "-in", &msg]);
+        assert_eq!(hexs(&theirs), hexs(&sig));
+    }
+}
+
 // ---------------------------------------------------------------- X25519 and the ECDH KDFs
 
 #[test]

@@ -55,6 +55,7 @@ fn selftest_run_all_passes_every_check() {
         "RSA-2048",
         "RSA-2048-legacy-paddings",
         "Ed25519",
+        "Ed448",
         "X25519+SP800-56C",
         "SP800-108-KBKDF",
         "SM2-sign",
@@ -1299,6 +1300,81 @@ fn ed25519_refuses_bad_inputs() {
     let s = g.sign(V::Ph, b"c", b"fresh").unwrap();
     eddsa::verify(&g.public_key(), V::Ph, b"c", b"fresh", &s).unwrap();
     assert_eq!(eddsa::Ed25519PrivateKey::from_seed(&g.seed()).unwrap().public_key(), g.public_key());
+}
+
+// ============================================================ Ed448 (RFC 8032 7.4, 7.5)
+
+#[test]
+fn ed448_rfc8032_vectors() {
+    use teehsm_crypto::eddsa::{self, Ed448Variant as V};
+    assert_eq!(v::ED448.len(), 11, "9 Ed448 (7.4) + 2 Ed448ph (7.5)");
+    for t in v::ED448 {
+        let k = eddsa::Ed448PrivateKey::from_seed(&h(t.secret)).unwrap();
+        assert_eq!(hex::encode(k.public_key()), t.public, "{} public key", t.name);
+        let (public, msg, ctx) = (h(t.public), h(t.msg), h(t.context));
+        let sig = k.sign(t.variant, &ctx, &msg).unwrap();
+        assert_eq!(hex::encode(&sig), t.sig, "{}", t.name);
+        eddsa::verify_ed448(&public, t.variant, &ctx, &msg, &sig).unwrap();
+        // Another message, a flipped bit in R or in S, another context: refused.
+        let bad = Err(CryptoError::InvalidSignature);
+        assert_eq!(eddsa::verify_ed448(&public, t.variant, &ctx, &[msg.clone(), vec![0]].concat(), &sig), bad, "{}", t.name);
+        for i in [0, 30, 57, 90, 113] {
+            assert_eq!(eddsa::verify_ed448(&public, t.variant, &ctx, &msg, &flip(sig.clone(), i)), bad, "{} byte {i}", t.name);
+        }
+        assert_eq!(eddsa::verify_ed448(&public, t.variant, b"bar", &msg, &sig), bad, "{}", t.name);
+        // A signature of one variant never verifies as the other.
+        let other = if t.variant == V::Pure { V::Ph } else { V::Pure };
+        assert_eq!(eddsa::verify_ed448(&public, other, &ctx, &msg, &sig), bad, "{} as {other:?}", t.name);
+        // Another (valid) public key.
+        let other_key = eddsa::Ed448PrivateKey::from_seed(&[7; 57]).unwrap().public_key();
+        assert_eq!(eddsa::verify_ed448(&other_key, t.variant, &ctx, &msg, &sig), bad, "{}", t.name);
+    }
+}
+
+#[test]
+fn ed448_refuses_bad_inputs() {
+    use teehsm_crypto::eddsa::{self, Ed448Variant as V};
+    let t = v::ED448_SELFTEST;
+    let k = eddsa::Ed448PrivateKey::from_seed(&h(t.secret)).unwrap();
+    let public = h(t.public);
+    for len in [0, 32, 56, 58, 114] {
+        assert!(matches!(eddsa::Ed448PrivateKey::from_seed(&vec![1; len]), Err(CryptoError::InvalidKey(_))), "{len}-byte seed");
+    }
+    for v in [V::Pure, V::Ph] {
+        assert!(matches!(k.sign(v, &[0; 256], b"m"), Err(CryptoError::Unsupported(_))), "256-byte context");
+        let sig = k.sign(v, &[0x5a; 255], b"m").unwrap();
+        assert_eq!(sig.len(), eddsa::ED448_SIGNATURE_LEN);
+        eddsa::verify_ed448(&public, v, &[0x5a; 255], b"m", &sig).unwrap();
+        assert!(matches!(eddsa::verify_ed448(&public, v, &[0x5a; 256], b"m", &sig), Err(CryptoError::Unsupported(_))));
+        // Wrong signature lengths, including an Ed25519-sized one.
+        for len in [0, 64, 113, 115] {
+            let s = [sig.clone(), vec![0; 2]].concat();
+            assert!(matches!(eddsa::verify_ed448(&public, v, &[0x5a; 255], b"m", &s[..len]), Err(CryptoError::DataLenRange(_))), "{len}-byte signature");
+        }
+        // Malformed public keys: wrong length, not a point, the identity.
+        assert!(matches!(eddsa::verify_ed448(&public[..56], v, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
+        assert!(matches!(eddsa::verify_ed448(&[public.clone(), vec![0]].concat(), v, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
+        let mut two = [0u8; 57];
+        two[0] = 2; // y = 2 is not on the curve
+        assert!(matches!(eddsa::verify_ed448(&two, v, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
+        let mut identity = [0u8; 57];
+        identity[0] = 1;
+        assert!(matches!(eddsa::verify_ed448(&identity, v, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
+        // All-zero and all-ones signatures are invalid, not errors of another kind.
+        for fill in [0u8, 0xff] {
+            assert_eq!(eddsa::verify_ed448(&public, v, b"", b"m", &[fill; 114]), Err(CryptoError::InvalidSignature));
+        }
+    }
+    assert!(eddsa::validate_ed448_public(&public).is_ok());
+    assert!(eddsa::validate_ed448_public(&public[..32]).is_err());
+    // Fresh keys sign and verify; the seed round-trips.
+    let g = eddsa::generate_ed448().unwrap();
+    for v in [V::Pure, V::Ph] {
+        let s = g.sign(v, b"c", b"fresh").unwrap();
+        eddsa::verify_ed448(&g.public_key(), v, b"c", b"fresh", &s).unwrap();
+    }
+    assert_eq!(eddsa::Ed448PrivateKey::from_seed(&g.seed()).unwrap().public_key(), g.public_key());
+    assert_ne!(eddsa::generate_ed448().unwrap().public_key(), g.public_key());
 }
 
 // ============================================================ ML-DSA: contexts, deterministic, HashML-DSA
