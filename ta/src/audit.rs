@@ -68,6 +68,20 @@ fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The line written for an entry: its canonical JSON with `"hash"` as the
+/// last member, byte for byte what serializing the entry with `hash` set
+/// gives (`hash` is Entry's last field), without serializing it twice.
+fn with_hash(mut canonical: Vec<u8>, hash: &[u8; 32]) -> Vec<u8> {
+    let mut hex_hash = [0u8; 64];
+    // A 64-byte buffer always fits 32 bytes of hex.
+    let _ = hex::encode_to_slice(hash, &mut hex_hash);
+    canonical.pop(); // the closing '}'
+    canonical.extend_from_slice(b",\"hash\":\"");
+    canonical.extend_from_slice(&hex_hash);
+    canonical.extend_from_slice(b"\"}");
+    canonical
+}
+
 struct Writer {
     out: BufWriter<File>,
     seq: u64,
@@ -104,7 +118,7 @@ impl AuditLog {
             Err(p) => p.into_inner(),
         };
         let seq = w.seq + 1;
-        let mut entry = Entry { seq, time_ms: now_ms(), prev: hex::encode(w.head), event, hash: None };
+        let entry = Entry { seq, time_ms: now_ms(), prev: hex::encode(w.head), event, hash: None };
         let canonical = match serde_json::to_vec(&entry) {
             Ok(c) => c,
             Err(e) => {
@@ -113,11 +127,7 @@ impl AuditLog {
             }
         };
         let h = chain_hash(&w.head, &canonical);
-        entry.hash = Some(hex::encode(h));
-        let line = match serde_json::to_vec(&entry) {
-            Ok(l) => l,
-            Err(_) => return,
-        };
+        let line = with_hash(canonical, &h);
         if w.out.write_all(&line).and_then(|_| w.out.write_all(b"\n")).is_err() {
             tracing::error!(path = %self.path.display(), "audit: write failed");
             return;
@@ -248,6 +258,22 @@ fn verify_inner(path: &Path, checkpoint_seq: Option<u64>) -> Result<ChainSummary
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_with_hash_is_what_serde_writes() {
+        let mut e = super::Entry {
+            seq: 7,
+            time_ms: 1,
+            prev: "ab".repeat(32),
+            event: super::Event { op: "Sign".into(), client: Some("c\"x".into()), slot: Some(0), session: Some(3), object: None, mechanism: Some(0x1041), rv: 0 },
+            hash: None,
+        };
+        let canonical = serde_json::to_vec(&e).unwrap();
+        let h = [0x5a; 32];
+        let line = super::with_hash(canonical, &h);
+        e.hash = Some(hex::encode(h));
+        assert_eq!(line, serde_json::to_vec(&e).unwrap());
+    }
+
     use super::*;
 
     fn dir() -> PathBuf {

@@ -2,7 +2,7 @@
 //! TA, or through the CA service's relay socket, which speaks the same frames).
 
 use crate::codec::DecodeError;
-use crate::frame::{read_frame, write_frame};
+use crate::frame::{read_reply_frame, write_frame};
 use crate::msg::*;
 use crate::rv::Rv;
 use crate::spin::{default_budget, SpinReader, SpinState};
@@ -84,7 +84,7 @@ impl Client {
     /// Sends a raw, already-encoded payload and returns the raw response (for tests).
     pub fn call_raw(&mut self, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         write_frame(&mut self.stream, payload)?;
-        if !read_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
+        if !read_reply_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
             return Err(CallError::Closed);
         }
         Ok(std::mem::take(&mut self.buf))
@@ -96,7 +96,7 @@ impl Client {
         self.next_id = self.next_id.wrapping_add(1);
         let payload = encode_request(id, req);
         write_frame(&mut self.stream, &payload)?;
-        if !read_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
+        if !read_reply_frame(&mut SpinReader::new(&self.stream, default_budget(), &mut self.spin), &mut self.buf)? {
             return Err(CallError::Closed);
         }
         let (got, resp) = decode_response(&self.buf)?;
