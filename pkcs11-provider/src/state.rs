@@ -15,7 +15,17 @@ pub struct Module {
     /// The process that called C_Initialize.
     pub pid: u32,
     pub pool: Pool,
-    sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Mutex<SessionState>>>>,
+    sessions: Mutex<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
+}
+
+/// A session the module mirrors. Its slot and generation never change, so
+/// they are read without the state's lock (which a call on the session holds
+/// for as long as the TA takes).
+pub struct Session {
+    pub slot: CK_SLOT_ID,
+    /// The pool generation the session was opened in.
+    pub generation: u64,
+    pub state: Mutex<SessionState>,
 }
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -80,9 +90,6 @@ impl Op {
 
 #[derive(Default)]
 pub struct SessionState {
-    pub slot: CK_SLOT_ID,
-    /// The pool generation the session was opened in.
-    pub generation: u64,
     /// C_FindObjectsInit's matches and how many were returned.
     pub find: Option<(Vec<u64>, usize)>,
     pub ops: HashMap<Kind, Op>,
@@ -96,13 +103,13 @@ impl Module {
         Module { pid: std::process::id(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name), sessions: Mutex::new(HashMap::new()) }
     }
 
-    fn table(&self) -> MutexGuard<'_, HashMap<CK_SESSION_HANDLE, Arc<Mutex<SessionState>>>> {
+    fn table(&self) -> MutexGuard<'_, HashMap<CK_SESSION_HANDLE, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn add_session(&self, handle: CK_SESSION_HANDLE, slot: CK_SLOT_ID) {
-        let st = SessionState { slot, generation: self.pool.generation(), ..Default::default() };
-        self.table().insert(handle, Arc::new(Mutex::new(st)));
+        let state = Mutex::new(SessionState::default());
+        self.table().insert(handle, Arc::new(Session { slot, generation: self.pool.generation(), state }));
     }
 
     pub fn remove_session(&self, handle: CK_SESSION_HANDLE) {
@@ -111,27 +118,23 @@ impl Module {
 
     /// Runs `f` on the state of every session on `slot`, one at a time.
     pub fn for_slot_sessions(&self, slot: CK_SLOT_ID, mut f: impl FnMut(&mut SessionState)) {
-        let sessions: Vec<_> = self.table().values().cloned().collect();
+        let sessions: Vec<_> = self.table().values().filter(|s| s.slot == slot).cloned().collect();
         for s in sessions {
-            let mut st = lock(&s);
-            if st.slot == slot {
-                f(&mut st);
-            }
+            f(&mut lock(&s.state));
         }
     }
 
     pub fn remove_slot_sessions(&self, slot: CK_SLOT_ID) {
-        self.table().retain(|_, s| s.lock().map(|s| s.slot != slot).unwrap_or(false));
+        self.table().retain(|_, s| s.slot != slot);
     }
 
-    /// The module-side state of an open session. Sessions of an application
-    /// the TA lost (it restarted) are invalid.
-    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<SessionState>>> {
+    /// An open session of this process. Sessions of an application the TA
+    /// lost (it restarted) are invalid.
+    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
         let generation = self.pool.generation();
         let mut table = self.table();
         let s = table.get(&handle).cloned().ok_or(CKR_SESSION_HANDLE_INVALID)?;
-        let stale = s.lock().map(|st| st.generation != generation).unwrap_or(true);
-        if stale {
+        if s.generation != generation {
             table.remove(&handle);
             return Err(CKR_SESSION_HANDLE_INVALID);
         }

@@ -23,7 +23,7 @@ use teehsm_wire::{Reply, Request};
 pub(crate) fn with_session<T>(h: CK_SESSION_HANDLE, f: impl FnOnce(&Module, &mut SessionState) -> Result<T>) -> Result<T> {
     let m = state::module()?;
     let s = m.session(h)?;
-    let mut st = state::lock(&s);
+    let mut st = state::lock(&s.state);
     f(&m, &mut st)
 }
 

@@ -117,9 +117,10 @@ pub unsafe extern "C" fn C_Logout(session: CK_SESSION_HANDLE) -> CK_RV {
         let m = module()?;
         let slot = {
             let s = m.session(session)?;
-            let st = crate::state::lock(&s);
+            // Held across the call: no other call runs on this session meanwhile.
+            let _st = crate::state::lock(&s.state);
             done(&m, &Request::Logout { session: session as u64 })?;
-            st.slot
+            s.slot
         };
         // The TA ends the operations of every session of the application on
         // that token at logout; inits are checked by the TA again from now on.
