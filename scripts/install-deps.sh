@@ -5,8 +5,12 @@ set -euo pipefail
 need=()
 # opensc (pkcs11-tool), openssl, xxd and build-essential (cc) are also what the
 # external PKCS#11 checks need (tests/pkcs11/run-shared-checks.sh);
-# libp11-kit-dev's pkcs11.h compiles the C example of docs/pkcs11.md.
-for pkg in openssl opensc softhsm2 ca-certificates pkg-config xxd build-essential libp11-kit-dev; do
+# libp11-kit-dev's pkcs11.h compiles the C example of docs/pkcs11.md;
+# libengine-pkcs11-openssl (libp11's engine) is OpenSSL's PKCS#11 client in
+# tests/clients/openssl-engine.sh; openjdk-17-jdk-headless (javac, java,
+# keytool) runs Java's SunPKCS11 in tests/clients/java-sunpkcs11.sh.
+for pkg in openssl opensc softhsm2 ca-certificates pkg-config xxd build-essential libp11-kit-dev \
+    libengine-pkcs11-openssl openjdk-17-jdk-headless; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -23,5 +27,11 @@ if ! python3 -c "import cryptography" 2>/dev/null; then
   echo "installing: python cryptography (pip)"
   python3 -m pip install --quiet cryptography 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages cryptography
+fi
+# PyKCS11 is Python's PKCS#11 client in tests/clients/python-pykcs11.py.
+if ! python3 -c "import PyKCS11" 2>/dev/null; then
+  echo "installing: python PyKCS11 (pip)"
+  python3 -m pip install --quiet PyKCS11 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages PyKCS11
 fi
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }

@@ -16,3 +16,5 @@ fi
 # own tests and OpenSC pkcs11-tool with OpenSSL cross-checks), each against a
 # fresh CA + TA.
 ./tests/pkcs11/run-shared-checks.sh
+# Unchanged PKCS#11 clients: OpenSSL through the libp11 engine, Python's PyKCS11.
+./tests/clients/run.sh

@@ -69,6 +69,19 @@ unsafe fn read_struct<T: Copy>(p: *const c_void, len: usize) -> Result<T, Rv> {
     Ok(unsafe { std::ptr::read_unaligned(p.cast::<T>()) })
 }
 
+/// CK_GCM_PARAMS as PKCS#11 2.40's headers define it (before ulIvBits was
+/// added in 2.40 errata / 3.0). Both layouts are accepted: they differ in size.
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_snake_case)]
+struct Gcm240 {
+    pIv: *mut sys::CK_BYTE,
+    ulIvLen: sys::CK_ULONG,
+    pAAD: *mut sys::CK_BYTE,
+    ulAADLen: sys::CK_ULONG,
+    ulTagBits: sys::CK_ULONG,
+}
+
 fn flag(b: sys::CK_BBOOL) -> bool {
     b != 0
 }
@@ -100,8 +113,15 @@ pub unsafe fn from_c(m: sys::CK_MECHANISM_PTR) -> Result<Mechanism, Rv> {
     }
     let param = match mech {
         ck::CKM_AES_GCM | ck::CKM_SM4_GCM => {
-            // SAFETY: p is non-null with len readable bytes (caller's promise); read_struct checks len is the structure's size.
-            let g: sys::CK_GCM_PARAMS = unsafe { read_struct(p, len)? };
+            let g: sys::CK_GCM_PARAMS = if len == size_of::<Gcm240>() {
+                // Callers built against PKCS#11 2.40 headers (no ulIvBits field).
+                // SAFETY: p is non-null with len readable bytes (caller's promise); read_struct checks len is the structure's size.
+                let o: Gcm240 = unsafe { read_struct(p, len)? };
+                sys::CK_GCM_PARAMS { pIv: o.pIv, ulIvLen: o.ulIvLen, ulIvBits: 0, pAAD: o.pAAD, ulAADLen: o.ulAADLen, ulTagBits: o.ulTagBits }
+            } else {
+                // SAFETY: p is non-null with len readable bytes (caller's promise); read_struct checks len is the structure's size.
+                unsafe { read_struct(p, len)? }
+            };
             // ulIvBits is redundant with ulIvLen (and many callers leave it 0): ignored.
             MechParam::Gcm {
                 // SAFETY: pIv/ulIvLen and pAAD/ulAADLen describe caller memory (PKCS#11).
@@ -946,12 +966,20 @@ mod tests {
     }
 
     #[test]
+    fn gcm_params_in_the_2_40_layout() {
+        let (mut iv, mut aad) = ([7u8; 12], *b"header");
+        let mut g = Gcm240 { pIv: iv.as_mut_ptr(), ulIvLen: ul(12), pAAD: aad.as_mut_ptr(), ulAADLen: ul(6), ulTagBits: 128 };
+        let m = sys::CK_MECHANISM { mechanism: ck::CKM_AES_GCM, pParameter: (&mut g as *mut Gcm240).cast(), ulParameterLen: ul(size_of::<Gcm240>()) };
+        assert_eq!(param(m), MechParam::Gcm { iv: vec![7; 12], aad: b"header".to_vec(), tag_bits: 128 });
+    }
+
+    #[test]
     fn gcm_errors() {
         let (mut iv, mut aad) = ([7u8; 12], [0u8; 4]);
-        // The 2.40 layout (no ulIvBits) is 40 bytes: refused.
+        // Neither the 3.0 (48-byte) nor the 2.40 (40-byte) size: refused.
         let mut g = gcm(&mut iv, &mut aad, 128);
         let mut m = with(ck::CKM_AES_GCM, &mut g);
-        m.ulParameterLen = 40;
+        m.ulParameterLen = 44;
         assert_eq!(run(m), BAD);
         let mut g = gcm(&mut iv, &mut aad, 128);
         g.pIv = null_mut();

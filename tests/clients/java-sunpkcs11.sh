@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Java's SunPKCS11 provider (the JDK's own PKCS#11 bridge, as banking apps use
+# it) against teehsm's module: tests/clients/java/SunPkcs11Check.java, compiled
+# with javac and run against a fresh teehsm-ca (dev token, slot 0) on a
+# temporary state directory. The CA is stopped with SIGTERM on exit.
+#
+# usage: tests/clients/java-sunpkcs11.sh
+# Env:
+#   TEEHSM_PKCS11_MODULE   module under test                (default: <repo>/target/debug/libteehsm_pkcs11.so)
+#   TEEHSM_BIN_DIR         where teehsm-ca and teehsm-ta are (default: the module's directory)
+#   JAVA_HOME              JDK to use (default: javac/java on PATH)
+#   TEEHSM_JAVA_DEBUG=1    run Java with -Djava.security.debug=sunpkcs11 (every PKCS#11 call SunPKCS11 makes)
+# Needs: a JDK 17+ (scripts/install-deps.sh installs openjdk-17-jdk-headless),
+# pkcs11-tool (opensc), and the binaries: cargo build -p teehsm-pkcs11 -p teehsm-ca -p teehsm-ta
+# Exit status: 0 when the program reports "N passed, 0 failed".
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+MODULE=${TEEHSM_PKCS11_MODULE:-$REPO/target/debug/libteehsm_pkcs11.so}
+MODULE=$(cd "$(dirname "$MODULE")" && pwd)/$(basename "$MODULE")
+BIN_DIR=${TEEHSM_BIN_DIR:-$(dirname "$MODULE")}
+CA_BIN=$BIN_DIR/teehsm-ca
+USER_PIN=123456
+if [ -n "${JAVA_HOME:-}" ]; then
+    JAVAC=$JAVA_HOME/bin/javac JAVA=$JAVA_HOME/bin/java
+else
+    JAVAC=javac JAVA=java
+fi
+
+die() { echo "java-sunpkcs11: $*" >&2; exit 1; }
+command -v "$JAVAC" >/dev/null || die "javac not found (scripts/install-deps.sh installs openjdk-17-jdk-headless)"
+command -v "$JAVA" >/dev/null || die "java not found (scripts/install-deps.sh installs openjdk-17-jdk-headless)"
+command -v pkcs11-tool >/dev/null || die "pkcs11-tool not found (scripts/install-deps.sh installs opensc)"
+[ -f "$MODULE" ] || die "no module at $MODULE (cargo build -p teehsm-pkcs11, or set TEEHSM_PKCS11_MODULE)"
+[ -x "$CA_BIN" ] || die "no teehsm-ca at $CA_BIN (cargo build -p teehsm-ca -p teehsm-ta, or set TEEHSM_BIN_DIR)"
+[ -x "$BIN_DIR/teehsm-ta" ] || die "no teehsm-ta at $BIN_DIR (cargo build -p teehsm-ta)"
+
+TMP=$(mktemp -d -t teehsm-java-sunpkcs11.XXXXXX)
+CA_PID=""
+stop_ca() {
+    if [ -n "$CA_PID" ]; then
+        kill -TERM "$CA_PID" 2>/dev/null
+        wait "$CA_PID" 2>/dev/null
+        CA_PID=""
+    fi
+}
+cleanup() { stop_ca; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+"$JAVAC" -d "$TMP/classes" "$REPO/tests/clients/java/SunPkcs11Check.java" || die "javac failed"
+
+# A CA with the dev token (slot 0, user PIN 123456).
+TEEHSM_CA_LOG_LEVEL=${TEEHSM_CA_LOG_LEVEL:-warn} "$CA_BIN" --state-dir "$TMP/state" --init-dev-token \
+    --http-listen 127.0.0.1:0 >"$TMP/ca.log" 2>&1 &
+CA_PID=$!
+export TEEHSM_PKCS11_SOCKET=$TMP/state/ca.sock
+unset TEEHSM_PKCS11_CONF
+ready=0
+for _ in $(seq 1 600); do
+    if ! kill -0 "$CA_PID" 2>/dev/null; then
+        wait "$CA_PID"; echo "teehsm-ca exited during start-up (status $?):" >&2
+        tail -20 "$TMP/ca.log" >&2; CA_PID=""; exit 1
+    fi
+    if pkcs11-tool --module "$MODULE" -L 2>/dev/null | grep -q 'PIN initialized'; then
+        ready=1; break
+    fi
+    sleep 0.1
+done
+[ "$ready" = 1 ] || { tail -20 "$TMP/ca.log" >&2; die "teehsm-ca did not become ready in 60 s"; }
+echo "teehsm-ca (pid $CA_PID) ready: $TEEHSM_PKCS11_SOCKET"
+
+# The SunPKCS11 configuration (docs/pkcs11.md, "Java (SunPKCS11)"). SunPKCS11
+# sends no usage attributes when it generates or imports a key, and teehsm's
+# usage attributes default to false (docs/key-policy.md), so the attributes
+# lines grant them; and keys it imports (KeyStore.setKeyEntry of a JDK private
+# key) would otherwise keep C_CreateObject's defaults, CKA_SENSITIVE false and
+# CKA_EXTRACTABLE true. TEEHSM_JAVA_PLAIN_CONFIG=1 leaves them out (every
+# signature and cipher then fails with CKR_KEY_FUNCTION_NOT_PERMITTED).
+CFG=$TMP/teehsm-sunpkcs11.cfg
+cat >"$CFG" <<EOF
+name = teehsm
+library = $MODULE
+slot = 0
+EOF
+if [ "${TEEHSM_JAVA_PLAIN_CONFIG:-0}" != 1 ]; then
+    cat >>"$CFG" <<'EOF'
+attributes(*, CKO_PRIVATE_KEY, CKK_EC) = {
+  CKA_SIGN = true
+}
+attributes(*, CKO_PRIVATE_KEY, CKK_RSA) = {
+  CKA_SIGN = true
+  CKA_DECRYPT = true
+}
+attributes(*, CKO_PUBLIC_KEY, CKK_EC) = {
+  CKA_VERIFY = true
+}
+attributes(*, CKO_PUBLIC_KEY, CKK_RSA) = {
+  CKA_VERIFY = true
+  CKA_ENCRYPT = true
+}
+attributes(*, CKO_SECRET_KEY, CKK_GENERIC_SECRET) = {
+  CKA_SIGN = true
+  CKA_VERIFY = true
+}
+attributes(*, CKO_SECRET_KEY, CKK_AES) = {
+  CKA_ENCRYPT = true
+  CKA_DECRYPT = true
+}
+attributes(import, CKO_SECRET_KEY, *) = {
+  CKA_SENSITIVE = true
+  CKA_EXTRACTABLE = false
+}
+attributes(import, CKO_PRIVATE_KEY, *) = {
+  CKA_SENSITIVE = true
+  CKA_EXTRACTABLE = false
+}
+EOF
+fi
+
+JAVA_OPTS=()
+[ "${TEEHSM_JAVA_DEBUG:-0}" = 1 ] && JAVA_OPTS+=(-Djava.security.debug=sunpkcs11)
+"$JAVA" ${JAVA_OPTS[@]+"${JAVA_OPTS[@]}"} -cp "$TMP/classes" SunPkcs11Check "$CFG" "$USER_PIN" 2>&1 | tee "$TMP/java.out"
+rc=${PIPESTATUS[0]}
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$TMP/java.out" | tail -1)
+if [ "$rc" -ne 0 ] || ! echo "$line" | grep -qE ', 0 failed$'; then
+    echo "java-sunpkcs11: FAILED (exit $rc${line:+, $line})" >&2
+    exit 1
+fi
+echo "java-sunpkcs11: ok ($line)"
