@@ -198,6 +198,43 @@ pub fn visible(o: &Object, actor: Actor) -> bool {
     !o.is_private() || actor.role == Role::User
 }
 
+/// The attributes that grant a key a use.
+const USAGE_ATTRIBUTES: [u64; 11] = [
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY_RECOVER,
+    CKA_DERIVE,
+    CKA_ENCAPSULATE,
+    CKA_DECAPSULATE,
+];
+
+/// What a key of this class and type is ordinarily for, when its template
+/// grants nothing: ciphers encrypt, decrypt and MAC; MAC keys sign and
+/// verify; signature keys sign or verify; RSA and SM2 also decrypt or
+/// encrypt; ML-KEM encapsulates or decapsulates; X25519 derives.
+fn ordinary_uses(class: u64, key_type: Option<u64>) -> &'static [u64] {
+    let Some(kt) = key_type else { return &[] };
+    match (class, kt) {
+        (CKO_SECRET_KEY, CKK_AES | CKK_SM4) => &[CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY],
+        (CKO_SECRET_KEY, CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC) => {
+            &[CKA_SIGN, CKA_VERIFY]
+        }
+        (CKO_PRIVATE_KEY, CKK_RSA | CKK_SM2) => &[CKA_SIGN, CKA_DECRYPT],
+        (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_ML_DSA) => &[CKA_SIGN],
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => &[CKA_DECAPSULATE],
+        (CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => &[CKA_DERIVE],
+        (CKO_PUBLIC_KEY, CKK_RSA | CKK_SM2) => &[CKA_VERIFY, CKA_ENCRYPT],
+        (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_ML_DSA) => &[CKA_VERIFY],
+        (CKO_PUBLIC_KEY, CKK_ML_KEM) => &[CKA_ENCAPSULATE],
+        _ => &[],
+    }
+}
+
 /// Fills defaults and TA-assigned provenance for a new object and checks the
 /// result against every creation rule. `o` holds the caller's template
 /// attributes (already shape-checked) and, for keys, their material.
@@ -211,6 +248,16 @@ pub fn finalize_new_object(o: &mut Object, origin: Origin<'_>, actor: Actor) -> 
     o.attrs.entry(CKA_PRIVATE).or_insert_with(|| vec![secret_bearing as u8]);
     o.attrs.entry(CKA_LABEL).or_default();
     if o.is_key() {
+        // A template that grants no use at all (Java's SunPKCS11 sends such
+        // templates) gets the ordinary uses of its key type; one that names
+        // any usage attribute gets exactly what it names. Wrapping is never
+        // a default (R1: a wrapping key does nothing else).
+        let names_a_use = USAGE_ATTRIBUTES.iter().any(|t| o.attrs.contains_key(t));
+        if !names_a_use && matches!(origin, Origin::Generated { .. } | Origin::Created) {
+            for ty in ordinary_uses(class, o.key_type()) {
+                o.set_bool(*ty, true);
+            }
+        }
         o.attrs.entry(CKA_ID).or_default();
         for ty in [CKA_DERIVE, CKA_START_DATE, CKA_END_DATE] {
             o.attrs.entry(ty).or_insert_with(|| if ty == CKA_DERIVE { vec![0] } else { Vec::new() });

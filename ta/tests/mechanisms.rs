@@ -1413,12 +1413,39 @@ fn key_type_must_fit_the_mechanism() {
     }
 }
 
+/// A template that grants no use gets the ordinary uses of its key type
+/// (what Java's SunPKCS11 relies on); naming any use grants exactly that;
+/// wrapping is never a default.
+#[test]
+fn templates_that_grant_nothing_get_the_ordinary_uses() {
+    let mut t = T::new("mech-default-uses");
+    let (pk, sk) = ec_pair(&mut t, P256, &[], &[]);
+    let sig = t.sign(&Mechanism::new(CKM_ECDSA_SHA256), sk, b"x");
+    assert_eq!(t.verify(&Mechanism::new(CKM_ECDSA_SHA256), pk, b"x", &sig), Rv::OK);
+    for (key, ty, want) in [(sk, CKA_SIGN, 1u8), (sk, CKA_DECRYPT, 0), (sk, CKA_DERIVE, 0), (sk, CKA_UNWRAP, 0), (pk, CKA_VERIFY, 1), (pk, CKA_WRAP, 0)] {
+        assert_eq!(t.attr(key, ty), vec![want], "attribute 0x{ty:x}");
+    }
+    let (rpk, rsk) = rsa_pair(&mut t, 2048, &[], &[]);
+    for (key, ty, want) in [(rsk, CKA_SIGN, 1u8), (rsk, CKA_DECRYPT, 1), (rsk, CKA_UNWRAP, 0), (rpk, CKA_VERIFY, 1), (rpk, CKA_ENCRYPT, 1), (rpk, CKA_WRAP, 0)] {
+        assert_eq!(t.attr(key, ty), vec![want], "RSA attribute 0x{ty:x}");
+    }
+    let aes = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16)]);
+    for (ty, want) in [(CKA_ENCRYPT, 1u8), (CKA_DECRYPT, 1), (CKA_SIGN, 1), (CKA_VERIFY, 1), (CKA_WRAP, 0), (CKA_UNWRAP, 0), (CKA_DERIVE, 0)] {
+        assert_eq!(t.attr(aes, ty), vec![want], "AES attribute 0x{ty:x}");
+    }
+    // Naming one use grants exactly that one.
+    let enc_only = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true)]);
+    assert_eq!(t.attr(enc_only, CKA_DECRYPT), vec![0]);
+    assert_eq!(t.attr(enc_only, CKA_SIGN), vec![0]);
+}
+
 #[test]
 fn key_usage_attributes_are_enforced() {
     let mut t = T::new("mech-usage");
     let (_, no_sign) = ec_pair(&mut t, P256, &[], &[CKA_DERIVE]);
     assert_eq!(t.sign_rv(&Mechanism::new(CKM_ECDSA_SHA256), no_sign, b"x"), Rv::KEY_FUNCTION_NOT_PERMITTED, "EC key without CKA_SIGN");
-    let (no_verify, sk) = ec_pair(&mut t, P256, &[], &[CKA_SIGN]);
+    let (no_verify, sk) =
+        t.pair(CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec()), Attribute::bool(CKA_VERIFY, false)], bools(&[CKA_SIGN]));
     let sig = t.sign(&Mechanism::new(CKM_ECDSA_SHA256), sk, b"x");
     assert_eq!(t.verify(&Mechanism::new(CKM_ECDSA_SHA256), no_verify, b"x", &sig), Rv::KEY_FUNCTION_NOT_PERMITTED, "public key without CKA_VERIFY");
     let enc_only = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true)]);

@@ -10,6 +10,7 @@
 #   TEEHSM_BIN_DIR         where teehsm-ca and teehsm-ta are (default: the module's directory)
 #   JAVA_HOME              JDK to use (default: javac/java on PATH)
 #   TEEHSM_JAVA_DEBUG=1    run Java with -Djava.security.debug=sunpkcs11 (every PKCS#11 call SunPKCS11 makes)
+#   TEEHSM_JAVA_HARDENED_CONFIG=1  imported keys sensitive and non-extractable (config `import` entries)
 # Needs: a JDK 17+ (scripts/install-deps.sh installs openjdk-17-jdk-headless),
 # pkcs11-tool (opensc), and the binaries: cargo build -p teehsm-pkcs11 -p teehsm-ca -p teehsm-ta
 # Exit status: 0 when the program reports "N passed, 0 failed".
@@ -70,43 +71,21 @@ done
 [ "$ready" = 1 ] || { tail -20 "$TMP/ca.log" >&2; die "teehsm-ca did not become ready in 60 s"; }
 echo "teehsm-ca (pid $CA_PID) ready: $TEEHSM_PKCS11_SOCKET"
 
-# The SunPKCS11 configuration (docs/pkcs11.md, "Java (SunPKCS11)"). SunPKCS11
-# sends no usage attributes when it generates or imports a key, and teehsm's
-# usage attributes default to false (docs/key-policy.md), so the attributes
-# lines grant them; and keys it imports (KeyStore.setKeyEntry of a JDK private
-# key) would otherwise keep C_CreateObject's defaults, CKA_SENSITIVE false and
-# CKA_EXTRACTABLE true. TEEHSM_JAVA_PLAIN_CONFIG=1 leaves them out (every
-# signature and cipher then fails with CKR_KEY_FUNCTION_NOT_PERMITTED).
+# The SunPKCS11 configuration (docs/pkcs11.md, "Java (SunPKCS11)"): just
+# name, library and slot, as an application would write it. SunPKCS11 sends
+# no usage attributes when it generates or imports a key; the TA then grants
+# the key type's ordinary uses (docs/key-policy.md).
+# TEEHSM_JAVA_HARDENED_CONFIG=1 adds the two `import` entries that make keys
+# SunPKCS11 imports (KeyStore.setKeyEntry of a JDK key, a SecretKeySpec)
+# sensitive and non-extractable instead of C_CreateObject's readable defaults.
 CFG=$TMP/teehsm-sunpkcs11.cfg
 cat >"$CFG" <<EOF
 name = teehsm
 library = $MODULE
 slot = 0
 EOF
-if [ "${TEEHSM_JAVA_PLAIN_CONFIG:-0}" != 1 ]; then
+if [ "${TEEHSM_JAVA_HARDENED_CONFIG:-0}" = 1 ]; then
     cat >>"$CFG" <<'EOF'
-attributes(*, CKO_PRIVATE_KEY, CKK_EC) = {
-  CKA_SIGN = true
-}
-attributes(*, CKO_PRIVATE_KEY, CKK_RSA) = {
-  CKA_SIGN = true
-  CKA_DECRYPT = true
-}
-attributes(*, CKO_PUBLIC_KEY, CKK_EC) = {
-  CKA_VERIFY = true
-}
-attributes(*, CKO_PUBLIC_KEY, CKK_RSA) = {
-  CKA_VERIFY = true
-  CKA_ENCRYPT = true
-}
-attributes(*, CKO_SECRET_KEY, CKK_GENERIC_SECRET) = {
-  CKA_SIGN = true
-  CKA_VERIFY = true
-}
-attributes(*, CKO_SECRET_KEY, CKK_AES) = {
-  CKA_ENCRYPT = true
-  CKA_DECRYPT = true
-}
 attributes(import, CKO_SECRET_KEY, *) = {
   CKA_SENSITIVE = true
   CKA_EXTRACTABLE = false

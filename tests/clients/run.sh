@@ -57,6 +57,8 @@ run_client() { # NAME COMMAND...
 
 run_client openssl-engine bash "$DIR/openssl-engine.sh"
 run_client python-pykcs11 python3 "$DIR/python-pykcs11.py"
+run_client java-sunpkcs11 bash "$DIR/java-sunpkcs11.sh"
+run_client java-sunpkcs11-hardened env TEEHSM_JAVA_HARDENED_CONFIG=1 bash "$DIR/java-sunpkcs11.sh"
 
 echo
 echo "clients: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
