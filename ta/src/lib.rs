@@ -3,6 +3,7 @@
 //! the audit log, and refuses to serve until its self-tests pass.
 
 pub mod audit;
+pub mod channel;
 pub mod handler;
 pub mod keys;
 pub mod mech;

@@ -49,6 +49,33 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Platform tools.
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// Print the public key that verifies this sim platform's attestation
+    /// reports: the trust anchor for `teehsm attest verify --trust-anchor`.
+    ///
+    /// The key is derived from the platform root key, so it is stable for a
+    /// platform directory. It is a P-256 key, printed as a PEM
+    /// SubjectPublicKeyInfo (default) or as the hex of the uncompressed point.
+    /// The platform directory must already exist (the TA creates it).
+    ReportKey(ReportKeyArgs),
+}
+
+#[derive(Args)]
+struct ReportKeyArgs {
+    /// Directory of the sim platform's root key [default: ./.teehsm/platform].
+    #[arg(long, env = "TEEHSM_TA_PLATFORM_DIR")]
+    platform_dir: Option<PathBuf>,
+    /// Output format: pem or hex.
+    #[arg(long, default_value = "pem", value_parser = ["pem", "hex"])]
+    format: String,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +182,7 @@ fn main() {
         Command::Serve(a) => serve(a),
         Command::Selftest => selftest(),
         Command::Audit { command: AuditCommand::Verify(a) } => audit_verify(a),
+        Command::Platform { command: PlatformCommand::ReportKey(a) } => report_key(a),
     };
     std::process::exit(code);
 }
@@ -262,7 +290,14 @@ fn serve(a: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let ta = Arc::new(Ta::new(platform, store, audit.clone(), cfg, report.passed.iter().map(|s| s.to_string()).collect()));
+    let ta = match Ta::new(platform, store, audit.clone(), cfg, report.passed.iter().map(|s| s.to_string()).collect()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot generate the channel key pair");
+            eprintln!("teehsm-ta: cannot generate the channel key pair: {e}");
+            return EXIT_SELF_TEST;
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     if let (Some(l), Some(path)) = (handoff_listener, handoff.clone()) {
         let (ta, stop) = (ta.clone(), stop.clone());
@@ -361,6 +396,68 @@ fn audit_verify(a: StoreArgs) -> i32 {
             1
         }
     }
+}
+
+fn report_key(a: ReportKeyArgs) -> i32 {
+    let dir = a.platform_dir.unwrap_or_else(|| PathBuf::from(".teehsm/platform"));
+    if !dir.join(teehsm_ta::platform::sim::ROOT_KEY_FILE).is_file() {
+        eprintln!(
+            "teehsm-ta: {} holds no sim platform root key ({}): start the TA once with this --platform-dir first",
+            dir.display(),
+            teehsm_ta::platform::sim::ROOT_KEY_FILE
+        );
+        return EXIT_CONFIG;
+    }
+    let p = match SimPlatform::open(&dir, TA_SECURITY_VERSION) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("teehsm-ta: opening the sim platform in {}: {e}", dir.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let point = p.report_public_key();
+    if a.format == "hex" {
+        println!("{}", hex::encode(&point));
+    } else {
+        print!("{}", p256_public_key_pem(&point));
+    }
+    0
+}
+
+/// DER SubjectPublicKeyInfo header of an uncompressed P-256 point (id-ecPublicKey, prime256v1).
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+    0x07, 0x03, 0x42, 0x00,
+];
+
+fn p256_public_key_pem(point: &[u8]) -> String {
+    let mut der = P256_SPKI_PREFIX.to_vec();
+    der.extend_from_slice(point);
+    let b64 = base64(&der);
+    let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END PUBLIC KEY-----\n");
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c[0], c.get(1).copied().unwrap_or(0), c.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Creates `dir` (and parents) with mode 0700 if it does not exist.

@@ -107,7 +107,8 @@ impl<'a> Reader<'a> {
         self.buf = tail;
         Ok(head)
     }
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+    /// Exactly `N` bytes, no length prefix (fixed-size fields such as hashes).
+    pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let s = self.take(N, what)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);

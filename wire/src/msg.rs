@@ -258,6 +258,11 @@ pub enum Request {
     /// extractable) are digested; others get CKR_KEY_INDIGESTIBLE.
     DigestKey { session: u64, key: u64 },
     GetAuditHead,
+    /// A signed attestation report (no session or login needed). `nonce`
+    /// must be exactly [`ATTESTATION_NONCE_LEN`] bytes (the TA answers
+    /// CKR_ARGUMENTS_BAD otherwise); the report's 64 bytes of caller data
+    /// are `nonce || SHA-256(channel public key)`.
+    GetAttestation { nonce: Vec<u8> },
 }
 
 /// Information the TA gives about itself.
@@ -313,6 +318,85 @@ pub struct AuditHead {
     pub hash: Vec<u8>,
 }
 
+/// Length of the caller's nonce in `Request::GetAttestation`.
+pub const ATTESTATION_NONCE_LEN: usize = 32;
+/// Longest platform name in a report.
+pub const MAX_PLATFORM_NAME_LEN: usize = 64;
+/// Longest signed report body (real quotes are a few KiB).
+pub const MAX_REPORT_BODY_LEN: usize = 64 * 1024;
+/// Longest report signature (may carry a certificate chain for real backends).
+pub const MAX_REPORT_SIGNATURE_LEN: usize = 64 * 1024;
+/// Longest channel public key (room for hybrid EC + ML-KEM keys).
+pub const MAX_CHANNEL_KEY_LEN: usize = 8 * 1024;
+
+/// An attestation report as the TA sends it (`Reply::Attestation`).
+///
+/// Only `body` is signed (by the platform, format per platform); the other
+/// fields repeat what the body says for convenience, and a verifier must
+/// check that they agree with the signed body (`teehsm-attest` does).
+/// `channel_public_key` is not in the body: `report_data[32..]` is its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationReport {
+    pub platform: String,
+    pub simulation: bool,
+    pub measurement: [u8; 32],
+    pub signer: [u8; 32],
+    pub product_id: u16,
+    pub security_version: u32,
+    pub report_data: [u8; 64],
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// The TA's channel public key (uncompressed P-256 point today).
+    pub channel_public_key: Vec<u8>,
+}
+
+impl AttestationReport {
+    fn put(&self, w: &mut Writer) {
+        w.str(&self.platform).bool(self.simulation).raw(&self.measurement).raw(&self.signer);
+        w.u16(self.product_id).u32(self.security_version).raw(&self.report_data);
+        w.bytes(&self.body).bytes(&self.signature).bytes(&self.channel_public_key);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(AttestationReport {
+            platform: r.string("platform name", MAX_PLATFORM_NAME_LEN)?,
+            simulation: r.bool("simulation flag")?,
+            measurement: r.array("measurement")?,
+            signer: r.array("signer")?,
+            product_id: r.u16("product id")?,
+            security_version: r.u32("security version")?,
+            report_data: r.array("report data")?,
+            body: r.bytes("report body", MAX_REPORT_BODY_LEN)?,
+            signature: r.bytes("report signature", MAX_REPORT_SIGNATURE_LEN)?,
+            channel_public_key: r.bytes("channel public key", MAX_CHANNEL_KEY_LEN)?,
+        })
+    }
+
+    /// The report on its own (what `teehsm attest fetch` writes to a file):
+    /// a format tag byte then the same fields as in the reply.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(512 + self.body.len() + self.signature.len());
+        w.raw(ATTESTATION_FILE_MAGIC);
+        self.put(&mut w);
+        w.into_vec()
+    }
+
+    /// Decodes [`AttestationReport::to_bytes`], refusing trailing bytes.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let magic: [u8; 8] = r.array("report file magic")?;
+        if &magic != ATTESTATION_FILE_MAGIC {
+            return Err(DecodeError::Invalid { what: "report file magic", why: "not a teehsm attestation report" });
+        }
+        let rep = Self::get(&mut r)?;
+        r.finish()?;
+        Ok(rep)
+    }
+}
+
+/// First bytes of a stored report file.
+pub const ATTESTATION_FILE_MAGIC: &[u8; 8] = b"TEEHSMR1";
+
 /// The successful reply to a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -332,6 +416,7 @@ pub enum Reply {
     Mechanisms(Vec<u64>),
     MechanismInfo { min_key: u64, max_key: u64, flags: u64 },
     AuditHead(AuditHead),
+    Attestation(Box<AttestationReport>),
 }
 
 /// A response: the reply, or a status code with a message.
@@ -592,6 +677,7 @@ impl Request {
             Request::OpSingle { .. } => "OpSingle",
             Request::DigestKey { .. } => "DigestKey",
             Request::GetAuditHead => "GetAuditHead",
+            Request::GetAttestation { .. } => "GetAttestation",
         }
     }
 
@@ -736,6 +822,9 @@ impl Request {
             Request::GetAuditHead => {
                 w.u16(50);
             }
+            Request::GetAttestation { nonce } => {
+                w.u16(48).bytes(nonce);
+            }
             Request::JoinApp { ticket } => {
                 w.u16(51).bytes(&ticket.0);
             }
@@ -860,6 +949,7 @@ impl Request {
                 signature: r.bytes("signature", MAX_SIGNATURE_LEN)?,
             },
             47 => Request::DigestKey { session: s(r)?, key: r.u64("key handle")? },
+            48 => Request::GetAttestation { nonce: r.bytes("attestation nonce", 256)? },
             50 => Request::GetAuditHead,
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
@@ -985,6 +1075,10 @@ impl Reply {
             Reply::AuditHead(h) => {
                 w.u8(13).u64(h.seq).bytes(&h.hash);
             }
+            Reply::Attestation(a) => {
+                w.u8(14);
+                a.put(w);
+            }
         }
     }
 
@@ -1032,6 +1126,7 @@ impl Reply {
             11 => Reply::Mechanisms(r.u64s("mechanisms", 4096)?),
             12 => Reply::MechanismInfo { min_key: r.u64("min key")?, max_key: r.u64("max key")?, flags: r.u64("flags")? },
             13 => Reply::AuditHead(AuditHead { seq: r.u64("audit seq")?, hash: r.bytes("audit hash", 64)? }),
+            14 => Reply::Attestation(Box::new(AttestationReport::get(r)?)),
             t => return Err(DecodeError::UnknownTag { what: "reply", tag: t as u64 }),
         })
     }
@@ -1128,5 +1223,87 @@ mod tests {
         round_trip(Request::OpFinal { session: 3, kind: OpKind::Verify, signature: vec![2; 64] });
         round_trip(Request::OpSingle { session: 3, kind: OpKind::Sign, data: vec![7; 32], signature: vec![] });
         round_trip(Request::DigestKey { session: 3, key: 12 });
+    }
+
+    fn sample_report() -> AttestationReport {
+        AttestationReport {
+            platform: "sim".into(),
+            simulation: true,
+            measurement: [1; 32],
+            signer: [2; 32],
+            product_id: 7,
+            security_version: 3,
+            report_data: [4; 64],
+            body: vec![5; 190],
+            signature: vec![6; 64],
+            channel_public_key: vec![4; 65],
+        }
+    }
+
+    #[test]
+    fn attestation_request_round_trips() {
+        round_trip(Request::GetAttestation { nonce: vec![9; ATTESTATION_NONCE_LEN] });
+        // Other lengths decode (the TA refuses them with CKR_ARGUMENTS_BAD) ...
+        round_trip(Request::GetAttestation { nonce: vec![] });
+        round_trip(Request::GetAttestation { nonce: vec![1; 256] });
+        // ... up to a bound, checked before anything is allocated.
+        let mut too_long = encode_request(1, &Request::GetAttestation { nonce: vec![1; 257] });
+        assert!(matches!(decode_request(&too_long), Err(BadRequest { error: DecodeError::TooLong { .. }, .. })));
+        too_long.truncate(12);
+        too_long.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_request(&too_long).is_err());
+    }
+
+    #[test]
+    fn attestation_reply_round_trips() {
+        let resp = Response::Ok(Reply::Attestation(Box::new(sample_report())));
+        let bytes = encode_response(9, &resp);
+        let (id, back) = decode_response(&bytes).expect("decodes");
+        assert_eq!(id, 9);
+        assert_eq!(back, resp);
+        for cut in 0..bytes.len() {
+            assert!(decode_response(&bytes[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(decode_response(&trailing), Err(DecodeError::Trailing(1))));
+    }
+
+    #[test]
+    fn attestation_reply_bounds_are_enforced() {
+        let mut big = sample_report();
+        big.body = vec![0; MAX_REPORT_BODY_LEN + 1];
+        let bytes = encode_response(1, &Response::Ok(Reply::Attestation(Box::new(big))));
+        assert!(matches!(decode_response(&bytes), Err(DecodeError::TooLong { what: "report body", .. })));
+        let mut big = sample_report();
+        big.channel_public_key = vec![0; MAX_CHANNEL_KEY_LEN + 1];
+        let bytes = encode_response(1, &Response::Ok(Reply::Attestation(Box::new(big))));
+        assert!(matches!(decode_response(&bytes), Err(DecodeError::TooLong { what: "channel public key", .. })));
+        let mut big = sample_report();
+        big.platform = "x".repeat(MAX_PLATFORM_NAME_LEN + 1);
+        let bytes = encode_response(1, &Response::Ok(Reply::Attestation(Box::new(big))));
+        assert!(matches!(decode_response(&bytes), Err(DecodeError::TooLong { what: "platform name", .. })));
+        // A simulation flag other than 0 or 1 is refused.
+        let mut bytes = encode_response(1, &Response::Ok(Reply::Attestation(Box::new(sample_report()))));
+        let flag_at = 1 + 1 + 4 + 4 + 1 + 4 + 3;
+        assert_eq!(bytes[flag_at], 1);
+        bytes[flag_at] = 2;
+        assert!(decode_response(&bytes).is_err());
+    }
+
+    #[test]
+    fn attestation_report_file_round_trips() {
+        let r = sample_report();
+        let bytes = r.to_bytes();
+        assert_eq!(AttestationReport::from_bytes(&bytes).unwrap(), r);
+        for cut in 0..bytes.len() {
+            assert!(AttestationReport::from_bytes(&bytes[..cut]).is_err());
+        }
+        let mut extra = bytes.clone();
+        extra.push(1);
+        assert!(AttestationReport::from_bytes(&extra).is_err());
+        let mut wrong = bytes;
+        wrong[0] ^= 1;
+        assert!(AttestationReport::from_bytes(&wrong).is_err());
     }
 }

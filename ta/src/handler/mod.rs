@@ -12,6 +12,7 @@ mod tokens;
 pub use apps::{App, Connection};
 
 use crate::audit::{AuditLog, Event};
+use crate::channel::ChannelKey;
 use crate::object::{Object, SESSION_OBJECT_BIT};
 use crate::platform::Platform;
 use crate::policy::{Actor, Denied, Role};
@@ -49,6 +50,8 @@ pub struct Ta {
     pub audit: Arc<AuditLog>,
     pub cfg: HandlerConfig,
     pub self_tests: Vec<String>,
+    /// The ephemeral channel key pair every attestation report binds (see `channel`).
+    pub channel: ChannelKey,
     /// Serializes PIN checks and token initialization per slot.
     token_locks: Vec<Mutex<()>>,
     counters: Vec<SlotCounters>,
@@ -92,10 +95,19 @@ pub(crate) fn deny(rv: Rv, message: impl Into<String>) -> Denied {
 }
 
 impl Ta {
-    pub fn new(platform: Arc<dyn Platform>, store: Store, audit: Arc<AuditLog>, cfg: HandlerConfig, self_tests: Vec<String>) -> Self {
+    /// The TA's shared state; generates this process's channel key pair.
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        store: Store,
+        audit: Arc<AuditLog>,
+        cfg: HandlerConfig,
+        self_tests: Vec<String>,
+    ) -> std::result::Result<Self, teehsm_crypto::CryptoError> {
         let slots = cfg.slots as usize;
-        Ta {
+        let channel = ChannelKey::generate()?;
+        Ok(Ta {
             platform,
+            channel,
             store,
             audit,
             self_tests,
@@ -106,7 +118,7 @@ impl Ta {
             next_conn: AtomicU64::new(1),
             apps: apps::AppRegistry::default(),
             cfg,
-        }
+        })
     }
 
     fn new_app_state(&self) -> Conn {
@@ -181,6 +193,7 @@ impl Ta {
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
             Request::DigestKey { session, key } => self.digest_key(conn, session, key),
+            Request::GetAttestation { nonce } => self.attestation(conn, &nonce),
             other => return Shared::NeedsWrite(other),
         })
     }
@@ -265,11 +278,45 @@ impl Ta {
             Request::OpFinal { session, kind, signature } => self.op_final(conn, session, kind, &signature),
             Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
             Request::DigestKey { session, key } => self.digest_key(conn, session, key),
+            Request::GetAttestation { nonce } => self.attestation(conn, &nonce),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))
             }
         }
+    }
+
+    /// A platform report over `nonce || SHA-256(channel public key)`, with
+    /// the channel public key alongside. Needs no session and no login; audited.
+    fn attestation(&self, conn: &Conn, nonce: &[u8]) -> Result<Reply> {
+        let r = self.make_attestation(nonce);
+        self.audit(conn, "GetAttestation", None, None, None, None, r.as_ref().map(|_| Rv::OK).unwrap_or_else(|d| d.rv));
+        r
+    }
+
+    fn make_attestation(&self, nonce: &[u8]) -> Result<Reply> {
+        let nonce: &[u8; teehsm_wire::ATTESTATION_NONCE_LEN] = nonce.try_into().map_err(|_| {
+            deny(
+                Rv::ARGUMENTS_BAD,
+                format!("the attestation nonce must be exactly {} bytes, got {}", teehsm_wire::ATTESTATION_NONCE_LEN, nonce.len()),
+            )
+        })?;
+        let report = self.platform.report(&self.channel.report_data(nonce)).map_err(|e| {
+            tracing::error!(error = %e, "the platform could not produce a report");
+            deny(Rv::DEVICE_ERROR, format!("the platform could not produce an attestation report: {e}"))
+        })?;
+        Ok(Reply::Attestation(Box::new(teehsm_wire::AttestationReport {
+            platform: report.platform,
+            simulation: report.simulation,
+            measurement: report.measurement,
+            signer: report.identity.signer,
+            product_id: report.identity.product_id,
+            security_version: report.identity.security_version,
+            report_data: report.report_data,
+            body: report.body,
+            signature: report.signature,
+            channel_public_key: self.channel.public_key().to_vec(),
+        })))
     }
 
     fn digest(&self, conn: &Conn, session: u64, mechanism: &teehsm_wire::Mechanism, data: &[u8]) -> Result<Reply> {

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use teehsm_crypto::{digest, ec, kdf};
 use zeroize::Zeroizing;
 
-const ROOT_KEY_FILE: &str = "root.key";
+/// The root key's file name inside the platform directory.
+pub const ROOT_KEY_FILE: &str = "root.key";
 const COUNTER_FILE: &str = "monotonic.counter";
 /// Signer identity of development builds of the TA.
 pub const DEV_SIGNER_NAME: &[u8] = b"teehsm development signer v1";

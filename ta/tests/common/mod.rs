@@ -132,7 +132,7 @@ pub fn open_ta_with(dir: &Path, cfg: HandlerConfig, security_version: u32) -> Ar
     let audit = Arc::new(AuditLog::open(&data).unwrap());
     let a2 = audit.clone();
     let store = Store::open(&data, platform.clone(), Box::new(move || a2.sync().map_err(|e| e.to_string()))).unwrap();
-    Arc::new(Ta::new(platform, store, audit, cfg, vec![]))
+    Arc::new(Ta::new(platform, store, audit, cfg, vec![]).expect("channel key"))
 }
 
 impl Harness {
