@@ -1,4 +1,5 @@
-//! Object attributes the token assigns (PKCS#11 3.0 CKA_UNIQUE_ID).
+//! Object attributes the token assigns (PKCS#11 3.0 CKA_UNIQUE_ID) and the
+//! standard attributes and defaults of certificate and data objects.
 
 mod common;
 
@@ -104,4 +105,48 @@ fn odd_rsa_public_key_imports_and_reads_back() {
     assert_eq!(h.attr(&mut c, s, k, CKA_MODULUS).unwrap(), vec![0xFF; 1024]);
     assert_eq!(h.attr(&mut c, s, k, CKA_MODULUS_BITS).unwrap(), 8192u64.to_be_bytes());
     assert_eq!(h.attr(&mut c, s, k, CKA_ALLOWED_MECHANISMS), Err(Rv::ATTRIBUTE_TYPE_INVALID));
+}
+
+/// PKCS#11 3.0 4.5/4.6: certificates must name their type, subject and
+/// value; the other certificate and data-object attributes take the
+/// standard's defaults, and the check value is computed.
+#[test]
+fn certificate_and_data_objects_follow_the_standard() {
+    let h = Harness::new("obj-cert");
+    let (mut c, s) = h.user();
+    let cert = |extra: Vec<Attribute>| {
+        let mut t = vec![Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE), Attribute::bool(CKA_TOKEN, false)];
+        t.extend(extra);
+        Request::CreateObject { session: s, template: t }
+    };
+    let der = b"\x30\x03\x02\x01\x01".to_vec();
+    h.refused(&mut c, cert(vec![Attribute::new(CKA_SUBJECT, b"s".to_vec()), Attribute::new(CKA_VALUE, der.clone())]), Rv::TEMPLATE_INCOMPLETE);
+    h.refused(&mut c, cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_VALUE, der.clone())]), Rv::TEMPLATE_INCOMPLETE);
+    h.refused(&mut c, cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_SUBJECT, b"s".to_vec())]), Rv::TEMPLATE_INCOMPLETE);
+    h.refused(
+        &mut c,
+        cert(vec![
+            Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+            Attribute::new(CKA_SUBJECT, b"s".to_vec()),
+            Attribute::new(CKA_VALUE, der.clone()),
+            Attribute::new(CKA_CHECK_VALUE, vec![0, 0, 0]),
+        ]),
+        Rv::ATTRIBUTE_VALUE_INVALID,
+    );
+    let x = h.handle(
+        &mut c,
+        cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_SUBJECT, b"s".to_vec()), Attribute::new(CKA_VALUE, der.clone())]),
+    );
+    let sha1 = teehsm_crypto::digest::digest(teehsm_crypto::digest::HashAlg::Sha1, &der);
+    assert_eq!(h.attr(&mut c, s, x, CKA_CHECK_VALUE), Ok(sha1[..3].to_vec()));
+    assert_eq!(h.attr(&mut c, s, x, CKA_TRUSTED), Ok(vec![0]));
+    assert_eq!(h.attr(&mut c, s, x, CKA_CERTIFICATE_CATEGORY), Ok(0u64.to_be_bytes().to_vec()));
+    assert_eq!(h.attr(&mut c, s, x, CKA_NAME_HASH_ALGORITHM), Ok(CKM_SHA_1.to_be_bytes().to_vec()));
+    for ty in [CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_URL, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, CKA_START_DATE, CKA_PUBLIC_KEY_INFO] {
+        assert_eq!(h.attr(&mut c, s, x, ty), Ok(vec![]), "attribute 0x{ty:x}");
+    }
+    let d = h.handle(&mut c, Request::CreateObject { session: s, template: vec![Attribute::ulong(CKA_CLASS, CKO_DATA), Attribute::bool(CKA_TOKEN, false)] });
+    for ty in [CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE] {
+        assert_eq!(h.attr(&mut c, s, d, ty), Ok(vec![]), "data attribute 0x{ty:x}");
+    }
 }

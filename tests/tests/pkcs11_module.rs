@@ -742,10 +742,10 @@ fn bad_mechanism_parameters_are_refused_by_the_module() {
     let mut pss = [0u8; 16];
     let mut m = sys::CK_MECHANISM { mechanism: sys::CKM_SHA256_RSA_PKCS_PSS, pParameter: pss.as_mut_ptr().cast(), ulParameterLen: 16 };
     e.rv("PSS params of 16 bytes", p11!(r, C_SignInit(s, &mut m, key)), sys::CKR_MECHANISM_PARAM_INVALID);
-    // The PKCS#11 2.40 CK_GCM_PARAMS (no ulIvBits, 40 bytes).
-    let mut gcm = [0u8; 40];
-    let mut m = sys::CK_MECHANISM { mechanism: ck::CKM_SM4_GCM, pParameter: gcm.as_mut_ptr().cast(), ulParameterLen: 40 };
-    e.rv("GCM params of 40 bytes", p11!(r, C_EncryptInit(s, &mut m, key)), sys::CKR_MECHANISM_PARAM_INVALID);
+    // Neither CK_GCM_PARAMS layout (3.0: 48 bytes, 2.40: 40 bytes).
+    let mut gcm = [0u8; 44];
+    let mut m = sys::CK_MECHANISM { mechanism: ck::CKM_SM4_GCM, pParameter: gcm.as_mut_ptr().cast(), ulParameterLen: 44 };
+    e.rv("GCM params of 44 bytes", p11!(r, C_EncryptInit(s, &mut m, key)), sys::CKR_MECHANISM_PARAM_INVALID);
     // A parameter pointer that is null with a length.
     let mut m = sys::CK_MECHANISM { mechanism: sys::CKM_AES_CBC, pParameter: null_mut(), ulParameterLen: 16 };
     e.rv("NULL parameter with length 16", p11!(r, C_EncryptInit(s, &mut m, key)), sys::CKR_MECHANISM_PARAM_INVALID);

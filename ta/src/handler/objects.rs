@@ -97,7 +97,8 @@ impl Ta {
             match class {
                 CKO_PRIVATE_KEY | CKO_SECRET_KEY => keys::import_material(&mut o, material)?,
                 CKO_PUBLIC_KEY => keys::validate_public(&mut o)?,
-                CKO_DATA | CKO_CERTIFICATE => {}
+                CKO_DATA => data_object_defaults(&mut o),
+                CKO_CERTIFICATE => certificate_defaults(&mut o)?,
                 _ => return Err(deny(Rv::ATTRIBUTE_VALUE_INVALID, format!("object class {class} cannot be created"))),
             }
             policy::finalize_new_object(&mut o, Origin::Created, actor)?;
@@ -294,3 +295,65 @@ fn handle_of(r: &Reply) -> Option<u64> {
         _ => None,
     }
 }
+
+/// PKCS#11 3.0 section 4.5: a data object's attributes and their defaults.
+fn data_object_defaults(o: &mut Object) {
+    for ty in [CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE] {
+        o.attrs.entry(ty).or_default();
+    }
+}
+
+/// PKCS#11 3.0 sections 4.6.2-4.6.3: a certificate names its type (only
+/// X.509 public-key certificates are kept), an X.509 certificate its
+/// subject and its value (or a URL); the other attributes take the
+/// standard's defaults, and CKA_CHECK_VALUE is the first three bytes of the
+/// SHA-1 of the value (a supplied one must match).
+fn certificate_defaults(o: &mut Object) -> Result<()> {
+    let Some(cert_type) = o.ulong(CKA_CERTIFICATE_TYPE) else {
+        return Err(deny(Rv::TEMPLATE_INCOMPLETE, "a certificate needs CKA_CERTIFICATE_TYPE"));
+    };
+    if cert_type != CKC_X_509 {
+        return Err(deny(Rv::ATTRIBUTE_VALUE_INVALID, format!("certificate type {cert_type} is not kept (only CKC_X_509)")));
+    }
+    if !o.attrs.contains_key(&CKA_SUBJECT) {
+        return Err(deny(Rv::TEMPLATE_INCOMPLETE, "an X.509 certificate needs CKA_SUBJECT"));
+    }
+    let has_url = o.attrs.get(&CKA_URL).is_some_and(|u| !u.is_empty());
+    let value = o.attrs.get(&CKA_VALUE).filter(|v| !v.is_empty()).cloned();
+    if value.is_none() && !has_url {
+        return Err(deny(Rv::TEMPLATE_INCOMPLETE, "an X.509 certificate needs CKA_VALUE (or CKA_URL)"));
+    }
+    if let Some(v) = &value {
+        let check = teehsm_crypto::digest::digest(teehsm_crypto::digest::HashAlg::Sha1, v)[..3].to_vec();
+        match o.attrs.get(&CKA_CHECK_VALUE) {
+            Some(given) if !given.is_empty() && *given != check => {
+                return Err(deny(Rv::ATTRIBUTE_VALUE_INVALID, "CKA_CHECK_VALUE does not match the certificate"));
+            }
+            _ => {
+                o.attrs.insert(CKA_CHECK_VALUE, check);
+            }
+        }
+    }
+    for ty in [
+        CKA_VALUE,
+        CKA_ID,
+        CKA_ISSUER,
+        CKA_SERIAL_NUMBER,
+        CKA_URL,
+        CKA_HASH_OF_SUBJECT_PUBLIC_KEY,
+        CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+        CKA_START_DATE,
+        CKA_END_DATE,
+        CKA_PUBLIC_KEY_INFO,
+        CKA_CHECK_VALUE,
+    ] {
+        o.attrs.entry(ty).or_default();
+    }
+    for (ty, v) in [(CKA_CERTIFICATE_CATEGORY, 0), (CKA_JAVA_MIDP_SECURITY_DOMAIN, 0), (CKA_NAME_HASH_ALGORITHM, CKM_SHA_1)] {
+        o.attrs.entry(ty).or_insert_with(|| v.to_be_bytes().to_vec());
+    }
+    // CKA_TRUSTED defaults to false; only the SO sets it (rule R7, checked when the object is finalized).
+    o.attrs.entry(CKA_TRUSTED).or_insert_with(|| vec![0]);
+    Ok(())
+}
+
