@@ -104,7 +104,9 @@ impl AuditLog {
         let path = dir.join(AUDIT_FILE);
         let io = |source| AuditError::Io { path: path.display().to_string(), source };
         let summary = if path.exists() { verify_file(&path)? } else { ChainSummary::default() };
-        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path).map_err(io)?;
+        let mut file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path).map_err(io)?;
+        // Gramine ignores O_APPEND: position at the end explicitly.
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io)?;
         Ok(AuditLog {
             path: path.clone(),
             w: Mutex::new(Writer { out: BufWriter::with_capacity(64 * 1024, file), seq: summary.last_seq, head: summary.head }),

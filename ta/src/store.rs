@@ -389,7 +389,9 @@ impl Store {
             f.sync_all().map_err(io(&tmp))?;
             fs::rename(&tmp, &path).map_err(io(&path))?;
             fsync_dir(dir)?;
-            let file = OpenOptions::new().read(true).append(true).open(&path).map_err(io(&path))?;
+            let mut file = OpenOptions::new().read(true).append(true).open(&path).map_err(io(&path))?;
+            // Gramine ignores O_APPEND: position at the end explicitly.
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
             Log {
                 dir: dir.to_path_buf(),
                 file,
@@ -598,6 +600,8 @@ impl Log {
         fsync_dir(&self.dir)?;
         self.platform.advance_counter(seq)?;
         self.file = OpenOptions::new().read(true).append(true).open(&path).map_err(io(&path))?;
+        // Gramine ignores O_APPEND: position at the end explicitly.
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
         self.header = header;
         self.key = key;
         self.seq = seq;

@@ -5,7 +5,11 @@
 //! their keys), a monotonic counter for rollback detection, a measurement of
 //! the running TA and signed attestation reports.
 
+pub mod counter;
+pub mod gramine;
+pub mod sevguest;
 pub mod sim;
+pub mod tsm;
 
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -23,6 +27,36 @@ pub enum PlatformError {
     Counter(String),
     #[error("crypto: {0}")]
     Crypto(String),
+    /// Attestation evidence from the platform (a quote or report) is malformed or does not bind what was asked.
+    #[error("attestation evidence: {0}")]
+    Evidence(String),
+    /// The platform cannot do this at all (or not as configured).
+    #[error("not available on this platform: {0}")]
+    Unavailable(String),
+}
+
+/// Reads at most `max` bytes of `path` (more is an evidence error, not an allocation).
+pub(crate) fn read_bounded(path: &std::path::Path, max: usize) -> Result<Vec<u8>, PlatformError> {
+    use std::io::Read;
+    let io = |source| PlatformError::Io { path: path.display().to_string(), source };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut out = Vec::new();
+    f.take(max as u64 + 1).read_to_end(&mut out).map_err(io)?;
+    if out.len() > max {
+        return Err(PlatformError::Evidence(format!("{} holds more than the {max} bytes accepted", path.display())));
+    }
+    Ok(out)
+}
+
+/// `N` bytes of `buf` at `offset`, or a clear error naming `what` (never panics).
+pub(crate) fn field<const N: usize>(buf: &[u8], offset: usize, what: &str) -> Result<[u8; N], PlatformError> {
+    let end = offset.checked_add(N).ok_or_else(|| PlatformError::Evidence(format!("{what}: offset overflow")))?;
+    let src = buf.get(offset..end).ok_or_else(|| {
+        PlatformError::Evidence(format!("{what} needs bytes {offset}..{end}, but the evidence is only {} bytes long", buf.len()))
+    })?;
+    let mut out = [0u8; N];
+    out.copy_from_slice(src);
+    Ok(out)
 }
 
 /// Who signed the TA and which product it is; with the security version
@@ -70,4 +104,11 @@ pub trait Platform: Send + Sync {
     fn advance_counter(&self, value: u64) -> Result<(), PlatformError>;
     /// A signed report over `report_data`.
     fn report(&self, report_data: &[u8; 64]) -> Result<Report, PlatformError>;
+    /// True when the monotonic counter is protected by the TEE hardware (or
+    /// a trusted service) against a host that replays old copies of the
+    /// TA's files; false when it is only a MAC-protected file that a
+    /// whole-directory replay rolls back (and for sim, which protects nothing).
+    fn rollback_protected(&self) -> bool {
+        false
+    }
 }
