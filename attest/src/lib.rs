@@ -9,8 +9,9 @@
 //!    equals what the signed body says,
 //! 4. the first 32 bytes of the report data are the nonce the verifier sent
 //!    (freshness: a replayed report carries another nonce),
-//! 5. the last 32 bytes are SHA-256 of the channel public key that came
-//!    with the report (so a channel key swapped in transit is caught),
+//! 5. the last 32 bytes are SHA-256 of the channel public key (the TA's
+//!    P-256 + ML-KEM-768 key bundle) that came with the report (so a
+//!    channel key swapped in transit is caught),
 //! 6. the policy allows it: simulation (refused by default), measurement,
 //!    signer, product id, minimum security version.
 //!
@@ -175,7 +176,7 @@ pub struct Verified {
     pub signer: [u8; 32],
     pub product_id: u16,
     pub security_version: u32,
-    /// The TA's channel public key, now bound to this report.
+    /// The TA's channel key bundle (P-256 point || ML-KEM-768 key), now bound to this report.
     pub channel_public_key: Vec<u8>,
 }
 

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use teehsm_ta::audit::AuditLog;
 use teehsm_ta::handler::{HandlerConfig, Ta};
+use teehsm_ta::platform::gramine::GraminePlatform;
+use teehsm_ta::platform::sevguest::SevGuestDevice;
 use teehsm_ta::platform::sim::SimPlatform;
+use teehsm_ta::platform::tsm::{TsmKeys, TsmPlatform};
 use teehsm_ta::platform::Platform;
 use teehsm_ta::store::{Store, StoreError};
 
@@ -100,7 +103,17 @@ struct StoreArgs {
     /// Override the TA security version (sim platform only; for upgrade/downgrade tests).
     #[arg(long, env = "TEEHSM_TA_SIM_SECURITY_VERSION", hide = true)]
     sim_security_version: Option<u32>,
+    /// TEE backend: sim, gramine (Gramine-SGX /dev/attestation) or tsm
+    /// (configfs-tsm in an SEV-SNP or TDX guest) [default: sim]. See docs/tee-backends.md.
+    #[arg(long, env = "TEEHSM_TA_PLATFORM", value_parser = PLATFORMS)]
+    platform: Option<String>,
+    /// Root under which the gramine and tsm backends find /dev and /sys
+    /// (for tests and unusual mounts) [default: /].
+    #[arg(long, env = "TEEHSM_TA_PLATFORM_ROOT")]
+    platform_root: Option<PathBuf>,
 }
+
+const PLATFORMS: [&str; 3] = ["sim", "gramine", "tsm"];
 
 #[derive(Args)]
 struct ServeArgs {
@@ -125,6 +138,9 @@ struct ServeArgs {
     /// Consecutive wrong PINs before a PIN locks [default: 10].
     #[arg(long, env = "TEEHSM_TA_MAX_PIN_FAILURES")]
     max_pin_failures: Option<u32>,
+    /// Refuse Hello on plain connections: clients must open the attested channel first [default: false].
+    #[arg(long, env = "TEEHSM_TA_REQUIRE_CHANNEL")]
+    require_channel: Option<bool>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "TEEHSM_TA_LOG_FORMAT")]
     log_format: Option<String>,
@@ -141,9 +157,12 @@ struct FileConfig {
     handoff_socket: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     platform_dir: Option<PathBuf>,
+    platform: Option<String>,
+    platform_root: Option<PathBuf>,
     slots: Option<u64>,
     pin_iterations: Option<u32>,
     max_pin_failures: Option<u32>,
+    require_channel: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
 }
@@ -171,9 +190,38 @@ fn init_logs(format: &str, level: &str) {
 fn open_platform(args: &StoreArgs, file: &FileConfig) -> anyhow::Result<(Arc<dyn Platform>, PathBuf)> {
     let platform_dir = args.platform_dir.clone().or(file.platform_dir.clone()).unwrap_or_else(|| PathBuf::from(".teehsm/platform"));
     let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from(".teehsm/store"));
-    let svn = args.sim_security_version.unwrap_or(TA_SECURITY_VERSION);
-    let p = SimPlatform::open(&platform_dir, svn).with_context(|| format!("opening the sim platform in {}", platform_dir.display()))?;
-    Ok((Arc::new(p), data_dir))
+    let kind = args.platform.clone().or(file.platform.clone()).unwrap_or_else(|| "sim".into());
+    let root = args.platform_root.clone().or(file.platform_root.clone()).unwrap_or_else(|| PathBuf::from("/"));
+    let p: Arc<dyn Platform> = match kind.as_str() {
+        "sim" => {
+            let svn = args.sim_security_version.unwrap_or(TA_SECURITY_VERSION);
+            Arc::new(SimPlatform::open(&platform_dir, svn).with_context(|| format!("opening the sim platform in {}", platform_dir.display()))?)
+        }
+        "gramine" => {
+            create_private_dir(&data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+            Arc::new(
+                GraminePlatform::open(&root, &data_dir, TA_SECURITY_VERSION)
+                    .with_context(|| format!("opening the Gramine-SGX platform under {}", root.display()))?,
+            )
+        }
+        "tsm" => {
+            create_private_dir(&data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+            let keys = TsmKeys::Snp(Box::new(SevGuestDevice::new(&root)));
+            let p = TsmPlatform::open(&root, &data_dir, TA_SECURITY_VERSION, keys)
+                .with_context(|| format!("opening the configfs-tsm platform under {}", root.display()))?;
+            // Without a sealing key the store cannot open: say why now.
+            p.sealing_available().with_context(|| format!("the {} platform cannot seal the store", p.name()))?;
+            Arc::new(p)
+        }
+        other => anyhow::bail!("unknown platform {other:?}: expected one of {}", PLATFORMS.join(", ")),
+    };
+    if !p.is_simulation() && !p.rollback_protected() {
+        tracing::warn!(
+            platform = p.name(),
+            "the monotonic counter is a MAC-protected file: a host that restores an old copy of the whole data directory rolls the store back undetected (docs/tee-backends.md)"
+        );
+    }
+    Ok((p, data_dir))
 }
 
 fn main() {
@@ -207,6 +255,7 @@ fn store_exit(e: &StoreError) -> i32 {
     match e {
         StoreError::Rollback { .. } | StoreError::Missing { .. } | StoreError::Downgrade { .. } => EXIT_ROLLBACK,
         StoreError::Platform(teehsm_ta::platform::PlatformError::Downgrade { .. }) => EXIT_ROLLBACK,
+        StoreError::Platform(teehsm_ta::platform::PlatformError::Unavailable(_)) => EXIT_CONFIG,
         _ => EXIT_CORRUPT,
     }
 }
@@ -244,6 +293,7 @@ fn serve(a: ServeArgs) -> i32 {
         slots: a.slots.or(file.slots).unwrap_or(1).clamp(1, 64),
         pin_iterations: a.pin_iterations.or(file.pin_iterations).unwrap_or(100_000),
         max_pin_failures: a.max_pin_failures.or(file.max_pin_failures).unwrap_or(10).max(1),
+        require_channel: a.require_channel.or(file.require_channel).unwrap_or(false),
         ..HandlerConfig::default()
     };
     if cfg.pin_iterations < teehsm_ta::pin::MIN_ITERATIONS {

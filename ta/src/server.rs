@@ -2,7 +2,8 @@
 //! Every malformed frame gets an error reply; nothing a peer sends can panic
 //! the TA (handlers run under `catch_unwind` as a last line of defence).
 
-use crate::handler::Ta;
+use crate::channel::{Handshake, SealedChannel};
+use crate::handler::{Connection, Ta};
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -11,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use teehsm_wire::frame::{read_frame, write_frame};
 use teehsm_wire::spin::{default_budget, SpinReader, SpinState};
-use teehsm_wire::{decode_request, encode_response, Response, Rv};
+use teehsm_wire::{decode_request, encode_response, ChannelMode, Reply, Request, Response, Rv};
+use zeroize::Zeroizing;
 
 /// Binds the socket (replacing a stale one), mode 0600.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -78,6 +80,26 @@ pub fn serve_handoffs(listener: UnixListener, ta: Arc<Ta>, stop: Arc<AtomicBool>
     }
 }
 
+/// How a connection is protected, as far as its requests so far decided.
+enum ChannelState {
+    /// Nothing received yet: OpenChannel or Hello may come.
+    Fresh,
+    /// OpenChannel answered; ChannelKeys must come next.
+    Opening(Handshake),
+    /// The attested channel is up: every frame is sealed.
+    Sealed(SealedChannel),
+    /// A plain connection (Hello or another request came first).
+    Plain,
+}
+
+/// What to do with one frame.
+enum Step {
+    /// Send this payload (already sealed if the channel is up).
+    Reply(Vec<u8>),
+    /// Close the connection without a reply.
+    Close,
+}
+
 fn connection(stream: UnixStream, ta: Arc<Ta>) {
     let mut conn = ta.new_conn();
     let (read_half, write_half) = match stream.try_clone() {
@@ -93,32 +115,150 @@ fn connection(stream: UnixStream, ta: Arc<Ta>) {
     let mut reader = BufReader::with_capacity(64 * 1024, SpinReader::new(&read_half, default_budget(), &mut spin));
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     let mut buf = Vec::new();
+    let mut state = ChannelState::Fresh;
     loop {
         match read_frame(&mut reader, &mut buf) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                // The stream is out of sync (oversized or torn frame): say why, then close.
-                let reply = encode_response(0, &Response::err(Rv::TEEHSM_MALFORMED_REQUEST, format!("unreadable frame: {e}")));
-                let _ = write_frame(&mut writer, &reply).and_then(|_| writer.flush());
+                // The stream is out of sync (oversized or torn frame): say why
+                // (in the clear only on a plain connection), then close.
+                if !matches!(state, ChannelState::Sealed(_)) {
+                    let reply = encode_response(0, &Response::err(Rv::TEEHSM_MALFORMED_REQUEST, format!("unreadable frame: {e}")));
+                    let _ = write_frame(&mut writer, &reply).and_then(|_| writer.flush());
+                }
                 break;
             }
         }
-        let (id, response) = match decode_request(&buf) {
-            Ok((id, req)) => {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ta.handle(&mut conn, req)));
-                let response = r.unwrap_or_else(|_| {
-                    tracing::error!("request handler panicked; the request was refused");
-                    Response::err(Rv::GENERAL_ERROR, "internal error while handling the request")
-                });
-                (id, response)
-            }
-            Err(bad) => (bad.request_id.unwrap_or(0), Response::err(bad.rv, format!("malformed request: {}", bad.error))),
+        let step = match &mut state {
+            ChannelState::Sealed(ch) => sealed_frame(&ta, &mut conn, ch, &buf),
+            // A plain connection: ordinary requests (a late OpenChannel is refused by the handler).
+            ChannelState::Plain => Step::Reply(handle_payload(&ta, &mut conn, &buf, ChannelMode::Plain)),
+            ChannelState::Fresh | ChannelState::Opening(_) => plain_frame(&ta, &mut conn, &mut state, &buf),
         };
-        let out = encode_response(id, &response);
+        let out = match step {
+            Step::Reply(out) => out,
+            Step::Close => break,
+        };
         if write_frame(&mut writer, &out).and_then(|_| writer.flush()).is_err() {
             break;
         }
     }
     ta.close_conn(&mut conn);
+}
+
+/// Decodes and handles one request (under `catch_unwind`); returns the encoded response.
+fn handle_payload(ta: &Ta, conn: &mut Connection, payload: &[u8], mode: ChannelMode) -> Vec<u8> {
+    let (id, response) = match decode_request(payload) {
+        Ok((id, Request::Hello { channel, .. })) if channel != mode => (
+            id,
+            Response::err(Rv::TEEHSM_MALFORMED_REQUEST, format!("Hello says channel {channel:?} but this connection is {mode:?}")),
+        ),
+        Ok((id, Request::Hello { .. })) if mode == ChannelMode::Plain && ta.cfg.require_channel => {
+            ta.audit_channel(conn, "HelloPlainRefused", Rv::TEEHSM_NO_HELLO);
+            (
+                id,
+                Response::err(Rv::TEEHSM_NO_HELLO, "this TA requires the attested channel (require_channel = true): send OpenChannel first"),
+            )
+        }
+        Ok((id, req)) => {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ta.handle(conn, req)));
+            let response = r.unwrap_or_else(|_| {
+                tracing::error!("request handler panicked; the request was refused");
+                Response::err(Rv::GENERAL_ERROR, "internal error while handling the request")
+            });
+            (id, response)
+        }
+        Err(bad) => (bad.request_id.unwrap_or(0), Response::err(bad.rv, format!("malformed request: {}", bad.error))),
+    };
+    encode_response(id, &response)
+}
+
+/// The first frames of a connection (state `Fresh` or `Opening`): the
+/// handshake requests, or the first request of a plain connection.
+fn plain_frame(ta: &Ta, conn: &mut Connection, state: &mut ChannelState, payload: &[u8]) -> Step {
+    let handshake = match decode_request(payload) {
+        Ok((id, Request::OpenChannel { nonce })) => Some((id, Some(nonce), None)),
+        Ok((id, Request::ChannelKeys { client_p256, mlkem_ct })) => Some((id, None, Some((client_p256, mlkem_ct)))),
+        _ => None,
+    };
+    let Some((id, open, keys)) = handshake else {
+        if matches!(state, ChannelState::Opening(_)) {
+            // Anything but ChannelKeys after OpenChannel: the handshake is abandoned.
+            tracing::warn!("channel handshake abandoned: the request after OpenChannel was not ChannelKeys; closing");
+            ta.audit_channel(conn, "ChannelRefused", Rv::TEEHSM_MALFORMED_REQUEST);
+            return Step::Close;
+        }
+        *state = ChannelState::Plain;
+        return Step::Reply(handle_payload(ta, conn, payload, ChannelMode::Plain));
+    };
+    let reply = |r: Response| Step::Reply(encode_response(id, &r));
+    match (std::mem::replace(state, ChannelState::Plain), open, keys) {
+        (ChannelState::Fresh, Some(nonce), _) => match ta.channel_report(conn, &nonce) {
+            Ok(report) => {
+                *state = ChannelState::Opening(Handshake { nonce, report_body: report.body.clone() });
+                reply(Response::Ok(Reply::Attestation(Box::new(report))))
+            }
+            Err(r) => reply(r),
+        },
+        (ChannelState::Opening(hs), _, Some((client_p256, mlkem_ct))) => match ta.channel.accept(&hs, &client_p256, &mlkem_ct) {
+            Ok(ch) => {
+                ta.audit_channel(conn, "ChannelKeys", Rv::OK);
+                *state = ChannelState::Sealed(ch);
+                reply(Response::Ok(Reply::Done))
+            }
+            Err(why) => {
+                tracing::warn!(why = %why, "channel handshake refused; closing the connection");
+                ta.audit_channel(conn, "ChannelKeys", Rv::ARGUMENTS_BAD);
+                Step::Close
+            }
+        },
+        (previous, _, _) => {
+            // Out of order (OpenChannel twice, ChannelKeys without
+            // OpenChannel): refused; a fresh connection must start the
+            // handshake again.
+            let was_opening = matches!(previous, ChannelState::Opening(_));
+            ta.audit_channel(conn, "ChannelRefused", Rv::TEEHSM_MALFORMED_REQUEST);
+            if was_opening {
+                tracing::warn!("channel handshake out of order; closing");
+                return Step::Close;
+            }
+            reply(Response::err(
+                Rv::TEEHSM_MALFORMED_REQUEST,
+                "OpenChannel must be the first request of a fresh connection, and ChannelKeys must follow it",
+            ))
+        }
+    }
+}
+
+/// A sealed frame: open it, handle the request inside, seal the response.
+/// A frame that does not open closes the connection (logged and audited).
+fn sealed_frame(ta: &Ta, conn: &mut Connection, ch: &mut SealedChannel, payload: &[u8]) -> Step {
+    let plaintext = match ch.open(payload) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a sealed frame; closing the connection");
+            ta.audit_channel(conn, "ChannelFrameRefused", Rv::TEEHSM_MALFORMED_REQUEST);
+            return Step::Close;
+        }
+    };
+    let response = Zeroizing::new(handle_payload(ta, conn, &plaintext, ChannelMode::Secure));
+    drop(plaintext);
+    let sealed = match ch.seal(&response) {
+        Ok(s) => s,
+        Err(crate::channel::ChannelError::TooLarge) => {
+            // The response header: version u8, kind u8, request id u32.
+            let id = response.get(2..6).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+            let err = encode_response(id, &Response::err(Rv::DATA_LEN_RANGE, "the reply is too large for one sealed frame"));
+            match ch.seal(&err) {
+                Ok(s) => s,
+                Err(_) => return Step::Close,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot seal a reply; closing the connection");
+            return Step::Close;
+        }
+    };
+    Step::Reply(sealed)
 }

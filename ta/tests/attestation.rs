@@ -44,8 +44,11 @@ fn the_report_carries_the_platform_fields_and_needs_no_session() {
     assert_eq!(r.product_id, id.product_id);
     assert_eq!(r.security_version, id.security_version);
     assert!(r.body.windows(10).any(|w| w == b"SIMULATION"));
-    assert_eq!(r.channel_public_key.len(), 65);
+    // The channel key bundle: P-256 point || ML-KEM-768 encapsulation key.
+    assert_eq!(r.channel_public_key.len(), CHANNEL_BUNDLE_LEN);
     assert_eq!(r.channel_public_key[0], 4);
+    let (p256, mlkem) = split_channel_bundle(&r.channel_public_key).unwrap();
+    assert_eq!((p256.len(), mlkem.len()), (CHANNEL_P256_POINT_LEN, CHANNEL_MLKEM768_EK_LEN));
     let v = verify(&r, &[7; 32], &anchor(&h), &policy(&h, true)).unwrap();
     assert_eq!(v.channel_public_key, h.ta.channel.public_key());
 }

@@ -239,6 +239,12 @@ impl Drop for CaProcess {
 /// aborted test leaves no daemon behind): start it from the thread that
 /// owns the returned value.
 pub fn start_ca_dev_token() -> CaProcess {
+    start_ca_dev_token_with(&[])
+}
+
+/// As [`start_ca_dev_token`], with extra `teehsm-ca` arguments (for
+/// example `--client-transport relay`).
+pub fn start_ca_dev_token_with(extra: &[&str]) -> CaProcess {
     use std::os::unix::process::CommandExt;
     let dir = TempDir::new("ca");
     let state_dir = dir.path().join("state");
@@ -249,6 +255,7 @@ pub fn start_ca_dev_token() -> CaProcess {
         .arg("--init-dev-token")
         .arg("--http-listen")
         .arg("127.0.0.1:0")
+        .args(extra)
         .env("TEEHSM_CA_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

@@ -187,11 +187,83 @@ fn get_op_kind(r: &mut Reader<'_>) -> Result<OpKind, DecodeError> {
     })
 }
 
-/// How the client wants the channel protected. Only `Plain` exists in
-/// protocol version 1; the attested channel of a later version negotiates here.
+/// How the connection is protected. `Plain`: frames travel as they are
+/// (the CA and the host see them). `Secure`: the connection opened the
+/// attested end-to-end channel first (`OpenChannel`, `ChannelKeys`; see
+/// docs/channel.md) and this Hello itself arrived sealed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelMode {
     Plain = 0,
+    Secure = 1,
+}
+
+fn get_channel_mode(r: &mut Reader<'_>) -> Result<ChannelMode, DecodeError> {
+    match r.u8("channel mode")? {
+        0 => Ok(ChannelMode::Plain),
+        1 => Ok(ChannelMode::Secure),
+        t => Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
+    }
+}
+
+// ---------------------------------------------------------------- attested channel (layout only)
+//
+// The wire crate holds no key handling: these constants describe the
+// channel's encodings so that the client (teehsm-channel) and the TA agree;
+// all cryptography lives in those two.
+
+/// The channel suite of protocol version 1.
+pub const CHANNEL_SUITE_V1: &str = "P256+MLKEM768/AES-256-GCM";
+/// HKDF info label of the version 1 key schedule (followed by the transcript hash).
+pub const CHANNEL_INFO_LABEL_V1: &[u8] = b"teehsm channel v1";
+/// An uncompressed P-256 point.
+pub const CHANNEL_P256_POINT_LEN: usize = 65;
+/// An ML-KEM-768 encapsulation key.
+pub const CHANNEL_MLKEM768_EK_LEN: usize = 1184;
+/// An ML-KEM-768 ciphertext.
+pub const CHANNEL_MLKEM768_CT_LEN: usize = 1088;
+/// The TA's channel key bundle (the `channel_public_key` of an attestation
+/// report): P-256 point || ML-KEM-768 encapsulation key.
+pub const CHANNEL_BUNDLE_LEN: usize = CHANNEL_P256_POINT_LEN + CHANNEL_MLKEM768_EK_LEN;
+/// Direction byte of sealed frames from the client to the TA (first byte of the AAD).
+pub const CHANNEL_DIR_CLIENT_TO_TA: u8 = 1;
+/// Direction byte of sealed frames from the TA to the client.
+pub const CHANNEL_DIR_TA_TO_CLIENT: u8 = 2;
+/// AES-256-GCM tag length: a sealed frame is this much longer than its plaintext.
+pub const CHANNEL_TAG_LEN: usize = 16;
+
+/// Splits a channel key bundle into (P-256 point, ML-KEM-768 encapsulation
+/// key); `None` unless it has exactly [`CHANNEL_BUNDLE_LEN`] bytes.
+pub fn split_channel_bundle(bundle: &[u8]) -> Option<(&[u8], &[u8])> {
+    (bundle.len() == CHANNEL_BUNDLE_LEN).then(|| bundle.split_at(CHANNEL_P256_POINT_LEN))
+}
+
+/// The channel handshake transcript (hashed with SHA-256 into the HKDF
+/// info): each part with a u32 big-endian length prefix, in this order:
+/// report body, TA bundle, client P-256 point, ML-KEM ciphertext.
+pub fn channel_transcript(report_body: &[u8], bundle: &[u8], client_p256: &[u8], mlkem_ct: &[u8]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(16 + report_body.len() + bundle.len() + client_p256.len() + mlkem_ct.len());
+    for part in [report_body, bundle, client_p256, mlkem_ct] {
+        w.bytes(part);
+    }
+    w.into_vec()
+}
+
+/// The 12-byte AES-GCM nonce of frame `seq`: `iv_base` with the last 8
+/// bytes XORed with `seq` (big-endian).
+pub fn channel_nonce(iv_base: &[u8; 12], seq: u64) -> [u8; 12] {
+    let mut n = *iv_base;
+    for (b, s) in n[4..].iter_mut().zip(seq.to_be_bytes()) {
+        *b ^= s;
+    }
+    n
+}
+
+/// The AAD of frame `seq` in direction `dir`: `dir || seq (u64 BE)`.
+pub fn channel_aad(dir: u8, seq: u64) -> [u8; 9] {
+    let mut a = [0u8; 9];
+    a[0] = dir;
+    a[1..].copy_from_slice(&seq.to_be_bytes());
+    a
 }
 
 /// A request to the TA.
@@ -261,8 +333,16 @@ pub enum Request {
     /// A signed attestation report (no session or login needed). `nonce`
     /// must be exactly [`ATTESTATION_NONCE_LEN`] bytes (the TA answers
     /// CKR_ARGUMENTS_BAD otherwise); the report's 64 bytes of caller data
-    /// are `nonce || SHA-256(channel public key)`.
+    /// are `nonce || SHA-256(channel key bundle)`.
     GetAttestation { nonce: Vec<u8> },
+    /// First request of an attested end-to-end channel (instead of Hello,
+    /// on a fresh connection): the reply is `Reply::Attestation` whose
+    /// report data binds `nonce` and the TA's channel key bundle.
+    OpenChannel { nonce: [u8; ATTESTATION_NONCE_LEN] },
+    /// Second request of the channel: the client's ephemeral P-256 point
+    /// and its ML-KEM-768 ciphertext to the TA's bundle. Reply `Done`; every
+    /// later frame in both directions is sealed (docs/channel.md).
+    ChannelKeys { client_p256: Vec<u8>, mlkem_ct: Vec<u8> },
 }
 
 /// Information the TA gives about itself.
@@ -334,7 +414,8 @@ pub const MAX_CHANNEL_KEY_LEN: usize = 8 * 1024;
 /// Only `body` is signed (by the platform, format per platform); the other
 /// fields repeat what the body says for convenience, and a verifier must
 /// check that they agree with the signed body (`teehsm-attest` does).
-/// `channel_public_key` is not in the body: `report_data[32..]` is its SHA-256.
+/// `channel_public_key` (the channel key bundle) is not in the body:
+/// `report_data[32..]` is its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttestationReport {
     pub platform: String,
@@ -346,7 +427,8 @@ pub struct AttestationReport {
     pub report_data: [u8; 64],
     pub body: Vec<u8>,
     pub signature: Vec<u8>,
-    /// The TA's channel public key (uncompressed P-256 point today).
+    /// The TA's channel key bundle: P-256 point (65 bytes) || ML-KEM-768
+    /// encapsulation key (1184 bytes); see [`split_channel_bundle`].
     pub channel_public_key: Vec<u8>,
 }
 
@@ -678,6 +760,8 @@ impl Request {
             Request::DigestKey { .. } => "DigestKey",
             Request::GetAuditHead => "GetAuditHead",
             Request::GetAttestation { .. } => "GetAttestation",
+            Request::OpenChannel { .. } => "OpenChannel",
+            Request::ChannelKeys { .. } => "ChannelKeys",
         }
     }
 
@@ -828,6 +912,12 @@ impl Request {
             Request::JoinApp { ticket } => {
                 w.u16(51).bytes(&ticket.0);
             }
+            Request::OpenChannel { nonce } => {
+                w.u16(52).raw(nonce);
+            }
+            Request::ChannelKeys { client_p256, mlkem_ct } => {
+                w.u16(53).bytes(client_p256).bytes(mlkem_ct);
+            }
             Request::OpInit { session, kind, mechanism, key } => {
                 w.u16(43).u64(*session).u8(*kind as u8);
                 put_mech(w, mechanism);
@@ -854,10 +944,7 @@ impl Request {
         Ok(match op {
             1 => {
                 let client = r.string("client name", 256)?;
-                let channel = match r.u8("channel mode")? {
-                    0 => ChannelMode::Plain,
-                    t => return Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
-                };
+                let channel = get_channel_mode(r)?;
                 Request::Hello { client, channel }
             }
             2 => Request::GetTaInfo,
@@ -952,6 +1039,11 @@ impl Request {
             48 => Request::GetAttestation { nonce: r.bytes("attestation nonce", 256)? },
             50 => Request::GetAuditHead,
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
+            52 => Request::OpenChannel { nonce: r.array("channel nonce")? },
+            53 => Request::ChannelKeys {
+                client_p256: r.bytes("client P-256 point", CHANNEL_P256_POINT_LEN)?,
+                mlkem_ct: r.bytes("ML-KEM ciphertext", CHANNEL_MLKEM768_CT_LEN)?,
+            },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
     }
@@ -1092,10 +1184,7 @@ impl Reply {
             5 => Reply::Hello {
                 version: r.u8("protocol version")?,
                 ta_version: r.string("TA version", 64)?,
-                channel: match r.u8("channel mode")? {
-                    0 => ChannelMode::Plain,
-                    t => return Err(DecodeError::UnknownTag { what: "channel mode", tag: t as u64 }),
-                },
+                channel: get_channel_mode(r)?,
                 app_ticket: r.bytes("app ticket", MAX_APP_TICKET_LEN)?,
             },
             6 => Reply::TaInfo(get_ta_info(r)?),
@@ -1238,6 +1327,26 @@ mod tests {
             signature: vec![6; 64],
             channel_public_key: vec![4; 65],
         }
+    }
+
+    #[test]
+    fn channel_requests_and_layout_helpers() {
+        round_trip(Request::OpenChannel { nonce: [5; ATTESTATION_NONCE_LEN] });
+        round_trip(Request::ChannelKeys { client_p256: vec![4; CHANNEL_P256_POINT_LEN], mlkem_ct: vec![1; CHANNEL_MLKEM768_CT_LEN] });
+        round_trip(Request::Hello { client: "c".into(), channel: ChannelMode::Secure });
+        // Oversized handshake fields are refused before allocation.
+        let big = encode_request(1, &Request::ChannelKeys { client_p256: vec![4; CHANNEL_P256_POINT_LEN + 1], mlkem_ct: vec![] });
+        assert!(decode_request(&big).is_err());
+        let big = encode_request(1, &Request::ChannelKeys { client_p256: vec![], mlkem_ct: vec![0; CHANNEL_MLKEM768_CT_LEN + 1] });
+        assert!(decode_request(&big).is_err());
+        assert!(split_channel_bundle(&[0; CHANNEL_BUNDLE_LEN - 1]).is_none());
+        let b: Vec<u8> = (0..CHANNEL_BUNDLE_LEN).map(|i| i as u8).collect();
+        let (p, k) = split_channel_bundle(&b).unwrap();
+        assert_eq!((p.len(), k.len(), p[0], k[0]), (65, 1184, 0, 65));
+        assert_eq!(channel_nonce(&[0; 12], 0x0102), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(channel_nonce(&[0xff; 12], 1)[11], 0xfe);
+        assert_eq!(channel_aad(CHANNEL_DIR_TA_TO_CLIENT, 3), [2, 0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(channel_transcript(b"a", b"", b"bc", b"d"), [0, 0, 0, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 2, b'b', b'c', 0, 0, 0, 1, b'd']);
     }
 
     #[test]

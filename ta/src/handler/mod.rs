@@ -20,7 +20,7 @@ use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use teehsm_wire::{ChannelMode, Reply, Request, Response, Rv, TaInfo, PROTOCOL_VERSION};
+use teehsm_wire::{Reply, Request, Response, Rv, TaInfo, PROTOCOL_VERSION};
 
 /// Settings of the running TA that affect request handling.
 #[derive(Clone, Debug)]
@@ -30,11 +30,14 @@ pub struct HandlerConfig {
     pub max_pin_failures: u32,
     pub min_pin_len: usize,
     pub max_pin_len: usize,
+    /// Refuse Hello on a plain connection: clients must open the attested
+    /// channel first (`require_channel`, default false; docs/channel.md).
+    pub require_channel: bool,
 }
 
 impl Default for HandlerConfig {
     fn default() -> Self {
-        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64 }
+        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64, require_channel: false }
     }
 }
 
@@ -50,7 +53,7 @@ pub struct Ta {
     pub audit: Arc<AuditLog>,
     pub cfg: HandlerConfig,
     pub self_tests: Vec<String>,
-    /// The ephemeral channel key pair every attestation report binds (see `channel`).
+    /// The ephemeral channel key bundle every attestation report binds (see `channel`).
     pub channel: ChannelKey,
     /// Serializes PIN checks and token initialization per slot.
     token_locks: Vec<Mutex<()>>,
@@ -144,11 +147,17 @@ impl Ta {
     pub fn handle(&self, c: &mut Connection, req: Request) -> Response {
         let name = req.name();
         let result = match req {
+            // The server checks that `channel` matches how the connection
+            // is protected (teehsm_ta::server) before a Hello gets here.
             Request::Hello { client, channel } => {
-                let ChannelMode::Plain = channel;
                 c.hello = true;
                 c.app.write().client = client;
                 Ok(Reply::Hello { version: PROTOCOL_VERSION, ta_version: env!("CARGO_PKG_VERSION").into(), channel, app_ticket: self.ticket(c) })
+            }
+            // The channel handshake is handled by the server loop, only as
+            // the first requests of a fresh connection.
+            Request::OpenChannel { .. } | Request::ChannelKeys { .. } => {
+                return Response::err(Rv::TEEHSM_MALFORMED_REQUEST, "OpenChannel and ChannelKeys are only allowed as the first requests of a fresh connection")
             }
             _ if !c.hello => return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello"),
             Request::JoinApp { ticket } => self.join(c, &ticket.0),
@@ -279,6 +288,9 @@ impl Ta {
             Request::OpSingle { session, kind, data, signature } => self.op_single(conn, session, kind, &data, &signature),
             Request::DigestKey { session, key } => self.digest_key(conn, session, key),
             Request::GetAttestation { nonce } => self.attestation(conn, &nonce),
+            Request::OpenChannel { .. } | Request::ChannelKeys { .. } => {
+                Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "OpenChannel and ChannelKeys are only allowed as the first requests of a fresh connection"))
+            }
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))
@@ -292,6 +304,24 @@ impl Ta {
         let r = self.make_attestation(nonce);
         self.audit(conn, "GetAttestation", None, None, None, None, r.as_ref().map(|_| Rv::OK).unwrap_or_else(|d| d.rv));
         r
+    }
+
+    /// The report that answers `OpenChannel { nonce }` (audited as
+    /// `OpenChannel`), or the error response to send.
+    pub fn channel_report(&self, c: &Connection, nonce: &[u8; 32]) -> std::result::Result<teehsm_wire::AttestationReport, Response> {
+        let r = self.make_attestation(nonce);
+        self.audit_channel(c, "OpenChannel", r.as_ref().map(|_| Rv::OK).unwrap_or_else(|d| d.rv));
+        match r {
+            Ok(Reply::Attestation(rep)) => Ok(*rep),
+            Ok(_) => Err(Response::err(Rv::GENERAL_ERROR, "internal error while making the channel report")),
+            Err(d) => Err(Response::Err { rv: d.rv, message: d.message }),
+        }
+    }
+
+    /// Appends a channel event (handshake steps, refused frames) to the audit log.
+    pub fn audit_channel(&self, c: &Connection, op: &str, rv: Rv) {
+        let st = c.app.read();
+        self.audit(&st, op, None, None, None, None, rv);
     }
 
     fn make_attestation(&self, nonce: &[u8]) -> Result<Reply> {
