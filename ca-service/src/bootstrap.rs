@@ -4,7 +4,7 @@
 use teehsm_wire::ck::{CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKU_SO};
 use teehsm_wire::client::{CallError, Client};
 use teehsm_wire::{Reply, Request, Secret, TokenInfo};
-use std::path::Path;
+use teehsm_wire::stream::Endpoint;
 use thiserror::Error;
 
 pub const DEV_TOKEN_LABEL: &str = "dev-token";
@@ -41,9 +41,9 @@ fn token_info(c: &mut Client) -> Result<TokenInfo, BootstrapError> {
 }
 
 /// Initializes slot 0 as the dev token if it is not initialized, and sets the
-/// dev user PIN if the token has none. Talks to the TA socket directly.
-pub fn ensure_dev_token(ta_socket: &Path) -> Result<Outcome, BootstrapError> {
-    let mut c = step("connecting to the TA", Client::connect(ta_socket, "teehsm-ca bootstrap"))?;
+/// dev user PIN if the token has none. Talks to the TA (its socket or TCP address) directly.
+pub fn ensure_dev_token(ta: &Endpoint) -> Result<Outcome, BootstrapError> {
+    let mut c = step("connecting to the TA", Client::connect_endpoint(ta, "teehsm-ca bootstrap"))?;
     let info = token_info(&mut c)?;
     let mut did_token = false;
     if info.flags & CKF_TOKEN_INITIALIZED == 0 {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use teehsm_wire::stream::Endpoint;
 use thiserror::Error;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/teehsm";
@@ -29,7 +30,7 @@ pub const PLATFORM_DIR: &str = "platform";
 pub const HTTP_ADDR_FILE: &str = "http.addr";
 
 /// TA flags the CA sets itself; `--ta-arg` may not override them.
-const RESERVED_TA_FLAGS: [&str; 5] = ["--socket", "--handoff-socket", "--data-dir", "--platform-dir", "--config"];
+const RESERVED_TA_FLAGS: [&str; 6] = ["--socket", "--listen-tcp", "--handoff-socket", "--data-dir", "--platform-dir", "--config"];
 
 const LONG_ABOUT: &str = "\
 teehsm-ca: the untrusted host daemon of teehsm (the GlobalPlatform \"client application\").
@@ -53,7 +54,7 @@ See teehsm-ca.example.toml for every key.";
 const AFTER_LONG_HELP: &str = "\
 STATE DIRECTORY (--state-dir, default /var/lib/teehsm):
   ca.sock    client socket, mode 0660: the TA protocol, relayed to the TA (override with --socket)
-  ta.sock    the TA's own socket, mode 0600: only teehsm-ca connects to it
+  ta.sock    the TA's own socket, mode 0600: only teehsm-ca connects to it (unless --ta-address is tcp://)
   ta-data/   the TA's sealed store and hash-chained audit log
   platform/  sim-platform state (root key, monotonic counter): back it up together with ta-data/
   http.addr  the address the HTTP listener actually bound (handy with --http-listen 127.0.0.1:0)
@@ -123,6 +124,21 @@ pub struct Cli {
     #[arg(long, env = "TEEHSM_CA_TA_BINARY", value_name = "PATH")]
     pub ta_binary: Option<PathBuf>,
 
+    /// Argument placed between --ta-binary and `serve`; repeat it [default: none].
+    ///
+    /// For a launcher: --ta-binary=/usr/bin/gramine-sgx --ta-binary-arg=teehsm-ta runs
+    /// `gramine-sgx teehsm-ta serve ...` (teehsm-ta being the manifest name). Split on spaces like --ta-arg.
+    #[arg(long, env = "TEEHSM_CA_TA_BINARY_ARG", value_name = "ARG", allow_hyphen_values = true, value_delimiter = ' ', action = clap::ArgAction::Append)]
+    pub ta_binary_arg: Vec<String>,
+
+    /// Where the TA serves: unix:PATH (or a path) or tcp://HOST:PORT [default: <state-dir>/ta.sock].
+    ///
+    /// The CA starts the TA with --socket PATH or --listen-tcp HOST:PORT accordingly, and reaches it
+    /// there (bootstrap, relayed clients). tcp:// is for a TA that cannot share a Unix socket with the
+    /// host (Gramine-SGX, docs/tee-backends.md) and requires --client-transport relay.
+    #[arg(long, env = "TEEHSM_CA_TA_ADDRESS", value_name = "ADDRESS")]
+    pub ta_address: Option<String>,
+
     /// HTTP address for /healthz and /metrics [default: 127.0.0.1:9464].
     ///
     /// Port 0 picks a free port; the bound address is logged and written to <state-dir>/http.addr.
@@ -185,7 +201,8 @@ pub struct Cli {
     /// Extra argument for `teehsm-ta serve`; repeat it, e.g. --ta-arg=--slots --ta-arg=2.
     ///
     /// Values are split on spaces, so --ta-arg='--slots 2' (and TEEHSM_CA_TA_ARG='--slots 2')
-    /// work too. --socket, --data-dir, --platform-dir and --config are set by the CA and refused here.
+    /// work too. --socket, --listen-tcp, --handoff-socket, --data-dir, --platform-dir and --config
+    /// are set by the CA and refused here.
     #[arg(long, env = "TEEHSM_CA_TA_ARG", value_name = "ARG", allow_hyphen_values = true, value_delimiter = ' ', action = clap::ArgAction::Append)]
     pub ta_arg: Vec<String>,
 }
@@ -197,6 +214,9 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub ta_binary: Option<PathBuf>,
+    #[serde(alias = "ta_binary_args")]
+    pub ta_binary_arg: Option<Vec<String>>,
+    pub ta_address: Option<String>,
     pub http_listen: Option<String>,
     pub init_dev_token: Option<bool>,
     pub restart_backoff_min_ms: Option<u64>,
@@ -230,13 +250,16 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub socket: PathBuf,
-    pub ta_socket: PathBuf,
+    /// Where the TA serves (a Unix socket, or TCP with relay only).
+    pub ta_address: Endpoint,
     /// Where the TA takes handed-off client connections (None: relay mode).
     pub ta_handoff_socket: Option<PathBuf>,
     pub ta_data_dir: PathBuf,
     pub platform_dir: PathBuf,
     pub http_addr_file: PathBuf,
     pub ta_binary: PathBuf,
+    /// Arguments between `ta_binary` and `serve` (a launcher's, e.g. gramine-sgx's manifest name).
+    pub ta_binary_args: Vec<String>,
     pub http_listen: String,
     pub init_dev_token: bool,
     pub restart_backoff_min: Duration,
@@ -298,6 +321,21 @@ impl Config {
         let log_level = cli.log_level.or(file.log_level).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
         let ta_args = if cli.ta_arg.is_empty() { file.ta_arg.unwrap_or_default() } else { cli.ta_arg };
         let ta_args: Vec<String> = ta_args.into_iter().filter(|a| !a.is_empty()).collect();
+        let ta_binary_args = if cli.ta_binary_arg.is_empty() { file.ta_binary_arg.unwrap_or_default() } else { cli.ta_binary_arg };
+        let ta_binary_args: Vec<String> = ta_binary_args.into_iter().filter(|a| !a.is_empty()).collect();
+        let ta_address = match cli.ta_address.or(file.ta_address).filter(|a| !a.trim().is_empty()) {
+            Some(a) => Endpoint::parse(a.trim()).map_err(|why| invalid("ta_address", why))?,
+            None => Endpoint::Unix(state_dir.join(TA_SOCKET_FILE)),
+        };
+        if ta_address.is_tcp() && transport == ClientTransport::Handoff {
+            return Err(invalid(
+                "ta_address",
+                format!(
+                    "{ta_address} needs client_transport = \"relay\": handoff passes each client's Unix socket descriptor to the TA, \
+                     which cannot cross to a TA reached over TCP (set --client-transport relay)"
+                ),
+            ));
+        }
 
         if min_ms == 0 {
             return Err(invalid("restart_backoff_min_ms", "must be at least 1"));
@@ -322,13 +360,14 @@ impl Config {
         for a in &ta_args {
             let flag = a.split('=').next().unwrap_or(a);
             if RESERVED_TA_FLAGS.contains(&flag) {
-                return Err(invalid("ta_arg", format!("{flag} is set by teehsm-ca from --state-dir")));
+                return Err(invalid("ta_arg", format!("{flag} is set by teehsm-ca (from --state-dir and --ta-address)")));
             }
         }
 
         Ok(Config {
             config_file: cli.config,
-            ta_socket: state_dir.join(TA_SOCKET_FILE),
+            ta_address,
+            ta_binary_args,
             ta_handoff_socket: match transport {
                 ClientTransport::Handoff => Some(state_dir.join(TA_HANDOFF_SOCKET_FILE)),
                 ClientTransport::Relay => None,
@@ -359,7 +398,10 @@ mod tests {
     /// clap reads the process environment: tests that parse flags run one at a time.
     static ENV_LOCK: Mutex<()> = Mutex::new(());
 
-    const ENV_VARS: [&str; 11] = [
+    const ENV_VARS: [&str; 14] = [
+        "TEEHSM_CA_TA_ADDRESS",
+        "TEEHSM_CA_TA_BINARY_ARG",
+        "TEEHSM_CA_CLIENT_TRANSPORT",
         "TEEHSM_CA_CONFIG",
         "TEEHSM_CA_STATE_DIR",
         "TEEHSM_CA_SOCKET",
@@ -401,7 +443,8 @@ mod tests {
         let c = with_env(&[], || resolve(parse(&[]), "")).unwrap();
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/teehsm"));
         assert_eq!(c.socket, PathBuf::from("/var/lib/teehsm/ca.sock"));
-        assert_eq!(c.ta_socket, PathBuf::from("/var/lib/teehsm/ta.sock"));
+        assert_eq!(c.ta_address, Endpoint::Unix(PathBuf::from("/var/lib/teehsm/ta.sock")));
+        assert!(c.ta_binary_args.is_empty());
         assert_eq!(c.ta_data_dir, PathBuf::from("/var/lib/teehsm/ta-data"));
         assert_eq!(c.platform_dir, PathBuf::from("/var/lib/teehsm/platform"));
         assert_eq!(c.http_addr_file, PathBuf::from("/var/lib/teehsm/http.addr"));
@@ -481,7 +524,7 @@ mod tests {
         // an explicit socket wins over the state-dir default
         let c = with_env(&[], || resolve(parse(&["--socket", "/run/x.sock"]), file)).unwrap();
         assert_eq!(c.socket, PathBuf::from("/run/x.sock"));
-        assert_eq!(c.ta_socket, PathBuf::from("/file/state/ta.sock"));
+        assert_eq!(c.ta_address, Endpoint::Unix(PathBuf::from("/file/state/ta.sock")));
     }
 
     #[test]
@@ -509,6 +552,32 @@ mod tests {
             assert!(resolve(parse(&["--log-level", "info,[[[bad"]), "").is_err());
             assert!(Cli::try_parse_from(["teehsm-ca", "--log-format", "xml"]).is_err());
         });
+    }
+
+    #[test]
+    fn tcp_ta_address_needs_relay() {
+        with_env(&[], || {
+            let e = resolve(parse(&["--ta-address", "tcp://127.0.0.1:7300"]), "").unwrap_err();
+            assert!(e.to_string().contains("client_transport = \"relay\""), "{e}");
+            let e = resolve(parse(&[]), "ta_address = \"tcp://127.0.0.1:7300\"\nclient_transport = \"handoff\"").unwrap_err();
+            assert!(e.to_string().contains("ta_address"), "{e}");
+            let c = resolve(parse(&["--client-transport", "relay"]), "ta_address = \"tcp://127.0.0.1:7300\"").unwrap();
+            assert_eq!(c.ta_address, Endpoint::Tcp("127.0.0.1:7300".into()));
+            assert_eq!(c.ta_handoff_socket, None);
+            assert!(resolve(parse(&["--ta-address", "tcp://nonsense", "--client-transport", "relay"]), "").is_err());
+            assert!(resolve(parse(&["--ta-address", "vsock://3:7300"]), "").is_err());
+            let c = resolve(parse(&["--ta-address", "unix:/run/t.sock"]), "").unwrap();
+            assert_eq!(c.ta_address, Endpoint::Unix("/run/t.sock".into()));
+            assert!(resolve(parse(&["--ta-arg=--listen-tcp=127.0.0.1:1"]), "").is_err(), "--listen-tcp is the CA's");
+        });
+        let c = with_env(&[("TEEHSM_CA_TA_ADDRESS", "tcp://127.0.0.1:7301"), ("TEEHSM_CA_CLIENT_TRANSPORT", "relay")], || {
+            resolve(parse(&["--ta-binary", "/usr/bin/gramine-sgx", "--ta-binary-arg", "teehsm-ta"]), "")
+        })
+        .unwrap();
+        assert_eq!(c.ta_address, Endpoint::Tcp("127.0.0.1:7301".into()));
+        assert_eq!(c.ta_binary_args, vec!["teehsm-ta"]);
+        let c = with_env(&[], || resolve(parse(&[]), "ta_binary_arg = [\"teehsm-ta\"]")).unwrap();
+        assert_eq!(c.ta_binary_args, vec!["teehsm-ta"]);
     }
 
     #[test]

@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn serves_health_metrics_and_404() {
-        let shared = Arc::new(Shared::new(PathBuf::from("/nonexistent")));
+        let shared = Arc::new(Shared::new(teehsm_wire::stream::Endpoint::Unix(PathBuf::from("/nonexistent"))));
         let (l, addr) = bind("127.0.0.1:0").unwrap();
         assert_ne!(addr.port(), 0);
         let s2 = shared.clone();

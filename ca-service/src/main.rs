@@ -56,6 +56,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         http = %http_addr,
         state_dir = %cfg.state_dir.display(),
         ta_binary = %cfg.ta_binary.display(),
+        ta_address = %cfg.ta_address,
         "teehsm-ca {} starting; HTTP /healthz and /metrics on http://{http_addr}",
         env!("CARGO_PKG_VERSION")
     );
@@ -63,7 +64,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         tracing::warn!("--init-dev-token is set: slot 0 gets a DEVELOPMENT token with well-known PINs if it has none");
     }
 
-    let shared = Arc::new(Shared::new(cfg.ta_socket.clone()).with_handoff(cfg.ta_handoff_socket.clone()));
+    let shared = Arc::new(Shared::new(cfg.ta_address.clone()).with_handoff(cfg.ta_handoff_socket.clone()));
     let (supervisor_done_tx, supervisor_done) = mpsc::channel::<()>();
     let supervisor = Supervisor::new(cfg, shared.clone());
     std::thread::Builder::new()
@@ -106,7 +107,9 @@ fn shutdown(cfg: &Config, shared: &Shared, supervisor_done: &mpsc::Receiver<()>,
         shared.signal_ta(libc::SIGKILL);
         let _ = supervisor_done.recv_timeout(Duration::from_secs(5));
     }
-    remove_if_stale_socket(&cfg.ta_socket);
+    if let teehsm_wire::stream::Endpoint::Unix(path) = &cfg.ta_address {
+        remove_if_stale_socket(path);
+    }
     let _ = std::fs::remove_file(&cfg.http_addr_file);
     tracing::info!("stopped");
 }

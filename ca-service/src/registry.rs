@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
+use teehsm_wire::stream::Stream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct Registry {
     next_id: AtomicU64,
-    conns: Mutex<HashMap<u64, Vec<UnixStream>>>,
+    conns: Mutex<HashMap<u64, Vec<Stream>>>,
 }
 
 impl Registry {
@@ -20,7 +20,7 @@ impl Registry {
 
     /// Registers the streams of one relayed client (clones of the client and
     /// TA sides); they are unregistered when the returned guard drops.
-    pub fn register(&self, streams: Vec<UnixStream>) -> Registration<'_> {
+    pub fn register(&self, streams: Vec<Stream>) -> Registration<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(id, streams);
         Registration { registry: self, id }
@@ -46,7 +46,7 @@ impl Registry {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<UnixStream>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<Stream>>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -67,12 +67,13 @@ impl Drop for Registration<'_> {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::os::unix::net::UnixStream;
 
     #[test]
     fn close_all_ends_reads_and_guards_unregister() {
         let r = Registry::new();
         let (a, b) = UnixStream::pair().unwrap();
-        let g = r.register(vec![a.try_clone().unwrap()]);
+        let g = r.register(vec![Stream::Unix(a.try_clone().unwrap())]);
         assert_eq!(r.len(), 1);
         let t = std::thread::spawn(move || {
             let mut a = a;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use teehsm_wire::frame::{read_frame, write_frame};
 use teehsm_wire::spin::{default_budget, SpinReader, SpinState};
+use teehsm_wire::stream::Stream;
 use teehsm_wire::{encode_response, Response, Rv, MAX_FRAME_LEN};
 use thiserror::Error;
 
@@ -96,7 +97,7 @@ fn client(stream: UnixStream, shared: &Shared) {
             Err(e) => tracing::warn!(error = %e, socket = %handoff.display(), "cannot hand the client to the TA; relaying it instead"),
         }
     }
-    let ta = match UnixStream::connect(&shared.ta_socket) {
+    let ta = match shared.ta_address.connect() {
         Ok(t) => t,
         Err(e) => {
             tracing::debug!(error = %e, "cannot connect to the TA; refusing the client");
@@ -105,7 +106,7 @@ fn client(stream: UnixStream, shared: &Shared) {
         }
     };
     let clones = match (stream.try_clone(), ta.try_clone()) {
-        (Ok(c), Ok(t)) => vec![c, t],
+        (Ok(c), Ok(t)) => vec![Stream::Unix(c), t],
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "cannot register a client connection");
             inc(&shared.metrics.relay_errors);
@@ -147,7 +148,7 @@ enum RelayEnd {
 }
 
 /// The request/reply loop. Ok when the client closes (or goes away).
-fn relay(client: &UnixStream, ta: &UnixStream, shared: &Shared) -> Result<(), RelayEnd> {
+fn relay(client: &UnixStream, ta: &Stream, shared: &Shared) -> Result<(), RelayEnd> {
     // Both directions spin briefly before sleeping: a wake-up per hop costs
     // more than the signature it carries (see teehsm_wire::spin).
     let (mut client_spin, mut ta_spin) = (SpinState::default(), SpinState::default());
@@ -181,7 +182,7 @@ fn relay(client: &UnixStream, ta: &UnixStream, shared: &Shared) -> Result<(), Re
 }
 
 /// Writes one frame with a single write, reusing `out` (no allocation once warm).
-fn send(mut w: &UnixStream, payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+fn send(mut w: impl Write, payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     debug_assert!(payload.len() <= MAX_FRAME_LEN);
     out.clear();
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -289,7 +290,7 @@ mod tests {
         let ta_sock = d.join("ta.sock");
         let ca_sock = d.join("ca.sock");
         fake_ta(&ta_sock);
-        let shared = Arc::new(Shared::new(ta_sock));
+        let shared = Arc::new(Shared::new(teehsm_wire::stream::Endpoint::Unix(ta_sock)));
         let l = bind(&ca_sock).unwrap();
         let s2 = shared.clone();
         std::thread::spawn(move || serve(l, s2));

@@ -5,6 +5,7 @@ use crate::health::{TaPhase, TaStatus};
 use crate::metrics::{Metrics, TaGauges};
 use crate::registry::Registry;
 use std::path::PathBuf;
+use teehsm_wire::stream::Endpoint;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ pub struct Shared {
     /// Live client connections.
     pub clients: Registry,
     /// Where the TA serves.
-    pub ta_socket: PathBuf,
+    pub ta_address: Endpoint,
     /// Where the TA takes handed-off client connections, if it does.
     pub ta_handoff_socket: Option<PathBuf>,
     ta: Mutex<TaStatus>,
@@ -26,11 +27,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(ta_socket: PathBuf) -> Self {
+    pub fn new(ta_address: Endpoint) -> Self {
         Shared {
             metrics: Metrics::default(),
             clients: Registry::new(),
-            ta_socket,
+            ta_address,
             ta_handoff_socket: None,
             ta: Mutex::new(TaStatus::default()),
             wake: Condvar::new(),
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn shutdown_interrupts_sleep_and_blocks_spawns() {
-        let s = Arc::new(Shared::new(PathBuf::from("/nonexistent")));
+        let s = Arc::new(Shared::new(teehsm_wire::stream::Endpoint::Unix(PathBuf::from("/nonexistent"))));
         let s2 = s.clone();
         let t = std::thread::spawn(move || {
             let start = Instant::now();
@@ -198,7 +199,7 @@ mod tests {
 
     #[test]
     fn running_state_follows_lifecycle() {
-        let s = Shared::new(PathBuf::from("/nonexistent"));
+        let s = Shared::new(teehsm_wire::stream::Endpoint::Unix(PathBuf::from("/nonexistent")));
         assert!(!s.ta_up());
         s.spawn_unless_stopping(|| Ok(((), 4242))).unwrap().unwrap();
         assert_eq!(s.status().pid, Some(4242));

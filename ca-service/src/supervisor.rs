@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use teehsm_wire::stream::Endpoint;
 
 /// The line the TA prints on stdout once it accepts connections.
 pub const READY_PREFIX: &str = "TEEHSM-TA READY";
@@ -26,7 +27,10 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct TaCommand {
     pub binary: PathBuf,
-    pub socket: PathBuf,
+    /// Arguments between the binary and `serve` (a launcher's).
+    pub binary_args: Vec<String>,
+    /// Where the TA serves: --socket PATH or --listen-tcp HOST:PORT.
+    pub address: Endpoint,
     pub handoff_socket: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub platform_dir: PathBuf,
@@ -39,7 +43,8 @@ impl TaCommand {
     pub fn from_config(cfg: &Config) -> Self {
         TaCommand {
             binary: cfg.ta_binary.clone(),
-            socket: cfg.ta_socket.clone(),
+            binary_args: cfg.ta_binary_args.clone(),
+            address: cfg.ta_address.clone(),
             handoff_socket: cfg.ta_handoff_socket.clone(),
             data_dir: cfg.ta_data_dir.clone(),
             platform_dir: cfg.platform_dir.clone(),
@@ -55,15 +60,19 @@ impl TaCommand {
 
     /// The arguments after the binary name.
     pub fn args(&self) -> Vec<OsString> {
-        let mut a: Vec<OsString> = vec![
-            "serve".into(),
-            "--socket".into(),
-            self.socket.clone().into(),
-            "--data-dir".into(),
-            self.data_dir.clone().into(),
-            "--platform-dir".into(),
-            self.platform_dir.clone().into(),
-        ];
+        let mut a: Vec<OsString> = self.binary_args.iter().map(OsString::from).collect();
+        a.push("serve".into());
+        match &self.address {
+            Endpoint::Unix(p) => {
+                a.push("--socket".into());
+                a.push(p.clone().into());
+            }
+            Endpoint::Tcp(hp) => {
+                a.push("--listen-tcp".into());
+                a.push(hp.into());
+            }
+        }
+        a.extend(["--data-dir".into(), self.data_dir.clone().into(), "--platform-dir".into(), self.platform_dir.clone().into()]);
         if let Some(h) = &self.handoff_socket {
             a.push("--handoff-socket".into());
             a.push(h.clone().into());
@@ -229,7 +238,7 @@ impl Supervisor {
         let mut up_at = None;
         if ready && !self.shared.stopping() {
             if self.init_dev_token {
-                match bootstrap::ensure_dev_token(&self.cmd.socket) {
+                match bootstrap::ensure_dev_token(&self.cmd.address) {
                     Ok(bootstrap::Outcome::AlreadyInitialized) => tracing::info!("dev token already initialized in slot 0"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "could not initialize the dev token (--init-dev-token)"),
@@ -237,7 +246,7 @@ impl Supervisor {
             }
             self.shared.set_running();
             up_at = Some(Instant::now());
-            tracing::info!(pid, socket = %self.cmd.socket.display(), "TA ready; relaying clients");
+            tracing::info!(pid, address = %self.cmd.address, "TA ready; relaying clients");
         }
 
         wait_exit(pid, None);
@@ -336,7 +345,8 @@ mod tests {
     fn cmd(extra: &[&str], level: &str) -> TaCommand {
         TaCommand {
             binary: "teehsm-ta".into(),
-            socket: "/s/ta.sock".into(),
+            binary_args: Vec::new(),
+            address: Endpoint::Unix("/s/ta.sock".into()),
             handoff_socket: Some("/s/ta-handoff.sock".into()),
             data_dir: "/s/ta-data".into(),
             platform_dir: "/s/platform".into(),
@@ -378,6 +388,32 @@ mod tests {
         let a = strs(cmd(&["--log-level=debug", "--log-format", "text"], "info").args());
         assert_eq!(a.iter().filter(|s| s.starts_with("--log-level")).count(), 1);
         assert_eq!(a.iter().filter(|s| *s == "--log-format").count(), 1);
+    }
+
+    #[test]
+    fn tcp_ta_behind_a_launcher() {
+        let mut c = cmd(&[], "info");
+        c.binary = "/usr/bin/gramine-sgx".into();
+        c.binary_args = vec!["teehsm-ta".into()];
+        c.address = Endpoint::Tcp("127.0.0.1:7300".into());
+        c.handoff_socket = None;
+        assert_eq!(
+            strs(c.args()),
+            [
+                "teehsm-ta",
+                "serve",
+                "--listen-tcp",
+                "127.0.0.1:7300",
+                "--data-dir",
+                "/s/ta-data",
+                "--platform-dir",
+                "/s/platform",
+                "--log-format",
+                "json",
+                "--log-level",
+                "info"
+            ]
+        );
     }
 
     #[test]

@@ -540,3 +540,74 @@ fn help_explains_the_daemon_options_and_socket_layout() {
         assert!(h.contains(needle), "--help lacks {needle}");
     }
 }
+
+/// A free loopback TCP port (bound and released; the TA binds it right after).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+#[test]
+fn tcp_ta_in_relay_mode_serves_login_and_sign() {
+    let ta = ta_binary();
+    let dir = TempDir::new("tcp");
+    let state = dir.0.join("state");
+    let addr = format!("tcp://127.0.0.1:{}", free_port());
+    let mut ca = Ca::start(
+        &state,
+        &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--client-transport", "relay", "--ta-address", &addr],
+    );
+    ca.wait_running(Duration::from_secs(120));
+    assert!(!state.join("ta.sock").exists(), "a TCP TA has no Unix socket");
+    assert!(!state.join("ta-handoff.sock").exists());
+
+    let mut c = Client::connect(ca.socket(), "tcp-relay").expect("connect through ca.sock");
+    let s = user_session(&mut c);
+    let params = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let req = Request::GenerateKeyPair {
+        session: s,
+        mechanism: Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+        public_template: vec![Attribute::new(CKA_EC_PARAMS, params), Attribute::bool(CKA_TOKEN, false), Attribute::bool(CKA_VERIFY, true)],
+        private_template: vec![Attribute::bool(CKA_TOKEN, false), Attribute::bool(CKA_SIGN, true)],
+    };
+    let (public, private) = match c.call(&req).expect("GenerateKeyPair over the TCP hop") {
+        Reply::KeyPair { public, private } => (public, private),
+        r => panic!("{r:?}"),
+    };
+    let mech = Mechanism::new(CKM_ECDSA_SHA256);
+    for i in 0..20u8 {
+        let data = vec![i; 32];
+        let sig = c.call_bytes(&Request::Sign { session: s, mechanism: mech.clone(), key: private, data: data.clone() }).expect("Sign");
+        assert_eq!(sig.len(), 64);
+        c.call_done(&Request::Verify { session: s, mechanism: mech.clone(), key: public, data, signature: sig }).expect("Verify");
+    }
+    let m = ca.get("/metrics").1;
+    assert!(metric(&m, "teehsm_ca_relayed_requests_total") >= 43.0, "{m}");
+    drop(c);
+    assert_eq!(ca.terminate(Duration::from_secs(30)).code(), Some(0), "log:\n{}", ca.log());
+}
+
+#[test]
+fn tcp_ta_address_with_handoff_is_a_configuration_error() {
+    let dir = TempDir::new("tcp-handoff");
+    let out = Command::new(CA)
+        .arg("--state-dir")
+        .arg(dir.0.join("state"))
+        .args(["--http-listen", "127.0.0.1:0", "--ta-address", "tcp://127.0.0.1:7300"])
+        .env_remove("TEEHSM_CA_CONFIG")
+        .env_remove("TEEHSM_CA_CLIENT_TRANSPORT")
+        .output()
+        .expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ta_address") && err.contains("relay"), "{err}");
+    let out = Command::new(CA)
+        .arg("--state-dir")
+        .arg(dir.0.join("state"))
+        .args(["--http-listen", "127.0.0.1:0", "--client-transport", "handoff"])
+        .env("TEEHSM_CA_TA_ADDRESS", "tcp://127.0.0.1:7300")
+        .env_remove("TEEHSM_CA_CONFIG")
+        .output()
+        .expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

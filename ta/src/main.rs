@@ -28,7 +28,7 @@ const EXIT_CORRUPT: i32 = 5;
 ///
 /// Holds every secret and private key, verifies PINs and key policy, seals its
 /// store to the platform root key, keeps a hash-chained audit log, and serves
-/// the TA protocol on a Unix socket once its known-answer self-tests pass.
+/// the TA protocol on a Unix socket (and/or TCP) once its known-answer self-tests pass.
 /// Normally started and supervised by teehsm-ca; it can also run on its own.
 #[derive(Parser)]
 #[command(name = "teehsm-ta", version, about, long_about)]
@@ -41,7 +41,8 @@ struct Cli {
 enum Command {
     /// Run self-tests, open the sealed store, and serve the TA protocol.
     ///
-    /// Prints `TEEHSM-TA READY socket=<path>` on stdout when serving. Exit codes:
+    /// Prints `TEEHSM-TA READY socket=<path>` (and ` tcp=<addr:port>` with
+    /// --listen-tcp; only `tcp=` when there is no Unix socket) on stdout when serving. Exit codes:
     /// 0 clean shutdown, 2 configuration error, 3 self-test failure,
     /// 4 store rollback/deletion/downgrade detected, 5 store corrupt.
     Serve(ServeArgs),
@@ -119,9 +120,17 @@ const PLATFORMS: [&str; 3] = ["sim", "gramine", "tsm"];
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Unix socket to serve the TA protocol on [default: ./.teehsm/ta.sock].
+    /// Unix socket to serve the TA protocol on [default: ./.teehsm/ta.sock, or none with --listen-tcp].
     #[arg(long, env = "TEEHSM_TA_SOCKET")]
     socket: Option<PathBuf>,
+    /// Also (or, without --socket, only) serve the TA protocol on TCP, e.g. 127.0.0.1:7300 [default: none].
+    ///
+    /// For a TA whose Unix socket the host cannot reach (Gramine-SGX); teehsm-ca
+    /// then reaches it with ta_address = "tcp://ADDR:PORT" and client_transport = "relay".
+    /// Port 0 picks a free port (named on the READY line). A non-loopback address is
+    /// refused unless --require-channel true: frames would otherwise cross a network in clear.
+    #[arg(long, env = "TEEHSM_TA_LISTEN_TCP", value_name = "ADDR:PORT")]
+    listen_tcp: Option<String>,
     /// Unix socket on which teehsm-ca hands client connections over (mode 0600) [default: none].
     ///
     /// With it, the CA passes each accepted client connection to the TA
@@ -154,6 +163,7 @@ struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     socket: Option<PathBuf>,
+    listen_tcp: Option<String>,
     handoff_socket: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     platform_dir: Option<PathBuf>,
@@ -321,13 +331,40 @@ fn serve(a: ServeArgs) -> i32 {
             return store_exit(&e);
         }
     };
-    let socket = a.socket.or(file.socket).unwrap_or_else(|| PathBuf::from(".teehsm/ta.sock"));
-    let listener = match teehsm_ta::server::bind(&socket) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("teehsm-ta: cannot listen on {}: {e}", socket.display());
+    let listen_tcp = a.listen_tcp.or(file.listen_tcp).filter(|s| !s.trim().is_empty());
+    let tcp_listener = match &listen_tcp {
+        Some(addr) => match teehsm_ta::server::bind_tcp(addr.trim(), cfg.require_channel) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("teehsm-ta: listen_tcp: {e}");
+                return EXIT_CONFIG;
+            }
+        },
+        None => None,
+    };
+    let tcp_addr = match tcp_listener.as_ref().map(|l| l.local_addr()) {
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            eprintln!("teehsm-ta: cannot read the TCP listener's address: {e}");
             return EXIT_CONFIG;
         }
+        None => None,
+    };
+    // With --listen-tcp and no --socket, TCP is the only listener.
+    let socket = match a.socket.or(file.socket) {
+        Some(s) => Some(s),
+        None if tcp_listener.is_some() => None,
+        None => Some(PathBuf::from(".teehsm/ta.sock")),
+    };
+    let listener = match &socket {
+        Some(path) => match teehsm_ta::server::bind(path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("teehsm-ta: cannot listen on {}: {e}", path.display());
+                return EXIT_CONFIG;
+            }
+        },
+        None => None,
     };
     let handoff = a.handoff_socket.or(file.handoff_socket);
     let handoff_listener = match &handoff {
@@ -359,16 +396,42 @@ fn serve(a: ServeArgs) -> i32 {
         tracing::info!(socket = %path.display(), "accepting connection hand-offs");
     }
     spawn_audit_flusher(audit.clone(), stop.clone());
-    spawn_signal_handler(socket.clone(), stop.clone());
-    println!("TEEHSM-TA READY socket={}", socket.display());
+    spawn_signal_handler(socket.clone(), tcp_addr, stop.clone());
+    let mut ready = String::from("TEEHSM-TA READY");
+    if let Some(path) = &socket {
+        ready.push_str(&format!(" socket={}", path.display()));
+    }
+    if let Some(addr) = &tcp_addr {
+        ready.push_str(&format!(" tcp={addr}"));
+        if !teehsm_ta::server::is_loopback(addr) {
+            tracing::warn!(tcp = %addr, "listening on a non-loopback TCP address: only attested-channel connections are served (require_channel)");
+        }
+    }
+    println!("{ready}");
     let _ = std::io::stdout().flush();
-    tracing::info!(socket = %socket.display(), "serving");
-    teehsm_ta::server::serve(listener, ta.clone(), stop);
+    tracing::info!(socket = ?socket.as_ref().map(|p| p.display().to_string()), tcp = ?tcp_addr, "serving");
+    match (listener, tcp_listener) {
+        (Some(unix), tcp) => {
+            if let Some(tcp) = tcp {
+                let (ta, stop) = (ta.clone(), stop.clone());
+                let spawned = std::thread::Builder::new().name("tcp-accept".into()).spawn(move || teehsm_ta::server::serve_tcp(tcp, ta, stop));
+                if let Err(e) = spawned {
+                    eprintln!("teehsm-ta: cannot start the TCP listener: {e}");
+                    return EXIT_CONFIG;
+                }
+            }
+            teehsm_ta::server::serve(unix, ta.clone(), stop);
+        }
+        (None, Some(tcp)) => teehsm_ta::server::serve_tcp(tcp, ta.clone(), stop),
+        (None, None) => {}
+    }
     ta.store.shutdown();
     if let Err(e) = audit.sync() {
         tracing::error!(error = %e, "final audit sync failed");
     }
-    let _ = std::fs::remove_file(&socket);
+    if let Some(path) = &socket {
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(path) = &handoff {
         let _ = std::fs::remove_file(path);
     }
@@ -387,8 +450,8 @@ fn spawn_audit_flusher(audit: Arc<AuditLog>, stop: Arc<AtomicBool>) {
     });
 }
 
-/// SIGTERM/SIGINT: stop accepting, then unblock the accept loop with a dummy connection.
-fn spawn_signal_handler(socket: PathBuf, stop: Arc<AtomicBool>) {
+/// SIGTERM/SIGINT: stop accepting, then unblock the accept loops with dummy connections.
+fn spawn_signal_handler(socket: Option<PathBuf>, tcp: Option<std::net::SocketAddr>, stop: Arc<AtomicBool>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
@@ -402,7 +465,12 @@ fn spawn_signal_handler(socket: PathBuf, stop: Arc<AtomicBool>) {
             // Stop first: if logging fails (stderr gone with the parent),
             // shutdown must still happen.
             stop.store(true, Ordering::SeqCst);
-            let _ = std::os::unix::net::UnixStream::connect(&socket);
+            if let Some(path) = &socket {
+                let _ = std::os::unix::net::UnixStream::connect(path);
+            }
+            if let Some(addr) = tcp {
+                let _ = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+            }
             tracing::info!(signal = sig, "shutting down");
         }
     });

@@ -1,4 +1,5 @@
-//! The TA's listener: one thread per connection, frames in, frames out.
+//! The TA's listeners (a Unix socket, optionally TCP): one thread per
+//! connection, frames in, frames out.
 //! Every malformed frame gets an error reply; nothing a peer sends can panic
 //! the TA (handlers run under `catch_unwind` as a last line of defence).
 
@@ -6,12 +7,14 @@ use crate::channel::{Handshake, SealedChannel};
 use crate::handler::{Connection, Ta};
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use teehsm_wire::frame::{read_frame, write_frame};
 use teehsm_wire::spin::{default_budget, SpinReader, SpinState};
+use teehsm_wire::stream::Stream;
 use teehsm_wire::{decode_request, encode_response, ChannelMode, Reply, Request, Response, Rv};
 use zeroize::Zeroizing;
 
@@ -35,13 +38,69 @@ pub fn serve(listener: UnixListener, ta: Arc<Ta>, stop: Arc<AtomicBool>) {
             break;
         }
         match stream {
-            Ok(s) => spawn_connection(s, ta.clone()),
+            Ok(s) => spawn_connection(Stream::Unix(s), ta.clone()),
             Err(e) => tracing::warn!(error = %e, "accept failed"),
         }
     }
 }
 
-fn spawn_connection(s: UnixStream, ta: Arc<Ta>) {
+/// Why a TCP listen address is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TcpBindError {
+    #[error("{0:?} is not ADDR:PORT: {1}")]
+    BadAddress(String, std::io::Error),
+    #[error("{0:?} resolves to no address")]
+    NoAddress(String),
+    #[error(
+        "{0} is not a loopback address: without the attested channel, frames (PINs, data to sign) would cross the network in clear; \
+         set require_channel = true (--require-channel true) to listen on it, or listen on 127.0.0.1"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// Whether every address `addr` names is a loopback address (127.0.0.0/8, ::1).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// Binds the TCP listener. A non-loopback address is refused unless the TA
+/// requires the attested channel on every connection.
+pub fn bind_tcp(addr: &str, require_channel: bool) -> Result<TcpListener, TcpBindError> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(|e| TcpBindError::BadAddress(addr.to_string(), e))?.collect();
+    if addrs.is_empty() {
+        return Err(TcpBindError::NoAddress(addr.to_string()));
+    }
+    if !require_channel {
+        if let Some(a) = addrs.iter().find(|a| !is_loopback(a)) {
+            return Err(TcpBindError::NotLoopback(*a));
+        }
+    }
+    TcpListener::bind(&addrs[..]).map_err(|e| TcpBindError::Bind(addr.to_string(), e))
+}
+
+/// Accepts TCP connections until `stop` is set (TCP_NODELAY on each).
+pub fn serve_tcp(listener: TcpListener, ta: Arc<Ta>, stop: Arc<AtomicBool>) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match stream.and_then(Stream::tcp) {
+            Ok(s) => spawn_connection(s, ta.clone()),
+            Err(e) => {
+                tracing::warn!(error = %e, "accept on the TCP listener failed");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn spawn_connection(s: Stream, ta: Arc<Ta>) {
     if let Err(e) = std::thread::Builder::new().name("ta-conn".into()).spawn(move || connection(s, ta)) {
         tracing::error!(error = %e, "cannot start a connection thread");
     }
@@ -66,7 +125,7 @@ pub fn serve_handoffs(listener: UnixListener, ta: Arc<Ta>, stop: Arc<AtomicBool>
         let stop = stop.clone();
         let spawned = std::thread::Builder::new().name("ta-handoff".into()).spawn(move || loop {
             match teehsm_wire::handoff::recv_connection(&channel) {
-                Ok(Some(client)) if !stop.load(Ordering::SeqCst) => spawn_connection(client, ta.clone()),
+                Ok(Some(client)) if !stop.load(Ordering::SeqCst) => spawn_connection(Stream::Unix(client), ta.clone()),
                 Ok(Some(_)) | Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "refused a malformed hand-off; closing that channel");
@@ -100,7 +159,7 @@ enum Step {
     Close,
 }
 
-fn connection(stream: UnixStream, ta: Arc<Ta>) {
+fn connection(stream: Stream, ta: Arc<Ta>) {
     let mut conn = ta.new_conn();
     let (read_half, write_half) = match stream.try_clone() {
         Ok(w) => (stream, w),
@@ -179,7 +238,7 @@ fn handle_payload(ta: &Ta, conn: &mut Connection, payload: &[u8], mode: ChannelM
 fn plain_frame(ta: &Ta, conn: &mut Connection, state: &mut ChannelState, payload: &[u8]) -> Step {
     let handshake = match decode_request(payload) {
         Ok((id, Request::OpenChannel { nonce })) => Some((id, Some(nonce), None)),
-        Ok((id, Request::ChannelKeys { client_p256, mlkem_ct })) => Some((id, None, Some((client_p256, mlkem_ct)))),
+        Ok((id, Request::ChannelKeys { suite, client_p256, mlkem_ct })) => Some((id, None, Some((suite, client_p256, mlkem_ct)))),
         _ => None,
     };
     let Some((id, open, keys)) = handshake else {
@@ -201,7 +260,7 @@ fn plain_frame(ta: &Ta, conn: &mut Connection, state: &mut ChannelState, payload
             }
             Err(r) => reply(r),
         },
-        (ChannelState::Opening(hs), _, Some((client_p256, mlkem_ct))) => match ta.channel.accept(&hs, &client_p256, &mlkem_ct) {
+        (ChannelState::Opening(hs), _, Some((suite, client_p256, mlkem_ct))) => match ta.channel.accept(&hs, suite, &client_p256, &mlkem_ct) {
             Ok(ch) => {
                 ta.audit_channel(conn, "ChannelKeys", Rv::OK);
                 *state = ChannelState::Sealed(ch);

@@ -1,11 +1,13 @@
 //! A blocking client for the TA protocol over a Unix socket (directly to the
-//! TA, or through the CA service's relay socket, which speaks the same frames).
+//! TA, or through the CA service's relay socket, which speaks the same frames),
+//! or over TCP to a TA that listens there (`Client::connect_endpoint`).
 
 use crate::codec::DecodeError;
 use crate::frame::{read_reply_frame, write_frame};
 use crate::msg::*;
 use crate::rv::Rv;
 use crate::spin::{default_budget, SpinReader, SpinState};
+use crate::stream::{Endpoint, Stream};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use thiserror::Error;
@@ -43,7 +45,7 @@ impl CallError {
 
 /// One connection; requests are answered in order.
 pub struct Client {
-    stream: UnixStream,
+    stream: Stream,
     next_id: u32,
     buf: Vec<u8>,
     spin: SpinState,
@@ -55,6 +57,16 @@ impl Client {
     pub fn connect(path: impl AsRef<Path>, client_name: &str) -> Result<Self, CallError> {
         let p = path.as_ref();
         let stream = UnixStream::connect(p).map_err(|e| CallError::Connect(p.display().to_string(), e))?;
+        Client::hello(Stream::Unix(stream), client_name)
+    }
+
+    /// Connects to a Unix or TCP endpoint and performs the Hello exchange.
+    pub fn connect_endpoint(endpoint: &Endpoint, client_name: &str) -> Result<Self, CallError> {
+        let stream = endpoint.connect().map_err(|e| CallError::Connect(endpoint.to_string(), e))?;
+        Client::hello(stream, client_name)
+    }
+
+    fn hello(stream: Stream, client_name: &str) -> Result<Self, CallError> {
         let mut c = Client { stream, next_id: 1, buf: Vec::new(), spin: SpinState::default(), app_ticket: Zeroizing::new(Vec::new()) };
         match c.call(&Request::Hello { client: client_name.to_string(), channel: ChannelMode::Plain })? {
             Reply::Hello { app_ticket, .. } => {

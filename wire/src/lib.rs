@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod msg;
 pub mod rv;
 pub mod spin;
+pub mod stream;
 
 pub use msg::*;
 pub use rv::Rv;

@@ -1,4 +1,4 @@
-//! Reading a Unix stream with a short busy-wait before blocking.
+//! Reading a socket (Unix or TCP) with a short busy-wait before blocking.
 //!
 //! A request/reply hop whose reader sleeps in `recv` pays for a scheduler
 //! wake-up on every message; on virtual machines that is tens of
@@ -52,23 +52,28 @@ impl SpinState {
     }
 }
 
-/// `Read` for a borrowed Unix stream that spins up to `budget` before
+/// `Read` for a borrowed socket (a `UnixStream`, a `TcpStream`, or a
+/// `teehsm_wire::stream::Stream`) that spins up to `budget` before
 /// blocking, when `state` says answers usually come that fast.
-pub struct SpinReader<'a> {
-    stream: &'a UnixStream,
+pub struct SpinReader<'a, S = UnixStream> {
+    stream: &'a S,
     budget: Duration,
     state: &'a mut SpinState,
 }
 
-impl<'a> SpinReader<'a> {
-    pub fn new(stream: &'a UnixStream, budget: Duration, state: &'a mut SpinState) -> Self {
+impl<'a, S> SpinReader<'a, S>
+where
+    S: AsRawFd,
+    for<'b> &'b S: Read,
+{
+    pub fn new(stream: &'a S, budget: Duration, state: &'a mut SpinState) -> Self {
         SpinReader { stream, budget, state }
     }
 }
 
 /// One non-blocking receive: Some(result) if data, end of stream or an
 /// error came back, None if nothing is there yet.
-fn try_recv(stream: &UnixStream, buf: &mut [u8]) -> Option<io::Result<usize>> {
+fn try_recv(stream: &impl AsRawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
     // SAFETY: `buf` is a valid, writable buffer of `buf.len()` bytes for the
     // duration of the call, and the descriptor is owned by `stream`, which
     // outlives the call. MSG_DONTWAIT makes this one receive non-blocking
@@ -84,7 +89,11 @@ fn try_recv(stream: &UnixStream, buf: &mut [u8]) -> Option<io::Result<usize>> {
     }
 }
 
-impl Read for SpinReader<'_> {
+impl<S> Read for SpinReader<'_, S>
+where
+    S: AsRawFd,
+    for<'b> &'b S: Read,
+{
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
