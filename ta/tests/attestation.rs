@@ -44,11 +44,12 @@ fn the_report_carries_the_platform_fields_and_needs_no_session() {
     assert_eq!(r.product_id, id.product_id);
     assert_eq!(r.security_version, id.security_version);
     assert!(r.body.windows(10).any(|w| w == b"SIMULATION"));
-    // The channel key bundle: P-256 point || ML-KEM-768 encapsulation key.
+    // The channel key bundle: P-256 point || ML-KEM-768 encapsulation key || SM2 point.
     assert_eq!(r.channel_public_key.len(), CHANNEL_BUNDLE_LEN);
     assert_eq!(r.channel_public_key[0], 4);
-    let (p256, mlkem) = split_channel_bundle(&r.channel_public_key).unwrap();
-    assert_eq!((p256.len(), mlkem.len()), (CHANNEL_P256_POINT_LEN, CHANNEL_MLKEM768_EK_LEN));
+    let parts = split_channel_bundle(&r.channel_public_key).unwrap();
+    assert_eq!((parts.p256.len(), parts.mlkem.len()), (CHANNEL_P256_POINT_LEN, CHANNEL_MLKEM768_EK_LEN));
+    assert_eq!((parts.sm2.len(), parts.sm2[0]), (CHANNEL_SM2_POINT_LEN, 4));
     let v = verify(&r, &[7; 32], &anchor(&h), &policy(&h, true)).unwrap();
     assert_eq!(v.channel_public_key, h.ta.channel.public_key());
 }

@@ -7,6 +7,10 @@
 //!    channel key bundle, or replays an older report, is refused by the client.
 //! 3. A tampered, a replayed and a reordered sealed frame each make the TA
 //!    close the connection (and the TA keeps serving others).
+//! 5. Suite 2 ("SM2/SM3/SM4-GCM", `connect_with_suite(.., Suite::Sm2)`):
+//!    a channel opens and login + sign work; a tampered frame closes the
+//!    connection; a proxy that swaps the SM2 point in the bundle is refused;
+//!    an unknown suite id makes the TA close the connection.
 //! 4. Memory scrape: with the CA relaying frames, a distinctive PIN and a
 //!    distinctive imported AES key sent through the channel are nowhere in the
 //!    CA's memory; sent over a plain connection, both are found.
@@ -17,7 +21,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use teehsm_attest::{Policy, Refused, TrustAnchor};
-use teehsm_channel::{ChannelError, SecureClient, Verifier};
+use teehsm_channel::{ChannelError, SecureClient, Suite, Verifier};
 use teehsm_tests::*;
 use teehsm_wire::ck::*;
 use teehsm_wire::client::{CallError, Client};
@@ -129,6 +133,9 @@ enum Mitm {
     SwapBundle,
     /// Answer with the report the first connection got (another nonce).
     ReplayReport,
+    /// Replace the SM2 point of the bundle (suite 2's key) with another
+    /// well-formed one (the SM2 generator).
+    SwapSm2Point,
 }
 
 /// A Unix-socket proxy in front of the CA: serves one client connection
@@ -163,6 +170,10 @@ fn mitm_proxy(listen: &Path, upstream: std::path::PathBuf, modes: Vec<Mitm>) -> 
                             r.channel_public_key[..65].copy_from_slice(&g);
                         }
                         Mitm::ReplayReport => r = Box::new(first_report.clone().unwrap()),
+                        Mitm::SwapSm2Point => {
+                            let at = CHANNEL_P256_POINT_LEN + CHANNEL_MLKEM768_EK_LEN;
+                            r.channel_public_key[at..at + CHANNEL_SM2_POINT_LEN].copy_from_slice(&sm2_generator());
+                        }
                     }
                     buf = encode_response(id, &Response::Ok(Reply::Attestation(r)));
                 }
@@ -204,6 +215,119 @@ fn a_man_in_the_middle_that_swaps_the_channel_key_is_refused() {
     match SecureClient::connect(&proxy, "victim", &v) {
         Err(ChannelError::Refused(Refused::ChannelKeyMismatch { .. })) => {}
         other => panic!("a swapped channel key was not refused: {:?}", other.err()),
+    }
+    t.join().unwrap();
+}
+
+/// The SM2 base point, uncompressed (GB/T 32918.5).
+fn sm2_generator() -> Vec<u8> {
+    hex::decode(concat!(
+        "04",
+        "32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7",
+        "bc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0"
+    ))
+    .unwrap()
+}
+
+fn secure_sm2(socket: &Path, v: &Verifier) -> SecureClient {
+    let c = SecureClient::connect_with_suite(socket, "channel-sm2-test", v, Suite::Sm2).unwrap_or_else(|e| panic!("open SM2 channel: {e}"));
+    c.set_timeout(Some(Duration::from_secs(30))).unwrap();
+    c
+}
+
+#[test]
+fn an_sm2_suite_channel_opens_and_login_and_sign_work_through_it() {
+    for transport in ["handoff", "relay"] {
+        let ca = start_ca_dev_token_with(&["--client-transport", transport]);
+        let v = ca_verifier(&ca);
+        let mut c = secure_sm2(&ca.socket, &v);
+        assert_eq!(c.suite(), Suite::Sm2);
+        assert_eq!(c.verified().channel_public_key.len(), CHANNEL_BUNDLE_LEN);
+        assert_eq!(c.app_ticket().len(), 32);
+        let (s, key) = login_and_sign(&mut c);
+        assert!(matches!(c.call(&Request::GetTaInfo), Ok(Reply::TaInfo(_))));
+        // Suite 1 and suite 2 channels to the same TA side by side, and an
+        // SM2 channel joining a suite 1 channel's application.
+        let mut h = secure(&ca.socket, &v);
+        assert_eq!(h.suite(), Suite::Hybrid);
+        assert!(matches!(h.call(&Request::GetTaInfo), Ok(Reply::TaInfo(_))));
+        let mut j = SecureClient::connect_with_suite(&ca.socket, "joiner", &v, Suite::Sm2).unwrap();
+        j.call_done(&Request::JoinApp { ticket: Secret(c.app_ticket().to_vec()) }).expect("join through the SM2 channel");
+        let sig = j.call_bytes(&Request::Sign { session: s, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key, data: b"joined".to_vec() });
+        assert_eq!(sig.expect("sign in the joined application").len(), 64);
+    }
+}
+
+#[test]
+fn sm2_suite_tampered_frames_and_unknown_suites_close_the_connection() {
+    let ca = start_ca_dev_token();
+    let v = ca_verifier(&ca);
+    // Tampered: one bit of the SM4-GCM ciphertext flipped.
+    let mut c = secure_sm2(&ca.socket, &v);
+    assert!(c.call(&Request::GetTaInfo).is_ok());
+    let mut f = c.seal_request(&Request::GetTaInfo).unwrap();
+    f[3] ^= 0x10;
+    assert!(closed(c.send_raw(&f)), "a tampered SM2-suite frame got a reply");
+    // Tampered tag.
+    let mut c = secure_sm2(&ca.socket, &v);
+    let mut f = c.seal_request(&Request::GetTaInfo).unwrap();
+    let last = f.len() - 1;
+    f[last] ^= 1;
+    assert!(closed(c.send_raw(&f)), "a frame with a tampered tag got a reply");
+    // Replayed.
+    let mut c = secure_sm2(&ca.socket, &v);
+    let f = c.seal_request(&Request::GetTaInfo).unwrap();
+    let reply = c.send_raw(&f).expect("the original frame is answered");
+    assert!(matches!(c.open_raw(&reply), Ok(Response::Ok(Reply::TaInfo(_)))));
+    assert!(closed(c.send_raw(&f)), "a replayed SM2-suite frame got a reply");
+    // An unknown suite id in ChannelKeys: the TA closes the connection.
+    for suite in [0u8, 3, 255] {
+        let mut raw = UnixStream::connect(&ca.socket).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write_frame(&mut raw, &encode_request(1, &Request::OpenChannel { nonce: [suite; 32] })).unwrap();
+        let mut buf = Vec::new();
+        assert!(read_frame(&mut raw, &mut buf).unwrap());
+        assert!(matches!(decode_response(&buf).unwrap().1, Response::Ok(Reply::Attestation(_))));
+        let keys = Request::ChannelKeys { suite, client_p256: sm2_generator(), mlkem_ct: vec![] };
+        write_frame(&mut raw, &encode_request(2, &keys)).unwrap();
+        assert!(!matches!(read_frame(&mut raw, &mut buf), Ok(true)), "ChannelKeys with suite {suite} got a reply");
+    }
+    // Suite 2's ChannelKeys with a P-256-suite shape (an ML-KEM ciphertext): closed too.
+    let mut raw = UnixStream::connect(&ca.socket).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write_frame(&mut raw, &encode_request(1, &Request::OpenChannel { nonce: [7; 32] })).unwrap();
+    let mut buf = Vec::new();
+    assert!(read_frame(&mut raw, &mut buf).unwrap());
+    let keys = Request::ChannelKeys { suite: 2, client_p256: sm2_generator(), mlkem_ct: vec![1; CHANNEL_MLKEM768_CT_LEN] };
+    write_frame(&mut raw, &encode_request(2, &keys)).unwrap();
+    assert!(!matches!(read_frame(&mut raw, &mut buf), Ok(true)), "a malformed suite 2 ChannelKeys got a reply");
+    // The TA still serves SM2 channels.
+    let mut c = secure_sm2(&ca.socket, &v);
+    assert!(matches!(c.call(&Request::GetTaInfo), Ok(Reply::TaInfo(_))));
+}
+
+#[test]
+fn a_man_in_the_middle_that_swaps_the_sm2_channel_key_is_refused() {
+    let ca = start_ca_dev_token();
+    let v = ca_verifier(&ca);
+    let dir = TempDir::new("chan-mitm-sm2");
+    let proxy = dir.path().join("mitm.sock");
+    let t = mitm_proxy(&proxy, ca.socket.clone(), vec![Mitm::PassThrough, Mitm::SwapSm2Point, Mitm::SwapSm2Point, Mitm::ReplayReport]);
+    // Through the transparent proxy an SM2 channel works.
+    let mut c = secure_sm2(&proxy, &v);
+    assert!(matches!(c.call(&Request::GetTaInfo), Ok(Reply::TaInfo(_))));
+    drop(c);
+    // The SM2 point swapped: the bundle no longer matches the report's hash,
+    // whichever suite the client wanted.
+    for suite in [Suite::Sm2, Suite::Hybrid] {
+        match SecureClient::connect_with_suite(&proxy, "victim", &v, suite) {
+            Err(ChannelError::Refused(Refused::ChannelKeyMismatch { .. })) => {}
+            other => panic!("a swapped SM2 channel key was not refused ({suite:?}): {:?}", other.err()),
+        }
+    }
+    match SecureClient::connect_with_suite(&proxy, "victim", &v, Suite::Sm2) {
+        Err(ChannelError::Refused(Refused::NonceMismatch { .. })) => {}
+        other => panic!("a replayed report was not refused as such: {:?}", other.err()),
     }
     t.join().unwrap();
 }

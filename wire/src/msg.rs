@@ -211,30 +211,96 @@ fn get_channel_mode(r: &mut Reader<'_>) -> Result<ChannelMode, DecodeError> {
 // channel's encodings so that the client (teehsm-channel) and the TA agree;
 // all cryptography lives in those two.
 
-/// The channel suite of protocol version 1.
+/// The channel suite of protocol version 1 (suite id 1).
 pub const CHANNEL_SUITE_V1: &str = "P256+MLKEM768/AES-256-GCM";
+/// The GM-only suite (suite id 2): SM2 key agreement, HKDF-HMAC-SM3, SM4-GCM.
+pub const CHANNEL_SUITE_SM2: &str = "SM2/SM3/SM4-GCM";
 /// HKDF info label of the version 1 key schedule (followed by the transcript hash).
 pub const CHANNEL_INFO_LABEL_V1: &[u8] = b"teehsm channel v1";
+/// HKDF info label of the SM2 suite's key schedule (followed by the SM3 transcript hash).
+pub const CHANNEL_INFO_LABEL_SM2: &[u8] = b"teehsm channel v1 sm2";
 /// An uncompressed P-256 point.
 pub const CHANNEL_P256_POINT_LEN: usize = 65;
 /// An ML-KEM-768 encapsulation key.
 pub const CHANNEL_MLKEM768_EK_LEN: usize = 1184;
 /// An ML-KEM-768 ciphertext.
 pub const CHANNEL_MLKEM768_CT_LEN: usize = 1088;
+/// An uncompressed point on the SM2 curve.
+pub const CHANNEL_SM2_POINT_LEN: usize = 65;
 /// The TA's channel key bundle (the `channel_public_key` of an attestation
-/// report): P-256 point || ML-KEM-768 encapsulation key.
-pub const CHANNEL_BUNDLE_LEN: usize = CHANNEL_P256_POINT_LEN + CHANNEL_MLKEM768_EK_LEN;
+/// report): P-256 point || ML-KEM-768 encapsulation key || SM2 point.
+pub const CHANNEL_BUNDLE_LEN: usize = CHANNEL_P256_POINT_LEN + CHANNEL_MLKEM768_EK_LEN + CHANNEL_SM2_POINT_LEN;
 /// Direction byte of sealed frames from the client to the TA (first byte of the AAD).
 pub const CHANNEL_DIR_CLIENT_TO_TA: u8 = 1;
 /// Direction byte of sealed frames from the TA to the client.
 pub const CHANNEL_DIR_TA_TO_CLIENT: u8 = 2;
-/// AES-256-GCM tag length: a sealed frame is this much longer than its plaintext.
+/// GCM tag length (both suites): a sealed frame is this much longer than its plaintext.
 pub const CHANNEL_TAG_LEN: usize = 16;
 
-/// Splits a channel key bundle into (P-256 point, ML-KEM-768 encapsulation
-/// key); `None` unless it has exactly [`CHANNEL_BUNDLE_LEN`] bytes.
-pub fn split_channel_bundle(bundle: &[u8]) -> Option<(&[u8], &[u8])> {
-    (bundle.len() == CHANNEL_BUNDLE_LEN).then(|| bundle.split_at(CHANNEL_P256_POINT_LEN))
+/// The channel suites a client can choose in `ChannelKeys` (docs/channel.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelSuite {
+    /// Suite 1, "P256+MLKEM768/AES-256-GCM": hybrid P-256 ECDH + ML-KEM-768,
+    /// HKDF-SHA256, AES-256-GCM.
+    Hybrid = 1,
+    /// Suite 2, "SM2/SM3/SM4-GCM": ephemeral-static ECDH on the SM2 curve,
+    /// HKDF-HMAC-SM3, SM4-GCM (for deployments limited to GM algorithms).
+    Sm2 = 2,
+}
+
+impl ChannelSuite {
+    /// The suite id sent in `ChannelKeys`.
+    pub fn id(self) -> u8 {
+        self as u8
+    }
+
+    /// The suite with this id, if known.
+    pub fn from_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(ChannelSuite::Hybrid),
+            2 => Some(ChannelSuite::Sm2),
+            _ => None,
+        }
+    }
+
+    /// The suite's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelSuite::Hybrid => CHANNEL_SUITE_V1,
+            ChannelSuite::Sm2 => CHANNEL_SUITE_SM2,
+        }
+    }
+
+    /// Length of each direction's key: 32 (AES-256) or 16 (SM4).
+    pub fn key_len(self) -> usize {
+        match self {
+            ChannelSuite::Hybrid => 32,
+            ChannelSuite::Sm2 => 16,
+        }
+    }
+}
+
+/// The parts of a channel key bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelBundle<'a> {
+    /// The TA's P-256 point (suite 1).
+    pub p256: &'a [u8],
+    /// The TA's ML-KEM-768 encapsulation key (suite 1).
+    pub mlkem: &'a [u8],
+    /// The TA's static SM2 channel point (suite 2).
+    pub sm2: &'a [u8],
+}
+
+/// Splits a channel key bundle into its P-256 point, ML-KEM-768
+/// encapsulation key and SM2 point; `None` unless it has exactly
+/// [`CHANNEL_BUNDLE_LEN`] bytes.
+pub fn split_channel_bundle(bundle: &[u8]) -> Option<ChannelBundle<'_>> {
+    if bundle.len() != CHANNEL_BUNDLE_LEN {
+        return None;
+    }
+    let (p256, rest) = bundle.split_at(CHANNEL_P256_POINT_LEN);
+    let (mlkem, sm2) = rest.split_at(CHANNEL_MLKEM768_EK_LEN);
+    Some(ChannelBundle { p256, mlkem, sm2 })
 }
 
 /// The channel handshake transcript (hashed with SHA-256 into the HKDF
@@ -339,10 +405,14 @@ pub enum Request {
     /// on a fresh connection): the reply is `Reply::Attestation` whose
     /// report data binds `nonce` and the TA's channel key bundle.
     OpenChannel { nonce: [u8; ATTESTATION_NONCE_LEN] },
-    /// Second request of the channel: the client's ephemeral P-256 point
-    /// and its ML-KEM-768 ciphertext to the TA's bundle. Reply `Done`; every
-    /// later frame in both directions is sealed (docs/channel.md).
-    ChannelKeys { client_p256: Vec<u8>, mlkem_ct: Vec<u8> },
+    /// Second request of the channel: the suite the client chose
+    /// ([`ChannelSuite::id`]; the TA refuses unknown ids) and its key
+    /// agreement messages. Suite 1: the client's ephemeral P-256 point and
+    /// its ML-KEM-768 ciphertext to the TA's bundle. Suite 2: `client_p256`
+    /// carries the client's ephemeral SM2 point and `mlkem_ct` is empty.
+    /// Reply `Done`; every later frame in both directions is sealed
+    /// (docs/channel.md).
+    ChannelKeys { suite: u8, client_p256: Vec<u8>, mlkem_ct: Vec<u8> },
 }
 
 /// Information the TA gives about itself.
@@ -428,7 +498,8 @@ pub struct AttestationReport {
     pub body: Vec<u8>,
     pub signature: Vec<u8>,
     /// The TA's channel key bundle: P-256 point (65 bytes) || ML-KEM-768
-    /// encapsulation key (1184 bytes); see [`split_channel_bundle`].
+    /// encapsulation key (1184 bytes) || SM2 point (65 bytes); see
+    /// [`split_channel_bundle`].
     pub channel_public_key: Vec<u8>,
 }
 
@@ -915,8 +986,8 @@ impl Request {
             Request::OpenChannel { nonce } => {
                 w.u16(52).raw(nonce);
             }
-            Request::ChannelKeys { client_p256, mlkem_ct } => {
-                w.u16(53).bytes(client_p256).bytes(mlkem_ct);
+            Request::ChannelKeys { suite, client_p256, mlkem_ct } => {
+                w.u16(53).u8(*suite).bytes(client_p256).bytes(mlkem_ct);
             }
             Request::OpInit { session, kind, mechanism, key } => {
                 w.u16(43).u64(*session).u8(*kind as u8);
@@ -1041,6 +1112,7 @@ impl Request {
             51 => Request::JoinApp { ticket: Secret(r.bytes("app ticket", MAX_APP_TICKET_LEN)?) },
             52 => Request::OpenChannel { nonce: r.array("channel nonce")? },
             53 => Request::ChannelKeys {
+                suite: r.u8("channel suite")?,
                 client_p256: r.bytes("client P-256 point", CHANNEL_P256_POINT_LEN)?,
                 mlkem_ct: r.bytes("ML-KEM ciphertext", CHANNEL_MLKEM768_CT_LEN)?,
             },
@@ -1332,17 +1404,29 @@ mod tests {
     #[test]
     fn channel_requests_and_layout_helpers() {
         round_trip(Request::OpenChannel { nonce: [5; ATTESTATION_NONCE_LEN] });
-        round_trip(Request::ChannelKeys { client_p256: vec![4; CHANNEL_P256_POINT_LEN], mlkem_ct: vec![1; CHANNEL_MLKEM768_CT_LEN] });
+        round_trip(Request::ChannelKeys { suite: 1, client_p256: vec![4; CHANNEL_P256_POINT_LEN], mlkem_ct: vec![1; CHANNEL_MLKEM768_CT_LEN] });
+        round_trip(Request::ChannelKeys { suite: 2, client_p256: vec![4; CHANNEL_SM2_POINT_LEN], mlkem_ct: vec![] });
+        // Unknown suite ids decode (the TA refuses them).
+        round_trip(Request::ChannelKeys { suite: 200, client_p256: vec![], mlkem_ct: vec![] });
+        for s in [ChannelSuite::Hybrid, ChannelSuite::Sm2] {
+            assert_eq!(ChannelSuite::from_id(s.id()), Some(s));
+        }
+        assert_eq!(ChannelSuite::from_id(0), None);
+        assert_eq!(ChannelSuite::from_id(3), None);
+        assert_eq!((ChannelSuite::Hybrid.key_len(), ChannelSuite::Sm2.key_len()), (32, 16));
+        assert_eq!(ChannelSuite::Sm2.name(), "SM2/SM3/SM4-GCM");
         round_trip(Request::Hello { client: "c".into(), channel: ChannelMode::Secure });
         // Oversized handshake fields are refused before allocation.
-        let big = encode_request(1, &Request::ChannelKeys { client_p256: vec![4; CHANNEL_P256_POINT_LEN + 1], mlkem_ct: vec![] });
+        let big = encode_request(1, &Request::ChannelKeys { suite: 1, client_p256: vec![4; CHANNEL_P256_POINT_LEN + 1], mlkem_ct: vec![] });
         assert!(decode_request(&big).is_err());
-        let big = encode_request(1, &Request::ChannelKeys { client_p256: vec![], mlkem_ct: vec![0; CHANNEL_MLKEM768_CT_LEN + 1] });
+        let big = encode_request(1, &Request::ChannelKeys { suite: 1, client_p256: vec![], mlkem_ct: vec![0; CHANNEL_MLKEM768_CT_LEN + 1] });
         assert!(decode_request(&big).is_err());
         assert!(split_channel_bundle(&[0; CHANNEL_BUNDLE_LEN - 1]).is_none());
         let b: Vec<u8> = (0..CHANNEL_BUNDLE_LEN).map(|i| i as u8).collect();
-        let (p, k) = split_channel_bundle(&b).unwrap();
-        assert_eq!((p.len(), k.len(), p[0], k[0]), (65, 1184, 0, 65));
+        let parts = split_channel_bundle(&b).unwrap();
+        assert_eq!((parts.p256.len(), parts.mlkem.len(), parts.p256[0], parts.mlkem[0]), (65, 1184, 0, 65));
+        assert_eq!((parts.sm2.len(), parts.sm2[0]), (65, (65 + 1184) as u8));
+        assert!(split_channel_bundle(&[0; CHANNEL_BUNDLE_LEN + 1]).is_none());
         assert_eq!(channel_nonce(&[0; 12], 0x0102), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
         assert_eq!(channel_nonce(&[0xff; 12], 1)[11], 0xfe);
         assert_eq!(channel_aad(CHANNEL_DIR_TA_TO_CLIENT, 3), [2, 0, 0, 0, 0, 0, 0, 0, 3]);

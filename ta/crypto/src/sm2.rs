@@ -166,6 +166,22 @@ impl Sm2PrivateKey {
         Ok([r.to_bytes().to_vec(), s.to_bytes().to_vec()].concat())
     }
 
+    /// Elliptic-curve Diffie-Hellman on the SM2 curve: the x coordinate of
+    /// d * P for the peer's uncompressed point P (validated on the curve).
+    /// Plain ECDH, not the GB/T 32918.3 key exchange protocol.
+    pub fn ecdh(&self, peer: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let p = point_of(peer)?;
+        let d = Zeroizing::new(*self.signing.as_nonzero_scalar().as_ref());
+        let shared = Zeroizing::new((ProjectivePoint::from(*p.as_affine()) * *d).to_affine());
+        if bool::from(shared.is_identity()) {
+            return Err(CryptoError::InvalidKey("SM2 ECDH gave the point at infinity".into()));
+        }
+        let x = Zeroizing::new(shared.x());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&x[..]);
+        Ok(out)
+    }
+
     /// Decrypts `C1 || C3 || C2`.
     pub fn decrypt(&self, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if ct.len() < 65 + 32 + 1 || ct[0] != 0x04 {
