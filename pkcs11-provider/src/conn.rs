@@ -11,44 +11,120 @@
 //! JoinApp is refused with TEEHSM_UNKNOWN_APP, the pool starts a new
 //! application (a new *generation*), and the old session handles are
 //! invalid, as after a token removal.
+//!
+//! With an attestation policy and a trust anchor configured, every pooled
+//! connection is an attested channel ([`SecureClient`], docs/channel.md):
+//! the TA's report is verified before anything else is sent, and all
+//! traffic (PINs, imported keys, the application ticket) is sealed end to
+//! end, so the CA service relays ciphertext only. Without them, connections
+//! are plain [`Client`]s.
 
 use crate::log;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use teehsm_channel::{ChannelError, SecureClient, Verifier};
 use teehsm_wire::client::{CallError, Client};
 use teehsm_wire::{Reply, Request, Rv};
+use thiserror::Error;
 use zeroize::Zeroizing;
 
 /// Idle connections kept beyond this are closed.
 const MAX_IDLE: usize = 32;
 
+/// The attested channel's settings: what the TA's report must satisfy, and
+/// where the policy and trust anchor came from (for log lines).
+pub struct Channel {
+    pub verifier: Verifier,
+    pub policy: PathBuf,
+    pub anchor: PathBuf,
+}
+
 pub struct Pool {
     socket: PathBuf,
     socket_source: String,
     client_name: String,
+    /// `Some`: every connection is an attested channel.
+    channel: Option<Channel>,
     inner: Mutex<Inner>,
+}
+
+/// One connection to the TA: plain, or an attested channel.
+enum Conn {
+    Plain(Client),
+    Secure(Box<SecureClient>),
+}
+
+impl Conn {
+    fn call(&mut self, req: &Request) -> Result<Reply, CallError> {
+        match self {
+            Conn::Plain(c) => c.call(req),
+            Conn::Secure(c) => c.call(req),
+        }
+    }
+
+    fn app_ticket(&self) -> &[u8] {
+        match self {
+            Conn::Plain(c) => c.app_ticket(),
+            Conn::Secure(c) => c.app_ticket(),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     ticket: Option<Zeroizing<Vec<u8>>>,
-    idle: Vec<Client>,
+    idle: Vec<Conn>,
     generation: u64,
 }
 
+/// Why a request got no reply.
+#[derive(Debug, Error)]
+pub enum ConnError {
+    /// Connecting or talking to the CA/TA failed, or the TA answered with an error.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The TA's attestation report did not satisfy the verifier.
+    #[error("attestation refused: {0}")]
+    Refused(teehsm_attest::Refused),
+    /// The channel handshake could not be completed.
+    #[error("attested channel handshake failed: {0}")]
+    Handshake(String),
+}
+
+impl From<ChannelError> for ConnError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Call(c) => ConnError::Call(c),
+            ChannelError::Refused(r) => ConnError::Refused(r),
+            ChannelError::Handshake(h) => ConnError::Handshake(h),
+        }
+    }
+}
+
 /// Why a request got no reply, as the PKCS#11 caller sees it.
-pub fn rv_of(e: &CallError) -> u64 {
+pub fn rv_of(e: &ConnError) -> u64 {
     let rv = match e {
-        CallError::Status { rv, .. } => *rv,
-        CallError::Connect(..) | CallError::Io(_) | CallError::Closed => Rv::DEVICE_ERROR,
-        CallError::Decode(_) | CallError::Mismatch { .. } | CallError::UnexpectedReply(_) => Rv::DEVICE_ERROR,
+        ConnError::Call(CallError::Status { rv, .. }) => *rv,
+        ConnError::Call(CallError::Connect(..) | CallError::Io(_) | CallError::Closed) => Rv::DEVICE_ERROR,
+        ConnError::Call(CallError::Decode(_) | CallError::Mismatch { .. } | CallError::UnexpectedReply(_)) => Rv::DEVICE_ERROR,
+        ConnError::Refused(_) | ConnError::Handshake(_) => Rv::DEVICE_ERROR,
     };
     rv.to_standard().0 as u64
 }
 
 impl Pool {
-    pub fn new(socket: PathBuf, socket_source: String, client_name: String) -> Self {
-        Pool { socket, socket_source, client_name, inner: Mutex::new(Inner::default()) }
+    pub fn new(socket: PathBuf, socket_source: String, client_name: String, channel: Option<Channel>) -> Self {
+        Pool { socket, socket_source, client_name, channel, inner: Mutex::new(Inner::default()) }
+    }
+
+    /// A new connection: a new application, or joining `ticket`'s.
+    fn open(&self, ticket: Option<&[u8]>) -> Result<Conn, ConnError> {
+        match (&self.channel, ticket) {
+            (None, None) => Ok(Conn::Plain(Client::connect(&self.socket, &self.client_name)?)),
+            (None, Some(t)) => Ok(Conn::Plain(Client::connect_joining(&self.socket, &self.client_name, t)?)),
+            (Some(ch), None) => Ok(Conn::Secure(Box::new(SecureClient::connect(&self.socket, &self.client_name, &ch.verifier)?))),
+            (Some(ch), Some(t)) => Ok(Conn::Secure(Box::new(SecureClient::connect_joining(&self.socket, &self.client_name, &ch.verifier, t)?))),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -61,7 +137,7 @@ impl Pool {
     }
 
     /// Sends one request on a pooled connection and returns its reply.
-    pub fn call(&self, req: &Request) -> Result<Reply, CallError> {
+    pub fn call(&self, req: &Request) -> Result<Reply, ConnError> {
         let (mut client, generation) = self.checkout()?;
         let result = client.call(req);
         match &result {
@@ -79,9 +155,14 @@ impl Pool {
             Err(CallError::Decode(_) | CallError::Mismatch { .. }) => {
                 log::error(format_args!("undecodable answer from the CA service at {}; closing that connection", self.socket.display()));
             }
+            // On a channel: a reply that does not open, or a frame that
+            // could not be sealed. The sequence numbers are out of step.
+            Err(CallError::UnexpectedReply(why)) => {
+                log::error(format_args!("bad frame on the connection to the CA service at {} ({why}); closing that connection", self.socket.display()));
+            }
             _ => self.checkin(client, generation),
         }
-        result
+        result.map_err(ConnError::Call)
     }
 
     /// Like [`Pool::call`], mapping every failure to its CKR code and
@@ -93,7 +174,7 @@ impl Pool {
         })
     }
 
-    fn checkout(&self) -> Result<(Client, u64), CallError> {
+    fn checkout(&self) -> Result<(Conn, u64), ConnError> {
         let (ticket, generation) = {
             let mut inner = self.lock();
             if let Some(c) = inner.idle.pop() {
@@ -102,9 +183,9 @@ impl Pool {
             (inner.ticket.clone(), inner.generation)
         };
         if let Some(ticket) = ticket {
-            match Client::connect_joining(&self.socket, &self.client_name, &ticket) {
+            match self.open(Some(&ticket)) {
                 Ok(c) => return Ok((c, generation)),
-                Err(CallError::Status { rv, .. }) if rv == Rv::TEEHSM_UNKNOWN_APP => {
+                Err(ConnError::Call(CallError::Status { rv, .. })) if rv == Rv::TEEHSM_UNKNOWN_APP => {
                     log::error("the TA no longer knows this application (it restarted): sessions and logins are gone; starting a new application");
                     let mut inner = self.lock();
                     if inner.generation == generation {
@@ -115,7 +196,7 @@ impl Pool {
                 Err(e) => return Err(self.unreachable(e)),
             }
         }
-        let c = Client::connect(&self.socket, &self.client_name).map_err(|e| self.unreachable(e))?;
+        let c = self.open(None).map_err(|e| self.unreachable(e))?;
         let mut inner = self.lock();
         if inner.ticket.is_none() {
             inner.ticket = Some(Zeroizing::new(c.app_ticket().to_vec()));
@@ -127,19 +208,27 @@ impl Pool {
             let generation = inner.generation;
             drop(inner);
             drop(c);
-            Client::connect_joining(&self.socket, &self.client_name, &ticket).map(|c| (c, generation)).map_err(|e| self.unreachable(e))
+            self.open(Some(&ticket)).map(|c| (c, generation)).map_err(|e| self.unreachable(e))
         }
     }
 
-    fn checkin(&self, client: Client, generation: u64) {
+    fn checkin(&self, client: Conn, generation: u64) {
         let mut inner = self.lock();
         if inner.generation == generation && inner.idle.len() < MAX_IDLE {
             inner.idle.push(client);
         }
     }
 
-    fn unreachable(&self, e: CallError) -> CallError {
-        if matches!(e, CallError::Connect(..)) {
+    fn unreachable(&self, e: ConnError) -> ConnError {
+        if let (ConnError::Refused(_) | ConnError::Handshake(_), Some(ch)) = (&e, &self.channel) {
+            log::error(format_args!(
+                "{e} (attestation policy {}, trust anchor {}); no attested channel to the TA behind the CA service at {}",
+                ch.policy.display(),
+                ch.anchor.display(),
+                self.socket.display(),
+            ));
+        }
+        if matches!(e, ConnError::Call(CallError::Connect(..))) {
             log::error(format_args!(
                 "cannot reach the teehsm CA service at {} (from {}): {e}. Start teehsm-ca, or point {} (or `socket` in {}) at its client socket.",
                 self.socket.display(),

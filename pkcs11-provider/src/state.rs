@@ -3,7 +3,7 @@
 //! itself), the connection pool, and per-session bookkeeping.
 
 use crate::config::Config;
-use crate::conn::Pool;
+use crate::conn::{Channel, Pool};
 use crate::guard::Result;
 use cryptoki_sys::*;
 use std::collections::HashMap;
@@ -100,7 +100,11 @@ pub struct SessionState {
 
 impl Module {
     pub fn new(cfg: Config) -> Self {
-        Module { pid: std::process::id(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name), sessions: Mutex::new(HashMap::new()) }
+        let channel = match (cfg.verifier, cfg.channel_source) {
+            (Some(verifier), Some((policy, anchor))) => Some(Channel { verifier, policy, anchor }),
+            _ => None,
+        };
+        Module { pid: std::process::id(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name, channel), sessions: Mutex::new(HashMap::new()) }
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<CK_SESSION_HANDLE, Arc<Session>>> {

@@ -374,3 +374,81 @@ pub mod der {
         }
     }
 }
+
+/// Memory scraping of another process (the CA service), for the tests that
+/// show what the attested channel keeps out of the CA's memory.
+pub mod scrape {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+
+    /// `n` random bytes from /dev/urandom.
+    pub fn random_bytes(n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        std::fs::File::open("/dev/urandom").expect("open /dev/urandom").read_exact(&mut b).expect("read /dev/urandom");
+        b
+    }
+
+    /// Whether `needle` occurs in `hay`.
+    pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        // SAFETY: both pointers and lengths come from live slices.
+        !unsafe { libc::memmem(hay.as_ptr().cast(), hay.len(), needle.as_ptr().cast(), needle.len()) }.is_null()
+    }
+
+    /// Which of `needles` appear in any readable-writable mapping of process
+    /// `pid` (`/proc/PID/maps` + `/proc/PID/mem`: needs root or ptrace
+    /// rights over `pid`, e.g. being its parent).
+    pub fn scrape(pid: i32, needles: &[&[u8]]) -> Vec<bool> {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
+        let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("open /proc/PID/mem (needs root or ptrace rights)");
+        let mut found = vec![false; needles.len()];
+        let mut scanned = 0usize;
+        let max = needles.iter().map(|n| n.len()).max().unwrap_or(1);
+        for line in maps.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(range), Some(perms)) = (parts.next(), parts.next()) else { continue };
+            if !perms.starts_with("rw") {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { continue };
+            // Chunks overlapping by the longest needle, so nothing is missed at a seam.
+            const CHUNK: u64 = 4 << 20;
+            let mut at = start;
+            let mut buf = vec![0u8; CHUNK as usize];
+            while at < end {
+                let n = (end - at).min(CHUNK) as usize;
+                match mem.read_at(&mut buf[..n], at) {
+                    Ok(got) if got > 0 => {
+                        scanned += got;
+                        for (i, needle) in needles.iter().enumerate() {
+                            found[i] |= contains(&buf[..got], needle);
+                        }
+                    }
+                    _ => break,
+                }
+                if at + n as u64 >= end {
+                    break;
+                }
+                at += (n - max) as u64;
+            }
+        }
+        assert!(scanned > 1 << 20, "scraped only {scanned} bytes of process {pid}'s memory");
+        found
+    }
+}
+
+/// The TA process a CA (`ca`, its pid) runs: the CA's `teehsm-ta` child.
+pub fn ta_pid_of(ca: i32) -> Option<i32> {
+    let tasks = std::fs::read_dir(format!("/proc/{ca}/task")).ok()?;
+    for t in tasks.flatten() {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        for c in children.split_whitespace() {
+            let pid: i32 = c.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains("teehsm-ta") {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
