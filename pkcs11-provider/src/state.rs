@@ -7,7 +7,8 @@ use crate::conn::{Channel, Pool};
 use crate::guard::Result;
 use cryptoki_sys::*;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock};
 use teehsm_wire::OpKind;
 use zeroize::Zeroizing;
 
@@ -29,6 +30,34 @@ pub struct Session {
 }
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// This process's id, kept current without a system call per PKCS#11 call:
+/// set when the module initializes and, in a forked child, by the
+/// pthread_atfork child handler (which runs before the child does anything
+/// else). Every entry compares it with the pid that initialized the module.
+static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn after_fork_in_child() {
+    CURRENT_PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+fn current_pid() -> u32 {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        CURRENT_PID.store(std::process::id(), Ordering::Relaxed);
+        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe);
+        // the function pointer lives as long as the module is mapped (linked -z nodelete).
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        if rc != 0 {
+            crate::log::error("pthread_atfork failed: fork detection falls back to a getpid() per call");
+            CURRENT_PID.store(0, Ordering::Relaxed);
+        }
+    });
+    match CURRENT_PID.load(Ordering::Relaxed) {
+        0 => std::process::id(),
+        pid => pid,
+    }
+}
 
 /// The operations a session can have in progress, one of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,7 +133,7 @@ impl Module {
             (Some(verifier), Some((policy, anchor))) => Some(Channel { verifier, policy, anchor }),
             _ => None,
         };
-        Module { pid: std::process::id(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name, channel), sessions: Mutex::new(HashMap::new()) }
+        Module { pid: current_pid(), pool: Pool::new(cfg.socket, cfg.socket_source, cfg.client_name, channel), sessions: Mutex::new(HashMap::new()) }
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<CK_SESSION_HANDLE, Arc<Session>>> {
@@ -155,7 +184,7 @@ pub fn lock(s: &Mutex<SessionState>) -> MutexGuard<'_, SessionState> {
 pub fn module() -> Result<Arc<Module>> {
     let guard = MODULE.read().unwrap_or_else(|p| p.into_inner());
     match guard.as_ref() {
-        Some(m) if m.pid == std::process::id() => Ok(m.clone()),
+        Some(m) if m.pid == current_pid() => Ok(m.clone()),
         _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
     }
 }
@@ -165,7 +194,7 @@ pub fn module() -> Result<Arc<Module>> {
 pub fn initialize(cfg: Config) -> Result {
     let mut guard = MODULE.write().unwrap_or_else(|p| p.into_inner());
     match guard.as_ref() {
-        Some(m) if m.pid == std::process::id() => Err(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+        Some(m) if m.pid == current_pid() => Err(CKR_CRYPTOKI_ALREADY_INITIALIZED),
         Some(_) => {
             // Inherited from the parent: forget it without closing anything
             // the parent still uses (the child's copies of the descriptors
@@ -184,7 +213,7 @@ pub fn initialize(cfg: Config) -> Result {
 pub fn finalize() -> Result {
     let mut guard = MODULE.write().unwrap_or_else(|p| p.into_inner());
     match guard.as_ref() {
-        Some(m) if m.pid == std::process::id() => {
+        Some(m) if m.pid == current_pid() => {
             *guard = None;
             Ok(())
         }
