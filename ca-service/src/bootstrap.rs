@@ -1,6 +1,7 @@
 //! `--init-dev-token`: give slot 0 a development token with well-known PINs,
 //! through the TA protocol like any client (the TA makes every decision).
 
+use teehsm_wire::Calls;
 use teehsm_wire::ck::{CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKU_SO};
 use teehsm_wire::client::{CallError, Client};
 use teehsm_wire::{Reply, Request, Secret, TokenInfo};

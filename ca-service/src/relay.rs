@@ -225,7 +225,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
     use teehsm_wire::client::{CallError, Client};
-    use teehsm_wire::{decode_response, encode_request, Request};
+    use teehsm_wire::{decode_response, encode_request, Calls, Request};
 
     fn temp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("teehsm-ca-relay-{tag}-{}", std::process::id()));

@@ -387,36 +387,6 @@ impl SecureClient {
         }
     }
 
-    pub fn call_handle(&mut self, req: &Request) -> Result<u64, CallError> {
-        match self.call(req)? {
-            Reply::Handle(h) => Ok(h),
-            _ => Err(CallError::UnexpectedReply(req.name())),
-        }
-    }
-
-    pub fn call_bytes(&mut self, req: &Request) -> Result<Vec<u8>, CallError> {
-        match self.call(req)? {
-            Reply::Bytes(b) => Ok(b),
-            _ => Err(CallError::UnexpectedReply(req.name())),
-        }
-    }
-
-    pub fn call_done(&mut self, req: &Request) -> Result<(), CallError> {
-        match self.call(req)? {
-            Reply::Done => Ok(()),
-            _ => Err(CallError::UnexpectedReply(req.name())),
-        }
-    }
-
-    /// Opens a session on `slot`, read-write if `rw`.
-    pub fn open_session(&mut self, slot: u64, rw: bool) -> Result<u64, CallError> {
-        let flags = ck::CKF_SERIAL_SESSION | if rw { ck::CKF_RW_SESSION } else { 0 };
-        self.call_handle(&Request::OpenSession { slot, flags })
-    }
-
-    pub fn login(&mut self, session: u64, user_type: u64, pin: &[u8]) -> Result<(), CallError> {
-        self.call_done(&Request::Login { session, user_type, pin: Secret(pin.to_vec()) })
-    }
 
     /// For tests of the TA's refusals: seals `req` as the next frame
     /// (consuming a sequence number) without sending it.
@@ -441,6 +411,12 @@ impl SecureClient {
     pub fn open_raw(&mut self, sealed: &[u8]) -> Result<Response, CallError> {
         let plain = self.recv.open(sealed)?;
         Ok(decode_response(&plain)?.1)
+    }
+}
+
+impl Calls for SecureClient {
+    fn call(&mut self, req: &Request) -> Result<Reply, CallError> {
+        SecureClient::call(self, req)
     }
 }
 

@@ -15,8 +15,6 @@
 //!    distinctive imported AES key sent through the channel are nowhere in the
 //!    CA's memory; sent over a plain connection, both are found.
 
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -380,56 +378,7 @@ fn tampered_replayed_and_reordered_sealed_frames_close_the_connection() {
 
 // ---------------------------------------------------------------- memory scrape
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
-    b
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    // SAFETY: both pointers and lengths come from live slices.
-    !unsafe { libc::memmem(hay.as_ptr().cast(), hay.len(), needle.as_ptr().cast(), needle.len()) }.is_null()
-}
-
-/// Which of `needles` appear in any readable-writable mapping of process `pid`.
-fn scrape(pid: i32, needles: &[&[u8]]) -> Vec<bool> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
-    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("open /proc/PID/mem (needs root or ptrace rights)");
-    let mut found = vec![false; needles.len()];
-    let mut scanned = 0usize;
-    let max = needles.iter().map(|n| n.len()).max().unwrap_or(1);
-    for line in maps.lines() {
-        let mut parts = line.split_whitespace();
-        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else { continue };
-        if !perms.starts_with("rw") {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else { continue };
-        let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { continue };
-        // Chunks overlapping by the longest needle, so nothing is missed at a seam.
-        const CHUNK: u64 = 4 << 20;
-        let mut at = start;
-        let mut buf = vec![0u8; CHUNK as usize];
-        while at < end {
-            let n = (end - at).min(CHUNK) as usize;
-            match mem.read_at(&mut buf[..n], at) {
-                Ok(got) if got > 0 => {
-                    scanned += got;
-                    for (i, needle) in needles.iter().enumerate() {
-                        found[i] |= contains(&buf[..got], needle);
-                    }
-                }
-                _ => break,
-            }
-            if at + n as u64 >= end {
-                break;
-            }
-            at += (n - max) as u64;
-        }
-    }
-    assert!(scanned > 1 << 20, "scraped only {scanned} bytes of the CA's memory");
-    found
-}
+use teehsm_tests::scrape::{random_bytes, scrape};
 
 /// Logs in with `old_pin`, changes the PIN to `new_pin`, logs in again and
 /// imports `key` as an AES key; scrapes the CA after the login and after

@@ -1364,22 +1364,6 @@ fn ta_restart_invalidates_sessions_and_recovers() {
     drop(ca);
 }
 
-/// The TA process the CA runs (a child of the CA).
-fn ta_pid_of(ca: i32) -> Option<i32> {
-    let tasks = std::fs::read_dir(format!("/proc/{ca}/task")).ok()?;
-    for t in tasks.flatten() {
-        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        for c in children.split_whitespace() {
-            let pid: i32 = c.parse().ok()?;
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains("teehsm-ta") {
-                return Some(pid);
-            }
-        }
-    }
-    None
-}
-
 #[test]
 #[ignore = "run in a child process by ta_restart_invalidates_sessions_and_recovers"]
 fn child_ta_restart() {

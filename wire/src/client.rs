@@ -120,22 +120,36 @@ impl Client {
             Response::Err { rv, message } => Err(CallError::Status { rv, message }),
         }
     }
+}
 
-    pub fn call_handle(&mut self, req: &Request) -> Result<u64, CallError> {
+impl Calls for Client {
+    fn call(&mut self, req: &Request) -> Result<Reply, CallError> {
+        Client::call(self, req)
+    }
+}
+
+/// A connection that answers requests (a plain [`Client`], or an attested
+/// channel's client), with the conveniences every caller wants on top of
+/// `call`. In the prelude (`use teehsm_wire::*`).
+pub trait Calls {
+    /// Sends a request and waits for its reply; error statuses become `CallError::Status`.
+    fn call(&mut self, req: &Request) -> Result<Reply, CallError>;
+
+    fn call_handle(&mut self, req: &Request) -> Result<u64, CallError> {
         match self.call(req)? {
             Reply::Handle(h) => Ok(h),
             _ => Err(CallError::UnexpectedReply(req.name())),
         }
     }
 
-    pub fn call_bytes(&mut self, req: &Request) -> Result<Vec<u8>, CallError> {
+    fn call_bytes(&mut self, req: &Request) -> Result<Vec<u8>, CallError> {
         match self.call(req)? {
             Reply::Bytes(b) => Ok(b),
             _ => Err(CallError::UnexpectedReply(req.name())),
         }
     }
 
-    pub fn call_done(&mut self, req: &Request) -> Result<(), CallError> {
+    fn call_done(&mut self, req: &Request) -> Result<(), CallError> {
         match self.call(req)? {
             Reply::Done => Ok(()),
             _ => Err(CallError::UnexpectedReply(req.name())),
@@ -143,16 +157,16 @@ impl Client {
     }
 
     /// Opens a session on `slot`, read-write if `rw`.
-    pub fn open_session(&mut self, slot: u64, rw: bool) -> Result<u64, CallError> {
+    fn open_session(&mut self, slot: u64, rw: bool) -> Result<u64, CallError> {
         let flags = crate::ck::CKF_SERIAL_SESSION | if rw { crate::ck::CKF_RW_SESSION } else { 0 };
         self.call_handle(&Request::OpenSession { slot, flags })
     }
 
-    pub fn login(&mut self, session: u64, user_type: u64, pin: &[u8]) -> Result<(), CallError> {
+    fn login(&mut self, session: u64, user_type: u64, pin: &[u8]) -> Result<(), CallError> {
         self.call_done(&Request::Login { session, user_type, pin: Secret(pin.to_vec()) })
     }
 
-    pub fn find(&mut self, session: u64, template: Vec<Attribute>) -> Result<Vec<u64>, CallError> {
+    fn find(&mut self, session: u64, template: Vec<Attribute>) -> Result<Vec<u64>, CallError> {
         match self.call(&Request::FindObjects { session, template, max: u32::MAX })? {
             Reply::Handles(h) => Ok(h),
             _ => Err(CallError::UnexpectedReply("FindObjects")),

@@ -13,5 +13,6 @@ pub mod rv;
 pub mod spin;
 pub mod stream;
 
+pub use client::Calls;
 pub use msg::*;
 pub use rv::Rv;

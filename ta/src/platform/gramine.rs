@@ -185,14 +185,7 @@ impl Platform for GraminePlatform {
     }
 
     fn seal_key(&self, security_version: u32, purpose: &[u8]) -> Result<Zeroizing<[u8; 32]>, PlatformError> {
-        if security_version > self.identity.security_version {
-            return Err(PlatformError::Downgrade { requested: security_version, own: self.identity.security_version });
-        }
-        let mut ctx = Vec::with_capacity(64 + purpose.len());
-        ctx.extend_from_slice(&self.identity.signer);
-        ctx.extend_from_slice(&self.identity.product_id.to_be_bytes());
-        ctx.extend_from_slice(&security_version.to_be_bytes());
-        ctx.extend_from_slice(purpose);
+        let ctx = super::seal_context(&self.identity, security_version, purpose)?;
         derive(&self.mrsigner_key, b"teehsm-seal-v1", &ctx)
     }
 

@@ -85,6 +85,21 @@ pub struct Report {
     pub signature: Vec<u8>,
 }
 
+/// The context every backend's sealing key is derived with: signer,
+/// product, the requested security version and the purpose. Refuses a
+/// version above the running TA's (invariant 5: no key for a downgrade).
+pub(crate) fn seal_context(identity: &TaIdentity, security_version: u32, purpose: &[u8]) -> Result<Vec<u8>, PlatformError> {
+    if security_version > identity.security_version {
+        return Err(PlatformError::Downgrade { requested: security_version, own: identity.security_version });
+    }
+    let mut ctx = Vec::with_capacity(64 + purpose.len());
+    ctx.extend_from_slice(&identity.signer);
+    ctx.extend_from_slice(&identity.product_id.to_be_bytes());
+    ctx.extend_from_slice(&security_version.to_be_bytes());
+    ctx.extend_from_slice(purpose);
+    Ok(ctx)
+}
+
 /// What a TEE backend provides.
 pub trait Platform: Send + Sync {
     /// Backend name ("sim", "sgx", ...).
