@@ -17,6 +17,16 @@ pub const SESSION_OBJECT_BIT: u64 = 1 << 40;
 
 pub use teehsm_wire::attr_kind::{attr_kind, AttrKind};
 
+/// Internal object class of an API client record (docs/client-auth.md;
+/// `CKO_VENDOR_DEFINED | 0x540001`). The TA keeps these among its token
+/// objects, so they are sealed and durable like keys, but never shows them
+/// through PKCS#11 (`policy::visible`); so they are not in the C header.
+pub const CKO_TEEHSM_CLIENT: u64 = 0x8000_0000 | 0x0054_0001;
+/// Internal: the id of an API client record (indexed by the store).
+pub const CKA_TEEHSM_CLIENT_ID: u64 = CKA_VENDOR_DEFINED | 0x0054_0010;
+/// Internal: the encoded ACL of an API client record.
+pub const CKA_TEEHSM_CLIENT_ACL: u64 = CKA_VENDOR_DEFINED | 0x0054_0011;
+
 /// Attributes that are key material: they live in [`Object::secret`], never in the attribute map.
 pub fn is_key_material(ty: u64, class: u64) -> bool {
     match ty {

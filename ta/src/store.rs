@@ -84,7 +84,7 @@ pub enum Op {
 
 /// Attributes whose values are indexed for C_FindObjects (the ones
 /// applications search by).
-const INDEXED: [u64; 2] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID];
+const INDEXED: [u64; 3] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID, crate::object::CKA_TEEHSM_CLIENT_ID];
 
 /// Everything the store holds, as of the last acknowledged commit.
 #[derive(Default)]

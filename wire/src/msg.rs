@@ -413,6 +413,137 @@ pub enum Request {
     /// Reply `Done`; every later frame in both directions is sealed
     /// (docs/channel.md).
     ChannelKeys { suite: u8, client_p256: Vec<u8>, mlkem_ct: Vec<u8> },
+    /// Registers an API client (docs/client-auth.md); needs an SO-logged-in
+    /// session. The reply is `Bytes`: the client's 32-byte secret, generated
+    /// in the TA and returned only this once. On a `Plain` connection the CA
+    /// relays (and so could read) it: register over the attested channel.
+    RegisterClient { session: u64, client_id: String, acl: Vec<AclEntry> },
+    /// Replaces a registered client's ACL (SO session). Reply `Done`.
+    SetClientAcl { session: u64, client_id: String, acl: Vec<AclEntry> },
+    /// Removes a registered client (SO session). Reply `Done`.
+    RemoveClient { session: u64, client_id: String },
+    /// The registered clients and their ACLs, never their secrets (SO
+    /// session). Reply `Clients`.
+    ListClients { session: u64 },
+    /// `request`, on behalf of a registered client: the TA checks `mac`
+    /// ([`client_auth_message`]), the timestamp window, the nonce against
+    /// replay and the client's ACL before it runs `request` as usual.
+    /// `request` may not itself be `Authorized`.
+    Authorized { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], request: Box<Request> },
+}
+
+/// Longest API client id ([`valid_client_id`]).
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+/// Most entries in one client's ACL.
+pub const MAX_ACL_ENTRIES: usize = 64;
+/// Longest key label prefix in an ACL entry (CKA_LABEL is at most 256 bytes).
+pub const MAX_ACL_PREFIX_LEN: usize = 256;
+/// Most clients one ListClients reply carries.
+pub const MAX_CLIENTS: usize = 4096;
+/// Length of an `Authorized` nonce.
+pub const CLIENT_NONCE_LEN: usize = 16;
+/// Length of an `Authorized` MAC (HMAC-SHA-256).
+pub const CLIENT_MAC_LEN: usize = 32;
+/// Length of a client secret.
+pub const CLIENT_SECRET_LEN: usize = 32;
+/// Domain separation prefix of the client MAC input.
+pub const CLIENT_AUTH_CONTEXT: &[u8] = b"teehsm-auth-v1";
+
+/// Operation bits of [`AclEntry::operations`].
+pub mod acl_op {
+    pub const SIGN: u32 = 1 << 0;
+    pub const VERIFY: u32 = 1 << 1;
+    pub const ENCRYPT: u32 = 1 << 2;
+    pub const DECRYPT: u32 = 1 << 3;
+    pub const WRAP: u32 = 1 << 4;
+    pub const UNWRAP: u32 = 1 << 5;
+    pub const DERIVE: u32 = 1 << 6;
+    pub const ENCAPSULATE: u32 = 1 << 7;
+    pub const DECAPSULATE: u32 = 1 << 8;
+    pub const GENERATE: u32 = 1 << 9;
+    pub const DESTROY: u32 = 1 << 10;
+    pub const GET_PUBLIC: u32 = 1 << 11;
+    /// Every defined bit.
+    pub const ALL: u32 = (1 << 12) - 1;
+    /// Names as the CLI and messages spell them.
+    pub const NAMES: [(&str, u32); 12] = [
+        ("sign", SIGN),
+        ("verify", VERIFY),
+        ("encrypt", ENCRYPT),
+        ("decrypt", DECRYPT),
+        ("wrap", WRAP),
+        ("unwrap", UNWRAP),
+        ("derive", DERIVE),
+        ("encapsulate", ENCAPSULATE),
+        ("decapsulate", DECAPSULATE),
+        ("generate", GENERATE),
+        ("destroy", DESTROY),
+        ("get_public", GET_PUBLIC),
+    ];
+    /// The name of one bit.
+    pub fn name(bit: u32) -> &'static str {
+        NAMES.iter().find(|(_, b)| *b == bit).map(|(n, _)| *n).unwrap_or("unknown")
+    }
+    /// Comma-separated names of the bits set in `ops`.
+    pub fn names(ops: u32) -> String {
+        NAMES.iter().filter(|(_, b)| ops & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// One ACL entry of an API client: the operations (bits of [`acl_op`])
+/// allowed on keys whose CKA_LABEL starts with `key_label_prefix` (empty:
+/// any key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclEntry {
+    pub key_label_prefix: String,
+    pub operations: u32,
+}
+
+/// A registered client as ListClients reports it (no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub acl: Vec<AclEntry>,
+}
+
+/// 1 to 64 characters from `[A-Za-z0-9._-]`.
+pub fn valid_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_CLIENT_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// The bytes an `Authorized` MAC covers: `"teehsm-auth-v1" || client_id ||
+/// timestamp_ms (u64 BE) || nonce || encode_request(0, request)`. The
+/// client id is at most 64 bytes from a fixed alphabet and the request
+/// encoding is self-delimiting, so the concatenation is unambiguous.
+pub fn client_auth_message(client_id: &str, timestamp_ms: u64, nonce: &[u8; CLIENT_NONCE_LEN], request: &Request) -> Vec<u8> {
+    let inner = encode_request(0, request);
+    let mut m = Vec::with_capacity(CLIENT_AUTH_CONTEXT.len() + client_id.len() + 8 + CLIENT_NONCE_LEN + inner.len());
+    m.extend_from_slice(CLIENT_AUTH_CONTEXT);
+    m.extend_from_slice(client_id.as_bytes());
+    m.extend_from_slice(&timestamp_ms.to_be_bytes());
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&inner);
+    m
+}
+
+fn put_acl(w: &mut Writer, acl: &[AclEntry]) {
+    w.u32(acl.len() as u32);
+    for e in acl {
+        w.str(&e.key_label_prefix).u32(e.operations);
+    }
+}
+
+fn get_acl(r: &mut Reader<'_>) -> Result<Vec<AclEntry>, DecodeError> {
+    let n = r.count("ACL entries", MAX_ACL_ENTRIES, 8)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(AclEntry { key_label_prefix: r.string("key label prefix", MAX_ACL_PREFIX_LEN)?, operations: r.u32("ACL operations")? });
+    }
+    Ok(v)
+}
+
+fn get_client_id(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    r.string("client id", MAX_CLIENT_ID_LEN)
 }
 
 /// Information the TA gives about itself.
@@ -570,6 +701,8 @@ pub enum Reply {
     MechanismInfo { min_key: u64, max_key: u64, flags: u64 },
     AuditHead(AuditHead),
     Attestation(Box<AttestationReport>),
+    /// ListClients: the registered API clients and their ACLs.
+    Clients(Vec<ClientInfo>),
 }
 
 /// A response: the reply, or a status code with a message.
@@ -833,6 +966,11 @@ impl Request {
             Request::GetAttestation { .. } => "GetAttestation",
             Request::OpenChannel { .. } => "OpenChannel",
             Request::ChannelKeys { .. } => "ChannelKeys",
+            Request::RegisterClient { .. } => "RegisterClient",
+            Request::SetClientAcl { .. } => "SetClientAcl",
+            Request::RemoveClient { .. } => "RemoveClient",
+            Request::ListClients { .. } => "ListClients",
+            Request::Authorized { .. } => "Authorized",
         }
     }
 
@@ -1006,10 +1144,30 @@ impl Request {
             Request::DigestKey { session, key } => {
                 w.u16(47).u64(*session).u64(*key);
             }
+            Request::RegisterClient { session, client_id, acl } => {
+                w.u16(60).u64(*session).str(client_id);
+                put_acl(w, acl);
+            }
+            Request::SetClientAcl { session, client_id, acl } => {
+                w.u16(61).u64(*session).str(client_id);
+                put_acl(w, acl);
+            }
+            Request::RemoveClient { session, client_id } => {
+                w.u16(62).u64(*session).str(client_id);
+            }
+            Request::ListClients { session } => {
+                w.u16(63).u64(*session);
+            }
+            Request::Authorized { client_id, timestamp_ms, nonce, mac, request } => {
+                w.u16(64).str(client_id).u64(*timestamp_ms).raw(nonce).raw(mac);
+                request.encode_body(w);
+            }
         }
     }
 
-    fn decode_body(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// `nested`: decoding the inner request of `Authorized`, which may not
+    /// itself be `Authorized` (so decoding never recurses more than once).
+    fn decode_body(r: &mut Reader<'_>, nested: bool) -> Result<Self, DecodeError> {
         let op = r.u16("opcode")?;
         let s = |r: &mut Reader<'_>| r.u64("session handle");
         Ok(match op {
@@ -1116,6 +1274,18 @@ impl Request {
                 client_p256: r.bytes("client P-256 point", CHANNEL_P256_POINT_LEN)?,
                 mlkem_ct: r.bytes("ML-KEM ciphertext", CHANNEL_MLKEM768_CT_LEN)?,
             },
+            60 => Request::RegisterClient { session: s(r)?, client_id: get_client_id(r)?, acl: get_acl(r)? },
+            61 => Request::SetClientAcl { session: s(r)?, client_id: get_client_id(r)?, acl: get_acl(r)? },
+            62 => Request::RemoveClient { session: s(r)?, client_id: get_client_id(r)? },
+            63 => Request::ListClients { session: s(r)? },
+            64 if nested => return Err(DecodeError::Invalid { what: "authorized request", why: "Authorized may not be nested" }),
+            64 => Request::Authorized {
+                client_id: get_client_id(r)?,
+                timestamp_ms: r.u64("timestamp")?,
+                nonce: r.array("client nonce")?,
+                mac: r.array("client MAC")?,
+                request: Box::new(Request::decode_body(r, true)?),
+            },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
     }
@@ -1158,7 +1328,7 @@ pub fn decode_request(payload: &[u8]) -> Result<(u32, Request), BadRequest> {
         });
     }
     let bad = |error| BadRequest { request_id: Some(id), rv: Rv::TEEHSM_MALFORMED_REQUEST, error };
-    let req = Request::decode_body(&mut r).map_err(bad)?;
+    let req = Request::decode_body(&mut r, false).map_err(bad)?;
     r.finish().map_err(bad)?;
     Ok((id, req))
 }
@@ -1243,6 +1413,13 @@ impl Reply {
                 w.u8(14);
                 a.put(w);
             }
+            Reply::Clients(v) => {
+                w.u8(15).u32(v.len() as u32);
+                for c in v {
+                    w.str(&c.client_id);
+                    put_acl(w, &c.acl);
+                }
+            }
         }
     }
 
@@ -1288,6 +1465,14 @@ impl Reply {
             12 => Reply::MechanismInfo { min_key: r.u64("min key")?, max_key: r.u64("max key")?, flags: r.u64("flags")? },
             13 => Reply::AuditHead(AuditHead { seq: r.u64("audit seq")?, hash: r.bytes("audit hash", 64)? }),
             14 => Reply::Attestation(Box::new(AttestationReport::get(r)?)),
+            15 => {
+                let n = r.count("clients", MAX_CLIENTS, 8)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(ClientInfo { client_id: get_client_id(r)?, acl: get_acl(r)? });
+                }
+                Reply::Clients(v)
+            }
             t => return Err(DecodeError::UnknownTag { what: "reply", tag: t as u64 }),
         })
     }
@@ -1384,6 +1569,36 @@ mod tests {
         round_trip(Request::OpFinal { session: 3, kind: OpKind::Verify, signature: vec![2; 64] });
         round_trip(Request::OpSingle { session: 3, kind: OpKind::Sign, data: vec![7; 32], signature: vec![] });
         round_trip(Request::DigestKey { session: 3, key: 12 });
+    }
+
+    #[test]
+    fn client_requests_round_trip() {
+        let acl = vec![AclEntry { key_label_prefix: "payments/".into(), operations: acl_op::SIGN | acl_op::VERIFY }, AclEntry { key_label_prefix: String::new(), operations: acl_op::GET_PUBLIC }];
+        round_trip(Request::RegisterClient { session: 1, client_id: "svc-a.prod_1".into(), acl: acl.clone() });
+        round_trip(Request::SetClientAcl { session: 1, client_id: "svc-a".into(), acl: vec![] });
+        round_trip(Request::RemoveClient { session: 1, client_id: "svc-a".into() });
+        round_trip(Request::ListClients { session: 1 });
+        let inner = Request::Sign { session: 3, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: 9, data: vec![1; 32] };
+        let auth = Request::Authorized { client_id: "svc-a".into(), timestamp_ms: 1_700_000_000_000, nonce: [7; CLIENT_NONCE_LEN], mac: [9; CLIENT_MAC_LEN], request: Box::new(inner.clone()) };
+        round_trip(auth.clone());
+        // Nested Authorized is refused without recursing further.
+        let nested = Request::Authorized { client_id: "x".into(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], request: Box::new(auth) };
+        assert!(decode_request(&encode_request(1, &nested)).is_err());
+        // Over-long client ids and ACLs are refused.
+        let long = Request::RemoveClient { session: 1, client_id: "a".repeat(MAX_CLIENT_ID_LEN + 1) };
+        assert!(decode_request(&encode_request(1, &long)).is_err());
+        let many = Request::SetClientAcl { session: 1, client_id: "a".into(), acl: vec![acl[0].clone(); MAX_ACL_ENTRIES + 1] };
+        assert!(decode_request(&encode_request(1, &many)).is_err());
+        // Replies.
+        let resp = Response::Ok(Reply::Clients(vec![ClientInfo { client_id: "svc-a".into(), acl }, ClientInfo { client_id: "b".into(), acl: vec![] }]));
+        let bytes = encode_response(4, &resp);
+        assert_eq!(decode_response(&bytes).expect("decodes"), (4, resp));
+        // The MAC input.
+        let m = client_auth_message("svc-a", 0x0102, &[7; 16], &inner);
+        assert!(m.starts_with(b"teehsm-auth-v1svc-a\0\0\0\0\0\0\x01\x02"));
+        assert!(m.ends_with(&encode_request(0, &inner)));
+        assert!(valid_client_id("a.B-9_") && !valid_client_id("") && !valid_client_id("a b") && !valid_client_id(&"a".repeat(65)));
+        assert_eq!(acl_op::names(acl_op::SIGN | acl_op::GET_PUBLIC), "sign,get_public");
     }
 
     fn sample_report() -> AttestationReport {

@@ -101,6 +101,10 @@ rvs! {
     TEEHSM_NO_HELLO = 0x8000_0106,
     TEEHSM_TA_UNAVAILABLE = 0x8000_0107,
     TEEHSM_UNKNOWN_APP = 0x8000_0108,
+    // Authorized: unknown client, wrong MAC, timestamp outside the window;
+    // then a nonce already seen (docs/client-auth.md).
+    TEEHSM_CLIENT_AUTH_FAILED = 0x8000_0109,
+    TEEHSM_CLIENT_REPLAY = 0x8000_010a,
 }
 
 impl Rv {
@@ -112,6 +116,7 @@ impl Rv {
         match self {
             Rv::TEEHSM_MALFORMED_REQUEST => Rv::ARGUMENTS_BAD,
             Rv::TEEHSM_TA_UNAVAILABLE => Rv::DEVICE_REMOVED,
+            Rv::TEEHSM_CLIENT_AUTH_FAILED | Rv::TEEHSM_CLIENT_REPLAY => Rv::USER_NOT_LOGGED_IN,
             rv if rv.0 >= 0x8000_0000 => Rv::DEVICE_ERROR,
             rv => rv,
         }

@@ -4,12 +4,14 @@
 
 mod apps;
 mod cipher_stream;
+mod clients;
 mod objects;
 mod ops;
 mod stream;
 mod tokens;
 
 pub use apps::{App, Connection};
+pub use clients::{CLIENT_WINDOW_MS, MAX_NONCES_PER_CLIENT};
 
 use crate::audit::{AuditLog, Event};
 use crate::channel::ChannelKey;
@@ -62,6 +64,8 @@ pub struct Ta {
     next_session_object: AtomicU64,
     next_conn: AtomicU64,
     apps: apps::AppRegistry,
+    /// API client replay caches (see `clients`).
+    clients: clients::ClientAuth,
 }
 
 /// A session inside one connection.
@@ -120,6 +124,7 @@ impl Ta {
             next_session_object: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
             apps: apps::AppRegistry::default(),
+            clients: clients::ClientAuth::default(),
             cfg,
         })
     }
@@ -161,6 +166,18 @@ impl Ta {
             }
             _ if !c.hello => return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello"),
             Request::JoinApp { ticket } => self.join(c, &ticket.0),
+            // An API client's request (docs/client-auth.md): authenticated
+            // and checked against the client's ACL, then run as usual.
+            Request::Authorized { client_id, timestamp_ms, nonce, mac, request } => {
+                if matches!(*request, Request::Authorized { .. }) {
+                    Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Authorized requests may not be nested"))
+                } else {
+                    match self.authorize(c, &client_id, timestamp_ms, &nonce, &mac, &request) {
+                        Ok(()) => return self.handle(c, *request),
+                        Err(d) => Err(d),
+                    }
+                }
+            }
             req => {
                 // Requests that only read the application's state run
                 // concurrently with other connections of the same application.
@@ -291,6 +308,11 @@ impl Ta {
             Request::OpenChannel { .. } | Request::ChannelKeys { .. } => {
                 Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "OpenChannel and ChannelKeys are only allowed as the first requests of a fresh connection"))
             }
+            Request::RegisterClient { session, client_id, acl } => self.register_client(conn, session, &client_id, acl),
+            Request::SetClientAcl { session, client_id, acl } => self.set_client_acl(conn, session, &client_id, acl),
+            Request::RemoveClient { session, client_id } => self.remove_client(conn, session, &client_id),
+            Request::ListClients { session } => self.list_clients(conn, session),
+            Request::Authorized { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Authorized requests are handled per connection")),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
                 Ok(Reply::AuditHead(teehsm_wire::AuditHead { seq, hash: hash.to_vec() }))

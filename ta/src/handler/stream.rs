@@ -31,6 +31,13 @@ pub struct ActiveOp {
     single_part: bool,
 }
 
+impl ActiveOp {
+    /// The handle of the key the operation uses (none for digests).
+    pub fn key_handle(&self) -> Option<u64> {
+        self.key.as_ref().map(|(h, _)| *h)
+    }
+}
+
 enum State {
     /// Hashing the message; `then` says what to do with the digest.
     Hash { hasher: Hasher, then: Then },

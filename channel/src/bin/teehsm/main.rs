@@ -1,4 +1,7 @@
-//! teehsm: client-side tools for a teehsm deployment (attestation today).
+//! teehsm: client-side tools for a teehsm deployment: attestation checks
+//! and API client administration.
+
+mod client;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +30,16 @@ enum Command {
     Attest {
         #[command(subcommand)]
         command: AttestCommand,
+    },
+    /// Register API clients of the signing API and set their ACLs.
+    ///
+    /// Each client gets a secret from the TA; the TA then runs a client's
+    /// request only if it carries a valid MAC under that secret, a fresh
+    /// timestamp and nonce, and its ACL allows the operation on the key
+    /// (docs/client-auth.md). These commands log in as the token's SO.
+    Client {
+        #[command(subcommand)]
+        command: client::ClientCommand,
     },
 }
 
@@ -112,10 +125,10 @@ fn fetch_report(socket: &std::path::Path, nonce: &[u8; ATTESTATION_NONCE_LEN]) -
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Attest { command } = cli.command;
-    let r = match command {
-        AttestCommand::Verify(a) => run_verify(a),
-        AttestCommand::Fetch(a) => run_fetch(a).map(|()| ExitCode::SUCCESS),
+    let r = match cli.command {
+        Command::Attest { command: AttestCommand::Verify(a) } => run_verify(a),
+        Command::Attest { command: AttestCommand::Fetch(a) } => run_fetch(a).map(|()| ExitCode::SUCCESS),
+        Command::Client { command } => client::run(command).map(|()| ExitCode::SUCCESS),
     };
     match r {
         Ok(code) => code,
