@@ -1,4 +1,7 @@
 //! teehsm-ta: the trusted application process.
+// Hostile input must get an error code, never a panic (in the TA, or across
+// the C boundary): no unwrap/expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
