@@ -37,39 +37,15 @@ command -v pkcs11-tool >/dev/null || die "pkcs11-tool not found (scripts/install
 [ -x "$BIN_DIR/teehsm-ta" ] || die "no teehsm-ta at $BIN_DIR (cargo build -p teehsm-ta)"
 
 TMP=$(mktemp -d -t teehsm-java-sunpkcs11.XXXXXX)
-CA_PID=""
-stop_ca() {
-    if [ -n "$CA_PID" ]; then
-        kill -TERM "$CA_PID" 2>/dev/null
-        wait "$CA_PID" 2>/dev/null
-        CA_PID=""
-    fi
-}
-cleanup() { stop_ca; rm -rf "$TMP"; }
+. "$REPO/tests/lib/dev-ca.sh"
+cleanup() { dev_ca_stop; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 "$JAVAC" -d "$TMP/classes" "$REPO/tests/clients/java/SunPkcs11Check.java" || die "javac failed"
 
 # A CA with the dev token (slot 0, user PIN 123456).
-TEEHSM_CA_LOG_LEVEL=${TEEHSM_CA_LOG_LEVEL:-warn} "$CA_BIN" --state-dir "$TMP/state" --init-dev-token \
-    --http-listen 127.0.0.1:0 >"$TMP/ca.log" 2>&1 &
-CA_PID=$!
-export TEEHSM_PKCS11_SOCKET=$TMP/state/ca.sock
-unset TEEHSM_PKCS11_CONF
-ready=0
-for _ in $(seq 1 600); do
-    if ! kill -0 "$CA_PID" 2>/dev/null; then
-        wait "$CA_PID"; echo "teehsm-ca exited during start-up (status $?):" >&2
-        tail -20 "$TMP/ca.log" >&2; CA_PID=""; exit 1
-    fi
-    if pkcs11-tool --module "$MODULE" -L 2>/dev/null | grep -q 'PIN initialized'; then
-        ready=1; break
-    fi
-    sleep 0.1
-done
-[ "$ready" = 1 ] || { tail -20 "$TMP/ca.log" >&2; die "teehsm-ca did not become ready in 60 s"; }
-echo "teehsm-ca (pid $CA_PID) ready: $TEEHSM_PKCS11_SOCKET"
+dev_ca_start "$TMP" || exit 1
 
 # The SunPKCS11 configuration (docs/pkcs11.md, "Java (SunPKCS11)"): just
 # name, library and slot, as an application would write it. SunPKCS11 sends

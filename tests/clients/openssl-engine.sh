@@ -41,41 +41,13 @@ ENGINE_SO=${TEEHSM_PKCS11_ENGINE:-$(dpkg -L libengine-pkcs11-openssl 2>/dev/null
     || die "libp11's engine not found (scripts/install-deps.sh installs libengine-pkcs11-openssl, or set TEEHSM_PKCS11_ENGINE)"
 
 TMP=$(mktemp -d -t teehsm-openssl-engine.XXXXXX)
-CA_PID=""
-stop_ca() {
-    if [ -n "$CA_PID" ]; then
-        kill -TERM "$CA_PID" 2>/dev/null
-        wait "$CA_PID" 2>/dev/null
-        CA_PID=""
-    fi
-}
-cleanup() { stop_ca; rm -rf "$TMP"; }
+. "$REPO/tests/lib/dev-ca.sh"
+cleanup() { dev_ca_stop; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # A CA with the dev token on $TMP/state; exports TEEHSM_PKCS11_SOCKET.
-start_ca() {
-    TEEHSM_CA_LOG_LEVEL=${TEEHSM_CA_LOG_LEVEL:-warn} "$CA_BIN" --state-dir "$TMP/state" --init-dev-token \
-        --http-listen 127.0.0.1:0 >"$TMP/ca.log" 2>&1 &
-    CA_PID=$!
-    export TEEHSM_PKCS11_SOCKET=$TMP/state/ca.sock
-    unset TEEHSM_PKCS11_CONF
-    local i
-    for i in $(seq 1 600); do
-        if ! kill -0 "$CA_PID" 2>/dev/null; then
-            wait "$CA_PID"; echo "teehsm-ca exited during start-up (status $?):" >&2
-            tail -20 "$TMP/ca.log" >&2; CA_PID=""; return 1
-        fi
-        if pkcs11-tool --module "$MODULE" -L 2>/dev/null | grep -q 'PIN initialized'; then
-            echo "teehsm-ca (pid $CA_PID) ready: $TEEHSM_PKCS11_SOCKET"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "teehsm-ca did not become ready in 60 s:" >&2
-    tail -20 "$TMP/ca.log" >&2
-    return 1
-}
+start_ca() { dev_ca_start "$TMP"; }
 
 PASSED=0
 FAILED=0
@@ -303,7 +275,7 @@ check "wrong PIN: the engine fails with PIN incorrect" wrong_pin
 # Stop the CA (the TA flushes its audit log) and check that the private-key
 # operations above ran in the TA with the expected PKCS#11 mechanisms: the
 # engine did not, say, fetch raw RSA and pad itself.
-stop_ca
+dev_ca_stop
 audit_has() { # OP MECHANISM(decimal)
     grep -q "\"op\":\"$1\".*\"mechanism\":$2,\"rv\":0" "$TMP/state/ta-data/audit.log"
 }

@@ -44,15 +44,9 @@ die() { echo "run-shared-checks: $*" >&2; exit 1; }
 command -v pkcs11-tool >/dev/null || die "pkcs11-tool not found (scripts/install-deps.sh installs opensc)"
 
 TMP=$(mktemp -d -t teehsm-shared-checks.XXXXXX)
-CA_PID=""
 CHECK_PID=""
-stop_ca() {
-    if [ -n "$CA_PID" ]; then
-        kill -TERM "$CA_PID" 2>/dev/null
-        wait "$CA_PID" 2>/dev/null
-        CA_PID=""
-    fi
-}
+. "$REPO/tests/lib/dev-ca.sh"
+stop_ca() { dev_ca_stop; }
 # A check runs in its own process group (setsid), so stopping it stops what
 # it started too (cargo, rustc, the test binaries, pkcs11-tool).
 stop_check() {
@@ -67,31 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # start_ca NAME: a CA with the dev token on $TMP/NAME/state; exports TEEHSM_PKCS11_SOCKET.
-start_ca() {
-    local dir=$TMP/$1
-    mkdir -p "$dir"
-    TEEHSM_CA_LOG_LEVEL=${TEEHSM_CA_LOG_LEVEL:-warn} "$CA_BIN" --state-dir "$dir/state" --init-dev-token \
-        --http-listen 127.0.0.1:0 >"$dir/ca.log" 2>&1 &
-    CA_PID=$!
-    export TEEHSM_PKCS11_SOCKET=$dir/state/ca.sock
-    unset TEEHSM_PKCS11_CONF
-    local i
-    for i in $(seq 1 600); do
-        if ! kill -0 "$CA_PID" 2>/dev/null; then
-            wait "$CA_PID"; echo "teehsm-ca exited during start-up (status $?):" >&2
-            tail -20 "$dir/ca.log" >&2; CA_PID=""; return 1
-        fi
-        # Ready once the dev token has its user PIN.
-        if pkcs11-tool --module "$MODULE" -L 2>/dev/null | grep -q 'PIN initialized'; then
-            echo "teehsm-ca (pid $CA_PID) ready: $TEEHSM_PKCS11_SOCKET"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "teehsm-ca did not become ready in 60 s:" >&2
-    tail -20 "$dir/ca.log" >&2
-    return 1
-}
+start_ca() { dev_ca_start "$TMP/$1"; }
 
 declare -A SUMMARY STATUS
 FAILED=0
