@@ -452,3 +452,17 @@ pub fn ta_pid_of(ca: i32) -> Option<i32> {
     }
     None
 }
+
+/// The sim platform's report public key (the attestation trust anchor) of
+/// the TA whose platform directory is `platform_dir`, as `teehsm-ta platform
+/// report-key` prints it (`format`: "pem" or "hex").
+pub fn sim_report_key(platform_dir: &Path, format: &str) -> String {
+    let out = Command::new(bin("teehsm-ta"))
+        .args(["platform", "report-key", "--format", format, "--platform-dir"])
+        .arg(platform_dir)
+        .output()
+        .expect("teehsm-ta platform report-key");
+    assert!(out.status.success(), "teehsm-ta platform report-key: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+

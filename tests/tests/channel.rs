@@ -28,13 +28,7 @@ use teehsm_wire::*;
 
 /// The sim platform's report key (the trust anchor) and a policy pinning the TA's measurement.
 fn verifier(platform_dir: &Path, socket: &Path) -> Verifier {
-    let out = std::process::Command::new(bin("teehsm-ta"))
-        .args(["platform", "report-key", "--format", "hex", "--platform-dir"])
-        .arg(platform_dir)
-        .output()
-        .expect("teehsm-ta platform report-key");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let anchor = TrustAnchor::parse_sim(&String::from_utf8_lossy(&out.stdout)).expect("anchor");
+    let anchor = TrustAnchor::parse_sim(&sim_report_key(platform_dir, "hex")).expect("anchor");
     let measurement = match Client::connect(socket, "setup").and_then(|mut c| c.call(&Request::GetTaInfo)) {
         Ok(Reply::TaInfo(i)) => hex::encode(i.measurement),
         Ok(r) => panic!("unexpected {r:?}"),

@@ -61,12 +61,7 @@ struct ChannelFiles {
 }
 
 fn channel_files(ca: &CaProcess, dir: &Path) -> ChannelFiles {
-    let out = Command::new(bin("teehsm-ta"))
-        .args(["platform", "report-key", "--platform-dir"])
-        .arg(ca.state_dir.join("platform"))
-        .output()
-        .expect("teehsm-ta platform report-key");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let anchor_pem = sim_report_key(&ca.state_dir.join("platform"), "pem");
     let measurement = match connect(&ca.socket).call(&Request::GetTaInfo).expect("GetTaInfo") {
         Reply::TaInfo(i) => hex::encode(i.measurement),
         r => panic!("unexpected {r:?}"),
@@ -77,7 +72,7 @@ fn channel_files(ca: &CaProcess, dir: &Path) -> ChannelFiles {
         p
     };
     ChannelFiles {
-        anchor: write("anchor.pem", &out.stdout),
+        anchor: write("anchor.pem", anchor_pem.as_bytes()),
         permissive: write("permissive.toml", format!("allowed_measurements = [\"{measurement}\"]\nallow_simulation = true\n").as_bytes()),
         strict: write("strict.toml", format!("allowed_measurements = [\"{measurement}\"]\n").as_bytes()),
     }
