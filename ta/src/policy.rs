@@ -427,14 +427,18 @@ pub fn check_usage(key: &Object, usage: Usage, mechanism: u64) -> Verdict {
 
 /// R10: may a byte-level derivation (concatenate, XOR, extract) read `key`?
 pub fn check_byte_derivation(key: &Object) -> Verdict {
+    check_value_readable_for(key, "concatenation, XOR and extraction", Rv::KEY_TYPE_INCONSISTENT, Rv::KEY_FUNCTION_NOT_PERMITTED)
+}
+
+/// R10's condition for any use that exposes a function of a key's value
+/// (`what`): a secret key (else `not_secret`) that is not sensitive and is
+/// extractable (else `protected`), i.e. whose value the caller could read anyway.
+pub fn check_value_readable_for(key: &Object, what: &str, not_secret: Rv, protected: Rv) -> Verdict {
     if key.class() != CKO_SECRET_KEY {
-        return Err(deny(Rv::KEY_TYPE_INCONSISTENT, "byte-level derivations take secret keys"));
+        return Err(deny(not_secret, format!("{what} take secret keys only")));
     }
     if key.bool(CKA_SENSITIVE) || !key.bool(CKA_EXTRACTABLE) {
-        return Err(deny(
-            Rv::KEY_FUNCTION_NOT_PERMITTED,
-            "concatenation, XOR and extraction only take keys that are not sensitive and are extractable (rule R10)",
-        ));
+        return Err(deny(protected, format!("{what} only take keys that are not sensitive and are extractable (rule R10)")));
     }
     Ok(())
 }

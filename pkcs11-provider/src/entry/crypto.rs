@@ -14,19 +14,14 @@
 //! next call instead of computing it again (a second ECDSA or OAEP run would
 //! give different bytes).
 
-use super::with_session;
+use super::{mech, with_session};
 use crate::guard::{guard, Result};
-use crate::mechanism;
 use crate::out;
 use crate::state::{Kind, Module, Op, Phase, SessionState};
 use cryptoki_sys::*;
 use teehsm_wire::{Reply, Request};
 use zeroize::Zeroizing;
 
-fn mech(p: CK_MECHANISM_PTR) -> Result<teehsm_wire::Mechanism> {
-    // SAFETY: the caller's CK_MECHANISM, as PKCS#11 requires.
-    unsafe { mechanism::from_c(p) }.map_err(|rv| rv.to_standard().0 as CK_RV)
-}
 
 /// Verify and VerifySignature share the TA's verify operation.
 fn conflicting(kind: Kind) -> Option<Kind> {

@@ -1,6 +1,6 @@
 //! Key generation, wrapping, unwrapping, derivation, encapsulation, random.
 
-use super::{bytes, handle, with_session};
+use super::{bytes, handle, mech, with_session};
 use crate::attrs;
 use crate::guard::{guard, Result};
 use crate::mechanism;
@@ -9,10 +9,6 @@ use cryptoki_sys::*;
 use teehsm_wire::ck::{CKA_PARAMETER_SET, CKP_ML_KEM_1024, CKP_ML_KEM_512, CKP_ML_KEM_768};
 use teehsm_wire::{Reply, Request};
 
-fn mech(p: CK_MECHANISM_PTR) -> Result<teehsm_wire::Mechanism> {
-    // SAFETY: the caller's CK_MECHANISM, as PKCS#11 requires.
-    unsafe { mechanism::from_c(p) }.map_err(|rv| rv.to_standard().0 as CK_RV)
-}
 
 #[no_mangle]
 pub unsafe extern "C" fn C_GenerateKey(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, t: CK_ATTRIBUTE_PTR, n: CK_ULONG, key: CK_OBJECT_HANDLE_PTR) -> CK_RV {

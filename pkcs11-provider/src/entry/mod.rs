@@ -31,6 +31,12 @@ pub(crate) fn module() -> Result<Arc<Module>> {
     state::module()
 }
 
+/// The caller's CK_MECHANISM in the TA protocol's form, refusals as CKR codes.
+pub(crate) fn mech(p: CK_MECHANISM_PTR) -> Result<teehsm_wire::Mechanism> {
+    // SAFETY: the caller's CK_MECHANISM, as PKCS#11 requires.
+    unsafe { crate::mechanism::from_c(p) }.map_err(|rv| rv.to_standard().0 as CK_RV)
+}
+
 /// Sends a request and expects `Done`.
 pub(crate) fn done(m: &Module, req: &Request) -> Result {
     match m.pool.request(req)? {

@@ -224,7 +224,7 @@ impl Ta {
     pub(super) fn digest_key(&self, conn: &Conn, session: u64, key: u64) -> Result<Reply> {
         let (s, actor) = self.actor(conn, session)?;
         let o = self.object(conn, s, actor, key, Rv::KEY_HANDLE_INVALID)?;
-        crate::policy::check_byte_derivation(&o).map_err(|d| deny(Rv::KEY_INDIGESTIBLE, d.message.replace("concatenation, XOR and extraction", "C_DigestKey")))?;
+        crate::policy::check_value_readable_for(&o, "C_DigestKey", Rv::KEY_INDIGESTIBLE, Rv::KEY_INDIGESTIBLE)?;
         let value = o.secret.as_ref().ok_or_else(|| deny(Rv::KEY_INDIGESTIBLE, "the key has no value to digest"))?;
         let mut ops = Self::ops(conn)?;
         let op = ops.get_mut(&(session, OpKind::Digest)).ok_or_else(|| not_initialized(OpKind::Digest))?;
