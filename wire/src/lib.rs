@@ -9,6 +9,8 @@ pub mod codec;
 pub mod frame;
 pub mod handoff;
 pub mod msg;
+#[cfg(feature = "proto")]
+pub mod proto;
 pub mod rv;
 pub mod spin;
 pub mod stream;

@@ -430,6 +430,57 @@ pub enum Request {
     /// replay and the client's ACL before it runs `request` as usual.
     /// `request` may not itself be `Authorized`.
     Authorized { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], request: Box<Request> },
+    /// One call of the gRPC API (docs/grpc-api.md), forwarded by the CA
+    /// exactly as the client sent it: `method` is the full gRPC path
+    /// ("/teehsm.v1.KeyManagementService/Sign") and `body` the request
+    /// message's protobuf encoding. The TA checks `mac` over
+    /// [`api_auth_message`] with the client's secret, the timestamp window,
+    /// the nonce and the ACL, then decodes and runs the call on the
+    /// client's token. An empty `client_id` (with zero nonce and mac) is an
+    /// anonymous call, allowed for GenerateRandom and GetAttestation only.
+    /// Reply `Api`.
+    ApiCall { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], method: String, body: Vec<u8> },
+}
+
+/// Longest gRPC method path in an `ApiCall`.
+pub const MAX_API_METHOD_LEN: usize = 128;
+/// Largest protobuf body of an `ApiCall` or its reply (the API's data
+/// fields are at most 64 KiB each).
+pub const MAX_API_BODY_LEN: usize = 512 * 1024;
+/// Longest status message in an `Api` reply.
+pub const MAX_API_MESSAGE_LEN: usize = 1024;
+/// Domain separation prefix of the API request MAC input.
+pub const API_AUTH_CONTEXT: &[u8] = b"teehsm-api-v1";
+/// Domain separation prefix of the API response MAC input.
+pub const API_RESPONSE_CONTEXT: &[u8] = b"teehsm-api-resp-v1";
+
+/// The bytes an `ApiCall` MAC covers: `"teehsm-api-v1" || u8 len(client_id)
+/// || client_id || timestamp_ms (u64 BE) || nonce || u16 BE len(method) ||
+/// method || body`.
+pub fn api_auth_message(client_id: &str, timestamp_ms: u64, nonce: &[u8; CLIENT_NONCE_LEN], method: &str, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(API_AUTH_CONTEXT.len() + 1 + client_id.len() + 8 + CLIENT_NONCE_LEN + 2 + method.len() + body.len());
+    m.extend_from_slice(API_AUTH_CONTEXT);
+    m.push(client_id.len() as u8);
+    m.extend_from_slice(client_id.as_bytes());
+    m.extend_from_slice(&timestamp_ms.to_be_bytes());
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&(method.len() as u16).to_be_bytes());
+    m.extend_from_slice(method.as_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// The bytes an `Api` reply's MAC covers: `"teehsm-api-resp-v1" ||
+/// request mac || code (u32 BE) || u32 BE len(message) || message || body`.
+pub fn api_response_message(request_mac: &[u8; CLIENT_MAC_LEN], code: u32, message: &str, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(API_RESPONSE_CONTEXT.len() + CLIENT_MAC_LEN + 8 + message.len() + body.len());
+    m.extend_from_slice(API_RESPONSE_CONTEXT);
+    m.extend_from_slice(request_mac);
+    m.extend_from_slice(&code.to_be_bytes());
+    m.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    m.extend_from_slice(message.as_bytes());
+    m.extend_from_slice(body);
+    m
 }
 
 /// Longest API client id ([`valid_client_id`]).
@@ -703,6 +754,12 @@ pub enum Reply {
     Attestation(Box<AttestationReport>),
     /// ListClients: the registered API clients and their ACLs.
     Clients(Vec<ClientInfo>),
+    /// ApiCall: a gRPC status `code` (0 = OK) with its `message`, the
+    /// response message's protobuf encoding (empty unless OK), and the TA's
+    /// MAC over [`api_response_message`] with the client's secret (zero
+    /// for anonymous calls and for refusals before the client was
+    /// authenticated).
+    Api { code: u32, message: String, body: Vec<u8>, mac: [u8; CLIENT_MAC_LEN] },
 }
 
 /// A response: the reply, or a status code with a message.
@@ -971,6 +1028,7 @@ impl Request {
             Request::RemoveClient { .. } => "RemoveClient",
             Request::ListClients { .. } => "ListClients",
             Request::Authorized { .. } => "Authorized",
+            Request::ApiCall { .. } => "ApiCall",
         }
     }
 
@@ -1162,6 +1220,9 @@ impl Request {
                 w.u16(64).str(client_id).u64(*timestamp_ms).raw(nonce).raw(mac);
                 request.encode_body(w);
             }
+            Request::ApiCall { client_id, timestamp_ms, nonce, mac, method, body } => {
+                w.u16(65).str(client_id).u64(*timestamp_ms).raw(nonce).raw(mac).str(method).bytes(body);
+            }
         }
     }
 
@@ -1285,6 +1346,20 @@ impl Request {
                 nonce: r.array("client nonce")?,
                 mac: r.array("client MAC")?,
                 request: Box::new(Request::decode_body(r, true)?),
+            },
+            65 => Request::ApiCall {
+                client_id: {
+                    let id = r.string("client id", MAX_CLIENT_ID_LEN)?;
+                    if !id.is_empty() && !valid_client_id(&id) {
+                        return Err(DecodeError::Invalid { what: "client id", why: "1 to 64 characters from [A-Za-z0-9._-]" });
+                    }
+                    id
+                },
+                timestamp_ms: r.u64("timestamp")?,
+                nonce: r.array("client nonce")?,
+                mac: r.array("client MAC")?,
+                method: r.string("API method", MAX_API_METHOD_LEN)?,
+                body: r.bytes("API request body", MAX_API_BODY_LEN)?,
             },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
@@ -1420,6 +1495,9 @@ impl Reply {
                     put_acl(w, &c.acl);
                 }
             }
+            Reply::Api { code, message, body, mac } => {
+                w.u8(16).u32(*code).str(message).bytes(body).raw(mac);
+            }
         }
     }
 
@@ -1473,6 +1551,12 @@ impl Reply {
                 }
                 Reply::Clients(v)
             }
+            16 => Reply::Api {
+                code: r.u32("API status code")?,
+                message: r.string("API status message", MAX_API_MESSAGE_LEN)?,
+                body: r.bytes("API response body", MAX_API_BODY_LEN)?,
+                mac: r.array("API response MAC")?,
+            },
             t => return Err(DecodeError::UnknownTag { what: "reply", tag: t as u64 }),
         })
     }
@@ -1578,6 +1662,8 @@ mod tests {
         round_trip(Request::SetClientAcl { session: 1, client_id: "svc-a".into(), acl: vec![] });
         round_trip(Request::RemoveClient { session: 1, client_id: "svc-a".into() });
         round_trip(Request::ListClients { session: 1 });
+        round_trip(Request::ApiCall { client_id: "svc-a".into(), timestamp_ms: 5, nonce: [1; 16], mac: [2; 32], method: "/teehsm.v1.KeyManagementService/Sign".into(), body: vec![1, 2, 3] });
+        round_trip(Request::ApiCall { client_id: String::new(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], method: "/teehsm.v1.KeyManagementService/GenerateRandom".into(), body: vec![] });
         let inner = Request::Sign { session: 3, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: 9, data: vec![1; 32] };
         let auth = Request::Authorized { client_id: "svc-a".into(), timestamp_ms: 1_700_000_000_000, nonce: [7; CLIENT_NONCE_LEN], mac: [9; CLIENT_MAC_LEN], request: Box::new(inner.clone()) };
         round_trip(auth.clone());
@@ -1599,6 +1685,22 @@ mod tests {
         assert!(m.ends_with(&encode_request(0, &inner)));
         assert!(valid_client_id("a.B-9_") && !valid_client_id("") && !valid_client_id("a b") && !valid_client_id(&"a".repeat(65)));
         assert_eq!(acl_op::names(acl_op::SIGN | acl_op::GET_PUBLIC), "sign,get_public");
+    }
+
+    #[test]
+    fn api_call_and_reply() {
+        let resp = Response::Ok(Reply::Api { code: 5, message: "no key".into(), body: vec![9; 3], mac: [3; 32] });
+        assert_eq!(decode_response(&encode_response(2, &resp)).expect("decodes"), (2, resp));
+        // A malformed client id is refused; the empty one means anonymous.
+        let bad = Request::ApiCall { client_id: "a b".into(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], method: "/x".into(), body: vec![] };
+        assert!(decode_request(&encode_request(1, &bad)).is_err());
+        let m = api_auth_message("svc", 0x0102, &[7; 16], "/m", b"body");
+        let mut want = b"teehsm-api-v1\x03svc\0\0\0\0\0\0\x01\x02".to_vec();
+        want.extend_from_slice(&[7; 16]);
+        want.extend_from_slice(b"\0\x02/mbody");
+        assert_eq!(m, want);
+        let r = api_response_message(&[1; 32], 7, "no", b"b");
+        assert!(r.starts_with(b"teehsm-api-resp-v1\x01") && r.ends_with(b"\0\0\0\x07\0\0\0\x02nob"));
     }
 
     fn sample_report() -> AttestationReport {

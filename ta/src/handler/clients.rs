@@ -210,6 +210,7 @@ fn need(req: &Request) -> Need {
         // administration, client administration, connection setup and
         // nesting are not part of the client API.
         R::Hello { .. }
+        | R::ApiCall { .. }
         | R::JoinApp { .. }
         | R::InitToken { .. }
         | R::InitPin { .. }

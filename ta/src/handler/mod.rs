@@ -227,6 +227,7 @@ impl Ta {
     fn dispatch(&self, conn: &mut Conn, req: Request) -> Result<Reply> {
         match req {
             Request::Hello { .. } | Request::JoinApp { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Hello and JoinApp are handled per connection")),
+            Request::ApiCall { .. } => Err(deny(Rv::FUNCTION_NOT_SUPPORTED, "ApiCall: the gRPC API executor is not built yet")),
             Request::GetTaInfo => Ok(Reply::TaInfo(TaInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 platform: self.platform.name().into(),
