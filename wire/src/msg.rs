@@ -758,8 +758,9 @@ pub enum Reply {
     /// response message's protobuf encoding (empty unless OK), and the TA's
     /// MAC over [`api_response_message`] with the client's secret (zero
     /// for anonymous calls and for refusals before the client was
-    /// authenticated).
-    Api { code: u32, message: String, body: Vec<u8>, mac: [u8; CLIENT_MAC_LEN] },
+    /// authenticated). `algorithm` is the teehsm.v1 `Algorithm` of the key
+    /// the call used (0 if none), for the CA's metrics; not MAC-covered.
+    Api { code: u32, message: String, body: Vec<u8>, mac: [u8; CLIENT_MAC_LEN], algorithm: u32 },
 }
 
 /// A response: the reply, or a status code with a message.
@@ -1495,8 +1496,8 @@ impl Reply {
                     put_acl(w, &c.acl);
                 }
             }
-            Reply::Api { code, message, body, mac } => {
-                w.u8(16).u32(*code).str(message).bytes(body).raw(mac);
+            Reply::Api { code, message, body, mac, algorithm } => {
+                w.u8(16).u32(*code).str(message).bytes(body).raw(mac).u32(*algorithm);
             }
         }
     }
@@ -1556,6 +1557,7 @@ impl Reply {
                 message: r.string("API status message", MAX_API_MESSAGE_LEN)?,
                 body: r.bytes("API response body", MAX_API_BODY_LEN)?,
                 mac: r.array("API response MAC")?,
+                algorithm: r.u32("API key algorithm")?,
             },
             t => return Err(DecodeError::UnknownTag { what: "reply", tag: t as u64 }),
         })
@@ -1689,7 +1691,7 @@ mod tests {
 
     #[test]
     fn api_call_and_reply() {
-        let resp = Response::Ok(Reply::Api { code: 5, message: "no key".into(), body: vec![9; 3], mac: [3; 32] });
+        let resp = Response::Ok(Reply::Api { code: 5, message: "no key".into(), body: vec![9; 3], mac: [3; 32], algorithm: 1 });
         assert_eq!(decode_response(&encode_response(2, &resp)).expect("decodes"), (2, resp));
         // A malformed client id is refused; the empty one means anonymous.
         let bad = Request::ApiCall { client_id: "a b".into(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], method: "/x".into(), body: vec![] };

@@ -2,6 +2,7 @@
 //! every authorization decision through `policy` and every persistent change
 //! through `store`.
 
+mod api;
 mod apps;
 mod cipher_stream;
 mod clients;
