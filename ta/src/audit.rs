@@ -43,6 +43,10 @@ pub struct Event {
     pub object: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mechanism: Option<u64>,
+    /// The gRPC API key name a call used (`Api:*` entries), never key material or data.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    /// CKR code; for `Api:*` entries the gRPC status code (0 = OK).
     pub rv: u32,
 }
 
@@ -266,7 +270,7 @@ mod tests {
             seq: 7,
             time_ms: 1,
             prev: "ab".repeat(32),
-            event: super::Event { op: "Sign".into(), client: Some("c\"x".into()), slot: Some(0), session: Some(3), object: None, mechanism: Some(0x1041), rv: 0 },
+            event: super::Event { op: "Sign".into(), client: Some("c\"x".into()), slot: Some(0), session: Some(3), object: None, mechanism: Some(0x1041), key: None, rv: 0 },
             hash: None,
         };
         let canonical = serde_json::to_vec(&e).unwrap();

@@ -27,6 +27,34 @@ pub const CKA_TEEHSM_CLIENT_ID: u64 = CKA_VENDOR_DEFINED | 0x0054_0010;
 /// Internal: the encoded ACL of an API client record.
 pub const CKA_TEEHSM_CLIENT_ACL: u64 = CKA_VENDOR_DEFINED | 0x0054_0011;
 
+/// Internal object class of a gRPC API key's metadata record
+/// (docs/grpc-api.md; `handler::api::keys`): name, algorithm, versions and
+/// their states. Hidden from PKCS#11 like client records.
+pub const CKO_TEEHSM_API_KEY: u64 = 0x8000_0000 | 0x0054_0002;
+/// Internal: the name of an API key, on its metadata record (indexed by the store).
+pub const CKA_TEEHSM_API_KEY_NAME: u64 = CKA_VENDOR_DEFINED | 0x0054_0020;
+/// Internal: the encoded metadata of an API key record.
+pub const CKA_TEEHSM_API_KEY_META: u64 = CKA_VENDOR_DEFINED | 0x0054_0021;
+/// Internal: on a key object that is one version of an API key, the
+/// version number (CK_ULONG). Its presence alone hides the object from PKCS#11.
+pub const CKA_TEEHSM_API_KEY_VERSION: u64 = CKA_VENDOR_DEFINED | 0x0054_0022;
+/// Internal: on an API key version, the object id of its metadata record (CK_ULONG).
+pub const CKA_TEEHSM_API_KEY_RECORD: u64 = CKA_VENDOR_DEFINED | 0x0054_0023;
+
+/// True for the TA's internal objects that PKCS#11 never sees: API client
+/// records, API key records and API key versions.
+pub fn is_internal(o: &Object) -> bool {
+    let class = o.class();
+    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY || o.attrs.contains_key(&CKA_TEEHSM_API_KEY_VERSION)
+}
+
+/// True for internal bookkeeping records (client and API key records), which
+/// are not keys; API key versions are keys and count as token objects.
+pub fn is_internal_record(o: &Object) -> bool {
+    let class = o.class();
+    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY
+}
+
 /// Attributes that are key material: they live in [`Object::secret`], never in the attribute map.
 pub fn is_key_material(ty: u64, class: u64) -> bool {
     match ty {

@@ -33,7 +33,7 @@
 //!   sensitive, extractable): on a protected key they would let a caller
 //!   build related or short keys and recover the value piece by piece.
 
-use crate::object::{attr_kind, is_key_material, value_well_formed, Object, CKO_TEEHSM_CLIENT};
+use crate::object::{attr_kind, is_internal, is_key_material, value_well_formed, Object};
 use teehsm_wire::ck::*;
 use teehsm_wire::{Attribute, Rv};
 
@@ -195,8 +195,9 @@ pub fn check_may_hold(o: &Object, actor: Actor) -> Verdict {
 
 /// R9: is this object visible to this actor?
 pub fn visible(o: &Object, actor: Actor) -> bool {
-    // API client records (handler::clients) are never PKCS#11 objects.
-    o.class() != CKO_TEEHSM_CLIENT && (!o.is_private() || actor.role == Role::User)
+    // API client records (handler::clients) and API keys (handler::api)
+    // are never PKCS#11 objects: not even the user may find or use them.
+    !is_internal(o) && (!o.is_private() || actor.role == Role::User)
 }
 
 /// The attributes that grant a key a use.

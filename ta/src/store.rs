@@ -84,7 +84,7 @@ pub enum Op {
 
 /// Attributes whose values are indexed for C_FindObjects (the ones
 /// applications search by).
-const INDEXED: [u64; 3] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID, crate::object::CKA_TEEHSM_CLIENT_ID];
+const INDEXED: [u64; 4] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID, crate::object::CKA_TEEHSM_CLIENT_ID, crate::object::CKA_TEEHSM_API_KEY_NAME];
 
 /// Everything the store holds, as of the last acknowledged commit.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, SO_PIN};
+use common::{acl, nonce, now_ms, register, so, Harness};
 use teehsm_crypto::digest::HashAlg;
 use teehsm_ta::handler::{Connection as Conn, HandlerConfig, CLIENT_WINDOW_MS};
 use teehsm_ta::object::{CKA_TEEHSM_CLIENT_ID, CKO_TEEHSM_CLIENT};
@@ -12,15 +12,7 @@ use teehsm_wire::*;
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
-fn nonce() -> [u8; CLIENT_NONCE_LEN] {
-    let mut n = [0u8; CLIENT_NONCE_LEN];
-    teehsm_crypto::rng::fill(&mut n).unwrap();
-    n
-}
 
 fn mac(secret: &[u8], id: &str, ts: u64, nonce: &[u8; 16], inner: &Request) -> [u8; 32] {
     let m = teehsm_crypto::mac::hmac(HashAlg::Sha256, secret, &client_auth_message(id, ts, nonce, inner)).unwrap();
@@ -37,24 +29,8 @@ fn authorized_at(secret: &[u8], id: &str, ts: u64, nonce: [u8; 16], inner: Reque
     Request::Authorized { client_id: id.into(), timestamp_ms: ts, nonce, mac, request: Box::new(inner) }
 }
 
-fn acl(entries: &[(&str, u32)]) -> Vec<AclEntry> {
-    entries.iter().map(|(p, o)| AclEntry { key_label_prefix: (*p).into(), operations: *o }).collect()
-}
 
-/// A connection with an RW session where the SO is logged in.
-fn so(h: &Harness) -> (Conn, u64) {
-    let mut c = h.conn();
-    let s = h.open(&mut c, true);
-    h.ok(&mut c, Request::Login { session: s, user_type: CKU_SO, pin: Secret(SO_PIN.to_vec()) });
-    (c, s)
-}
 
-fn register(h: &Harness, id: &str, acl: Vec<AclEntry>) -> Vec<u8> {
-    let (mut c, s) = so(h);
-    let secret = h.bytes(&mut c, Request::RegisterClient { session: s, client_id: id.into(), acl });
-    assert_eq!(secret.len(), CLIENT_SECRET_LEN);
-    secret
-}
 
 fn list(h: &Harness) -> Vec<ClientInfo> {
     let (mut c, s) = so(h);

@@ -93,7 +93,8 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
     }
 }
 
-pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+/// A DER TLV with a definite length (up to 2^24 - 1 bytes of body).
+pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 5);
     out.push(tag);
     push_len(&mut out, body.len());
@@ -101,7 +102,8 @@ pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+/// A DER SEQUENCE of already-encoded parts.
+pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
     tlv(0x30, &parts.concat())
 }
 
@@ -128,4 +130,18 @@ pub(crate) fn unsigned_integer(v: &[u8]) -> Vec<u8> {
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
     let z = v.iter().take_while(|&&b| b == 0).count();
     &v[z..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_of_every_size_class() {
+        assert_eq!(&tlv(0x04, &[0u8; 0x7f])[..2], &[0x04, 0x7f]);
+        assert_eq!(&tlv(0x04, &[0u8; 0x80])[..3], &[0x04, 0x81, 0x80]);
+        assert_eq!(&tlv(0x04, &[0u8; 0x1234])[..4], &[0x04, 0x82, 0x12, 0x34]);
+        assert_eq!(&tlv(0x04, &vec![0u8; 0x1_0000])[..5], &[0x04, 0x83, 0x01, 0x00, 0x00]);
+        assert_eq!(sequence(&[&[1], &[2, 3]]), vec![0x30, 0x03, 1, 2, 3]);
+    }
 }

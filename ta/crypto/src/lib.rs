@@ -15,7 +15,7 @@ pub mod digest;
 pub mod gcm;
 pub mod ec;
 pub mod eddsa;
-mod der;
+pub mod der;
 mod error;
 pub mod kbkdf;
 pub mod kdf;

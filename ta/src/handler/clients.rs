@@ -7,7 +7,11 @@
 //! checks the MAC (HMAC-SHA-256 over [`teehsm_wire::client_auth_message`]),
 //! the timestamp window, the nonce against replay and the client's ACL for
 //! the inner request, and only then runs the inner request as usual (with
-//! its own session and login checks).
+//! its own session and login checks). Calls of the gRPC API
+//! (`Request::ApiCall`, `handler::api`) use the same records and the same
+//! checks ([`Ta::authenticate`], then [`Ta::consume_nonce`] once the call
+//! passed its ACL), over `teehsm_wire::api_auth_message`; the replay cache
+//! is shared, so a nonce is single-use across both.
 //!
 //! Client records are token objects of the internal class
 //! `CKO_TEEHSM_CLIENT`, so they are sealed and durable like keys and go away
@@ -41,6 +45,9 @@ pub struct ClientAuth {
     /// Serializes registration, ACL changes and removal (applications run
     /// concurrently), so a client id is never registered twice.
     admin: Mutex<()>,
+    /// Serializes changes to API key records (create, rotate, import,
+    /// destroy, restore, expiry) so names stay unique and versions ordered.
+    api_keys: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -77,11 +84,11 @@ impl ReplayCache {
 
 impl Default for ClientAuth {
     fn default() -> Self {
-        ClientAuth { started_ms: now_ms(), seen: Mutex::new(HashMap::new()), admin: Mutex::new(()) }
+        ClientAuth { started_ms: now_ms(), seen: Mutex::new(HashMap::new()), admin: Mutex::new(()), api_keys: Mutex::new(()) }
     }
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -230,13 +237,71 @@ fn need(req: &Request) -> Need {
 }
 
 /// A stored client record.
-struct Client {
-    slot: u64,
-    secret: Zeroizing<Vec<u8>>,
-    acl: Vec<AclEntry>,
+pub(super) struct Client {
+    /// The slot whose SO registered it: the only token it acts on.
+    pub slot: u64,
+    pub secret: Zeroizing<Vec<u8>>,
+    pub acl: Vec<AclEntry>,
 }
 
-fn allows(acl: &[AclEntry], label: &[u8], op: u32) -> bool {
+/// Why a client's request was not authenticated. The messages name the
+/// reason, never the secret or the expected MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AuthError {
+    UnknownClient,
+    BadMac,
+    OutsideWindow { timestamp_ms: u64, now_ms: u64 },
+    BeforeStart,
+    Replay,
+    TooManyRequests,
+    Internal(&'static str),
+}
+
+impl AuthError {
+    /// The sentence that explains the refusal of `client_id`'s request.
+    pub(super) fn message(&self, client_id: &str) -> String {
+        let shown = shown_id(client_id);
+        match self {
+            AuthError::UnknownClient => format!("no API client {shown:?} is registered"),
+            AuthError::BadMac => format!("API client {shown:?}: the request authenticator does not verify"),
+            AuthError::OutsideWindow { timestamp_ms, now_ms } => {
+                format!("API client {shown:?}: timestamp {timestamp_ms} is more than {} s from the TA clock ({now_ms})", CLIENT_WINDOW_MS / 1000)
+            }
+            AuthError::BeforeStart => format!("API client {shown:?}: the request predates the TA's start; send a fresh one"),
+            AuthError::Replay => format!("API client {shown:?}: this nonce was already used (replayed request)"),
+            AuthError::TooManyRequests => format!("API client {shown:?}: too many requests within the replay window; retry later"),
+            AuthError::Internal(what) => (*what).to_string(),
+        }
+    }
+
+    /// As a PKCS#11 refusal of an `Authorized` request.
+    fn denied(&self, client_id: &str) -> crate::policy::Denied {
+        let rv = match self {
+            AuthError::UnknownClient => Rv::USER_NOT_LOGGED_IN,
+            AuthError::BadMac | AuthError::OutsideWindow { .. } | AuthError::BeforeStart => Rv::TEEHSM_CLIENT_AUTH_FAILED,
+            AuthError::Replay => Rv::TEEHSM_CLIENT_REPLAY,
+            AuthError::TooManyRequests => Rv::FUNCTION_FAILED,
+            AuthError::Internal(_) => Rv::GENERAL_ERROR,
+        };
+        deny(rv, self.message(client_id))
+    }
+
+    /// True once the MAC verified: the refusal can be MACed for the client.
+    pub(super) fn after_mac(&self) -> bool {
+        !matches!(self, AuthError::UnknownClient | AuthError::BadMac)
+    }
+}
+
+/// A client id as messages and audit entries show it.
+pub(super) fn shown_id(client_id: &str) -> &str {
+    if teehsm_wire::valid_client_id(client_id) {
+        client_id
+    } else {
+        "<invalid id>"
+    }
+}
+
+pub(super) fn allows(acl: &[AclEntry], label: &[u8], op: u32) -> bool {
     acl.iter().any(|e| e.operations & op == op && label.starts_with(e.key_label_prefix.as_bytes()))
 }
 
@@ -249,7 +314,7 @@ impl Ta {
         found
     }
 
-    fn client(&self, client_id: &str) -> Option<Client> {
+    pub(super) fn client(&self, client_id: &str) -> Option<Client> {
         let o = self.client_object(client_id)?;
         let secret = o.secret.clone()?;
         let acl = decode_acl(o.get(CKA_TEEHSM_CLIENT_ACL)?)?;
@@ -274,6 +339,7 @@ impl Ta {
             session,
             object: None,
             mechanism: None,
+            key: None,
             rv: rv.0,
         });
     }
@@ -378,7 +444,7 @@ impl Ta {
     ) -> Result<()> {
         let conn = c.app.read();
         let r = self.authorize_inner(&conn, client_id, timestamp_ms, nonce, mac, request);
-        let shown = if teehsm_wire::valid_client_id(client_id) { client_id } else { "<invalid id>" };
+        let shown = shown_id(client_id);
         let op = format!("Authorized:{}", request.name());
         self.audit_client(&conn, &op, shown, None, session_of(request), r.as_ref().err().map(|d| d.rv).unwrap_or(Rv::OK));
         r
@@ -393,37 +459,53 @@ impl Ta {
         mac: &[u8; CLIENT_MAC_LEN],
         request: &Request,
     ) -> Result<()> {
-        let client = self.client(client_id).ok_or_else(|| unknown_client(client_id))?;
         let msg = teehsm_wire::client_auth_message(client_id, timestamp_ms, nonce, request);
-        teehsm_crypto::mac::hmac_verify(HashAlg::Sha256, &client.secret, &msg, mac)
-            .map_err(|_| deny(Rv::TEEHSM_CLIENT_AUTH_FAILED, format!("API client {client_id:?}: the request authenticator does not verify")))?;
+        let client = self.authenticate(client_id, timestamp_ms, &msg, mac).map_err(|e| e.denied(client_id))?;
+        self.check_acl(conn, client_id, &client, request)?;
+        // The nonce is recorded last, only for requests that passed every
+        // check, so refused requests cannot fill the cache.
+        self.consume_nonce(client_id, timestamp_ms, nonce).map_err(|e| e.denied(client_id))
+    }
+
+    /// The first half of authenticating a client's request (`Authorized`
+    /// and `ApiCall` alike): the client record, the MAC over `msg` (in
+    /// constant time), the timestamp window and the TA-start rule. The
+    /// nonce is checked and recorded separately ([`Ta::consume_nonce`]) once
+    /// the request has passed its other checks.
+    pub(super) fn authenticate(&self, client_id: &str, timestamp_ms: u64, msg: &[u8], mac: &[u8; CLIENT_MAC_LEN]) -> std::result::Result<Client, AuthError> {
+        let client = self.client(client_id).ok_or(AuthError::UnknownClient)?;
+        teehsm_crypto::mac::hmac_verify(HashAlg::Sha256, &client.secret, msg, mac).map_err(|_| AuthError::BadMac)?;
         let now = now_ms();
         if timestamp_ms.abs_diff(now) > CLIENT_WINDOW_MS {
-            return Err(deny(
-                Rv::TEEHSM_CLIENT_AUTH_FAILED,
-                format!("API client {client_id:?}: timestamp {timestamp_ms} is more than {} s from the TA clock ({now})", CLIENT_WINDOW_MS / 1000),
-            ));
+            return Err(AuthError::OutsideWindow { timestamp_ms, now_ms: now });
         }
         if timestamp_ms < self.clients.started_ms {
             // The replay cache does not survive a restart; requests made
             // before it could otherwise be replayed.
-            return Err(deny(Rv::TEEHSM_CLIENT_AUTH_FAILED, format!("API client {client_id:?}: the request predates the TA's start; send a fresh one")));
+            return Err(AuthError::BeforeStart);
         }
-        self.check_acl(conn, client_id, &client, request)?;
-        // The nonce is recorded last, only for requests that passed every
-        // check, so refused requests cannot fill the cache.
-        let mut seen = self.clients.seen.lock().map_err(|_| deny(Rv::GENERAL_ERROR, "replay cache lock poisoned"))?;
+        Ok(client)
+    }
+
+    /// Records `nonce` for `client_id`, refusing one already seen within the window.
+    pub(super) fn consume_nonce(&self, client_id: &str, timestamp_ms: u64, nonce: &[u8; CLIENT_NONCE_LEN]) -> std::result::Result<(), AuthError> {
+        let mut seen = self.clients.seen.lock().map_err(|_| AuthError::Internal("replay cache lock poisoned"))?;
         let cache = seen.entry(client_id.to_string()).or_default();
-        cache.expire(now);
+        cache.expire(now_ms());
         if cache.nonces.contains(nonce) {
-            return Err(deny(Rv::TEEHSM_CLIENT_REPLAY, format!("API client {client_id:?}: this nonce was already used (replayed request)")));
+            return Err(AuthError::Replay);
         }
         if cache.nonces.len() >= MAX_NONCES_PER_CLIENT {
-            return Err(deny(Rv::FUNCTION_FAILED, format!("API client {client_id:?}: too many requests within the replay window; retry later")));
+            return Err(AuthError::TooManyRequests);
         }
         cache.nonces.insert(*nonce);
         cache.expiry.push_back((timestamp_ms.saturating_add(CLIENT_WINDOW_MS), *nonce));
         Ok(())
+    }
+
+    /// Serializes changes to API key records (`handler::api::keys`).
+    pub(super) fn api_key_lock(&self) -> std::result::Result<std::sync::MutexGuard<'_, ()>, AuthError> {
+        self.clients.api_keys.lock().map_err(|_| AuthError::Internal("API key lock poisoned"))
     }
 
     fn check_acl(&self, conn: &Conn, client_id: &str, client: &Client, request: &Request) -> Result<()> {
@@ -482,8 +564,7 @@ impl Ta {
 }
 
 fn unknown_client(client_id: &str) -> crate::policy::Denied {
-    let shown = if teehsm_wire::valid_client_id(client_id) { client_id } else { "<invalid id>" };
-    deny(Rv::USER_NOT_LOGGED_IN, format!("no API client {shown:?} is registered"))
+    AuthError::UnknownClient.denied(client_id)
 }
 
 /// The session a request names, if any.

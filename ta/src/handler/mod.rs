@@ -167,6 +167,14 @@ impl Ta {
             }
             _ if !c.hello => return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello"),
             Request::JoinApp { ticket } => self.join(c, &ticket.0),
+            // A gRPC API call (handler::api) needs no session or login: the
+            // client's authenticator and ACL are the authority. It runs
+            // without the application's lock, so a slow call (an RSA key
+            // generation, a store commit) never holds up the application.
+            Request::ApiCall { client_id, timestamp_ms, nonce, mac, method, body } => {
+                let app = c.app.read().client.clone();
+                Ok(self.api_call(&app, &client_id, timestamp_ms, &nonce, &mac, &method, &body))
+            }
             // An API client's request (docs/client-auth.md): authenticated
             // and checked against the client's ACL, then run as usual.
             Request::Authorized { client_id, timestamp_ms, nonce, mac, request } => {
@@ -228,7 +236,9 @@ impl Ta {
     fn dispatch(&self, conn: &mut Conn, req: Request) -> Result<Reply> {
         match req {
             Request::Hello { .. } | Request::JoinApp { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Hello and JoinApp are handled per connection")),
-            Request::ApiCall { .. } => Err(deny(Rv::FUNCTION_NOT_SUPPORTED, "ApiCall: the gRPC API executor is not built yet")),
+            Request::ApiCall { client_id, timestamp_ms, nonce, mac, method, body } => {
+                Ok(self.api_call(&conn.client, &client_id, timestamp_ms, &nonce, &mac, &method, &body))
+            }
             Request::GetTaInfo => Ok(Reply::TaInfo(TaInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 platform: self.platform.name().into(),
@@ -450,6 +460,7 @@ impl Ta {
             session,
             object,
             mechanism,
+            key: None,
             rv: rv.0,
         });
     }

@@ -47,7 +47,7 @@ impl Ta {
             }
         }
         let c = &self.counters[slot as usize];
-        let total_objects = self.store.state().objects.values().filter(|o| o.slot == slot && o.class() != crate::object::CKO_TEEHSM_CLIENT).count() as u64;
+        let total_objects = self.store.state().objects.values().filter(|o| o.slot == slot && !crate::object::is_internal_record(o)).count() as u64;
         Ok(Reply::TokenInfo(TokenInfo {
             label: t.label.clone(),
             serial: t.serial.clone(),

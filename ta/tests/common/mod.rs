@@ -175,3 +175,36 @@ impl Harness {
         }
     }
 }
+
+/// API client ACL entries from (label prefix, operation bits) pairs.
+pub fn acl(entries: &[(&str, u32)]) -> Vec<AclEntry> {
+    entries.iter().map(|(p, o)| AclEntry { key_label_prefix: (*p).into(), operations: *o }).collect()
+}
+
+/// A connection with an RW session where the SO is logged in.
+pub fn so(h: &Harness) -> (Conn, u64) {
+    let mut c = h.conn();
+    let s = h.open(&mut c, true);
+    h.ok(&mut c, Request::Login { session: s, user_type: CKU_SO, pin: Secret(SO_PIN.to_vec()) });
+    (c, s)
+}
+
+/// Registers an API client (SO session) and returns its 32-byte secret.
+pub fn register(h: &Harness, id: &str, acl: Vec<AclEntry>) -> Vec<u8> {
+    let (mut c, s) = so(h);
+    let secret = h.bytes(&mut c, Request::RegisterClient { session: s, client_id: id.into(), acl });
+    assert_eq!(secret.len(), CLIENT_SECRET_LEN);
+    secret
+}
+
+/// Milliseconds since the Unix epoch (API client timestamps).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A fresh random API client nonce.
+pub fn nonce() -> [u8; CLIENT_NONCE_LEN] {
+    let mut n = [0u8; CLIENT_NONCE_LEN];
+    teehsm_crypto::rng::fill(&mut n).unwrap();
+    n
+}

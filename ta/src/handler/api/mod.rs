@@ -13,6 +13,9 @@
 //! version records, names, states, scheduled destruction, idempotency),
 //! `call` (authentication, ACL, dispatch, response MAC, audit).
 
+mod algo;
+mod call;
 pub mod error;
+mod keys;
 
 pub use error::{code, ApiError, ApiResult};

@@ -1,0 +1,626 @@
+//! API key records (docs/grpc-api.md, "Keys and versions").
+//!
+//! A key is one metadata record (internal class `CKO_TEEHSM_API_KEY`, its
+//! name in `CKA_TEEHSM_API_KEY_NAME`, which the store indexes, and its
+//! metadata in `CKA_TEEHSM_API_KEY_META`) plus one ordinary key object per
+//! live version, marked with `CKA_TEEHSM_API_KEY_VERSION` and
+//! `CKA_TEEHSM_API_KEY_RECORD`. All are token objects in the slot of the
+//! client that created the key, so they are sealed, durable and
+//! rollback-checked like every token object, and `policy::visible` hides
+//! them from PKCS#11.
+//!
+//! Reads (every key operation) take only the store's read lock and a map
+//! lookup; changes (create, rotate, import, destroy, restore, expiry) are
+//! serialized by one lock and committed as one store batch each.
+
+use super::{ApiError, ApiResult};
+use crate::handler::Ta;
+use crate::keys::LoadedKey;
+use crate::object::{Object, CKA_TEEHSM_API_KEY_META, CKA_TEEHSM_API_KEY_NAME, CKA_TEEHSM_API_KEY_RECORD, CKA_TEEHSM_API_KEY_VERSION, CKO_TEEHSM_API_KEY};
+use crate::store::Op;
+use std::sync::Arc;
+use teehsm_wire::ck::*;
+use teehsm_wire::codec::{Reader, Writer};
+use teehsm_wire::proto::v1::{Algorithm, Key, KeyPurpose, KeyVersion, KeyVersionState};
+use teehsm_wire::Attribute;
+use zeroize::Zeroizing;
+
+/// Longest key name.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest request id.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// destroy_scheduled_duration_seconds when the request leaves it 0.
+pub const DEFAULT_DESTROY_SECONDS: u64 = 86_400;
+/// Longest destroy_scheduled_duration_seconds.
+pub const MAX_DESTROY_SECONDS: u64 = 365 * 86_400;
+/// Most versions one key may have (rotations and imports).
+pub const MAX_VERSIONS: usize = 1000;
+
+const META_FORMAT: u8 = 1;
+
+/// Checks a key name: 1-128 characters from `[A-Za-z0-9._/-]`.
+pub fn check_name(what: &str, name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.bytes().all(name_byte) {
+        return Err(ApiError::invalid(format!("{what} {:?} is not a valid key name: use 1 to {MAX_NAME_LEN} characters from [A-Za-z0-9._/-]", shorten(name))));
+    }
+    Ok(())
+}
+
+/// True for the bytes a key name may contain.
+pub fn name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-')
+}
+
+/// A name for a message, cut to a readable length.
+pub fn shorten(s: &str) -> String {
+    if s.len() <= MAX_NAME_LEN {
+        s.to_string()
+    } else {
+        let mut end = MAX_NAME_LEN;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    }
+}
+
+pub fn check_request_id(id: &str) -> ApiResult<()> {
+    if id.len() > MAX_REQUEST_ID_LEN {
+        return Err(ApiError::invalid(format!("request_id is {} bytes; at most {MAX_REQUEST_ID_LEN} are allowed", id.len())));
+    }
+    Ok(())
+}
+
+/// The destroy_scheduled_duration a request asks for, in seconds.
+pub fn destroy_duration(requested: u64) -> ApiResult<u64> {
+    match requested {
+        0 => Ok(DEFAULT_DESTROY_SECONDS),
+        s if s > MAX_DESTROY_SECONDS => Err(ApiError::invalid(format!(
+            "destroy_scheduled_duration_seconds is {s}; at most {MAX_DESTROY_SECONDS} (365 days) is allowed, 0 means {DEFAULT_DESTROY_SECONDS}"
+        ))),
+        s => Ok(s),
+    }
+}
+
+/// A time for messages: RFC 3339 UTC with milliseconds.
+pub fn fmt_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+pub fn now_ms() -> i64 {
+    crate::handler::clients::now_ms() as i64
+}
+
+/// One version of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub version: u32,
+    pub state: KeyVersionState,
+    pub create_ms: i64,
+    /// When DESTROY_SCHEDULED: when the material goes; when DESTROYED: when it went.
+    pub destroy_ms: i64,
+    pub imported: bool,
+    /// The request_id of the call that made this version.
+    pub request_id: String,
+    /// The key object holding the material (gone once DESTROYED).
+    pub object: u64,
+}
+
+/// A key's metadata record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Object id of the record.
+    pub id: u64,
+    pub slot: u64,
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub primary: u32,
+    pub create_ms: i64,
+    pub destroy_seconds: u64,
+    pub creator: String,
+    /// The request_id of the call that created the key.
+    pub request_id: String,
+    pub versions: Vec<VersionRecord>,
+}
+
+fn state_code(s: KeyVersionState) -> u8 {
+    match s {
+        KeyVersionState::Unspecified => 0,
+        KeyVersionState::Enabled => 1,
+        KeyVersionState::DestroyScheduled => 2,
+        KeyVersionState::Destroyed => 3,
+    }
+}
+
+fn corrupt(name: &str) -> ApiError {
+    ApiError::internal(format!("the record of key {name:?} is damaged"))
+}
+
+impl KeyRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + self.versions.len() * 48);
+        w.u8(META_FORMAT)
+            .u32(self.algorithm as i32 as u32)
+            .u32(self.primary)
+            .u64(self.create_ms as u64)
+            .u64(self.destroy_seconds)
+            .str(&self.creator)
+            .str(&self.request_id)
+            .u32(self.versions.len() as u32);
+        for v in &self.versions {
+            w.u32(v.version)
+                .u8(state_code(v.state))
+                .u64(v.create_ms as u64)
+                .u64(v.destroy_ms as u64)
+                .bool(v.imported)
+                .str(&v.request_id)
+                .u64(v.object);
+        }
+        w.into_vec()
+    }
+
+    /// Reads a metadata record object.
+    fn decode(o: &Object) -> ApiResult<KeyRecord> {
+        let name = o.get(CKA_TEEHSM_API_KEY_NAME).and_then(|n| String::from_utf8(n.to_vec()).ok()).ok_or_else(|| corrupt("?"))?;
+        let meta = o.get(CKA_TEEHSM_API_KEY_META).ok_or_else(|| corrupt(&name))?;
+        let bad = |_| corrupt(&name);
+        let mut r = Reader::new(meta);
+        if r.u8("format").map_err(bad)? != META_FORMAT {
+            return Err(corrupt(&name));
+        }
+        let algorithm = Algorithm::try_from(r.u32("algorithm").map_err(bad)? as i32).map_err(|_| corrupt(&name))?;
+        let primary = r.u32("primary").map_err(bad)?;
+        let create_ms = r.u64("create time").map_err(bad)? as i64;
+        let destroy_seconds = r.u64("destroy duration").map_err(bad)?;
+        let creator = r.string("creator", teehsm_wire::MAX_CLIENT_ID_LEN).map_err(bad)?;
+        let request_id = r.string("request id", MAX_REQUEST_ID_LEN).map_err(bad)?;
+        let n = r.count("versions", MAX_VERSIONS, 34).map_err(bad)?;
+        let mut versions = Vec::with_capacity(n);
+        for _ in 0..n {
+            let version = r.u32("version").map_err(bad)?;
+            let state = match r.u8("state").map_err(bad)? {
+                1 => KeyVersionState::Enabled,
+                2 => KeyVersionState::DestroyScheduled,
+                3 => KeyVersionState::Destroyed,
+                _ => return Err(corrupt(&name)),
+            };
+            versions.push(VersionRecord {
+                version,
+                state,
+                create_ms: r.u64("version create time").map_err(bad)? as i64,
+                destroy_ms: r.u64("version destroy time").map_err(bad)? as i64,
+                imported: r.bool("imported").map_err(bad)?,
+                request_id: r.string("version request id", MAX_REQUEST_ID_LEN).map_err(bad)?,
+                object: r.u64("version object").map_err(bad)?,
+            });
+        }
+        r.finish().map_err(bad)?;
+        Ok(KeyRecord { id: o.id, slot: o.slot, name, algorithm, primary, create_ms, destroy_seconds, creator, request_id, versions })
+    }
+
+    fn to_object(&self) -> Object {
+        let mut o = Object::new(self.id, self.slot);
+        o.set_ulong(CKA_CLASS, CKO_TEEHSM_API_KEY);
+        o.set_bool(CKA_TOKEN, true);
+        o.set_bool(CKA_PRIVATE, true);
+        o.attrs.insert(CKA_TEEHSM_API_KEY_NAME, self.name.as_bytes().to_vec());
+        o.attrs.insert(CKA_TEEHSM_API_KEY_META, self.encode());
+        o
+    }
+
+    pub fn purpose(&self) -> KeyPurpose {
+        super::algo::purpose(self.algorithm)
+    }
+
+    /// The key as the API shows it.
+    pub fn to_proto(&self) -> Key {
+        Key {
+            name: self.name.clone(),
+            algorithm: self.algorithm as i32,
+            purpose: self.purpose() as i32,
+            primary_version: self.primary,
+            versions: self
+                .versions
+                .iter()
+                .map(|v| KeyVersion { version: v.version, state: v.state as i32, create_time_ms: v.create_ms, destroy_time_ms: v.destroy_ms, imported: v.imported })
+                .collect(),
+            create_time_ms: self.create_ms,
+            destroy_scheduled_duration_seconds: self.destroy_seconds,
+            creator: self.creator.clone(),
+        }
+    }
+
+    /// When the key's destruction is scheduled (DestroyKey), the time it happens.
+    pub fn scheduled_at(&self) -> Option<i64> {
+        self.versions.iter().find(|v| v.state == KeyVersionState::DestroyScheduled).map(|v| v.destroy_ms)
+    }
+
+    /// True when every version is destroyed.
+    pub fn destroyed(&self) -> bool {
+        self.versions.iter().all(|v| v.state == KeyVersionState::Destroyed)
+    }
+
+    fn due(&self, now: i64) -> bool {
+        self.versions.iter().any(|v| v.state == KeyVersionState::DestroyScheduled && v.destroy_ms <= now)
+    }
+
+    /// Refuses use of a key scheduled for destruction or destroyed.
+    pub fn check_usable(&self) -> ApiResult<()> {
+        if let Some(at) = self.scheduled_at() {
+            return Err(ApiError::failed_precondition(format!(
+                "key {:?} is scheduled for destruction at {}; RestoreKey cancels it",
+                self.name,
+                fmt_time(at)
+            )));
+        }
+        if self.destroyed() {
+            let at = self.versions.iter().map(|v| v.destroy_ms).max().unwrap_or(0);
+            return Err(ApiError::failed_precondition(format!("key {:?} was destroyed at {}; its name cannot be reused", self.name, fmt_time(at))));
+        }
+        Ok(())
+    }
+
+    /// The version `v` names (0 = the primary).
+    pub fn version(&self, v: u32) -> ApiResult<&VersionRecord> {
+        let want = if v == 0 { self.primary } else { v };
+        let found = self.versions.iter().find(|x| x.version == want).ok_or_else(|| {
+            ApiError::not_found(format!("key {:?} has no version {want} (its versions are 1 to {})", self.name, self.versions.len()))
+        })?;
+        match found.state {
+            KeyVersionState::Enabled => Ok(found),
+            KeyVersionState::DestroyScheduled => Err(ApiError::failed_precondition(format!(
+                "version {want} of key {:?} is scheduled for destruction at {}; RestoreKey cancels it",
+                self.name,
+                fmt_time(found.destroy_ms)
+            ))),
+            _ => Err(ApiError::failed_precondition(format!("version {want} of key {:?} was destroyed at {}", self.name, fmt_time(found.destroy_ms)))),
+        }
+    }
+
+    fn next_version(&self) -> u32 {
+        self.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1
+    }
+}
+
+/// Key material for a new version, from `algo::generate` or `algo::import`.
+pub struct NewVersion {
+    pub material: super::algo::Material,
+    pub imported: bool,
+    pub request_id: String,
+}
+
+/// A new key.
+pub struct NewKey<'a> {
+    pub slot: u64,
+    pub name: &'a str,
+    pub algorithm: Algorithm,
+    pub destroy_seconds: u64,
+    pub creator: &'a str,
+}
+
+/// What a create found when the name was already taken.
+pub enum Existing {
+    /// The same request again: this is the key it made.
+    Same(KeyRecord),
+    /// A different key has the name.
+    Taken,
+}
+
+impl Ta {
+    /// The record of key `name` in `slot`, as stored (no expiry).
+    fn api_key_stored(&self, slot: u64, name: &str) -> ApiResult<Option<KeyRecord>> {
+        let o = {
+            let st = self.store.state();
+            let probe = [Attribute::new(CKA_TEEHSM_API_KEY_NAME, name.as_bytes().to_vec())];
+            let found = st.candidates(&probe).find(|o| o.slot == slot && o.class() == CKO_TEEHSM_API_KEY && o.matches(&probe)).cloned();
+            found
+        };
+        o.map(|o| KeyRecord::decode(&o)).transpose()
+    }
+
+    /// The record of key `name`, with versions whose scheduled destruction
+    /// is due destroyed first. NOT_FOUND if there is none.
+    pub(super) fn api_key(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        let rec = self.api_key_stored(slot, name)?.ok_or_else(|| ApiError::not_found(format!("no key named {name:?}")))?;
+        if rec.due(now_ms()) {
+            return self.api_expire(slot, name);
+        }
+        Ok(rec)
+    }
+
+    /// Destroys the versions of `name` whose scheduled destruction is due:
+    /// their key objects are deleted, their state becomes DESTROYED.
+    fn api_expire(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        self.api_key_locked(slot, name)
+    }
+
+    fn commit_api(&self, ops: Vec<Op>) -> ApiResult<()> {
+        self.store.commit(ops).map_err(|e| {
+            tracing::error!(error = %e, "store failure");
+            ApiError::new(super::code::UNAVAILABLE, format!("the TA could not persist the change: {e}"))
+        })
+    }
+
+    /// The key object of one version: the material with the attributes
+    /// `crate::keys::load` needs, sensitive and never extractable, marked as
+    /// an API key version so PKCS#11 never sees it.
+    fn version_object(&self, slot: u64, record: u64, version: u32, m: &super::algo::Material) -> ApiResult<Object> {
+        let mut o = Object::new(self.store.alloc_id(), slot);
+        for (ty, v) in &m.attrs {
+            o.attrs.insert(*ty, v.clone());
+        }
+        o.set_bool(CKA_TOKEN, true);
+        o.set_bool(CKA_PRIVATE, true);
+        o.set_bool(CKA_SENSITIVE, true);
+        o.set_bool(CKA_EXTRACTABLE, false);
+        o.set_bool(CKA_MODIFIABLE, false);
+        o.set_ulong(CKA_TEEHSM_API_KEY_VERSION, u64::from(version));
+        o.set_ulong(CKA_TEEHSM_API_KEY_RECORD, record);
+        o.secret = Some(Zeroizing::new(m.secret.to_vec()));
+        // Parse it now: material that does not load is a bug, not a key.
+        crate::keys::load(&o).map_err(|d| ApiError::internal(format!("the new key material does not load: {}", d.message)))?;
+        Ok(o)
+    }
+
+    /// What a create of `name` finds: None when the name is free.
+    pub(super) fn api_existing(&self, slot: u64, name: &str, algorithm: Algorithm, request_id: &str) -> ApiResult<Option<Existing>> {
+        Ok(self.api_key_stored(slot, name)?.map(|rec| {
+            if !request_id.is_empty() && rec.request_id == request_id && rec.algorithm == algorithm {
+                Existing::Same(rec)
+            } else {
+                Existing::Taken
+            }
+        }))
+    }
+
+    /// Creates a key with its first version, or returns the key an earlier
+    /// identical request created (idempotency by request_id).
+    pub(super) fn api_create(&self, k: NewKey<'_>, first: NewVersion) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        match self.api_existing(k.slot, k.name, k.algorithm, &first.request_id)? {
+            Some(Existing::Same(rec)) => return Ok(rec),
+            Some(Existing::Taken) => return Err(already_exists(k.name)),
+            None => {}
+        }
+        let now = now_ms();
+        let id = self.store.alloc_id();
+        let vo = self.version_object(k.slot, id, 1, &first.material)?;
+        let rec = KeyRecord {
+            id,
+            slot: k.slot,
+            name: k.name.to_string(),
+            algorithm: k.algorithm,
+            primary: 1,
+            create_ms: now,
+            destroy_seconds: k.destroy_seconds,
+            creator: k.creator.to_string(),
+            request_id: first.request_id.clone(),
+            versions: vec![VersionRecord {
+                version: 1,
+                state: KeyVersionState::Enabled,
+                create_ms: now,
+                destroy_ms: 0,
+                imported: first.imported,
+                request_id: first.request_id,
+                object: vo.id,
+            }],
+        };
+        self.commit_api(vec![Op::PutObject(Arc::new(vo)), Op::PutObject(Arc::new(rec.to_object()))])?;
+        Ok(rec)
+    }
+
+    /// The key unchanged if its newest version came from `request_id`
+    /// (a repeated RotateKey or ImportKey), else None.
+    pub(super) fn api_repeated_version(rec: &KeyRecord, request_id: &str) -> Option<KeyRecord> {
+        let newest = rec.versions.iter().max_by_key(|v| v.version)?;
+        (!request_id.is_empty() && newest.request_id == request_id).then(|| rec.clone())
+    }
+
+    /// Checks that `name` may get a new version; returns its record.
+    pub(super) fn api_versionable(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        versionable(self.api_key(slot, name)?)
+    }
+
+    /// Adds a version to `name` and makes it the primary (RotateKey,
+    /// ImportKey with as_new_version). `algorithm` must be the key's.
+    pub(super) fn api_add_version(&self, slot: u64, name: &str, algorithm: Algorithm, new: NewVersion) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        let mut rec = versionable(self.api_key_locked(slot, name)?)?;
+        if let Some(same) = Self::api_repeated_version(&rec, &new.request_id) {
+            return Ok(same);
+        }
+        if rec.algorithm != algorithm {
+            return Err(ApiError::invalid(format!(
+                "key {name:?} is {}, not {}: a new version must have the key's algorithm",
+                rec.algorithm.as_str_name(),
+                algorithm.as_str_name()
+            )));
+        }
+        let version = rec.next_version();
+        let vo = self.version_object(slot, rec.id, version, &new.material)?;
+        rec.versions.push(VersionRecord {
+            version,
+            state: KeyVersionState::Enabled,
+            create_ms: now_ms(),
+            destroy_ms: 0,
+            imported: new.imported,
+            request_id: new.request_id,
+            object: vo.id,
+        });
+        rec.primary = version;
+        self.commit_api(vec![Op::PutObject(Arc::new(vo)), Op::PutObject(Arc::new(rec.to_object()))])?;
+        Ok(rec)
+    }
+
+    /// DestroyKey: schedules every enabled version's destruction.
+    pub(super) fn api_destroy(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        let mut rec = self.api_key_locked(slot, name)?;
+        rec.check_usable()?;
+        let at = now_ms().saturating_add((rec.destroy_seconds as i64).saturating_mul(1000));
+        for v in rec.versions.iter_mut().filter(|v| v.state == KeyVersionState::Enabled) {
+            v.state = KeyVersionState::DestroyScheduled;
+            v.destroy_ms = at;
+        }
+        self.commit_api(vec![Op::PutObject(Arc::new(rec.to_object()))])?;
+        Ok(rec)
+    }
+
+    /// RestoreKey: cancels a scheduled destruction.
+    pub(super) fn api_restore(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        let mut rec = self.api_key_locked(slot, name)?;
+        if rec.scheduled_at().is_none() {
+            return Err(ApiError::failed_precondition(if rec.destroyed() {
+                format!("key {name:?} is already destroyed; it cannot be restored")
+            } else {
+                format!("key {name:?} is not scheduled for destruction; there is nothing to restore")
+            }));
+        }
+        for v in rec.versions.iter_mut().filter(|v| v.state == KeyVersionState::DestroyScheduled) {
+            v.state = KeyVersionState::Enabled;
+            v.destroy_ms = 0;
+        }
+        self.commit_api(vec![Op::PutObject(Arc::new(rec.to_object()))])?;
+        Ok(rec)
+    }
+
+    /// Like `api_key` for a caller that already holds the key lock: due
+    /// versions are destroyed in the same way.
+    fn api_key_locked(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
+        let mut rec = self.api_key_stored(slot, name)?.ok_or_else(|| ApiError::not_found(format!("no key named {name:?}")))?;
+        let now = now_ms();
+        if rec.due(now) {
+            let mut ops = Vec::new();
+            for v in rec.versions.iter_mut() {
+                if v.state == KeyVersionState::DestroyScheduled && v.destroy_ms <= now {
+                    v.state = KeyVersionState::Destroyed;
+                    ops.push(Op::DeleteObject(v.object));
+                }
+            }
+            ops.push(Op::PutObject(Arc::new(rec.to_object())));
+            self.commit_api(ops)?;
+            tracing::info!(key = %name, slot, "API key versions destroyed after their scheduled time");
+        }
+        Ok(rec)
+    }
+
+    /// Every key record of `slot` whose name starts with `prefix`, sorted by
+    /// name, with due destructions carried out.
+    pub(super) fn api_keys(&self, slot: u64, prefix: &str) -> ApiResult<Vec<KeyRecord>> {
+        let objects: Vec<Arc<Object>> = {
+            let st = self.store.state();
+            st.objects
+                .values()
+                .filter(|o| o.slot == slot && o.class() == CKO_TEEHSM_API_KEY && o.get(CKA_TEEHSM_API_KEY_NAME).is_some_and(|n| n.starts_with(prefix.as_bytes())))
+                .cloned()
+                .collect()
+        };
+        let now = now_ms();
+        let mut v = Vec::with_capacity(objects.len());
+        for o in objects {
+            let rec = KeyRecord::decode(&o)?;
+            v.push(if rec.due(now) { self.api_expire(slot, &rec.name)? } else { rec });
+        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// The usable key of version `v` (0 = primary) of `rec`: parsed once
+    /// and cached on its object. Takes no write lock and touches no file.
+    pub(super) fn api_version_key(&self, rec: &KeyRecord, v: u32) -> ApiResult<(u32, Arc<LoadedKey>)> {
+        rec.check_usable()?;
+        let ver = rec.version(v)?;
+        let o = self.store.state().objects.get(&ver.object).cloned().ok_or_else(|| corrupt(&rec.name))?;
+        if o.ulong(CKA_TEEHSM_API_KEY_RECORD) != Some(rec.id) {
+            return Err(corrupt(&rec.name));
+        }
+        let k = crate::keys::load(&o).map_err(ApiError::from)?;
+        Ok((ver.version, k))
+    }
+}
+
+/// `rec` if it may get a new version: usable, and below the version limit.
+fn versionable(rec: KeyRecord) -> ApiResult<KeyRecord> {
+    rec.check_usable()?;
+    if rec.versions.len() >= MAX_VERSIONS {
+        return Err(ApiError::new(
+            super::code::RESOURCE_EXHAUSTED,
+            format!("key {:?} has {MAX_VERSIONS} versions, the most a key may have; create a new key", rec.name),
+        ));
+    }
+    Ok(rec)
+}
+
+pub fn already_exists(name: &str) -> ApiError {
+    ApiError::already_exists(format!("a key named {name:?} already exists; choose another name, or repeat the original request_id to get the key it created"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("name", "pay/k-1_v.2").is_ok());
+        assert!(check_name("name", "").is_err());
+        assert!(check_name("name", "a b").is_err());
+        assert!(check_name("name", "ключ").is_err());
+        assert!(check_name("name", &"a".repeat(128)).is_ok());
+        assert!(check_name("name", &"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(fmt_time(1_795_737_600_123), "2026-11-27T00:00:00.123Z");
+        assert_eq!(fmt_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(destroy_duration(0).unwrap(), DEFAULT_DESTROY_SECONDS);
+        assert_eq!(destroy_duration(1).unwrap(), 1);
+        assert_eq!(destroy_duration(MAX_DESTROY_SECONDS).unwrap(), MAX_DESTROY_SECONDS);
+        assert_eq!(destroy_duration(MAX_DESTROY_SECONDS + 1).unwrap_err().code, super::super::code::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn record_round_trip() {
+        let rec = KeyRecord {
+            id: 9,
+            slot: 0,
+            name: "pay/k1".into(),
+            algorithm: Algorithm::EcSignP256Sha256,
+            primary: 2,
+            create_ms: 5,
+            destroy_seconds: 86_400,
+            creator: "svc".into(),
+            request_id: "r1".into(),
+            versions: vec![
+                VersionRecord { version: 1, state: KeyVersionState::Destroyed, create_ms: 5, destroy_ms: 7, imported: false, request_id: "r1".into(), object: 10 },
+                VersionRecord { version: 2, state: KeyVersionState::Enabled, create_ms: 6, destroy_ms: 0, imported: true, request_id: String::new(), object: 11 },
+            ],
+        };
+        let back = KeyRecord::decode(&rec.to_object()).unwrap();
+        assert_eq!(back, rec);
+        let mut o = rec.to_object();
+        o.attrs.insert(CKA_TEEHSM_API_KEY_META, vec![1, 2]);
+        assert_eq!(KeyRecord::decode(&o).unwrap_err().code, super::super::code::INTERNAL);
+    }
+}
