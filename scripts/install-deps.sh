@@ -34,4 +34,11 @@ if ! python3 -c "import PyKCS11" 2>/dev/null; then
   python3 -m pip install --quiet PyKCS11 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages PyKCS11
 fi
+# grpcio + grpcio-tools (protoc for the stubs) run the Python gRPC API client
+# test (tests/grpc/run.sh), which verifies signatures with `cryptography`.
+if ! python3 -c "import grpc, grpc_tools" 2>/dev/null; then
+  echo "installing: python grpcio grpcio-tools (pip)"
+  python3 -m pip install --quiet grpcio grpcio-tools 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages grpcio grpcio-tools
+fi
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }

@@ -18,3 +18,5 @@ fi
 ./tests/pkcs11/run-shared-checks.sh
 # Unchanged PKCS#11 clients: OpenSSL through the libp11 engine, Python's PyKCS11.
 ./tests/clients/run.sh
+# The gRPC API from Python (grpcio, cryptography) against a fresh CA + TA.
+./tests/grpc/run.sh

@@ -28,6 +28,18 @@ pub const TA_HANDOFF_SOCKET_FILE: &str = "ta-handoff.sock";
 pub const TA_DATA_DIR: &str = "ta-data";
 pub const PLATFORM_DIR: &str = "platform";
 pub const HTTP_ADDR_FILE: &str = "http.addr";
+/// The address the gRPC listener actually bound.
+pub const GRPC_ADDR_FILE: &str = "grpc.addr";
+/// Where `grpc_dev_tls` keeps its generated certificates.
+pub const GRPC_DEV_TLS_DIR: &str = "grpc-dev-tls";
+
+pub const DEFAULT_GRPC_TA_CONNECTIONS: usize = 4;
+pub const MAX_GRPC_TA_CONNECTIONS: usize = 64;
+pub const DEFAULT_GRPC_WORKER_THREADS: usize = 2;
+pub const MAX_GRPC_WORKER_THREADS: usize = 64;
+pub const DEFAULT_GRPC_MAX_MESSAGE_BYTES: usize = 512 * 1024;
+/// Smallest accepted `grpc_max_message_bytes`.
+pub const MIN_GRPC_MAX_MESSAGE_BYTES: usize = 1024;
 
 /// TA flags the CA sets itself; `--ta-arg` may not override them.
 const RESERVED_TA_FLAGS: [&str; 6] = ["--socket", "--listen-tcp", "--handoff-socket", "--data-dir", "--platform-dir", "--config"];
@@ -58,14 +70,25 @@ STATE DIRECTORY (--state-dir, default /var/lib/teehsm):
   ta-data/   the TA's sealed store and hash-chained audit log
   platform/  sim-platform state (root key, monotonic counter): back it up together with ta-data/
   http.addr  the address the HTTP listener actually bound (handy with --http-listen 127.0.0.1:0)
+  grpc.addr  the address the gRPC listener actually bound (with --grpc-listen)
+  grpc-dev-tls/  the self-signed development CA and certificates of --grpc-dev-tls
 
 HTTP (--http-listen):
   GET /healthz  200 {\"status\":\"ok\",\"ta\":\"running\",...} while the TA serves, else 503 with the reason
-  GET /metrics  Prometheus text format (teehsm_ca_* metrics)
+  GET /metrics  Prometheus text format (teehsm_ca_*, teehsm_grpc_*, teehsm_ta_operations_total, teehsm_token_objects)
+
+gRPC (--grpc-listen, off by default):
+  teehsm.v1.KeyManagementService (docs/grpc-api.md), grpc.health.v1.Health (SERVING while the TA
+  runs) and server reflection (v1 and v1alpha), over TLS only: give --grpc-tls-cert and
+  --grpc-tls-key, or --grpc-dev-tls for a generated development CA and certificate.
+  --grpc-client-ca turns on client certificates (mTLS; --grpc-client-auth required by default).
+  Every call is forwarded to the TA unchanged, with its x-teehsm-* authenticator; the TA decides.
+  Try it: grpcurl -cacert <state-dir>/grpc-dev-tls/ca.pem 127.0.0.1:8443 list
 
 SIGNALS AND EXIT CODES:
-  SIGTERM/SIGINT stop accepting clients, close them, stop the TA (SIGTERM, SIGKILL after 10 s),
-  remove the sockets and exit 0. Exit 1: runtime error (e.g. the client socket is in use by a
+  SIGTERM/SIGINT stop accepting gRPC calls and wait up to 10 s for those in flight, then stop
+  accepting clients, close them, stop the TA (SIGTERM, SIGKILL after 10 s), remove the sockets
+  and exit 0. Exit 1: runtime error (e.g. the client socket is in use by a
   running teehsm-ca). Exit 2: configuration error.";
 
 /// Log output format (ours and the TA's).
@@ -98,6 +121,41 @@ pub enum ClientTransport {
     Handoff,
     /// Relay every frame through the CA.
     Relay,
+}
+
+/// Whether gRPC clients must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrpcClientAuth {
+    /// No client certificates.
+    None,
+    /// Verified if presented.
+    Optional,
+    /// The TLS handshake fails without one.
+    Required,
+}
+
+/// Where the gRPC server's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcTls {
+    /// Operator-provided PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Generated into this directory if missing (development).
+    Dev { dir: PathBuf },
+}
+
+/// The gRPC server, when `grpc_listen` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcConfig {
+    pub listen: String,
+    pub tls: GrpcTls,
+    /// CA bundle for client certificates (mTLS).
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: GrpcClientAuth,
+    pub ta_connections: usize,
+    pub worker_threads: usize,
+    pub max_message_bytes: usize,
+    pub addr_file: PathBuf,
 }
 
 /// Command-line flags (each also readable from `TEEHSM_CA_<NAME>`).
@@ -198,6 +256,62 @@ pub struct Cli {
     #[arg(long, env = "TEEHSM_CA_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
+    /// gRPC listener for the key management API, e.g. 127.0.0.1:8443 [default: off].
+    ///
+    /// TLS only: needs --grpc-tls-cert and --grpc-tls-key, or --grpc-dev-tls. Port 0 picks a free
+    /// port; the bound address is logged and written to <state-dir>/grpc.addr. An empty value turns it off.
+    #[arg(long, env = "TEEHSM_CA_GRPC_LISTEN", value_name = "ADDR:PORT")]
+    pub grpc_listen: Option<String>,
+
+    /// The gRPC server's certificate chain, PEM [default: none].
+    #[arg(long, env = "TEEHSM_CA_GRPC_TLS_CERT", value_name = "PEM")]
+    pub grpc_tls_cert: Option<PathBuf>,
+
+    /// The private key of --grpc-tls-cert, PEM (PKCS#8, PKCS#1 or SEC1) [default: none].
+    #[arg(long, env = "TEEHSM_CA_GRPC_TLS_KEY", value_name = "PEM")]
+    pub grpc_tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that gRPC client certificates must chain to; turns on mTLS [default: none].
+    #[arg(long, env = "TEEHSM_CA_GRPC_CLIENT_CA", value_name = "PEM")]
+    pub grpc_client_ca: Option<PathBuf>,
+
+    /// Client certificates: none, optional or required [default: required with --grpc-client-ca, else none].
+    ///
+    /// A client certificate only admits the TLS connection; every call still needs its own
+    /// x-teehsm-* authenticator, checked by the TA.
+    #[arg(long, env = "TEEHSM_CA_GRPC_CLIENT_AUTH", value_enum, value_name = "MODE")]
+    pub grpc_client_auth: Option<GrpcClientAuth>,
+
+    /// DEVELOPMENT ONLY: serve gRPC with a generated development certificate [default: false].
+    ///
+    /// Creates <state-dir>/grpc-dev-tls/ (ca.pem, server.pem, server-key.pem, client.pem,
+    /// client-key.pem) if missing: a throw-away CA (its key is not kept) and certificates it signs,
+    /// the server's for localhost, 127.0.0.1 and ::1. Clients trust ca.pem. Accepts an optional value: --grpc-dev-tls=false.
+    #[arg(
+        long,
+        env = "TEEHSM_CA_GRPC_DEV_TLS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub grpc_dev_tls: Option<bool>,
+
+    /// TA connections the gRPC server forwards calls over, i.e. calls in the TA at once [default: 4].
+    #[arg(long, env = "TEEHSM_CA_GRPC_TA_CONNECTIONS", value_name = "N")]
+    pub grpc_ta_connections: Option<usize>,
+
+    /// Threads of the gRPC server's async runtime [default: 2].
+    #[arg(long, env = "TEEHSM_CA_GRPC_WORKER_THREADS", value_name = "N")]
+    pub grpc_worker_threads: Option<usize>,
+
+    /// Largest gRPC request or response message, in bytes [default: 524288].
+    ///
+    /// At most 524288 (what the TA accepts); larger messages fail with OUT_OF_RANGE.
+    #[arg(long, env = "TEEHSM_CA_GRPC_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub grpc_max_message_bytes: Option<usize>,
+
     /// Extra argument for `teehsm-ta serve`; repeat it, e.g. --ta-arg=--slots --ta-arg=2.
     ///
     /// Values are split on spaces, so --ta-arg='--slots 2' (and TEEHSM_CA_TA_ARG='--slots 2')
@@ -227,6 +341,15 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     #[serde(alias = "ta_args")]
     pub ta_arg: Option<Vec<String>>,
+    pub grpc_listen: Option<String>,
+    pub grpc_tls_cert: Option<PathBuf>,
+    pub grpc_tls_key: Option<PathBuf>,
+    pub grpc_client_ca: Option<PathBuf>,
+    pub grpc_client_auth: Option<GrpcClientAuth>,
+    pub grpc_dev_tls: Option<bool>,
+    pub grpc_ta_connections: Option<usize>,
+    pub grpc_worker_threads: Option<usize>,
+    pub grpc_max_message_bytes: Option<usize>,
 }
 
 /// Why the configuration is unusable.
@@ -268,6 +391,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub ta_args: Vec<String>,
+    /// The gRPC server (None: off).
+    pub grpc: Option<GrpcConfig>,
 }
 
 /// Reads and parses the TOML file.
@@ -305,6 +430,7 @@ impl Config {
     /// Layers flags/env (`cli`) over `file` over defaults and validates the result.
     /// `exe` is the running executable, used to find `teehsm-ta` next to it.
     pub fn resolve(cli: Cli, file: FileConfig, exe: Option<&Path>) -> Result<Config, ConfigError> {
+        let grpc_input = GrpcInput::merge(&cli, &file);
         let state_dir = cli.state_dir.or(file.state_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         if state_dir.as_os_str().is_empty() {
             return Err(invalid("state_dir", "must not be empty"));
@@ -364,6 +490,8 @@ impl Config {
             }
         }
 
+        let grpc = grpc_input.resolve(&state_dir)?;
+
         Ok(Config {
             config_file: cli.config,
             ta_address,
@@ -386,8 +514,122 @@ impl Config {
             log_format,
             log_level,
             ta_args,
+            grpc,
         })
     }
+}
+
+/// The gRPC options, flag/environment over file.
+struct GrpcInput {
+    listen: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    dev_tls: Option<bool>,
+    client_ca: Option<PathBuf>,
+    client_auth: Option<GrpcClientAuth>,
+    ta_connections: Option<usize>,
+    worker_threads: Option<usize>,
+    max_message_bytes: Option<usize>,
+}
+
+impl GrpcInput {
+    fn merge(cli: &Cli, file: &FileConfig) -> Self {
+        let path = |c: &Option<PathBuf>, f: &Option<PathBuf>| c.clone().or_else(|| f.clone()).filter(|p| !p.as_os_str().is_empty());
+        GrpcInput {
+            listen: cli.grpc_listen.clone().or_else(|| file.grpc_listen.clone()),
+            cert: path(&cli.grpc_tls_cert, &file.grpc_tls_cert),
+            key: path(&cli.grpc_tls_key, &file.grpc_tls_key),
+            dev_tls: cli.grpc_dev_tls.or(file.grpc_dev_tls),
+            client_ca: path(&cli.grpc_client_ca, &file.grpc_client_ca),
+            client_auth: cli.grpc_client_auth.or(file.grpc_client_auth),
+            ta_connections: cli.grpc_ta_connections.or(file.grpc_ta_connections),
+            worker_threads: cli.grpc_worker_threads.or(file.grpc_worker_threads),
+            max_message_bytes: cli.grpc_max_message_bytes.or(file.grpc_max_message_bytes),
+        }
+    }
+
+    /// None unless `grpc_listen` is set (and not empty).
+    fn resolve(self, state_dir: &Path) -> Result<Option<GrpcConfig>, ConfigError> {
+        resolve_grpc(self, state_dir)
+    }
+}
+
+fn resolve_grpc(input: GrpcInput, state_dir: &Path) -> Result<Option<GrpcConfig>, ConfigError> {
+    let Some(listen) = input.listen.filter(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let listen = listen.trim().to_string();
+    match listen.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(invalid("grpc_listen", format!("{listen:?} resolves to no address"))),
+        Err(e) => return Err(invalid("grpc_listen", format!("{listen:?} is not ADDR:PORT ({e})"))),
+    }
+    let dev_tls = input.dev_tls.unwrap_or(false);
+    let tls = match (input.cert, input.key, dev_tls) {
+        (Some(_), _, true) | (_, Some(_), true) => {
+            return Err(invalid(
+                "grpc_dev_tls",
+                "is set together with grpc_tls_cert/grpc_tls_key: use either your own certificate or the generated development one",
+            ))
+        }
+        (Some(cert), Some(key), false) => GrpcTls::Files { cert, key },
+        (Some(_), None, false) => return Err(invalid("grpc_tls_key", "is missing: grpc_tls_cert needs the matching private key (--grpc-tls-key)")),
+        (None, Some(_), false) => return Err(invalid("grpc_tls_cert", "is missing: grpc_tls_key needs its certificate chain (--grpc-tls-cert)")),
+        (None, None, true) => GrpcTls::Dev { dir: state_dir.join(GRPC_DEV_TLS_DIR) },
+        (None, None, false) => {
+            return Err(invalid(
+                "grpc_listen",
+                format!(
+                    "{listen} is set but gRPC has no TLS certificate, and plaintext gRPC is not offered: set --grpc-tls-cert and \
+                     --grpc-tls-key (PEM files), or --grpc-dev-tls for a generated development certificate"
+                ),
+            ))
+        }
+    };
+    let client_ca = input.client_ca;
+    let client_auth = match (input.client_auth, &client_ca) {
+        (None, Some(_)) => GrpcClientAuth::Required,
+        (None, None) => GrpcClientAuth::None,
+        (Some(GrpcClientAuth::None), Some(_)) => {
+            return Err(invalid(
+                "grpc_client_auth",
+                "is \"none\" but grpc_client_ca is set: drop grpc_client_ca, or choose \"optional\" or \"required\"",
+            ))
+        }
+        (Some(mode @ (GrpcClientAuth::Optional | GrpcClientAuth::Required)), None) => {
+            return Err(invalid(
+                "grpc_client_auth",
+                format!("{mode:?} needs grpc_client_ca (--grpc-client-ca): the CA certificates client certificates must chain to"),
+            ))
+        }
+        (Some(mode), _) => mode,
+    };
+    let ta_connections = input.ta_connections.unwrap_or(DEFAULT_GRPC_TA_CONNECTIONS);
+    if !(1..=MAX_GRPC_TA_CONNECTIONS).contains(&ta_connections) {
+        return Err(invalid("grpc_ta_connections", format!("{ta_connections} is outside 1..={MAX_GRPC_TA_CONNECTIONS}")));
+    }
+    let worker_threads = input.worker_threads.unwrap_or(DEFAULT_GRPC_WORKER_THREADS);
+    if !(1..=MAX_GRPC_WORKER_THREADS).contains(&worker_threads) {
+        return Err(invalid("grpc_worker_threads", format!("{worker_threads} is outside 1..={MAX_GRPC_WORKER_THREADS}")));
+    }
+    let max_message_bytes = input.max_message_bytes.unwrap_or(DEFAULT_GRPC_MAX_MESSAGE_BYTES);
+    let limit = teehsm_wire::MAX_API_BODY_LEN;
+    if !(MIN_GRPC_MAX_MESSAGE_BYTES..=limit).contains(&max_message_bytes) {
+        return Err(invalid(
+            "grpc_max_message_bytes",
+            format!("{max_message_bytes} is outside {MIN_GRPC_MAX_MESSAGE_BYTES}..={limit} (the TA accepts API messages up to {limit} bytes)"),
+        ));
+    }
+    Ok(Some(GrpcConfig {
+        listen,
+        tls,
+        client_ca,
+        client_auth,
+        ta_connections,
+        worker_threads,
+        max_message_bytes,
+        addr_file: state_dir.join(GRPC_ADDR_FILE),
+    }))
 }
 
 #[cfg(test)]
@@ -398,7 +640,16 @@ mod tests {
     /// clap reads the process environment: tests that parse flags run one at a time.
     static ENV_LOCK: Mutex<()> = Mutex::new(());
 
-    const ENV_VARS: [&str; 14] = [
+    const ENV_VARS: [&str; 23] = [
+        "TEEHSM_CA_GRPC_LISTEN",
+        "TEEHSM_CA_GRPC_TLS_CERT",
+        "TEEHSM_CA_GRPC_TLS_KEY",
+        "TEEHSM_CA_GRPC_CLIENT_CA",
+        "TEEHSM_CA_GRPC_CLIENT_AUTH",
+        "TEEHSM_CA_GRPC_DEV_TLS",
+        "TEEHSM_CA_GRPC_TA_CONNECTIONS",
+        "TEEHSM_CA_GRPC_WORKER_THREADS",
+        "TEEHSM_CA_GRPC_MAX_MESSAGE_BYTES",
         "TEEHSM_CA_TA_ADDRESS",
         "TEEHSM_CA_TA_BINARY_ARG",
         "TEEHSM_CA_CLIENT_TRANSPORT",
@@ -457,6 +708,86 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_level, "info");
         assert!(c.ta_args.is_empty());
+        assert_eq!(c.grpc, None, "gRPC is off by default");
+    }
+
+    #[test]
+    fn grpc_defaults_and_precedence() {
+        let c = with_env(&[], || resolve(parse(&["--state-dir", "/s", "--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls"]), "")).unwrap();
+        let g = c.grpc.unwrap();
+        assert_eq!(g.listen, "127.0.0.1:8443");
+        assert_eq!(g.tls, GrpcTls::Dev { dir: PathBuf::from("/s/grpc-dev-tls") });
+        assert_eq!(g.client_ca, None);
+        assert_eq!(g.client_auth, GrpcClientAuth::None);
+        assert_eq!(g.ta_connections, 4);
+        assert_eq!(g.worker_threads, 2);
+        assert_eq!(g.max_message_bytes, 512 * 1024);
+        assert_eq!(g.addr_file, PathBuf::from("/s/grpc.addr"));
+
+        let file = r#"
+            grpc_listen = "127.0.0.1:1"
+            grpc_tls_cert = "/f/cert.pem"
+            grpc_tls_key = "/f/key.pem"
+            grpc_client_ca = "/f/ca.pem"
+            grpc_ta_connections = 8
+            grpc_max_message_bytes = 65536
+        "#;
+        let g = with_env(&[], || resolve(parse(&[]), file)).unwrap().grpc.unwrap();
+        assert_eq!(g.tls, GrpcTls::Files { cert: "/f/cert.pem".into(), key: "/f/key.pem".into() });
+        assert_eq!(g.client_ca, Some(PathBuf::from("/f/ca.pem")));
+        assert_eq!(g.client_auth, GrpcClientAuth::Required, "a client CA means required by default");
+        assert_eq!((g.ta_connections, g.max_message_bytes), (8, 65536));
+        let g = with_env(&[("TEEHSM_CA_GRPC_CLIENT_AUTH", "optional"), ("TEEHSM_CA_GRPC_TA_CONNECTIONS", "2")], || {
+            resolve(parse(&["--grpc-listen", "127.0.0.1:0", "--grpc-ta-connections", "3"]), file)
+        })
+        .unwrap()
+        .grpc
+        .unwrap();
+        assert_eq!(g.listen, "127.0.0.1:0");
+        assert_eq!(g.client_auth, GrpcClientAuth::Optional);
+        assert_eq!(g.ta_connections, 3, "flag over env over file");
+        // an empty listen address turns gRPC off, whatever else is set
+        let c = with_env(&[("TEEHSM_CA_GRPC_LISTEN", "")], || resolve(parse(&[]), file)).unwrap();
+        assert_eq!(c.grpc, None);
+    }
+
+    #[test]
+    fn grpc_refuses_plaintext_and_inconsistent_tls() {
+        with_env(&[], || {
+            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443"]), "").unwrap_err().to_string();
+            assert!(e.contains("plaintext gRPC is not offered"), "{e}");
+            assert!(e.contains("--grpc-tls-cert") && e.contains("--grpc-tls-key") && e.contains("--grpc-dev-tls"), "{e}");
+            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls=false"]), "").unwrap_err().to_string();
+            assert!(e.contains("plaintext"), "{e}");
+            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-tls-cert", "/c.pem"]), "").unwrap_err().to_string();
+            assert!(e.contains("grpc_tls_key"), "{e}");
+            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-tls-key", "/k.pem"]), "").unwrap_err().to_string();
+            assert!(e.contains("grpc_tls_cert"), "{e}");
+            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls", "--grpc-tls-cert", "/c.pem", "--grpc-tls-key", "/k.pem"]), "")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("grpc_dev_tls"), "{e}");
+            let dev = ["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls"];
+            let with = |extra: &[&str]| resolve(parse(&[&dev[..], extra].concat()), "");
+            let e = with(&["--grpc-client-auth", "required"]).unwrap_err().to_string();
+            assert!(e.contains("grpc_client_ca"), "{e}");
+            let e = with(&["--grpc-client-auth", "none", "--grpc-client-ca", "/ca.pem"]).unwrap_err().to_string();
+            assert!(e.contains("grpc_client_auth"), "{e}");
+            assert_eq!(with(&["--grpc-client-ca", "/ca.pem"]).unwrap().grpc.unwrap().client_auth, GrpcClientAuth::Required);
+            for (flag, bad) in [
+                ("--grpc-ta-connections", "0"),
+                ("--grpc-ta-connections", "65"),
+                ("--grpc-worker-threads", "0"),
+                ("--grpc-max-message-bytes", "100"),
+                ("--grpc-max-message-bytes", "524289"),
+            ] {
+                let e = with(&[flag, bad]).unwrap_err().to_string();
+                assert!(e.contains(&flag[2..].replace('-', "_")), "{flag} {bad}: {e}");
+            }
+            assert!(resolve(parse(&["--grpc-listen", "nonsense", "--grpc-dev-tls"]), "").unwrap_err().to_string().contains("grpc_listen"));
+            assert!(Cli::try_parse_from(["teehsm-ca", "--grpc-client-auth", "maybe"]).is_err());
+            assert!(parse_file("grpc_client_auth = \"sometimes\"").is_err());
+        });
     }
 
     #[test]

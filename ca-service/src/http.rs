@@ -2,8 +2,9 @@
 //! connection, one request per connection, bounded reads with a timeout.
 
 use crate::health;
-use crate::metrics;
+use crate::metrics::{self, ApiMetrics, Snapshot};
 use crate::state::Shared;
+use crate::token_stats::TokenStats;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -40,8 +41,21 @@ pub fn write_addr_file(path: &Path, addr: SocketAddr) -> Result<(), HttpError> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// What the HTTP endpoints read.
+pub struct Exporter {
+    pub shared: Arc<Shared>,
+    pub api: ApiMetrics,
+    pub tokens: TokenStats,
+}
+
+impl Exporter {
+    pub fn new(shared: Arc<Shared>, api: ApiMetrics) -> Self {
+        Exporter { shared, api, tokens: TokenStats::default() }
+    }
+}
+
 /// Serves until the process exits.
-pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub fn serve(listener: TcpListener, shared: Arc<Exporter>) {
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {
@@ -76,7 +90,8 @@ fn text(status: u16, body: &str) -> Answer {
 }
 
 /// Routes one request line.
-pub fn route(method: &str, target: &str, shared: &Shared) -> Answer {
+pub fn route(method: &str, target: &str, exporter: &Exporter) -> Answer {
+    let shared = &exporter.shared;
     let path = target.split(['?', '#']).next().unwrap_or(target);
     let known = matches!(path, "/healthz" | "/metrics");
     if known && method != "GET" && method != "HEAD" {
@@ -88,7 +103,16 @@ pub fn route(method: &str, target: &str, shared: &Shared) -> Answer {
             let (status, body) = health::render(&shared.status(), restarts, Instant::now());
             Answer { status, content_type: "application/json", body: body + "\n" }
         }
-        "/metrics" => Answer { status: 200, content_type: metrics::CONTENT_TYPE, body: metrics::render(&shared.metrics, shared.gauges()) },
+        "/metrics" => {
+            let snap = Snapshot { ta: shared.gauges(), token_objects: exporter.tokens.sample(shared) };
+            match metrics::render(&shared.metrics, &exporter.api, &snap) {
+                Ok(body) => Answer { status: 200, content_type: metrics::CONTENT_TYPE, body },
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot render the metrics");
+                    text(500, "cannot render the metrics; see the teehsm-ca log")
+                }
+            }
+        }
         _ => text(404, "not found"),
     }
 }
@@ -98,6 +122,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        500 => "Internal Server Error",
         405 => "Method Not Allowed",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
@@ -124,7 +149,7 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+fn handle(mut stream: TcpStream, shared: &Exporter) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let Some(head) = read_head(&mut stream)? else { return Ok(()) };
@@ -173,8 +198,10 @@ mod tests {
         let shared = Arc::new(Shared::new(teehsm_wire::stream::Endpoint::Unix(PathBuf::from("/nonexistent"))));
         let (l, addr) = bind("127.0.0.1:0").unwrap();
         assert_ne!(addr.port(), 0);
-        let s2 = shared.clone();
-        std::thread::spawn(move || serve(l, s2));
+        let api = ApiMetrics::new().unwrap();
+        api.observe("GenerateRandom", "OK", Duration::from_micros(200));
+        let exporter = Arc::new(Exporter::new(shared.clone(), api));
+        std::thread::spawn(move || serve(l, exporter));
 
         let r = get(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 503 "), "{r}");
@@ -190,6 +217,7 @@ mod tests {
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
         assert!(r.contains("text/plain; version=0.0.4"));
         assert!(r.contains("\nteehsm_ca_ta_up 1\n"), "{r}");
+        assert!(r.contains("\nteehsm_grpc_requests_total{code=\"OK\",method=\"GenerateRandom\"} 1\n"), "{r}");
 
         assert!(get(addr, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
         assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));

@@ -2,6 +2,8 @@
 //! relays clients to it frame by frame, and serves health and metrics. It
 //! holds no key material and makes no security decision (the TA re-checks
 //! everything); see `docs/architecture.md`.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //!
 //! Modules, one job each:
 //! - [`config`]: flags, environment, TOML file, defaults.
@@ -11,12 +13,16 @@
 //! - [`relay`]: the client socket and the per-client frame relay; [`registry`]
 //!   tracks live clients so they can all be closed at once.
 //! - [`http`]: `/healthz` ([`health`]) and `/metrics` ([`metrics`]).
+//! - [`grpc`]: the gRPC key management API (TLS), forwarded call by call to
+//!   the TA, with health and reflection.
+//! - [`token_stats`]: per-slot object counts for `/metrics`.
 //! - [`state`]: what those share.
 
 pub mod backoff;
 pub mod bootstrap;
 pub mod config;
 pub mod exit;
+pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod logging;
@@ -25,3 +31,4 @@ pub mod registry;
 pub mod relay;
 pub mod state;
 pub mod supervisor;
+pub mod token_stats;

@@ -1,5 +1,7 @@
 //! teehsm-ca: the untrusted host daemon (see `teehsm-ca --help`).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use anyhow::Context;
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -12,6 +14,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 use teehsm_ca::config::{Cli, Config};
+use teehsm_ca::grpc::GrpcServer;
+use teehsm_ca::metrics::ApiMetrics;
 use teehsm_ca::state::Shared;
 use teehsm_ca::supervisor::Supervisor;
 use teehsm_ca::{http, logging, relay};
@@ -20,6 +24,8 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 /// How long the TA gets to stop after SIGTERM before SIGKILL.
 const TA_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long gRPC calls in flight get to finish after SIGTERM.
+const GRPC_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,11 +66,26 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         "teehsm-ca {} starting; HTTP /healthz and /metrics on http://{http_addr}",
         env!("CARGO_PKG_VERSION")
     );
+    let shared = Arc::new(Shared::new(cfg.ta_address.clone()).with_handoff(cfg.ta_handoff_socket.clone()));
+    let api_metrics = ApiMetrics::new().context("creating the gRPC metrics")?;
+    let grpc = match &cfg.grpc {
+        Some(g) => match GrpcServer::start(g, shared.clone(), api_metrics.clone()) {
+            Ok(server) => {
+                tracing::info!(grpc = %server.local_addr(), addr_file = %g.addr_file.display(), "gRPC (TLS) listening on {}", server.local_addr());
+                Some(server)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&cfg.socket);
+                let _ = std::fs::remove_file(&cfg.http_addr_file);
+                return Err(anyhow::Error::new(e).context("starting the gRPC server"));
+            }
+        },
+        None => None,
+    };
     if cfg.init_dev_token {
         tracing::warn!("--init-dev-token is set: slot 0 gets a DEVELOPMENT token with well-known PINs if it has none");
     }
 
-    let shared = Arc::new(Shared::new(cfg.ta_address.clone()).with_handoff(cfg.ta_handoff_socket.clone()));
     let (supervisor_done_tx, supervisor_done) = mpsc::channel::<()>();
     let supervisor = Supervisor::new(cfg, shared.clone());
     std::thread::Builder::new()
@@ -76,11 +97,15 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         .context("starting the supervisor thread")?;
     let s = shared.clone();
     std::thread::Builder::new().name("accept".into()).spawn(move || relay::serve(client_listener, s)).context("starting the relay")?;
-    let s = shared.clone();
-    std::thread::Builder::new().name("http".into()).spawn(move || http::serve(http_listener, s)).context("starting the HTTP server")?;
+    let exporter = Arc::new(http::Exporter::new(shared.clone(), api_metrics));
+    std::thread::Builder::new().name("http".into()).spawn(move || http::serve(http_listener, exporter)).context("starting the HTTP server")?;
 
     let signal = signals.forever().next();
     tracing::info!(signal, "shutting down");
+    // gRPC first: stop accepting and let calls in flight reach the TA while it still runs.
+    if let Some(g) = grpc {
+        g.shutdown(GRPC_DRAIN_TIMEOUT);
+    }
     shutdown(cfg, &shared, &supervisor_done, socket_id);
     Ok(())
 }

@@ -466,3 +466,80 @@ pub fn sim_report_key(platform_dir: &Path, format: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+
+/// The file (under the CA's state dir) where `teehsm-ca` writes its bound gRPC address.
+pub const GRPC_ADDR_FILE: &str = "grpc.addr";
+/// The dev TLS CA certificate `teehsm-ca --grpc-dev-tls` writes (under the state dir).
+pub const GRPC_DEV_CA_CERT: &str = "grpc-dev-tls/ca.pem";
+
+/// A CA service serving the gRPC API with its dev TLS certificate.
+pub struct GrpcCa {
+    pub ca: CaProcess,
+    /// "https://127.0.0.1:PORT"
+    pub endpoint: String,
+    /// PEM of the CA that signed the dev server certificate.
+    pub ca_cert_pem: Vec<u8>,
+}
+
+/// Starts `teehsm-ca` with the dev token and `--grpc-listen 127.0.0.1:0
+/// --grpc-dev-tls` (plus `extra`), and waits (up to 60 s) for it to write
+/// its gRPC address.
+pub fn start_ca_grpc(extra: &[&str]) -> GrpcCa {
+    let mut args = vec!["--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"];
+    args.extend_from_slice(extra);
+    let mut ca = start_ca_dev_token_with(&args);
+    let addr_file = ca.state_dir.join(GRPC_ADDR_FILE);
+    let cert_file = ca.state_dir.join(GRPC_DEV_CA_CERT);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let addr = std::fs::read_to_string(&addr_file).ok().and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
+        if let (Some(addr), Ok(pem)) = (addr, std::fs::read(&cert_file)) {
+            if !pem.is_empty() {
+                return GrpcCa { ca, endpoint: format!("https://{addr}"), ca_cert_pem: pem };
+            }
+        }
+        if let Ok(Some(status)) = ca.child.try_wait() {
+            panic!("teehsm-ca exited before serving gRPC: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "teehsm-ca wrote no {} / {} in 60 s",
+            addr_file.display(),
+            cert_file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs the `teehsm` admin CLI.
+pub fn teehsm_cli(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    let mut cmd = Command::new(bin("teehsm"));
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.output().unwrap_or_else(|e| panic!("running teehsm (build it: cargo build --bins): {e}"))
+}
+
+/// Registers API client `id` with `acl` entries ("prefix:op,op") on the
+/// dev token through `teehsm client add` (SO PIN [`SO_PIN`]) and returns
+/// its 32-byte secret.
+pub fn register_api_client(ca: &CaProcess, id: &str, acl: &[&str]) -> Vec<u8> {
+    let dir = TempDir::new("so-pin");
+    let pin = dir.path().join("so.pin");
+    std::fs::write(&pin, [SO_PIN, b"\n"].concat()).expect("write SO PIN file");
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"client", &"add", &id, &"--socket", &ca.socket, &"--so-pin-file", &pin];
+    for a in acl {
+        args.push(&"--acl");
+        args.push(a);
+    }
+    let o = teehsm_cli(&args);
+    assert!(
+        o.status.success(),
+        "teehsm client add {id} failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let secret = hex::decode(String::from_utf8_lossy(&o.stdout).trim()).expect("client add prints the secret in hex");
+    assert_eq!(secret.len(), CLIENT_SECRET_LEN);
+    secret
+}

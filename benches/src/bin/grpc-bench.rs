@@ -1,0 +1,378 @@
+//! Sign throughput of the gRPC API under concurrent load, side by side with
+//! the raw library call the TA makes, in one run.
+//!
+//! Starts `teehsm-ca` (dev token, gRPC on 127.0.0.1 with the dev TLS
+//! certificate) and its TA from the release binaries, registers an API
+//! client, creates one key per algorithm, then per algorithm: `--clients`
+//! tokio tasks, each with its own TLS connection (no multiplexing), sign
+//! 32-byte digests through the SDK (authenticator + response-MAC check on
+//! every call) for `--seconds`; then teehsm_crypto signs the same digests
+//! on `--raw-threads` threads. Also prints the CPU each process used
+//! during the load (from /proc), so "TA CPU us/op" can be set against the
+//! raw library's cost per signature.
+//!
+//! Run: `cargo build --release --bins && cargo run --release -p teehsm-benches --bin grpc-bench -- --seconds 30`
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use teehsm_benches::measure;
+use teehsm_sdk::proto::{Algorithm, CreateKeyRequest, SignRequest};
+use teehsm_sdk::{ApiClient, ApiClientConfig, Credentials};
+use teehsm_tests::TempDir;
+
+#[derive(Parser)]
+#[command(about = "gRPC Sign ops/s and latency with N concurrent clients vs the raw library call")]
+struct Args {
+    /// Seconds of load per algorithm.
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f64,
+    /// Concurrent clients (one tokio task and one TLS connection each).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Algorithms: comma-separated from p256, sm2.
+    #[arg(long, default_value = "p256,sm2")]
+    algorithms: String,
+    /// Threads of the raw library measurement (the TA's signing threads on this 2-core box).
+    #[arg(long, default_value_t = 2)]
+    raw_threads: usize,
+    /// Seconds of the raw library measurement per algorithm.
+    #[arg(long, default_value_t = 10.0)]
+    raw_seconds: f64,
+    /// Worker threads of the load generator's tokio runtime.
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Directory of teehsm-ca, teehsm-ta and teehsm [default: next to this executable].
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy)]
+enum Alg {
+    P256,
+    Sm2,
+}
+
+impl Alg {
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        match s.trim() {
+            "p256" => Ok(Alg::P256),
+            "sm2" => Ok(Alg::Sm2),
+            other => bail!("unknown algorithm {other:?}: use p256 or sm2"),
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Alg::P256 => "P-256 ECDSA (32-byte digest)",
+            Alg::Sm2 => "SM2 (32-byte e)",
+        }
+    }
+    fn key_name(self) -> &'static str {
+        match self {
+            Alg::P256 => "bench/p256",
+            Alg::Sm2 => "bench/sm2",
+        }
+    }
+    fn algorithm(self) -> Algorithm {
+        match self {
+            Alg::P256 => Algorithm::EcSignP256Sha256,
+            Alg::Sm2 => Algorithm::Sm2SignSm3,
+        }
+    }
+}
+
+/// teehsm-ca serving gRPC, SIGTERM on drop.
+struct Ca {
+    child: Child,
+    state: PathBuf,
+    endpoint: String,
+    ca_pem: Vec<u8>,
+    _dir: TempDir,
+}
+
+impl Drop for Ca {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn start_ca(bin_dir: &Path) -> anyhow::Result<Ca> {
+    let dir = TempDir::new("grpc-bench");
+    let state = dir.path().join("state");
+    let mut cmd = Command::new(bin_dir.join("teehsm-ca"));
+    cmd.arg("--state-dir")
+        .arg(&state)
+        .args(["--init-dev-token", "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"])
+        .env("TEEHSM_CA_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().with_context(|| format!("starting {}", bin_dir.join("teehsm-ca").display()))?;
+    let mut ca = Ca { child, state, endpoint: String::new(), ca_pem: Vec::new(), _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let addr = std::fs::read_to_string(ca.state.join("grpc.addr")).ok().and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
+        let pem = std::fs::read(ca.state.join("grpc-dev-tls/ca.pem")).unwrap_or_default();
+        if let Some(addr) = addr {
+            if !pem.is_empty() && teehsm(bin_dir, &ca, &["client", "list"]).is_ok() {
+                ca.endpoint = format!("https://{addr}");
+                ca.ca_pem = pem;
+                return Ok(ca);
+            }
+        }
+        if let Some(status) = ca.child.try_wait()? {
+            bail!("teehsm-ca exited during start-up: {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("teehsm-ca did not serve gRPC with a dev token in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `teehsm ARGS --socket S --so-pin-file F` and returns its stdout.
+fn teehsm(bin_dir: &Path, ca: &Ca, args: &[&str]) -> anyhow::Result<String> {
+    let pin = ca.state.parent().unwrap_or(&ca.state).join("so.pin");
+    std::fs::write(&pin, "12345678\n")?;
+    let out = Command::new(bin_dir.join("teehsm"))
+        .args(args)
+        .arg("--socket")
+        .arg(ca.state.join("ca.sock"))
+        .arg("--so-pin-file")
+        .arg(&pin)
+        .stderr(Stdio::piped())
+        .output()
+        .context("running teehsm")?;
+    if !out.status.success() {
+        bail!("teehsm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+struct LoadResult {
+    ops: u64,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: f64,
+    latencies_us: Vec<u32>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn load(clients: &[ApiClient], alg: Alg, secs: f64) -> LoadResult {
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for (i, c) in clients.iter().enumerate() {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let req = SignRequest { name: alg.key_name().into(), digest: digest.to_vec(), ..Default::default() };
+            let mut lat = Vec::with_capacity(1 << 14);
+            let (mut errors, mut first_error) = (0u64, None);
+            while Instant::now() < until {
+                let t = Instant::now();
+                match c.sign(req.clone()).await {
+                    Ok(_) => lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32),
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+            (lat, errors, first_error)
+        }));
+    }
+    let mut r = LoadResult { ops: 0, errors: 0, first_error: None, elapsed: 0.0, latencies_us: Vec::new() };
+    for t in tasks {
+        match t.await {
+            Ok((lat, errors, first)) => {
+                r.ops += lat.len() as u64;
+                r.latencies_us.extend(lat);
+                r.errors += errors;
+                if r.first_error.is_none() {
+                    r.first_error = first;
+                }
+            }
+            Err(e) => {
+                r.errors += 1;
+                r.first_error.get_or_insert_with(|| format!("client task failed: {e}"));
+            }
+        }
+    }
+    r.elapsed = start.elapsed().as_secs_f64();
+    r.latencies_us.sort_unstable();
+    r
+}
+
+/// CPU seconds (user + system) of this process, the CA and the TA.
+struct Cpu(f64, f64, f64);
+
+impl Cpu {
+    fn sample(ca: u32, ta: Option<u32>) -> Self {
+        Cpu(cpu_seconds("self"), cpu_seconds(&ca.to_string()), ta.map(|p| cpu_seconds(&p.to_string())).unwrap_or(f64::NAN))
+    }
+    /// Average cores used by each since `before`, over `secs`.
+    fn since(&self, before: &Cpu, secs: f64) -> (f64, f64, f64) {
+        ((self.0 - before.0) / secs, (self.1 - before.1) / secs, (self.2 - before.2) / secs)
+    }
+}
+
+/// utime + stime of /proc/PID/stat, in seconds (NaN if unreadable).
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return f64::NAN };
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return f64::NAN };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// The teehsm-ta child of the CA process `ca`.
+fn ta_pid_of(ca: u32) -> Option<u32> {
+    teehsm_tests::ta_pid_of(ca as i32).map(|p| p as u32)
+}
+
+/// The raw teehsm_crypto call the TA makes for a digest Sign, on `threads` threads.
+fn raw_rate(alg: Alg, threads: usize, secs: f64) -> anyhow::Result<f64> {
+    let mut digest = [0u8; 32];
+    digest[0] = 1;
+    Ok(match alg {
+        Alg::P256 => {
+            let k = Arc::new(teehsm_crypto::ec::generate(teehsm_crypto::ec::Curve::P256).map_err(|e| anyhow::anyhow!("P-256 key: {e:?}"))?);
+            measure(threads, secs, |_| {
+                let k = k.clone();
+                move || {
+                    let _ = k.sign_prehashed(&digest);
+                }
+            })
+        }
+        Alg::Sm2 => {
+            let k = Arc::new(teehsm_crypto::sm2::generate().map_err(|e| anyhow::anyhow!("SM2 key: {e:?}"))?);
+            measure(threads, secs, |_| {
+                let k = k.clone();
+                move || {
+                    let _ = k.sign_prehashed(&digest);
+                }
+            })
+        }
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let algs = args.algorithms.split(',').filter(|s| !s.trim().is_empty()).map(Alg::parse).collect::<anyhow::Result<Vec<_>>>()?;
+    if args.clients == 0 || args.seconds <= 0.0 {
+        bail!("--clients and --seconds must be positive");
+    }
+    let bin_dir = match args.bin_dir.clone() {
+        Some(d) => d,
+        None => std::env::current_exe()?.parent().context("executable directory")?.to_path_buf(),
+    };
+    for b in ["teehsm-ca", "teehsm-ta", "teehsm"] {
+        if !bin_dir.join(b).exists() {
+            bail!("{} is missing: cargo build --release --bins", bin_dir.join(b).display());
+        }
+    }
+    let ca = start_ca(&bin_dir)?;
+    // One API client id per connection: the TA remembers each client's
+    // nonces for the replay window and caps them per client (100 000), so
+    // one id shared by all tasks would hit that cap within seconds.
+    let mut creds = Vec::with_capacity(args.clients);
+    for i in 0..args.clients {
+        let id = format!("bench-{i}");
+        let secret = teehsm(&bin_dir, &ca, &["client", "add", &id, "--acl", "bench/:all"])?;
+        creds.push(Credentials::from_hex(id, secret.trim())?);
+    }
+    let ta_pid = ta_pid_of(ca.child.id());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads.max(1)).enable_all().build()?;
+
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        let cfg = ApiClientConfig::new(ca.endpoint.clone(), ca.ca_pem.clone());
+        let admin = ApiClient::connect(cfg.clone().credentials(creds[0].clone())).await?;
+        for &alg in &algs {
+            admin
+                .create_key(CreateKeyRequest { name: alg.key_name().into(), algorithm: alg.algorithm() as i32, ..Default::default() })
+                .await
+                .with_context(|| format!("CreateKey {}", alg.key_name()))?;
+        }
+        // One connection per client: each ApiClient::connect makes its own channel.
+        let mut clients = Vec::with_capacity(args.clients);
+        for c in &creds {
+            clients.push(ApiClient::connect(cfg.clone().credentials(c.clone())).await?);
+        }
+        drop(admin);
+        for &alg in &algs {
+            // Warm-up: every connection signs (TLS, key cache).
+            let _ = load(&clients, alg, 0.5).await;
+            let before = Cpu::sample(ca.child.id(), ta_pid);
+            let r = load(&clients, alg, args.seconds).await;
+            let cpu = Cpu::sample(ca.child.id(), ta_pid).since(&before, r.elapsed);
+            rows.push((alg, r, cpu));
+        }
+        anyhow::Ok(())
+    })?;
+    drop(ca);
+
+    println!();
+    println!(
+        "gRPC Sign through teehsm-ca -> TA: {} clients (one TLS connection each, SDK with authenticator and response-MAC check), {} s per algorithm; raw = teehsm_crypto sign_prehashed on {} threads, {} s",
+        args.clients, args.seconds, args.raw_threads, args.raw_seconds
+    );
+    println!(
+        "{:<30} {:>10} {:>8} {:>8} {:>7} {:>10} {:>9} {:>13} {:>11}  cores used: load gen / CA / TA",
+        "operation", "gRPC op/s", "p50 ms", "p99 ms", "errors", "raw op/s", "gRPC/raw", "TA CPU us/op", "raw us/op"
+    );
+    let mut failed = false;
+    for (alg, r, cpu) in rows {
+        let raw = raw_rate(alg, args.raw_threads, args.raw_seconds)?;
+        let ops = r.ops as f64 / r.elapsed;
+        println!(
+            "{:<30} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>10.0} {:>8.0}% {:>13.1} {:>11.1}  {:.2} / {:.2} / {:.2}",
+            alg.label(),
+            ops,
+            percentile(&r.latencies_us, 0.50),
+            percentile(&r.latencies_us, 0.99),
+            r.errors,
+            raw,
+            100.0 * ops / raw,
+            1e6 * cpu.2 / ops,
+            1e6 * args.raw_threads as f64 / raw,
+            cpu.0,
+            cpu.1,
+            cpu.2
+        );
+        if let Some(e) = r.first_error {
+            eprintln!("  first error ({}): {e}", alg.label());
+            failed = true;
+        }
+    }
+    if failed {
+        bail!("some calls failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! The gRPC server end to end: the real teehsm-ca and teehsm-ta binaries
+//! (build the TA first: `cargo build -p teehsm-ta`), --grpc-dev-tls on
+//! 127.0.0.1:0, and tonic clients over TLS with the generated dev CA.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use teehsm_wire::proto::v1;
+use teehsm_wire::proto::v1::key_management_service_client::KeyManagementServiceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const CA: &str = env!("CARGO_BIN_EXE_teehsm-ca");
+const SERVICE: &str = "teehsm.v1.KeyManagementService";
+
+/// target/<profile>/teehsm-ta, next to the test executable's deps/ directory.
+fn ta_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let ta = dir.join("teehsm-ta");
+    assert!(ta.is_file(), "{} is missing: build it first (cargo build -p teehsm-ta)", ta.display());
+    ta
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let d = std::env::temp_dir().join(format!("teehsm-grpc-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running teehsm-ca (with its TA) serving gRPC with the dev certificate.
+struct Ca {
+    child: Option<Child>,
+    state: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: TempDir,
+}
+
+impl Ca {
+    /// Starts teehsm-ca in a fresh state directory; "{state}" in `extra` stands for its path.
+    fn start(tag: &str, extra: &[&str]) -> Ca {
+        let dir = TempDir::new(tag);
+        let state = dir.0.join("state");
+        let extra: Vec<String> = extra.iter().map(|a| a.replace("{state}", &state.display().to_string())).collect();
+        let mut child = Command::new(CA)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--ta-binary")
+            .arg(ta_binary())
+            .args(["--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls", "--init-dev-token"])
+            .args(extra)
+            .env_remove("TEEHSM_CA_CONFIG")
+            .env("TEEHSM_CA_LOG_LEVEL", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn teehsm-ca");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().expect("stderr");
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        Ca { child: Some(child), state, log, _dir: dir }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; teehsm-ca log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn addr_file(&self, name: &str) -> String {
+        let path = self.state.join(name);
+        self.wait_for(&format!("{} to appear", path.display()), Duration::from_secs(30), || {
+            std::fs::read_to_string(&path).ok().filter(|s| s.ends_with('\n')).map(|s| s.trim().to_string())
+        })
+    }
+
+    fn grpc_addr(&self) -> String {
+        self.addr_file("grpc.addr")
+    }
+
+    fn dev_tls(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.state.join("grpc-dev-tls").join(file)).expect("dev TLS file")
+    }
+
+    fn http_get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(self.addr_file("http.addr")).expect("connect HTTP");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (code, body)
+    }
+
+    fn ta_pid(&self) -> Option<i64> {
+        match self.http_get("/healthz") {
+            (200, body) => serde_json::from_str::<serde_json::Value>(&body).ok()?["ta_pid"].as_i64(),
+            _ => None,
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("teehsm-ca did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Ca {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A TLS channel trusting the dev CA, optionally with the dev client certificate.
+async fn channel(ca: &Ca, client_cert: bool) -> Result<Channel, tonic::transport::Error> {
+    // grpc.addr is written after the dev certificates.
+    let addr = ca.grpc_addr();
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca.dev_tls("ca.pem"))).domain_name("localhost");
+    if client_cert {
+        tls = tls.identity(Identity::from_pem(ca.dev_tls("client.pem"), ca.dev_tls("client-key.pem")));
+    }
+    Channel::from_shared(format!("https://{addr}")).expect("URI").tls_config(tls)?.connect_timeout(Duration::from_secs(5)).connect().await
+}
+
+async fn health(ch: &Channel, service: &str) -> Result<i32, tonic::Status> {
+    let r = HealthClient::new(ch.clone()).check(HealthCheckRequest { service: service.into() }).await?;
+    Ok(r.into_inner().status)
+}
+
+/// Waits until both health entries say SERVING (the TA is up and the dev token exists).
+async fn wait_serving(ca: &Ca, ch: &Channel) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = (health(ch, "").await, health(ch, SERVICE).await);
+        if a.as_ref().ok() == Some(&(ServingStatus::Serving as i32)) && b.as_ref().ok() == Some(&(ServingStatus::Serving as i32)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "health never became SERVING ({a:?}, {b:?}); log:\n{}", ca.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn reflection_services(ch: &Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut stream = ServerReflectionClient::new(ch.clone())
+        .server_reflection_info(tonic::codegen::tokio_stream::iter(vec![req]))
+        .await
+        .expect("reflection call")
+        .into_inner();
+    let resp = stream.message().await.expect("reflection answer").expect("one answer");
+    match resp.message_response {
+        Some(MessageResponse::ListServicesResponse(l)) => l.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+async fn generate_random(ch: &Channel, n: u32) -> Result<tonic::Response<v1::GenerateRandomResponse>, tonic::Status> {
+    KeyManagementServiceClient::new(ch.clone()).generate_random(v1::GenerateRandomRequest { length_bytes: n }).await
+}
+
+fn with_headers<T>(msg: T, headers: &[(&'static str, &str)]) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    for (k, v) in headers {
+        r.metadata_mut().insert(*k, v.parse().unwrap());
+    }
+    r
+}
+
+#[test]
+fn grpc_over_tls_forwards_to_the_ta() {
+    let mut ca = Ca::start("main", &[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let ch = channel(&ca, false).await.expect("TLS channel with the dev CA");
+        wait_serving(&ca, &ch).await;
+
+        let services = reflection_services(&ch).await;
+        for s in [SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"] {
+            assert!(services.iter().any(|n| n == s), "reflection lists {s}: {services:?}");
+        }
+
+        // Anonymous GenerateRandom: answered by the TA, with the (zero) response MAC.
+        let r = generate_random(&ch, 32).await.unwrap_or_else(|s| panic!("anonymous GenerateRandom: {s:?}\nlog:\n{}", ca.log()));
+        let mac = r.metadata().get("x-teehsm-response-mac").expect("response MAC header").to_str().unwrap().to_string();
+        assert_eq!(mac, "0".repeat(64), "anonymous calls carry a zero MAC");
+        let out = r.into_inner();
+        assert_eq!(out.data.len(), 32);
+        assert_eq!(out.data_crc32c, teehsm_wire::proto::crc32c(&out.data));
+        let again = generate_random(&ch, 32).await.unwrap().into_inner();
+        assert_ne!(again.data, out.data);
+
+        // The TA validates the request itself.
+        let s = generate_random(&ch, 0).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+
+        // Anonymous Sign: refused by the TA.
+        let mut kms = KeyManagementServiceClient::new(ch.clone());
+        let sign = v1::SignRequest { name: "k1".into(), digest: vec![0; 32], ..Default::default() };
+        let s = kms.sign(sign.clone()).await.unwrap_err();
+        assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+
+        // A full authenticator from an unknown client: forwarded, refused by the TA.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis().to_string();
+        let nonce = "11".repeat(16);
+        let mac = "22".repeat(32);
+        let auth = [("x-teehsm-client-id", "nobody"), ("x-teehsm-timestamp-ms", now.as_str()), ("x-teehsm-nonce", nonce.as_str()), ("x-teehsm-mac", mac.as_str())];
+        let s = kms.sign(with_headers(sign.clone(), &auth)).await.unwrap_err();
+        assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+        assert!(s.metadata().get("x-teehsm-response-mac").is_some(), "errors carry the response MAC header too");
+
+        // Malformed authenticators never reach the TA.
+        let bad_mac = [auth[0], auth[1], auth[2], ("x-teehsm-mac", "not-hex")];
+        let s = kms.sign(with_headers(sign.clone(), &bad_mac)).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        assert!(s.message().contains("x-teehsm-mac"), "{}", s.message());
+        let s = kms.sign(with_headers(sign.clone(), &auth[..3])).await.unwrap_err();
+        assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+        assert!(s.message().contains("x-teehsm-mac missing"), "{}", s.message());
+
+        // Oversized messages are refused before anything is forwarded.
+        let big = v1::SignRequest { name: "k1".into(), data: vec![0; 600 * 1024], ..Default::default() };
+        let s = kms.sign(big).await.unwrap_err();
+        assert_eq!(s.code(), Code::OutOfRange, "{s:?}");
+    });
+
+    // The metrics count those calls.
+    let (code, metrics) = ca.http_get("/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("teehsm_grpc_requests_total{code=\"OK\",method=\"GenerateRandom\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("teehsm_grpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Sign\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("teehsm_grpc_requests_total{code=\"UNAUTHENTICATED\",method=\"Sign\"} 3\n"), "{metrics}");
+    assert!(metrics.contains("teehsm_grpc_request_duration_seconds_count{method=\"GenerateRandom\"} 3\n"), "{metrics}");
+    assert!(metrics.contains("teehsm_ta_operations_total{algorithm=\"none\",method=\"GenerateRandom\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("teehsm_token_objects{slot=\"0\"} "), "{metrics}");
+    assert!(metrics.contains("\nteehsm_ca_ta_up 1\n"), "{metrics}");
+
+    // TA killed: UNAVAILABLE and NOT_SERVING, then back after the restart on fresh connections.
+    let pid = ca.ta_pid().expect("TA pid");
+    // SAFETY: signalling the TA process the CA started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    rt.block_on(async {
+        let ch = channel(&ca, false).await.expect("channel");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut saw_unavailable = false;
+        let mut saw_not_serving = false;
+        while !(saw_unavailable && saw_not_serving) && Instant::now() < deadline {
+            if let Err(s) = generate_random(&ch, 8).await {
+                assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+                saw_unavailable = true;
+            }
+            if health(&ch, SERVICE).await.ok() == Some(ServingStatus::NotServing as i32) {
+                saw_not_serving = true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(saw_unavailable && saw_not_serving, "unavailable {saw_unavailable}, not serving {saw_not_serving}");
+        wait_serving(&ca, &ch).await;
+        let r = generate_random(&ch, 16).await.unwrap_or_else(|s| panic!("after the TA restart: {s:?}"));
+        assert_eq!(r.into_inner().data.len(), 16);
+    });
+
+    // SIGTERM while calls are in flight: the server stops taking new calls
+    // (clients see UNAVAILABLE, or CANCELLED for streams refused after its
+    // GOAWAY), lets the calls it took finish, then exits cleanly.
+    let grpc_addr_file = ca.state.join("grpc.addr");
+    let pid = ca.child.as_ref().expect("running").id();
+    let outcomes = rt.block_on(async {
+        let ch = channel(&ca, false).await.expect("channel");
+        wait_serving(&ca, &ch).await;
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let ch = ch.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    let r = generate_random(&ch, 32).await;
+                    let stop = r.is_err();
+                    out.push(r.map(|r| r.into_inner().data.len()).map_err(|s| (s.code(), s.message().to_string())));
+                    if stop {
+                        break;
+                    }
+                }
+                out
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert!(ok > 0, "no call completed before SIGTERM");
+    for o in &outcomes {
+        match o {
+            Ok(n) => assert_eq!(*n, 32),
+            // New calls racing the closing connection fail in the client's own
+            // transport (refused stream, h2 error); none is answered with a TA error.
+            Err((code, msg)) => assert!(
+                matches!(code, Code::Unavailable | Code::Cancelled) || msg.contains("h2 protocol error") || msg.contains("transport error"),
+                "during shutdown: {code:?} {msg}"
+            ),
+        }
+    }
+    let st = ca.terminate(Duration::from_secs(30));
+    let log = ca.log();
+    assert!(log.contains("gRPC server stopped; in-flight calls finished"), "{log}");
+    assert!(!log.contains("cutting them off"), "{log}");
+    assert!(st.success(), "exit status {st}; log:\n{}", ca.log());
+    assert!(!grpc_addr_file.exists());
+}
+
+#[test]
+fn mtls_required_refuses_clients_without_a_certificate() {
+    // The dev CA signs both the server and the dev client certificate (client.pem).
+    let ca = Ca::start("mtls", &["--grpc-client-ca", "{state}/grpc-dev-tls/ca.pem"]);
+    let rt = runtime();
+    rt.block_on(async {
+        // Without a client certificate: the handshake (or the first call on it) is refused.
+        let refused = match channel(&ca, false).await {
+            Err(_) => true,
+            Ok(ch) => health(&ch, "").await.is_err(),
+        };
+        assert!(refused, "a client without a certificate was served");
+        // With the dev client certificate: served.
+        let ch = channel(&ca, true).await.expect("mTLS channel");
+        wait_serving(&ca, &ch).await;
+        let r = generate_random(&ch, 4).await.unwrap_or_else(|s| panic!("GenerateRandom over mTLS: {s:?}"));
+        assert_eq!(r.into_inner().data.len(), 4);
+    });
+}
+
+#[test]
+fn plaintext_grpc_is_a_configuration_error() {
+    let dir = TempDir::new("plain");
+    let out = Command::new(CA)
+        .arg("--state-dir")
+        .arg(dir.0.join("state"))
+        .args(["--grpc-listen", "127.0.0.1:0"])
+        .env_remove("TEEHSM_CA_CONFIG")
+        .output()
+        .expect("run teehsm-ca");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--grpc-tls-cert") && err.contains("--grpc-dev-tls"), "{err}");
+}
+
+/// Ad-hoc overhead measurement (not a benchmark): anonymous
+/// GenerateRandom(32) from one channel with 64 calls in flight for 5 s.
+/// Run with `cargo test -p teehsm-ca --release --test grpc_server -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn generate_random_throughput() {
+    let ca = Ca::start("perf", &["--log-level", "warn"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let ch = channel(&ca, false).await.expect("channel");
+        wait_serving(&ca, &ch).await;
+        let stop = Instant::now() + Duration::from_secs(5);
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let ch = ch.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < stop {
+                    generate_random(&ch, 32).await.expect("GenerateRandom");
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        println!("anonymous GenerateRandom(32), 64 in flight, 1 channel: {total} calls in 5 s = {:.0} ops/s", total as f64 / 5.0);
+    });
+}
