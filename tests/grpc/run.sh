@@ -65,6 +65,21 @@ FULL_SECRET=$(add_client svc-py 'py/:all') || fail "teehsm client add svc-py fai
 RO_SECRET=$(add_client svc-py-ro 'py/p256:verify,get_public') || fail "teehsm client add svc-py-ro failed"
 
 echo "teehsm-ca (pid $CA_PID) serves gRPC on $(cat "$STATE/grpc.addr")"
+
+# The README's grpcurl commands (reflection, health, anonymous GenerateRandom).
+G=(grpcurl -cacert "$STATE/grpc-dev-tls/ca.pem")
+ADDR=$(cat "$STATE/grpc.addr")
+command -v grpcurl >/dev/null || fail "grpcurl is missing: scripts/install-deps.sh"
+"${G[@]}" "$ADDR" list | grep -qx teehsm.v1.KeyManagementService || fail "grpcurl list does not show teehsm.v1.KeyManagementService"
+"${G[@]}" "$ADDR" describe teehsm.v1.KeyManagementService.Sign >/dev/null || fail "grpcurl describe Sign failed"
+"${G[@]}" -d '{"service":"teehsm.v1.KeyManagementService"}' "$ADDR" grpc.health.v1.Health/Check | grep -q '"SERVING"' \
+    || fail "grpcurl health check is not SERVING"
+"${G[@]}" -d '{"length_bytes":32}' "$ADDR" teehsm.v1.KeyManagementService/GenerateRandom | grep -q '"data"' \
+    || fail "grpcurl GenerateRandom failed"
+out=$("${G[@]}" -d '{"name":"py/x","digest":"AAAA"}' "$ADDR" teehsm.v1.KeyManagementService/Sign 2>&1) \
+    && fail "anonymous Sign through grpcurl was not refused"
+grep -q Unauthenticated <<<"$out" || fail "anonymous Sign through grpcurl: expected Unauthenticated, got: $out"
+echo "grpcurl: list, describe, health, GenerateRandom, anonymous Sign refused: ok"
 PYTHONPATH="$TMP/gen" \
 TEEHSM_GRPC_ADDR=$(cat "$STATE/grpc.addr") \
 TEEHSM_GRPC_CA="$STATE/grpc-dev-tls/ca.pem" \
