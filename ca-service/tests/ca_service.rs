@@ -3,97 +3,22 @@
 //! executable's target directory (build it first: `cargo build -p teehsm-ta`);
 //! the others use a fake TA script.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use teehsm_wire::ck::*;
 use teehsm_wire::client::{CallError, Client};
 use teehsm_wire::*;
 
-const CA: &str = env!("CARGO_BIN_EXE_teehsm-ca");
+mod common;
 
-/// target/<profile>/teehsm-ta, next to the test executable's deps/ directory.
-fn ta_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let ta = dir.join("teehsm-ta");
-    assert!(ta.is_file(), "{} is missing: build it first (cargo build -p teehsm-ta)", ta.display());
-    ta
-}
+use common::{Ca, TempDir, CA, ta_binary};
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let d = std::env::temp_dir().join(format!("teehsm-ca-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running teehsm-ca with its stderr collected.
-struct Ca {
-    child: Option<Child>,
-    state: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
+/// What the tests here ask the CA besides the common harness.
 impl Ca {
-    fn start(state: &Path, args: &[&str]) -> Ca {
-        let mut child = Command::new(CA)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--http-listen")
-            .arg("127.0.0.1:0")
-            .args(args)
-            .env_remove("TEEHSM_CA_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn teehsm-ca");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let err = child.stderr.take().expect("stderr");
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        Ca { child: Some(child), state: state.to_path_buf(), log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.state.join("ca.sock")
-    }
-
-    /// The HTTP address from <state>/http.addr, once written.
-    fn http(&self) -> String {
-        let path = self.state.join("http.addr");
-        wait_for(&format!("{} to appear", path.display()), Duration::from_secs(30), self, || {
-            std::fs::read_to_string(&path).ok().filter(|s| s.ends_with('\n')).map(|s| s.trim().to_string())
-        })
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http_get(&self.http(), path)
-    }
-
     fn health(&self) -> (u16, serde_json::Value) {
         let (code, body) = self.get("/healthz");
         (code, serde_json::from_str(&body).unwrap_or_else(|e| panic!("/healthz is not JSON ({e}): {body}")))
@@ -101,63 +26,11 @@ impl Ca {
 
     /// Waits for /healthz 200 and returns the TA pid it reports.
     fn wait_running(&self, timeout: Duration) -> (i64, serde_json::Value) {
-        wait_for("the TA to be running", timeout, self, || match self.health() {
+        self.wait_for("the TA to be running", timeout, || match self.health() {
             (200, v) => Some((v["ta_pid"].as_i64().expect("ta_pid"), v)),
             _ => None,
         })
     }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("teehsm-ca did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Ca {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, ca: &Ca, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; teehsm-ca log:\n{}", ca.log());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("bad HTTP answer: {out:?}"));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad status line: {head}"));
-    (code, body.to_string())
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -196,7 +69,7 @@ fn fake_ta(dir: &Path, body: &str) -> PathBuf {
 #[test]
 fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
     let ta = ta_binary();
-    let dir = TempDir::new("restart");
+    let dir = TempDir::new("ca-restart");
     let state = dir.0.join("state");
     let mut ca = Ca::start(
         &state,
@@ -271,7 +144,7 @@ fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
     assert_eq!(unsafe { libc::kill(pid1 as i32, libc::SIGKILL) }, 0);
     let err = c.call(&Request::GetTokenInfo { slot: 0 }).expect_err("the old connection is closed");
     assert_eq!(err.rv(), Rv::TEEHSM_TA_UNAVAILABLE, "{err}");
-    let (pid2, h) = wait_for("a restarted TA", Duration::from_secs(120), &ca, || match ca.health() {
+    let (pid2, h) = ca.wait_for("a restarted TA", Duration::from_secs(120), || match ca.health() {
         (200, v) if v["ta_pid"].as_i64() != Some(pid1) => Some((v["ta_pid"].as_i64().unwrap(), v)),
         _ => None,
     });
@@ -293,7 +166,7 @@ fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
     assert!(metric(&m, "teehsm_ca_relayed_requests_total") >= 800.0, "{m}");
     assert!(metric(&m, "teehsm_ca_relay_errors_total") >= 1.0, "the oversized frame counts: {m}");
     drop(raw);
-    wait_for("the finished clients to be counted out", Duration::from_secs(10), &ca, || {
+    ca.wait_for("the finished clients to be counted out", Duration::from_secs(10), || {
         (metric(&ca.get("/metrics").1, "teehsm_ca_client_connections_active") == 1.0).then_some(())
     });
     assert_eq!(ca.get("/nope").0, 404);
@@ -313,7 +186,7 @@ fn restart_after_kill_keeps_token_keys_and_shuts_down_cleanly() {
 #[test]
 fn handoff_passes_clients_to_the_ta_and_follows_restarts() {
     let ta = ta_binary();
-    let dir = TempDir::new("handoff");
+    let dir = TempDir::new("ca-handoff");
     let state = dir.0.join("state");
     let mut ca = Ca::start(&state, &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "100"]);
     let (pid1, _) = ca.wait_running(Duration::from_secs(120));
@@ -355,7 +228,7 @@ fn handoff_passes_clients_to_the_ta_and_follows_restarts() {
     assert_eq!(unsafe { libc::kill(pid1 as i32, libc::SIGKILL) }, 0);
     let err = c.call(&Request::GetTokenInfo { slot: 0 }).expect_err("the TA that held the connection is gone");
     assert_eq!(err.rv(), Rv::TEEHSM_TA_UNAVAILABLE, "{err}");
-    wait_for("a restarted TA", Duration::from_secs(120), &ca, || match ca.health() {
+    ca.wait_for("a restarted TA", Duration::from_secs(120), || match ca.health() {
         (200, v) if v["ta_pid"].as_i64() != Some(pid1) => Some(()),
         _ => None,
     });
@@ -370,7 +243,7 @@ fn handoff_passes_clients_to_the_ta_and_follows_restarts() {
 #[test]
 fn deleted_store_is_reported_as_a_rollback_by_the_real_ta() {
     let ta = ta_binary();
-    let dir = TempDir::new("rollback");
+    let dir = TempDir::new("ca-rollback");
     let state = dir.0.join("state");
     let args = ["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--restart-backoff-max-ms", "500"];
     let mut ca = Ca::start(&state, &args);
@@ -379,7 +252,7 @@ fn deleted_store_is_reported_as_a_rollback_by_the_real_ta() {
     // The platform counter has moved on; a store that disappears is refused (TA exit 4).
     std::fs::remove_dir_all(state.join("ta-data")).unwrap();
     let ca = Ca::start(&state, &args);
-    let h = wait_for("the TA's rollback refusal on /healthz", Duration::from_secs(120), &ca, || match ca.health() {
+    let h = ca.wait_for("the TA's rollback refusal on /healthz", Duration::from_secs(120), || match ca.health() {
         (503, v) if v["security_failure"] == true => Some(v),
         _ => None,
     });
@@ -393,7 +266,7 @@ fn deleted_store_is_reported_as_a_rollback_by_the_real_ta() {
 #[test]
 fn ta_stops_when_the_ca_is_killed() {
     let ta = ta_binary();
-    let dir = TempDir::new("orphan");
+    let dir = TempDir::new("ca-orphan");
     let state = dir.0.join("state");
     let mut ca = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap()]);
     let (ta_pid, _) = ca.wait_running(Duration::from_secs(120));
@@ -401,20 +274,20 @@ fn ta_stops_when_the_ca_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The TA gets SIGTERM (parent-death signal) and shuts down in order.
-    wait_for("the orphaned TA to stop", Duration::from_secs(20), &ca, || (!process_alive(ta_pid as i32)).then_some(()));
+    ca.wait_for("the orphaned TA to stop", Duration::from_secs(20), || (!process_alive(ta_pid as i32)).then_some(()));
     assert!(ca.log().contains("shutting down"), "the TA stopped through its SIGTERM handler:\n{}", ca.log());
 }
 
 #[test]
 fn security_failure_is_reported_and_clients_are_refused() {
-    let dir = TempDir::new("secfail");
+    let dir = TempDir::new("ca-secfail");
     let state = dir.0.join("state");
     let ta = fake_ta(&dir.0, "echo 'teehsm-ta: store rollback (fake TA)' >&2\nexit 4");
     let mut ca = Ca::start(
         &state,
         &["--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "20", "--restart-backoff-max-ms", "200"],
     );
-    let h = wait_for("a security failure on /healthz", Duration::from_secs(30), &ca, || match ca.health() {
+    let h = ca.wait_for("a security failure on /healthz", Duration::from_secs(30), || match ca.health() {
         (503, v) if v["security_failure"] == true && v["ta"] == "failed" => Some(v),
         _ => None,
     });
@@ -456,11 +329,11 @@ fn security_failure_is_reported_and_clients_are_refused() {
 
 #[test]
 fn hung_ta_is_killed_after_the_ready_timeout() {
-    let dir = TempDir::new("hung");
+    let dir = TempDir::new("ca-hung");
     let state = dir.0.join("state");
     let ta = fake_ta(&dir.0, "exec sleep 600");
     let mut ca = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap(), "--ta-ready-timeout-secs", "1"]);
-    let h = wait_for("the ready timeout", Duration::from_secs(30), &ca, || match ca.health() {
+    let h = ca.wait_for("the ready timeout", Duration::from_secs(30), || match ca.health() {
         (503, v) if v["reason"].as_str().unwrap_or("").contains("did not report READY") => Some(v),
         _ => None,
     });
@@ -472,7 +345,7 @@ fn hung_ta_is_killed_after_the_ready_timeout() {
 
 #[test]
 fn bad_config_exits_2_with_a_clear_error() {
-    let dir = TempDir::new("badcfg");
+    let dir = TempDir::new("ca-badcfg");
     let cfg = dir.0.join("bad.toml");
     std::fs::write(&cfg, "state_dir = \"/tmp/x\"\nno_such_option = true\n").unwrap();
     let out = Command::new(CA).arg("--config").arg(&cfg).output().expect("run teehsm-ca");
@@ -495,7 +368,7 @@ fn bad_config_exits_2_with_a_clear_error() {
 
 #[test]
 fn second_instance_on_the_same_socket_is_refused() {
-    let dir = TempDir::new("twice");
+    let dir = TempDir::new("ca-twice");
     let state = dir.0.join("state");
     let ta = fake_ta(&dir.0, "exec sleep 600");
     let mut first = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap()]);
@@ -550,7 +423,7 @@ fn free_port() -> u16 {
 #[test]
 fn tcp_ta_in_relay_mode_serves_login_and_sign() {
     let ta = ta_binary();
-    let dir = TempDir::new("tcp");
+    let dir = TempDir::new("ca-tcp");
     let state = dir.0.join("state");
     let addr = format!("tcp://127.0.0.1:{}", free_port());
     let mut ca = Ca::start(
@@ -589,7 +462,7 @@ fn tcp_ta_in_relay_mode_serves_login_and_sign() {
 
 #[test]
 fn tcp_ta_address_with_handoff_is_a_configuration_error() {
-    let dir = TempDir::new("tcp-handoff");
+    let dir = TempDir::new("ca-tcp-handoff");
     let out = Command::new(CA)
         .arg("--state-dir")
         .arg(dir.0.join("state"))

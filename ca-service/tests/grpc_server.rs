@@ -2,11 +2,7 @@
 //! (build the TA first: `cargo build -p teehsm-ta`), --grpc-dev-tls on
 //! 127.0.0.1:0, and tonic clients over TLS with the generated dev CA.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use teehsm_wire::proto::v1;
 use teehsm_wire::proto::v1::key_management_service_client::KeyManagementServiceClient;
@@ -16,95 +12,27 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-const CA: &str = env!("CARGO_BIN_EXE_teehsm-ca");
+mod common;
+
+use common::{Ca, TempDir, CA};
+
 const SERVICE: &str = "teehsm.v1.KeyManagementService";
 
-/// target/<profile>/teehsm-ta, next to the test executable's deps/ directory.
-fn ta_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let ta = dir.join("teehsm-ta");
-    assert!(ta.is_file(), "{} is missing: build it first (cargo build -p teehsm-ta)", ta.display());
-    ta
+/// Starts teehsm-ca with the real TA in a fresh state directory, serving
+/// gRPC with the dev certificate and a dev token; "{state}" in `extra`
+/// stands for the state directory's path.
+fn start_ca(tag: &str, extra: &[&str]) -> Ca {
+    Ca::builder()
+        .temp_state(&format!("grpc-{tag}"))
+        .real_ta()
+        .log_level("info")
+        .args(&["--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls", "--init-dev-token"])
+        .args(extra)
+        .start()
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let d = std::env::temp_dir().join(format!("teehsm-grpc-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running teehsm-ca (with its TA) serving gRPC with the dev certificate.
-struct Ca {
-    child: Option<Child>,
-    state: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: TempDir,
-}
-
+/// What the tests here ask the CA besides the common harness.
 impl Ca {
-    /// Starts teehsm-ca in a fresh state directory; "{state}" in `extra` stands for its path.
-    fn start(tag: &str, extra: &[&str]) -> Ca {
-        let dir = TempDir::new(tag);
-        let state = dir.0.join("state");
-        let extra: Vec<String> = extra.iter().map(|a| a.replace("{state}", &state.display().to_string())).collect();
-        let mut child = Command::new(CA)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--ta-binary")
-            .arg(ta_binary())
-            .args(["--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls", "--init-dev-token"])
-            .args(extra)
-            .env_remove("TEEHSM_CA_CONFIG")
-            .env("TEEHSM_CA_LOG_LEVEL", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn teehsm-ca");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let err = child.stderr.take().expect("stderr");
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        Ca { child: Some(child), state, log, _dir: dir }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; teehsm-ca log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn addr_file(&self, name: &str) -> String {
-        let path = self.state.join(name);
-        self.wait_for(&format!("{} to appear", path.display()), Duration::from_secs(30), || {
-            std::fs::read_to_string(&path).ok().filter(|s| s.ends_with('\n')).map(|s| s.trim().to_string())
-        })
-    }
-
     fn grpc_addr(&self) -> String {
         self.addr_file("grpc.addr")
     }
@@ -113,48 +41,10 @@ impl Ca {
         std::fs::read(self.state.join("grpc-dev-tls").join(file)).expect("dev TLS file")
     }
 
-    fn http_get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(self.addr_file("http.addr")).expect("connect HTTP");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        (code, body)
-    }
-
     fn ta_pid(&self) -> Option<i64> {
-        match self.http_get("/healthz") {
+        match self.get("/healthz") {
             (200, body) => serde_json::from_str::<serde_json::Value>(&body).ok()?["ta_pid"].as_i64(),
             _ => None,
-        }
-    }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("teehsm-ca did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Ca {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }
@@ -224,7 +114,7 @@ fn with_headers<T>(msg: T, headers: &[(&'static str, &str)]) -> tonic::Request<T
 
 #[test]
 fn grpc_over_tls_forwards_to_the_ta() {
-    let mut ca = Ca::start("main", &[]);
+    let mut ca = start_ca("main", &[]);
     let rt = runtime();
     rt.block_on(async {
         let ch = channel(&ca, false).await.expect("TLS channel with the dev CA");
@@ -280,7 +170,7 @@ fn grpc_over_tls_forwards_to_the_ta() {
     });
 
     // The metrics count those calls.
-    let (code, metrics) = ca.http_get("/metrics");
+    let (code, metrics) = ca.get("/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("teehsm_grpc_requests_total{code=\"OK\",method=\"GenerateRandom\"} 2\n"), "{metrics}");
     assert!(metrics.contains("teehsm_grpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Sign\"} 1\n"), "{metrics}");
@@ -319,7 +209,7 @@ fn grpc_over_tls_forwards_to_the_ta() {
     // (clients see UNAVAILABLE, or CANCELLED for streams refused after its
     // GOAWAY), lets the calls it took finish, then exits cleanly.
     let grpc_addr_file = ca.state.join("grpc.addr");
-    let pid = ca.child.as_ref().expect("running").id();
+    let pid = ca.pid();
     let outcomes = rt.block_on(async {
         let ch = channel(&ca, false).await.expect("channel");
         wait_serving(&ca, &ch).await;
@@ -370,10 +260,40 @@ fn grpc_over_tls_forwards_to_the_ta() {
     assert!(!grpc_addr_file.exists());
 }
 
+/// A client that holds an idle connection (it made one call and keeps its
+/// channel) does not hold up shutdown: only calls in flight get the grace
+/// period, so SIGTERM ends the CA with 0 within a few seconds.
+#[test]
+fn idle_client_connection_does_not_delay_shutdown() {
+    let mut ca = start_ca("idle", &[]);
+    // A current-thread runtime runs the channel's connection task only inside
+    // block_on: afterwards the connection stays open but the client neither
+    // answers the server's GOAWAY ping nor closes it, as a busy, paused or
+    // simply lazy client may. (A client that is polled closes an idle
+    // connection on GOAWAY by itself, which would hide the problem.)
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ch = rt.block_on(async {
+        let ch = channel(&ca, false).await.expect("channel");
+        wait_serving(&ca, &ch).await;
+        let r = generate_random(&ch, 8).await.unwrap_or_else(|s| panic!("GenerateRandom: {s:?}"));
+        assert_eq!(r.into_inner().data.len(), 8);
+        ch
+    });
+    let start = Instant::now();
+    let st = ca.terminate(Duration::from_secs(30));
+    let took = start.elapsed();
+    drop(ch);
+    let log = ca.log();
+    assert!(st.success(), "exit status {st}; log:\n{log}");
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?} with an idle client connection; log:\n{log}");
+    assert!(log.contains("in-flight calls finished (closing idle client connections)"), "{log}");
+    assert!(!log.contains("cutting them off"), "{log}");
+}
+
 #[test]
 fn mtls_required_refuses_clients_without_a_certificate() {
     // The dev CA signs both the server and the dev client certificate (client.pem).
-    let ca = Ca::start("mtls", &["--grpc-client-ca", "{state}/grpc-dev-tls/ca.pem"]);
+    let ca = start_ca("mtls", &["--grpc-client-ca", "{state}/grpc-dev-tls/ca.pem"]);
     let rt = runtime();
     rt.block_on(async {
         // Without a client certificate: the handshake (or the first call on it) is refused.
@@ -392,7 +312,7 @@ fn mtls_required_refuses_clients_without_a_certificate() {
 
 #[test]
 fn plaintext_grpc_is_a_configuration_error() {
-    let dir = TempDir::new("plain");
+    let dir = TempDir::new("grpc-plain");
     let out = Command::new(CA)
         .arg("--state-dir")
         .arg(dir.0.join("state"))
@@ -411,7 +331,7 @@ fn plaintext_grpc_is_a_configuration_error() {
 #[test]
 #[ignore]
 fn generate_random_throughput() {
-    let ca = Ca::start("perf", &["--log-level", "warn"]);
+    let ca = start_ca("perf", &["--log-level", "warn"]);
     let rt = runtime();
     rt.block_on(async {
         let ch = channel(&ca, false).await.expect("channel");

@@ -15,15 +15,13 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use teehsm_benches::measure;
+use teehsm_benches::{measure, Stack, StackOptions};
 use teehsm_sdk::proto::{Algorithm, CreateKeyRequest, SignRequest};
 use teehsm_sdk::{ApiClient, ApiClientConfig, Credentials};
-use teehsm_tests::TempDir;
 
 #[derive(Parser)]
 #[command(about = "gRPC Sign ops/s and latency with N concurrent clients vs the raw library call")]
@@ -85,73 +83,38 @@ impl Alg {
     }
 }
 
-/// teehsm-ca serving gRPC, SIGTERM on drop.
+/// teehsm-ca serving gRPC with the dev TLS certificate; SIGTERM on drop.
 struct Ca {
-    child: Child,
-    state: PathBuf,
+    stack: Stack,
     endpoint: String,
     ca_pem: Vec<u8>,
-    _dir: TempDir,
-}
-
-impl Drop for Ca {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
 }
 
 fn start_ca(bin_dir: &Path) -> anyhow::Result<Ca> {
-    let dir = TempDir::new("grpc-bench");
-    let state = dir.path().join("state");
-    let mut cmd = Command::new(bin_dir.join("teehsm-ca"));
-    cmd.arg("--state-dir")
-        .arg(&state)
-        .args(["--init-dev-token", "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"])
-        .env("TEEHSM_CA_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().with_context(|| format!("starting {}", bin_dir.join("teehsm-ca").display()))?;
-    let mut ca = Ca { child, state, endpoint: String::new(), ca_pem: Vec::new(), _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let addr = std::fs::read_to_string(ca.state.join("grpc.addr")).ok().and_then(|s| s.trim().parse::<std::net::SocketAddr>().ok());
-        let pem = std::fs::read(ca.state.join("grpc-dev-tls/ca.pem")).unwrap_or_default();
-        if let Some(addr) = addr {
-            if !pem.is_empty() && teehsm(bin_dir, &ca, &["client", "list"]).is_ok() {
-                ca.endpoint = format!("https://{addr}");
-                ca.ca_pem = pem;
-                return Ok(ca);
-            }
-        }
-        if let Some(status) = ca.child.try_wait()? {
-            bail!("teehsm-ca exited during start-up: {status}");
-        }
-        if Instant::now() > deadline {
-            bail!("teehsm-ca did not serve gRPC with a dev token in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let opts = StackOptions {
+        tag: "grpc-bench",
+        args: &["--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"],
+        die_with_parent: true,
+    };
+    let mut stack = Stack::spawn(bin_dir, &opts)?;
+    let (endpoint, ca_pem) = stack.wait_until("gRPC served with a dev token", Duration::from_secs(60), |s| {
+        let addr = std::fs::read_to_string(s.state.join("grpc.addr")).ok().and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())?;
+        let pem = std::fs::read(s.state.join("grpc-dev-tls/ca.pem")).ok().filter(|p| !p.is_empty())?;
+        teehsm(bin_dir, &s.state, &["client", "list"]).ok()?;
+        Some((format!("https://{addr}"), pem))
+    })?;
+    Ok(Ca { stack, endpoint, ca_pem })
 }
 
-/// Runs `teehsm ARGS --socket S --so-pin-file F` and returns its stdout.
-fn teehsm(bin_dir: &Path, ca: &Ca, args: &[&str]) -> anyhow::Result<String> {
-    let pin = ca.state.parent().unwrap_or(&ca.state).join("so.pin");
+/// Runs `teehsm ARGS --socket S --so-pin-file F` against the CA with state
+/// directory `state` and returns its stdout.
+fn teehsm(bin_dir: &Path, state: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let pin = state.parent().unwrap_or(state).join("so.pin");
     std::fs::write(&pin, "12345678\n")?;
     let out = Command::new(bin_dir.join("teehsm"))
         .args(args)
         .arg("--socket")
-        .arg(ca.state.join("ca.sock"))
+        .arg(state.join("ca.sock"))
         .arg("--so-pin-file")
         .arg(&pin)
         .stderr(Stdio::piped())
@@ -298,16 +261,17 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let ca = start_ca(&bin_dir)?;
-    // One API client id per connection: the TA remembers each client's
-    // nonces for the replay window and caps them per client (100 000), so
-    // one id shared by all tasks would hit that cap within seconds.
+    // One API client id per connection, as separate applications would
+    // have: the TA caps the nonces it remembers per client (1 000 000 in
+    // the 120 s window, ~8 300 calls/s), which one id shared by every task
+    // could reach.
     let mut creds = Vec::with_capacity(args.clients);
     for i in 0..args.clients {
         let id = format!("bench-{i}");
-        let secret = teehsm(&bin_dir, &ca, &["client", "add", &id, "--acl", "bench/:all"])?;
+        let secret = teehsm(&bin_dir, &ca.stack.state, &["client", "add", &id, "--acl", "bench/:all"])?;
         creds.push(Credentials::from_hex(id, secret.trim())?);
     }
-    let ta_pid = ta_pid_of(ca.child.id());
+    let ta_pid = ta_pid_of(ca.stack.pid());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads.max(1)).enable_all().build()?;
 
     let mut rows = Vec::new();
@@ -329,9 +293,9 @@ fn main() -> anyhow::Result<()> {
         for &alg in &algs {
             // Warm-up: every connection signs (TLS, key cache).
             let _ = load(&clients, alg, 0.5).await;
-            let before = Cpu::sample(ca.child.id(), ta_pid);
+            let before = Cpu::sample(ca.stack.pid(), ta_pid);
             let r = load(&clients, alg, args.seconds).await;
-            let cpu = Cpu::sample(ca.child.id(), ta_pid).since(&before, r.elapsed);
+            let cpu = Cpu::sample(ca.stack.pid(), ta_pid).since(&before, r.elapsed);
             rows.push((alg, r, cpu));
         }
         anyhow::Ok(())

@@ -16,11 +16,11 @@ use crate::config::GrpcConfig;
 use crate::metrics::ApiMetrics;
 use crate::state::Shared;
 use forward::Forwarder;
-use service::Kms;
+use service::{InFlight, Kms};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use teehsm_wire::proto::v1::key_management_service_server::KeyManagementServiceServer;
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
@@ -32,6 +32,9 @@ use tonic_health::ServingStatus;
 pub const SERVICE_NAME: &str = "teehsm.v1.KeyManagementService";
 /// How often the health status follows the TA's state.
 const HEALTH_POLL: Duration = Duration::from_millis(100);
+/// After the last call in flight finished: time for its answer to be
+/// written, and for a call that arrived just before the GOAWAY to start.
+const SETTLE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Error)]
 pub enum GrpcError {
@@ -57,6 +60,17 @@ pub struct GrpcServer {
     stop: Option<oneshot::Sender<()>>,
     draining: watch::Sender<bool>,
     served: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    in_flight: InFlight,
+}
+
+/// How the drain in [`GrpcServer::shutdown`] ended.
+enum Drained {
+    /// tonic's server future resolved: every connection closed.
+    Served(Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>),
+    /// No call in flight; connections still open (idle clients) are dropped.
+    Idle,
+    /// The grace period ran out with this many calls in flight.
+    TimedOut(usize),
 }
 
 impl GrpcServer {
@@ -85,7 +99,8 @@ impl GrpcServer {
         };
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
-        let kms = KeyManagementServiceServer::new(Kms::new(forwarder, metrics))
+        let in_flight = InFlight::default();
+        let kms = KeyManagementServiceServer::new(Kms::new(forwarder, metrics, in_flight.clone()))
             .max_decoding_message_size(cfg.max_message_bytes)
             .max_encoding_message_size(cfg.max_message_bytes);
         let router = tonic::transport::Server::builder()
@@ -108,7 +123,7 @@ impl GrpcServer {
             }))
         };
         crate::http::write_addr_file(&cfg.addr_file, addr)?;
-        Ok(GrpcServer { runtime, addr, addr_file: cfg.addr_file.clone(), stop: Some(stop_tx), draining, served: Some(served) })
+        Ok(GrpcServer { runtime, addr, addr_file: cfg.addr_file.clone(), stop: Some(stop_tx), draining, served: Some(served), in_flight })
     }
 
     /// The address actually bound.
@@ -118,19 +133,51 @@ impl GrpcServer {
 
     /// Stops accepting connections and calls, waits up to `grace` for the
     /// calls in flight, then stops the runtime and removes grpc.addr.
+    ///
+    /// tonic's server future resolves only once every connection has
+    /// closed, and a client may hold an idle HTTP/2 connection open for as
+    /// long as it likes; so the wait ends as soon as no RPC is in flight
+    /// (counted by [`Kms`]), and the idle connections are dropped with the
+    /// runtime.
     pub fn shutdown(mut self, grace: Duration) {
         let _ = self.draining.send(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(mut served) = self.served.take() {
-            let finished = self.runtime.block_on(async { tokio::time::timeout(grace, &mut served).await });
-            match finished {
-                Ok(Ok(Ok(()))) => tracing::info!("gRPC server stopped; in-flight calls finished"),
-                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the gRPC server ended with an error"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "the gRPC server task failed"),
-                Err(_) => {
-                    tracing::warn!("gRPC calls still in flight after {} s; cutting them off", grace.as_secs());
+            let in_flight = self.in_flight.clone();
+            let drained = self.runtime.block_on(async {
+                let deadline = Instant::now() + grace;
+                loop {
+                    tokio::select! {
+                        r = &mut served => return Drained::Served(r),
+                        idle = in_flight.wait_idle(deadline.saturating_duration_since(Instant::now())) => {
+                            if !idle {
+                                return Drained::TimedOut(in_flight.count());
+                            }
+                        }
+                    }
+                    if let Ok(r) = tokio::time::timeout(SETTLE, &mut served).await {
+                        return Drained::Served(r);
+                    }
+                    if in_flight.count() == 0 {
+                        return Drained::Idle;
+                    }
+                    if Instant::now() >= deadline {
+                        return Drained::TimedOut(in_flight.count());
+                    }
+                }
+            });
+            match drained {
+                Drained::Served(Ok(Ok(()))) => tracing::info!("gRPC server stopped; in-flight calls finished"),
+                Drained::Served(Ok(Err(e))) => tracing::warn!(error = %e, "the gRPC server ended with an error"),
+                Drained::Served(Err(e)) => tracing::warn!(error = %e, "the gRPC server task failed"),
+                Drained::Idle => {
+                    tracing::info!("gRPC server stopped; in-flight calls finished (closing idle client connections)");
+                    served.abort();
+                }
+                Drained::TimedOut(n) => {
+                    tracing::warn!(calls = n, "gRPC calls still in flight after {} s; cutting them off", grace.as_secs());
                     served.abort();
                 }
             }

@@ -8,21 +8,64 @@ use super::metadata::{self, RESPONSE_MAC};
 use super::status::{self, code_name};
 use crate::metrics::ApiMetrics;
 use prost::Message;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use teehsm_wire::proto::v1;
 use teehsm_wire::proto::v1::key_management_service_server::KeyManagementService;
 use teehsm_wire::{Reply, Request, MAX_API_BODY_LEN};
+use tokio::sync::watch;
 use tonic::{Code, Status};
+
+/// The number of RPCs being handled right now. Shutdown waits for it to
+/// reach zero rather than for the connections to close, which idle
+/// clients may keep open indefinitely.
+#[derive(Clone)]
+pub struct InFlight(Arc<watch::Sender<usize>>);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl InFlight {
+    /// Counts one call until the guard is dropped (also when its future is cancelled).
+    pub fn enter(&self) -> InFlightGuard {
+        self.0.send_modify(|n| *n += 1);
+        InFlightGuard(self.0.clone())
+    }
+
+    /// Calls in flight now.
+    pub fn count(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Waits until no call is in flight or `timeout` passes; true if none is.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// See [`InFlight::enter`].
+pub struct InFlightGuard(Arc<watch::Sender<usize>>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
 
 /// The service: forwards, counts, times.
 pub struct Kms {
     forwarder: Forwarder,
     metrics: ApiMetrics,
+    in_flight: InFlight,
 }
 
 impl Kms {
-    pub fn new(forwarder: Forwarder, metrics: ApiMetrics) -> Self {
-        Kms { forwarder, metrics }
+    pub fn new(forwarder: Forwarder, metrics: ApiMetrics, in_flight: InFlight) -> Self {
+        Kms { forwarder, metrics, in_flight }
     }
 
     /// One RPC, `method` being its name in the service ("Sign").
@@ -31,6 +74,7 @@ impl Kms {
         Req: Message,
         Resp: Message + Default,
     {
+        let _in_flight = self.in_flight.enter();
         let start = Instant::now();
         let result = self.forward_inner(method, request).await;
         let code = match &result {
