@@ -14,6 +14,7 @@ pub mod proto;
 pub mod rv;
 pub mod spin;
 pub mod stream;
+pub mod time;
 
 pub use client::Calls;
 pub use msg::*;

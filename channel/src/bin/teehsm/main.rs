@@ -1,7 +1,8 @@
-//! teehsm: client-side tools for a teehsm deployment: attestation checks
-//! and API client administration.
+//! teehsm: client-side tools for a teehsm deployment: attestation checks,
+//! API client administration, and the gRPC API from the command line.
 
 mod client;
+mod kms;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -40,6 +41,26 @@ enum Command {
     Client {
         #[command(subcommand)]
         command: client::ClientCommand,
+    },
+    /// Call the gRPC API (teehsm.v1.KeyManagementService) as an API client.
+    ///
+    /// Connects to teehsm-ca over TLS (--endpoint, --ca-cert; mTLS with
+    /// --client-cert/--client-key) and calls as the API client --client-id,
+    /// whose secret (64 hex digits, as `teehsm client add` printed it) is read
+    /// from --secret-file. Every flag can also come from the environment
+    /// variable shown. Each call carries the client's authenticator, and each
+    /// answer is used only if its TA response MAC checks (docs/grpc-client.md).
+    ///
+    /// Exit status: 0 success (verify: the signature is valid); 1 verify: the
+    /// signature is invalid; 2 usage, configuration, file or connection error,
+    /// or an answer that fails its response-MAC or CRC32C check; 3 the server
+    /// refused the call with a gRPC status, printed as `error: CODE: message`
+    /// (e.g. PERMISSION_DENIED when the client's ACL does not allow it).
+    Kms {
+        #[command(flatten)]
+        conn: kms::KmsConn,
+        #[command(subcommand)]
+        command: kms::KmsCommand,
     },
 }
 
@@ -129,6 +150,7 @@ fn main() -> ExitCode {
         Command::Attest { command: AttestCommand::Verify(a) } => run_verify(a),
         Command::Attest { command: AttestCommand::Fetch(a) } => run_fetch(a).map(|()| ExitCode::SUCCESS),
         Command::Client { command } => client::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Kms { conn, command } => return kms::run(conn, command),
     };
     match r {
         Ok(code) => code,
