@@ -93,6 +93,13 @@ impl Client {
         &self.app_ticket
     }
 
+    /// The connected stream (after Hello), for a caller that speaks the
+    /// frames itself (e.g. pipelined, asynchronously). Its next request id
+    /// is free to choose: the TA echoes ids and does not check them.
+    pub fn into_stream(self) -> Stream {
+        self.stream
+    }
+
     /// Sends a raw, already-encoded payload and returns the raw response (for tests).
     pub fn call_raw(&mut self, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         write_frame(&mut self.stream, payload)?;
