@@ -628,6 +628,21 @@ mod tests {
         (dir, connections, shared)
     }
 
+    /// `n` concurrent calls, each answered with its own body.
+    fn calls_answer_their_own_bodies(rt: &tokio::runtime::Runtime, fwd: &Forwarder, n: u32) {
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let fwd = fwd.clone();
+                    tokio::spawn(async move { fwd.call(api(&i.to_be_bytes())).await })
+                })
+                .collect();
+            for (i, t) in tasks.into_iter().enumerate() {
+                assert_eq!(body_of(t.await.unwrap()), (i as u32).to_be_bytes());
+            }
+        });
+    }
+
     fn body_of(r: Result<Reply, ForwardError>) -> Vec<u8> {
         match r {
             Ok(Reply::Api { body, mac, .. }) => {
@@ -734,17 +749,7 @@ mod tests {
         shared.set_running();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let fwd = Forwarder::start(3, shared.clone()).unwrap();
-        rt.block_on(async {
-            let tasks: Vec<_> = (0..200u32)
-                .map(|i| {
-                    let fwd = fwd.clone();
-                    tokio::spawn(async move { fwd.call(api(&i.to_be_bytes())).await })
-                })
-                .collect();
-            for (i, t) in tasks.into_iter().enumerate() {
-                assert_eq!(body_of(t.await.unwrap()), (i as u32).to_be_bytes());
-            }
-        });
+        calls_answer_their_own_bodies(&rt, &fwd, 200);
         let opened = connections.load(Ordering::SeqCst);
         assert!((1..=3).contains(&opened), "{opened} connections");
         // Dropping every handle closes the connections; a new forwarder opens its own.
@@ -821,17 +826,7 @@ mod tests {
         shared.set_running();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let fwd = Forwarder::start(2, shared).unwrap();
-        rt.block_on(async {
-            let tasks: Vec<_> = (0..100u32)
-                .map(|i| {
-                    let fwd = fwd.clone();
-                    tokio::spawn(async move { fwd.call(api(&i.to_be_bytes())).await })
-                })
-                .collect();
-            for (i, t) in tasks.into_iter().enumerate() {
-                assert_eq!(body_of(t.await.unwrap()), (i as u32).to_be_bytes());
-            }
-        });
+        calls_answer_their_own_bodies(&rt, &fwd, 100);
         assert!((1..=2).contains(&connections.load(Ordering::SeqCst)));
     }
 }
