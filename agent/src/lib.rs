@@ -1,5 +1,18 @@
-//! teehsm-agent: runs on every host next to the CA service (issue 6). For
-//! now it holds the TEE detection library the agent and the TA's platform
-//! selection use.
+//! teehsm-agent: runs on every host next to the CA service (issue 6) and
+//! reports to the fleet console. The library holds what the agent measures
+//! with (docs/fleet-agent.md):
+//!
+//! - [`tee_detect`]: which TEEs the host offers (also used by the TA's platform selection);
+//! - [`procstat`]: CPU and memory of the TA and CA processes from /proc;
+//! - [`ca_health`]: the CA's `/healthz` JSON (the TA's phase and pid);
+//! - [`prom_text`]: a Prometheus text-format (0.0.4) parser for the CA's `/metrics`;
+//! - [`scrape`]: ops/s, p99 latency and token object counts from two `/metrics` scrapes.
 
+pub mod ca_health;
+pub mod procstat;
+pub mod prom_text;
+pub mod scrape;
 pub mod tee_detect;
+
+#[cfg(test)]
+mod live_ca_tests;

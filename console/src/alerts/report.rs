@@ -1,0 +1,63 @@
+//! Inputs of the alert engine: host reports (the agent's heartbeat), when
+//! each host was last seen, and the licence status.
+
+use serde::{Deserialize, Serialize};
+
+/// One token of a TA, as reported by the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenReport {
+    pub slot: u64,
+    pub label: String,
+    /// Key objects held by the token.
+    pub keys: u64,
+    /// How many key objects the token can hold (0: unknown).
+    pub capacity: u64,
+}
+
+/// One trusted application on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaReport {
+    pub ta_id: String,
+    pub version: String,
+    pub up: bool,
+    /// Restarts by the CA since the CA started (a counter).
+    pub restarts_total: u64,
+    pub self_test_ok: bool,
+    pub audit_chain_ok: bool,
+    #[serde(default)]
+    pub tokens: Vec<TokenReport>,
+}
+
+/// The report an agent sends with each heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub host_id: String,
+    #[serde(default)]
+    pub group: String,
+    /// Agent's clock (informational; the engine uses the console's `now_ms`).
+    pub reported_at_ms: u64,
+    #[serde(default)]
+    pub tas: Vec<TaReport>,
+    pub ta_cpu_percent: f64,
+    pub ta_memory_bytes: u64,
+    pub ca_cpu_percent: f64,
+    pub ca_memory_bytes: u64,
+    /// Memory limit the percentages refer to (0: unknown, memory rules never fire).
+    pub memory_limit_bytes: u64,
+}
+
+/// When the console last received a heartbeat from a host (console clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSeen {
+    pub host_id: String,
+    #[serde(default)]
+    pub group: String,
+    pub last_seen_ms: u64,
+}
+
+/// Licence status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    pub max_hosts: u64,
+    pub expires_at_ms: u64,
+}
