@@ -5,3 +5,5 @@
 //! sender build on.
 
 pub mod alerts;
+pub mod store;
+pub mod enroll;

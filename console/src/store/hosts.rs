@@ -1,0 +1,292 @@
+//! Hosts, the latest report of each, and a bounded history of samples for
+//! charts.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use super::convert::{from_db, opt_from_db, to_db};
+use super::error::{on_conflict, Result, StoreError};
+use super::Store;
+use crate::alerts::{HostReport, HostSeen};
+
+/// Whether a host may talk to the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    Active,
+    Disabled,
+    Revoked,
+}
+
+impl HostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Active => "active",
+            HostStatus::Disabled => "disabled",
+            HostStatus::Revoked => "revoked",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(HostStatus::Active),
+            "disabled" => Ok(HostStatus::Disabled),
+            "revoked" => Ok(HostStatus::Revoked),
+            _ => Err(StoreError::Corrupt(format!("host status {s:?}"))),
+        }
+    }
+}
+
+/// A host being enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHost {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub enrolled_at_ms: u64,
+    /// SHA-256 fingerprint of the agent's client certificate (hex).
+    pub cert_fingerprint: String,
+}
+
+/// An enrolled host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub enrolled_at_ms: u64,
+    pub last_seen_ms: Option<u64>,
+    pub cert_fingerprint: String,
+    pub status: HostStatus,
+}
+
+/// Keys held by one token at sample time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenKeys {
+    pub ta: String,
+    pub slot: u64,
+    pub keys: u64,
+}
+
+/// One point of a host's charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostSample {
+    pub host_id: String,
+    pub at_ms: u64,
+    pub ta_cpu_percent: f64,
+    pub ta_memory_bytes: u64,
+    pub ca_cpu_percent: f64,
+    pub ca_memory_bytes: u64,
+    pub tokens: Vec<TokenKeys>,
+}
+
+const HOST_COLUMNS: &str =
+    "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status";
+
+fn host_from_row(r: &Row<'_>) -> Result<Host> {
+    let status: String = r.get(6)?;
+    Ok(Host {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        group: r.get(2)?,
+        enrolled_at_ms: from_db(r.get(3)?)?,
+        last_seen_ms: opt_from_db(r.get(4)?)?,
+        cert_fingerprint: r.get(5)?,
+        status: HostStatus::parse(&status)?,
+    })
+}
+
+/// Inserts an active host (also used inside the enrollment transaction).
+pub(crate) fn insert_host(conn: &Connection, host: &NewHost) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hosts (id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+        params![
+            host.id,
+            host.name,
+            host.group,
+            to_db(host.enrolled_at_ms)?,
+            host.cert_fingerprint,
+            HostStatus::Active.as_str()
+        ],
+    )
+    .map_err(|e| on_conflict(e, "host", &host.id))?;
+    Ok(())
+}
+
+impl Store {
+    /// Adds an active host; an existing id is `AlreadyExists`.
+    pub fn add_host(&self, host: &NewHost) -> Result<()> {
+        insert_host(&self.conn, host)
+    }
+
+    pub fn host(&self, id: &str) -> Result<Option<Host>> {
+        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = ?1");
+        self.conn
+            .query_row(&sql, params![id], |r| Ok(host_from_row(r)))
+            .optional()?
+            .transpose()
+    }
+
+    /// All hosts, by id.
+    pub fn hosts(&self) -> Result<Vec<Host>> {
+        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| Ok(host_from_row(r)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    pub fn set_host_status(&self, id: &str, status: HostStatus) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE hosts SET status = ?1 WHERE id = ?2",
+            params![status.as_str(), id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "host",
+                key: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a heartbeat received at `now_ms` (console clock): the host's
+    /// last-seen time, its latest report, and a chart sample, atomically.
+    /// The host must be enrolled.
+    pub fn record_report(&mut self, report: &HostReport, now_ms: u64) -> Result<()> {
+        let now = to_db(now_ms)?;
+        let json = serde_json::to_string(report)?;
+        let tokens: Vec<TokenKeys> = report
+            .tas
+            .iter()
+            .flat_map(|ta| {
+                ta.tokens.iter().map(|t| TokenKeys {
+                    ta: ta.ta_id.clone(),
+                    slot: t.slot,
+                    keys: t.keys,
+                })
+            })
+            .collect();
+        let tokens = serde_json::to_string(&tokens)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE hosts SET last_seen_ms = ?1 WHERE id = ?2",
+            params![now, report.host_id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "host",
+                key: report.host_id.clone(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO host_reports (host_id, received_at_ms, report_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (host_id) DO UPDATE
+             SET received_at_ms = excluded.received_at_ms, report_json = excluded.report_json",
+            params![report.host_id, now, json],
+        )?;
+        tx.execute(
+            "INSERT INTO host_samples (host_id, at_ms, ta_cpu_percent, ta_memory_bytes,
+                 ca_cpu_percent, ca_memory_bytes, token_keys_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (host_id, at_ms) DO UPDATE
+             SET ta_cpu_percent = excluded.ta_cpu_percent,
+                 ta_memory_bytes = excluded.ta_memory_bytes,
+                 ca_cpu_percent = excluded.ca_cpu_percent,
+                 ca_memory_bytes = excluded.ca_memory_bytes,
+                 token_keys_json = excluded.token_keys_json",
+            params![
+                report.host_id,
+                now,
+                report.ta_cpu_percent,
+                to_db(report.ta_memory_bytes)?,
+                report.ca_cpu_percent,
+                to_db(report.ca_memory_bytes)?,
+                tokens
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The latest report of every host that sent one, by host id: the
+    /// engine's `reports` input.
+    pub fn latest_reports(&self) -> Result<Vec<HostReport>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT report_json FROM host_reports ORDER BY host_id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+    }
+
+    /// When each host was last seen (hosts never seen are left out): the
+    /// engine's `hosts_last_seen` input.
+    pub fn hosts_seen(&self) -> Result<Vec<HostSeen>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, group_name, last_seen_ms FROM hosts
+             WHERE last_seen_ms IS NOT NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (host_id, group, seen) = r?;
+            Ok(HostSeen {
+                host_id,
+                group,
+                last_seen_ms: from_db(seen)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Samples of `host_id` taken at or after `since_ms`, oldest first.
+    pub fn samples(&self, host_id: &str, since_ms: u64) -> Result<Vec<HostSample>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT host_id, at_ms, ta_cpu_percent, ta_memory_bytes, ca_cpu_percent,
+                    ca_memory_bytes, token_keys_json
+             FROM host_samples WHERE host_id = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+        )?;
+        let rows = stmt.query_map(params![host_id, to_db(since_ms)?], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (host_id, at, ta_cpu, ta_mem, ca_cpu, ca_mem, tokens) = r?;
+            Ok(HostSample {
+                host_id,
+                at_ms: from_db(at)?,
+                ta_cpu_percent: ta_cpu,
+                ta_memory_bytes: from_db(ta_mem)?,
+                ca_cpu_percent: ca_cpu,
+                ca_memory_bytes: from_db(ca_mem)?,
+                tokens: serde_json::from_str(&tokens)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Deletes samples older than `keep_days` days before `now_ms`;
+    /// returns how many went.
+    pub fn prune_samples(&self, now_ms: u64, keep_days: u64) -> Result<u64> {
+        let keep_ms = keep_days.saturating_mul(24 * 60 * 60 * 1000);
+        let cutoff = to_db(now_ms.saturating_sub(keep_ms))?;
+        let n = self
+            .conn
+            .execute("DELETE FROM host_samples WHERE at_ms < ?1", params![cutoff])?;
+        Ok(n as u64)
+    }
+}

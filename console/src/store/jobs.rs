@@ -1,0 +1,189 @@
+//! Jobs the console runs on hosts (updates, key operations, ...) and their
+//! lifecycle: queued -> running -> succeeded | failed | rolled_back, and
+//! failed -> rolled_back.
+
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use super::convert::{from_db, to_db, Page};
+use super::error::{Result, StoreError};
+use super::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::RolledBack => "rolled_back",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "queued" => Ok(JobState::Queued),
+            "running" => Ok(JobState::Running),
+            "succeeded" => Ok(JobState::Succeeded),
+            "failed" => Ok(JobState::Failed),
+            "rolled_back" => Ok(JobState::RolledBack),
+            _ => Err(StoreError::Corrupt(format!("job state {s:?}"))),
+        }
+    }
+
+    /// Whether a job may go from `self` to `next`.
+    pub fn can_become(self, next: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, next),
+            (Queued, Running)
+                | (Queued, Failed)
+                | (Running, Succeeded)
+                | (Running, Failed)
+                | (Running, RolledBack)
+                | (Failed, RolledBack)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: u64,
+    pub kind: String,
+    pub target_host: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub result: Option<serde_json::Value>,
+}
+
+const JOB_COLUMNS: &str =
+    "id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms, result_json";
+
+fn job_from_row(r: &Row<'_>) -> Result<Job> {
+    let payload: String = r.get(3)?;
+    let state: String = r.get(4)?;
+    let result: Option<String> = r.get(7)?;
+    Ok(Job {
+        id: from_db(r.get(0)?)?,
+        kind: r.get(1)?,
+        target_host: r.get(2)?,
+        payload: serde_json::from_str(&payload)?,
+        state: JobState::parse(&state)?,
+        created_at_ms: from_db(r.get(5)?)?,
+        updated_at_ms: from_db(r.get(6)?)?,
+        result: result.map(|s| serde_json::from_str(&s)).transpose()?,
+    })
+}
+
+impl Store {
+    /// Queues a job; returns its id (one more than the highest so far).
+    pub fn create_job(
+        &mut self,
+        kind: &str,
+        target_host: &str,
+        payload: &serde_json::Value,
+        now_ms: u64,
+    ) -> Result<u64> {
+        let payload = serde_json::to_string(payload)?;
+        let now = to_db(now_ms)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM jobs", [], |r| r.get(0))?;
+        let id = from_db(last)?.saturating_add(1);
+        tx.execute(
+            "INSERT INTO jobs (id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![
+                to_db(id)?,
+                kind,
+                target_host,
+                payload,
+                JobState::Queued.as_str(),
+                now
+            ],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn job(&self, id: u64) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+        self.conn
+            .query_row(&sql, params![to_db(id)?], |r| Ok(job_from_row(r)))
+            .optional()?
+            .transpose()
+    }
+
+    /// Moves job `id` to `state` (refused unless [`JobState::can_become`]),
+    /// recording `result` if given (a `None` keeps the previous result).
+    pub fn update_job(
+        &mut self,
+        id: u64,
+        state: JobState,
+        result: Option<&serde_json::Value>,
+        now_ms: u64,
+    ) -> Result<()> {
+        let result = result.map(serde_json::to_string).transpose()?;
+        let db_id = to_db(id)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT state FROM jobs WHERE id = ?1",
+                params![db_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = match current {
+            Some(s) => JobState::parse(&s)?,
+            None => {
+                return Err(StoreError::NotFound {
+                    what: "job",
+                    key: id.to_string(),
+                })
+            }
+        };
+        if !current.can_become(state) {
+            return Err(StoreError::JobTransition {
+                id,
+                from: current.as_str(),
+                to: state.as_str(),
+            });
+        }
+        tx.execute(
+            "UPDATE jobs SET state = ?1, updated_at_ms = ?2,
+                 result_json = COALESCE(?3, result_json)
+             WHERE id = ?4",
+            params![state.as_str(), to_db(now_ms)?, result, db_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Jobs, newest first, optionally only those of one host.
+    pub fn jobs(&self, target_host: Option<&str>, page: Page) -> Result<Vec<Job>> {
+        let (limit, offset) = page.params()?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE (?1 IS NULL OR target_host = ?1)
+             ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![target_host, limit, offset], |r| Ok(job_from_row(r)))?;
+        rows.map(|r| r?).collect()
+    }
+}

@@ -1,0 +1,147 @@
+use crate::alerts::{HostReport, TaReport, TokenReport};
+use crate::store::testutil::temp_store;
+use crate::store::{HostStatus, NewHost, StoreError, TokenKeys};
+
+const DAY: u64 = 24 * 60 * 60 * 1000;
+
+fn new_host(id: &str, group: &str) -> NewHost {
+    NewHost {
+        id: id.into(),
+        name: id.into(),
+        group: group.into(),
+        enrolled_at_ms: 1,
+        cert_fingerprint: "fp".into(),
+    }
+}
+
+fn report(host: &str, keys: u64) -> HostReport {
+    HostReport {
+        host_id: host.into(),
+        group: "eu".into(),
+        reported_at_ms: 0,
+        tas: vec![TaReport {
+            ta_id: "ta-0".into(),
+            version: "1".into(),
+            up: true,
+            restarts_total: 0,
+            self_test_ok: true,
+            audit_chain_ok: true,
+            tokens: vec![TokenReport {
+                slot: 0,
+                label: "t".into(),
+                keys,
+                capacity: 100,
+            }],
+        }],
+        ta_cpu_percent: 12.5,
+        ta_memory_bytes: 1 << 20,
+        ca_cpu_percent: 3.25,
+        ca_memory_bytes: 2 << 20,
+        memory_limit_bytes: 1 << 30,
+    }
+}
+
+#[test]
+fn reports_update_latest_last_seen_and_samples() {
+    let (_dir, mut store) = temp_store();
+    store.add_host(&new_host("h1", "eu")).unwrap();
+    store.add_host(&new_host("h2", "us")).unwrap();
+    assert!(store.hosts_seen().unwrap().is_empty());
+
+    store.record_report(&report("h1", 5), 1000).unwrap();
+    store.record_report(&report("h1", 7), 2000).unwrap();
+    let latest = store.latest_reports().unwrap();
+    assert_eq!(latest, vec![report("h1", 7)]);
+    let seen = store.hosts_seen().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (
+            seen[0].host_id.as_str(),
+            seen[0].group.as_str(),
+            seen[0].last_seen_ms
+        ),
+        ("h1", "eu", 2000)
+    );
+
+    let samples = store.samples("h1", 0).unwrap();
+    assert_eq!(samples.len(), 2);
+    assert_eq!(samples[1].at_ms, 2000);
+    assert_eq!(samples[1].ta_cpu_percent, 12.5);
+    assert_eq!(samples[1].ca_memory_bytes, 2 << 20);
+    assert_eq!(
+        samples[1].tokens,
+        vec![TokenKeys {
+            ta: "ta-0".into(),
+            slot: 0,
+            keys: 7
+        }]
+    );
+    assert_eq!(store.samples("h1", 1500).unwrap().len(), 1);
+    assert!(store.samples("h2", 0).unwrap().is_empty());
+}
+
+#[test]
+fn report_of_unknown_host_is_refused() {
+    let (_dir, mut store) = temp_store();
+    assert!(matches!(
+        store.record_report(&report("ghost", 1), 10),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.latest_reports().unwrap().is_empty());
+}
+
+#[test]
+fn pruning_drops_old_samples_only() {
+    let (_dir, mut store) = temp_store();
+    store.add_host(&new_host("h1", "eu")).unwrap();
+    let now = 100 * DAY;
+    for days_ago in [40, 31, 30, 29, 1, 0] {
+        store
+            .record_report(&report("h1", days_ago), now - days_ago * DAY)
+            .unwrap();
+    }
+    assert_eq!(store.prune_samples(now, 30).unwrap(), 2);
+    let left: Vec<u64> = store
+        .samples("h1", 0)
+        .unwrap()
+        .iter()
+        .map(|s| (now - s.at_ms) / DAY)
+        .collect();
+    assert_eq!(left, vec![30, 29, 1, 0]);
+    // The latest report is not history: it stays.
+    assert_eq!(store.latest_reports().unwrap().len(), 1);
+    assert_eq!(store.prune_samples(now, 30).unwrap(), 0);
+}
+
+#[test]
+fn host_status_and_duplicates() {
+    let (_dir, store) = temp_store();
+    store.add_host(&new_host("h1", "eu")).unwrap();
+    assert!(matches!(
+        store.add_host(&new_host("h1", "us")),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    store.set_host_status("h1", HostStatus::Revoked).unwrap();
+    assert_eq!(
+        store.host("h1").unwrap().unwrap().status,
+        HostStatus::Revoked
+    );
+    assert!(store.set_host_status("h9", HostStatus::Active).is_err());
+    assert_eq!(store.host("h9").unwrap(), None);
+}
+
+#[test]
+fn injection_looking_names_are_stored_verbatim() {
+    let (_dir, mut store) = temp_store();
+    let nasty = "h1'; DROP TABLE hosts; --";
+    let group = "\"group\") OR 1=1 --";
+    store.add_host(&new_host(nasty, group)).unwrap();
+    store.record_report(&report(nasty, 1), 10).unwrap();
+    let hosts = store.hosts().unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].id, nasty);
+    assert_eq!(hosts[0].group, group);
+    assert_eq!(store.host(nasty).unwrap().unwrap().name, nasty);
+    assert_eq!(store.latest_reports().unwrap()[0].host_id, nasty);
+    assert_eq!(store.samples(nasty, 0).unwrap().len(), 1);
+}

@@ -1,0 +1,48 @@
+use crate::store::testutil::temp_store;
+use crate::store::{Role, StoreError, User};
+
+#[test]
+fn users_crud() {
+    let (_dir, store) = temp_store();
+    let alice = User {
+        name: "alice".into(),
+        role: Role::Admin,
+        password_hash: "$argon2id$x".into(),
+    };
+    let nasty = User {
+        name: "bob'); DELETE FROM users; --".into(),
+        role: Role::Auditor,
+        password_hash: "h".into(),
+    };
+    store.add_user(&alice).unwrap();
+    store.add_user(&nasty).unwrap();
+    assert!(matches!(
+        store.add_user(&alice),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(store.users().unwrap(), vec![alice.clone(), nasty.clone()]);
+    assert_eq!(store.user(&nasty.name).unwrap(), Some(nasty.clone()));
+
+    store.set_user_role("alice", Role::Operator).unwrap();
+    store.set_user_password_hash("alice", "new").unwrap();
+    let a = store.user("alice").unwrap().unwrap();
+    assert_eq!((a.role, a.password_hash.as_str()), (Role::Operator, "new"));
+    store.delete_user(&nasty.name).unwrap();
+    assert_eq!(store.users().unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_user("nobody"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.set_user_role("nobody", Role::Admin).is_err());
+}
+
+#[test]
+fn licence_round_trips_and_replaces() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.licence().unwrap(), None);
+    let bytes: Vec<u8> = (0..=255).collect();
+    store.set_licence(&bytes, 1).unwrap();
+    assert_eq!(store.licence().unwrap(), Some(bytes));
+    store.set_licence(b"v2", 2).unwrap();
+    assert_eq!(store.licence().unwrap(), Some(b"v2".to_vec()));
+}

@@ -1,0 +1,122 @@
+//! Console users. The password hash is an opaque string: hashing and
+//! verifying are the caller's business.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::error::{on_conflict, Result, StoreError};
+use super::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "auditor" => Ok(Role::Auditor),
+            _ => Err(StoreError::Corrupt(format!("role {s:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+fn user_from_row(r: &Row<'_>) -> Result<User> {
+    let role: String = r.get(1)?;
+    Ok(User {
+        name: r.get(0)?,
+        role: Role::parse(&role)?,
+        password_hash: r.get(2)?,
+    })
+}
+
+fn not_found(name: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "user",
+        key: name.to_string(),
+    }
+}
+
+impl Store {
+    pub fn add_user(&self, user: &User) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)",
+                params![user.name, user.role.as_str(), user.password_hash],
+            )
+            .map_err(|e| on_conflict(e, "user", &user.name))?;
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        self.conn
+            .query_row(
+                "SELECT name, role, password_hash FROM users WHERE name = ?1",
+                params![name],
+                |r| Ok(user_from_row(r)),
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// All users, by name.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, role, password_hash FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok(user_from_row(r)))?;
+        rows.map(|r| r?).collect()
+    }
+
+    pub fn set_user_role(&self, name: &str, role: Role) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE users SET role = ?1 WHERE name = ?2",
+            params![role.as_str(), name],
+        )?;
+        if n == 0 {
+            return Err(not_found(name));
+        }
+        Ok(())
+    }
+
+    pub fn set_user_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE users SET password_hash = ?1 WHERE name = ?2",
+            params![password_hash, name],
+        )?;
+        if n == 0 {
+            return Err(not_found(name));
+        }
+        Ok(())
+    }
+
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        let n = self
+            .conn
+            .execute("DELETE FROM users WHERE name = ?1", params![name])?;
+        if n == 0 {
+            return Err(not_found(name));
+        }
+        Ok(())
+    }
+}
