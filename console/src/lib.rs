@@ -7,3 +7,4 @@
 pub mod alerts;
 pub mod store;
 pub mod enroll;
+pub mod licence;
