@@ -1,4 +1,4 @@
-//! Compiles `proto/teehsm/v1/kms.proto` when the `proto` feature is on
+//! Compiles `proto/teehsm/v1/kms.proto` and `proto/teehsm/fleet/v1/fleet.proto` when the `proto` feature is on
 //! (messages only, for the TA) or `grpc` (messages plus tonic client and
 //! server, for the CA service and clients). protox parses the .proto in
 //! Rust, so no `protoc` has to be installed. The encoded descriptor set is
@@ -19,10 +19,14 @@ mod proto {
 
     pub fn generate() -> Result<(), Box<dyn std::error::Error>> {
         let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-        let fds = protox::compile(["teehsm/v1/kms.proto"], ["proto"])?;
-        std::fs::write(out.join("teehsm_v1_descriptor.bin"), fds.encode_to_vec())?;
         let grpc = cfg!(feature = "grpc");
-        tonic_prost_build::configure().build_server(grpc).build_client(grpc).compile_fds(fds)?;
+        // One descriptor set per served API, so each server's reflection
+        // lists only its own service.
+        for (file, descriptor) in [("teehsm/v1/kms.proto", "teehsm_v1_descriptor.bin"), ("teehsm/fleet/v1/fleet.proto", "teehsm_fleet_v1_descriptor.bin")] {
+            let fds = protox::compile([file], ["proto"])?;
+            std::fs::write(out.join(descriptor), fds.encode_to_vec())?;
+            tonic_prost_build::configure().build_server(grpc).build_client(grpc).compile_fds(fds)?;
+        }
         Ok(())
     }
 }

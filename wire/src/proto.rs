@@ -8,8 +8,20 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/teehsm.v1.rs"));
 }
 
+/// The fleet protocol between host agents and the console
+/// (`proto/teehsm/fleet/v1/fleet.proto`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod fleet {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/teehsm.fleet.v1.rs"));
+    }
+}
+
 /// The encoded `FileDescriptorSet` of the API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/teehsm_v1_descriptor.bin"));
+
+/// The encoded `FileDescriptorSet` of the fleet protocol, for the console's reflection.
+pub const FLEET_FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/teehsm_fleet_v1_descriptor.bin"));
 
 /// Full gRPC path of a `KeyManagementService` method, as the MAC covers it.
 pub fn method_path(method: &str) -> String {
