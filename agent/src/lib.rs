@@ -8,9 +8,11 @@
 //! - [`prom_text`]: a Prometheus text-format (0.0.4) parser for the CA's `/metrics`;
 //! - [`scrape`]: ops/s, p99 latency and token object counts from two `/metrics` scrapes;
 //! - [`enroll`]: the agent key, its CSR, and the enrolled certificate files (docs/fleet-enrollment.md);
+//! - [`daemon`]: the `teehsm-agent` daemon's report building and data sources;
 //! - [`package`]: signed TA packages, their install layout and the upgrade state machine (docs/fleet-packages.md).
 
 pub mod ca_health;
+pub mod daemon;
 pub mod enroll;
 pub mod package;
 pub mod procstat;

@@ -8,3 +8,4 @@ pub mod alerts;
 pub mod store;
 pub mod enroll;
 pub mod licence;
+pub mod daemon;

@@ -543,3 +543,147 @@ pub fn register_api_client(ca: &CaProcess, id: &str, acl: &[&str]) -> Vec<u8> {
     assert_eq!(secret.len(), CLIENT_SECRET_LEN);
     secret
 }
+
+// ---------------------------------------------------------------------------
+// Fleet console (issue 6): teehsm-console, teehsm-agent, a webhook sink.
+
+/// A child process killed (SIGTERM, then reaped) on drop; dies with the
+/// thread that started it.
+pub struct Daemon {
+    pub child: Child,
+    pub name: &'static str,
+}
+
+impl Daemon {
+    /// Starts `name` from [`bin_dir`] with `args`.
+    pub fn spawn(name: &'static str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(bin(name));
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name} (build it: cargo build --bins): {e}"));
+        Daemon { child, name }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to `timeout` for `path` to hold a non-empty line; returns it.
+pub fn wait_for_file_line(path: &Path, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if let Some(l) = s.lines().next().filter(|l| !l.trim().is_empty()) {
+                return l.trim().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "{} did not appear in {timeout:?}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small HTTP/1.1 request to `addr` (host:port); returns (status, body).
+pub fn http_request(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// A webhook receiver: accepts POSTs on 127.0.0.1, answers 200, and keeps
+/// each body with the time it arrived.
+pub struct WebhookSink {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+}
+
+impl WebhookSink {
+    pub fn start() -> WebhookSink {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind webhook sink");
+        let url = format!("http://{}/alerts", listener.local_addr().expect("local addr"));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse().ok()))
+                            .unwrap_or(0);
+                        if buf.len() >= i + 4 + len {
+                            break Some(String::from_utf8_lossy(&buf[i + 4..i + 4 + len]).into_owned());
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                if let Some(body) = body {
+                    store.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), body));
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        });
+        WebhookSink { url, received }
+    }
+
+    /// Waits up to `timeout` for a body (received at or after `since`) for
+    /// which `pred` holds; returns its arrival time and text.
+    pub fn wait_for(&self, since: Instant, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<(Instant, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let got = self.received.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((t, b)) = got.iter().find(|(t, b)| *t >= since && pred(b)) {
+                    return Some((*t, b.clone()));
+                }
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every body received so far.
+    pub fn all(&self) -> Vec<String> {
+        self.received.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, b)| b.clone()).collect()
+    }
+}

@@ -14,7 +14,7 @@
 pub mod ca;
 mod clock;
 pub mod issue;
-mod pem;
+pub(crate) mod pem;
 pub mod token;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::EnrollError;
 
 /// The DER of the first `-----BEGIN {label}-----` block of `text`.
-pub(super) fn decode(text: &str, label: &'static str) -> Result<Vec<u8>, EnrollError> {
+pub(crate) fn decode(text: &str, label: &'static str) -> Result<Vec<u8>, EnrollError> {
     let err = || EnrollError::NoPem { expected: label };
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");

@@ -1,0 +1,424 @@
+//! teehsm-agent: enrolls a host with the fleet console and then reports the
+//! local teehsm-ca and its TA to it in heartbeats (issue 6; docs/fleet-agent.md).
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use teehsm_agent::ca_health::parse_healthz;
+use teehsm_agent::daemon::report::{build_report, tee_names, Observation, ReportSettings, Tracker};
+use teehsm_agent::daemon::sources::{http_get, listener_pid, read_http_addr};
+use teehsm_agent::enroll::{AgentKey, Enrollment};
+use teehsm_agent::procstat::ProcFs;
+use teehsm_agent::scrape::CaMetrics;
+use teehsm_agent::tee_detect::Probe;
+use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
+use teehsm_wire::proto::fleet::v1::{EnrollRequest, HeartbeatRequest};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+const EXIT_FAILURE: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_REFUSED: u8 = 3;
+const MIN_INTERVAL_MS: u64 = 100;
+const MAX_INTERVAL_MS: u64 = 3_600_000;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "teehsm-agent",
+    version,
+    about = "teehsm host agent: enrolls with the fleet console, then reports the local teehsm-ca and its TA",
+    long_about = "teehsm host agent (issue 6).\n\n\
+  teehsm-agent enroll ...   one-time: get a client certificate from the console with an enrollment token\n\
+  teehsm-agent run ...      daemon: every interval, read the CA's /healthz and /metrics, CPU and memory of\n\
+                            the CA and TA, the host's TEEs, and send a Heartbeat to the console over mTLS\n\n\
+Every option can also come from the environment (TEEHSM_AGENT_<OPTION>, e.g. TEEHSM_AGENT_STATE_DIR) or\n\
+from a TOML file given with --config whose keys are the long option names (e.g. state-dir = \"/var/lib/teehsm-agent\",\n\
+token-capacity = 1000). Flags win over the environment, which wins over the file.\n\n\
+Exit codes: 0 ok (and on SIGTERM/SIGINT), 1 runtime failure (e.g. console unreachable during enroll),\n\
+2 usage or configuration error, 3 the console refused the enrollment."
+)]
+struct Cli {
+    /// TOML config file; keys are the long option names of the subcommand.
+    #[arg(long, env = "TEEHSM_AGENT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax, e.g. "info" or "teehsm_agent=debug"; default "info").
+    #[arg(long, env = "TEEHSM_AGENT_LOG_LEVEL", global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Enroll this host: generate a key and CSR, send them with the one-time token, store the certificate.
+    Enroll(EnrollArgs),
+    /// Run the reporting daemon (needs a prior `enroll`).
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+struct EnrollArgs {
+    /// Console gRPC URL, e.g. https://console.example:7443.
+    #[arg(long, env = "TEEHSM_AGENT_CONSOLE")]
+    console: Option<String>,
+    /// PEM file with the console's CA certificate (the console's TLS certificate is verified against it).
+    #[arg(long, env = "TEEHSM_AGENT_CONSOLE_CA")]
+    console_ca: Option<PathBuf>,
+    /// One-time enrollment token ("teehsm-enroll-<64 hex>") from the console's admin.
+    #[arg(long, env = "TEEHSM_AGENT_TOKEN")]
+    token: Option<String>,
+    /// Requested host id (1-64 of [A-Za-z0-9._-]); the console may assign another one.
+    #[arg(long, env = "TEEHSM_AGENT_HOST_ID")]
+    host_id: Option<String>,
+    /// Host group.
+    #[arg(long, env = "TEEHSM_AGENT_GROUP")]
+    group: Option<String>,
+    /// Directory for agent.pem, agent-key.pem and console-ca.pem (created with mode 0700).
+    #[arg(long, env = "TEEHSM_AGENT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// TLS server name to verify the console's certificate against (default: the host in --console).
+    #[arg(long, env = "TEEHSM_AGENT_CONSOLE_NAME")]
+    console_name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Console gRPC URL, e.g. https://console.example:7443.
+    #[arg(long, env = "TEEHSM_AGENT_CONSOLE")]
+    console: Option<String>,
+    /// The directory `enroll` wrote (client certificate, key and console CA).
+    #[arg(long, env = "TEEHSM_AGENT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// teehsm-ca's --state-dir (its http.addr file is read every round).
+    #[arg(long, env = "TEEHSM_AGENT_CA_STATE_DIR")]
+    ca_state_dir: Option<PathBuf>,
+    /// Capacity (objects) reported for every token.
+    #[arg(long, env = "TEEHSM_AGENT_TOKEN_CAPACITY")]
+    token_capacity: Option<u64>,
+    /// Heartbeat interval until the console sets one (ms; default 10000).
+    #[arg(long, env = "TEEHSM_AGENT_INTERVAL_MS")]
+    interval_ms: Option<u64>,
+    /// TA id reported to the console (default "default").
+    #[arg(long, env = "TEEHSM_AGENT_TA_ID")]
+    ta_id: Option<String>,
+    /// Pid of teehsm-ca (default: found from the process listening on its http.addr).
+    #[arg(long, env = "TEEHSM_AGENT_CA_PID")]
+    ca_pid: Option<u32>,
+    /// TLS server name to verify the console's certificate against (default: the host in --console).
+    #[arg(long, env = "TEEHSM_AGENT_CONSOLE_NAME")]
+    console_name: Option<String>,
+}
+
+/// An error with its exit code.
+struct Fail {
+    code: u8,
+    err: anyhow::Error,
+}
+
+impl Fail {
+    fn usage(err: anyhow::Error) -> Self {
+        Fail { code: EXIT_USAGE, err }
+    }
+    fn runtime(err: anyhow::Error) -> Self {
+        Fail { code: EXIT_FAILURE, err }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    let file = match load_config(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("teehsm-agent: {e:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(f) = fill(&mut cli.log_level, &file, "log-level") {
+        eprintln!("teehsm-agent: {:#}", f.err);
+        return ExitCode::from(f.code);
+    }
+    let level = cli.log_level.as_deref().unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("teehsm-agent: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Enroll(a) => enroll(a, &file).await,
+            Cmd::Run(a) => run(a, &file).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("teehsm-agent: {:#}", f.err);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<toml::Table> {
+    let Some(path) = path else { return Ok(toml::Table::new()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --config {}", path.display()))?;
+    text.parse::<toml::Table>().with_context(|| format!("--config {} is not valid TOML", path.display()))
+}
+
+/// Fills `field` from the config file's `key` when neither the flag nor the environment set it.
+fn fill<T: FromStr>(field: &mut Option<T>, file: &toml::Table, key: &str) -> Result<(), Fail>
+where
+    T::Err: std::fmt::Display,
+{
+    if field.is_some() {
+        return Ok(());
+    }
+    if let Some(v) = file.get(key) {
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        *field = Some(text.parse().map_err(|e| Fail::usage(anyhow!("config key {key} = {text:?}: {e}")))?);
+    }
+    Ok(())
+}
+
+fn required<T>(field: Option<T>, flag: &str) -> Result<T, Fail> {
+    field.ok_or_else(|| Fail::usage(anyhow!("--{flag} is required (flag, environment or config file)")))
+}
+
+fn endpoint(console: &str, tls: ClientTlsConfig) -> Result<Endpoint, Fail> {
+    if !console.starts_with("https://") {
+        return Err(Fail::usage(anyhow!("--console must be an https:// URL, got {console:?}")));
+    }
+    Endpoint::from_shared(console.to_string())
+        .map_err(|e| Fail::usage(anyhow!("--console {console:?} is not a valid URL: {e}")))?
+        .tls_config(tls)
+        .map_err(|e| Fail::usage(anyhow!("TLS setup for {console}: {e}")))
+        .map(|e| e.connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(20)))
+}
+
+async fn enroll(mut a: EnrollArgs, file: &toml::Table) -> Result<(), Fail> {
+    fill(&mut a.console, file, "console")?;
+    fill(&mut a.console_ca, file, "console-ca")?;
+    fill(&mut a.token, file, "token")?;
+    fill(&mut a.host_id, file, "host-id")?;
+    fill(&mut a.group, file, "group")?;
+    fill(&mut a.state_dir, file, "state-dir")?;
+    fill(&mut a.console_name, file, "console-name")?;
+    let console = required(a.console, "console")?;
+    let console_ca = required(a.console_ca, "console-ca")?;
+    let token = required(a.token, "token")?;
+    let host_id = required(a.host_id, "host-id")?;
+    let state_dir = required(a.state_dir, "state-dir")?;
+    let ca_pem = std::fs::read_to_string(&console_ca)
+        .map_err(|e| Fail::usage(anyhow!("cannot read --console-ca {}: {e}", console_ca.display())))?;
+    if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Fail::usage(anyhow!("--console-ca {} holds no PEM certificate", console_ca.display())));
+    }
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem));
+    if let Some(name) = a.console_name {
+        tls = tls.domain_name(name);
+    }
+    let ep = endpoint(&console, tls)?;
+
+    let key = AgentKey::generate().map_err(|e| Fail::runtime(e.into()))?;
+    let csr_pem = key.csr_pem().map_err(|e| Fail::runtime(e.into()))?;
+    let channel = ep.connect().await.map_err(|e| Fail::runtime(anyhow!("cannot connect to the console at {console}: {}", source_chain(&e))))?;
+    let req = EnrollRequest { token, host_id, group: a.group.unwrap_or_default(), csr_pem };
+    let resp = match AgentServiceClient::new(channel).enroll(req).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled) => {
+            return Err(Fail::runtime(anyhow!("console at {console} unavailable: {}", s.message())))
+        }
+        Err(s) => return Err(Fail { code: EXIT_REFUSED, err: anyhow!("the console refused the enrollment ({:?}): {}", s.code(), s.message()) }),
+    };
+    let enrollment = Enrollment {
+        cert_pem: resp.cert_pem,
+        key_pem: key.pem().clone(),
+        ca_pem: if resp.ca_pem.is_empty() { ca_pem } else { resp.ca_pem },
+    };
+    enrollment.write(&state_dir).map_err(|e| Fail::runtime(anyhow!("cannot store the enrollment: {e}")))?;
+    tracing::info!(host_id = %resp.host_id, state_dir = %state_dir.display(), "enrolled");
+    println!("{}", resp.host_id);
+    Ok(())
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
+    fill(&mut a.console, file, "console")?;
+    fill(&mut a.state_dir, file, "state-dir")?;
+    fill(&mut a.ca_state_dir, file, "ca-state-dir")?;
+    fill(&mut a.token_capacity, file, "token-capacity")?;
+    fill(&mut a.interval_ms, file, "interval-ms")?;
+    fill(&mut a.ta_id, file, "ta-id")?;
+    fill(&mut a.ca_pid, file, "ca-pid")?;
+    fill(&mut a.console_name, file, "console-name")?;
+    let console = required(a.console, "console")?;
+    let state_dir = required(a.state_dir, "state-dir")?;
+    let ca_state_dir = required(a.ca_state_dir, "ca-state-dir")?;
+    let token_capacity = required(a.token_capacity, "token-capacity")?;
+    let mut interval_ms = a.interval_ms.unwrap_or(10_000).clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+    let settings = ReportSettings {
+        ta_id: a.ta_id.unwrap_or_else(|| "default".to_string()),
+        token_capacity,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+
+    let enrollment = Enrollment::load(&state_dir)
+        .map_err(|e| Fail::usage(anyhow!("cannot load the enrollment from --state-dir {} (run `teehsm-agent enroll` first): {e}", state_dir.display())))?;
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&enrollment.ca_pem))
+        .identity(Identity::from_pem(&enrollment.cert_pem, enrollment.key_pem.as_bytes()));
+    if let Some(name) = a.console_name {
+        tls = tls.domain_name(name);
+    }
+    let channel: Channel = endpoint(&console, tls)?.connect_lazy();
+    let mut client = AgentServiceClient::new(channel);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Fail::runtime(anyhow!("cannot install the SIGTERM handler: {e}")))?;
+    let tees = tee_names(&Probe::host().detect());
+    if a.ca_pid.is_none() {
+        tracing::info!("no --ca-pid: the CA's pid is taken from the process listening on its http.addr (CA stats are skipped if it cannot be found)");
+    }
+    let mut collector = Collector { tracker: Tracker::new(ProcFs::default()), ca_state_dir, fixed_ca_pid: a.ca_pid, found_ca: None, last_addr: None, tees };
+    tracing::info!(console = %console, interval_ms, tees = ?collector.tees, "teehsm-agent running");
+
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let report = collector.observe(&settings).await;
+        let tas_up = report.tas.iter().all(|t| t.up);
+        let sent = tokio::select! {
+            r = client.heartbeat(HeartbeatRequest { report: Some(report) }) => r,
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let wait = match sent {
+            Ok(resp) => {
+                let want = resp.into_inner().heartbeat_interval_ms;
+                if want > 0 {
+                    let want = want.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+                    if want != interval_ms {
+                        tracing::info!(interval_ms = want, "console set the heartbeat interval");
+                        interval_ms = want;
+                    }
+                }
+                backoff = Duration::from_secs(1);
+                tracing::debug!(ta_up = tas_up, "heartbeat sent");
+                Duration::from_millis(interval_ms)
+            }
+            Err(s) => {
+                let wait = backoff.min(Duration::from_millis(interval_ms)).max(Duration::from_millis(MIN_INTERVAL_MS));
+                tracing::warn!(code = ?s.code(), error = %source_chain(&s), retry_in_ms = wait.as_millis() as u64, "heartbeat failed");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+struct Collector {
+    tracker: Tracker,
+    ca_state_dir: PathBuf,
+    fixed_ca_pid: Option<u32>,
+    found_ca: Option<(SocketAddr, u32)>,
+    last_addr: Option<SocketAddr>,
+    tees: Vec<String>,
+}
+
+impl Collector {
+    async fn observe(&mut self, settings: &ReportSettings) -> teehsm_wire::proto::fleet::v1::HostReport {
+        let mut o = Observation { tees: self.tees.clone(), mem_total_bytes: self.tracker.mem_total(), ..Observation::default() };
+        let addr = match read_http_addr(&self.ca_state_dir) {
+            Ok(addr) => {
+                if self.last_addr != Some(addr) {
+                    tracing::info!(%addr, "CA HTTP address");
+                    self.last_addr = Some(addr);
+                }
+                Some(addr)
+            }
+            Err(e) => {
+                if self.last_addr.take().is_some() {
+                    tracing::warn!(error = %e, "CA HTTP address unavailable; reporting the TA down");
+                } else {
+                    tracing::debug!(error = %e, "CA HTTP address unavailable");
+                }
+                None
+            }
+        };
+        if let Some(addr) = addr {
+            match http_get(addr, "/healthz", HTTP_TIMEOUT).await {
+                Ok((_, body)) => match parse_healthz(&body) {
+                    Ok(h) => o.health = Some(h),
+                    Err(e) => tracing::warn!(error = %e, "CA /healthz unparsable"),
+                },
+                Err(e) => tracing::warn!(error = %e, "CA /healthz unreachable"),
+            }
+            match http_get(addr, "/metrics", HTTP_TIMEOUT).await {
+                Ok((200, body)) => match CaMetrics::parse(&body) {
+                    Ok(m) => o.metrics = Some(m),
+                    Err(e) => tracing::warn!(error = %e, "CA /metrics unparsable"),
+                },
+                Ok((code, _)) => tracing::warn!(code, "CA /metrics answered an error"),
+                Err(e) => tracing::warn!(error = %e, "CA /metrics unreachable"),
+            }
+        }
+        o.rates = self.tracker.scrape(o.metrics.as_ref(), Instant::now());
+        o.ta = self.tracker.ta(o.health.as_ref().and_then(|h| h.ta_pid));
+        let ca_pid = self.ca_pid(addr);
+        o.ca = self.tracker.ca(ca_pid);
+        if o.ca.is_none() && self.fixed_ca_pid.is_none() {
+            self.found_ca = None;
+        }
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        build_report(&o, settings, now_ms)
+    }
+
+    fn ca_pid(&mut self, addr: Option<SocketAddr>) -> Option<u32> {
+        if self.fixed_ca_pid.is_some() {
+            return self.fixed_ca_pid;
+        }
+        let addr = addr?;
+        match self.found_ca {
+            Some((a, pid)) if a == addr => Some(pid),
+            _ => {
+                let pid = listener_pid(Path::new("/proc"), addr);
+                match pid {
+                    Some(pid) => {
+                        tracing::info!(pid, %addr, "found the CA process");
+                        self.found_ca = Some((addr, pid));
+                    }
+                    None => tracing::debug!(%addr, "cannot find the CA's pid; CA CPU/memory not reported"),
+                }
+                pid
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The agent daemon's building blocks (docs/fleet-agent.md, "Daemon"):
+//! what `teehsm-agent run` reads from the local CA and turns into a
+//! [`HostReport`](teehsm_wire::proto::fleet::v1::HostReport).
+//!
+//! - [`report`]: one observation of the host (health, metrics, process use)
+//!   and the pure function that builds the heartbeat report from it;
+//! - [`sources`]: the CA's HTTP address file, a bounded HTTP GET, and
+//!   finding the CA's pid from its HTTP listener.
+
+pub mod report;
+pub mod sources;

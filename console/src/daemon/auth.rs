@@ -1,0 +1,108 @@
+//! Who is calling Heartbeat: the peer certificate (already verified by TLS
+//! against the console CA) names the host in its CN, and must be the very
+//! certificate the console issued to that host (SHA-256 fingerprint).
+
+use crate::store::{Host, HostStatus};
+use aws_lc_rs::digest;
+
+/// Why a heartbeat is refused (all map to UNAUTHENTICATED).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no client certificate")]
+    NoCert,
+    #[error("the client certificate cannot be parsed or has no CN")]
+    BadCert,
+    #[error("host {0:?} is not enrolled")]
+    Unknown(String),
+    #[error("host {0:?} is not active")]
+    Inactive(String),
+    #[error("the certificate is not the one issued to host {0:?}")]
+    Fingerprint(String),
+}
+
+/// SHA-256 of a DER certificate, lowercase hex.
+pub fn cert_fingerprint(der: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, der).as_ref())
+}
+
+/// The subject CN of a DER certificate.
+pub fn cert_cn(der: &[u8]) -> Option<String> {
+    let (rest, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let mut cns = cert.subject().iter_common_name();
+    let cn = cns.next()?.as_str().ok()?.to_owned();
+    // Exactly one CN.
+    cns.next().is_none().then_some(cn)
+}
+
+/// Decides whether the peer's leaf certificate (`peer`, DER) may heartbeat;
+/// `lookup` finds the host record of a host id. Returns the host.
+pub fn authorize(peer: Option<&[u8]>, lookup: impl FnOnce(&str) -> Option<Host>) -> Result<Host, AuthError> {
+    let der = peer.ok_or(AuthError::NoCert)?;
+    let cn = cert_cn(der).ok_or(AuthError::BadCert)?;
+    let host = lookup(&cn).ok_or_else(|| AuthError::Unknown(cn.clone()))?;
+    if host.status != HostStatus::Active {
+        return Err(AuthError::Inactive(cn));
+    }
+    if host.cert_fingerprint != cert_fingerprint(der) {
+        return Err(AuthError::Fingerprint(cn));
+    }
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enroll::{issue_client_cert, ConsoleCa};
+    use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
+
+    fn issued(ca: &ConsoleCa, host: &str) -> (Vec<u8>, String) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let csr = CertificateParams::new(Vec::<String>::new()).unwrap().serialize_request(&key).unwrap().pem().unwrap();
+        let cert = issue_client_cert(ca, &csr, host, 1_700_000_000_000).unwrap();
+        let der = super::super::tls::pem_to_der(&cert.cert_pem).unwrap();
+        (der, cert.fingerprint)
+    }
+
+    fn host(id: &str, fp: &str, status: HostStatus) -> Host {
+        Host {
+            id: id.into(),
+            name: id.into(),
+            group: "g".into(),
+            enrolled_at_ms: 0,
+            last_seen_ms: None,
+            cert_fingerprint: fp.into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let ca = ConsoleCa::create(1_700_000_000_000).unwrap();
+        let (der, fp) = issued(&ca, "host-1");
+        assert_eq!(cert_fingerprint(&der), fp);
+        assert_eq!(cert_cn(&der).as_deref(), Some("host-1"));
+        // Good.
+        let h = authorize(Some(&der), |id| (id == "host-1").then(|| host(id, &fp, HostStatus::Active))).unwrap();
+        assert_eq!(h.id, "host-1");
+        // No certificate.
+        assert_eq!(authorize(None, |_| None), Err(AuthError::NoCert));
+        // Garbage.
+        assert_eq!(authorize(Some(b"junk"), |_| None), Err(AuthError::BadCert));
+        // Not enrolled.
+        assert_eq!(authorize(Some(&der), |_| None), Err(AuthError::Unknown("host-1".into())));
+        // Revoked.
+        assert_eq!(
+            authorize(Some(&der), |id| Some(host(id, &fp, HostStatus::Revoked))),
+            Err(AuthError::Inactive("host-1".into()))
+        );
+        // Another certificate with the same CN (e.g. re-issued): refused.
+        let (other, _) = issued(&ca, "host-1");
+        assert_eq!(
+            authorize(Some(&other), |id| Some(host(id, &fp, HostStatus::Active))),
+            Err(AuthError::Fingerprint("host-1".into()))
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The console daemon (`teehsm-console serve`, docs/fleet-console.md):
+//! the gRPC `AgentService` for agents ([`grpc`]), the HTTP API ([`http`]),
+//! the alert evaluation loop with webhook delivery ([`webhook`]), over the
+//! SQLite [`crate::store`] and the console CA ([`tls`]).
+
+pub mod auth;
+pub mod convert;
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod tls;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+use crate::alerts::{alertmanager_payload, AlertEngine, Licence, Rule, RuleKind, RuleSet, Scope, Severity};
+use crate::enroll::ConsoleCa;
+use crate::licence::VerifiedLicence;
+use crate::store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use teehsm_wire::proto::fleet::v1::agent_service_server::AgentServiceServer;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+/// Webhook POST timeout and attempts.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+const WEBHOOK_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What `serve` runs with (the binary builds it from flags, env and TOML).
+#[derive(Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub grpc_listen: String,
+    pub http_listen: String,
+    pub rules: RuleSet,
+    pub webhooks: Vec<String>,
+    pub heartbeat_interval_ms: u64,
+    pub licence: Option<VerifiedLicence>,
+}
+
+/// The default rules: tokens 80 % full (warning), 2 missed heartbeats
+/// (critical), TA down (critical).
+pub fn default_rules(heartbeat_interval_ms: u64) -> RuleSet {
+    let rule = |id: &str, kind, severity| Rule { id: id.into(), scope: Scope::default(), kind, severity, for_ms: None, summary: None };
+    RuleSet {
+        heartbeat_interval_ms: Some(heartbeat_interval_ms),
+        rules: vec![
+            rule("TokenNearlyFull", RuleKind::KeyCountPercent { threshold_percent: 80.0 }, Severity::Warning),
+            rule("HostSilent", RuleKind::MissedHeartbeats { intervals: 2 }, Severity::Critical),
+            rule("TaDown", RuleKind::TaDown {}, Severity::Critical),
+        ],
+    }
+}
+
+/// State shared by the servers and the evaluation loop.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub ca: ConsoleCa,
+    pub interval_ms: u64,
+    pub licence: Option<VerifiedLicence>,
+    pub metrics: metrics::Metrics,
+}
+
+/// The console clock, Unix ms.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn bind(addr: &str) -> Result<std::net::TcpListener, DaemonError> {
+    let err = |source| DaemonError::Bind { addr: addr.to_owned(), source };
+    let l = std::net::TcpListener::bind(addr).map_err(err)?;
+    l.set_nonblocking(true).map_err(err)?;
+    Ok(l)
+}
+
+fn write_addr(dir: &Path, name: &str, addr: SocketAddr) -> Result<(), DaemonError> {
+    tls::write_file(&dir.join(name), format!("{addr}\n").as_bytes(), 0o644)
+}
+
+/// Runs the console until `shutdown` resolves. Must be called inside a
+/// tokio runtime.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DaemonError> {
+    let dir = &cfg.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    let now = now_ms();
+    let material = tls::ensure(dir, now)?;
+    let store = Store::open(dir.join("console.db"), now)?;
+    let metrics = metrics::Metrics::new()?;
+    metrics.hosts.set(store.hosts()?.len() as i64);
+    let engine = match store.load_engine_state()? {
+        Some(state) => AlertEngine::with_state(cfg.rules.clone(), state),
+        None => AlertEngine::from_firing(cfg.rules.clone(), store.firing_alerts()?),
+    };
+
+    let tls_config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&material.server_cert_pem, material.server_key_pem.as_bytes()))
+        .client_ca_root(Certificate::from_pem(material.ca.cert_pem()))
+        .client_auth_optional(true);
+    let grpc_listener = bind(&cfg.grpc_listen)?;
+    let http_listener = bind(&cfg.http_listen)?;
+    let grpc_addr = grpc_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
+    let http_addr = http_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.http_listen.clone(), source })?;
+    let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener).map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
+    let http_listener = tokio::net::TcpListener::from_std(http_listener).map_err(|source| DaemonError::Bind { addr: cfg.http_listen.clone(), source })?;
+
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        ca: material.ca,
+        interval_ms: cfg.heartbeat_interval_ms,
+        licence: cfg.licence,
+        metrics,
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc = {
+        let mut stop = stop_rx.clone();
+        let router = tonic::transport::Server::builder()
+            .tls_config(tls_config)?
+            .add_service(AgentServiceServer::new(grpc::Agents { shared: shared.clone() }));
+        let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    };
+    let http = tokio::spawn(http::serve(http_listener, shared.clone()));
+    let external_url = format!("http://{http_addr}");
+    let eval = tokio::spawn(evaluate_loop(shared.clone(), engine, cfg.webhooks, external_url, stop_rx.clone()));
+
+    write_addr(dir, "grpc.addr", grpc_addr)?;
+    write_addr(dir, "http.addr", http_addr)?;
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %dir.display(), "teehsm-console serving");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    http.abort();
+    if tokio::time::timeout(Duration::from_secs(5), eval).await.is_err() {
+        tracing::warn!("the evaluation loop did not stop in time");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), grpc).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the gRPC server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "the gRPC server task failed"),
+        Err(_) => tracing::warn!("gRPC connections still open after 5 s; closing them"),
+    }
+    let _ = std::fs::remove_file(dir.join("grpc.addr"));
+    let _ = std::fs::remove_file(dir.join("http.addr"));
+    Ok(())
+}
+
+/// Every interval/2: evaluate, store the changes and the engine state,
+/// update the metrics, and send each batch of changes to the webhooks.
+async fn evaluate_loop(
+    shared: Arc<Shared>,
+    mut engine: AlertEngine,
+    webhooks: Vec<String>,
+    external_url: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let period = Duration::from_millis((shared.interval_ms / 2).max(50));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = now_ms();
+        let changes = {
+            let Ok(mut store) = shared.store.lock() else {
+                tracing::error!("store lock poisoned; evaluation stopped");
+                return;
+            };
+            let inputs = store.latest_reports().and_then(|r| Ok((r, store.hosts_seen()?, store.hosts()?.len() as u64)));
+            let (reports, seen, host_count) = match inputs {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the reports");
+                    continue;
+                }
+            };
+            shared.metrics.hosts.set(host_count as i64);
+            let licence = shared.licence.as_ref().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
+            let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
+            if !changes.is_empty() {
+                if let Err(e) = store.apply_changes(&changes) {
+                    tracing::error!(error = %e, "cannot store alert changes");
+                }
+            }
+            if let Err(e) = store.save_engine_state(engine.state(), now) {
+                tracing::error!(error = %e, "cannot save the alert engine state");
+            }
+            changes
+        };
+        for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
+            let n = engine.firing().filter(|a| a.severity == sev).count();
+            shared.metrics.alerts_firing.with_label_values(&[sev.as_str()]).set(n as i64);
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        for c in &changes {
+            let a = c.alert();
+            tracing::info!(alert = %a.rule_id, host = ?a.host, firing = a.is_firing(), summary = %a.summary, "alert change");
+        }
+        let body = alertmanager_payload(&changes, &external_url).to_string().into_bytes();
+        for url in &webhooks {
+            let url = url.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                if let Err(e) = webhook::post(&url, &body, WEBHOOK_TIMEOUT, WEBHOOK_ATTEMPTS).await {
+                    tracing::error!(url, error = %e, "webhook delivery failed; giving up on this batch");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The daemon over real sockets: enrollment and heartbeat authentication.
+
+use super::*;
+use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
+use teehsm_wire::proto::fleet::v1 as pb;
+use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::{Channel, ClientTlsConfig};
+
+async fn wait_line(path: &Path) -> String {
+    for _ in 0..500 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if !s.trim().is_empty() {
+                return s.trim().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} did not appear", path.display());
+}
+
+async fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+async fn client(grpc: &str, ca_pem: &str, identity: Option<(&str, &str)>) -> AgentServiceClient<Channel> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let ch = Channel::from_shared(format!("https://{grpc}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
+    AgentServiceClient::new(ch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enroll_then_heartbeat_with_and_without_the_client_certificate() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data_dir: d.path().to_path_buf(),
+        grpc_listen: "127.0.0.1:0".into(),
+        http_listen: "127.0.0.1:0".into(),
+        rules: default_rules(1000),
+        webhooks: vec![],
+        heartbeat_interval_ms: 1000,
+        licence: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg, async {
+        let _ = stopped.await;
+    }));
+    let grpc = wait_line(&d.path().join("grpc.addr")).await;
+    let http_addr = wait_line(&d.path().join("http.addr")).await;
+    let ca_pem = std::fs::read_to_string(d.path().join(tls::CA_CERT)).unwrap();
+
+    assert_eq!(http(&http_addr, "GET", "/healthz").await.0, 200);
+    assert_eq!(http(&http_addr, "GET", "/nope").await.0, 404);
+    assert_eq!(http(&http_addr, "GET", "/api/enrollment-tokens").await.0, 405);
+    let (status, body) = http(&http_addr, "POST", "/api/enrollment-tokens").await;
+    assert_eq!(status, 201, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = CertificateParams::new(Vec::<String>::new()).unwrap().serialize_request(&key).unwrap().pem().unwrap();
+    let mut anon = client(&grpc, &ca_pem, None).await;
+
+    // No client certificate: heartbeat refused.
+    let e = anon.heartbeat(pb::HeartbeatRequest { report: None }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e}");
+
+    // Wrong token, bad host id.
+    let req = |token: &str, host: &str| pb::EnrollRequest { token: token.into(), host_id: host.into(), group: "g".into(), csr_pem: csr.clone() };
+    let e = anon.enroll(req("teehsm-enroll-00", "h1")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
+    let e = anon.enroll(req(&token, "bad host")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+
+    // Enroll, then heartbeat with the issued certificate.
+    let r = anon.enroll(req(&token, "h1")).await.unwrap().into_inner();
+    assert_eq!((r.host_id.as_str(), r.heartbeat_interval_ms), ("h1", 1000));
+    assert_eq!(r.ca_pem, ca_pem);
+    let e = anon.enroll(req(&token, "h2")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "token reused: {e}");
+    let key_pem = key.serialize_pem();
+    let mut agent = client(&grpc, &ca_pem, Some((&r.cert_pem, &key_pem))).await;
+    let report = pb::HostReport { reported_at_ms: 1, ..Default::default() };
+    let hb = agent.heartbeat(pb::HeartbeatRequest { report: Some(report) }).await.unwrap().into_inner();
+    assert_eq!(hb.heartbeat_interval_ms, 1000);
+    let (_, hosts) = http(&http_addr, "GET", "/api/hosts").await;
+    let hosts: serde_json::Value = serde_json::from_str(&hosts).unwrap();
+    assert_eq!(hosts["hosts"][0]["host"]["id"], "h1");
+    assert_eq!(hosts["hosts"][0]["host"]["group"], "g");
+    assert!(hosts["hosts"][0]["host"]["last_seen_ms"].as_u64().is_some());
+    let (_, metrics) = http(&http_addr, "GET", "/metrics").await;
+    assert!(metrics.contains("teehsm_console_heartbeats_total 1"), "{metrics}");
+    assert!(metrics.contains("teehsm_console_hosts 1"), "{metrics}");
+
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+    assert!(!d.path().join("grpc.addr").exists());
+}
