@@ -98,7 +98,8 @@ pub struct AuditLog {
     w: Mutex<Writer>,
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch by the TA's clock (0 if before it).
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 

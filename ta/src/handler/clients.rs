@@ -96,9 +96,7 @@ impl Default for ClientAuth {
     }
 }
 
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub(super) use crate::audit::now_ms;
 
 fn encode_acl(acl: &[AclEntry]) -> Vec<u8> {
     let mut w = Writer::new();

@@ -462,6 +462,26 @@ fn key_line(k: &Key) -> String {
 }
 
 #[track_caller]
+/// The input file as Sign/Verify's `data` (hashed in the TA) or `digest` field.
+fn data_or_digest(is_digest: bool, input: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    if is_digest {
+        (Vec::new(), input)
+    } else {
+        (input, Vec::new())
+    }
+}
+
+/// Sign/Verify: the TA must confirm the CRC32C of whichever input was sent.
+fn ensure_input_crcs(has_data: bool, data_ok: bool, has_digest: bool, digest_ok: bool) -> anyhow::Result<()> {
+    if has_data {
+        ensure_crc(data_ok, "data")?;
+    }
+    if has_digest {
+        ensure_crc(digest_ok, "digest")?;
+    }
+    Ok(())
+}
+
 fn ensure_crc(ok: bool, what: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         ok,
@@ -593,19 +613,10 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
                 sm2_user_id: a.opts.sm2_id.map(String::into_bytes).unwrap_or_default(),
                 ..Default::default()
             };
-            if a.opts.digest {
-                req.digest = input;
-            } else {
-                req.data = input;
-            }
+            (req.data, req.digest) = data_or_digest(a.opts.digest, input);
             let (has_data, has_digest) = (!req.data.is_empty(), !req.digest.is_empty());
             let r = api.sign(req.with_crc32c()).await.map_err(|e| sdk(api, "Sign", e))?;
-            if has_data {
-                ensure_crc(r.verified_data_crc32c, "data")?;
-            }
-            if has_digest {
-                ensure_crc(r.verified_digest_crc32c, "digest")?;
-            }
+            ensure_input_crcs(has_data, r.verified_data_crc32c, has_digest, r.verified_digest_crc32c)?;
             check_crc(&r.signature, r.signature_crc32c, "signature")?;
             write(&a.out, "the signature (--out)", &r.signature)?;
             eprintln!("signed with {} version {}: {} bytes written to {}", r.name, r.version, r.signature.len(), a.out.display());
@@ -622,19 +633,10 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
                 sm2_user_id: a.opts.sm2_id.map(String::into_bytes).unwrap_or_default(),
                 ..Default::default()
             };
-            if a.opts.digest {
-                req.digest = input;
-            } else {
-                req.data = input;
-            }
+            (req.data, req.digest) = data_or_digest(a.opts.digest, input);
             let (has_data, has_digest, has_sig) = (!req.data.is_empty(), !req.digest.is_empty(), !req.signature.is_empty());
             let r = api.verify(req.with_crc32c()).await.map_err(|e| sdk(api, "Verify", e))?;
-            if has_data {
-                ensure_crc(r.verified_data_crc32c, "data")?;
-            }
-            if has_digest {
-                ensure_crc(r.verified_digest_crc32c, "digest")?;
-            }
+            ensure_input_crcs(has_data, r.verified_data_crc32c, has_digest, r.verified_digest_crc32c)?;
             if has_sig {
                 ensure_crc(r.verified_signature_crc32c, "signature")?;
             }
