@@ -10,6 +10,8 @@ use teehsm_wire::ck::*;
 use teehsm_wire::client::Client;
 use teehsm_wire::*;
 
+pub mod fleet;
+
 pub const SO_PIN: &[u8] = b"12345678";
 pub const USER_PIN: &[u8] = b"123456";
 

@@ -1,0 +1,204 @@
+//! A test fleet (issue 6): one real teehsm-console and N real hosts, each a
+//! teehsm-ca (dev token, its own state directory) with an enrolled
+//! teehsm-agent, plus a webhook receiver for the console's alerts. Used by
+//! the fleet end-to-end, rollout and browser tests.
+//!
+//! Needs the binaries: `cargo build --bins`.
+
+use crate::{bin, bin_dir, http_request, start_ca_dev_token_with, wait_for_file_line, CaProcess, Daemon, TempDir, WebhookSink};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How to start a fleet.
+pub struct FleetOptions {
+    pub hosts: usize,
+    /// Heartbeat interval of the console and the agents.
+    pub interval_ms: u64,
+    /// `--token-capacity` of every agent.
+    pub token_capacity: u64,
+    /// Extra `teehsm-ca` arguments for host `n` (1-based).
+    pub ca_args: Box<dyn Fn(usize) -> Vec<String>>,
+    /// Extra `teehsm-agent run` arguments for host `n` (1-based).
+    pub agent_args: Box<dyn Fn(usize) -> Vec<String>>,
+    /// Extra `teehsm-console serve` arguments.
+    pub console_args: Vec<String>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            hosts: 3,
+            interval_ms: 500,
+            token_capacity: 10,
+            ca_args: Box::new(|_| Vec::new()),
+            agent_args: Box::new(|_| Vec::new()),
+            console_args: Vec::new(),
+        }
+    }
+}
+
+/// One host of the fleet: `host-<n>`.
+pub struct FleetHost {
+    pub id: String,
+    pub ca: CaProcess,
+    pub agent: Daemon,
+    /// The agent's state directory (key, certificate).
+    pub agent_state: PathBuf,
+}
+
+/// A running fleet; everything is stopped on drop (agents first).
+pub struct Fleet {
+    pub hosts: Vec<FleetHost>,
+    pub console: Daemon,
+    /// The console's HTTP API, host:port.
+    pub http: String,
+    /// The console's agent gRPC endpoint, https://host:port.
+    pub console_url: String,
+    pub console_ca: PathBuf,
+    pub console_data: PathBuf,
+    pub sink: WebhookSink,
+    pub interval_ms: u64,
+    pub dir: TempDir,
+}
+
+/// Waits for the agent and console binaries (built by other crates of the workspace).
+pub fn fleet_binaries_present() -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if bin_dir().join("teehsm-agent").exists() && bin_dir().join("teehsm-console").exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+impl Fleet {
+    /// Starts the console, then each host (CA, enrollment, agent), and
+    /// waits until every host has reported.
+    pub fn start(tag: &str, opts: FleetOptions) -> Fleet {
+        assert!(fleet_binaries_present(), "target/<profile>/teehsm-agent and teehsm-console are needed: cargo build --bins");
+        let dir = TempDir::new(tag);
+        let sink = WebhookSink::start();
+        let data = dir.path().join("console");
+        let interval = opts.interval_ms.to_string();
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--grpc-listen".into(),
+            "127.0.0.1:0".into(),
+            "--http-listen".into(),
+            "127.0.0.1:0".into(),
+            "--webhook".into(),
+            sink.url.clone(),
+            "--heartbeat-interval-ms".into(),
+            interval.clone(),
+        ];
+        args.extend(opts.console_args.iter().cloned());
+        let console = Daemon::spawn("teehsm-console", &args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect::<Vec<_>>());
+        let grpc = wait_for_file_line(&data.join("grpc.addr"), Duration::from_secs(30));
+        let http = wait_for_file_line(&data.join("http.addr"), Duration::from_secs(30));
+        let mut fleet = Fleet {
+            hosts: Vec::new(),
+            console,
+            http,
+            console_url: format!("https://{grpc}"),
+            console_ca: data.join("console-ca.pem"),
+            console_data: data,
+            sink,
+            interval_ms: opts.interval_ms,
+            dir,
+        };
+        for n in 1..=opts.hosts {
+            let ca_extra = (opts.ca_args)(n);
+            let ca = start_ca_dev_token_with(&ca_extra.iter().map(String::as_str).collect::<Vec<_>>());
+            let id = format!("host-{n}");
+            let state = fleet.dir.path().join(format!("agent{n}"));
+            let token = fleet.enrollment_token();
+            let out = fleet.enroll(&token, &id, &state);
+            assert!(out.status.success(), "enroll {id}: {}", String::from_utf8_lossy(&out.stderr));
+            // Tokens are single use: the same token cannot enroll a second host.
+            let again = fleet.enroll(&token, &format!("intruder-{n}"), &fleet.dir.path().join(format!("intruder{n}")));
+            assert!(!again.status.success(), "a used token enrolled a second host");
+            let mut agent_args: Vec<String> = vec![
+                "run".into(),
+                "--console".into(),
+                fleet.console_url.clone(),
+                "--state-dir".into(),
+                state.display().to_string(),
+                "--ca-state-dir".into(),
+                ca.state_dir.display().to_string(),
+                "--token-capacity".into(),
+                opts.token_capacity.to_string(),
+                "--interval-ms".into(),
+                interval.clone(),
+            ];
+            agent_args.extend((opts.agent_args)(n));
+            let agent = Daemon::spawn("teehsm-agent", &agent_args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect::<Vec<_>>());
+            fleet.hosts.push(FleetHost { id, ca, agent, agent_state: state });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while fleet.reporting_hosts() < opts.hosts {
+            assert!(Instant::now() < deadline, "/api/hosts did not show {} reporting hosts: {:?}", opts.hosts, fleet.get("/api/hosts"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        fleet
+    }
+
+    /// A new one-time enrollment token from the console's API.
+    pub fn enrollment_token(&self) -> String {
+        let (status, body) = self.post("/api/enrollment-tokens", "").expect("POST /api/enrollment-tokens");
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_str::<Value>(&body).expect("token JSON")["token"].as_str().expect("token").to_string()
+    }
+
+    /// Runs `teehsm-agent enroll` for `host_id` into `state`.
+    pub fn enroll(&self, token: &str, host_id: &str, state: &std::path::Path) -> std::process::Output {
+        Command::new(bin("teehsm-agent"))
+            .args(["enroll", "--console", &self.console_url, "--console-ca"])
+            .arg(&self.console_ca)
+            .args(["--token", token, "--host-id", host_id, "--group", "e2e", "--state-dir"])
+            .arg(state)
+            .output()
+            .expect("run teehsm-agent enroll")
+    }
+
+    /// GET on the console's HTTP API.
+    pub fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http_request(&self.http, "GET", path, "")
+    }
+
+    /// POST on the console's HTTP API.
+    pub fn post(&self, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        http_request(&self.http, "POST", path, body)
+    }
+
+    /// Hosts listed by /api/hosts that have sent a report.
+    pub fn reporting_hosts(&self) -> usize {
+        match self.get("/api/hosts") {
+            Ok((200, body)) => serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["hosts"].as_array().map(|h| h.iter().filter(|h| !h["report"].is_null()).count()))
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // Agents first, so none reports a CA that is going away.
+        for h in &mut self.hosts {
+            h.agent.kill9();
+        }
+    }
+}
+
+/// An alert of an Alertmanager webhook body for which `pred(labels, status)` holds.
+pub fn webhook_has_alert(body: &str, pred: impl Fn(&Value, &str) -> bool) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(body) else { return false };
+    v["alerts"].as_array().is_some_and(|a| a.iter().any(|a| pred(&a["labels"], a["status"].as_str().unwrap_or(""))))
+}
