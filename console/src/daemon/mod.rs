@@ -7,7 +7,9 @@ pub mod auth;
 pub mod convert;
 pub mod grpc;
 pub mod http;
+pub mod jobs_api;
 pub mod metrics;
+pub mod packages;
 pub mod tls;
 pub mod webhook;
 
@@ -77,6 +79,8 @@ pub struct Shared {
     pub interval_ms: u64,
     pub licence: Option<VerifiedLicence>,
     pub metrics: metrics::Metrics,
+    /// Imported TA packages (`<data-dir>/packages`, see [`packages`]).
+    pub packages_dir: PathBuf,
 }
 
 /// The console clock, Unix ms.
@@ -106,6 +110,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let now = now_ms();
     let material = tls::ensure(dir, now)?;
     let store = Store::open(dir.join("console.db"), now)?;
+    // The evaluation loop reads every host's report: on its own connection
+    // (WAL lets it read while heartbeats write) so heartbeats never wait
+    // behind an evaluation.
+    let eval_store = Store::open(dir.join("console.db"), now)?;
     let metrics = metrics::Metrics::new()?;
     metrics.hosts.set(store.hosts()?.len() as i64);
     let engine = match store.load_engine_state()? {
@@ -130,6 +138,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         interval_ms: cfg.heartbeat_interval_ms,
         licence: cfg.licence,
         metrics,
+        packages_dir: dir.join(packages::PACKAGES_DIR),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -145,7 +154,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
     let http = tokio::spawn(http::serve(http_listener, shared.clone()));
     let external_url = format!("http://{http_addr}");
-    let eval = tokio::spawn(evaluate_loop(shared.clone(), engine, cfg.webhooks, external_url, stop_rx.clone()));
+    let eval = tokio::spawn(evaluate_loop(shared.clone(), eval_store, engine, cfg.webhooks, external_url, stop_rx.clone()));
 
     write_addr(dir, "grpc.addr", grpc_addr)?;
     write_addr(dir, "http.addr", http_addr)?;
@@ -171,9 +180,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
 
 /// Every interval/2: evaluate, store the changes and the engine state,
 /// update the metrics, and send each batch of changes to the webhooks.
+/// The evaluation runs on a blocking thread with its own store connection,
+/// so neither heartbeats nor the async workers wait for it.
 async fn evaluate_loop(
     shared: Arc<Shared>,
-    mut engine: AlertEngine,
+    store: Store,
+    engine: AlertEngine,
     webhooks: Vec<String>,
     external_url: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -181,42 +193,26 @@ async fn evaluate_loop(
     let period = Duration::from_millis((shared.interval_ms / 2).max(50));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state = Some((store, engine));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let now = now_ms();
-        let changes = {
-            let Ok(mut store) = shared.store.lock() else {
-                tracing::error!("store lock poisoned; evaluation stopped");
+        let Some((store, engine)) = state.take() else { return };
+        let sh = shared.clone();
+        let (store, engine, changes) = match tokio::task::spawn_blocking(move || evaluate_once(&sh, store, engine)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "the alert evaluation panicked; evaluation stopped");
                 return;
-            };
-            let inputs = store.latest_reports().and_then(|r| Ok((r, store.hosts_seen()?, store.hosts()?.len() as u64)));
-            let (reports, seen, host_count) = match inputs {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the reports");
-                    continue;
-                }
-            };
-            shared.metrics.hosts.set(host_count as i64);
-            let licence = shared.licence.as_ref().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
-            let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
-            if !changes.is_empty() {
-                if let Err(e) = store.apply_changes(&changes) {
-                    tracing::error!(error = %e, "cannot store alert changes");
-                }
             }
-            if let Err(e) = store.save_engine_state(engine.state(), now) {
-                tracing::error!(error = %e, "cannot save the alert engine state");
-            }
-            changes
         };
         for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
             let n = engine.firing().filter(|a| a.severity == sev).count();
             shared.metrics.alerts_firing.with_label_values(&[sev.as_str()]).set(n as i64);
         }
+        state = Some((store, engine));
         if changes.is_empty() {
             continue;
         }
@@ -235,4 +231,30 @@ async fn evaluate_loop(
             });
         }
     }
+}
+
+/// One evaluation on the evaluator's own connection: reads the reports,
+/// evaluates, stores the changes and the engine state.
+fn evaluate_once(shared: &Shared, mut store: Store, mut engine: AlertEngine) -> (Store, AlertEngine, Vec<crate::alerts::AlertChange>) {
+    let now = now_ms();
+    let inputs = store.latest_reports().and_then(|r| Ok((r, store.hosts_seen()?, store.hosts()?.len() as u64)));
+    let (reports, seen, host_count) = match inputs {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the reports");
+            return (store, engine, Vec::new());
+        }
+    };
+    shared.metrics.hosts.set(host_count as i64);
+    let licence = shared.licence.as_ref().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
+    let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
+    if !changes.is_empty() {
+        if let Err(e) = store.apply_changes(&changes) {
+            tracing::error!(error = %e, "cannot store alert changes");
+        }
+    }
+    if let Err(e) = store.save_engine_state(engine.state(), now) {
+        tracing::error!(error = %e, "cannot save the alert engine state");
+    }
+    (store, engine, changes)
 }
