@@ -8,9 +8,12 @@ need=()
 # libp11-kit-dev's pkcs11.h compiles the C example of docs/pkcs11.md;
 # libengine-pkcs11-openssl (libp11's engine) is OpenSSL's PKCS#11 client in
 # tests/clients/openssl-engine.sh; openjdk-17-jdk-headless (javac, java,
-# keytool) runs Java's SunPKCS11 in tests/clients/java-sunpkcs11.sh.
+# keytool) runs Java's SunPKCS11 in tests/clients/java-sunpkcs11.sh;
+# chromium runs the fleet console's browser test (tests/tests/fleet_browser.rs);
+# prometheus provides promtool, which checks and unit-tests the shipped alert
+# rules (deploy/prometheus/).
 for pkg in openssl opensc softhsm2 ca-certificates pkg-config xxd build-essential libp11-kit-dev \
-    libengine-pkcs11-openssl openjdk-17-jdk-headless; do
+    libengine-pkcs11-openssl openjdk-17-jdk-headless chromium prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -12,6 +12,9 @@ if command -v cargo-nextest >/dev/null; then
 else
   cargo test --workspace --locked --no-fail-fast -- --test-threads 2
 fi
+# The shipped Prometheus alert rules parse and fire as their unit tests say.
+promtool check rules deploy/prometheus/teehsm-alerts.yml
+(cd deploy/prometheus && promtool test rules teehsm-alerts.test.yml)
 # External PKCS#11 conformance checks (../shared/checks: the cryptoki crate's
 # own tests and OpenSC pkcs11-tool with OpenSSL cross-checks), each against a
 # fresh CA + TA.

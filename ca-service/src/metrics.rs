@@ -261,4 +261,34 @@ mod tests {
         assert!(t.contains("teehsm_token_objects{slot=\"0\"} 7\n"), "{t}");
         assert!(t.contains("teehsm_token_objects{slot=\"1\"} 0\n"), "{t}");
     }
+
+    /// Metric names (with `prefix`) that the shipped Prometheus rules and
+    /// Grafana dashboard (deploy/) use, with histogram suffixes removed.
+    fn deploy_metric_names(prefix: &str) -> std::collections::BTreeSet<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let mut names = std::collections::BTreeSet::new();
+        for f in ["prometheus/teehsm-alerts.yml", "grafana/teehsm-fleet.json"] {
+            let text = std::fs::read_to_string(root.join(f)).unwrap();
+            for (i, _) in text.match_indices(prefix) {
+                let name: String = text[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let base = ["_bucket", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                names.insert(base.to_string());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn deploy_files_use_only_exported_metrics() {
+        let api = ApiMetrics::new().unwrap();
+        api.observe("Sign", "OK", Duration::from_micros(300));
+        api.ta_operation("Sign", "EC_SIGN_P256_SHA256");
+        let snap = Snapshot { token_objects: vec![(0, 7)], ..Default::default() };
+        let t = text(&Metrics::default(), &api, &snap);
+        let used: Vec<String> = ["teehsm_ca_", "teehsm_grpc_", "teehsm_ta_", "teehsm_token_"].iter().flat_map(|p| deploy_metric_names(p)).collect();
+        assert!(used.len() >= 5, "{used:?}");
+        for name in used {
+            assert!(t.contains(&format!("# TYPE {name} ")), "deploy/ uses {name}, which teehsm-ca does not export");
+        }
+    }
 }
