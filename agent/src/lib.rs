@@ -11,6 +11,7 @@
 //! - [`daemon`]: the `teehsm-agent` daemon's report building and data sources;
 //! - [`package`]: signed TA packages, their install layout and the upgrade state machine (docs/fleet-packages.md).
 
+pub mod attestation;
 pub mod ca_health;
 pub mod daemon;
 pub mod enroll;

@@ -110,6 +110,17 @@ fn real_ca_healthz_metrics_and_processes() {
     let usage = token_usage(&m1, &BTreeMap::from([(0, 1000)]));
     assert_eq!(usage[0].capacity, Some(1000));
 
+    // The TA's attestation report over our nonce, through the CA socket.
+    let nonce = [7u8; teehsm_wire::ATTESTATION_NONCE_LEN];
+    let report = crate::attestation::fetch_report(&state.join("ca.sock"), &nonce).unwrap();
+    assert_eq!(&report.report_data[..32], &nonce[..], "the report answers our nonce");
+    let id = crate::attestation::TaIdentity::of(&report);
+    assert_eq!((id.platform.as_str(), id.simulation), ("sim", true));
+    assert_eq!((id.measurement.len(), id.channel_key_sha256.len()), (64, 64));
+    assert_eq!(hex::decode(&id.channel_key_sha256).unwrap(), report.report_data[32..].to_vec(), "the report binds this channel key");
+    assert!(matches!(crate::attestation::fetch_report(&state.join("ca.sock"), &[1, 2]), Err(crate::attestation::AttestationError::BadNonce(2))));
+    assert!(crate::attestation::fetch_report(&state.join("absent.sock"), &nonce).is_err());
+
     // The TA and CA processes, sampled twice.
     let fs = ProcFs::default();
     let (mut ta_cpu, mut ca_cpu) = (CpuSampler::new(), CpuSampler::new());
