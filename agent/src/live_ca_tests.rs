@@ -109,6 +109,9 @@ fn real_ca_healthz_metrics_and_processes() {
     assert!(m1.token_objects.contains_key(&0), "{metrics_text}");
     let usage = token_usage(&m1, &BTreeMap::from([(0, 1000)]));
     assert_eq!(usage[0].capacity, Some(1000));
+    // Without an override: the TA's default max_token_objects and the dev token's label.
+    let usage = token_usage(&m1, &BTreeMap::new());
+    assert_eq!((usage[0].capacity, usage[0].label.as_str()), (Some(100_000), "dev-token"), "{metrics_text}");
 
     // The TA's attestation report over our nonce, through the CA socket.
     let nonce = [7u8; teehsm_wire::ATTESTATION_NONCE_LEN];

@@ -5,8 +5,10 @@
 //! - `teehsm_grpc_request_duration_seconds{method}` (histogram) → p99 latency per
 //!   method and overall, interpolated within a bucket as Prometheus'
 //!   `histogram_quantile` does;
-//! - `teehsm_token_objects{slot}` → objects per token, against a capacity the
-//!   caller supplies (the CA does not export one);
+//! - `teehsm_token_objects{slot}`, `teehsm_token_capacity{slot}` and
+//!   `teehsm_token_info{slot,label}` → objects per token against the TA's
+//!   capacity (`max_token_objects`; the caller may override it per slot),
+//!   and the token's label;
 //! - unlabelled `teehsm_ca_*` samples → counter rates (`*_total`) and gauge values.
 //!
 //! Counter resets (a CA restart) are handled as Prometheus' `rate()` does: a
@@ -21,6 +23,8 @@ use thiserror::Error;
 pub const REQUESTS: &str = "teehsm_grpc_requests_total";
 pub const DURATION: &str = "teehsm_grpc_request_duration_seconds";
 pub const TOKEN_OBJECTS: &str = "teehsm_token_objects";
+pub const TOKEN_CAPACITY: &str = "teehsm_token_capacity";
+pub const TOKEN_INFO: &str = "teehsm_token_info";
 pub const CA_PREFIX: &str = "teehsm_ca_";
 
 /// A cumulative histogram: (upper bound, observations <= bound), sorted by
@@ -116,6 +120,10 @@ pub struct CaMetrics {
     pub latency: BTreeMap<String, Histogram>,
     /// `teehsm_token_objects` by slot.
     pub token_objects: BTreeMap<u64, u64>,
+    /// `teehsm_token_capacity` by slot (0: the TA sets no limit).
+    pub token_capacity: BTreeMap<u64, u64>,
+    /// The `label` of `teehsm_token_info` by slot.
+    pub token_labels: BTreeMap<u64, String>,
     /// Unlabelled `teehsm_ca_*` samples (counters and gauges) by name.
     pub ca: BTreeMap<String, f64>,
 }
@@ -156,10 +164,16 @@ impl CaMetrics {
                 if let (Some(method), true) = (s.label("method"), s.value.is_finite()) {
                     sums.insert(method.to_string(), s.value);
                 }
-            } else if name == TOKEN_OBJECTS {
+            } else if name == TOKEN_OBJECTS || name == TOKEN_CAPACITY {
                 let slot = s.label("slot").and_then(|v| v.parse::<u64>().ok());
                 if let (Some(slot), Some(n)) = (slot, u64_value(s.value)) {
-                    m.token_objects.insert(slot, n);
+                    let map = if name == TOKEN_OBJECTS { &mut m.token_objects } else { &mut m.token_capacity };
+                    map.insert(slot, n);
+                }
+            } else if name == TOKEN_INFO {
+                let slot = s.label("slot").and_then(|v| v.parse::<u64>().ok());
+                if let (Some(slot), Some(label)) = (slot, s.label("label")) {
+                    m.token_labels.insert(slot, label.to_string());
                 }
             } else if name.starts_with(CA_PREFIX) && s.labels.is_empty() && !s.value.is_nan() {
                 m.ca.insert(name.to_string(), s.value);
@@ -273,21 +287,26 @@ pub fn rates(prev: &CaMetrics, cur: &CaMetrics, interval_secs: f64) -> Result<Ra
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenUsage {
     pub slot: u64,
+    /// The token's label (empty if the CA did not name it).
+    pub label: String,
     pub objects: u64,
-    /// From the agent's configuration (the TA has no fixed limit and the CA exports none).
+    /// The agent's configured capacity for the slot if any, else the TA's
+    /// (`teehsm_token_capacity`) unless that is 0 (no limit): None.
     pub capacity: Option<u64>,
     /// objects / capacity in percent (None without a capacity; 0 capacity is 100 % when full).
     pub used_percent: Option<f64>,
 }
 
-/// Token object counts from a scrape, with the configured capacities by slot.
-pub fn token_usage(m: &CaMetrics, capacity: &BTreeMap<u64, u64>) -> Vec<TokenUsage> {
+/// Token object counts from a scrape, against the configured capacity of
+/// each slot in `overrides`, else the TA's.
+pub fn token_usage(m: &CaMetrics, overrides: &BTreeMap<u64, u64>) -> Vec<TokenUsage> {
     m.token_objects
         .iter()
         .map(|(&slot, &objects)| {
-            let capacity = capacity.get(&slot).copied();
+            let capacity = overrides.get(&slot).copied().or_else(|| m.token_capacity.get(&slot).copied().filter(|&c| c > 0));
             let used_percent = capacity.map(|c| if c == 0 { 100.0 } else { objects as f64 * 100.0 / c as f64 });
-            TokenUsage { slot, objects, capacity, used_percent }
+            let label = m.token_labels.get(&slot).cloned().unwrap_or_default();
+            TokenUsage { slot, label, objects, capacity, used_percent }
         })
         .collect()
 }
@@ -374,9 +393,25 @@ mod tests {
         assert_eq!(m.ca["teehsm_ca_ta_up"], 1.0);
         assert_eq!(m.ca["teehsm_ca_relayed_requests_total"], 42.0);
         let usage = token_usage(&m, &BTreeMap::from([(0, 10), (1, 0)]));
-        assert_eq!(usage[0], TokenUsage { slot: 0, objects: 7, capacity: Some(10), used_percent: Some(70.0) });
+        assert_eq!(usage[0], TokenUsage { slot: 0, label: String::new(), objects: 7, capacity: Some(10), used_percent: Some(70.0) });
         assert_eq!(usage[1].used_percent, Some(100.0));
         assert_eq!(token_usage(&m, &BTreeMap::new())[0].used_percent, None);
+    }
+
+    #[test]
+    fn token_capacity_and_label_from_the_ta() {
+        let text = "# TYPE teehsm_token_objects gauge\nteehsm_token_objects{slot=\"0\"} 8\nteehsm_token_objects{slot=\"1\"} 3\n\
+# TYPE teehsm_token_capacity gauge\nteehsm_token_capacity{slot=\"0\"} 10\nteehsm_token_capacity{slot=\"1\"} 0\n\
+# TYPE teehsm_token_info gauge\nteehsm_token_info{label=\"payments\",slot=\"0\"} 1\n";
+        let m = CaMetrics::parse(text).unwrap();
+        let u = token_usage(&m, &BTreeMap::new());
+        assert_eq!(u[0], TokenUsage { slot: 0, label: "payments".into(), objects: 8, capacity: Some(10), used_percent: Some(80.0) });
+        // 0 = the TA sets no limit: no percentage unless configured.
+        assert_eq!((u[1].capacity, u[1].used_percent, u[1].label.as_str()), (None, None, ""));
+        // A configured capacity overrides the TA's.
+        let u = token_usage(&m, &BTreeMap::from([(0, 16), (1, 6)]));
+        assert_eq!((u[0].capacity, u[0].used_percent), (Some(16), Some(50.0)));
+        assert_eq!((u[1].capacity, u[1].used_percent), (Some(6), Some(50.0)));
     }
 
     #[test]

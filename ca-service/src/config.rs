@@ -75,7 +75,9 @@ STATE DIRECTORY (--state-dir, default /var/lib/teehsm):
 
 HTTP (--http-listen):
   GET /healthz  200 {\"status\":\"ok\",\"ta\":\"running\",...} while the TA serves, else 503 with the reason
-  GET /metrics  Prometheus text format (teehsm_ca_*, teehsm_grpc_*, teehsm_ta_operations_total, teehsm_token_objects)
+  GET /metrics  Prometheus text format (teehsm_ca_*, teehsm_grpc_*, teehsm_ta_operations_total, teehsm_token_objects, teehsm_token_capacity, teehsm_token_info)
+  POST /admin/ta/drain?timeout_ms=N, /admin/ta/resume, /admin/ta/restart  loopback only: used by
+                teehsm-agent to switch TA package versions (docs/fleet-packages.md)
 
 gRPC (--grpc-listen, off by default):
   teehsm.v1.KeyManagementService (docs/grpc-api.md), grpc.health.v1.Health (SERVING while the TA

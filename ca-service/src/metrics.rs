@@ -116,8 +116,8 @@ impl ApiMetrics {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub ta: TaGauges,
-    /// (slot, objects) from GetTokenInfo `total_objects`; empty while the TA is down.
-    pub token_objects: Vec<(u64, u64)>,
+    /// Every token's GetTokenInfo counts; empty while the TA is down.
+    pub token_objects: Vec<crate::token_stats::TokenCount>,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, value: u64) -> Result<(), prometheus::Error> {
@@ -176,10 +176,21 @@ fn ca_families(m: &Metrics, snap: &Snapshot) -> Result<Vec<MetricFamily>, promet
         Opts::new("teehsm_token_objects", "Objects on each slot's token (GetTokenInfo total_objects; API key versions included), sampled at scrape time."),
         &["slot"],
     )?;
-    for (slot, n) in &snap.token_objects {
-        objects.with_label_values(&[slot.to_string().as_str()]).set(i64::try_from(*n).unwrap_or(i64::MAX));
+    let capacity = IntGaugeVec::new(
+        Opts::new("teehsm_token_capacity", "Objects each slot's token may hold (the TA's max_token_objects; 0: no limit), sampled at scrape time."),
+        &["slot"],
+    )?;
+    let info = IntGaugeVec::new(Opts::new("teehsm_token_info", "Always 1; names each slot's token (CKA label)."), &["slot", "label"])?;
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for t in &snap.token_objects {
+        let slot = t.slot.to_string();
+        objects.with_label_values(&[slot.as_str()]).set(clamp(t.objects));
+        capacity.with_label_values(&[slot.as_str()]).set(clamp(t.capacity));
+        info.with_label_values(&[slot.as_str(), t.label.as_str()]).set(1);
     }
     r.register(Box::new(objects))?;
+    r.register(Box::new(capacity))?;
+    r.register(Box::new(info))?;
     Ok(r.gather())
 }
 
@@ -246,7 +257,8 @@ mod tests {
         api.observe("Sign", "UNAUTHENTICATED", Duration::from_micros(50));
         api.ta_operation("Sign", "EC_SIGN_P256_SHA256");
         api.ta_operation("GenerateRandom", "none");
-        let snap = Snapshot { token_objects: vec![(0, 7), (1, 0)], ..Default::default() };
+        let tc = |slot, label: &str, objects, capacity| crate::token_stats::TokenCount { slot, label: label.into(), objects, capacity };
+        let snap = Snapshot { token_objects: vec![tc(0, "payments", 7, 100), tc(1, "", 0, 0)], ..Default::default() };
         let t = text(&m, &api, &snap);
         assert!(t.contains("# TYPE teehsm_grpc_requests_total counter\n"), "{t}");
         assert!(t.contains("teehsm_grpc_requests_total{code=\"OK\",method=\"GenerateRandom\"} 2\n"), "{t}");
@@ -260,6 +272,9 @@ mod tests {
         assert!(t.contains("# TYPE teehsm_token_objects gauge\n"), "{t}");
         assert!(t.contains("teehsm_token_objects{slot=\"0\"} 7\n"), "{t}");
         assert!(t.contains("teehsm_token_objects{slot=\"1\"} 0\n"), "{t}");
+        assert!(t.contains("teehsm_token_capacity{slot=\"0\"} 100\n"), "{t}");
+        assert!(t.contains("teehsm_token_capacity{slot=\"1\"} 0\n"), "{t}");
+        assert!(t.contains("teehsm_token_info{label=\"payments\",slot=\"0\"} 1\n"), "{t}");
     }
 
     /// Metric names (with `prefix`) that the shipped Prometheus rules and
@@ -283,7 +298,7 @@ mod tests {
         let api = ApiMetrics::new().unwrap();
         api.observe("Sign", "OK", Duration::from_micros(300));
         api.ta_operation("Sign", "EC_SIGN_P256_SHA256");
-        let snap = Snapshot { token_objects: vec![(0, 7)], ..Default::default() };
+        let snap = Snapshot { token_objects: vec![crate::token_stats::TokenCount { slot: 0, label: "t".into(), objects: 7, capacity: 10 }], ..Default::default() };
         let t = text(&Metrics::default(), &api, &snap);
         let used: Vec<String> = ["teehsm_ca_", "teehsm_grpc_", "teehsm_ta_", "teehsm_token_"].iter().flat_map(|p| deploy_metric_names(p)).collect();
         assert!(used.len() >= 5, "{used:?}");

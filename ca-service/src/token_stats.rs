@@ -1,4 +1,5 @@
-//! Per-slot token object counts for `/metrics` (`teehsm_token_objects`),
+//! Per-slot token object counts, capacities and labels for `/metrics`
+//! (`teehsm_token_objects`, `teehsm_token_capacity`, `teehsm_token_info`),
 //! asked from the TA at scrape time over one kept TA connection.
 
 use crate::state::Shared;
@@ -9,15 +10,26 @@ use teehsm_wire::{Reply, Request};
 /// Name this connection announces in Hello.
 const CLIENT_NAME: &str = "teehsm-ca-metrics";
 
+/// One token as GetTokenInfo describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenCount {
+    pub slot: u64,
+    pub label: String,
+    /// Objects held (API key versions included, PIN verifiers not).
+    pub objects: u64,
+    /// The TA's `max_token_objects` (0: no limit).
+    pub capacity: u64,
+}
+
 #[derive(Default)]
 pub struct TokenStats {
     conn: Mutex<Option<Client>>,
 }
 
 impl TokenStats {
-    /// (slot, total_objects) for every slot whose token answers; empty while
-    /// the TA is down or unreachable (the scrape still succeeds).
-    pub fn sample(&self, shared: &Shared) -> Vec<(u64, u64)> {
+    /// Every slot whose token answers; empty while the TA is down or
+    /// unreachable (the scrape still succeeds).
+    pub fn sample(&self, shared: &Shared) -> Vec<TokenCount> {
         if !shared.ta_up() {
             return Vec::new();
         }
@@ -46,7 +58,7 @@ impl TokenStats {
     }
 }
 
-fn query(c: &mut Client) -> Result<Vec<(u64, u64)>, CallError> {
+fn query(c: &mut Client) -> Result<Vec<TokenCount>, CallError> {
     let slots = match c.call(&Request::GetSlotList)? {
         Reply::Handles(s) => s,
         _ => return Err(CallError::UnexpectedReply("GetSlotList")),
@@ -54,7 +66,7 @@ fn query(c: &mut Client) -> Result<Vec<(u64, u64)>, CallError> {
     let mut out = Vec::with_capacity(slots.len());
     for slot in slots {
         match c.call(&Request::GetTokenInfo { slot }) {
-            Ok(Reply::TokenInfo(t)) => out.push((slot, t.total_objects)),
+            Ok(Reply::TokenInfo(t)) => out.push(TokenCount { slot, label: t.label.trim_end().to_string(), objects: t.total_objects, capacity: t.max_objects }),
             Ok(_) => return Err(CallError::UnexpectedReply("GetTokenInfo")),
             // A slot without a token is simply not reported.
             Err(CallError::Status { .. }) => {}

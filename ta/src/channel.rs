@@ -76,6 +76,20 @@ impl ChannelKey {
         d
     }
 
+    /// The hybrid shared secret of a key distribution envelope
+    /// (docs/key-distribution.md): P-256 ECDH of the bundle's P-256 key with
+    /// `peer_p256`, then ML-KEM-768 decapsulation of `mlkem_ct`, as
+    /// `ecdh x || ML-KEM shared secret`. The envelope's own HKDF labels keep
+    /// it apart from the channel handshake's key schedule.
+    pub fn hybrid_secret(&self, peer_p256: &[u8], mlkem_ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        let ecdh = self.p256.ecdh(peer_p256).map_err(|e| format!("the ephemeral P-256 point was refused: {e}"))?;
+        let kem = self.mlkem.decapsulate(mlkem_ct).map_err(|e| format!("ML-KEM-768 decapsulation failed: {e}"))?;
+        let mut ikm = Zeroizing::new(Vec::with_capacity(ecdh.len() + kem.len()));
+        ikm.extend_from_slice(&ecdh);
+        ikm.extend_from_slice(&kem);
+        Ok(ikm)
+    }
+
     /// Completes a handshake whose `OpenChannel` produced `hs` with the
     /// client's `ChannelKeys`: the suite it chose (an unknown id is refused),
     /// then that suite's key agreement and key schedule. Errors name what was

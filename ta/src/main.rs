@@ -150,6 +150,14 @@ struct ServeArgs {
     /// Consecutive wrong PINs before a PIN locks [default: 10].
     #[arg(long, env = "TEEHSM_TA_MAX_PIN_FAILURES")]
     max_pin_failures: Option<u32>,
+    /// Most objects one token may hold; 0 = no limit [default: 100000].
+    ///
+    /// Set it to what the TEE's secure storage holds. Creating more fails
+    /// with CKR_DEVICE_MEMORY (gRPC: RESOURCE_EXHAUSTED); C_GetTokenInfo and
+    /// the CA's teehsm_token_capacity report it, and the fleet agent measures
+    /// key counts against it.
+    #[arg(long, env = "TEEHSM_TA_MAX_TOKEN_OBJECTS")]
+    max_token_objects: Option<u64>,
     /// Refuse Hello on plain connections: clients must open the attested channel first [default: false].
     #[arg(long, env = "TEEHSM_TA_REQUIRE_CHANNEL")]
     require_channel: Option<bool>,
@@ -175,6 +183,7 @@ struct FileConfig {
     slots: Option<u64>,
     pin_iterations: Option<u32>,
     max_pin_failures: Option<u32>,
+    max_token_objects: Option<u64>,
     require_channel: Option<bool>,
     log_format: Option<String>,
     log_level: Option<String>,
@@ -307,6 +316,7 @@ fn serve(a: ServeArgs) -> i32 {
         pin_iterations: a.pin_iterations.or(file.pin_iterations).unwrap_or(100_000),
         max_pin_failures: a.max_pin_failures.or(file.max_pin_failures).unwrap_or(10).max(1),
         require_channel: a.require_channel.or(file.require_channel).unwrap_or(false),
+        max_token_objects: a.max_token_objects.or(file.max_token_objects).unwrap_or(teehsm_ta::handler::DEFAULT_MAX_TOKEN_OBJECTS),
         ..HandlerConfig::default()
     };
     if cfg.pin_iterations < teehsm_ta::pin::MIN_ITERATIONS {

@@ -41,18 +41,25 @@ pub const CKA_TEEHSM_API_KEY_VERSION: u64 = CKA_VENDOR_DEFINED | 0x0054_0022;
 /// Internal: on an API key version, the object id of its metadata record (CK_ULONG).
 pub const CKA_TEEHSM_API_KEY_RECORD: u64 = CKA_VENDOR_DEFINED | 0x0054_0023;
 
+/// Internal object class of a trusted key distribution signer
+/// (docs/key-distribution.md; `handler::keydist`): an Ed25519 public key
+/// the token's SO registered. Hidden from PKCS#11 like client records.
+pub const CKO_TEEHSM_KEYDIST_SIGNER: u64 = 0x8000_0000 | 0x0054_0003;
+/// Internal: the 32-byte Ed25519 public key of a key distribution signer record.
+pub const CKA_TEEHSM_KEYDIST_SIGNER_KEY: u64 = CKA_VENDOR_DEFINED | 0x0054_0030;
+
 /// True for the TA's internal objects that PKCS#11 never sees: API client
-/// records, API key records and API key versions.
+/// records, API key records, API key versions and key distribution signers.
 pub fn is_internal(o: &Object) -> bool {
-    let class = o.class();
-    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY || o.attrs.contains_key(&CKA_TEEHSM_API_KEY_VERSION)
+    is_internal_record(o) || o.attrs.contains_key(&CKA_TEEHSM_API_KEY_VERSION)
 }
 
-/// True for internal bookkeeping records (client and API key records), which
-/// are not keys; API key versions are keys and count as token objects.
+/// True for internal bookkeeping records (client, API key and key
+/// distribution signer records), which are not keys; API key versions are
+/// keys and count as token objects.
 pub fn is_internal_record(o: &Object) -> bool {
     let class = o.class();
-    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY
+    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY || class == CKO_TEEHSM_KEYDIST_SIGNER
 }
 
 /// Attributes that are key material: they live in [`Object::secret`], never in the attribute map.

@@ -93,6 +93,10 @@ pub struct State {
     /// (attribute type, value) -> ids of the objects that have it, for INDEXED types.
     index: HashMap<(u64, Vec<u8>), std::collections::BTreeSet<u64>>,
     pub tokens: BTreeMap<u64, TokenRecord>,
+    /// Objects per slot, internal records (PIN verifiers, client
+    /// registrations) not counted: what GetTokenInfo reports and the
+    /// token capacity limits.
+    slot_objects: HashMap<u64, u64>,
     /// Sequence number of the last committed record.
     pub seq: u64,
     /// Audit chain head sealed with the last record.
@@ -105,6 +109,8 @@ impl State {
             Op::PutObject(o) => {
                 if let Some(old) = self.objects.insert(o.id, o.clone()) {
                     self.unindex(&old);
+                } else if !crate::object::is_internal_record(o) {
+                    *self.slot_objects.entry(o.slot).or_default() += 1;
                 }
                 for ty in INDEXED {
                     if let Some(v) = o.get(ty) {
@@ -114,6 +120,11 @@ impl State {
             }
             Op::DeleteObject(id) => {
                 if let Some(old) = self.objects.remove(id) {
+                    if !crate::object::is_internal_record(&old) {
+                        if let Some(n) = self.slot_objects.get_mut(&old.slot) {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
                     self.unindex(&old);
                 }
             }
@@ -125,6 +136,11 @@ impl State {
 }
 
 impl State {
+    /// Objects on `slot`'s token (internal records not counted).
+    pub fn objects_on(&self, slot: u64) -> u64 {
+        self.slot_objects.get(&slot).copied().unwrap_or(0)
+    }
+
     fn unindex(&mut self, o: &Object) {
         for ty in INDEXED {
             if let Some(v) = o.get(ty) {

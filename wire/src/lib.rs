@@ -8,6 +8,7 @@ pub mod client;
 pub mod codec;
 pub mod frame;
 pub mod handoff;
+pub mod keydist;
 pub mod msg;
 #[cfg(feature = "proto")]
 pub mod proto;

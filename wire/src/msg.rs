@@ -440,7 +440,35 @@ pub enum Request {
     /// anonymous call, allowed for GenerateRandom and GetAttestation only.
     /// Reply `Api`.
     ApiCall { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], method: String, body: Vec<u8> },
+    /// Registers an Ed25519 public key (32 bytes) as a trusted key
+    /// distribution signer of the session's token (SO session; persisted in
+    /// the sealed store). Reply `Done`. See docs/key-distribution.md.
+    TrustKeydistSigner { session: u64, public_key: Vec<u8> },
+    /// Removes a trusted key distribution signer (SO session). Reply `Done`.
+    UntrustKeydistSigner { session: u64, public_key: Vec<u8> },
+    /// Imports a key from a console-signed envelope
+    /// ([`crate::keydist::Envelope`]) wrapped to this TA's channel key
+    /// bundle (user session). Reply `Handle` of the new key object.
+    ImportDistributedKey { session: u64, envelope: Vec<u8> },
+    /// A PKCS#10 certificate signing request for the private key `key`,
+    /// signed in the TA with `mechanism` (CKM_ECDSA_SHA256/384,
+    /// CKM_SHA256_RSA_PKCS or CKM_EDDSA; the key must allow signing with
+    /// it). `subject` is a distinguished name such as "CN=host,O=Org,C=DE"
+    /// (attributes CN, O, OU, C, L, ST, SERIALNUMBER; `\,` escapes a comma).
+    /// Reply `Bytes`: the DER request.
+    GenerateCsr { session: u64, key: u64, subject: String, mechanism: u64 },
+    /// The key distribution signers the session's token trusts (SO
+    /// session). Reply `Bytes`: their 32-byte Ed25519 public keys one after
+    /// the other, sorted.
+    ListKeydistSigners { session: u64 },
 }
+
+/// Longest subject DN of a `GenerateCsr` request.
+pub const MAX_CSR_SUBJECT_LEN: usize = 1024;
+
+/// Longest signer public key the key distribution requests carry (an
+/// Ed25519 key is 32 bytes; the TA says so when it gets another length).
+pub const MAX_KEYDIST_SIGNER_KEY_LEN: usize = 1024;
 
 /// Longest gRPC method path in an `ApiCall`.
 pub const MAX_API_METHOD_LEN: usize = 128;
@@ -620,6 +648,9 @@ pub struct TokenInfo {
     pub min_pin_len: u64,
     pub max_pin_len: u64,
     pub total_objects: u64,
+    /// The most objects the token may hold (the TA's `max_token_objects`);
+    /// creating more fails with CKR_DEVICE_MEMORY. 0: no limit.
+    pub max_objects: u64,
 }
 
 /// CK_SESSION_INFO.
@@ -1030,6 +1061,11 @@ impl Request {
             Request::ListClients { .. } => "ListClients",
             Request::Authorized { .. } => "Authorized",
             Request::ApiCall { .. } => "ApiCall",
+            Request::TrustKeydistSigner { .. } => "TrustKeydistSigner",
+            Request::UntrustKeydistSigner { .. } => "UntrustKeydistSigner",
+            Request::ImportDistributedKey { .. } => "ImportDistributedKey",
+            Request::GenerateCsr { .. } => "GenerateCsr",
+            Request::ListKeydistSigners { .. } => "ListKeydistSigners",
         }
     }
 
@@ -1224,6 +1260,21 @@ impl Request {
             Request::ApiCall { client_id, timestamp_ms, nonce, mac, method, body } => {
                 w.u16(65).str(client_id).u64(*timestamp_ms).raw(nonce).raw(mac).str(method).bytes(body);
             }
+            Request::TrustKeydistSigner { session, public_key } => {
+                w.u16(66).u64(*session).bytes(public_key);
+            }
+            Request::UntrustKeydistSigner { session, public_key } => {
+                w.u16(67).u64(*session).bytes(public_key);
+            }
+            Request::ImportDistributedKey { session, envelope } => {
+                w.u16(68).u64(*session).bytes(envelope);
+            }
+            Request::GenerateCsr { session, key, subject, mechanism } => {
+                w.u16(69).u64(*session).u64(*key).str(subject).u64(*mechanism);
+            }
+            Request::ListKeydistSigners { session } => {
+                w.u16(70).u64(*session);
+            }
         }
     }
 
@@ -1362,6 +1413,16 @@ impl Request {
                 method: r.string("API method", MAX_API_METHOD_LEN)?,
                 body: r.bytes("API request body", MAX_API_BODY_LEN)?,
             },
+            66 => Request::TrustKeydistSigner { session: s(r)?, public_key: r.bytes("signer public key", MAX_KEYDIST_SIGNER_KEY_LEN)? },
+            67 => Request::UntrustKeydistSigner { session: s(r)?, public_key: r.bytes("signer public key", MAX_KEYDIST_SIGNER_KEY_LEN)? },
+            68 => Request::ImportDistributedKey { session: s(r)?, envelope: r.bytes("key distribution envelope", crate::keydist::KEYDIST_MAX_ENVELOPE)? },
+            69 => Request::GenerateCsr {
+                session: s(r)?,
+                key: r.u64("key handle")?,
+                subject: r.string("CSR subject", MAX_CSR_SUBJECT_LEN)?,
+                mechanism: r.u64("mechanism")?,
+            },
+            70 => Request::ListKeydistSigners { session: s(r)? },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
     }
@@ -1462,7 +1523,7 @@ impl Reply {
             }
             Reply::TokenInfo(t) => {
                 w.u8(7).str(&t.label).str(&t.serial).u64(t.flags).u64(t.session_count).u64(t.rw_session_count);
-                w.u64(t.min_pin_len).u64(t.max_pin_len).u64(t.total_objects);
+                w.u64(t.min_pin_len).u64(t.max_pin_len).u64(t.total_objects).u64(t.max_objects);
             }
             Reply::SessionInfo(s) => {
                 w.u8(8).u64(s.slot).u64(s.state).u64(s.flags);
@@ -1525,6 +1586,7 @@ impl Reply {
                 min_pin_len: r.u64("min PIN length")?,
                 max_pin_len: r.u64("max PIN length")?,
                 total_objects: r.u64("object count")?,
+                max_objects: r.u64("object capacity")?,
             }),
             8 => Reply::SessionInfo(SessionInfo { slot: r.u64("slot")?, state: r.u64("state")?, flags: r.u64("flags")? }),
             9 => {
@@ -1687,6 +1749,21 @@ mod tests {
         assert!(m.ends_with(&encode_request(0, &inner)));
         assert!(valid_client_id("a.B-9_") && !valid_client_id("") && !valid_client_id("a b") && !valid_client_id(&"a".repeat(65)));
         assert_eq!(acl_op::names(acl_op::SIGN | acl_op::GET_PUBLIC), "sign,get_public");
+    }
+
+    #[test]
+    fn keydist_requests_round_trip() {
+        round_trip(Request::TrustKeydistSigner { session: 1, public_key: vec![7; 32] });
+        round_trip(Request::UntrustKeydistSigner { session: 2, public_key: vec![] });
+        round_trip(Request::ImportDistributedKey { session: 3, envelope: vec![1, 2, 3] });
+        round_trip(Request::ListKeydistSigners { session: 6 });
+        round_trip(Request::GenerateCsr { session: 4, key: 5, subject: "CN=a\\,b,O=x".into(), mechanism: 0x1044 });
+        let long = Request::GenerateCsr { session: 4, key: 5, subject: "a".repeat(MAX_CSR_SUBJECT_LEN + 1), mechanism: 0 };
+        assert!(decode_request(&encode_request(1, &long)).is_err());
+        let big = Request::ImportDistributedKey { session: 3, envelope: vec![0; crate::keydist::KEYDIST_MAX_ENVELOPE + 1] };
+        assert!(decode_request(&encode_request(1, &big)).is_err());
+        let long_key = Request::TrustKeydistSigner { session: 1, public_key: vec![0; MAX_KEYDIST_SIGNER_KEY_LEN + 1] };
+        assert!(decode_request(&encode_request(1, &long_key)).is_err());
     }
 
     #[test]

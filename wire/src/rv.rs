@@ -105,6 +105,13 @@ rvs! {
     // then a nonce already seen (docs/client-auth.md).
     TEEHSM_CLIENT_AUTH_FAILED = 0x8000_0109,
     TEEHSM_CLIENT_REPLAY = 0x8000_010a,
+    // ImportDistributedKey (docs/key-distribution.md): the envelope's signer
+    // is not trusted on the token; it names another TA or token; it is
+    // outside its validity period; it was imported before.
+    TEEHSM_KEYDIST_UNTRUSTED = 0x8000_010b,
+    TEEHSM_KEYDIST_MISTARGETED = 0x8000_010c,
+    TEEHSM_KEYDIST_EXPIRED = 0x8000_010d,
+    TEEHSM_KEYDIST_REPLAY = 0x8000_010e,
 }
 
 impl Rv {
@@ -117,6 +124,8 @@ impl Rv {
             Rv::TEEHSM_MALFORMED_REQUEST => Rv::ARGUMENTS_BAD,
             Rv::TEEHSM_TA_UNAVAILABLE => Rv::DEVICE_REMOVED,
             Rv::TEEHSM_CLIENT_AUTH_FAILED | Rv::TEEHSM_CLIENT_REPLAY => Rv::USER_NOT_LOGGED_IN,
+            Rv::TEEHSM_KEYDIST_UNTRUSTED => Rv::SIGNATURE_INVALID,
+            Rv::TEEHSM_KEYDIST_MISTARGETED | Rv::TEEHSM_KEYDIST_EXPIRED | Rv::TEEHSM_KEYDIST_REPLAY => Rv::WRAPPED_KEY_INVALID,
             rv if rv.0 >= 0x8000_0000 => Rv::DEVICE_ERROR,
             rv => rv,
         }

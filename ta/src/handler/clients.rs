@@ -238,6 +238,11 @@ fn need(req: &Request) -> Need {
         | R::SetClientAcl { .. }
         | R::RemoveClient { .. }
         | R::ListClients { .. }
+        | R::TrustKeydistSigner { .. }
+        | R::UntrustKeydistSigner { .. }
+        | R::ImportDistributedKey { .. }
+        | R::GenerateCsr { .. }
+        | R::ListKeydistSigners { .. }
         | R::Authorized { .. } => Need::Refused,
     }
 }
@@ -615,7 +620,12 @@ fn session_of(req: &Request) -> Option<u64> {
         | R::RegisterClient { session, .. }
         | R::SetClientAcl { session, .. }
         | R::RemoveClient { session, .. }
-        | R::ListClients { session } => Some(*session),
+        | R::ListClients { session }
+        | R::TrustKeydistSigner { session, .. }
+        | R::UntrustKeydistSigner { session, .. }
+        | R::ImportDistributedKey { session, .. }
+        | R::GenerateCsr { session, .. }
+        | R::ListKeydistSigners { session } => Some(*session),
         _ => None,
     }
 }

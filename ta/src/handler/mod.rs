@@ -6,6 +6,8 @@ mod api;
 mod apps;
 mod cipher_stream;
 mod clients;
+mod csr;
+mod keydist;
 mod objects;
 mod ops;
 mod stream;
@@ -13,6 +15,7 @@ mod tokens;
 
 pub use apps::{App, Connection};
 pub use clients::{CLIENT_WINDOW_MS, MAX_NONCES_PER_CLIENT};
+pub use keydist::{KEYDIST_CLOCK_SKEW_MS, KEYDIST_MAX_VALIDITY_MS, MAX_REMEMBERED_ENVELOPES};
 
 use crate::audit::{AuditLog, Event};
 use crate::channel::ChannelKey;
@@ -25,6 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use teehsm_wire::{Reply, Request, Response, Rv, TaInfo, PROTOCOL_VERSION};
 
+/// Default of [`HandlerConfig::max_token_objects`].
+pub const DEFAULT_MAX_TOKEN_OBJECTS: u64 = 100_000;
+
 /// Settings of the running TA that affect request handling.
 #[derive(Clone, Debug)]
 pub struct HandlerConfig {
@@ -36,11 +42,15 @@ pub struct HandlerConfig {
     /// Refuse Hello on a plain connection: clients must open the attested
     /// channel first (`require_channel`, default false; docs/channel.md).
     pub require_channel: bool,
+    /// Most objects one token may hold (`max_token_objects`; 0: no
+    /// limit). Creating more fails with CKR_DEVICE_MEMORY; GetTokenInfo
+    /// reports it so the CA and the fleet agent can show fill levels.
+    pub max_token_objects: u64,
 }
 
 impl Default for HandlerConfig {
     fn default() -> Self {
-        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64, require_channel: false }
+        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64, require_channel: false, max_token_objects: DEFAULT_MAX_TOKEN_OBJECTS }
     }
 }
 
@@ -67,6 +77,8 @@ pub struct Ta {
     apps: apps::AppRegistry,
     /// API client replay caches (see `clients`).
     clients: clients::ClientAuth,
+    /// Key distribution replay cache (see `keydist`).
+    keydist: keydist::Keydist,
 }
 
 /// A session inside one connection.
@@ -126,6 +138,7 @@ impl Ta {
             next_conn: AtomicU64::new(1),
             apps: apps::AppRegistry::default(),
             clients: clients::ClientAuth::default(),
+            keydist: keydist::Keydist::default(),
             cfg,
         })
     }
@@ -324,6 +337,11 @@ impl Ta {
             Request::SetClientAcl { session, client_id, acl } => self.set_client_acl(conn, session, &client_id, acl),
             Request::RemoveClient { session, client_id } => self.remove_client(conn, session, &client_id),
             Request::ListClients { session } => self.list_clients(conn, session),
+            Request::TrustKeydistSigner { session, public_key } => self.trust_keydist_signer(conn, session, &public_key),
+            Request::UntrustKeydistSigner { session, public_key } => self.untrust_keydist_signer(conn, session, &public_key),
+            Request::ImportDistributedKey { session, envelope } => self.import_distributed_key(conn, session, &envelope),
+            Request::GenerateCsr { session, key, subject, mechanism } => self.generate_csr(conn, session, key, &subject, mechanism),
+            Request::ListKeydistSigners { session } => self.list_keydist_signers(conn, session),
             Request::Authorized { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Authorized requests are handled per connection")),
             Request::GetAuditHead => {
                 let (seq, hash) = self.audit.head();
@@ -483,6 +501,53 @@ impl Ta {
             Err(d) => self.audit(conn, op, slot, Some(session), object, mechanism, d.rv),
         }
         r
+    }
+}
+
+/// A token that would exceed [`HandlerConfig::max_token_objects`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenFull {
+    pub slot: u64,
+    pub held: u64,
+    pub adding: u64,
+    pub max: u64,
+}
+
+impl TokenFull {
+    pub fn message(&self) -> String {
+        format!(
+            "the token in slot {} holds {} of the {} objects it may hold (max_token_objects); {} more would not fit: destroy unused objects or raise the TA's max_token_objects",
+            self.slot, self.held, self.max, self.adding
+        )
+    }
+}
+
+impl Ta {
+    /// Refuses `ops` if their new token objects (not replacements, not
+    /// internal records) would take a token past its capacity. Checked
+    /// before the commit; concurrent creations may overshoot by the
+    /// objects in flight.
+    pub(crate) fn check_capacity(&self, ops: &[crate::store::Op]) -> std::result::Result<(), TokenFull> {
+        let max = self.cfg.max_token_objects;
+        if max == 0 {
+            return Ok(());
+        }
+        let state = self.store.state();
+        let mut adding: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+        for op in ops {
+            if let crate::store::Op::PutObject(o) = op {
+                if !state.objects.contains_key(&o.id) && !crate::object::is_internal_record(o) {
+                    *adding.entry(o.slot).or_default() += 1;
+                }
+            }
+        }
+        for (slot, n) in adding {
+            let held = state.objects_on(slot);
+            if held.saturating_add(n) > max {
+                return Err(TokenFull { slot, held, adding: n, max });
+            }
+        }
+        Ok(())
     }
 }
 

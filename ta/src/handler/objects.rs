@@ -67,6 +67,7 @@ impl Ta {
             }
         }
         if !ops.is_empty() {
+            self.check_capacity(&ops).map_err(|f| deny(Rv::DEVICE_MEMORY, f.message()))?;
             self.store.commit(ops).map_err(store_err)?;
         }
         for o in session_objects {

@@ -47,7 +47,7 @@ impl Ta {
             }
         }
         let c = &self.counters[slot as usize];
-        let total_objects = self.store.state().objects.values().filter(|o| o.slot == slot && !crate::object::is_internal_record(o)).count() as u64;
+        let total_objects = self.store.state().objects_on(slot);
         Ok(Reply::TokenInfo(TokenInfo {
             label: t.label.clone(),
             serial: t.serial.clone(),
@@ -57,6 +57,7 @@ impl Ta {
             min_pin_len: self.cfg.min_pin_len as u64,
             max_pin_len: self.cfg.max_pin_len as u64,
             total_objects,
+            max_objects: self.cfg.max_token_objects,
         }))
     }
 

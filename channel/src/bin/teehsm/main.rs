@@ -2,6 +2,8 @@
 //! API client administration, and the gRPC API from the command line.
 
 mod client;
+mod csr;
+mod keydist;
 mod kms;
 
 use anyhow::Context;
@@ -62,6 +64,17 @@ enum Command {
         #[command(subcommand)]
         command: kms::KmsCommand,
     },
+    /// Key distribution: trust a fleet console's signing key on a token (SO)
+    /// and import the envelopes it wraps to this TA (user); see
+    /// docs/key-distribution.md.
+    Keydist {
+        #[command(subcommand)]
+        command: keydist::KeydistCommand,
+    },
+    /// Make a PKCS#10 certificate signing request for a private key in the
+    /// TA, signed inside the TA (as the token's user). Writes PEM (or DER
+    /// with --der) to --out.
+    Csr(Box<csr::CsrArgs>),
 }
 
 #[derive(Subcommand)]
@@ -151,6 +164,8 @@ fn main() -> ExitCode {
         Command::Attest { command: AttestCommand::Fetch(a) } => run_fetch(a).map(|()| ExitCode::SUCCESS),
         Command::Client { command } => client::run(command).map(|()| ExitCode::SUCCESS),
         Command::Kms { conn, command } => return kms::run(conn, command),
+        Command::Keydist { command } => keydist::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Csr(a) => csr::run(*a).map(|()| ExitCode::SUCCESS),
     };
     match r {
         Ok(code) => code,

@@ -333,6 +333,7 @@ impl Ta {
     }
 
     fn commit_api(&self, ops: Vec<Op>) -> ApiResult<()> {
+        self.check_capacity(&ops).map_err(|f| ApiError::new(super::code::RESOURCE_EXHAUSTED, f.message()))?;
         self.store.commit(ops).map_err(|e| {
             tracing::error!(error = %e, "store failure");
             ApiError::new(super::code::UNAVAILABLE, format!("the TA could not persist the change: {e}"))
