@@ -47,6 +47,9 @@ pub struct CaHealth {
     pub reason: Option<String>,
     pub security_failure: bool,
     pub ta_last_exit_code: Option<i64>,
+    /// The TA executable of the current (or last) run, links resolved
+    /// (teehsm-ca with package support; None from older CAs).
+    pub ta_binary: Option<String>,
 }
 
 fn field_err(field: &'static str, what: &'static str) -> HealthError {
@@ -107,6 +110,11 @@ pub fn parse_healthz(body: &str) -> Result<CaHealth, HealthError> {
         reason,
         security_failure,
         ta_last_exit_code,
+        ta_binary: match o.get("ta_binary") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.len() <= 4096 => Some(s.clone()),
+            Some(_) => return Err(field_err("ta_binary", "not a path string of at most 4096 bytes")),
+        },
     })
 }
 
@@ -128,8 +136,12 @@ mod tests {
                 reason: None,
                 security_failure: false,
                 ta_last_exit_code: None,
+                ta_binary: None,
             }
         );
+        let h = parse_healthz(r#"{"status":"ok","ta":"running","ta_restarts":0,"ta_pid":7,"ta_binary":"/p/versions/2.0.0/teehsm-ta"}"#).unwrap();
+        assert_eq!(h.ta_binary.as_deref(), Some("/p/versions/2.0.0/teehsm-ta"));
+        assert!(parse_healthz(r#"{"status":"ok","ta":"running","ta_restarts":0,"ta_binary":5}"#).is_err());
     }
 
     #[test]

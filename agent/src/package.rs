@@ -210,7 +210,8 @@ impl Manifest {
     }
 }
 
-fn validate_version(v: &str) -> Result<(), PackageError> {
+/// Checks a package version string (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`, safe as a directory name).
+pub fn validate_version(v: &str) -> Result<(), PackageError> {
     let bad = || {
         PackageError::Manifest(format!(
             "version {v:?} is not MAJOR.MINOR.PATCH[-PRE][+BUILD]"
@@ -863,7 +864,8 @@ impl UpgradeState {
             Self::Done | Self::RolledBack { .. } | Self::Failed { .. }
         )
     }
-    fn name(&self) -> &'static str {
+    /// The step's name as reported to the console ("verify", "rolled_back", ...).
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Verify => "verify",
             Self::Stage => "stage",
@@ -952,6 +954,14 @@ pub trait UpgradeHooks {
     /// Lets sessions in again (called once the upgrade is terminal, whatever the outcome
     /// after a successful drain).
     fn resume_sessions(&mut self) {}
+    /// Called after a failed health check switched `current` back to
+    /// `version` (None: there was no previous version and `current` was
+    /// removed): restart the TA on it and check it is healthy again. An
+    /// error ends the upgrade as failed at `rolling_back`.
+    fn rolled_back(&mut self, version: Option<&str>) -> Result<(), String> {
+        let _ = version;
+        Ok(())
+    }
 }
 
 /// Result of [`run_upgrade`].
@@ -1003,8 +1013,14 @@ pub fn run_upgrade(
             },
             UpgradeState::RollingBack { .. } => match &from {
                 Some(f) if manifest.as_ref().is_some_and(|m| &m.version == f) => Ok(()),
-                Some(_) => inst.rollback().map(|_| ()).map_err(|e| e.to_string()),
-                None => inst.deactivate().map_err(|e| e.to_string()),
+                Some(_) => inst
+                    .rollback()
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| hooks.rolled_back(Some(&v))),
+                None => inst
+                    .deactivate()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| hooks.rolled_back(None)),
             },
             _ => Err("unexpected state".into()),
         };

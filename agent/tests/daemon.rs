@@ -12,7 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use teehsm_wire::proto::fleet::v1::agent_service_server::{AgentService, AgentServiceServer};
-use teehsm_wire::proto::fleet::v1::{EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, HostReport};
+use teehsm_wire::proto::fleet::v1::{
+    EnrollRequest, EnrollResponse, FetchPackageRequest, HeartbeatRequest, HeartbeatResponse, HostReport, PackageChunk, ReportJobRequest,
+    ReportJobResponse,
+};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
@@ -86,7 +89,17 @@ impl AgentService for FakeConsole {
         }
         let report = request.into_inner().report.ok_or_else(|| Status::invalid_argument("no report"))?;
         self.reports.lock().unwrap().push(report);
-        Ok(Response::new(HeartbeatResponse { heartbeat_interval_ms: 200 }))
+        Ok(Response::new(HeartbeatResponse { heartbeat_interval_ms: 200, ..Default::default() }))
+    }
+
+    async fn report_job(&self, _: Request<ReportJobRequest>) -> Result<Response<ReportJobResponse>, Status> {
+        Err(Status::not_found("this fake console has no jobs"))
+    }
+
+    type FetchPackageStream = tokio_stream::Empty<Result<PackageChunk, Status>>;
+
+    async fn fetch_package(&self, _: Request<FetchPackageRequest>) -> Result<Response<Self::FetchPackageStream>, Status> {
+        Err(Status::not_found("this fake console has no packages"))
     }
 }
 
@@ -188,7 +201,7 @@ fn enroll_and_run_against_real_ca_and_fake_console() {
     let ta = &good_report.tas[0];
     assert_eq!(ta.ta_id, "ta-test");
     let tok = ta.tokens.iter().find(|k| k.slot == 0).unwrap();
-    assert_eq!((tok.label.as_str(), tok.capacity), ("slot-0", 1000));
+    assert_eq!((tok.label.as_str(), tok.capacity), ("dev-token", 1000));
     assert!(good_report.ta_memory_bytes > 0, "{good_report:?}");
     assert!(good_report.memory_limit_bytes > 0);
     assert!(good_report.tees.contains(&"sim".to_string()));

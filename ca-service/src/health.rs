@@ -46,6 +46,10 @@ pub struct TaStatus {
     /// ready since: stays set while the next attempt starts.
     pub security_failure: bool,
     pub next_start: Option<Instant>,
+    /// The TA executable of the current (or last) run with every symlink
+    /// resolved at spawn time, e.g. `<pkgroot>/versions/1.2.0/teehsm-ta`:
+    /// tells which installed package version is running.
+    pub binary: Option<String>,
 }
 
 impl Default for TaStatus {
@@ -58,6 +62,7 @@ impl Default for TaStatus {
             reason: Some("the TA is starting".into()),
             security_failure: false,
             next_start: None,
+            binary: None,
         }
     }
 }
@@ -78,6 +83,7 @@ pub fn render(s: &TaStatus, restarts: u64, now: Instant) -> (u16, String) {
             "ta_restarts": restarts,
             "ta_pid": s.pid,
             "ta_uptime_seconds": uptime.as_secs(),
+            "ta_binary": s.binary,
         });
         return (200, body.to_string());
     }
@@ -90,6 +96,7 @@ pub fn render(s: &TaStatus, restarts: u64, now: Instant) -> (u16, String) {
         "ta_pid": s.pid,
         "ta_last_exit_code": s.last_exit.as_ref().map(|e| e.code),
         "next_start_in_ms": s.next_start.map(|t| t.saturating_duration_since(now).as_millis() as u64),
+        "ta_binary": s.binary,
     });
     (503, body.to_string())
 }
@@ -101,10 +108,18 @@ mod tests {
     #[test]
     fn running_is_200_with_pid() {
         let now = Instant::now();
-        let s = TaStatus { phase: TaPhase::Running, pid: Some(42), up_since: Some(now), reason: None, ..Default::default() };
+        let s = TaStatus {
+            phase: TaPhase::Running,
+            pid: Some(42),
+            up_since: Some(now),
+            reason: None,
+            binary: Some("/pkg/versions/1.0.0/teehsm-ta".into()),
+            ..Default::default()
+        };
         let (code, body) = render(&s, 3, now);
         assert_eq!(code, 200);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ta_binary"], "/pkg/versions/1.0.0/teehsm-ta");
         assert_eq!(v["status"], "ok");
         assert_eq!(v["ta"], "running");
         assert_eq!(v["ta_restarts"], 3);

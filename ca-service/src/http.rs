@@ -121,6 +121,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         500 => "Internal Server Error",
         405 => "Method Not Allowed",
@@ -159,6 +160,9 @@ fn handle(mut stream: TcpStream, shared: &Exporter) -> io::Result<()> {
     let (method, target, version) = (parts.next(), parts.next(), parts.next());
     let (answer, is_head) = match (method, target, version) {
         _ if line_end == head.len() && head.len() > MAX_HEAD => (text(431, "request head too large"), false),
+        (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/") && crate::admin::is_admin_path(t.split('?').next().unwrap_or(t)) => {
+            (crate::admin::route(m, t, stream.peer_addr().ok(), &shared.shared), false)
+        }
         (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/") => (route(m, t, shared), m == "HEAD"),
         _ => (text(400, "bad request"), false),
     };
@@ -170,7 +174,7 @@ fn handle(mut stream: TcpStream, shared: &Exporter) -> io::Result<()> {
         answer.body.len()
     );
     if answer.status == 405 {
-        out.push_str("Allow: GET, HEAD\r\n");
+        out.push_str(if answer.content_type == "application/json" { "Allow: POST\r\n" } else { "Allow: GET, HEAD\r\n" });
     }
     out.push_str("\r\n");
     if !is_head {
@@ -222,6 +226,11 @@ mod tests {
         assert!(get(addr, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
         assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
         assert!(get(addr, "garbage\r\n\r\n").starts_with("HTTP/1.1 400 "));
+        // The admin calls answer on the same listener (loopback peer here).
+        let r = get(addr, "POST /admin/ta/resume HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.contains("\"draining\":false"), "{r}");
+        let r = get(addr, "GET /admin/ta/restart HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 405 ") && r.contains("Allow: POST\r\n"), "{r}");
         let head = get(addr, "HEAD /healthz HTTP/1.1\r\n\r\n");
         assert!(head.ends_with("\r\n\r\n"), "{head}");
     }

@@ -12,12 +12,14 @@
 //! - [`bootstrap`]: the `--init-dev-token` development token.
 //! - [`relay`]: the client socket and the per-client frame relay; [`registry`]
 //!   tracks live clients so they can all be closed at once.
-//! - [`http`]: `/healthz` ([`health`]) and `/metrics` ([`metrics`]).
+//! - [`http`]: `/healthz` ([`health`]) and `/metrics` ([`metrics`]); [`admin`]:
+//!   the loopback-only drain/resume/restart calls the agent uses for upgrades.
 //! - [`grpc`]: the gRPC key management API (TLS), forwarded call by call to
 //!   the TA, with health and reflection.
 //! - [`token_stats`]: per-slot object counts for `/metrics`.
 //! - [`state`]: what those share.
 
+pub mod admin;
 pub mod backoff;
 pub mod bootstrap;
 pub mod config;

@@ -83,7 +83,7 @@ pub fn serve(listener: UnixListener, shared: Arc<Shared>) {
 /// One client, from accept to close.
 fn client(stream: UnixStream, shared: &Shared) {
     let _active = ActiveClient::new(&shared.metrics);
-    if !shared.ta_up() {
+    if !shared.ta_up() || shared.draining() {
         refuse(stream, shared);
         return;
     }
@@ -312,6 +312,14 @@ mod tests {
             c.call_done(&Request::GetTaInfo).expect("relayed request");
         }
         assert_eq!(shared.metrics.relayed_requests.load(std::sync::atomic::Ordering::Relaxed), 101);
+
+        // An admin drain refuses new clients while the open one keeps working.
+        shared.set_draining(true);
+        assert!(matches!(Client::connect(&ca_sock, "t"), Err(CallError::Status { rv: Rv::TEEHSM_TA_UNAVAILABLE, .. })));
+        c.call_done(&Request::GetTaInfo).expect("open client during a drain");
+        shared.set_draining(false);
+        assert!(!shared.draining());
+        assert_eq!(shared.metrics.relayed_requests.load(std::sync::atomic::Ordering::Relaxed), 102);
 
         // An oversized frame is refused with an error reply and the connection closed.
         let mut raw = UnixStream::connect(&ca_sock).unwrap();

@@ -24,6 +24,11 @@ pub struct Shared {
     /// Mirrors `phase == Running` for the relay's lock-free check.
     ta_up: AtomicBool,
     stopping: AtomicBool,
+    /// An admin asked to drain: new clients are refused until the next TA
+    /// spawn (or a resume).
+    draining: AtomicBool,
+    /// An admin asked for a TA restart: the next start happens without backoff.
+    restart_requested: AtomicBool,
 }
 
 impl Shared {
@@ -37,6 +42,8 @@ impl Shared {
             wake: Condvar::new(),
             ta_up: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            restart_requested: AtomicBool::new(false),
         }
     }
 
@@ -57,6 +64,43 @@ impl Shared {
 
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Whether new clients are refused because of an admin drain.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Starts (`true`) or ends (`false`) an admin drain.
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Release);
+    }
+
+    /// Asks the supervisor to restart the TA now: the live TA gets SIGTERM
+    /// and the next start skips the backoff (a backoff sleep is cut short).
+    /// Returns the pid signalled, if a TA was running, and the restart count
+    /// at that moment: every TA spawned after the request counts above it.
+    pub fn request_restart(&self) -> (Option<u32>, u64) {
+        let s = self.lock();
+        self.restart_requested.store(true, Ordering::Release);
+        self.wake.notify_all();
+        let restarts = self.metrics.ta_restarts.load(Ordering::Relaxed);
+        let pid = s.pid.filter(|&pid| {
+            // SAFETY: plain kill(2) on our own, not yet reaped, child: its
+            // pid is cleared (under this lock) before it is reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) == 0 }
+        });
+        (pid, restarts)
+    }
+
+    /// Whether a restart was requested since the last spawn (and clears it).
+    pub fn take_restart_request(&self) -> bool {
+        self.restart_requested.swap(false, Ordering::AcqRel)
+    }
+
+    /// Records the resolved TA executable of the run just spawned.
+    pub fn set_ta_binary(&self, binary: Option<String>) {
+        self.lock().binary = binary;
     }
 
     pub fn status(&self) -> TaStatus {
@@ -88,6 +132,9 @@ impl Shared {
                 s.reason = Some("the TA is starting (self-tests, opening the sealed store)".into());
             }
             s.next_start = None;
+            // A new TA: an admin drain or restart request has been served.
+            self.draining.store(false, Ordering::Release);
+            self.restart_requested.store(false, Ordering::Release);
             child
         }))
     }
@@ -167,6 +214,9 @@ impl Shared {
                 return true;
             }
             let now = Instant::now();
+            if self.restart_requested.load(Ordering::Acquire) {
+                return false;
+            }
             if now >= deadline {
                 return false;
             }

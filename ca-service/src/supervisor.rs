@@ -164,8 +164,17 @@ impl Supervisor {
                 }
                 break;
             }
-            let delay = self.backoff.after_exit(end.uptime, end.security_failure);
-            if end.security_failure {
+            let requested = self.shared.take_restart_request();
+            let delay = if requested {
+                // An admin restart (e.g. the agent switching TA versions): no backoff.
+                self.backoff.reset();
+                Duration::ZERO
+            } else {
+                self.backoff.after_exit(end.uptime, end.security_failure)
+            };
+            if requested {
+                tracing::info!(exit_code = end.exit.as_ref().map(|e| e.code), "the TA stopped for a restart requested by the admin API; starting it again");
+            } else if end.security_failure {
                 tracing::error!(
                     exit_code = end.exit.as_ref().map(|e| e.code),
                     retry_in_ms = delay.as_millis() as u64,
@@ -193,6 +202,8 @@ impl Supervisor {
     /// began before the spawn.
     fn run_once(&mut self) -> Option<RunEnd> {
         let cmd = &self.cmd;
+        // Resolved now: the binary may be a link an agent switches between versions.
+        let resolved = std::fs::canonicalize(&cmd.binary).ok().map(|p| p.display().to_string());
         let spawned = self.shared.spawn_unless_stopping(|| {
             let child = cmd.command().spawn()?;
             let pid = child.id();
@@ -210,7 +221,8 @@ impl Supervisor {
             }
         };
         let pid = child.id();
-        tracing::info!(pid, binary = %self.cmd.binary.display(), "TA started; waiting for its self-tests and READY line");
+        tracing::info!(pid, binary = %self.cmd.binary.display(), resolved = ?resolved, "TA started; waiting for its self-tests and READY line");
+        self.shared.set_ta_binary(resolved);
         let (ready_tx, ready_rx) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
             watch_stdout(out, ready_tx);

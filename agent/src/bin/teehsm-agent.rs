@@ -9,7 +9,12 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use teehsm_agent::ca_health::parse_healthz;
-use teehsm_agent::daemon::report::{build_report, tee_names, Observation, ReportSettings, Tracker};
+use teehsm_agent::daemon::jobs::{next_action, run_action, Action, JobContext};
+use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
+use teehsm_agent::daemon::upgrade::HookTimeouts;
+use teehsm_agent::package::{Installer, VendorKeys};
+use std::collections::HashSet;
+use std::sync::Arc;
 use teehsm_agent::daemon::sources::{http_get, listener_pid, read_http_addr};
 use teehsm_agent::enroll::{AgentKey, Enrollment};
 use teehsm_agent::procstat::ProcFs;
@@ -35,7 +40,9 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
     long_about = "teehsm host agent (issue 6).\n\n\
   teehsm-agent enroll ...   one-time: get a client certificate from the console with an enrollment token\n\
   teehsm-agent run ...      daemon: every interval, read the CA's /healthz and /metrics, CPU and memory of\n\
-                            the CA and TA, the host's TEEs, and send a Heartbeat to the console over mTLS\n\n\
+                            the CA and TA, the host's TEEs, and send a Heartbeat to the console over mTLS;\n\
+                            with --package-root and --vendor-key also carry out the console's TA upgrade\n\
+                            jobs (fetch, verify, drain, switch, health check, rollback; docs/fleet-packages.md)\n\n\
 Every option can also come from the environment (TEEHSM_AGENT_<OPTION>, e.g. TEEHSM_AGENT_STATE_DIR) or\n\
 from a TOML file given with --config whose keys are the long option names (e.g. state-dir = \"/var/lib/teehsm-agent\",\n\
 token-capacity = 1000). Flags win over the environment, which wins over the file.\n\n\
@@ -97,7 +104,11 @@ struct RunArgs {
     /// teehsm-ca's --state-dir (its http.addr file is read every round).
     #[arg(long, env = "TEEHSM_AGENT_CA_STATE_DIR")]
     ca_state_dir: Option<PathBuf>,
-    /// Capacity (objects) reported for every token.
+    /// Capacity (objects) to measure every token against, instead of the TA's
+    /// own max_token_objects [default: the TA's].
+    ///
+    /// Key-count alerts fire at a percentage of this capacity; set it to
+    /// alert on a budget below what the TEE can hold.
     #[arg(long, env = "TEEHSM_AGENT_TOKEN_CAPACITY")]
     token_capacity: Option<u64>,
     /// Heartbeat interval until the console sets one (ms; default 10000).
@@ -112,6 +123,63 @@ struct RunArgs {
     /// TLS server name to verify the console's certificate against (default: the host in --console).
     #[arg(long, env = "TEEHSM_AGENT_CONSOLE_NAME")]
     console_name: Option<String>,
+    /// Directory of the installed TA packages (versions/, the `current` link); teehsm-ca's
+    /// --ta-binary must be <dir>/current/teehsm-ta. Without it the agent only reports:
+    /// the console's upgrade jobs are left alone.
+    #[arg(long, env = "TEEHSM_AGENT_PACKAGE_ROOT")]
+    package_root: Option<PathBuf>,
+    /// Vendor Ed25519 public key that packages must be signed with: 64 hex digits, or a
+    /// file holding them. Repeat (or separate with commas) for several. Needed with --package-root.
+    #[arg(long = "vendor-key", env = "TEEHSM_AGENT_VENDOR_KEY", value_delimiter = ',')]
+    vendor_key: Vec<String>,
+    /// How long a restarted TA has to become healthy during an upgrade or rollback (ms; default 15000).
+    #[arg(long, env = "TEEHSM_AGENT_HEALTH_TIMEOUT_MS")]
+    health_timeout_ms: Option<u64>,
+    /// How long the CA waits for open sessions to end before an upgrade restarts the TA (ms; default 10000, at most 60000).
+    #[arg(long, env = "TEEHSM_AGENT_DRAIN_TIMEOUT_MS")]
+    drain_timeout_ms: Option<u64>,
+}
+
+/// The vendor keys from --vendor-key values (hex or files).
+fn vendor_keys(values: &[String]) -> Result<VendorKeys, Fail> {
+    let mut keys = VendorKeys::new();
+    for v in values {
+        let text = if Path::new(v).is_file() {
+            std::fs::read_to_string(v).map_err(|e| Fail::usage(anyhow!("cannot read --vendor-key file {v}: {e}")))?
+        } else {
+            v.clone()
+        };
+        keys.add_hex(&text).map_err(|e| Fail::usage(anyhow!("--vendor-key {v:?}: {e}; give 64 hex digits or a file holding them")))?;
+    }
+    Ok(keys)
+}
+
+/// Where jobs run, if --package-root is given.
+fn job_context(a: &RunArgs, ca_state_dir: &Path) -> Result<Option<JobContext>, Fail> {
+    let Some(root) = &a.package_root else {
+        if !a.vendor_key.is_empty() {
+            return Err(Fail::usage(anyhow!("--vendor-key needs --package-root")));
+        }
+        return Ok(None);
+    };
+    if a.vendor_key.is_empty() {
+        return Err(Fail::usage(anyhow!("--package-root needs at least one --vendor-key to verify packages with")));
+    }
+    let keys = vendor_keys(&a.vendor_key)?;
+    let installer = Installer::open(root, keys).map_err(|e| Fail::usage(anyhow!("--package-root {}: {e}", root.display())))?;
+    let health = a.health_timeout_ms.unwrap_or(15_000);
+    let drain = a.drain_timeout_ms.unwrap_or(10_000);
+    if !(100..=600_000).contains(&health) {
+        return Err(Fail::usage(anyhow!("--health-timeout-ms must be 100 to 600000, got {health}")));
+    }
+    if drain > 60_000 {
+        return Err(Fail::usage(anyhow!("--drain-timeout-ms must be at most 60000, got {drain}")));
+    }
+    Ok(Some(JobContext {
+        installer: Arc::new(installer),
+        ca_state_dir: ca_state_dir.to_path_buf(),
+        timeouts: HookTimeouts { drain: Duration::from_millis(drain), health: Duration::from_millis(health) },
+    }))
 }
 
 /// An error with its exit code.
@@ -273,10 +341,31 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     fill(&mut a.ta_id, file, "ta-id")?;
     fill(&mut a.ca_pid, file, "ca-pid")?;
     fill(&mut a.console_name, file, "console-name")?;
+    fill(&mut a.package_root, file, "package-root")?;
+    fill(&mut a.health_timeout_ms, file, "health-timeout-ms")?;
+    fill(&mut a.drain_timeout_ms, file, "drain-timeout-ms")?;
+    if a.vendor_key.is_empty() {
+        match file.get("vendor-key") {
+            None => {}
+            Some(toml::Value::String(k)) => a.vendor_key.push(k.clone()),
+            Some(toml::Value::Array(list)) => {
+                for k in list {
+                    let k = k.as_str().ok_or_else(|| Fail::usage(anyhow!("config key vendor-key: every entry must be a string")))?;
+                    a.vendor_key.push(k.to_owned());
+                }
+            }
+            Some(_) => return Err(Fail::usage(anyhow!("config key vendor-key must be a string or an array of strings"))),
+        }
+    }
+    let ca_state_dir_for_jobs = a.ca_state_dir.clone();
+    let jobs = match &ca_state_dir_for_jobs {
+        Some(d) => job_context(&a, d)?,
+        None => None,
+    };
     let console = required(a.console, "console")?;
     let state_dir = required(a.state_dir, "state-dir")?;
     let ca_state_dir = required(a.ca_state_dir, "ca-state-dir")?;
-    let token_capacity = required(a.token_capacity, "token-capacity")?;
+    let token_capacity = a.token_capacity;
     let mut interval_ms = a.interval_ms.unwrap_or(10_000).clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
     let settings = ReportSettings {
         ta_id: a.ta_id.unwrap_or_else(|| "default".to_string()),
@@ -301,8 +390,12 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     if a.ca_pid.is_none() {
         tracing::info!("no --ca-pid: the CA's pid is taken from the process listening on its http.addr (CA stats are skipped if it cannot be found)");
     }
-    let mut collector = Collector { tracker: Tracker::new(ProcFs::default()), ca_state_dir, fixed_ca_pid: a.ca_pid, found_ca: None, last_addr: None, tees };
-    tracing::info!(console = %console, interval_ms, tees = ?collector.tees, "teehsm-agent running");
+    let package_root = jobs.as_ref().and_then(|j| std::fs::canonicalize(j.installer.root()).ok());
+    let installer = jobs.as_ref().map(|j| j.installer.clone());
+    let mut collector =
+        Collector { tracker: Tracker::new(ProcFs::default()), ca_state_dir, fixed_ca_pid: a.ca_pid, found_ca: None, last_addr: None, tees, package_root, installer };
+    tracing::info!(console = %console, interval_ms, tees = ?collector.tees, jobs = jobs.is_some(), "teehsm-agent running");
+    let mut runner = JobRunner { ctx: jobs, attempted: HashSet::new(), task: None, warned: false };
 
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -315,7 +408,9 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
         };
         let wait = match sent {
             Ok(resp) => {
-                let want = resp.into_inner().heartbeat_interval_ms;
+                let resp = resp.into_inner();
+                runner.on_heartbeat(&resp, &client);
+                let want = resp.heartbeat_interval_ms;
                 if want > 0 {
                     let want = want.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
                     if want != interval_ms {
@@ -344,7 +439,47 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Starts the console's jobs, one at a time, each at most once per agent run.
+struct JobRunner {
+    ctx: Option<JobContext>,
+    attempted: HashSet<u64>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    warned: bool,
+}
+
+impl JobRunner {
+    fn on_heartbeat(&mut self, resp: &teehsm_wire::proto::fleet::v1::HeartbeatResponse, client: &AgentServiceClient<Channel>) {
+        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        self.task = None;
+        let Some(ctx) = &self.ctx else {
+            if !resp.jobs.is_empty() && !self.warned {
+                tracing::warn!(jobs = resp.jobs.len(), "the console has jobs for this host, but without --package-root the agent does not carry them out");
+                self.warned = true;
+            }
+            return;
+        };
+        let active = ctx.installer.active().ok().flatten();
+        let action = next_action(&resp.jobs, active.as_deref(), &self.attempted);
+        let job_id = match &action {
+            Action::Idle => {
+                let desired = resp.desired.as_ref().map(|d| d.ta_version.as_str()).unwrap_or("");
+                if !desired.is_empty() && Some(desired) != active.as_deref() {
+                    tracing::debug!(desired, active = ?active, "desired TA version differs from the active one; no open job for it");
+                }
+                return;
+            }
+            Action::Upgrade { job_id, .. } | Action::AlreadyActive { job_id, .. } | Action::Reject { job_id, .. } => *job_id,
+        };
+        self.attempted.insert(job_id);
+        self.task = Some(tokio::spawn(run_action(client.clone(), ctx.clone(), action)));
+    }
+}
+
 struct Collector {
+    package_root: Option<PathBuf>,
+    installer: Option<Arc<Installer>>,
     tracker: Tracker,
     ca_state_dir: PathBuf,
     fixed_ca_pid: Option<u32>,
@@ -390,6 +525,11 @@ impl Collector {
                 Err(e) => tracing::warn!(error = %e, "CA /metrics unreachable"),
             }
         }
+        o.ta_version = match (o.health.as_ref().and_then(|h| h.ta_binary.as_deref()), &self.package_root) {
+            (Some(bin), Some(root)) => version_of_binary(bin, root),
+            _ => None,
+        }
+        .or_else(|| self.installer.as_ref().and_then(|i| i.active().ok().flatten()));
         o.rates = self.tracker.scrape(o.metrics.as_ref(), Instant::now());
         o.ta = self.tracker.ta(o.health.as_ref().and_then(|h| h.ta_pid));
         let ca_pid = self.ca_pid(addr);

@@ -5,7 +5,14 @@
 //! - [`report`]: one observation of the host (health, metrics, process use)
 //!   and the pure function that builds the heartbeat report from it;
 //! - [`sources`]: the CA's HTTP address file, a bounded HTTP GET, and
-//!   finding the CA's pid from its HTTP listener.
+//!   finding the CA's pid from its HTTP listener;
+//! - [`jobs`]: the console's jobs (TA upgrades): choosing, fetching the
+//!   package, running and reporting them; [`upgrade`]: the upgrade hooks
+//!   (drain, restart, health check, rollback) over [`ca_admin`], the CA's
+//!   local admin calls.
 
+pub mod ca_admin;
+pub mod jobs;
 pub mod report;
 pub mod sources;
+pub mod upgrade;

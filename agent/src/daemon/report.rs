@@ -26,14 +26,17 @@ pub struct Observation {
     pub ca: Option<ProcUse>,
     pub mem_total_bytes: Option<u64>,
     pub tees: Vec<String>,
+    /// The TA package version running (or active), if known.
+    pub ta_version: Option<String>,
 }
 
 /// Fixed settings of the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportSettings {
     pub ta_id: String,
-    /// Capacity of every token (objects), from `--token-capacity`.
-    pub token_capacity: u64,
+    /// Capacity of every token (objects) from `--token-capacity`, overriding
+    /// the TA's `max_token_objects`.
+    pub token_capacity: Option<u64>,
     pub agent_version: String,
 }
 
@@ -47,16 +50,24 @@ pub fn build_report(o: &Observation, s: &ReportSettings, now_ms: i64) -> HostRep
         .metrics
         .as_ref()
         .map(|m| {
-            m.token_objects
-                .iter()
-                .map(|(&slot, &keys)| TokenReport { slot, label: format!("slot-{slot}"), keys, capacity: s.token_capacity })
+            let overrides: std::collections::BTreeMap<u64, u64> =
+                s.token_capacity.map(|c| m.token_objects.keys().map(|&slot| (slot, c)).collect()).unwrap_or_default();
+            crate::scrape::token_usage(m, &overrides)
+                .into_iter()
+                .map(|u| TokenReport {
+                    slot: u.slot,
+                    label: if u.label.is_empty() { format!("slot-{}", u.slot) } else { u.label },
+                    keys: u.objects,
+                    capacity: u.capacity.unwrap_or(0),
+                })
                 .collect()
         })
         .unwrap_or_default();
     let ta = TaReport {
         ta_id: s.ta_id.clone(),
-        // The CA's /healthz does not export the TA's version, platform or measurement.
-        version: String::new(),
+        // From the package layout (--package-root); the CA's /healthz does not
+        // export the TA's platform or measurement.
+        version: o.ta_version.clone().unwrap_or_default(),
         up,
         restarts_total: o.health.as_ref().map_or(0, |h| h.ta_restarts),
         // The CA only reports READY after the TA's power-on self test and store/audit
@@ -81,6 +92,19 @@ pub fn build_report(o: &Observation, s: &ReportSettings, now_ms: i64) -> HostRep
         tees: o.tees.clone(),
         agent_version: s.agent_version.clone(),
     }
+}
+
+/// The package version of a TA executable the CA reports (`ta_binary`):
+/// `<root>/versions/<version>/teehsm-ta` with `root` the canonical package root.
+pub fn version_of_binary(binary: &str, root: &std::path::Path) -> Option<String> {
+    let rest = std::path::Path::new(binary).strip_prefix(root.join("versions")).ok()?;
+    let mut parts = rest.components();
+    let (Some(v), Some(file), None) = (parts.next(), parts.next(), parts.next()) else { return None };
+    if file.as_os_str() != crate::package::TA_BINARY {
+        return None;
+    }
+    let v = v.as_os_str().to_str()?;
+    crate::package::validate_version(v).ok().map(|()| v.to_owned())
 }
 
 /// The protocol's name of a TEE kind ("sgx", "sev-snp", ...).
@@ -171,7 +195,7 @@ mod tests {
     use crate::ca_health::parse_healthz;
 
     fn settings() -> ReportSettings {
-        ReportSettings { ta_id: "ta-1".into(), token_capacity: 100, agent_version: "0.1.0".into() }
+        ReportSettings { ta_id: "ta-1".into(), token_capacity: Some(100), agent_version: "0.1.0".into() }
     }
 
     const METRICS_1: &str = "# TYPE teehsm_token_objects gauge\n\
@@ -201,6 +225,7 @@ teehsm_grpc_requests_total{method=\"Sign\",code=\"OK\"} 30\n";
             ca: Some(ProcUse { cpu_percent: None, rss_bytes: Some(2 << 20) }),
             mem_total_bytes: Some(8 << 30),
             tees: vec!["sim".into()],
+            ta_version: Some("1.0.0".into()),
         };
         let r = build_report(&o, &settings(), 1234);
         assert_eq!(r.reported_at_ms, 1234);
@@ -221,6 +246,7 @@ teehsm_grpc_requests_total{method=\"Sign\",code=\"OK\"} 30\n";
         assert_eq!(r.memory_limit_bytes, 8 << 30);
         assert_eq!(r.tees, vec!["sim".to_string()]);
         assert_eq!(r.agent_version, "0.1.0");
+        assert_eq!(r.tas[0].version, "1.0.0");
     }
 
     #[test]
@@ -255,6 +281,16 @@ teehsm_grpc_requests_total{method=\"Sign\",code=\"OK\"} 30\n";
         assert!(t.ta(Some(4242)).is_none());
         assert!(t.ca(None).is_none());
         assert!(t.mem_total().is_none());
+    }
+
+    #[test]
+    fn versions_from_binaries() {
+        let root = std::path::Path::new("/p");
+        assert_eq!(version_of_binary("/p/versions/2.0.0/teehsm-ta", root).as_deref(), Some("2.0.0"));
+        assert_eq!(version_of_binary("/p/versions/2.0.0/other", root), None);
+        assert_eq!(version_of_binary("/q/versions/2.0.0/teehsm-ta", root), None);
+        assert_eq!(version_of_binary("/p/versions/2.0.0/x/teehsm-ta", root), None);
+        assert_eq!(version_of_binary("/usr/bin/teehsm-ta", root), None);
     }
 
     #[test]

@@ -542,6 +542,9 @@ struct Hooks {
     drained: u32,
     resumed: u32,
     checked: Vec<String>,
+    /// Versions `rolled_back` was called with, and what it answers.
+    rolled: Vec<Option<String>>,
+    rollback_health: Result<(), String>,
 }
 
 impl Hooks {
@@ -552,6 +555,8 @@ impl Hooks {
             drained: 0,
             resumed: 0,
             checked: Vec::new(),
+            rolled: Vec::new(),
+            rollback_health: Ok(()),
         }
     }
 }
@@ -567,6 +572,10 @@ impl UpgradeHooks for Hooks {
     }
     fn resume_sessions(&mut self) {
         self.resumed += 1;
+    }
+    fn rolled_back(&mut self, version: Option<&str>) -> Result<(), String> {
+        self.rolled.push(version.map(str::to_owned));
+        self.rollback_health.clone()
     }
 }
 
@@ -612,8 +621,31 @@ fn run_upgrade_failed_health_check_rolls_back() {
         .iter()
         .any(|s| matches!(s, UpgradeState::RollingBack { .. })));
     assert_eq!(h.resumed, 1);
+    // The TA was restarted on the version rolled back to.
+    assert_eq!(h.rolled, vec![Some("1.0.0".to_string())]);
     // The failed version stays installed (for inspection), not active.
     assert_eq!(inst.installed().unwrap().len(), 2);
+}
+
+#[test]
+fn run_upgrade_rollback_that_stays_unhealthy_fails() {
+    let t = Tmp::new("run-rb-bad");
+    let k = key();
+    let inst = Installer::open(&t.0.join("root"), keys_for(&k)).unwrap();
+    inst.install(&pkg(&t, "a", "1.0.0", 1, &k), false).unwrap();
+    inst.activate("1.0.0", false).unwrap();
+    let mut h = Hooks::new(Ok(()), Err("new TA dead".into()));
+    h.rollback_health = Err("old TA dead too".into());
+    let r = run_upgrade(&inst, &pkg(&t, "b", "1.1.0", 2, &k), &mut h);
+    match &r.state {
+        UpgradeState::Failed { step, reason } => {
+            assert_eq!(step, "rolling_back");
+            assert!(reason.contains("new TA dead") && reason.contains("old TA dead too"), "{reason}");
+        }
+        s => panic!("{s:?}"),
+    }
+    // The links were switched back even though the old TA did not come up.
+    assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
 }
 
 #[test]
@@ -625,6 +657,7 @@ fn run_upgrade_first_install_failed_health_check_deactivates() {
     let r = run_upgrade(&inst, &pkg(&t, "a", "1.0.0", 1, &k), &mut h);
     assert!(matches!(r.state, UpgradeState::RolledBack { .. }));
     assert_eq!(inst.active().unwrap(), None);
+    assert_eq!(h.rolled, vec![None]);
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! `teehsm.fleet.v1.AgentService`: Enroll (token) and Heartbeat (mTLS).
+//! `teehsm.fleet.v1.AgentService`: Enroll (token); Heartbeat, ReportJob and
+//! FetchPackage (mTLS: the host is the one named by the client certificate,
+//! never by the request, and may only see and report its own jobs).
 
 use super::auth::{authorize, AuthError};
 use super::convert::report_from_proto;
 use super::{now_ms, Shared};
 use crate::enroll::issue_client_cert;
-use crate::store::{NewHost, StoreError};
+use super::packages::{package_files, stream_files};
+use crate::store::{Host, JobState, NewHost, RolloutStatus, StoreError, ITEM_TA_VERSION, KIND_TA_UPGRADE};
 use std::sync::Arc;
 use std::time::Instant;
 use teehsm_wire::proto::fleet::v1 as pb;
@@ -14,6 +17,10 @@ use tonic::{Request, Response, Status};
 pub struct Agents {
     pub shared: Arc<Shared>,
 }
+
+/// Longest accepted job history and texts in a ReportJob.
+const MAX_HISTORY: usize = 64;
+const MAX_TEXT: usize = 4096;
 
 fn internal(e: impl std::fmt::Display) -> Status {
     tracing::error!(error = %e, "internal error");
@@ -81,10 +88,114 @@ impl AgentService for Agents {
         let report = request.into_inner().report.unwrap_or_default();
         let report = report_from_proto(&host.id, &host.group, &report);
         store.record_report(&report, now_ms()).map_err(internal)?;
+        let desired = store.desired(&host.id, ITEM_TA_VERSION).map_err(internal)?;
+        let jobs = store.open_jobs(&host.id).map_err(internal)?;
         drop(store);
         sh.metrics.heartbeats.inc();
         sh.metrics.heartbeat_duration.observe(started.elapsed().as_secs_f64());
         tracing::debug!(host = %host.id, "heartbeat");
-        Ok(Response::new(pb::HeartbeatResponse { heartbeat_interval_ms: sh.interval_ms }))
+        Ok(Response::new(pb::HeartbeatResponse {
+            heartbeat_interval_ms: sh.interval_ms,
+            desired: Some(pb::DesiredState { ta_version: desired.unwrap_or_default() }),
+            jobs: jobs
+                .into_iter()
+                .map(|j| pb::Job { id: j.id, kind: j.kind, payload_json: j.payload.to_string(), state: j.state.as_str().to_owned() })
+                .collect(),
+        }))
+    }
+
+    async fn report_job(&self, request: Request<pb::ReportJobRequest>) -> Result<Response<pb::ReportJobResponse>, Status> {
+        let host = self.caller(&request)?;
+        let req = request.into_inner();
+        let state = match req.state.as_str() {
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "rolled_back" => JobState::RolledBack,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "job state {other:?} is not one of running, succeeded, failed, rolled_back"
+                )))
+            }
+        };
+        if req.history.len() > MAX_HISTORY {
+            return Err(Status::invalid_argument(format!("a job history has at most {MAX_HISTORY} steps")));
+        }
+        let too_long = req.message.len() > MAX_TEXT
+            || req.active_version.len() > 255
+            || req.history.iter().any(|h| h.step.len() > 64 || h.detail.len() > MAX_TEXT);
+        if too_long {
+            return Err(Status::invalid_argument(format!(
+                "message and step details are limited to {MAX_TEXT} bytes, steps to 64, active_version to 255"
+            )));
+        }
+        let history: Vec<_> = req.history.iter().map(|h| serde_json::json!({ "step": h.step, "detail": h.detail })).collect();
+        let result = serde_json::json!({ "history": history, "message": req.message, "active_version": req.active_version });
+        let now = now_ms();
+        let mut store = self.shared.store.lock().map_err(internal)?;
+        let outcome = match store.report_job(&host.id, req.job_id, state, &result, &req.active_version, now) {
+            Ok(o) => o,
+            Err(e @ StoreError::NotFound { .. }) => return Err(Status::not_found(format!("{e} (for host {:?})", host.id))),
+            Err(e @ StoreError::JobTransition { .. }) => return Err(Status::failed_precondition(e.to_string())),
+            Err(e) => return Err(internal(e)),
+        };
+        tracing::info!(host = %host.id, job = req.job_id, state = %req.state, message = %req.message, "job report");
+        if state != JobState::Running {
+            let details = serde_json::json!({ "job": req.job_id, "kind": outcome.job.kind, "state": req.state, "result": result });
+            store.append_audit(now, &format!("host:{}", host.id), "job.finished", &req.job_id.to_string(), &details).map_err(internal)?;
+            if let Some((rollout, status)) = outcome.rollout {
+                if status != RolloutStatus::Running {
+                    tracing::info!(rollout, status = status.as_str(), "rollout finished");
+                    let details = serde_json::json!({ "rollout": rollout, "status": status.as_str() });
+                    store.append_audit(now, "console", "rollout.finished", &rollout.to_string(), &details).map_err(internal)?;
+                }
+            }
+        }
+        Ok(Response::new(pb::ReportJobResponse {}))
+    }
+
+    type FetchPackageStream = tokio_stream::wrappers::ReceiverStream<Result<pb::PackageChunk, Status>>;
+
+    async fn fetch_package(&self, request: Request<pb::FetchPackageRequest>) -> Result<Response<Self::FetchPackageStream>, Status> {
+        let host = self.caller(&request)?;
+        let version = request.into_inner().version;
+        let allowed = {
+            let store = self.shared.store.lock().map_err(internal)?;
+            store
+                .open_jobs(&host.id)
+                .map_err(internal)?
+                .iter()
+                .any(|j| j.kind == KIND_TA_UPGRADE && j.payload.get("version").and_then(|v| v.as_str()) == Some(version.as_str()))
+        };
+        if !allowed {
+            return Err(Status::permission_denied(format!(
+                "host {:?} has no open ta_upgrade job for version {version:?}",
+                host.id
+            )));
+        }
+        let files = package_files(&self.shared.packages_dir, &version).map_err(internal)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tracing::info!(host = %host.id, %version, "sending package");
+        tokio::task::spawn_blocking(move || {
+            let sent = stream_files(&files, |c| tx.blocking_send(Ok(c)).is_ok());
+            if let Err(e) = sent {
+                tracing::error!(error = %e, "cannot read the package");
+                let _ = tx.blocking_send(Err(Status::internal("cannot read the package; see the console's log")));
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+}
+
+impl Agents {
+    /// The enrolled, active host named by the request's client certificate.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Host, Status> {
+        let certs = request.peer_certs();
+        let leaf = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
+        let store = self.shared.store.lock().map_err(internal)?;
+        authorize(leaf.as_deref(), |id| store.host(id).ok().flatten()).map_err(|e: AuthError| {
+            tracing::warn!(error = %e, "agent call refused");
+            Status::unauthenticated(e.to_string())
+        })
     }
 }

@@ -1,0 +1,225 @@
+//! The HTTP API of TA packages and rollouts (docs/fleet-console.md,
+//! "Rollouts"):
+//!
+//! - `GET /api/packages`: the imported packages (import with
+//!   `teehsm-console package add`);
+//! - `POST /api/rollouts` `{"version": "2.0.0", "hosts": ["h1", ...]}` or
+//!   `{"version": "2.0.0", "group": "prod"}`: one `ta_upgrade` job per host;
+//! - `GET /api/rollouts[?limit=&offset=]`, `GET /api/rollouts/{id}`: status
+//!   (running / succeeded / partial / failed) and every host's job with its
+//!   state history.
+//!
+//! The caller (http.rs) has already checked the role: any for GET,
+//! operator or admin for POST; `actor` names who it is, for the audit log.
+
+use super::http::{HttpRequest, HttpResponse};
+use super::{now_ms, Shared};
+use crate::store::{HostStatus, Page, StoreError};
+use serde_json::{json, Value};
+
+/// Most hosts one rollout may name.
+pub const MAX_ROLLOUT_HOSTS: usize = 10_000;
+
+fn json_resp(status: u16, v: Value) -> HttpResponse {
+    HttpResponse { status, content_type: "application/json", body: v.to_string().into_bytes() }
+}
+
+fn error(status: u16, msg: &str) -> HttpResponse {
+    json_resp(status, json!({ "error": msg }))
+}
+
+fn store_err(e: StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "store error");
+    error(500, "internal error; see the console's log")
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Answers requests for `/api/packages*` and `/api/rollouts*`; `None` for
+/// any other path.
+pub fn handle(shared: &Shared, req: &HttpRequest, actor: &str) -> Option<HttpResponse> {
+    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let resp = match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["api", "packages"]) => list_packages(shared),
+        ("POST", ["api", "packages"]) => error(
+            405,
+            "packages are imported on the console host: teehsm-console package add --data-dir <dir> --vendor-key <hex> <package-dir>",
+        ),
+        ("GET", ["api", "rollouts"]) => list_rollouts(shared, req),
+        ("POST", ["api", "rollouts"]) => create_rollout(shared, req, actor),
+        ("GET", ["api", "rollouts", id]) => get_rollout(shared, id),
+        (_, ["api", "packages"] | ["api", "rollouts"] | ["api", "rollouts", _]) => error(405, "method not allowed"),
+        (_, ["api", "packages", ..] | ["api", "rollouts", ..]) => error(404, "not found"),
+        _ => return None,
+    };
+    Some(resp)
+}
+
+fn list_packages(sh: &Shared) -> HttpResponse {
+    let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
+    match store.packages() {
+        Ok(p) => json_resp(200, json!({ "packages": p })),
+        Err(e) => store_err(e),
+    }
+}
+
+fn list_rollouts(sh: &Shared, req: &HttpRequest) -> HttpResponse {
+    let limit = query_param(&req.query, "limit").and_then(|v| v.parse().ok()).unwrap_or(50u64).min(500);
+    let offset = query_param(&req.query, "offset").and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
+    match store.rollouts(Page::new(offset, limit)) {
+        Ok(r) => json_resp(200, json!({ "rollouts": r })),
+        Err(e) => store_err(e),
+    }
+}
+
+fn get_rollout(sh: &Shared, id: &str) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else { return error(400, "a rollout id is a positive integer") };
+    let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
+    match store.rollout(id) {
+        Ok(Some(r)) => json_resp(200, json!(r)),
+        Ok(None) => error(404, &format!("no rollout {id}")),
+        Err(e) => store_err(e),
+    }
+}
+
+/// What POST /api/rollouts asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RolloutRequest {
+    pub version: String,
+    pub target: Target,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    Hosts(Vec<String>),
+    Group(String),
+}
+
+/// Parses and checks the body of POST /api/rollouts.
+pub fn parse_rollout_request(body: &[u8]) -> Result<RolloutRequest, String> {
+    const SHAPE: &str = "body must be JSON {\"version\": \"2.0.0\", \"hosts\": [\"host-1\", ...]} or {\"version\": \"2.0.0\", \"group\": \"prod\"}";
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("{SHAPE}: {e}"))?;
+    let o = v.as_object().ok_or(SHAPE)?;
+    if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "version" | "hosts" | "group")) {
+        return Err(format!("unknown field {k:?}; {SHAPE}"));
+    }
+    let version = o.get("version").and_then(Value::as_str).ok_or_else(|| format!("\"version\" (a string) is required; {SHAPE}"))?;
+    if version.is_empty() || version.len() > 255 {
+        return Err("\"version\" must be 1 to 255 characters".into());
+    }
+    let target = match (o.get("hosts"), o.get("group")) {
+        (Some(h), None) => {
+            let list = h.as_array().ok_or("\"hosts\" must be an array of host ids")?;
+            if list.is_empty() || list.len() > MAX_ROLLOUT_HOSTS {
+                return Err(format!("\"hosts\" must name 1 to {MAX_ROLLOUT_HOSTS} hosts"));
+            }
+            let mut hosts: Vec<String> = Vec::with_capacity(list.len());
+            for h in list {
+                let h = h.as_str().ok_or("\"hosts\" must be an array of host id strings")?;
+                if hosts.iter().any(|x| x == h) {
+                    return Err(format!("host {h:?} is named twice"));
+                }
+                hosts.push(h.to_owned());
+            }
+            Target::Hosts(hosts)
+        }
+        (None, Some(g)) => Target::Group(g.as_str().ok_or("\"group\" must be a string")?.to_owned()),
+        (Some(_), Some(_)) => return Err("give either \"hosts\" or \"group\", not both".into()),
+        (None, None) => return Err(format!("\"hosts\" or \"group\" is required; {SHAPE}")),
+    };
+    Ok(RolloutRequest { version: version.to_owned(), target })
+}
+
+fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
+    let r = match parse_rollout_request(&req.body) {
+        Ok(r) => r,
+        Err(e) => return error(400, &e),
+    };
+    let now = now_ms();
+    let Ok(mut store) = sh.store.lock() else { return error(500, "internal error") };
+    match store.package(&r.version) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error(
+                404,
+                &format!("package version {:?} is not imported; import it with teehsm-console package add", r.version),
+            )
+        }
+        Err(e) => return store_err(e),
+    }
+    let hosts = match &r.target {
+        Target::Hosts(h) => {
+            for id in h {
+                match store.host(id) {
+                    Ok(Some(host)) if host.status == HostStatus::Active => {}
+                    Ok(Some(_)) => return error(409, &format!("host {id:?} is not active")),
+                    Ok(None) => return error(404, &format!("host {id:?} is not enrolled")),
+                    Err(e) => return store_err(e),
+                }
+            }
+            h.clone()
+        }
+        Target::Group(g) => {
+            let all = match store.hosts() {
+                Ok(h) => h,
+                Err(e) => return store_err(e),
+            };
+            let ids: Vec<String> =
+                all.into_iter().filter(|h| &h.group == g && h.status == HostStatus::Active).map(|h| h.id).collect();
+            if ids.is_empty() {
+                return error(404, &format!("group {g:?} has no active hosts"));
+            }
+            ids
+        }
+    };
+    let id = match store.create_rollout(&r.version, &hosts, actor, now) {
+        Ok(id) => id,
+        Err(e @ StoreError::AlreadyExists { .. }) => {
+            return error(409, &format!("{e}; wait for that job to finish (GET /api/rollouts)"))
+        }
+        Err(e @ StoreError::NotFound { .. }) => return error(404, &e.to_string()),
+        Err(e) => return store_err(e),
+    };
+    let details = json!({ "rollout": id, "version": r.version, "hosts": hosts });
+    if let Err(e) = store.append_audit(now, actor, "rollout.create", &id.to_string(), &details) {
+        return store_err(e);
+    }
+    tracing::info!(rollout = id, version = %r.version, hosts = hosts.len(), %actor, "rollout created");
+    match store.rollout(id) {
+        Ok(Some(rollout)) => json_resp(201, json!(rollout)),
+        Ok(None) => error(500, "the rollout vanished"),
+        Err(e) => store_err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rollout_requests() {
+        let r = parse_rollout_request(br#"{"version":"2.0.0","hosts":["a","b"]}"#).unwrap();
+        assert_eq!(r, RolloutRequest { version: "2.0.0".into(), target: Target::Hosts(vec!["a".into(), "b".into()]) });
+        let r = parse_rollout_request(br#"{"version":"2.0.0","group":"prod"}"#).unwrap();
+        assert_eq!(r.target, Target::Group("prod".into()));
+        for (body, want) in [
+            (&br#"nope"#[..], "body must be JSON"),
+            (br#"{"hosts":["a"]}"#, "\"version\" (a string) is required"),
+            (br#"{"version":"2","hosts":[]}"#, "must name 1 to"),
+            (br#"{"version":"2","hosts":["a","a"]}"#, "named twice"),
+            (br#"{"version":"2","hosts":["a"],"group":"g"}"#, "not both"),
+            (br#"{"version":"2"}"#, "is required"),
+            (br#"{"version":"2","hosts":["a"],"force":true}"#, "unknown field \"force\""),
+            (br#"{"version":"","hosts":["a"]}"#, "1 to 255"),
+        ] {
+            let e = parse_rollout_request(body).unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
+    }
+}
