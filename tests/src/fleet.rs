@@ -96,6 +96,9 @@ impl Fleet {
             sink.url.clone(),
             "--heartbeat-interval-ms".into(),
             interval.clone(),
+            // The harness's own API calls (get/post) come from loopback
+            // without a session; browsers still have to log in.
+            "--allow-loopback-admin".into(),
         ];
         args.extend(opts.console_args.iter().cloned());
         let console = Daemon::spawn("teehsm-console", &args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect::<Vec<_>>());

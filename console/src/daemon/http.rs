@@ -1,11 +1,18 @@
-//! The console's small HTTP/1.1 API (one request per connection):
-//! health, metrics, hosts, alerts, enrollment tokens, acknowledgements.
-//! There is no login yet: the state-changing calls are accepted only from
-//! loopback addresses.
+//! The console's small HTTP/1.1 server (one request per connection): the
+//! web UI ([`super::web`]), the JSON API ([`super::routes`], described by
+//! console/openapi.json at /api/openapi.json), /healthz and /metrics.
+//!
+//! Every API call except /api/login and /api/openapi.json needs a session:
+//! the `teehsm_session` cookie set by POST /api/login, or the same token as
+//! `Authorization: Bearer <token>`. Roles: auditor < operator < admin
+//! ([`super::session`]). With `--allow-loopback-admin` (tests, local
+//! automation) a request from a loopback address without credentials and
+//! without browser fetch metadata acts as admin "loopback".
 
+use super::routes::{self, NoRoute};
+use super::session::{role_allows, Principal, COOKIE};
 use super::{now_ms, Shared};
-use crate::enroll::new_token;
-use crate::store::{Page, StoreError};
+use crate::store::Role;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,18 +22,38 @@ use tokio::net::{TcpListener, TcpStream};
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 64 * 1024;
+const MAX_HEADERS: usize = 64;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default and longest lifetime of an enrollment token.
-const TOKEN_TTL_SECS: u64 = 24 * 3600;
-const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
-/// A parsed request.
-#[derive(Debug, PartialEq, Eq)]
+/// Sent with every answer. Scripts and styles only from the console itself
+/// (no inline script, no CDN).
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                       font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A parsed request. Header names are lowercase.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct HttpRequest {
     pub method: String,
     pub path: String,
     pub query: String,
     pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpRequest {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The value of cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .find_map(|c| c.trim().split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.trim()))
+    }
 }
 
 /// An answer: status code, content type, body.
@@ -37,11 +64,33 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-fn json_resp(status: u16, v: serde_json::Value) -> HttpResponse {
+/// An answer with extra headers (Set-Cookie, Retry-After, ...).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub resp: HttpResponse,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<HttpResponse> for Reply {
+    fn from(resp: HttpResponse) -> Self {
+        Reply { resp, headers: Vec::new() }
+    }
+}
+
+impl Reply {
+    pub fn with(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A JSON answer.
+pub fn json_resp(status: u16, v: serde_json::Value) -> HttpResponse {
     HttpResponse { status, content_type: "application/json", body: v.to_string().into_bytes() }
 }
 
-fn error(status: u16, msg: &str) -> HttpResponse {
+/// A JSON error answer `{"error": msg}`.
+pub fn error(status: u16, msg: &str) -> HttpResponse {
     json_resp(status, json!({ "error": msg }))
 }
 
@@ -65,43 +114,61 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
-    let resp = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
-        Err(_) => error(408, "request timeout"),
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(None)) => error(400, "bad request"),
-        Ok(Ok(Some(req))) => {
-            let sh = shared.clone();
-            match tokio::task::spawn_blocking(move || handle(&sh, peer, &req)).await {
-                Ok(r) => r,
-                Err(_) => error(500, "internal error"),
-            }
-        }
-    };
-    let reason = match resp.status {
+fn reason(status: u16) -> &'static str {
+    match status {
         200 => "OK",
         201 => "Created",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         _ => "Error",
+    }
+}
+
+async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
+    let reply: Reply = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
+        Err(_) => error(408, "request timeout").into(),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(Err(msg))) => error(400, msg).into(),
+        Ok(Ok(Ok(req))) => {
+            let sh = shared.clone();
+            match tokio::task::spawn_blocking(move || handle(&sh, peer, &req)).await {
+                Ok(r) => r,
+                Err(_) => error(500, "internal error; see the console's log").into(),
+            }
+        }
     };
-    let head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let resp = &reply.resp;
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         Content-Security-Policy: {CSP}\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n\
+         Referrer-Policy: no-referrer\r\nCache-Control: no-store\r\n",
         resp.status,
+        reason(resp.status),
         resp.content_type,
         resp.body.len()
     );
+    for (k, v) in &reply.headers {
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&resp.body).await?;
     stream.shutdown().await
 }
 
-/// Reads one request; `None` if it is malformed or too large.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequest>> {
+/// Reads one request; `Ok(Err(why))` if it is malformed or too large.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<HttpRequest, &'static str>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -109,134 +176,211 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
             break i;
         }
         if buf.len() > MAX_HEAD {
-            return Ok(None);
+            return Ok(Err("request head larger than 16 KiB"));
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Err("connection closed before the end of the request head"));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let Ok(head) = std::str::from_utf8(&buf[..head_end]) else {
+        return Ok(Err("request head is not UTF-8"));
+    };
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split_whitespace();
     let (Some(method), Some(target)) = (first.next(), first.next()) else {
-        return Ok(None);
+        return Ok(Err("bad request line"));
     };
     let mut len = 0usize;
+    let mut headers = Vec::new();
     for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                match v.trim().parse() {
-                    Ok(n) if n <= MAX_BODY => len = n,
-                    _ => return Ok(None),
-                }
+        let Some((k, v)) = line.split_once(':') else {
+            return Ok(Err("bad header line"));
+        };
+        let k = k.trim().to_ascii_lowercase();
+        if k == "content-length" {
+            match v.trim().parse() {
+                Ok(n) if n <= MAX_BODY => len = n,
+                _ => return Ok(Err("Content-Length missing a number or larger than 64 KiB")),
             }
         }
+        if k == "transfer-encoding" {
+            return Ok(Err("Transfer-Encoding is not supported; send Content-Length"));
+        }
+        if headers.len() >= MAX_HEADERS {
+            return Ok(Err("more than 64 headers"));
+        }
+        headers.push((k, v.trim().to_owned()));
     }
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(None);
+            return Ok(Err("connection closed before the end of the body"));
         }
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(len);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Some(HttpRequest { method: method.to_owned(), path: path.to_owned(), query: query.to_owned(), body }))
+    Ok(Ok(HttpRequest { method: method.to_owned(), path: path.to_owned(), query: query.to_owned(), body, headers }))
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then_some(v)
-    })
+/// The session token of a request: bearer header first, then the cookie.
+pub fn request_token(req: &HttpRequest) -> Option<&str> {
+    if let Some(auth) = req.header("authorization") {
+        let (scheme, token) = auth.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then_some(token.trim());
+    }
+    req.cookie(COOKIE)
+}
+
+/// Whether the request carries browser fetch metadata (so it may come
+/// from a web page rather than a local script).
+fn from_browser(req: &HttpRequest) -> bool {
+    req.headers.iter().any(|(k, _)| k.starts_with("sec-fetch-") || k == "origin")
+}
+
+/// Who is calling: `Ok(None)` without credentials, `Err` for a bad or
+/// expired token.
+fn authenticate(sh: &Shared, peer: SocketAddr, req: &HttpRequest, now: u64) -> Result<Option<Principal>, HttpResponse> {
+    let expired = || error(401, "the session has expired or is unknown; log in again (POST /api/login)");
+    let Some(token) = request_token(req) else {
+        if sh.web.allow_loopback_admin && peer.ip().is_loopback() && !from_browser(req) {
+            return Ok(Some(Principal { name: "loopback".into(), role: Role::Admin, via: "loopback" }));
+        }
+        return Ok(None);
+    };
+    let Some(name) = sh.web.user(token, now) else { return Err(expired()) };
+    let user = {
+        let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+        store.user(&name)
+    };
+    match user {
+        Ok(Some(u)) => {
+            let via = if req.header("authorization").is_some() { "bearer" } else { "session" };
+            Ok(Some(Principal { name: u.name, role: u.role, via }))
+        }
+        Ok(None) => Err(expired()),
+        Err(e) => {
+            tracing::error!(error = %e, "store error");
+            Err(error(500, "internal error; see the console's log"))
+        }
+    }
+}
+
+/// Refuses state changes that a browser sends from another site.
+fn cross_site(req: &HttpRequest) -> bool {
+    if matches!(req.method.as_str(), "GET" | "HEAD") {
+        return false;
+    }
+    // Fetch metadata first (every current browser sends it; it survives a
+    // reverse proxy that rewrites Host), then Origin against Host.
+    if let Some(site) = req.header("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
+    }
+    match (req.header("origin"), req.header("host")) {
+        (Some(origin), Some(host)) => origin != format!("http://{host}") && origin != format!("https://{host}"),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Paths served by another module (rollouts and packages).
+fn delegated(path: &str) -> bool {
+    path.starts_with("/api/rollouts") || path.starts_with("/api/packages")
 }
 
 /// Routes one request.
-pub fn handle(sh: &Shared, peer: SocketAddr, req: &HttpRequest) -> HttpResponse {
-    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-    let store_err = |e: StoreError| {
-        tracing::error!(error = %e, "store error");
-        error(500, "internal error; see the console's log")
+pub fn handle(sh: &Shared, peer: SocketAddr, req: &HttpRequest) -> Reply {
+    if req.method == "GET" {
+        if let Some(asset) = super::web::asset(&req.path) {
+            return asset.into();
+        }
+    }
+    let now = now_ms();
+    if cross_site(req) {
+        return error(403, "cross-site request refused; use the console's own pages").into();
+    }
+    if delegated(&req.path) {
+        let need = if req.method == "GET" { Role::Auditor } else { Role::Operator };
+        let who = match require(sh, peer, req, now, need) {
+            Ok(w) => w,
+            Err(r) => return r.into(),
+        };
+        return match super::routes::delegate(sh, req, &who.name) {
+            Some(r) => r.into(),
+            None => error(404, "not found").into(),
+        };
+    }
+    let (route, params) = match routes::find(&req.method, &req.path) {
+        Ok(x) => x,
+        Err(NoRoute::NotFound) => return error(404, "not found; the API is described at /api/openapi.json").into(),
+        Err(NoRoute::Method(allowed)) => {
+            return Reply::from(error(405, &format!("method not allowed; use {allowed}"))).with("Allow", allowed);
+        }
     };
-    match (req.method.as_str(), segments.as_slice()) {
-        ("GET", ["healthz"]) => HttpResponse { status: 200, content_type: "text/plain", body: b"ok\n".to_vec() },
-        ("GET", ["metrics"]) => {
-            HttpResponse { status: 200, content_type: "text/plain; version=0.0.4", body: sh.metrics.render().into_bytes() }
+    let who = match route.need {
+        None => None,
+        Some(need) => match require(sh, peer, req, now, need) {
+            Ok(w) => Some(w),
+            Err(r) => return r.into(),
+        },
+    };
+    routes::call(sh, route, &params, req, who.as_ref(), now)
+}
+
+/// A principal with at least role `need`, or the 401/403 answer.
+fn require(sh: &Shared, peer: SocketAddr, req: &HttpRequest, now: u64, need: Role) -> Result<Principal, HttpResponse> {
+    let Some(who) = authenticate(sh, peer, req, now)? else {
+        return Err(error(401, "log in first: POST /api/login {\"name\": ..., \"password\": ...}"));
+    };
+    if !role_allows(who.role, need) {
+        return Err(json_resp(
+            403,
+            json!({
+                "error": format!("this needs role {} or higher; user {} has role {}", need.as_str(), who.name, who.role.as_str()),
+                "required_role": need.as_str(),
+            }),
+        ));
+    }
+    Ok(who)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            method: method.into(),
+            path: "/api/x".into(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
         }
-        ("GET", ["api", "hosts"]) => {
-            let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
-            let hosts = match store.hosts() {
-                Ok(h) => h,
-                Err(e) => return store_err(e),
-            };
-            let reports = match store.latest_reports() {
-                Ok(r) => r,
-                Err(e) => return store_err(e),
-            };
-            let list: Vec<_> = hosts
-                .iter()
-                .map(|h| json!({ "host": h, "report": reports.iter().find(|r| r.host_id == h.id) }))
-                .collect();
-            json_resp(200, json!({ "hosts": list }))
-        }
-        ("GET", ["api", "alerts"]) => {
-            let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
-            let res = if query_param(&req.query, "history").is_some() {
-                let limit = query_param(&req.query, "limit").and_then(|v| v.parse().ok()).unwrap_or(100u64).min(1000);
-                let offset = query_param(&req.query, "offset").and_then(|v| v.parse().ok()).unwrap_or(0u64);
-                store.alert_history(Page::new(offset, limit))
-            } else {
-                store.firing_alerts()
-            };
-            match res {
-                Ok(alerts) => json_resp(200, json!({ "alerts": alerts })),
-                Err(e) => store_err(e),
-            }
-        }
-        ("POST", ["api", "enrollment-tokens"]) => {
-            if !peer.ip().is_loopback() {
-                return error(403, "creating enrollment tokens is allowed only from loopback (no login yet)");
-            }
-            let ttl = if req.body.is_empty() {
-                TOKEN_TTL_SECS
-            } else {
-                match serde_json::from_slice::<serde_json::Value>(&req.body) {
-                    Ok(v) => v.get("ttl_secs").and_then(|t| t.as_u64()).unwrap_or(TOKEN_TTL_SECS),
-                    Err(_) => return error(400, "body must be JSON, e.g. {\"ttl_secs\": 3600}"),
-                }
-            };
-            if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
-                return error(400, "ttl_secs must be 1 to 2592000");
-            }
-            let now = now_ms();
-            let (token, record) = match new_token(Duration::from_secs(ttl), now) {
-                Ok(t) => t,
-                Err(e) => return error(500, &e.to_string()),
-            };
-            let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
-            if let Err(e) = store.create_enrollment_token(&record.id, &token, now, record.expires_at_ms) {
-                return store_err(e);
-            }
-            tracing::info!(token = %record.id, expires_at_ms = record.expires_at_ms, "enrollment token created");
-            json_resp(201, json!({ "id": record.id, "token": token.as_str(), "expires_at_ms": record.expires_at_ms }))
-        }
-        ("POST", ["api", "alerts", fingerprint, "ack"]) => {
-            if !peer.ip().is_loopback() {
-                return error(403, "acknowledging alerts is allowed only from loopback (no login yet)");
-            }
-            let Ok(store) = sh.store.lock() else { return error(500, "internal error") };
-            match store.ack_alert(fingerprint, "local", now_ms()) {
-                Ok(()) => json_resp(200, json!({ "acknowledged": fingerprint })),
-                Err(StoreError::NotFound { .. }) => error(404, "no firing alert with that fingerprint"),
-                Err(e) => store_err(e),
-            }
-        }
-        (_, ["healthz"] | ["metrics"] | ["api", "hosts"] | ["api", "alerts"] | ["api", "enrollment-tokens"] | ["api", "alerts", _, "ack"]) => {
-            error(405, "method not allowed")
-        }
-        _ => error(404, "not found"),
+    }
+
+    #[test]
+    fn tokens_from_cookie_or_bearer() {
+        let r = req("GET", &[("cookie", "a=b; teehsm_session=abc ; c=d")]);
+        assert_eq!(request_token(&r), Some("abc"));
+        let r = req("GET", &[("authorization", "Bearer xyz"), ("cookie", "teehsm_session=abc")]);
+        assert_eq!(request_token(&r), Some("xyz"));
+        let r = req("GET", &[("authorization", "Basic xyz")]);
+        assert_eq!(request_token(&r), None);
+        assert_eq!(request_token(&req("GET", &[("cookie", "other=1")])), None);
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        assert!(!cross_site(&req("GET", &[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&req("POST", &[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&req("POST", &[("sec-fetch-site", "same-site")])));
+        assert!(!cross_site(&req("POST", &[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&req("POST", &[])));
+        assert!(cross_site(&req("POST", &[("origin", "http://evil.example"), ("host", "127.0.0.1:7080")])));
+        assert!(!cross_site(&req("POST", &[("origin", "http://127.0.0.1:7080"), ("host", "127.0.0.1:7080")])));
+        // Behind a proxy that rewrites Host, fetch metadata decides.
+        assert!(!cross_site(&req("POST", &[("sec-fetch-site", "same-origin"), ("origin", "https://console.example"), ("host", "127.0.0.1:7080")])));
     }
 }

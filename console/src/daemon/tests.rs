@@ -39,7 +39,28 @@ async fn client(grpc: &str, ca_pem: &str, identity: Option<(&str, &str)>) -> Age
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enroll_then_heartbeat_with_and_without_the_client_certificate() {
+    enroll_then_heartbeat(None).await;
+}
+
+/// The same on PostgreSQL (skipped without TEEHSM_TEST_POSTGRES_URL, fails
+/// in CI without it): the handlers call the store on tokio's threads, where
+/// the sync PostgreSQL client must not be driven directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enroll_then_heartbeat_on_postgres() {
+    let Some(db) = crate::store::testutil::TestDb::postgres() else { return };
+    enroll_then_heartbeat(Some(db.url())).await;
+}
+
+/// And on a single-threaded runtime, where `block_in_place` would panic.
+#[tokio::test(flavor = "current_thread")]
+async fn enroll_then_heartbeat_on_postgres_current_thread_runtime() {
+    let Some(db) = crate::store::testutil::TestDb::postgres() else { return };
+    enroll_then_heartbeat(Some(db.url())).await;
+}
+
+async fn enroll_then_heartbeat(database_url: Option<String>) {
     let d = tempfile::tempdir().unwrap();
+    let on_sqlite = database_url.is_none();
     let cfg = Config {
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
@@ -48,6 +69,8 @@ async fn enroll_then_heartbeat_with_and_without_the_client_certificate() {
         webhooks: vec![],
         heartbeat_interval_ms: 1000,
         licence: None,
+        allow_loopback_admin: true,
+        database_url,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(cfg, async {
@@ -56,6 +79,7 @@ async fn enroll_then_heartbeat_with_and_without_the_client_certificate() {
     let grpc = wait_line(&d.path().join("grpc.addr")).await;
     let http_addr = wait_line(&d.path().join("http.addr")).await;
     let ca_pem = std::fs::read_to_string(d.path().join(tls::CA_CERT)).unwrap();
+    assert_eq!(d.path().join("console.db").exists(), on_sqlite, "the store is where --database-url says");
 
     assert_eq!(http(&http_addr, "GET", "/healthz").await.0, 200);
     assert_eq!(http(&http_addr, "GET", "/nope").await.0, 404);

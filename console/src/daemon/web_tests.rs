@@ -1,0 +1,220 @@
+//! Login and roles over a real socket: every protected route refuses
+//! callers without a session (401) and callers whose role is too low (403
+//! naming the role), and serves the others.
+
+use super::routes::ROUTES;
+use super::session::role_allows;
+use super::*;
+use crate::store::{Role, User};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn wait_line(path: &Path) -> String {
+    for _ in 0..500 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if !s.trim().is_empty() {
+                return s.trim().to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} did not appear", path.display());
+}
+
+async fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "no-such-host").replace("{fingerprint}", "no-such-alert").replace("{name}", "no-such-user")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_checks_the_session_and_the_role() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data_dir: d.path().to_path_buf(),
+        grpc_listen: "127.0.0.1:0".into(),
+        http_listen: "127.0.0.1:0".into(),
+        rules: default_rules(1000),
+        webhooks: vec![],
+        heartbeat_interval_ms: 1000,
+        licence: None,
+        allow_loopback_admin: false,
+        database_url: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg, async {
+        let _ = stopped.await;
+    }));
+    let addr = wait_line(&d.path().join("http.addr")).await;
+    {
+        let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
+        for (name, role) in [("ada", Role::Admin), ("otto", Role::Operator), ("aud", Role::Auditor)] {
+            let password_hash = password::hash_password(&format!("{name} password long")).unwrap();
+            store.add_user(&User { name: name.into(), role, password_hash }).unwrap();
+        }
+    }
+
+    // No session: 401 on every protected route, even from loopback.
+    for r in ROUTES.iter().filter(|r| r.need.is_some()) {
+        let (status, _, body) = call(&addr, r.method, &concrete(r.path), &[], "").await;
+        assert_eq!(status, 401, "{} {}: {body}", r.method, r.path);
+    }
+    let (status, _, _) = call(&addr, "GET", "/api/rollouts", &[], "").await;
+    assert_eq!(status, 401);
+
+    for (name, role) in [("aud", Role::Auditor), ("otto", Role::Operator), ("ada", Role::Admin)] {
+        let login = serde_json::json!({ "name": name, "password": format!("{name} password long"), "bearer": true }).to_string();
+        let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["role"], role.as_str());
+        let auth = format!("Bearer {}", v["token"].as_str().unwrap());
+        let h = [("Authorization", auth.as_str())];
+        for r in ROUTES.iter().filter(|r| r.need.is_some() && r.path != "/api/logout") {
+            let need = r.need.unwrap();
+            let (status, _, body) = call(&addr, r.method, &concrete(r.path), &h, "").await;
+            if role_allows(role, need) {
+                assert!(status != 401 && status != 403, "{name}: {} {} gave {status}: {body}", r.method, r.path);
+            } else {
+                assert_eq!(status, 403, "{name}: {} {}: {body}", r.method, r.path);
+                assert_eq!(body["required_role"], need.as_str());
+            }
+        }
+        // Rollouts: any role reads, operators start.
+        let (status, _, _) = call(&addr, "GET", "/api/rollouts", &h, "").await;
+        assert_eq!(status, 200);
+        let (status, _, body) = call(&addr, "POST", "/api/rollouts", &h, "{}").await;
+        if role == Role::Auditor {
+            assert_eq!(status, 403, "{body}");
+        } else {
+            assert_eq!(status, 400, "operators get past the role check to the validation: {body}");
+        }
+        let (status, _, _) = call(&addr, "POST", "/api/logout", &h, "").await;
+        assert_eq!(status, 200);
+        let (status, _, _) = call(&addr, "GET", "/api/me", &h, "").await;
+        assert_eq!(status, 401, "the token ends with the logout");
+    }
+
+    // Every operation of the OpenAPI document is served (no router 404/405),
+    // including the rollout and package routes of the jobs API.
+    let login = serde_json::json!({ "name": "ada", "password": "ada password long", "bearer": true }).to_string();
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], &login).await;
+    let auth = format!("Bearer {}", v["token"].as_str().unwrap());
+    let doc: Value = serde_json::from_str(super::routes::OPENAPI).unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let m = method.to_uppercase();
+            if path == "/api/logout" {
+                continue;
+            }
+            let (status, _, body) = call(&addr, &m, &concrete(path), &[("Authorization", auth.as_str())], "").await;
+            let err = body["error"].as_str().unwrap_or("");
+            let unrouted = status == 405 || (status == 404 && (err == "not found" || err.starts_with("not found;")));
+            assert!(!unrouted, "{m} {path} is documented but not served: {status} {body}");
+        }
+    }
+
+    // Admins manage users; the new user logs in with a cookie.
+    let login = serde_json::json!({ "name": "ada", "password": "ada password long" }).to_string();
+    let (_, head, _) = call(&addr, "POST", "/api/login", &[], &login).await;
+    let cookie = head.lines().find_map(|l| l.strip_prefix("Set-Cookie: ")).unwrap().split(';').next().unwrap().to_owned();
+    let h = [("Cookie", cookie.as_str())];
+    assert!(!head.contains("; Secure"), "plain HTTP: no Secure flag: {head}");
+    let (_, proxied, _) = call(&addr, "POST", "/api/login", &[("X-Forwarded-Proto", "https")], &login).await;
+    assert!(proxied.lines().any(|l| l.starts_with("Set-Cookie: teehsm_session=") && l.ends_with("; Secure")), "{proxied}");
+    let (status, _, v) = call(&addr, "POST", "/api/users", &h, r#"{"name":"bea","role":"operator","password":"short"}"#).await;
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("at least 12"), "{v}");
+    let (status, _, _) = call(&addr, "POST", "/api/users", &h, r#"{"name":"bea","role":"operator","password":"bea's long password"}"#).await;
+    assert_eq!(status, 201);
+    let (status, _, _) = call(&addr, "POST", "/api/users", &h, r#"{"name":"bea","role":"operator","password":"bea's long password"}"#).await;
+    assert_eq!(status, 409);
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"bea","password":"bea's long password"}"#).await;
+    assert_eq!((status, v["role"].as_str()), (200, Some("operator")));
+    let (status, _, _) = call(&addr, "DELETE", "/api/users/ada", &h, "").await;
+    assert_eq!(status, 400, "no deleting yourself");
+    let (status, _, _) = call(&addr, "DELETE", "/api/users/bea", &h, "").await;
+    assert_eq!(status, 200);
+
+    // Everything above is in the audit log.
+    let (_, _, v) = call(&addr, "GET", "/api/audit?limit=1000", &h, "").await;
+    let actions: Vec<&str> = v["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["login", "logout", "enrollment_token_create", "user_add", "user_delete"] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+    // Static UI is public; unknown paths and methods are told apart.
+    assert_eq!(call(&addr, "GET", "/", &[], "").await.0, 200);
+    assert_eq!(call(&addr, "GET", "/api/nothing", &h, "").await.0, 404);
+    let (status, head, _) = call(&addr, "PUT", "/api/users", &h, "").await;
+    assert_eq!(status, 405);
+    assert!(head.contains("Allow: GET, POST"), "{head}");
+
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_reads_the_licence_status() {
+    use crate::licence::vendor::{sign_terms, vendor_public_key, LicenceTerms};
+    use crate::licence::VerifiedLicence;
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let key = Ed25519KeyPair::generate().unwrap();
+    let now = now_ms();
+    let terms = LicenceTerms {
+        licence_id: "LIC-7".into(),
+        customer: "Example Bank".into(),
+        max_hosts: 5,
+        not_before_ms: now - 1000,
+        expires_ms: now + 10 * 86_400_000,
+        features: vec!["fleet".into()],
+    };
+    let file = sign_terms(&terms, &key).unwrap();
+    let licence = VerifiedLicence::verify(file.as_bytes(), &[vendor_public_key(&key).unwrap()]).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data_dir: d.path().to_path_buf(),
+        grpc_listen: "127.0.0.1:0".into(),
+        http_listen: "127.0.0.1:0".into(),
+        rules: default_rules(1000),
+        webhooks: vec![],
+        heartbeat_interval_ms: 1000,
+        licence: Some(licence),
+        allow_loopback_admin: false,
+        database_url: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg, async {
+        let _ = stopped.await;
+    }));
+    let addr = wait_line(&d.path().join("http.addr")).await;
+    {
+        let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
+        let password_hash = password::hash_password("auditor password").unwrap();
+        store.add_user(&User { name: "aud".into(), role: Role::Auditor, password_hash }).unwrap();
+    }
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"aud","password":"auditor password","bearer":true}"#).await;
+    let auth = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (status, _, v) = call(&addr, "GET", "/api/licence", &[("Authorization", auth.as_str())], "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["installed"], true);
+    assert_eq!(v["licence"]["licence_id"], "LIC-7");
+    assert_eq!(v["licence"]["max_hosts"], 5);
+    assert_eq!(v["hosts"], 0);
+    assert_eq!(v["status"]["status"], "expires_soon");
+    assert!(v["message"].as_str().unwrap().contains("expires in 10 days"), "{v}");
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+}
