@@ -117,7 +117,8 @@ fn real_ca_healthz_metrics_and_processes() {
     let nonce = [7u8; teehsm_wire::ATTESTATION_NONCE_LEN];
     let report = crate::attestation::fetch_report(&state.join("ca.sock"), &nonce).unwrap();
     assert_eq!(&report.report_data[..32], &nonce[..], "the report answers our nonce");
-    let id = crate::attestation::TaIdentity::of(&report);
+    let (_, id) = crate::attestation::fetch(&state.join("ca.sock"), &nonce).unwrap();
+    assert_eq!(id.version, env!("CARGO_PKG_VERSION"), "the TA's own version");
     assert_eq!((id.platform.as_str(), id.simulation), ("sim", true));
     assert_eq!((id.measurement.len(), id.channel_key_sha256.len()), (64, 64));
     assert_eq!(hex::decode(&id.channel_key_sha256).unwrap(), report.report_data[32..].to_vec(), "the report binds this channel key");

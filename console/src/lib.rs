@@ -9,3 +9,4 @@ pub mod store;
 pub mod enroll;
 pub mod licence;
 pub mod daemon;
+pub mod keydist;

@@ -16,8 +16,10 @@ pub struct FleetOptions {
     pub hosts: usize,
     /// Heartbeat interval of the console and the agents.
     pub interval_ms: u64,
-    /// `--token-capacity` of every agent.
-    pub token_capacity: u64,
+    /// The TAs' `max_token_objects` (the capacity the agents report).
+    pub ta_max_token_objects: u64,
+    /// `--token-capacity` of every agent (an override; None: the TA's).
+    pub token_capacity: Option<u64>,
     /// Extra `teehsm-ca` arguments for host `n` (1-based).
     pub ca_args: Box<dyn Fn(usize) -> Vec<String>>,
     /// Extra `teehsm-agent run` arguments for host `n` (1-based).
@@ -31,7 +33,8 @@ impl Default for FleetOptions {
         FleetOptions {
             hosts: 3,
             interval_ms: 500,
-            token_capacity: 10,
+            ta_max_token_objects: 10,
+            token_capacity: None,
             ca_args: Box::new(|_| Vec::new()),
             agent_args: Box::new(|_| Vec::new()),
             console_args: Vec::new(),
@@ -116,7 +119,8 @@ impl Fleet {
             dir,
         };
         for n in 1..=opts.hosts {
-            let ca_extra = (opts.ca_args)(n);
+            let mut ca_extra = vec![format!("--ta-arg=--max-token-objects={}", opts.ta_max_token_objects)];
+            ca_extra.extend((opts.ca_args)(n));
             let ca = start_ca_dev_token_with(&ca_extra.iter().map(String::as_str).collect::<Vec<_>>());
             let id = format!("host-{n}");
             let state = fleet.dir.path().join(format!("agent{n}"));
@@ -134,11 +138,12 @@ impl Fleet {
                 state.display().to_string(),
                 "--ca-state-dir".into(),
                 ca.state_dir.display().to_string(),
-                "--token-capacity".into(),
-                opts.token_capacity.to_string(),
                 "--interval-ms".into(),
                 interval.clone(),
             ];
+            if let Some(c) = opts.token_capacity {
+                agent_args.extend(["--token-capacity".into(), c.to_string()]);
+            }
             agent_args.extend((opts.agent_args)(n));
             let agent = Daemon::spawn("teehsm-agent", &agent_args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect::<Vec<_>>());
             fleet.hosts.push(FleetHost { id, ca, agent, agent_state: state });

@@ -25,7 +25,8 @@ fn three_hosts_key_count_and_missed_heartbeat_alerts() {
         "key-count alert before any key was created: {quiet:?}"
     );
 
-    // 8 token objects (4 P-256 pairs) on host 1: 80 % of capacity 10.
+    // 8 token objects (4 P-256 pairs) on host 1: 80 % of its TA's capacity
+    // (max_token_objects 10, which the agent reads from the CA).
     let mut c = connect(&fleet.hosts[0].ca.socket);
     let s = user_session(&mut c);
     let mut handles = Vec::new();

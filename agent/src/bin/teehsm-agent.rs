@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use teehsm_agent::ca_health::parse_healthz;
-use teehsm_agent::daemon::jobs::{next_action, run_action, Action, JobContext};
+use teehsm_agent::attestation::Attester;
+use teehsm_agent::ca_health::HealthStatus;
+use teehsm_agent::daemon::jobs::{self, next_action, run_action, Action, JobContext};
+use teehsm_agent::daemon::key_import::{import_key, ImportKeyJob, KIND_IMPORT_KEY};
 use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
 use teehsm_agent::daemon::upgrade::HookTimeouts;
 use teehsm_agent::package::{Installer, VendorKeys};
@@ -21,7 +24,7 @@ use teehsm_agent::procstat::ProcFs;
 use teehsm_agent::scrape::CaMetrics;
 use teehsm_agent::tee_detect::Probe;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
-use teehsm_wire::proto::fleet::v1::{EnrollRequest, HeartbeatRequest};
+use teehsm_wire::proto::fleet::v1::{EnrollRequest, HeartbeatRequest, ReportJobRequest};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 const EXIT_FAILURE: u8 = 1;
@@ -138,6 +141,13 @@ struct RunArgs {
     /// How long the CA waits for open sessions to end before an upgrade restarts the TA (ms; default 10000, at most 60000).
     #[arg(long, env = "TEEHSM_AGENT_DRAIN_TIMEOUT_MS")]
     drain_timeout_ms: Option<u64>,
+    /// File holding the token's user PIN, for the console's import_key jobs
+    /// (key distribution, docs/key-distribution.md) [default: none: such jobs fail].
+    ///
+    /// The agent opens a user session only to hand the console-signed
+    /// envelope to the TA; it cannot read the key. Keep the file mode 0600.
+    #[arg(long, env = "TEEHSM_AGENT_USER_PIN_FILE")]
+    user_pin_file: Option<PathBuf>,
 }
 
 /// The vendor keys from --vendor-key values (hex or files).
@@ -343,6 +353,7 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     fill(&mut a.console_name, file, "console-name")?;
     fill(&mut a.package_root, file, "package-root")?;
     fill(&mut a.health_timeout_ms, file, "health-timeout-ms")?;
+    fill(&mut a.user_pin_file, file, "user-pin-file")?;
     fill(&mut a.drain_timeout_ms, file, "drain-timeout-ms")?;
     if a.vendor_key.is_empty() {
         match file.get("vendor-key") {
@@ -365,6 +376,17 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     let console = required(a.console, "console")?;
     let state_dir = required(a.state_dir, "state-dir")?;
     let ca_state_dir = required(a.ca_state_dir, "ca-state-dir")?;
+    let user_pin = match &a.user_pin_file {
+        Some(f) => {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| Fail::usage(anyhow!("cannot read --user-pin-file {}: {e}", f.display())))?);
+            let pin = zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).as_bytes().to_vec());
+            if pin.is_empty() {
+                return Err(Fail::usage(anyhow!("--user-pin-file {} is empty", f.display())));
+            }
+            Some(pin)
+        }
+        None => None,
+    };
     let token_capacity = a.token_capacity;
     let mut interval_ms = a.interval_ms.unwrap_or(10_000).clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
     let settings = ReportSettings {
@@ -392,14 +414,25 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     }
     let package_root = jobs.as_ref().and_then(|j| std::fs::canonicalize(j.installer.root()).ok());
     let installer = jobs.as_ref().map(|j| j.installer.clone());
-    let mut collector =
-        Collector { tracker: Tracker::new(ProcFs::default()), ca_state_dir, fixed_ca_pid: a.ca_pid, found_ca: None, last_addr: None, tees, package_root, installer };
+    let key_import = user_pin.map(|pin| KeyImport { socket: ca_state_dir.join("ca.sock"), pin: Arc::new(pin) });
+    let mut collector = Collector {
+        tracker: Tracker::new(ProcFs::default()),
+        ca_state_dir,
+        fixed_ca_pid: a.ca_pid,
+        found_ca: None,
+        last_addr: None,
+        tees,
+        package_root,
+        installer,
+        attester: Attester::default(),
+    };
     tracing::info!(console = %console, interval_ms, tees = ?collector.tees, jobs = jobs.is_some(), "teehsm-agent running");
-    let mut runner = JobRunner { ctx: jobs, attempted: HashSet::new(), task: None, warned: false };
+    let mut runner = JobRunner { ctx: jobs, keys: key_import, attempted: HashSet::new(), task: None, warned: false };
 
     let mut backoff = Duration::from_secs(1);
     loop {
         let report = collector.observe(&settings).await;
+        let attached = report.tas.iter().any(|t| !t.attestation_report.is_empty());
         let tas_up = report.tas.iter().all(|t| t.up);
         let sent = tokio::select! {
             r = client.heartbeat(HeartbeatRequest { report: Some(report) }) => r,
@@ -409,6 +442,10 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
         let wait = match sent {
             Ok(resp) => {
                 let resp = resp.into_inner();
+                if attached {
+                    collector.attester.mark_sent();
+                }
+                collector.attester.set_nonce(&resp.attestation_nonce);
                 runner.on_heartbeat(&resp, &client);
                 let want = resp.heartbeat_interval_ms;
                 if want > 0 {
@@ -442,6 +479,7 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
 /// Starts the console's jobs, one at a time, each at most once per agent run.
 struct JobRunner {
     ctx: Option<JobContext>,
+    keys: Option<KeyImport>,
     attempted: HashSet<u64>,
     task: Option<tokio::task::JoinHandle<()>>,
     warned: bool,
@@ -453,6 +491,11 @@ impl JobRunner {
             return;
         }
         self.task = None;
+        if let Some(job) = resp.jobs.iter().find(|j| !self.attempted.contains(&j.id) && j.kind == KIND_IMPORT_KEY) {
+            self.attempted.insert(job.id);
+            self.task = Some(tokio::spawn(run_import_key(client.clone(), self.keys.clone(), job.clone())));
+            return;
+        }
         let Some(ctx) = &self.ctx else {
             if !resp.jobs.is_empty() && !self.warned {
                 tracing::warn!(jobs = resp.jobs.len(), "the console has jobs for this host, but without --package-root the agent does not carry them out");
@@ -477,7 +520,52 @@ impl JobRunner {
     }
 }
 
+/// What an import_key job needs: the CA's client socket and the user PIN.
+#[derive(Clone)]
+struct KeyImport {
+    socket: PathBuf,
+    pin: Arc<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+/// An `import_key` job: hands the envelope to the TA and reports the outcome.
+async fn run_import_key(mut client: AgentServiceClient<Channel>, keys: Option<KeyImport>, job: teehsm_wire::proto::fleet::v1::Job) {
+    let step = |s: &str, d: String| teehsm_wire::proto::fleet::v1::JobStep { step: s.into(), detail: d };
+    let report = |state: &str, history: Vec<teehsm_wire::proto::fleet::v1::JobStep>, message: String| ReportJobRequest {
+        job_id: job.id,
+        state: state.into(),
+        history,
+        message,
+        active_version: String::new(),
+    };
+    let outcome = match (keys, ImportKeyJob::parse(&job.payload_json)) {
+        (_, Err(e)) => Err(e.to_string()),
+        (None, Ok(_)) => Err("this agent has no --user-pin-file, so it cannot open a user session for import_key jobs".to_string()),
+        (Some(k), Ok(ik)) => {
+            let label = ik.label.clone();
+            let slot = ik.slot;
+            jobs::report(&mut client, report("running", vec![step("import", format!("key {label:?} into slot {slot}"))], String::new())).await;
+            match tokio::task::spawn_blocking(move || import_key(&k.socket, &k.pin, &ik)).await {
+                Ok(Ok(handle)) => Ok(format!("key {label:?} imported into slot {slot} as handle {handle}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the import task failed: {e}")),
+            }
+        }
+    };
+    let req = match outcome {
+        Ok(msg) => {
+            tracing::info!(job = job.id, "{msg}");
+            report("succeeded", vec![step("import", msg.clone()), step("done", String::new())], msg)
+        }
+        Err(msg) => {
+            tracing::warn!(job = job.id, error = %msg, "import_key job failed");
+            report("failed", vec![step("import", String::new()), step("failed", msg.clone())], msg)
+        }
+    };
+    jobs::report(&mut client, req).await;
+}
+
 struct Collector {
+    attester: Attester,
     package_root: Option<PathBuf>,
     installer: Option<Arc<Installer>>,
     tracker: Tracker,
@@ -525,6 +613,9 @@ impl Collector {
                 Err(e) => tracing::warn!(error = %e, "CA /metrics unreachable"),
             }
         }
+        let up_pid = o.health.as_ref().filter(|h| h.status == HealthStatus::Ok).and_then(|h| h.ta_pid);
+        self.attester.refresh(&self.ca_state_dir.join("ca.sock"), up_pid).await;
+        o.identity = self.attester.identity().cloned();
         o.ta_version = match (o.health.as_ref().and_then(|h| h.ta_binary.as_deref()), &self.package_root) {
             (Some(bin), Some(root)) => version_of_binary(bin, root),
             _ => None,
@@ -538,7 +629,11 @@ impl Collector {
             self.found_ca = None;
         }
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        build_report(&o, settings, now_ms)
+        let mut report = build_report(&o, settings, now_ms);
+        if let (Some(bytes), Some(ta)) = (self.attester.attachment(), report.tas.first_mut()) {
+            ta.attestation_report = bytes;
+        }
+        report
     }
 
     fn ca_pid(&mut self, addr: Option<SocketAddr>) -> Option<u32> {

@@ -9,10 +9,12 @@
 //! - [`jobs`]: the console's jobs (TA upgrades): choosing, fetching the
 //!   package, running and reporting them; [`upgrade`]: the upgrade hooks
 //!   (drain, restart, health check, rollback) over [`ca_admin`], the CA's
-//!   local admin calls.
+//!   local admin calls; [`key_import`]: the `import_key` job (a
+//!   console-signed key-distribution envelope handed to the TA).
 
 pub mod ca_admin;
 pub mod jobs;
+pub mod key_import;
 pub mod report;
 pub mod sources;
 pub mod upgrade;

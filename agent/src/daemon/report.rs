@@ -28,6 +28,8 @@ pub struct Observation {
     pub tees: Vec<String>,
     /// The TA package version running (or active), if known.
     pub ta_version: Option<String>,
+    /// The TA as its attestation report and GetTaInfo describe it, if fetched.
+    pub identity: Option<crate::attestation::TaIdentity>,
 }
 
 /// Fixed settings of the report.
@@ -65,9 +67,9 @@ pub fn build_report(o: &Observation, s: &ReportSettings, now_ms: i64) -> HostRep
         .unwrap_or_default();
     let ta = TaReport {
         ta_id: s.ta_id.clone(),
-        // From the package layout (--package-root); the CA's /healthz does not
-        // export the TA's platform or measurement.
-        version: o.ta_version.clone().unwrap_or_default(),
+        // The package version (--package-root) names what the console rolls
+        // out; without packages, the version the TA reports about itself.
+        version: o.ta_version.clone().or_else(|| o.identity.as_ref().map(|i| i.version.clone()).filter(|v| !v.is_empty())).unwrap_or_default(),
         up,
         restarts_total: o.health.as_ref().map_or(0, |h| h.ta_restarts),
         // The CA only reports READY after the TA's power-on self test and store/audit
@@ -75,8 +77,10 @@ pub fn build_report(o: &Observation, s: &ReportSettings, now_ms: i64) -> HostRep
         self_test_ok: up && !security_failure,
         audit_chain_ok: up && !security_failure,
         tokens,
-        platform: String::new(),
-        measurement: String::new(),
+        platform: o.identity.as_ref().map(|i| i.platform.clone()).unwrap_or_default(),
+        measurement: o.identity.as_ref().map(|i| i.measurement.clone()).unwrap_or_default(),
+        // Attached by the daemon when the console asks for a fresh one.
+        attestation_report: Vec::new(),
     };
     let r = o.rates.as_ref();
     HostReport {
@@ -226,6 +230,15 @@ teehsm_grpc_requests_total{method=\"Sign\",code=\"OK\"} 30\n";
             mem_total_bytes: Some(8 << 30),
             tees: vec!["sim".into()],
             ta_version: Some("1.0.0".into()),
+            identity: Some(crate::attestation::TaIdentity {
+                version: "0.9.0".into(),
+                platform: "sim".into(),
+                simulation: true,
+                measurement: "ab".repeat(32),
+                signer: "cd".repeat(32),
+                security_version: 1,
+                channel_key_sha256: "ef".repeat(32),
+            }),
         };
         let r = build_report(&o, &settings(), 1234);
         assert_eq!(r.reported_at_ms, 1234);
@@ -246,7 +259,11 @@ teehsm_grpc_requests_total{method=\"Sign\",code=\"OK\"} 30\n";
         assert_eq!(r.memory_limit_bytes, 8 << 30);
         assert_eq!(r.tees, vec!["sim".to_string()]);
         assert_eq!(r.agent_version, "0.1.0");
-        assert_eq!(r.tas[0].version, "1.0.0");
+        assert_eq!(r.tas[0].version, "1.0.0", "the package version wins over the TA's own");
+        assert_eq!((r.tas[0].platform.as_str(), r.tas[0].measurement.as_str()), ("sim", "ab".repeat(32).as_str()));
+        // Without packages: the version the TA reports about itself.
+        let o = Observation { ta_version: None, ..o };
+        assert_eq!(build_report(&o, &settings(), 1).tas[0].version, "0.9.0");
     }
 
     #[test]

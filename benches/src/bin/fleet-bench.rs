@@ -1,5 +1,7 @@
 //! Fleet console load test (issue 6): N simulated agents heartbeating
-//! against one `teehsm-console serve` on SQLite.
+//! against one `teehsm-console serve` on SQLite, or on PostgreSQL with
+//! `--database-url postgres://...` (an empty database, e.g. on
+//! `scripts/postgres-test-server.sh start --durable`).
 //!
 //! Starts the release `teehsm-console` from `--bin-dir` in a temporary data
 //! directory (loopback gRPC and HTTP on port 0, `--heartbeat-interval-ms`
@@ -43,7 +45,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 #[derive(Parser, Debug)]
 #[command(about = "Fleet console load test: N simulated agents (own key, own mTLS connection) heartbeating against one \
-                   teehsm-console on SQLite; prints heartbeat latency p50/p99/max, errors, heartbeats/s, console CPU and RSS")]
+                   teehsm-console on SQLite or PostgreSQL (--database-url); prints heartbeat latency p50/p99/max, errors, heartbeats/s, console CPU and RSS")]
 struct Args {
     /// Simulated agents (each enrolled with its own key and connected over its own mTLS connection).
     #[arg(long, default_value_t = 10_000)]
@@ -62,9 +64,14 @@ struct Args {
     #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// Parent of the console's temporary data directory (default: $TMPDIR or /tmp). Its file
-    /// system matters: the store fsyncs every heartbeat's transaction.
+    /// system matters for SQLite: every heartbeat is written to its WAL (synced at the next
+    /// ordinary commit or checkpoint, not at each heartbeat).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// The console's store as its --database-url: a postgres:// URL of an empty database
+    /// (default: SQLite in the console's data directory).
+    #[arg(long)]
+    database_url: Option<String>,
     /// Concurrent token requests and enrollments.
     #[arg(long, default_value_t = 64)]
     enroll_concurrency: usize,
@@ -83,19 +90,26 @@ struct Console {
 }
 
 impl Console {
-    fn start(bin_dir: &Path, work_dir: &Path, interval_ms: u64) -> anyhow::Result<Console> {
+    fn start(bin_dir: &Path, work_dir: &Path, interval_ms: u64, database_url: Option<&str>) -> anyhow::Result<Console> {
         let dir = work_dir.join(format!("teehsm-fleet-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let log = std::fs::File::create(dir.join("console.log")).context("create console.log")?;
         let bin = bin_dir.join("teehsm-console");
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if let Some(url) = database_url {
+            // Through the environment: a password in it stays out of `ps`.
+            cmd.env("TEEHSM_CONSOLE_DATABASE_URL", url);
+        }
+        let child = cmd
             .arg("serve")
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .arg("--heartbeat-interval-ms")
             .arg(interval_ms.to_string())
+            // Token creation over the HTTP API without a login.
+            .arg("--allow-loopback-admin")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -230,6 +244,7 @@ fn report(i: usize, seq: u64) -> pb::HostReport {
     pb::HostReport {
         reported_at_ms: now,
         tas: vec![pb::TaReport {
+            attestation_report: Vec::new(),
             ta_id: "default".into(),
             version: String::new(),
             up: true,
@@ -301,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let work_dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     let console_interval_ms = args.console_interval_ms.unwrap_or(args.interval_ms);
-    let console = Console::start(&bin_dir, &work_dir, console_interval_ms)?;
+    let console = Console::start(&bin_dir, &work_dir, console_interval_ms, args.database_url.as_deref())?;
     let pid = console.pid();
     eprintln!("console pid {pid}, gRPC {}, HTTP {}, data dir {}", console.grpc, console.http, console.dir.join("data").display());
     let n = args.agents;
@@ -430,10 +445,10 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "fleet-bench: {n} agents, heartbeat every {} ms, {} s measured, console on SQLite in {} (its interval {console_interval_ms} ms)",
+        "fleet-bench: {n} agents, heartbeat every {} ms, {} s measured, console on {} (its interval {console_interval_ms} ms)",
         args.interval_ms,
         args.seconds,
-        work_dir.display()
+        if args.database_url.is_some() { "PostgreSQL (--database-url)".to_string() } else { format!("SQLite in {}", work_dir.display()) }
     );
     println!("{:<44} {:>14}", "metric", "value");
     println!("{:<44} {:>14}", "-".repeat(44), "-".repeat(14));

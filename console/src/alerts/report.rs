@@ -26,6 +26,12 @@ pub struct TaReport {
     pub audit_chain_ok: bool,
     #[serde(default)]
     pub tokens: Vec<TokenReport>,
+    /// "sim", "sgx", ... as the TA's attestation report says ("" unknown).
+    #[serde(default)]
+    pub platform: String,
+    /// Hex of the TA's measurement ("" unknown).
+    #[serde(default)]
+    pub measurement: String,
 }
 
 /// The report an agent sends with each heartbeat.

@@ -23,14 +23,188 @@ enum Command {
     /// (TEEHSM_CONSOLE_<OPTION>) or from the TOML file given by --config
     /// (keys named like the options, with underscores); a flag wins over
     /// the environment, which wins over the file.
-    Serve(Serve),
+    Serve(Box<Serve>),
+    /// TA packages the console hands out in rollouts (docs/fleet-packages.md).
+    #[command(subcommand)]
+    Package(PackageCmd),
+    /// Console users who log in to the web UI and the HTTP API
+    /// (docs/fleet-console.md). Passwords are read from --password-file or
+    /// standard input, never from the command line.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Key distribution by hand: generate the console's signing key, wrap
+    /// a key to one attested TA (docs/key-distribution.md).
+    Keydist {
+        #[command(subcommand)]
+        command: teehsm_console::keydist::cli::KeydistCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    /// Add a user, e.g. the first admin: `teehsm-console user add
+    /// --data-dir D --name alice --role admin < password-file`.
+    Add {
+        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The store, if not <data-dir>/console.db: an SQLite path or a postgres:// URL.
+        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        /// User name: 1 to 64 of A-Z a-z 0-9 . _ @ -
+        #[arg(long)]
+        name: String,
+        /// admin, operator or auditor.
+        #[arg(long)]
+        role: String,
+        /// File holding the password (first line); without it, the first
+        /// line of standard input. At least 12 characters.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Set a user's password (same password sources as `add`).
+    Passwd {
+        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List the users and their roles.
+    List {
+        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+    },
+}
+
+fn read_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>> {
+    let text = match file {
+        Some(p) => zeroize::Zeroizing::new(std::fs::read_to_string(p).with_context(|| format!("cannot read --password-file {}", p.display()))?),
+        None => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+            line
+        }
+    };
+    let first = text.lines().next().unwrap_or("");
+    if first.is_empty() {
+        bail!("no password given: put it on the first line of --password-file or of standard input");
+    }
+    Ok(zeroize::Zeroizing::new(first.to_owned()))
+}
+
+fn user_cmd(cmd: UserCmd) -> Result<()> {
+    use teehsm_console::daemon::password::hash_password;
+    use teehsm_console::daemon::routes::parse_role;
+    use teehsm_console::store::User;
+    let now = teehsm_console::daemon::now_ms();
+    match cmd {
+        UserCmd::Add { data_dir, database, name, role, password_file } => {
+            if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c)) {
+                bail!("--name must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
+            }
+            let Some(role) = parse_role(&role) else { bail!("--role must be admin, operator or auditor") };
+            let password = read_password(password_file.as_deref())?;
+            let password_hash = hash_password(&password).context("password")?;
+            let mut store = open_store(&data_dir, database.as_deref())?;
+            store.add_user(&User { name: name.clone(), role, password_hash }).with_context(|| format!("cannot add user {name}"))?;
+            store.append_audit(now, "cli", "user_add", &name, &serde_json::json!({ "role": role.as_str() }))?;
+            println!("user {name} added with role {}", role.as_str());
+        }
+        UserCmd::Passwd { data_dir, database, name, password_file } => {
+            let password = read_password(password_file.as_deref())?;
+            let password_hash = hash_password(&password).context("password")?;
+            let mut store = open_store(&data_dir, database.as_deref())?;
+            store.set_user_password_hash(&name, &password_hash).with_context(|| format!("cannot set the password of {name}"))?;
+            store.append_audit(now, "cli", "user_passwd", &name, &serde_json::json!({}))?;
+            println!("password of {name} changed (existing sessions end when the console restarts)");
+        }
+        UserCmd::List { data_dir, database } => {
+            let store = open_store(&data_dir, database.as_deref())?;
+            for u in store.users()? {
+                println!("{}\t{}", u.name, u.role.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+enum PackageCmd {
+    /// Verify a package directory (manifest.toml, manifest.sig, files) with
+    /// the vendor key(s) and import it into the console's data directory.
+    Add {
+        /// The console's data directory (the package goes to <dir>/packages/).
+        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The store, if not <data-dir>/console.db: an SQLite path or a postgres:// URL.
+        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        /// Vendor Ed25519 public key (64 hex digits, or a file holding them);
+        /// repeat for several. The package must verify with one of them.
+        #[arg(long = "vendor-key", required = true)]
+        vendor_key: Vec<String>,
+        /// The package directory.
+        dir: PathBuf,
+    },
+    /// List the imported packages.
+    List {
+        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+    },
+}
+
+fn open_store(data_dir: &std::path::Path, database: Option<&str>) -> Result<teehsm_console::store::Store> {
+    use teehsm_console::store::{Location, Store};
+    let loc = match database {
+        Some(d) => Location::parse(d).context("--database-url")?,
+        None => Location::Sqlite(data_dir.join("console.db")),
+    };
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    Store::open_at(&loc, teehsm_console::daemon::now_ms()).with_context(|| format!("cannot open the store {}", loc.display()))
+}
+
+fn package_cmd(cmd: PackageCmd) -> Result<()> {
+    use teehsm_console::daemon::packages::{import, PACKAGES_DIR};
+    match cmd {
+        PackageCmd::Add { data_dir, database, vendor_key, dir } => {
+            let mut keys = teehsm_agent::package::VendorKeys::new();
+            for k in &vendor_key {
+                let text = if std::path::Path::new(k).is_file() {
+                    std::fs::read_to_string(k).with_context(|| format!("cannot read --vendor-key {k}"))?
+                } else {
+                    k.clone()
+                };
+                keys.add_hex(&text).with_context(|| format!("--vendor-key {k}: want 64 hex digits or a file holding them"))?;
+            }
+            let mut store = open_store(&data_dir, database.as_deref())?;
+            let rec = import(&data_dir.join(PACKAGES_DIR), &dir, keys, &mut store, "cli", teehsm_console::daemon::now_ms())
+                .with_context(|| format!("cannot import {}", dir.display()))?;
+            println!("{}", serde_json::to_string(&rec)?);
+        }
+        PackageCmd::List { data_dir, database } => {
+            let store = open_store(&data_dir, database.as_deref())?;
+            for p in store.packages()? {
+                println!("{}", serde_json::to_string(&p)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Serve {
-    /// TOML configuration file (keys: data_dir, grpc_listen, http_listen,
-    /// rules, webhook, heartbeat_interval_ms, licence, vendor_key).
+    /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
+    /// http_listen, rules, webhook, heartbeat_interval_ms, licence,
+    /// vendor_key, allow_loopback_admin, admin_password_file,
+    /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
@@ -38,12 +212,17 @@ struct Serve {
     /// certificate, console.db (SQLite), grpc.addr and http.addr.
     #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The store: an SQLite file path, or a PostgreSQL URL
+    /// postgres://user[:password]@host[:port]/database (the database must
+    /// exist; plain TCP, no TLS) [default: <data-dir>/console.db]. Give a
+    /// password through the environment or the config file, not the command line.
+    #[arg(long, env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Address of the agents' gRPC API (TLS) [default: 0.0.0.0:7443].
     #[arg(long, env = "TEEHSM_CONSOLE_GRPC_LISTEN")]
     grpc_listen: Option<String>,
-    /// Address of the HTTP API and /metrics [default: 127.0.0.1:7080].
-    /// Creating enrollment tokens and acknowledging alerts are accepted
-    /// only from loopback (there is no login yet).
+    /// Address of the web UI, the HTTP API and /metrics [default:
+    /// 127.0.0.1:7080]. The API needs a login (`teehsm-console user add`).
     #[arg(long, env = "TEEHSM_CONSOLE_HTTP_LISTEN")]
     http_listen: Option<String>,
     /// Alert rules file (TOML, docs/fleet-alerts.md). Default rules:
@@ -66,6 +245,51 @@ struct Serve {
     /// The vendor's Ed25519 public key (64 hex digits) that signs licences.
     #[arg(long, env = "TEEHSM_CONSOLE_VENDOR_KEY")]
     vendor_key: Option<String>,
+    /// For tests and local automation only: HTTP requests from a loopback
+    /// address that carry no session and no browser fetch headers act as
+    /// admin "loopback". Off by default.
+    #[arg(long, env = "TEEHSM_CONSOLE_ALLOW_LOOPBACK_ADMIN")]
+    #[serde(default)]
+    allow_loopback_admin: bool,
+    /// First start: if the console has no user yet, create the user "admin"
+    /// (role admin) with the password on the first line of this file
+    /// (at least 12 characters). Ignored once any user exists.
+    #[arg(long, env = "TEEHSM_CONSOLE_ADMIN_PASSWORD_FILE")]
+    admin_password_file: Option<PathBuf>,
+    /// Key distribution: the console's Ed25519 signing key (PKCS#8, from
+    /// `teehsm-console keydist keygen`), whose public half token SOs trust
+    /// with `teehsm keydist trust`. With the two attestation options it
+    /// enables POST /api/keys/distribute [default: key distribution off].
+    #[arg(long, env = "TEEHSM_CONSOLE_KEYDIST_SIGNING_KEY", requires_all = ["attestation_trust_anchor", "attestation_policy"])]
+    keydist_signing_key: Option<PathBuf>,
+    /// Key distribution: the trust anchor that signs TA attestation reports
+    /// (the sim report key PEM, docs/attestation.md), or a directory of them
+    /// (*.pem, read at every distribution: the simulated TEE has one report
+    /// key per host).
+    #[arg(long, env = "TEEHSM_CONSOLE_ATTESTATION_TRUST_ANCHOR")]
+    attestation_trust_anchor: Option<PathBuf>,
+    /// Key distribution: the attestation policy TOML a TA must satisfy
+    /// before a key is wrapped to it (allowed measurements, signers,
+    /// minimum security version; docs/attestation.md).
+    #[arg(long, env = "TEEHSM_CONSOLE_ATTESTATION_POLICY")]
+    attestation_policy: Option<PathBuf>,
+}
+
+/// `--admin-password-file`: the first admin, if there is no user yet.
+fn bootstrap_admin(data_dir: &std::path::Path, database: Option<&str>, file: &std::path::Path) -> Result<()> {
+    use teehsm_console::daemon::password::hash_password;
+    use teehsm_console::store::{Role, User};
+    let mut store = open_store(data_dir, database)?;
+    if !store.users()?.is_empty() {
+        tracing::info!("users exist; --admin-password-file is not used");
+        return Ok(());
+    }
+    let password = read_password(Some(file))?;
+    let password_hash = hash_password(&password).with_context(|| format!("--admin-password-file {}", file.display()))?;
+    store.add_user(&User { name: "admin".into(), role: Role::Admin, password_hash }).context("cannot add the user admin")?;
+    store.append_audit(teehsm_console::daemon::now_ms(), "bootstrap", "user_add", "admin", &serde_json::json!({ "role": "admin" }))?;
+    tracing::info!("created the first user, admin, from --admin-password-file");
+    Ok(())
 }
 
 fn merge(mut cli: Serve) -> Result<Serve> {
@@ -73,6 +297,7 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: Serve = toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
     cli.data_dir = cli.data_dir.or(file.data_dir);
+    cli.database_url = cli.database_url.or(file.database_url);
     cli.grpc_listen = cli.grpc_listen.or(file.grpc_listen);
     cli.http_listen = cli.http_listen.or(file.http_listen);
     cli.rules = cli.rules.or(file.rules);
@@ -82,12 +307,20 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
+    cli.allow_loopback_admin = cli.allow_loopback_admin || file.allow_loopback_admin;
+    cli.admin_password_file = cli.admin_password_file.or(file.admin_password_file);
+    cli.keydist_signing_key = cli.keydist_signing_key.or(file.keydist_signing_key);
+    cli.attestation_trust_anchor = cli.attestation_trust_anchor.or(file.attestation_trust_anchor);
+    cli.attestation_policy = cli.attestation_policy.or(file.attestation_policy);
     Ok(cli)
 }
 
 fn config(s: Serve) -> Result<Config> {
     let s = merge(s)?;
     let Some(data_dir) = s.data_dir else { bail!("--data-dir is required (or data_dir in --config, or TEEHSM_CONSOLE_DATA_DIR)") };
+    if let Some(url) = &s.database_url {
+        teehsm_console::store::Location::parse(url).context("--database-url")?;
+    }
     let interval = s.heartbeat_interval_ms.unwrap_or(15_000);
     if !(100..=3_600_000).contains(&interval) {
         bail!("--heartbeat-interval-ms must be 100 to 3600000");
@@ -117,6 +350,18 @@ fn config(s: Serve) -> Result<Config> {
         (Some(_), None) => bail!("--licence needs --vendor-key"),
         _ => None,
     };
+    let keydist = match (&s.keydist_signing_key, &s.attestation_trust_anchor, &s.attestation_policy) {
+        (Some(k), Some(a), Some(p)) => {
+            let cfg = teehsm_console::daemon::keydist_api::KeydistConfig::load(k, a, p).context("key distribution")?;
+            tracing::info!(signer = %hex::encode(cfg.signer.public_key()), "key distribution enabled");
+            Some(cfg)
+        }
+        (None, None, None) => None,
+        _ => bail!("key distribution needs all of --keydist-signing-key, --attestation-trust-anchor and --attestation-policy"),
+    };
+    if let Some(file) = &s.admin_password_file {
+        bootstrap_admin(&data_dir, s.database_url.as_deref(), file)?;
+    }
     Ok(Config {
         data_dir,
         grpc_listen: s.grpc_listen.unwrap_or_else(|| "0.0.0.0:7443".into()),
@@ -125,6 +370,9 @@ fn config(s: Serve) -> Result<Config> {
         webhooks: s.webhook,
         heartbeat_interval_ms: interval,
         licence,
+        allow_loopback_admin: s.allow_loopback_admin,
+        database_url: s.database_url,
+        keydist,
     })
 }
 
@@ -154,8 +402,26 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Keydist { command } => {
+            if let Err(e) = teehsm_console::keydist::cli::run(command) {
+                eprintln!("teehsm-console: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+        Command::User(cmd) => {
+            if let Err(e) = user_cmd(cmd) {
+                eprintln!("teehsm-console: {e:#}");
+                return std::process::ExitCode::from(1);
+            }
+        }
+        Command::Package(cmd) => {
+            if let Err(e) = package_cmd(cmd) {
+                eprintln!("teehsm-console: {e:#}");
+                return std::process::ExitCode::from(1);
+            }
+        }
         Command::Serve(s) => {
-            let cfg = match config(s) {
+            let cfg = match config(*s) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("teehsm-console: {e:#}");

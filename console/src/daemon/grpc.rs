@@ -85,12 +85,19 @@ impl AgentService for Agents {
             tracing::warn!(error = %e, "heartbeat refused");
             Status::unauthenticated(e.to_string())
         })?;
-        let report = request.into_inner().report.unwrap_or_default();
-        let report = report_from_proto(&host.id, &host.group, &report);
+        let proto_report = request.into_inner().report.unwrap_or_default();
+        let report = report_from_proto(&host.id, &host.group, &proto_report);
         store.record_report(&report, now_ms()).map_err(internal)?;
         let desired = store.desired(&host.id, ITEM_TA_VERSION).map_err(internal)?;
         let jobs = store.open_jobs(&host.id).map_err(internal)?;
         drop(store);
+        let nonce = sh.attestations.nonce_for(&host.id).map(|n| n.to_vec()).unwrap_or_default();
+        for ta in proto_report.tas.iter().filter(|t| !t.attestation_report.is_empty()) {
+            match sh.attestations.record(&host.id, &ta.attestation_report) {
+                Ok(()) => tracing::info!(host = %host.id, ta = %ta.ta_id, "attestation report received"),
+                Err(e) => return Err(Status::invalid_argument(format!("attestation_report: {e}"))),
+            }
+        }
         sh.metrics.heartbeats.inc();
         sh.metrics.heartbeat_duration.observe(started.elapsed().as_secs_f64());
         tracing::debug!(host = %host.id, "heartbeat");
@@ -101,6 +108,7 @@ impl AgentService for Agents {
                 .into_iter()
                 .map(|j| pb::Job { id: j.id, kind: j.kind, payload_json: j.payload.to_string(), state: j.state.as_str().to_owned() })
                 .collect(),
+            attestation_nonce: nonce,
         }))
     }
 

@@ -139,7 +139,7 @@ mod tests {
             host_id: "host-1".into(),
             group: "e2e".into(),
             reported_at_ms: 1,
-            tas: vec![TaReport {
+            tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
                 ta_id: "ta0".into(),
                 version: "1.0.0".into(),
                 up: true,

@@ -8,13 +8,22 @@ pub mod convert;
 pub mod grpc;
 pub mod http;
 pub mod jobs_api;
+pub mod keydist_api;
 pub mod metrics;
 pub mod packages;
+pub mod password;
+pub mod routes;
+pub mod session;
 pub mod tls;
+pub mod web;
 pub mod webhook;
 
 #[cfg(test)]
+mod jobs_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_tests;
 
 use crate::alerts::{alertmanager_payload, AlertEngine, Licence, Rule, RuleKind, RuleSet, Scope, Severity};
 use crate::enroll::ConsoleCa;
@@ -56,6 +65,15 @@ pub struct Config {
     pub webhooks: Vec<String>,
     pub heartbeat_interval_ms: u64,
     pub licence: Option<VerifiedLicence>,
+    /// `--allow-loopback-admin`: credential-less, non-browser requests from
+    /// loopback act as admin (tests and local automation).
+    pub allow_loopback_admin: bool,
+    /// `--database-url`: an SQLite path or a `postgres://` URL; `None` is
+    /// SQLite at `<data_dir>/console.db`.
+    pub database_url: Option<String>,
+    /// `--keydist-signing-key`, `--attestation-trust-anchor`,
+    /// `--attestation-policy`: key distribution (`None`: not offered).
+    pub keydist: Option<keydist_api::KeydistConfig>,
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
@@ -81,6 +99,14 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     /// Imported TA packages (`<data-dir>/packages`, see [`packages`]).
     pub packages_dir: PathBuf,
+    /// The alert rules (the UI shows key-count thresholds).
+    pub rules: RuleSet,
+    /// Login sessions of the HTTP API.
+    pub web: session::WebState,
+    /// Attestation nonces and the agents' last reports.
+    pub attestations: keydist_api::Attestations,
+    /// How keys are wrapped and signed, if key distribution is configured.
+    pub keydist: Option<keydist_api::KeydistConfig>,
 }
 
 /// The console clock, Unix ms.
@@ -109,11 +135,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     std::fs::create_dir_all(dir).map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
     let now = now_ms();
     let material = tls::ensure(dir, now)?;
-    let store = Store::open(dir.join("console.db"), now)?;
+    let location = match &cfg.database_url {
+        Some(url) => crate::store::Location::parse(url)?,
+        None => crate::store::Location::Sqlite(dir.join("console.db")),
+    };
+    let store = Store::open_at(&location, now)?;
+    tracing::info!(store = %location.display(), "store open");
     // The evaluation loop reads every host's report: on its own connection
     // (WAL lets it read while heartbeats write) so heartbeats never wait
     // behind an evaluation.
-    let eval_store = Store::open(dir.join("console.db"), now)?;
+    let eval_store = Store::open_at(&location, now)?;
     let metrics = metrics::Metrics::new()?;
     metrics.hosts.set(store.hosts()?.len() as i64);
     let engine = match store.load_engine_state()? {
@@ -139,6 +170,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         licence: cfg.licence,
         metrics,
         packages_dir: dir.join(packages::PACKAGES_DIR),
+        rules: cfg.rules.clone(),
+        web: session::WebState::new(cfg.allow_loopback_admin),
+        attestations: keydist_api::Attestations::default(),
+        keydist: cfg.keydist,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -246,6 +281,7 @@ fn evaluate_once(shared: &Shared, mut store: Store, mut engine: AlertEngine) -> 
         }
     };
     shared.metrics.hosts.set(host_count as i64);
+    shared.metrics.fleet.refresh(&reports, &seen);
     let licence = shared.licence.as_ref().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
     let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
     if !changes.is_empty() {

@@ -45,6 +45,7 @@ fn concrete(path: &str) -> String {
 async fn every_route_checks_the_session_and_the_role() {
     let d = tempfile::tempdir().unwrap();
     let cfg = Config {
+        keydist: None,
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
@@ -185,6 +186,7 @@ async fn an_auditor_reads_the_licence_status() {
     let licence = VerifiedLicence::verify(file.as_bytes(), &[vendor_public_key(&key).unwrap()]).unwrap();
     let d = tempfile::tempdir().unwrap();
     let cfg = Config {
+        keydist: None,
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),

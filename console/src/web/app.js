@@ -361,14 +361,15 @@ async function pageHost(args) {
   const tas = h("div", { class: "card" }, h("h2", {}, "Trusted applications"),
     !r || r.tas.length === 0 ? h("p", { class: "muted" }, "No TA reported.") :
       h("table", { id: "tas" },
-        h("thead", {}, h("tr", {}, ["TA", "Version", "Up", "Self-test", "Audit chain", "Restarts", "Tokens"].map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {}, ["TA", "Version", "Platform", "Measurement", "Up", "Self-test", "Audit", "Restarts"].map((t) => h("th", {}, t)))),
         h("tbody", {}, r.tas.map((t) => h("tr", { class: "ta-row", "data-ta": t.ta_id },
           h("td", {}, t.ta_id), h("td", {}, t.version ? h("code", {}, t.version) : h("span", { class: "muted" }, "not reported")),
+          h("td", {}, t.platform || h("span", { class: "muted" }, "unknown")),
+          h("td", { title: t.measurement || "" }, t.measurement ? h("code", { class: "measurement" }, t.measurement.slice(0, 8) + "…") : h("span", { class: "muted" }, "unknown")),
           h("td", {}, h("span", { class: "badge " + (t.up ? "ok" : "critical") }, t.up ? "up" : "down")),
           h("td", {}, h("span", { class: "badge " + (t.self_test_ok ? "ok" : "critical") }, t.self_test_ok ? "passed" : "failed")),
           h("td", {}, h("span", { class: "badge " + (t.audit_chain_ok ? "ok" : "critical") }, t.audit_chain_ok ? "verified" : "broken")),
-          h("td", {}, String(t.restarts_total)),
-          h("td", {}, String((t.tokens || []).length)))))));
+          h("td", {}, String(t.restarts_total)))))));
   const gauges = h("div", { class: "card" }, h("h2", {}, "Key count per token (against capacity and alert threshold)"),
     d.gauges.length === 0 ? h("p", { class: "muted" }, "No token reported.") :
       h("div", { class: "gauges" }, d.gauges.map((g) => dialGauge(d.host.id, g))));

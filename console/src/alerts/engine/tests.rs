@@ -20,7 +20,7 @@ fn engine(rules: Vec<Rule>) -> AlertEngine {
 }
 
 fn ta(id: &str) -> TaReport {
-    TaReport {
+    TaReport { platform: String::new(), measurement: String::new(), 
         ta_id: id.into(),
         version: "0.1.0".into(),
         up: true,

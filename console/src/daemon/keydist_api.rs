@@ -1,0 +1,267 @@
+//! Key distribution through the fleet (docs/key-distribution.md, "Through
+//! the fleet console"): the attestation nonce each host's reports must
+//! answer, the last report each agent sent, and `POST /api/keys/distribute`,
+//! which generates a key, wraps it to every chosen host's attested TA,
+//! signs the envelopes and queues one `import_key` job per host.
+//!
+//! The key material exists only in this process, in zeroizing buffers,
+//! between generation and sealing; the agents and CAs only carry envelopes.
+
+use super::http::{error, json_resp, HttpRequest, HttpResponse};
+use super::Shared;
+use crate::keydist::{verify_report, wrap, KeyMaterial, KeySpec, SigningKey, WrapParams};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use teehsm_attest::{Policy, TrustAnchor};
+use teehsm_wire::ATTESTATION_NONCE_LEN;
+use zeroize::Zeroizing;
+
+/// The job kind the agent carries out (agent/src/daemon/key_import.rs).
+pub const KIND_IMPORT_KEY: &str = "import_key";
+/// Largest attestation report accepted from an agent.
+pub const MAX_REPORT_BYTES: usize = 16 * 1024;
+/// Default and longest validity of an envelope.
+const DEFAULT_VALIDITY_SECS: u64 = 3600;
+const MAX_VALIDITY_SECS: u64 = 7 * 24 * 3600;
+/// Most hosts in one distribution.
+const MAX_HOSTS: usize = 1000;
+
+/// What the console needs to wrap keys: its signing key (the one token SOs
+/// trust with `teehsm keydist trust`), and how it verifies TA reports.
+pub struct KeydistConfig {
+    pub signer: SigningKey,
+    /// A trust anchor file, or a directory of them (`*.pem`, read at every
+    /// distribution so anchors can be added while the console runs: the
+    /// simulated TEE has one report key per host).
+    pub anchors: std::path::PathBuf,
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for KeydistConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeydistConfig").field("signer", &hex::encode(self.signer.public_key())).finish_non_exhaustive()
+    }
+}
+
+impl KeydistConfig {
+    /// Loads the three files given to `serve`.
+    pub fn load(signing_key: &Path, trust_anchors: &Path, policy: &Path) -> Result<Self, crate::keydist::KeydistError> {
+        let cfg = KeydistConfig { signer: SigningKey::load(signing_key)?, anchors: trust_anchors.to_path_buf(), policy: Policy::load(policy)? };
+        cfg.trust_anchors().map_err(crate::keydist::KeydistError::Invalid)?;
+        Ok(cfg)
+    }
+
+    /// The trust anchors: the file, or every `*.pem` of the directory.
+    pub fn trust_anchors(&self) -> Result<Vec<TrustAnchor>, String> {
+        let files = if self.anchors.is_dir() {
+            let rd = std::fs::read_dir(&self.anchors).map_err(|e| format!("trust anchor directory {}: {e}", self.anchors.display()))?;
+            let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "pem")).collect();
+            files.sort();
+            files
+        } else {
+            vec![self.anchors.clone()]
+        };
+        files.iter().map(|f| TrustAnchor::load_sim(f).map_err(|e| format!("trust anchor {}: {e}", f.display()))).collect()
+    }
+}
+
+/// Per host: the nonce its next report must answer and the last report.
+#[derive(Default)]
+pub struct Attestations {
+    hosts: Mutex<HashMap<String, HostAttestation>>,
+}
+
+struct HostAttestation {
+    nonce: [u8; ATTESTATION_NONCE_LEN],
+    report: Option<Vec<u8>>,
+}
+
+impl Attestations {
+    /// The host's current nonce (a new random one the first time).
+    pub fn nonce_for(&self, host: &str) -> Option<[u8; ATTESTATION_NONCE_LEN]> {
+        let mut hosts = self.hosts.lock().ok()?;
+        if let Some(h) = hosts.get(host) {
+            return Some(h.nonce);
+        }
+        let mut nonce = [0u8; ATTESTATION_NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).ok()?;
+        hosts.insert(host.to_owned(), HostAttestation { nonce, report: None });
+        Some(nonce)
+    }
+
+    /// Keeps a report an agent sent (checked only when a key is wrapped).
+    pub fn record(&self, host: &str, report: &[u8]) -> Result<(), String> {
+        if report.len() > MAX_REPORT_BYTES {
+            return Err(format!("an attestation report is at most {MAX_REPORT_BYTES} bytes"));
+        }
+        let mut hosts = self.hosts.lock().map_err(|_| "lock poisoned".to_string())?;
+        match hosts.get_mut(host) {
+            Some(h) => {
+                h.report = Some(report.to_vec());
+                Ok(())
+            }
+            None => Err("no attestation nonce was issued to this host yet".into()),
+        }
+    }
+
+    fn get(&self, host: &str) -> Option<([u8; ATTESTATION_NONCE_LEN], Option<Vec<u8>>)> {
+        self.hosts.lock().ok()?.get(host).map(|h| (h.nonce, h.report.clone()))
+    }
+}
+
+/// What POST /api/keys/distribute asks for.
+#[derive(Debug)]
+struct Request {
+    hosts: Vec<String>,
+    slot: u64,
+    label: String,
+    key_type: String,
+    length: usize,
+    spec: KeySpec,
+    validity_secs: u64,
+}
+
+const SHAPE: &str = r#"expected {"hosts": ["host-1", ...], "label": "pay-key", "key_type": "aes" | "generic-secret", "length": 32, "slot": 0, "usages": "encrypt,decrypt", "id_hex": "01", "validity_secs": 3600}"#;
+
+fn parse(body: &[u8]) -> Result<Request, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("{SHAPE}: {e}"))?;
+    let hosts: Vec<String> = v["hosts"]
+        .as_array()
+        .ok_or_else(|| format!("\"hosts\" must be a list of host ids; {SHAPE}"))?
+        .iter()
+        .map(|h| h.as_str().map(str::to_owned).ok_or_else(|| "every host id is a string".to_string()))
+        .collect::<Result<_, _>>()?;
+    if hosts.is_empty() || hosts.len() > MAX_HOSTS {
+        return Err(format!("\"hosts\" must name 1 to {MAX_HOSTS} hosts"));
+    }
+    let label = v["label"].as_str().filter(|l| !l.is_empty() && l.len() <= 128).ok_or("\"label\" must be 1 to 128 characters")?.to_owned();
+    let key_type = v["key_type"].as_str().unwrap_or("aes").to_owned();
+    let length = match (key_type.as_str(), v["length"].as_u64()) {
+        ("aes", None) => 32,
+        ("aes", Some(n @ (16 | 24 | 32))) => n as usize,
+        ("aes", Some(_)) => return Err("an AES key is 16, 24 or 32 bytes long".into()),
+        ("generic-secret", None) => 32,
+        ("generic-secret", Some(n @ 1..=512)) => n as usize,
+        ("generic-secret", Some(_)) => return Err("a generic secret is 1 to 512 bytes long".into()),
+        (other, _) => return Err(format!("key_type {other:?} is not one the console generates (aes, generic-secret)")),
+    };
+    let usages = KeySpec::parse_usages(v["usages"].as_str().unwrap_or("")).map_err(|e| e.to_string())?;
+    let id = match v["id_hex"].as_str() {
+        Some(h) => hex::decode(h).map_err(|e| format!("id_hex is not hex: {e}"))?,
+        None => Vec::new(),
+    };
+    let validity_secs = match v["validity_secs"].as_u64() {
+        None => DEFAULT_VALIDITY_SECS,
+        Some(s @ 60..=MAX_VALIDITY_SECS) => s,
+        Some(_) => return Err(format!("validity_secs must be 60 to {MAX_VALIDITY_SECS}")),
+    };
+    let slot = v["slot"].as_u64().unwrap_or(0);
+    Ok(Request { hosts, slot, label: label.clone(), key_type, length, spec: KeySpec { label, id, usages, ..KeySpec::default() }, validity_secs })
+}
+
+/// `POST /api/keys/distribute` (operator).
+pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
+    let Some(cfg) = &sh.keydist else {
+        return Err(error(
+            409,
+            "key distribution is not configured: start teehsm-console serve with --keydist-signing-key, --attestation-trust-anchor and --attestation-policy",
+        ));
+    };
+    let r = parse(&req.body).map_err(|m| error(400, &m))?;
+    // Every host first: nothing is queued unless all of them can take the key.
+    let mut targets = Vec::with_capacity(r.hosts.len());
+    {
+        let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+        for h in &r.hosts {
+            match store.host(h) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(error(404, &format!("host {h:?} is not enrolled"))),
+                Err(_) => return Err(error(500, "internal error; see the console's log")),
+            }
+        }
+    }
+    for h in &r.hosts {
+        let (nonce, report) = sh.attestations.get(h).unwrap_or(([0; ATTESTATION_NONCE_LEN], None));
+        let Some(report) = report else {
+            return Err(error(409, &format!("host {h:?} has not sent an attestation report for its current nonce yet; wait for its next heartbeat")));
+        };
+        let anchors = cfg.trust_anchors().map_err(|e| error(500, &e))?;
+        let mut refused = format!("host {h:?}: no trust anchor configured (--attestation-trust-anchor)");
+        let mut target = None;
+        for anchor in &anchors {
+            match verify_report(&report, Some(nonce), anchor, &cfg.policy) {
+                Ok(t) => {
+                    target = Some(t);
+                    break;
+                }
+                Err(e) => refused = format!("host {h:?}: {e}"),
+            }
+        }
+        let Some(target) = target else { return Err(error(409, &refused)) };
+        targets.push((h.clone(), target));
+    }
+    let mut bytes = Zeroizing::new(vec![0u8; r.length]);
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(500, "the random generator failed"))?;
+    let key = KeyMaterial::from_bytes(&r.key_type, &bytes).map_err(|e| error(400, &e.to_string()))?;
+    let template = r.spec.template(&key);
+    let material = key.material();
+    let params = WrapParams { slot: r.slot, token_serial: String::new(), created_ms: now, expires_ms: now + r.validity_secs * 1000 };
+    let mut envelopes = Vec::with_capacity(targets.len());
+    for (h, target) in &targets {
+        let env = wrap(target, &params, template.clone(), &material, &cfg.signer).map_err(|e| error(500, &format!("host {h:?}: {e}")))?;
+        envelopes.push((h.clone(), hex::encode(env.id), hex::encode(target.bundle_hash), env.to_bytes()));
+    }
+    drop(material);
+    let Ok(mut store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+    let mut jobs = Vec::new();
+    for (h, envelope_id, target, env) in envelopes {
+        let payload = json!({ "slot": r.slot, "label": r.label, "envelope_id": envelope_id, "envelope_hex": hex::encode(env) });
+        let id = store.create_job(KIND_IMPORT_KEY, &h, &payload, now).map_err(|_| error(500, "internal error; see the console's log"))?;
+        jobs.push(json!({ "host": h, "job_id": id, "envelope_id": envelope_id, "target": target }));
+    }
+    let details = json!({ "label": r.label, "key_type": r.key_type, "length": r.length, "slot": r.slot, "jobs": jobs });
+    if let Err(e) = store.append_audit(now, actor, "key.distribute", &r.label, &details) {
+        tracing::error!(error = %e, "cannot audit the key distribution");
+    }
+    tracing::info!(label = %r.label, hosts = jobs.len(), by = actor, "key distributed");
+    Ok(json_resp(201, json!({ "label": r.label, "jobs": jobs })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_checked() {
+        let ok = parse(br#"{"hosts": ["h1", "h2"], "label": "k", "usages": "encrypt,decrypt", "id_hex": "0a"}"#).unwrap();
+        assert_eq!((ok.key_type.as_str(), ok.length, ok.slot, ok.validity_secs), ("aes", 32, 0, DEFAULT_VALIDITY_SECS));
+        assert_eq!(ok.spec.id, vec![10]);
+        for (bad, why) in [
+            (r#"{"label": "k"}"#, "hosts"),
+            (r#"{"hosts": [], "label": "k"}"#, "1 to"),
+            (r#"{"hosts": ["h"]}"#, "label"),
+            (r#"{"hosts": ["h"], "label": "k", "length": 20}"#, "16, 24 or 32"),
+            (r#"{"hosts": ["h"], "label": "k", "key_type": "rsa"}"#, "not one the console generates"),
+            (r#"{"hosts": ["h"], "label": "k", "usages": "fly"}"#, "unknown usage"),
+            (r#"{"hosts": ["h"], "label": "k", "validity_secs": 5}"#, "validity_secs"),
+            ("[", "expected"),
+        ] {
+            let e = parse(bad.as_bytes()).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn nonces_are_per_host_and_reports_need_one() {
+        let a = Attestations::default();
+        assert!(a.record("h1", b"r").is_err(), "a report before any nonce");
+        let n1 = a.nonce_for("h1").unwrap();
+        assert_eq!(a.nonce_for("h1"), Some(n1));
+        assert_ne!(a.nonce_for("h2"), Some(n1));
+        a.record("h1", b"report").unwrap();
+        assert_eq!(a.get("h1"), Some((n1, Some(b"report".to_vec()))));
+        assert!(a.record("h1", &vec![0; MAX_REPORT_BYTES + 1]).is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! Key distribution through the fleet (issue 6): the console generates a
+//! key, wraps it to each host's attested TA (reports fetched by the agents
+//! over the console's nonces), signs the envelopes, and queues import_key
+//! jobs; the agents hand the envelopes to their TAs. Hosts whose token SO
+//! trusts the console's key import it (and hold the same key); a host whose
+//! SO does not refuses it. The agents also report each TA's platform,
+//! measurement and version.
+//!
+//! Needs the binaries: `cargo build --bins`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use teehsm_tests::fleet::{Fleet, FleetOptions};
+use teehsm_tests::*;
+use teehsm_wire::ck::*;
+use teehsm_wire::{MechParam, Mechanism, Reply, Request};
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+fn run_ok(name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let mut cmd = Command::new(bin(name));
+    for a in args {
+        cmd.arg(a);
+    }
+    let o = cmd.output().unwrap_or_else(|e| panic!("running {name}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{name} failed:\n{text}");
+    text
+}
+
+fn job_states(fleet: &Fleet, host: &str) -> Vec<Value> {
+    let (status, body) = fleet.get(&format!("/api/hosts/{host}/jobs")).expect("GET jobs");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["jobs"].as_array().cloned().unwrap_or_default()
+}
+
+fn find_key(c: &mut teehsm_wire::client::Client, s: u64, label: &str) -> Vec<u64> {
+    match c.call(&Request::FindObjects { session: s, template: vec![teehsm_wire::Attribute::new(CKA_LABEL, label.as_bytes().to_vec())], max: 10 }).unwrap() {
+        Reply::Handles(h) => h,
+        r => panic!("unexpected {r:?}"),
+    }
+}
+
+#[test]
+fn console_distributes_a_key_to_trusting_attested_tas_only() {
+    let files = TempDir::new("fleet-keydist");
+    let dir = files.path();
+    let so_pin = write(dir, "so.pin", &[SO_PIN, b"\n"].concat());
+    let user_pin = write(dir, "user.pin", &[USER_PIN, b"\n"].concat());
+    let (signing_key, public) = (dir.join("console-keydist.pk8"), dir.join("console-keydist.pub.pem"));
+    run_ok("teehsm-console", &[&"keydist", &"keygen", &"--out", &signing_key, &"--public-out", &public]);
+    let anchors = dir.join("anchors");
+    std::fs::create_dir(&anchors).unwrap();
+    // Any TA signed by the (simulated) development signer.
+    let signer = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"teehsm development signer v1");
+    let policy = write(dir, "policy.toml", format!("allow_simulation = true\nallowed_signers = [\"{}\"]\n", hex::encode(signer.as_ref())).as_bytes());
+
+    let console_args: Vec<String> = [
+        "--keydist-signing-key",
+        &signing_key.display().to_string(),
+        "--attestation-trust-anchor",
+        &anchors.display().to_string(),
+        "--attestation-policy",
+        &policy.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let pin_arg = user_pin.display().to_string();
+    let fleet = Fleet::start(
+        "fleet-keydist",
+        FleetOptions { console_args, agent_args: Box::new(move |_| vec!["--user-pin-file".into(), pin_arg.clone()]), ..FleetOptions::default() },
+    );
+
+    // The console trusts each host's (simulated) attestation report key;
+    // the SOs of hosts 1 and 2, not 3, trust the console's signing key.
+    for (n, h) in fleet.hosts.iter().enumerate() {
+        write(&anchors, &format!("{}.pem", h.id), sim_report_key(&h.ca.state_dir.join("platform"), "pem").as_bytes());
+        if n < 2 {
+            run_ok("teehsm", &[&"keydist", &"trust", &"--socket", &h.ca.socket, &"--so-pin-file", &so_pin, &"--console-key", &public]);
+        }
+    }
+
+    // Inventory: every host reports its TA's platform, measurement and version.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = fleet.get("/api/hosts").unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let tas: Vec<&Value> = v["hosts"].as_array().unwrap().iter().filter_map(|h| h["report"]["tas"].get(0)).collect();
+        if tas.len() == 3 && tas.iter().all(|t| t["measurement"].as_str().is_some_and(|m| m.len() == 64)) {
+            assert!(tas.iter().all(|t| t["platform"] == "sim" && t["version"] == env!("CARGO_PKG_VERSION")), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hosts did not report their TA measurement: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Distribute: wait until every host's report over the console's nonce arrived.
+    let request = r#"{"hosts": ["host-1", "host-2", "host-3"], "label": "fleet-aes", "usages": "encrypt,decrypt", "validity_secs": 600}"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let created = loop {
+        let (status, body) = fleet.post("/api/keys/distribute", request).unwrap();
+        if status == 201 {
+            break serde_json::from_str::<Value>(&body).unwrap();
+        }
+        assert_eq!(status, 409, "{body}");
+        assert!(body.contains("attestation report"), "{body}");
+        assert!(Instant::now() < deadline, "distribution still refused: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(created["jobs"].as_array().map(Vec::len), Some(3), "{created}");
+    // Bad requests are refused with the reason.
+    let (status, body) = fleet.post("/api/keys/distribute", r#"{"hosts": ["nobody"], "label": "x"}"#).unwrap();
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = fleet.post("/api/keys/distribute", r#"{"hosts": ["host-1"], "label": "x", "length": 7}"#).unwrap();
+    assert!(status == 400 && body.contains("16, 24 or 32"), "{status} {body}");
+
+    // The agents carry out the jobs: hosts 1-2 import, host 3's TA refuses.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let finished = |v: &Vec<Value>| v.iter().any(|j| j["kind"] == "import_key" && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or("")));
+    let mut done: Vec<Vec<Value>> = Vec::new();
+    while done.len() < 3 {
+        done = fleet.hosts.iter().map(|h| job_states(&fleet, &h.id)).filter(finished).collect();
+        assert!(Instant::now() < deadline, "import_key jobs did not finish: {:?}", fleet.hosts.iter().map(|h| job_states(&fleet, &h.id)).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (n, h) in fleet.hosts.iter().enumerate() {
+        let jobs = job_states(&fleet, &h.id);
+        let job = jobs.iter().find(|j| j["kind"] == "import_key").unwrap();
+        let message = job["result"]["message"].as_str().unwrap_or("").to_owned();
+        if n < 2 {
+            assert_eq!(job["state"], "succeeded", "{}: {job}", h.id);
+            assert!(message.contains("fleet-aes") && message.contains("imported"), "{message}");
+        } else {
+            assert_eq!(job["state"], "failed", "{}: {job}", h.id);
+            assert!(message.contains("TEEHSM_KEYDIST_UNTRUSTED") || message.to_lowercase().contains("trust"), "{message}");
+        }
+    }
+
+    // Hosts 1 and 2 hold the same key: encrypt on one, decrypt on the other.
+    let gcm = || Mechanism::with(CKM_AES_GCM, MechParam::Gcm { iv: vec![3; 12], aad: vec![], tag_bits: 128 });
+    let mut c1 = connect(&fleet.hosts[0].ca.socket);
+    let s1 = user_session(&mut c1);
+    let k1 = find_key(&mut c1, s1, "fleet-aes");
+    assert_eq!(k1.len(), 1);
+    let ct = match c1.call(&Request::Encrypt { session: s1, mechanism: gcm(), key: k1[0], data: b"one key, two HSMs".to_vec() }).unwrap() {
+        Reply::Bytes(b) => b,
+        r => panic!("unexpected {r:?}"),
+    };
+    let mut c2 = connect(&fleet.hosts[1].ca.socket);
+    let s2 = user_session(&mut c2);
+    let k2 = find_key(&mut c2, s2, "fleet-aes");
+    match c2.call(&Request::Decrypt { session: s2, mechanism: gcm(), key: k2[0], data: ct }).unwrap() {
+        Reply::Bytes(b) => assert_eq!(b, b"one key, two HSMs"),
+        r => panic!("unexpected {r:?}"),
+    }
+    // The key is sensitive and not extractable, and host 3 has none.
+    match c2.call(&Request::GetAttributeValue { session: s2, object: k2[0], types: vec![CKA_VALUE] }).unwrap() {
+        Reply::Attributes(a) => assert!(!a[0].status.is_ok(), "CKA_VALUE of a distributed key was readable"),
+        r => panic!("unexpected {r:?}"),
+    }
+    let mut c3 = connect(&fleet.hosts[2].ca.socket);
+    let s3 = user_session(&mut c3);
+    assert!(find_key(&mut c3, s3, "fleet-aes").is_empty());
+
+    // Audited.
+    let (_, audit) = fleet.get("/api/audit").unwrap();
+    assert!(audit.contains("key.distribute") && audit.contains("fleet-aes"), "{audit}");
+}
