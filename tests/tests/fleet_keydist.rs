@@ -4,7 +4,9 @@
 //! jobs; the agents hand the envelopes to their TAs. Hosts whose token SO
 //! trusts the console's key import it (and hold the same key); a host whose
 //! SO does not refuses it. The agents also report each TA's platform,
-//! measurement and version.
+//! measurement and version. Then host 1's TA makes a key and a CSR (a
+//! console job), OpenSSL issues the certificate, and a second job stores it
+//! on the token.
 //!
 //! Needs the binaries: `cargo build --bins`.
 
@@ -48,7 +50,7 @@ fn find_key(c: &mut teehsm_wire::client::Client, s: u64, label: &str) -> Vec<u64
 }
 
 #[test]
-fn console_distributes_a_key_to_trusting_attested_tas_only() {
+fn console_distributes_a_key_and_certificates_to_attested_tas() {
     let files = TempDir::new("fleet-keydist");
     let dir = files.path();
     let so_pin = write(dir, "so.pin", &[SO_PIN, b"\n"].concat());
@@ -172,4 +174,64 @@ fn console_distributes_a_key_to_trusting_attested_tas_only() {
     // Audited.
     let (_, audit) = fleet.get("/api/audit").unwrap();
     assert!(audit.contains("key.distribute") && audit.contains("fleet-aes"), "{audit}");
+
+    // Certificates: host 1's TA makes a key and a CSR; an outside CA (OpenSSL)
+    // issues the certificate, which the console stores next to the key.
+    let (status, body) = fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm"}"#).unwrap();
+    assert!(status == 400 || status == 201, "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm", "generate": true}"#).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let csr_job = serde_json::from_str::<Value>(&body).unwrap()["job_id"].as_u64().unwrap();
+    let finished_job = |host: &str, id: u64| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(j) = job_states(&fleet, host).into_iter().find(|j| j["id"] == id && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or(""))) {
+                return j;
+            }
+            assert!(Instant::now() < deadline, "job {id} on {host} did not finish: {:?}", job_states(&fleet, host));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let job = finished_job("host-1", csr_job);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let csr = job["result"]["message"].as_str().unwrap().to_owned();
+    assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"), "{csr}");
+    let csr_file = write(dir, "web01.csr", csr.as_bytes());
+    let openssl = |args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut cmd = Command::new("openssl");
+        for a in args {
+            cmd.arg(a);
+        }
+        let o = cmd.output().expect("openssl");
+        assert!(o.status.success(), "openssl failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    openssl(&[&"req", &"-verify", &"-noout", &"-in", &csr_file]);
+    let (ca_key, ca_cert, cert) = (dir.join("ca.key"), dir.join("ca.pem"), dir.join("web01.pem"));
+    openssl(&[&"req", &"-x509", &"-newkey", &"ec", &"-pkeyopt", &"ec_paramgen_curve:P-256", &"-nodes", &"-keyout", &ca_key, &"-out", &ca_cert, &"-subj", &"/CN=test CA", &"-days", &"1"]);
+    openssl(&[&"x509", &"-req", &"-in", &csr_file, &"-CA", &ca_cert, &"-CAkey", &ca_key, &"-CAcreateserial", &"-out", &cert, &"-days", &"1"]);
+    let cert_pem = std::fs::read_to_string(&cert).unwrap();
+    let (status, body) = fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": "not a certificate" }).to_string()).unwrap();
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": cert_pem }).to_string()).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let cert_job = serde_json::from_str::<Value>(&body).unwrap()["job_id"].as_u64().unwrap();
+    let job = finished_job("host-1", cert_job);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let certs = match c1.call(&Request::FindObjects {
+        session: s1,
+        template: vec![teehsm_wire::Attribute::ulong(CKA_CLASS, CKO_CERTIFICATE), teehsm_wire::Attribute::new(CKA_LABEL, b"web01".to_vec())],
+        max: 10,
+    }) {
+        Ok(Reply::Handles(h)) => h,
+        r => panic!("unexpected {r:?}"),
+    };
+    assert_eq!(certs.len(), 1, "the certificate is on host 1's token");
+    let der = match c1.call(&Request::GetAttributeValue { session: s1, object: certs[0], types: vec![CKA_VALUE] }).unwrap() {
+        Reply::Attributes(a) => a[0].value.clone(),
+        r => panic!("unexpected {r:?}"),
+    };
+    let body_b64: String = cert_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine;
+    assert_eq!(der, base64::engine::general_purpose::STANDARD.decode(body_b64).unwrap(), "the stored certificate is the issued one");
 }

@@ -12,6 +12,7 @@ use teehsm_agent::ca_health::parse_healthz;
 use teehsm_agent::attestation::Attester;
 use teehsm_agent::ca_health::HealthStatus;
 use teehsm_agent::daemon::jobs::{self, next_action, run_action, Action, JobContext};
+use teehsm_agent::daemon::cert_jobs::{generate_csr, import_certificate, CertificateJob, CsrJob, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE};
 use teehsm_agent::daemon::key_import::{import_key, ImportKeyJob, KIND_IMPORT_KEY};
 use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
 use teehsm_agent::daemon::upgrade::HookTimeouts;
@@ -491,9 +492,9 @@ impl JobRunner {
             return;
         }
         self.task = None;
-        if let Some(job) = resp.jobs.iter().find(|j| !self.attempted.contains(&j.id) && j.kind == KIND_IMPORT_KEY) {
+        if let Some(job) = resp.jobs.iter().find(|j| !self.attempted.contains(&j.id) && TOKEN_JOBS.contains(&j.kind.as_str())) {
             self.attempted.insert(job.id);
-            self.task = Some(tokio::spawn(run_import_key(client.clone(), self.keys.clone(), job.clone())));
+            self.task = Some(tokio::spawn(run_token_job(client.clone(), self.keys.clone(), job.clone())));
             return;
         }
         let Some(ctx) = &self.ctx else {
@@ -520,15 +521,41 @@ impl JobRunner {
     }
 }
 
-/// What an import_key job needs: the CA's client socket and the user PIN.
+/// Jobs that work on a token through a user session (`--user-pin-file`).
+const TOKEN_JOBS: [&str; 3] = [KIND_IMPORT_KEY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE];
+
+/// What a token job needs: the CA's client socket and the user PIN.
 #[derive(Clone)]
 struct KeyImport {
     socket: PathBuf,
     pin: Arc<zeroize::Zeroizing<Vec<u8>>>,
 }
 
-/// An `import_key` job: hands the envelope to the TA and reports the outcome.
-async fn run_import_key(mut client: AgentServiceClient<Channel>, keys: Option<KeyImport>, job: teehsm_wire::proto::fleet::v1::Job) {
+/// Carries out one token job on a blocking thread; the success message.
+fn token_job(k: &KeyImport, kind: &str, payload: &str) -> Result<String, String> {
+    let e = |e: teehsm_agent::daemon::key_import::ImportError| e.to_string();
+    match kind {
+        KIND_IMPORT_KEY => {
+            let job = ImportKeyJob::parse(payload).map_err(e)?;
+            let h = import_key(&k.socket, &k.pin, &job).map_err(e)?;
+            Ok(format!("key {:?} imported into slot {} as handle {h}", job.label, job.slot))
+        }
+        KIND_GENERATE_CSR => {
+            let job = CsrJob::parse(payload).map_err(e)?;
+            generate_csr(&k.socket, &k.pin, &job).map_err(e)
+        }
+        KIND_IMPORT_CERTIFICATE => {
+            let job = CertificateJob::parse(payload).map_err(e)?;
+            let h = import_certificate(&k.socket, &k.pin, &job).map_err(e)?;
+            Ok(format!("certificate {:?} stored in slot {} as handle {h}", job.label, job.slot))
+        }
+        other => Err(format!("this agent does not carry out {other:?} jobs")),
+    }
+}
+
+/// A token job (import_key, generate_csr, import_certificate): runs it and
+/// reports the outcome; a CSR is the success message (PEM).
+async fn run_token_job(mut client: AgentServiceClient<Channel>, keys: Option<KeyImport>, job: teehsm_wire::proto::fleet::v1::Job) {
     let step = |s: &str, d: String| teehsm_wire::proto::fleet::v1::JobStep { step: s.into(), detail: d };
     let report = |state: &str, history: Vec<teehsm_wire::proto::fleet::v1::JobStep>, message: String| ReportJobRequest {
         job_id: job.id,
@@ -537,28 +564,25 @@ async fn run_import_key(mut client: AgentServiceClient<Channel>, keys: Option<Ke
         message,
         active_version: String::new(),
     };
-    let outcome = match (keys, ImportKeyJob::parse(&job.payload_json)) {
-        (_, Err(e)) => Err(e.to_string()),
-        (None, Ok(_)) => Err("this agent has no --user-pin-file, so it cannot open a user session for import_key jobs".to_string()),
-        (Some(k), Ok(ik)) => {
-            let label = ik.label.clone();
-            let slot = ik.slot;
-            jobs::report(&mut client, report("running", vec![step("import", format!("key {label:?} into slot {slot}"))], String::new())).await;
-            match tokio::task::spawn_blocking(move || import_key(&k.socket, &k.pin, &ik)).await {
-                Ok(Ok(handle)) => Ok(format!("key {label:?} imported into slot {slot} as handle {handle}")),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(format!("the import task failed: {e}")),
+    let outcome = match keys {
+        None => Err(format!("this agent has no --user-pin-file, so it cannot open a user session for {} jobs", job.kind)),
+        Some(k) => {
+            jobs::report(&mut client, report("running", vec![step(&job.kind, String::new())], String::new())).await;
+            let (kind, payload) = (job.kind.clone(), job.payload_json.clone());
+            match tokio::task::spawn_blocking(move || token_job(&k, &kind, &payload)).await {
+                Ok(r) => r,
+                Err(e) => Err(format!("the job task failed: {e}")),
             }
         }
     };
     let req = match outcome {
         Ok(msg) => {
-            tracing::info!(job = job.id, "{msg}");
-            report("succeeded", vec![step("import", msg.clone()), step("done", String::new())], msg)
+            tracing::info!(job = job.id, kind = %job.kind, "token job done");
+            report("succeeded", vec![step(&job.kind, "done".into()), step("done", String::new())], msg)
         }
         Err(msg) => {
-            tracing::warn!(job = job.id, error = %msg, "import_key job failed");
-            report("failed", vec![step("import", String::new()), step("failed", msg.clone())], msg)
+            tracing::warn!(job = job.id, kind = %job.kind, error = %msg, "token job failed");
+            report("failed", vec![step(&job.kind, String::new()), step("failed", msg.clone())], msg)
         }
     };
     jobs::report(&mut client, req).await;

@@ -15,6 +15,7 @@ pub mod password;
 pub mod routes;
 pub mod session;
 pub mod tls;
+pub mod token_jobs_api;
 pub mod web;
 pub mod webhook;
 
