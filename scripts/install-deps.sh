@@ -16,6 +16,10 @@ for pkg in openssl opensc softhsm2 ca-certificates pkg-config xxd build-essentia
     libengine-pkcs11-openssl openjdk-17-jdk-headless chromium prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# postgresql (server binaries; the package also creates the postgres user the
+# server runs as when started by root): the console store's tests run on
+# PostgreSQL too, on a throwaway server (scripts/postgres-test-server.sh).
+dpkg -s postgresql >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# The console store's tests also run on PostgreSQL (they fail under CI=true
+# without it): a throwaway server for this run, removed on exit.
+TEEHSM_TEST_POSTGRES_URL="$(./scripts/postgres-test-server.sh start)"
+export TEEHSM_TEST_POSTGRES_URL
+trap './scripts/postgres-test-server.sh stop' EXIT
 # The cross-component tests run the built daemons and load the PKCS#11 module.
 cargo build --workspace --locked
 if command -v cargo-nextest >/dev/null; then

@@ -4,9 +4,8 @@
 //! An alert row is keyed by fingerprint + start time: a condition that
 //! fires, resolves and fires again leaves two rows of history.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-
 use super::convert::{from_db, opt_from_db, opt_to_db, to_db, Page};
+use super::db::{params, Db, Row};
 use super::error::{Result, StoreError};
 use super::Store;
 use crate::alerts::{Alert, AlertChange, EngineState, Severity};
@@ -26,7 +25,7 @@ fn parse_severity(s: &str) -> Result<Severity> {
     }
 }
 
-fn alert_from_row(r: &Row<'_>) -> Result<Alert> {
+fn alert_from_row(r: &Row) -> Result<Alert> {
     let severity: String = r.get(3)?;
     Ok(Alert {
         fingerprint: r.get(0)?,
@@ -48,15 +47,15 @@ fn alert_from_row(r: &Row<'_>) -> Result<Alert> {
 
 /// Inserts `alert` unless a row with its fingerprint and start time exists
 /// (so replaying a batch is harmless).
-fn insert_alert(conn: &Connection, alert: &Alert) -> Result<()> {
+fn insert_alert(db: &Db, alert: &Alert) -> Result<()> {
     let status = if alert.is_firing() { FIRING } else { RESOLVED };
-    conn.execute(
+    db.execute(
         "INSERT INTO alerts (fingerprint, starts_at_ms, rule_id, kind, severity, host_id,
              group_name, ta, slot, summary, description, ends_at_ms, status,
              acknowledged_by, acknowledged_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (fingerprint, starts_at_ms) DO NOTHING",
-        params![
+        &params![
             alert.fingerprint,
             to_db(alert.starts_at_ms)?,
             alert.rule_id,
@@ -79,12 +78,12 @@ fn insert_alert(conn: &Connection, alert: &Alert) -> Result<()> {
 
 /// Resolves the firing row of `alert` (keeping its acknowledgement); if
 /// there is none (the store missed the firing), records it resolved.
-fn resolve_alert(conn: &Connection, alert: &Alert) -> Result<()> {
+fn resolve_alert(db: &Db, alert: &Alert) -> Result<()> {
     let ends = alert.ends_at_ms.unwrap_or(alert.starts_at_ms);
-    let n = conn.execute(
+    let n = db.execute(
         "UPDATE alerts SET status = ?1, ends_at_ms = ?2, summary = ?3, description = ?4
          WHERE fingerprint = ?5 AND starts_at_ms = ?6 AND status = ?7",
-        params![
+        &params![
             RESOLVED,
             to_db(ends)?,
             alert.summary,
@@ -97,7 +96,7 @@ fn resolve_alert(conn: &Connection, alert: &Alert) -> Result<()> {
     if n == 0 {
         let mut resolved = alert.clone();
         resolved.ends_at_ms = Some(ends);
-        insert_alert(conn, &resolved)?;
+        insert_alert(db, &resolved)?;
     }
     Ok(())
 }
@@ -105,9 +104,7 @@ fn resolve_alert(conn: &Connection, alert: &Alert) -> Result<()> {
 impl Store {
     /// Records one evaluation's changes, all or nothing.
     pub fn apply_changes(&mut self, changes: &[AlertChange]) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.db.begin()?;
         for change in changes {
             match change {
                 AlertChange::Fired(a) => insert_alert(&tx, a)?,
@@ -121,10 +118,10 @@ impl Store {
     /// Acknowledges the firing alert with `fingerprint`. Acknowledging again
     /// overwrites who and when.
     pub fn ack_alert(&self, fingerprint: &str, user: &str, now_ms: u64) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.execute(
             "UPDATE alerts SET acknowledged_by = ?1, acknowledged_at_ms = ?2
              WHERE fingerprint = ?3 AND status = ?4",
-            params![user, to_db(now_ms)?, fingerprint, FIRING],
+            &params![user, to_db(now_ms)?, fingerprint, FIRING],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
@@ -141,9 +138,11 @@ impl Store {
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = ?1
              ORDER BY starts_at_ms, fingerprint"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![FIRING], |r| Ok(alert_from_row(r)))?;
-        rows.map(|r| r?).collect()
+        self.db
+            .query(&sql, &params![FIRING])?
+            .iter()
+            .map(alert_from_row)
+            .collect()
     }
 
     /// All alerts, firing and resolved, newest first (by start, then
@@ -154,19 +153,21 @@ impl Store {
             "SELECT {ALERT_COLUMNS} FROM alerts
              ORDER BY starts_at_ms DESC, fingerprint DESC LIMIT ?1 OFFSET ?2"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![limit, offset], |r| Ok(alert_from_row(r)))?;
-        rows.map(|r| r?).collect()
+        self.db
+            .query(&sql, &params![limit, offset])?
+            .iter()
+            .map(alert_from_row)
+            .collect()
     }
 
     /// Saves the alert engine's state (replacing the previous one).
     pub fn save_engine_state(&self, state: &EngineState, now_ms: u64) -> Result<()> {
         let json = serde_json::to_string(state)?;
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO engine_state (id, saved_at_ms, state_json) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE
              SET saved_at_ms = excluded.saved_at_ms, state_json = excluded.state_json",
-            params![to_db(now_ms)?, json],
+            &params![to_db(now_ms)?, json],
         )?;
         Ok(())
     }
@@ -174,13 +175,10 @@ impl Store {
     /// The last saved engine state, if any.
     pub fn load_engine_state(&self) -> Result<Option<EngineState>> {
         let json: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT state_json FROM engine_state WHERE id = 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+            .db
+            .query_opt("SELECT state_json FROM engine_state WHERE id = 1", &[])?
+            .map(|r| r.get(0))
+            .transpose()?;
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 }

@@ -1,9 +1,9 @@
 //! The console's audit log: append-only, numbered 1, 2, ... in order.
 
-use rusqlite::{params, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use super::convert::{from_db, to_db};
+use super::db::params;
 use super::error::Result;
 use super::Store;
 
@@ -30,16 +30,15 @@ impl Store {
         details: &serde_json::Value,
     ) -> Result<u64> {
         let details = serde_json::to_string(details)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: i64 =
-            tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?;
+        let tx = self.db.begin()?;
+        let last: i64 = tx
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM audit", &[])?
+            .get(0)?;
         let seq = from_db(last)?.saturating_add(1);
         tx.execute(
             "INSERT INTO audit (seq, at_ms, actor, action, target, details_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![to_db(seq)?, to_db(at_ms)?, actor, action, target, details],
+            &params![to_db(seq)?, to_db(at_ms)?, actor, action, target, details],
         )?;
         tx.commit()?;
         Ok(seq)
@@ -48,31 +47,22 @@ impl Store {
     /// Up to `limit` entries with `seq > after_seq`, oldest first. Page on
     /// by passing the last `seq` seen.
     pub fn audit_entries(&self, after_seq: u64, limit: u64) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT seq, at_ms, actor, action, target, details_json FROM audit
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &params![to_db(after_seq)?, to_db(limit)?],
         )?;
-        let rows = stmt.query_map(params![to_db(after_seq)?, to_db(limit)?], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (seq, at, actor, action, target, details) = r?;
-            Ok(AuditEntry {
-                seq: from_db(seq)?,
-                at_ms: from_db(at)?,
-                actor,
-                action,
-                target,
-                details: serde_json::from_str(&details)?,
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: from_db(r.get(0)?)?,
+                    at_ms: from_db(r.get(1)?)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    details: serde_json::from_str(&r.get::<String>(5)?)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }

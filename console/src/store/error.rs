@@ -7,6 +7,26 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Its message carries the server's (the client's own `Display` is
+    /// only "db error").
+    #[error("PostgreSQL error: {}", pg_message(.0))]
+    Postgres(postgres::Error),
+    /// `url` without its password; `reason` the client's error with its causes.
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {reason}; check the URL, that the server runs \
+         and that it accepts this user and database"
+    )]
+    Connect { url: String, reason: String },
+    #[error(
+        "the connection to PostgreSQL was lost inside a transaction; nothing of it was committed"
+    )]
+    ConnectionLost,
+    #[error("store connection: {0}")]
+    Worker(String),
+    #[error("bad database location: {0}")]
+    BadLocation(String),
+    #[error("cannot bind a statement parameter: {0}")]
+    Param(String),
     #[error("stored JSON could not be encoded or decoded: {0}")]
     Json(#[from] serde_json::Error),
     #[error(
@@ -44,16 +64,39 @@ pub enum StoreError {
     },
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
+
+/// An error's message followed by those of its causes, each once.
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !msg.contains(&m) {
+            msg.push_str(": ");
+            msg.push_str(&m);
+        }
+        cause = c.source();
+    }
+    msg
+}
+
 /// Result of store operations.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Maps a unique/primary-key violation to `AlreadyExists`.
-pub(crate) fn on_conflict(e: rusqlite::Error, what: &'static str, key: &str) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists {
+/// Maps a unique/primary-key violation (on either backend) to
+/// `AlreadyExists { what, key }`; other errors pass through.
+pub(crate) fn on_conflict(e: StoreError, what: &'static str, key: &str) -> StoreError {
+    if super::db::is_unique_violation(&e) {
+        StoreError::AlreadyExists {
             what,
             key: key.to_string(),
-        },
-        _ => StoreError::Db(e),
+        }
+    } else {
+        e
     }
 }

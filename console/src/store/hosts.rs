@@ -1,10 +1,10 @@
 //! Hosts, the latest report of each, and a bounded history of samples for
 //! charts.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use super::convert::{from_db, opt_from_db, to_db};
+use super::db::{params, Db, Row};
 use super::error::{on_conflict, Result, StoreError};
 use super::Store;
 use crate::alerts::{HostReport, HostSeen};
@@ -83,7 +83,7 @@ pub struct HostSample {
 const HOST_COLUMNS: &str =
     "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status";
 
-fn host_from_row(r: &Row<'_>) -> Result<Host> {
+fn host_from_row(r: &Row) -> Result<Host> {
     let status: String = r.get(6)?;
     Ok(Host {
         id: r.get(0)?,
@@ -97,11 +97,11 @@ fn host_from_row(r: &Row<'_>) -> Result<Host> {
 }
 
 /// Inserts an active host (also used inside the enrollment transaction).
-pub(crate) fn insert_host(conn: &Connection, host: &NewHost) -> Result<()> {
-    conn.execute(
+pub(crate) fn insert_host(db: &Db, host: &NewHost) -> Result<()> {
+    db.execute(
         "INSERT INTO hosts (id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status)
          VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
-        params![
+        &params![
             host.id,
             host.name,
             host.group,
@@ -114,32 +114,59 @@ pub(crate) fn insert_host(conn: &Connection, host: &NewHost) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::record_report`]'s three statements as one for PostgreSQL
+/// (data-modifying `WITH`, which SQLite lacks): `?1` host id, `?2` now,
+/// `?3` report JSON, `?4`..`?7` CPU and memory, `?8` token keys JSON.
+/// Returns 0 rows counted when the host is unknown (then nothing changed).
+const RECORD_REPORT_PG: &str = "WITH h AS (
+        UPDATE hosts SET last_seen_ms = CAST(?2 AS BIGINT) WHERE id = CAST(?1 AS TEXT) RETURNING id
+    ), r AS (
+        INSERT INTO host_reports (host_id, received_at_ms, report_json)
+        SELECT id, CAST(?2 AS BIGINT), CAST(?3 AS TEXT) FROM h
+        ON CONFLICT (host_id) DO UPDATE
+        SET received_at_ms = excluded.received_at_ms, report_json = excluded.report_json
+    ), s AS (
+        INSERT INTO host_samples (host_id, at_ms, ta_cpu_percent, ta_memory_bytes,
+            ca_cpu_percent, ca_memory_bytes, token_keys_json)
+        SELECT id, CAST(?2 AS BIGINT), CAST(?4 AS DOUBLE PRECISION), CAST(?5 AS BIGINT),
+            CAST(?6 AS DOUBLE PRECISION), CAST(?7 AS BIGINT), CAST(?8 AS TEXT) FROM h
+        ON CONFLICT (host_id, at_ms) DO UPDATE
+        SET ta_cpu_percent = excluded.ta_cpu_percent,
+            ta_memory_bytes = excluded.ta_memory_bytes,
+            ca_cpu_percent = excluded.ca_cpu_percent,
+            ca_memory_bytes = excluded.ca_memory_bytes,
+            token_keys_json = excluded.token_keys_json
+    )
+    SELECT COUNT(*) FROM h";
+
 impl Store {
     /// Adds an active host; an existing id is `AlreadyExists`.
     pub fn add_host(&self, host: &NewHost) -> Result<()> {
-        insert_host(&self.conn, host)
+        insert_host(&self.db, host)
     }
 
     pub fn host(&self, id: &str) -> Result<Option<Host>> {
         let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = ?1");
-        self.conn
-            .query_row(&sql, params![id], |r| Ok(host_from_row(r)))
-            .optional()?
+        self.db
+            .query_opt(&sql, &params![id])?
+            .map(|r| host_from_row(&r))
             .transpose()
     }
 
     /// All hosts, by id.
     pub fn hosts(&self) -> Result<Vec<Host>> {
         let sql = format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], |r| Ok(host_from_row(r)))?;
-        rows.map(|r| r?).collect()
+        self.db
+            .query(&sql, &[])?
+            .iter()
+            .map(host_from_row)
+            .collect()
     }
 
     pub fn set_host_status(&self, id: &str, status: HostStatus) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.execute(
             "UPDATE hosts SET status = ?1 WHERE id = ?2",
-            params![status.as_str(), id],
+            &params![status.as_str(), id],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
@@ -168,12 +195,37 @@ impl Store {
             })
             .collect();
         let tokens = serde_json::to_string(&tokens)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Each statement is by key or an upsert: no need to wait for other
+        // writers; a heartbeat lost to a database crash is resent anyway.
+        let tx = self.db.begin_telemetry()?;
+        if tx.is_postgres() {
+            // The hot path in one round trip instead of three.
+            let seen: i64 = tx
+                .query_one(
+                    RECORD_REPORT_PG,
+                    &params![
+                        report.host_id,
+                        now,
+                        json,
+                        report.ta_cpu_percent,
+                        to_db(report.ta_memory_bytes)?,
+                        report.ca_cpu_percent,
+                        to_db(report.ca_memory_bytes)?,
+                        tokens
+                    ],
+                )?
+                .get(0)?;
+            if seen == 0 {
+                return Err(StoreError::NotFound {
+                    what: "host",
+                    key: report.host_id.clone(),
+                });
+            }
+            return tx.commit();
+        }
         let n = tx.execute(
             "UPDATE hosts SET last_seen_ms = ?1 WHERE id = ?2",
-            params![now, report.host_id],
+            &params![now, report.host_id],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
@@ -185,7 +237,7 @@ impl Store {
             "INSERT INTO host_reports (host_id, received_at_ms, report_json) VALUES (?1, ?2, ?3)
              ON CONFLICT (host_id) DO UPDATE
              SET received_at_ms = excluded.received_at_ms, report_json = excluded.report_json",
-            params![report.host_id, now, json],
+            &params![report.host_id, now, json],
         )?;
         tx.execute(
             "INSERT INTO host_samples (host_id, at_ms, ta_cpu_percent, ta_memory_bytes,
@@ -197,7 +249,7 @@ impl Store {
                  ca_cpu_percent = excluded.ca_cpu_percent,
                  ca_memory_bytes = excluded.ca_memory_bytes,
                  token_keys_json = excluded.token_keys_json",
-            params![
+            &params![
                 report.host_id,
                 now,
                 report.ta_cpu_percent,
@@ -214,69 +266,53 @@ impl Store {
     /// The latest report of every host that sent one, by host id: the
     /// engine's `reports` input.
     pub fn latest_reports(&self) -> Result<Vec<HostReport>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT report_json FROM host_reports ORDER BY host_id")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+        self.db
+            .query("SELECT report_json FROM host_reports ORDER BY host_id", &[])?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(&r.get::<String>(0)?)?))
+            .collect()
     }
 
     /// When each host was last seen (hosts never seen are left out): the
     /// engine's `hosts_last_seen` input.
     pub fn hosts_seen(&self) -> Result<Vec<HostSeen>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT id, group_name, last_seen_ms FROM hosts
              WHERE last_seen_ms IS NOT NULL ORDER BY id",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (host_id, group, seen) = r?;
-            Ok(HostSeen {
-                host_id,
-                group,
-                last_seen_ms: from_db(seen)?,
+        rows.iter()
+            .map(|r| {
+                Ok(HostSeen {
+                    host_id: r.get(0)?,
+                    group: r.get(1)?,
+                    last_seen_ms: from_db(r.get(2)?)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Samples of `host_id` taken at or after `since_ms`, oldest first.
     pub fn samples(&self, host_id: &str, since_ms: u64) -> Result<Vec<HostSample>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.query(
             "SELECT host_id, at_ms, ta_cpu_percent, ta_memory_bytes, ca_cpu_percent,
                     ca_memory_bytes, token_keys_json
              FROM host_samples WHERE host_id = ?1 AND at_ms >= ?2 ORDER BY at_ms",
+            &params![host_id, to_db(since_ms)?],
         )?;
-        let rows = stmt.query_map(params![host_id, to_db(since_ms)?], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, f64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (host_id, at, ta_cpu, ta_mem, ca_cpu, ca_mem, tokens) = r?;
-            Ok(HostSample {
-                host_id,
-                at_ms: from_db(at)?,
-                ta_cpu_percent: ta_cpu,
-                ta_memory_bytes: from_db(ta_mem)?,
-                ca_cpu_percent: ca_cpu,
-                ca_memory_bytes: from_db(ca_mem)?,
-                tokens: serde_json::from_str(&tokens)?,
+        rows.iter()
+            .map(|r| {
+                Ok(HostSample {
+                    host_id: r.get(0)?,
+                    at_ms: from_db(r.get(1)?)?,
+                    ta_cpu_percent: r.get(2)?,
+                    ta_memory_bytes: from_db(r.get(3)?)?,
+                    ca_cpu_percent: r.get(4)?,
+                    ca_memory_bytes: from_db(r.get(5)?)?,
+                    tokens: serde_json::from_str(&r.get::<String>(6)?)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Deletes samples older than `keep_days` days before `now_ms`;
@@ -284,9 +320,9 @@ impl Store {
     pub fn prune_samples(&self, now_ms: u64, keep_days: u64) -> Result<u64> {
         let keep_ms = keep_days.saturating_mul(24 * 60 * 60 * 1000);
         let cutoff = to_db(now_ms.saturating_sub(keep_ms))?;
-        let n = self
-            .conn
-            .execute("DELETE FROM host_samples WHERE at_ms < ?1", params![cutoff])?;
-        Ok(n as u64)
+        self.db.execute(
+            "DELETE FROM host_samples WHERE at_ms < ?1",
+            &params![cutoff],
+        )
     }
 }

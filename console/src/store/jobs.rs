@@ -2,10 +2,10 @@
 //! lifecycle: queued -> running -> succeeded | failed | rolled_back, and
 //! failed -> rolled_back.
 
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use super::convert::{from_db, to_db, Page};
+use super::db::{params, Row};
 use super::error::{Result, StoreError};
 use super::Store;
 
@@ -71,7 +71,7 @@ pub struct Job {
 const JOB_COLUMNS: &str =
     "id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms, result_json";
 
-fn job_from_row(r: &Row<'_>) -> Result<Job> {
+fn job_from_row(r: &Row) -> Result<Job> {
     let payload: String = r.get(3)?;
     let state: String = r.get(4)?;
     let result: Option<String> = r.get(7)?;
@@ -98,15 +98,15 @@ impl Store {
     ) -> Result<u64> {
         let payload = serde_json::to_string(payload)?;
         let now = to_db(now_ms)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM jobs", [], |r| r.get(0))?;
+        let tx = self.db.begin()?;
+        let last: i64 = tx
+            .query_one("SELECT COALESCE(MAX(id), 0) FROM jobs", &[])?
+            .get(0)?;
         let id = from_db(last)?.saturating_add(1);
         tx.execute(
             "INSERT INTO jobs (id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![
+            &params![
                 to_db(id)?,
                 kind,
                 target_host,
@@ -121,9 +121,9 @@ impl Store {
 
     pub fn job(&self, id: u64) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
-        self.conn
-            .query_row(&sql, params![to_db(id)?], |r| Ok(job_from_row(r)))
-            .optional()?
+        self.db
+            .query_opt(&sql, &params![to_db(id)?])?
+            .map(|r| job_from_row(&r))
             .transpose()
     }
 
@@ -138,16 +138,11 @@ impl Store {
     ) -> Result<()> {
         let result = result.map(serde_json::to_string).transpose()?;
         let db_id = to_db(id)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.db.begin()?;
         let current: Option<String> = tx
-            .query_row(
-                "SELECT state FROM jobs WHERE id = ?1",
-                params![db_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+            .query_opt("SELECT state FROM jobs WHERE id = ?1", &params![db_id])?
+            .map(|r| r.get(0))
+            .transpose()?;
         let current = match current {
             Some(s) => JobState::parse(&s)?,
             None => {
@@ -168,7 +163,7 @@ impl Store {
             "UPDATE jobs SET state = ?1, updated_at_ms = ?2,
                  result_json = COALESCE(?3, result_json)
              WHERE id = ?4",
-            params![state.as_str(), to_db(now_ms)?, result, db_id],
+            &params![state.as_str(), to_db(now_ms)?, result, db_id],
         )?;
         tx.commit()?;
         Ok(())
@@ -179,11 +174,13 @@ impl Store {
         let (limit, offset) = page.params()?;
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs
-             WHERE (?1 IS NULL OR target_host = ?1)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR target_host = ?1)
              ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![target_host, limit, offset], |r| Ok(job_from_row(r)))?;
-        rows.map(|r| r?).collect()
+        self.db
+            .query(&sql, &params![target_host, limit, offset])?
+            .iter()
+            .map(job_from_row)
+            .collect()
     }
 }

@@ -1,11 +1,10 @@
 //! Schema migrations: plain portable SQL files (console/migrations/),
-//! applied in order inside one transaction and recorded in
-//! `schema_migrations`. A database whose schema is newer than this binary
-//! knows is refused.
-
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+//! applied in order inside one write transaction and recorded in
+//! `schema_migrations`, on SQLite and PostgreSQL alike. A database whose
+//! schema is newer than this binary knows is refused.
 
 use super::convert::{from_db, to_db};
+use super::db::{params, Db};
 use super::error::{Result, StoreError};
 
 /// One migration: its version (1, 2, ...), name, and SQL.
@@ -16,11 +15,18 @@ pub struct Migration {
 }
 
 /// All migrations this binary knows, in order, versions 1..=n without gaps.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_rollouts",
+        sql: include_str!("../../migrations/0002_rollouts.sql"),
+    },
+];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> u64 {
@@ -35,28 +41,28 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 
 /// Brings the schema up to date with `migrations`; returns the version
 /// the database is at afterwards.
-pub fn migrate(conn: &mut Connection, migrations: &[Migration], now_ms: u64) -> Result<u64> {
+pub(crate) fn migrate(db: &mut Db, migrations: &[Migration], now_ms: u64) -> Result<u64> {
     let binary = migrations.last().map_or(0, |m| m.version);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = db.begin()?;
     tx.execute_batch(CREATE_TABLE)?;
-    let db: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .flatten();
-    let db = db.map(from_db).transpose()?.unwrap_or(0);
-    if db > binary {
-        return Err(StoreError::SchemaTooNew { db, binary });
+    let db_version: Option<i64> = tx
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+        .get(0)?;
+    let db_version = db_version.map(from_db).transpose()?.unwrap_or(0);
+    if db_version > binary {
+        return Err(StoreError::SchemaTooNew {
+            db: db_version,
+            binary,
+        });
     }
     for m in migrations {
         let recorded: Option<String> = tx
-            .query_row(
+            .query_opt(
                 "SELECT name FROM schema_migrations WHERE version = ?1",
-                params![to_db(m.version)?],
-                |r| r.get(0),
-            )
-            .optional()?;
+                &params![to_db(m.version)?],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         match recorded {
             Some(name) if name == m.name => {}
             Some(name) => {
@@ -70,7 +76,7 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration], now_ms: u64) -> 
                 tx.execute_batch(m.sql)?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
-                    params![to_db(m.version)?, m.name, to_db(now_ms)?],
+                    &params![to_db(m.version)?, m.name, to_db(now_ms)?],
                 )?;
             }
         }

@@ -1,78 +1,99 @@
 //! The console's store: hosts and their reports, enrollment tokens,
-//! alerts, users, audit log, jobs and the licence, over SQLite.
+//! alerts, users, audit log, jobs and the licence, over SQLite (default,
+//! a file) or PostgreSQL (a `postgres://` URL).
 //!
-//! The schema lives in portable SQL files (console/migrations/) so that a
-//! PostgreSQL backend can apply the same migrations. Like the alert engine,
-//! the store reads no clock: every time is passed in as Unix milliseconds.
+//! The schema lives in portable SQL files (console/migrations/) that both
+//! backends apply unchanged; the statements are written once over the
+//! small [`db`] layer. Like the alert engine, the store reads no clock:
+//! every time is passed in as Unix milliseconds.
 //!
 //! One [`Store`] wraps one connection; open one per thread. Multi-row
-//! changes run in `BEGIN IMMEDIATE` transactions; the database runs in WAL
-//! mode with a busy timeout, so concurrent writers wait instead of failing.
+//! changes run in write transactions that serialize writers (SQLite's
+//! `BEGIN IMMEDIATE` in WAL mode with a busy timeout; on PostgreSQL an
+//! advisory lock), so concurrent writers wait instead of failing. The
+//! PostgreSQL connection runs on its own thread, so the store may be
+//! called from async code on either backend.
 
 mod alerts;
 mod audit;
 mod convert;
+pub(crate) mod db;
 mod error;
 mod hosts;
 mod jobs;
 mod licence;
+mod rollouts;
 pub mod migrate;
 mod tokens;
 mod users;
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::Connection;
+use db::Db;
 
 pub use audit::AuditEntry;
 pub use convert::Page;
+pub use db::Location;
 pub use error::{Result, StoreError};
 pub use hosts::{Host, HostSample, HostStatus, NewHost, TokenKeys};
 pub use jobs::{Job, JobState};
+pub use rollouts::{JobReportOutcome, PackageRecord, Rollout, RolloutHost, RolloutStatus, ITEM_TA_VERSION, KIND_TA_UPGRADE};
 pub use tokens::token_hash;
 pub use users::{Role, User};
 
-/// How long a writer waits for another one before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// See the module documentation.
 pub struct Store {
-    conn: Connection,
+    db: Db,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it to
-    /// this binary's schema. A database with a newer schema is refused
-    /// ([`StoreError::SchemaTooNew`]).
+    /// Opens (creating if needed) the SQLite database at `path` and
+    /// migrates it to this binary's schema. A database with a newer schema
+    /// is refused ([`StoreError::SchemaTooNew`]).
     pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Self> {
-        Self::open_with(path, migrate::MIGRATIONS, now_ms)
+        Self::open_at(&Location::Sqlite(path.as_ref().to_path_buf()), now_ms)
     }
 
-    /// As [`Store::open`] with an explicit migration list (tests).
+    /// As [`Store::open`], on the PostgreSQL database at `url`
+    /// (`postgres://user[:password]@host[:port]/database`; the database
+    /// must exist). The connection is plain TCP (no TLS).
+    pub fn open_url(url: &str, now_ms: u64) -> Result<Self> {
+        Self::open_at(&Location::Postgres(url.to_owned()), now_ms)
+    }
+
+    /// As [`Store::open`] for a path or a `postgres://` URL
+    /// ([`Location::parse`]).
+    pub fn open_location(location: &str, now_ms: u64) -> Result<Self> {
+        Self::open_at(&Location::parse(location)?, now_ms)
+    }
+
+    /// As [`Store::open`] for a parsed [`Location`].
+    pub fn open_at(location: &Location, now_ms: u64) -> Result<Self> {
+        Self::open_with(location, migrate::MIGRATIONS, now_ms)
+    }
+
+    /// As [`Store::open_at`] with an explicit migration list (tests).
     pub(crate) fn open_with(
-        path: impl AsRef<Path>,
+        location: &Location,
         migrations: &[migrate::Migration],
         now_ms: u64,
     ) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!("journal mode {mode}, not wal")));
-        }
-        conn.execute_batch("PRAGMA foreign_keys = ON")?;
-        migrate::migrate(&mut conn, migrations, now_ms)?;
-        Ok(Store { conn })
+        let mut db = Db::open(location)?;
+        migrate::migrate(&mut db, migrations, now_ms)?;
+        Ok(Store { db })
+    }
+
+    /// Whether this store is on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.db.is_postgres()
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u64> {
-        let v: Option<i64> =
-            self.conn
-                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                    r.get(0)
-                })?;
+        let v: Option<i64> = self
+            .db
+            .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+            .get(0)?;
         Ok(convert::opt_from_db(v)?.unwrap_or(0))
     }
 }

@@ -1,9 +1,9 @@
 //! Console users. The password hash is an opaque string: hashing and
 //! verifying are the caller's business.
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
+use super::db::{params, Row};
 use super::error::{on_conflict, Result, StoreError};
 use super::Store;
 
@@ -41,7 +41,7 @@ pub struct User {
     pub password_hash: String,
 }
 
-fn user_from_row(r: &Row<'_>) -> Result<User> {
+fn user_from_row(r: &Row) -> Result<User> {
     let role: String = r.get(1)?;
     Ok(User {
         name: r.get(0)?,
@@ -59,39 +59,41 @@ fn not_found(name: &str) -> StoreError {
 
 impl Store {
     pub fn add_user(&self, user: &User) -> Result<()> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)",
-                params![user.name, user.role.as_str(), user.password_hash],
+                &params![user.name, user.role.as_str(), user.password_hash],
             )
             .map_err(|e| on_conflict(e, "user", &user.name))?;
         Ok(())
     }
 
     pub fn user(&self, name: &str) -> Result<Option<User>> {
-        self.conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT name, role, password_hash FROM users WHERE name = ?1",
-                params![name],
-                |r| Ok(user_from_row(r)),
-            )
-            .optional()?
+                &params![name],
+            )?
+            .map(|r| user_from_row(&r))
             .transpose()
     }
 
     /// All users, by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, role, password_hash FROM users ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok(user_from_row(r)))?;
-        rows.map(|r| r?).collect()
+        self.db
+            .query(
+                "SELECT name, role, password_hash FROM users ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(user_from_row)
+            .collect()
     }
 
     pub fn set_user_role(&self, name: &str, role: Role) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.execute(
             "UPDATE users SET role = ?1 WHERE name = ?2",
-            params![role.as_str(), name],
+            &params![role.as_str(), name],
         )?;
         if n == 0 {
             return Err(not_found(name));
@@ -100,9 +102,9 @@ impl Store {
     }
 
     pub fn set_user_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.execute(
             "UPDATE users SET password_hash = ?1 WHERE name = ?2",
-            params![password_hash, name],
+            &params![password_hash, name],
         )?;
         if n == 0 {
             return Err(not_found(name));
@@ -112,8 +114,8 @@ impl Store {
 
     pub fn delete_user(&self, name: &str) -> Result<()> {
         let n = self
-            .conn
-            .execute("DELETE FROM users WHERE name = ?1", params![name])?;
+            .db
+            .execute("DELETE FROM users WHERE name = ?1", &params![name])?;
         if n == 0 {
             return Err(not_found(name));
         }

@@ -1,5 +1,5 @@
 use crate::alerts::{Alert, AlertChange, EngineState, Severity};
-use crate::store::testutil::temp_store;
+use crate::store::testutil::{on_both, TestDb};
 use crate::store::{Page, StoreError};
 
 fn alert(fp: &str, starts: u64) -> Alert {
@@ -27,9 +27,8 @@ fn resolved(mut a: Alert, ends: u64) -> Alert {
     a
 }
 
-#[test]
-fn apply_ack_resolve() {
-    let (_dir, mut store) = temp_store();
+fn apply_ack_resolve(db: &TestDb) {
+    let mut store = db.open(1);
     let a = alert("aaaa", 100);
     let b = alert("bbbb", 200);
     store
@@ -65,9 +64,8 @@ fn apply_ack_resolve() {
     assert!(store.ack_alert("aaaa", "bob", 400).is_err());
 }
 
-#[test]
-fn refire_keeps_history_and_resolve_without_fire_is_recorded() {
-    let (_dir, mut store) = temp_store();
+fn refire_keeps_history_and_resolve_without_fire_is_recorded(db: &TestDb) {
+    let mut store = db.open(1);
     let a = alert("aaaa", 100);
     store
         .apply_changes(&[AlertChange::Fired(a.clone())])
@@ -100,9 +98,8 @@ fn refire_keeps_history_and_resolve_without_fire_is_recorded() {
     );
 }
 
-#[test]
-fn history_pages() {
-    let (_dir, mut store) = temp_store();
+fn history_pages(db: &TestDb) {
+    let mut store = db.open(1);
     let changes: Vec<AlertChange> = (0..25)
         .map(|i| AlertChange::Fired(alert(&format!("fp{i:02}"), 1000 + i)))
         .collect();
@@ -122,9 +119,8 @@ fn history_pages() {
     assert_eq!(seen, expected);
 }
 
-#[test]
-fn batch_is_all_or_nothing() {
-    let (_dir, mut store) = temp_store();
+fn batch_is_all_or_nothing(db: &TestDb) {
+    let mut store = db.open(1);
     let mut bad = alert("bbbb", 100);
     bad.starts_at_ms = u64::MAX; // does not fit BIGINT
     let r = store.apply_changes(&[
@@ -135,9 +131,8 @@ fn batch_is_all_or_nothing() {
     assert!(store.firing_alerts().unwrap().is_empty());
 }
 
-#[test]
-fn engine_state_round_trips() {
-    let (_dir, store) = temp_store();
+fn engine_state_round_trips(db: &TestDb) {
+    let store = db.open(1);
     assert_eq!(store.load_engine_state().unwrap(), None);
     let mut state = EngineState::default();
     state.firing.insert("aaaa".into(), alert("aaaa", 5));
@@ -149,8 +144,7 @@ fn engine_state_round_trips() {
 }
 
 /// The engine's output stored and the engine rebuilt from the store.
-#[test]
-fn engine_round_trip_through_store() {
+fn engine_round_trip_through_store(db: &TestDb) {
     use crate::alerts::{AlertEngine, HostReport, HostSeen, RuleSet, TaReport};
     let rules = RuleSet::from_toml(
         r#"
@@ -165,7 +159,7 @@ fn engine_round_trip_through_store() {
         host_id: "h1".into(),
         group: "eu".into(),
         reported_at_ms: 0,
-        tas: vec![TaReport {
+        tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
             ta_id: "ta-0".into(),
             version: "1".into(),
             up,
@@ -185,7 +179,7 @@ fn engine_round_trip_through_store() {
         group: "eu".into(),
         last_seen_ms: 0,
     }];
-    let (_dir, mut store) = temp_store();
+    let mut store = db.open(1);
     let mut engine = AlertEngine::new(rules.clone());
     let fired = engine.evaluate(1000, &[report(false)], &seen, None);
     assert_eq!(fired.len(), 1);
@@ -210,3 +204,12 @@ fn engine_round_trip_through_store() {
     );
     assert_eq!(history[0].acknowledged_by.as_deref(), Some("alice"));
 }
+
+on_both!(
+    apply_ack_resolve,
+    refire_keeps_history_and_resolve_without_fire_is_recorded,
+    history_pages,
+    batch_is_all_or_nothing,
+    engine_state_round_trips,
+    engine_round_trip_through_store,
+);

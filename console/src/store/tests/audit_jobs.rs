@@ -1,11 +1,10 @@
 use serde_json::json;
 
-use crate::store::testutil::temp_store;
+use crate::store::testutil::{on_both, TestDb};
 use crate::store::{JobState, Page, StoreError};
 
-#[test]
-fn audit_is_ordered_and_pages() {
-    let (_dir, mut store) = temp_store();
+fn audit_is_ordered_and_pages(db: &TestDb) {
+    let mut store = db.open(1);
     for i in 0..7u64 {
         // Times deliberately not monotonic: order is by seq.
         let seq = store
@@ -34,10 +33,9 @@ fn audit_is_ordered_and_pages() {
     assert!(store.audit_entries(7, 10).unwrap().is_empty());
 }
 
-#[test]
-fn audit_from_two_connections_is_gap_free() {
-    let (dir, mut a) = temp_store();
-    let mut b = crate::store::Store::open(dir.path().join("console.db"), 0).unwrap();
+fn audit_from_two_connections_is_gap_free(db: &TestDb) {
+    let mut a = db.open(1);
+    let mut b = db.open(0);
     let t = std::thread::spawn(move || {
         for i in 0..20 {
             b.append_audit(i, "b", "x", "t", &json!(null)).unwrap();
@@ -56,9 +54,8 @@ fn audit_from_two_connections_is_gap_free() {
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
 
-#[test]
-fn job_lifecycle() {
-    let (_dir, mut store) = temp_store();
+fn job_lifecycle(db: &TestDb) {
+    let mut store = db.open(1);
     let id = store
         .create_job("ta_update", "h1", &json!({ "version": "1.2" }), 10)
         .unwrap();
@@ -131,3 +128,9 @@ fn job_transitions() {
         ]
     );
 }
+
+on_both!(
+    audit_is_ordered_and_pages,
+    audit_from_two_connections_is_gap_free,
+    job_lifecycle,
+);

@@ -1,5 +1,5 @@
 use crate::alerts::{HostReport, TaReport, TokenReport};
-use crate::store::testutil::temp_store;
+use crate::store::testutil::{on_both, TestDb};
 use crate::store::{HostStatus, NewHost, StoreError, TokenKeys};
 
 const DAY: u64 = 24 * 60 * 60 * 1000;
@@ -19,7 +19,7 @@ fn report(host: &str, keys: u64) -> HostReport {
         host_id: host.into(),
         group: "eu".into(),
         reported_at_ms: 0,
-        tas: vec![TaReport {
+        tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
             ta_id: "ta-0".into(),
             version: "1".into(),
             up: true,
@@ -41,9 +41,8 @@ fn report(host: &str, keys: u64) -> HostReport {
     }
 }
 
-#[test]
-fn reports_update_latest_last_seen_and_samples() {
-    let (_dir, mut store) = temp_store();
+fn reports_update_latest_last_seen_and_samples(db: &TestDb) {
+    let mut store = db.open(1);
     store.add_host(&new_host("h1", "eu")).unwrap();
     store.add_host(&new_host("h2", "us")).unwrap();
     assert!(store.hosts_seen().unwrap().is_empty());
@@ -80,9 +79,8 @@ fn reports_update_latest_last_seen_and_samples() {
     assert!(store.samples("h2", 0).unwrap().is_empty());
 }
 
-#[test]
-fn report_of_unknown_host_is_refused() {
-    let (_dir, mut store) = temp_store();
+fn report_of_unknown_host_is_refused(db: &TestDb) {
+    let mut store = db.open(1);
     assert!(matches!(
         store.record_report(&report("ghost", 1), 10),
         Err(StoreError::NotFound { .. })
@@ -90,9 +88,8 @@ fn report_of_unknown_host_is_refused() {
     assert!(store.latest_reports().unwrap().is_empty());
 }
 
-#[test]
-fn pruning_drops_old_samples_only() {
-    let (_dir, mut store) = temp_store();
+fn pruning_drops_old_samples_only(db: &TestDb) {
+    let mut store = db.open(1);
     store.add_host(&new_host("h1", "eu")).unwrap();
     let now = 100 * DAY;
     for days_ago in [40, 31, 30, 29, 1, 0] {
@@ -113,9 +110,8 @@ fn pruning_drops_old_samples_only() {
     assert_eq!(store.prune_samples(now, 30).unwrap(), 0);
 }
 
-#[test]
-fn host_status_and_duplicates() {
-    let (_dir, store) = temp_store();
+fn host_status_and_duplicates(db: &TestDb) {
+    let store = db.open(1);
     store.add_host(&new_host("h1", "eu")).unwrap();
     assert!(matches!(
         store.add_host(&new_host("h1", "us")),
@@ -130,9 +126,8 @@ fn host_status_and_duplicates() {
     assert_eq!(store.host("h9").unwrap(), None);
 }
 
-#[test]
-fn injection_looking_names_are_stored_verbatim() {
-    let (_dir, mut store) = temp_store();
+fn injection_looking_names_are_stored_verbatim(db: &TestDb) {
+    let mut store = db.open(1);
     let nasty = "h1'; DROP TABLE hosts; --";
     let group = "\"group\") OR 1=1 --";
     store.add_host(&new_host(nasty, group)).unwrap();
@@ -145,3 +140,11 @@ fn injection_looking_names_are_stored_verbatim() {
     assert_eq!(store.latest_reports().unwrap()[0].host_id, nasty);
     assert_eq!(store.samples(nasty, 0).unwrap().len(), 1);
 }
+
+on_both!(
+    reports_update_latest_last_seen_and_samples,
+    report_of_unknown_host_is_refused,
+    pruning_drops_old_samples_only,
+    host_status_and_duplicates,
+    injection_looking_names_are_stored_verbatim,
+);

@@ -1,7 +1,9 @@
-//! Tests of the store, on temp-file databases.
+//! Tests of the store: each on a fresh SQLite file and (see
+//! [`crate::store::testutil`]) on a fresh PostgreSQL database.
 
 mod alerts;
 mod audit_jobs;
+mod backends;
 mod hosts;
 mod migrations;
 mod tokens;

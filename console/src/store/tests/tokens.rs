@@ -1,6 +1,6 @@
 use std::sync::{Arc, Barrier};
 
-use crate::store::testutil::temp_store;
+use crate::store::testutil::{on_both, TestDb};
 use crate::store::{token_hash, NewHost, Store, StoreError};
 
 fn new_host(id: &str) -> NewHost {
@@ -13,20 +13,20 @@ fn new_host(id: &str) -> NewHost {
     }
 }
 
-#[test]
-fn token_is_stored_hashed_and_used_once() {
-    let (dir, store) = temp_store();
+fn token_is_stored_hashed_and_used_once(db: &TestDb) {
+    let store = db.open(1);
     store
         .create_enrollment_token("t1", "s3cret-token", 0, 1000)
         .unwrap();
-    // Only the hash is in the file's table.
-    let conn = rusqlite::Connection::open(dir.path().join("console.db")).unwrap();
-    let stored: String = conn
-        .query_row(
+    // Only the hash is in the table.
+    let raw = db.raw();
+    let stored: String = raw
+        .query_one(
             "SELECT token_sha256 FROM enrollment_tokens WHERE id = 't1'",
-            [],
-            |r| r.get(0),
+            &[],
         )
+        .unwrap()
+        .get(0)
         .unwrap();
     assert_eq!(stored, token_hash("s3cret-token"));
     assert_ne!(stored, "s3cret-token");
@@ -46,19 +46,18 @@ fn token_is_stored_hashed_and_used_once() {
         store.consume_enrollment_token("other", "h2", 11),
         Err(StoreError::TokenUnknown)
     ));
-    let (used_at, by): (i64, String) = conn
-        .query_row(
+    let row = raw
+        .query_one(
             "SELECT used_at_ms, used_by_host FROM enrollment_tokens WHERE id = 't1'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            &[],
         )
         .unwrap();
+    let (used_at, by): (i64, String) = (row.get(0).unwrap(), row.get(1).unwrap());
     assert_eq!((used_at, by.as_str()), (10, "h1"));
 }
 
-#[test]
-fn expired_token_is_refused() {
-    let (_dir, store) = temp_store();
+fn expired_token_is_refused(db: &TestDb) {
+    let store = db.open(1);
     store.create_enrollment_token("t1", "tok", 0, 1000).unwrap();
     assert!(matches!(
         store.consume_enrollment_token("tok", "h1", 1000),
@@ -71,9 +70,8 @@ fn expired_token_is_refused() {
     ));
 }
 
-#[test]
-fn duplicate_token_id_is_refused() {
-    let (_dir, store) = temp_store();
+fn duplicate_token_id_is_refused(db: &TestDb) {
+    let store = db.open(1);
     store.create_enrollment_token("t1", "a", 0, 1000).unwrap();
     assert!(matches!(
         store.create_enrollment_token("t1", "b", 0, 1000),
@@ -81,22 +79,25 @@ fn duplicate_token_id_is_refused() {
     ));
 }
 
-#[test]
-fn two_threads_racing_for_one_token() {
+fn two_threads_racing_for_one_token(backend: &TestDb) {
     for round in 0..10 {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        Store::open(&path, 0)
-            .unwrap()
+        // A fresh database each round, on the backend under test.
+        let db = if backend.is_postgres() {
+            TestDb::postgres().expect("postgres")
+        } else {
+            TestDb::sqlite()
+        };
+        db.open(0)
             .create_enrollment_token("t", "race", 0, 1000)
             .unwrap();
+        let db = Arc::new(db);
         let barrier = Arc::new(Barrier::new(2));
         let handles: Vec<_> = (0..2)
             .map(|i| {
-                let path = path.clone();
+                let db = db.clone();
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {
-                    let mut store = Store::open(&path, 0).unwrap();
+                    let mut store: Store = db.open(0);
                     barrier.wait();
                     store.enroll_host("race", &new_host(&format!("h{i}")), 5)
                 })
@@ -109,13 +110,12 @@ fn two_threads_racing_for_one_token() {
             .iter()
             .any(|r| matches!(r, Err(StoreError::TokenUsed))));
         // Exactly the winner was enrolled.
-        assert_eq!(Store::open(&path, 0).unwrap().hosts().unwrap().len(), 1);
+        assert_eq!(db.open(0).hosts().unwrap().len(), 1);
     }
 }
 
-#[test]
-fn enrollment_is_all_or_nothing() {
-    let (_dir, mut store) = temp_store();
+fn enrollment_is_all_or_nothing(db: &TestDb) {
+    let mut store = db.open(1);
     store.add_host(&new_host("h1")).unwrap();
     store.create_enrollment_token("t", "tok", 0, 1000).unwrap();
     // The host id is taken: the token stays unused.
@@ -128,3 +128,11 @@ fn enrollment_is_all_or_nothing() {
     assert_eq!(h2.status, crate::store::HostStatus::Active);
     assert_eq!(h2.last_seen_ms, None);
 }
+
+on_both!(
+    token_is_stored_hashed_and_used_once,
+    expired_token_is_refused,
+    duplicate_token_id_is_refused,
+    two_threads_racing_for_one_token,
+    enrollment_is_all_or_nothing,
+);

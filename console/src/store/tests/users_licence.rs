@@ -1,9 +1,8 @@
-use crate::store::testutil::temp_store;
+use crate::store::testutil::{on_both, TestDb};
 use crate::store::{Role, StoreError, User};
 
-#[test]
-fn users_crud() {
-    let (_dir, store) = temp_store();
+fn users_crud(db: &TestDb) {
+    let store = db.open(1);
     let alice = User {
         name: "alice".into(),
         role: Role::Admin,
@@ -36,9 +35,8 @@ fn users_crud() {
     assert!(store.set_user_role("nobody", Role::Admin).is_err());
 }
 
-#[test]
-fn licence_round_trips_and_replaces() {
-    let (_dir, store) = temp_store();
+fn licence_round_trips_and_replaces(db: &TestDb) {
+    let store = db.open(1);
     assert_eq!(store.licence().unwrap(), None);
     let bytes: Vec<u8> = (0..=255).collect();
     store.set_licence(&bytes, 1).unwrap();
@@ -46,3 +44,5 @@ fn licence_round_trips_and_replaces() {
     store.set_licence(b"v2", 2).unwrap();
     assert_eq!(store.licence().unwrap(), Some(b"v2".to_vec()));
 }
+
+on_both!(users_crud, licence_round_trips_and_replaces,);

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the console store's tests (and the fleet
+# bench on PostgreSQL): a fresh cluster in a temporary directory, listening
+# on a free loopback port, user "postgres" without password (trust, loopback
+# only).
+#
+#   scripts/postgres-test-server.sh start [--durable]  # prints the URL on stdout
+#   scripts/postgres-test-server.sh stop               # stops it, removes its files
+#   scripts/postgres-test-server.sh url                # prints the running one's URL
+#
+# The directory is $TEEHSM_POSTGRES_TEST_DIR (default
+# /tmp/teehsm-postgres-test-<uid>); `start` replaces a server left there.
+# Without --durable, fsync is off (fast tests; a crash loses the data, which
+# is thrown away anyway); the fleet bench uses --durable to compare fairly
+# with SQLite, which syncs every commit.
+# PostgreSQL refuses to run as root: as root the server runs as the
+# "postgres" user (Debian's postgresql package creates it; install it with
+# scripts/install-deps.sh).
+# Use: export TEEHSM_TEST_POSTGRES_URL="$(scripts/postgres-test-server.sh start)"
+set -euo pipefail
+
+dir="${TEEHSM_POSTGRES_TEST_DIR:-/tmp/teehsm-postgres-test-$(id -u)}"
+data="$dir/data"
+
+die() { echo "postgres-test-server: $*" >&2; exit 1; }
+
+find_bin() {
+  if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
+  if command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v pg_ctl)"; return; fi
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$d" ] || die "PostgreSQL server binaries not found (no pg_ctl on PATH, no /usr/lib/postgresql/*/bin): install Debian's postgresql package (scripts/install-deps.sh) or set PG_BIN"
+  echo "$d"
+}
+
+# Runs a command as the cluster's owner: ourselves, or "postgres" when root.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || die "running as root but there is no postgres user to run the server as: install Debian's postgresql package (scripts/install-deps.sh)"
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+stop() {
+  if [ -f "$data/PG_VERSION" ]; then
+    as_owner "$(find_bin)/pg_ctl" -D "$data" stop -m immediate -w >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+}
+
+start() {
+  local durable=0
+  [ "${1:-}" = "--durable" ] && durable=1
+  local bin
+  bin="$(find_bin)"
+  stop
+  mkdir -p "$dir"
+  chmod 0700 "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+    || die "initdb failed; see $dir/initdb.log"
+  local opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=200"
+  [ "$durable" -eq 0 ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  local port tries
+  for tries in 1 2 3; do
+    port="$(free_port)"
+    if as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 30 -o "-p $port $opts" start >/dev/null; then
+      echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
+      cat "$dir/url"
+      return 0
+    fi
+  done
+  die "the server did not start; see $dir/server.log"
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  stop) stop ;;
+  url) [ -f "$dir/url" ] || die "no server running in $dir"; cat "$dir/url" ;;
+  *) echo "usage: $0 start [--durable] | stop | url" >&2; exit 2 ;;
+esac
