@@ -26,6 +26,8 @@ pub struct FleetOptions {
     pub agent_args: Box<dyn Fn(usize) -> Vec<String>>,
     /// Extra `teehsm-console serve` arguments.
     pub console_args: Vec<String>,
+    /// The console's `--database-url` (None: SQLite in its data directory).
+    pub database_url: Option<String>,
 }
 
 impl Default for FleetOptions {
@@ -38,6 +40,7 @@ impl Default for FleetOptions {
             ca_args: Box::new(|_| Vec::new()),
             agent_args: Box::new(|_| Vec::new()),
             console_args: Vec::new(),
+            database_url: None,
         }
     }
 }
@@ -104,6 +107,9 @@ impl Fleet {
             "--allow-loopback-admin".into(),
         ];
         args.extend(opts.console_args.iter().cloned());
+        if let Some(url) = &opts.database_url {
+            args.extend(["--database-url".into(), url.clone()]);
+        }
         let console = Daemon::spawn("teehsm-console", &args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect::<Vec<_>>());
         let grpc = wait_for_file_line(&data.join("grpc.addr"), Duration::from_secs(30));
         let http = wait_for_file_line(&data.join("http.addr"), Duration::from_secs(30));
@@ -209,4 +215,20 @@ impl Drop for Fleet {
 pub fn webhook_has_alert(body: &str, pred: impl Fn(&Value, &str) -> bool) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(body) else { return false };
     v["alerts"].as_array().is_some_and(|a| a.iter().any(|a| pred(&a["labels"], a["status"].as_str().unwrap_or(""))))
+}
+
+/// A new, empty database on the PostgreSQL server named by
+/// `TEEHSM_TEST_POSTGRES_URL` (scripts/test.sh starts one), as a URL; None
+/// without the variable (tests then skip, except under `CI=true`, where
+/// they must not). Created with `psql`.
+pub fn fresh_postgres_database(tag: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("TEEHSM_TEST_POSTGRES_URL") else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but TEEHSM_TEST_POSTGRES_URL is not set: scripts/test.sh starts a server (scripts/postgres-test-server.sh)");
+        return None;
+    };
+    let name = format!("{tag}_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let out = Command::new("psql").arg(&admin).args(["-v", "ON_ERROR_STOP=1", "-q", "-c"]).arg(format!("CREATE DATABASE {name}")).output().expect("run psql");
+    assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+    Some(format!("{base}/{name}"))
 }

@@ -1,7 +1,8 @@
 //! Fleet end to end (issue 6): teehsm-console, three hosts each with
 //! teehsm-ca (dev token) and teehsm-agent, a webhook receiver. Keys created
 //! on host 1 fire the key-count alert, destroying them resolves it, and a
-//! killed agent fires the missed-heartbeat alert.
+//! killed agent fires the missed-heartbeat alert; once with the console on
+//! SQLite and once on PostgreSQL.
 //!
 //! Needs the binaries: `cargo build --bins`.
 
@@ -12,7 +13,21 @@ use teehsm_wire::{Calls, Request};
 
 #[test]
 fn three_hosts_key_count_and_missed_heartbeat_alerts() {
-    let mut fleet = Fleet::start("fleet-e2e", FleetOptions::default());
+    three_hosts("fleet-e2e", FleetOptions::default());
+}
+
+/// The same with the console's store on PostgreSQL.
+#[test]
+fn three_hosts_key_count_and_missed_heartbeat_alerts_on_postgres() {
+    let Some(url) = teehsm_tests::fleet::fresh_postgres_database("fleet_e2e") else {
+        eprintln!("skipped: TEEHSM_TEST_POSTGRES_URL is not set (scripts/postgres-test-server.sh start)");
+        return;
+    };
+    three_hosts("fleet-e2e-pg", FleetOptions { database_url: Some(url), ..FleetOptions::default() });
+}
+
+fn three_hosts(tag: &str, opts: FleetOptions) {
+    let mut fleet = Fleet::start(tag, opts);
     let interval = fleet.interval_ms;
     let (status, health) = fleet.get("/healthz").expect("healthz");
     assert_eq!((status, health.trim()), (200, "ok"));

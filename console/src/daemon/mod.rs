@@ -46,13 +46,13 @@ const WEBHOOK_ATTEMPTS: u32 = 3;
 pub enum DaemonError {
     #[error("{0}")]
     Setup(String),
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
-    #[error("gRPC server: {0}")]
+    #[error(transparent)]
     Grpc(#[from] tonic::transport::Error),
-    #[error("metrics: {0}")]
+    #[error(transparent)]
     Metrics(#[from] prometheus::Error),
 }
 
