@@ -45,11 +45,8 @@ enum UserCmd {
     /// Add a user, e.g. the first admin: `teehsm-console user add
     /// --data-dir D --name alice --role admin < password-file`.
     Add {
-        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
-        data_dir: PathBuf,
-        /// The store, if not <data-dir>/console.db: an SQLite path or a postgres:// URL.
-        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
+        #[command(flatten)]
+        store: StoreAt,
         /// User name: 1 to 64 of A-Z a-z 0-9 . _ @ -
         #[arg(long)]
         name: String,
@@ -63,10 +60,8 @@ enum UserCmd {
     },
     /// Set a user's password (same password sources as `add`).
     Passwd {
-        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
+        #[command(flatten)]
+        store: StoreAt,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -74,10 +69,8 @@ enum UserCmd {
     },
     /// List the users and their roles.
     List {
-        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
+        #[command(flatten)]
+        store: StoreAt,
     },
 }
 
@@ -103,28 +96,28 @@ fn user_cmd(cmd: UserCmd) -> Result<()> {
     use teehsm_console::store::User;
     let now = teehsm_console::daemon::now_ms();
     match cmd {
-        UserCmd::Add { data_dir, database, name, role, password_file } => {
+        UserCmd::Add { store: at, name, role, password_file } => {
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c)) {
                 bail!("--name must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
             }
             let Some(role) = parse_role(&role) else { bail!("--role must be admin, operator or auditor") };
             let password = read_password(password_file.as_deref())?;
             let password_hash = hash_password(&password).context("password")?;
-            let mut store = open_store(&data_dir, database.as_deref())?;
+            let mut store = at.open()?;
             store.add_user(&User { name: name.clone(), role, password_hash }).with_context(|| format!("cannot add user {name}"))?;
             store.append_audit(now, "cli", "user_add", &name, &serde_json::json!({ "role": role.as_str() }))?;
             println!("user {name} added with role {}", role.as_str());
         }
-        UserCmd::Passwd { data_dir, database, name, password_file } => {
+        UserCmd::Passwd { store: at, name, password_file } => {
             let password = read_password(password_file.as_deref())?;
             let password_hash = hash_password(&password).context("password")?;
-            let mut store = open_store(&data_dir, database.as_deref())?;
+            let mut store = at.open()?;
             store.set_user_password_hash(&name, &password_hash).with_context(|| format!("cannot set the password of {name}"))?;
             store.append_audit(now, "cli", "user_passwd", &name, &serde_json::json!({}))?;
             println!("password of {name} changed (existing sessions end when the console restarts)");
         }
-        UserCmd::List { data_dir, database } => {
-            let store = open_store(&data_dir, database.as_deref())?;
+        UserCmd::List { store: at } => {
+            let store = at.open()?;
             for u in store.users()? {
                 println!("{}\t{}", u.name, u.role.as_str());
             }
@@ -138,12 +131,8 @@ enum PackageCmd {
     /// Verify a package directory (manifest.toml, manifest.sig, files) with
     /// the vendor key(s) and import it into the console's data directory.
     Add {
-        /// The console's data directory (the package goes to <dir>/packages/).
-        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
-        data_dir: PathBuf,
-        /// The store, if not <data-dir>/console.db: an SQLite path or a postgres:// URL.
-        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
+        #[command(flatten)]
+        store: StoreAt,
         /// Vendor Ed25519 public key (64 hex digits, or a file holding them);
         /// repeat for several. The package must verify with one of them.
         #[arg(long = "vendor-key", required = true)]
@@ -153,11 +142,26 @@ enum PackageCmd {
     },
     /// List the imported packages.
     List {
-        #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
+        #[command(flatten)]
+        store: StoreAt,
     },
+}
+
+/// Where an administrative command finds the console's store.
+#[derive(Args, Debug)]
+struct StoreAt {
+    /// The console's data directory.
+    #[arg(long, env = "TEEHSM_CONSOLE_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The store, if not <data-dir>/console.db: an SQLite path or a postgres:// URL.
+    #[arg(long = "database-url", env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+}
+
+impl StoreAt {
+    fn open(&self) -> Result<teehsm_console::store::Store> {
+        open_store(&self.data_dir, self.database.as_deref())
+    }
 }
 
 fn open_store(data_dir: &std::path::Path, database: Option<&str>) -> Result<teehsm_console::store::Store> {
@@ -173,7 +177,7 @@ fn open_store(data_dir: &std::path::Path, database: Option<&str>) -> Result<teeh
 fn package_cmd(cmd: PackageCmd) -> Result<()> {
     use teehsm_console::daemon::packages::{import, PACKAGES_DIR};
     match cmd {
-        PackageCmd::Add { data_dir, database, vendor_key, dir } => {
+        PackageCmd::Add { store: at, vendor_key, dir } => {
             let mut keys = teehsm_agent::package::VendorKeys::new();
             for k in &vendor_key {
                 let text = if std::path::Path::new(k).is_file() {
@@ -183,13 +187,13 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
                 };
                 keys.add_hex(&text).with_context(|| format!("--vendor-key {k}: want 64 hex digits or a file holding them"))?;
             }
-            let mut store = open_store(&data_dir, database.as_deref())?;
-            let rec = import(&data_dir.join(PACKAGES_DIR), &dir, keys, &mut store, "cli", teehsm_console::daemon::now_ms())
+            let mut store = at.open()?;
+            let rec = import(&at.data_dir.join(PACKAGES_DIR), &dir, keys, &mut store, "cli", teehsm_console::daemon::now_ms())
                 .with_context(|| format!("cannot import {}", dir.display()))?;
             println!("{}", serde_json::to_string(&rec)?);
         }
-        PackageCmd::List { data_dir, database } => {
-            let store = open_store(&data_dir, database.as_deref())?;
+        PackageCmd::List { store: at } => {
+            let store = at.open()?;
             for p in store.packages()? {
                 println!("{}", serde_json::to_string(&p)?);
             }
