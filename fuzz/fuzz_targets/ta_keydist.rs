@@ -16,6 +16,12 @@
 //!   CKA_VALUE of a properly sealed and signed envelope, so keys of every
 //!   kind are made (or refused) from hostile values.
 //!
+//! - 4: the rest is a token policy (docs/key-distribution.md, "Token
+//!   policy") as given: the policy parser and the signer check.
+//! - 5: the rest gives a policy's version, object limit, slot and times; the
+//!   harness aims it at this TA and signs it, so the version and limit
+//!   checks and the capacity enforcement see hostile values.
+//!
 //! The TA's store and audit log live in `$TMPDIR/teehsm-fuzz-keydist-<random>`,
 //! which outlives the run (libFuzzer exits without running destructors):
 //! delete it afterwards.
@@ -126,6 +132,22 @@ impl World {
         env
     }
 
+    /// ApplyTokenPolicy: Done or a precise refusal, never an internal error.
+    fn apply_policy(&self, policy: Vec<u8>) {
+        let resp = {
+            let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            self.ta.handle(&mut c, Request::ApplyTokenPolicy { session: self.session, policy })
+        };
+        match resp {
+            Response::Ok(Reply::Done) => {}
+            Response::Ok(other) => panic!("ApplyTokenPolicy answered {other:?}"),
+            Response::Err { rv, message } => {
+                assert!(rv != Rv::GENERAL_ERROR && rv != Rv::DEVICE_ERROR && rv != Rv::FUNCTION_FAILED, "internal error: {rv}: {message}");
+                assert!(!message.is_empty(), "refusal {rv} without a message");
+            }
+        }
+    }
+
     fn import(&self, envelope: Vec<u8>) {
         let resp = {
             let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -156,8 +178,42 @@ static WORLD: OnceLock<World> = OnceLock::new();
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let w = WORLD.get_or_init(World::new);
-    match mode % 4 {
+    match mode % 6 {
         0 => w.import(rest.to_vec()),
+        4 => w.apply_policy(rest.to_vec()),
+        5 => {
+            let mut f = [0u8; 33];
+            f[..rest.len().min(33)].copy_from_slice(&rest[..rest.len().min(33)]);
+            let word = |i: usize| u64::from_be_bytes(f[i..i + 8].try_into().unwrap());
+            let now = now_ms();
+            let mut p = teehsm_wire::token_policy::TokenPolicy {
+                version: word(0),
+                target: *w.ta.channel.public_key_hash(),
+                slot: u64::from(f[32] % 2),
+                created_ms: now.wrapping_sub(word(16) % 10_000_000),
+                expires_ms: now.wrapping_add(word(24) % 10_000_000),
+                signer: w.signer.public_key().try_into().unwrap(),
+                max_objects: word(8) % 200_000,
+                signature: [0; 64],
+            };
+            let sig = w.signer.sign(eddsa::Ed25519Variant::Pure, &[], &p.signed_message()).unwrap();
+            p.signature.copy_from_slice(&sig);
+            w.apply_policy(p.to_bytes());
+            // Creating an object under whatever limit is in force: a handle or CKR_DEVICE_MEMORY.
+            let mut c = w.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let r = w.ta.handle(&mut c, Request::GenerateKey {
+                session: w.session,
+                mechanism: Mechanism::new(CKM_AES_KEY_GEN),
+                template: vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_TOKEN, true)],
+            });
+            match r {
+                Response::Ok(Reply::Handle(h)) => {
+                    let _ = w.ta.handle(&mut c, Request::DestroyObject { session: w.session, object: h });
+                }
+                Response::Err { rv, .. } => assert_eq!(rv, Rv::DEVICE_MEMORY, "key creation under a policy"),
+                Response::Ok(other) => panic!("GenerateKey answered {other:?}"),
+            }
+        }
         1 => {
             let mut point = [4u8; 65];
             let (p, rest) = rest.split_at(rest.len().min(65));

@@ -48,6 +48,14 @@ pub const CKO_TEEHSM_KEYDIST_SIGNER: u64 = 0x8000_0000 | 0x0054_0003;
 /// Internal: the 32-byte Ed25519 public key of a key distribution signer record.
 pub const CKA_TEEHSM_KEYDIST_SIGNER_KEY: u64 = CKA_VENDOR_DEFINED | 0x0054_0030;
 
+/// Internal object class of a token's policy pushed by a fleet console
+/// (docs/key-distribution.md, "Token policy"; `handler::keydist::policy`).
+pub const CKO_TEEHSM_TOKEN_POLICY: u64 = 0x8000_0000 | 0x0054_0004;
+/// Internal: the version of the policy in force (CK_ULONG).
+pub const CKA_TEEHSM_POLICY_VERSION: u64 = CKA_VENDOR_DEFINED | 0x0054_0031;
+/// Internal: the policy's object limit for the token (CK_ULONG; 0 = the TA's).
+pub const CKA_TEEHSM_POLICY_MAX_OBJECTS: u64 = CKA_VENDOR_DEFINED | 0x0054_0032;
+
 /// True for the TA's internal objects that PKCS#11 never sees: API client
 /// records, API key records, API key versions and key distribution signers.
 pub fn is_internal(o: &Object) -> bool {
@@ -59,7 +67,7 @@ pub fn is_internal(o: &Object) -> bool {
 /// keys and count as token objects.
 pub fn is_internal_record(o: &Object) -> bool {
     let class = o.class();
-    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY || class == CKO_TEEHSM_KEYDIST_SIGNER
+    class == CKO_TEEHSM_CLIENT || class == CKO_TEEHSM_API_KEY || class == CKO_TEEHSM_KEYDIST_SIGNER || class == CKO_TEEHSM_TOKEN_POLICY
 }
 
 /// Attributes that are key material: they live in [`Object::secret`], never in the attribute map.

@@ -97,6 +97,8 @@ pub struct State {
     /// registrations) not counted: what GetTokenInfo reports and the
     /// token capacity limits.
     slot_objects: HashMap<u64, u64>,
+    /// The id of each slot's pushed token policy record.
+    slot_policy: HashMap<u64, u64>,
     /// Sequence number of the last committed record.
     pub seq: u64,
     /// Audit chain head sealed with the last record.
@@ -112,6 +114,9 @@ impl State {
                 } else if !crate::object::is_internal_record(o) {
                     *self.slot_objects.entry(o.slot).or_default() += 1;
                 }
+                if o.class() == crate::object::CKO_TEEHSM_TOKEN_POLICY {
+                    self.slot_policy.insert(o.slot, o.id);
+                }
                 for ty in INDEXED {
                     if let Some(v) = o.get(ty) {
                         self.index.entry((ty, v.to_vec())).or_default().insert(o.id);
@@ -120,6 +125,9 @@ impl State {
             }
             Op::DeleteObject(id) => {
                 if let Some(old) = self.objects.remove(id) {
+                    if self.slot_policy.get(&old.slot) == Some(id) {
+                        self.slot_policy.remove(&old.slot);
+                    }
                     if !crate::object::is_internal_record(&old) {
                         if let Some(n) = self.slot_objects.get_mut(&old.slot) {
                             *n = n.saturating_sub(1);
@@ -136,6 +144,11 @@ impl State {
 }
 
 impl State {
+    /// The token policy record of `slot`, if one was pushed.
+    pub fn policy_of(&self, slot: u64) -> Option<&Arc<Object>> {
+        self.slot_policy.get(&slot).and_then(|id| self.objects.get(id))
+    }
+
     /// Objects on `slot`'s token (internal records not counted).
     pub fn objects_on(&self, slot: u64) -> u64 {
         self.slot_objects.get(&slot).copied().unwrap_or(0)

@@ -6,36 +6,21 @@
 mod common;
 
 use common::*;
-use teehsm_ta::handler::{Connection as Conn, HandlerConfig};
+use teehsm_ta::handler::HandlerConfig;
 use teehsm_wire::ck::*;
 use teehsm_wire::*;
-
-fn info(h: &Harness, c: &mut Conn) -> TokenInfo {
-    match h.ok(c, Request::GetTokenInfo { slot: 0 }) {
-        Reply::TokenInfo(t) => t,
-        r => panic!("unexpected {r:?}"),
-    }
-}
-
-fn token_key(s: u64) -> Request {
-    Request::GenerateKey {
-        session: s,
-        mechanism: Mechanism::new(CKM_AES_KEY_GEN),
-        template: vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_TOKEN, true)],
-    }
-}
 
 #[test]
 fn a_full_token_refuses_new_objects_until_one_is_destroyed() {
     let cfg = HandlerConfig { max_token_objects: 3, ..HandlerConfig::default() };
     let mut h = Harness::with_config("capacity", cfg.clone());
     let (mut c, s) = h.user();
-    let t = info(&h, &mut c);
+    let t = token_info(&h, &mut c);
     assert_eq!((t.total_objects, t.max_objects), (0, 3), "PIN verifiers are not objects");
 
-    let keys: Vec<u64> = (0..3).map(|_| h.handle(&mut c, token_key(s))).collect();
-    assert_eq!(info(&h, &mut c).total_objects, 3);
-    let msg = h.refused(&mut c, token_key(s), Rv::DEVICE_MEMORY);
+    let keys: Vec<u64> = (0..3).map(|_| h.handle(&mut c, aes_token_key(s))).collect();
+    assert_eq!(token_info(&h, &mut c).total_objects, 3);
+    let msg = h.refused(&mut c, aes_token_key(s), Rv::DEVICE_MEMORY);
     assert!(msg.contains("slot 0") && msg.contains("3 of the 3") && msg.contains("max_token_objects"), "{msg}");
     // A key pair is two objects: refused as a whole, nothing half-created.
     let pair = Request::GenerateKeyPair {
@@ -45,7 +30,7 @@ fn a_full_token_refuses_new_objects_until_one_is_destroyed() {
         private_template: vec![Attribute::bool(CKA_TOKEN, true)],
     };
     h.refused(&mut c, pair.clone(), Rv::DEVICE_MEMORY);
-    assert_eq!(info(&h, &mut c).total_objects, 3);
+    assert_eq!(token_info(&h, &mut c).total_objects, 3);
 
     // Session objects and changes to existing objects still work.
     h.aes_key(&mut c, s, &[]);
@@ -53,17 +38,17 @@ fn a_full_token_refuses_new_objects_until_one_is_destroyed() {
 
     // Destroying one makes room for one, not two.
     h.ok(&mut c, Request::DestroyObject { session: s, object: keys[1] });
-    assert_eq!(info(&h, &mut c).total_objects, 2);
+    assert_eq!(token_info(&h, &mut c).total_objects, 2);
     h.refused(&mut c, pair, Rv::DEVICE_MEMORY);
-    h.handle(&mut c, token_key(s));
-    assert_eq!(info(&h, &mut c).total_objects, 3);
+    h.handle(&mut c, aes_token_key(s));
+    assert_eq!(token_info(&h, &mut c).total_objects, 3);
 
     // The count is rebuilt from the store after a restart.
     drop(c);
     h.reopen(cfg);
     let (mut c, s) = h.user();
-    assert_eq!(info(&h, &mut c).total_objects, 3);
-    h.refused(&mut c, token_key(s), Rv::DEVICE_MEMORY);
+    assert_eq!(token_info(&h, &mut c).total_objects, 3);
+    h.refused(&mut c, aes_token_key(s), Rv::DEVICE_MEMORY);
 }
 
 #[test]
@@ -71,8 +56,8 @@ fn zero_means_no_limit() {
     let h = Harness::with_config("capacity-unlimited", HandlerConfig { max_token_objects: 0, ..HandlerConfig::default() });
     let (mut c, s) = h.user();
     for _ in 0..5 {
-        h.handle(&mut c, token_key(s));
+        h.handle(&mut c, aes_token_key(s));
     }
-    let t = info(&h, &mut c);
+    let t = token_info(&h, &mut c);
     assert_eq!((t.total_objects, t.max_objects), (5, 0));
 }

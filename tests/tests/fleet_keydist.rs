@@ -6,7 +6,9 @@
 //! SO does not refuses it. The agents also report each TA's platform,
 //! measurement and version. Then host 1's TA makes a key and a CSR (a
 //! console job), OpenSSL issues the certificate, and a second job stores it
-//! on the token.
+//! on the token; last a console-signed token policy (a lower object limit)
+//! that host 1's TA applies and host 3's (which does not trust the console)
+//! refuses.
 //!
 //! Needs the binaries: `cargo build --bins`.
 
@@ -234,4 +236,32 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
     let body_b64: String = cert_pem.lines().filter(|l| !l.starts_with("-----")).collect();
     use base64::Engine;
     assert_eq!(der, base64::engine::general_purpose::STANDARD.decode(body_b64).unwrap(), "the stored certificate is the issued one");
+
+    // Policy push: a lower object limit for slot 0 of hosts 1 and 3; host 1's
+    // TA applies it (and the console's gauge follows), host 3's refuses it.
+    let (status, body) = fleet.post("/api/policy", r#"{"hosts": ["host-1", "host-3"], "max_objects": 6}"#).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let job_of = |host: &str| v["jobs"].as_array().unwrap().iter().find(|j| j["host"] == host).unwrap()["job_id"].as_u64().unwrap();
+    let job = finished_job("host-1", job_of("host-1"));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job["result"]["message"].as_str().unwrap().contains("may hold 6 objects"), "{job}");
+    let job = finished_job("host-3", job_of("host-3"));
+    assert_eq!(job["state"], "failed", "{job}");
+    match c1.call(&Request::GetTokenInfo { slot: 0 }).unwrap() {
+        Reply::TokenInfo(t) => assert_eq!(t.max_objects, 6),
+        r => panic!("unexpected {r:?}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = fleet.get("/api/hosts/host-1").unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["gauges"].as_array().is_some_and(|g| g.iter().any(|g| g["slot"] == 0 && g["capacity"] == 6)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the console's gauge did not follow the pushed policy: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, audit) = fleet.get("/api/audit").unwrap();
+    assert!(audit.contains("policy.push"), "{audit}");
 }

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod frame;
 pub mod handoff;
 pub mod keydist;
+pub mod token_policy;
 pub mod msg;
 #[cfg(feature = "proto")]
 pub mod proto;

@@ -461,6 +461,12 @@ pub enum Request {
     /// session). Reply `Bytes`: their 32-byte Ed25519 public keys one after
     /// the other, sorted.
     ListKeydistSigners { session: u64 },
+    /// Applies a console-signed token policy (`crate::token_policy`) to the
+    /// session's token (user session). The signer must be trusted on the
+    /// token (as for key distribution), the policy must name this TA's
+    /// channel key bundle and the session's slot, be within its validity
+    /// period and carry a higher version than the one in force. Reply Done.
+    ApplyTokenPolicy { session: u64, policy: Vec<u8> },
 }
 
 /// Longest subject DN of a `GenerateCsr` request.
@@ -1066,6 +1072,7 @@ impl Request {
             Request::ImportDistributedKey { .. } => "ImportDistributedKey",
             Request::GenerateCsr { .. } => "GenerateCsr",
             Request::ListKeydistSigners { .. } => "ListKeydistSigners",
+            Request::ApplyTokenPolicy { .. } => "ApplyTokenPolicy",
         }
     }
 
@@ -1275,6 +1282,9 @@ impl Request {
             Request::ListKeydistSigners { session } => {
                 w.u16(70).u64(*session);
             }
+            Request::ApplyTokenPolicy { session, policy } => {
+                w.u16(71).u64(*session).bytes(policy);
+            }
         }
     }
 
@@ -1423,6 +1433,7 @@ impl Request {
                 mechanism: r.u64("mechanism")?,
             },
             70 => Request::ListKeydistSigners { session: s(r)? },
+            71 => Request::ApplyTokenPolicy { session: s(r)?, policy: r.bytes("token policy", crate::token_policy::POLICY_LEN)? },
             t => return Err(DecodeError::UnknownTag { what: "opcode", tag: t as u64 }),
         })
     }
@@ -1757,6 +1768,7 @@ mod tests {
         round_trip(Request::UntrustKeydistSigner { session: 2, public_key: vec![] });
         round_trip(Request::ImportDistributedKey { session: 3, envelope: vec![1, 2, 3] });
         round_trip(Request::ListKeydistSigners { session: 6 });
+        round_trip(Request::ApplyTokenPolicy { session: 6, policy: vec![1; 184] });
         round_trip(Request::GenerateCsr { session: 4, key: 5, subject: "CN=a\\,b,O=x".into(), mechanism: 0x1044 });
         let long = Request::GenerateCsr { session: 4, key: 5, subject: "a".repeat(MAX_CSR_SUBJECT_LEN + 1), mechanism: 0 };
         assert!(decode_request(&encode_request(1, &long)).is_err());

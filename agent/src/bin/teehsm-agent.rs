@@ -12,7 +12,7 @@ use teehsm_agent::ca_health::parse_healthz;
 use teehsm_agent::attestation::Attester;
 use teehsm_agent::ca_health::HealthStatus;
 use teehsm_agent::daemon::jobs::{self, next_action, run_action, Action, JobContext};
-use teehsm_agent::daemon::cert_jobs::{generate_csr, import_certificate, CertificateJob, CsrJob, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE};
+use teehsm_agent::daemon::cert_jobs::{apply_policy, generate_csr, import_certificate, CertificateJob, CsrJob, KIND_APPLY_POLICY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE};
 use teehsm_agent::daemon::key_import::{import_key, ImportKeyJob, KIND_IMPORT_KEY};
 use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
 use teehsm_agent::daemon::upgrade::HookTimeouts;
@@ -522,7 +522,7 @@ impl JobRunner {
 }
 
 /// Jobs that work on a token through a user session (`--user-pin-file`).
-const TOKEN_JOBS: [&str; 3] = [KIND_IMPORT_KEY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE];
+const TOKEN_JOBS: [&str; 4] = [KIND_IMPORT_KEY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE, KIND_APPLY_POLICY];
 
 /// What a token job needs: the CA's client socket and the user PIN.
 #[derive(Clone)]
@@ -549,6 +549,7 @@ fn token_job(k: &KeyImport, kind: &str, payload: &str) -> Result<String, String>
             let h = import_certificate(&k.socket, &k.pin, &job).map_err(e)?;
             Ok(format!("certificate {:?} stored in slot {} as handle {h}", job.label, job.slot))
         }
+        KIND_APPLY_POLICY => apply_policy(&k.socket, &k.pin, payload).map_err(e),
         other => Err(format!("this agent does not carry out {other:?} jobs")),
     }
 }

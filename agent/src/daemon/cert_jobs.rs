@@ -14,6 +14,8 @@ use teehsm_wire::{Attribute, Calls, Mechanism, Reply, Request};
 
 pub const KIND_GENERATE_CSR: &str = "generate_csr";
 pub const KIND_IMPORT_CERTIFICATE: &str = "import_certificate";
+/// A console-signed token policy (docs/key-distribution.md, "Token policy").
+pub const KIND_APPLY_POLICY: &str = "apply_policy";
 /// Largest certificate accepted in a job (PEM).
 pub const MAX_CERT_PEM: usize = 16 * 1024;
 /// DER of the P-256 curve OID (CKA_EC_PARAMS).
@@ -154,6 +156,30 @@ pub fn import_certificate(socket: &Path, user_pin: &[u8], job: &CertificateJob) 
     };
     let _ = c.call(&Request::CloseSession { session: s });
     r
+}
+
+/// `{"slot": 0, "policy_hex": "..."}`: hands the signed policy to the TA,
+/// which checks it. Returns the message for the job report. Blocking.
+pub fn apply_policy(socket: &Path, user_pin: &[u8], payload_json: &str) -> Result<String, ImportError> {
+    let v = payload(payload_json)?;
+    let slot = v.get("slot").and_then(|s| s.as_u64()).unwrap_or(0);
+    let hex_policy = v.get("policy_hex").and_then(|s| s.as_str()).ok_or_else(|| ImportError::Payload("no \"policy_hex\" string".into()))?;
+    if hex_policy.len() > 2 * teehsm_wire::token_policy::POLICY_LEN {
+        return Err(ImportError::Payload("policy_hex is longer than a token policy".into()));
+    }
+    let policy = hex::decode(hex_policy).map_err(|e| ImportError::Payload(format!("policy_hex is not hex: {e}")))?;
+    let (mut c, s) = session(socket, slot, user_pin)?;
+    let r = c.call(&Request::ApplyTokenPolicy { session: s, policy }).map_err(|source| ImportError::Ta { step: "ApplyTokenPolicy", source });
+    let info = c.call(&Request::GetTokenInfo { slot });
+    let _ = c.call(&Request::CloseSession { session: s });
+    match r? {
+        Reply::Done => {}
+        _ => return Err(ImportError::Unexpected("ApplyTokenPolicy")),
+    }
+    Ok(match info {
+        Ok(Reply::TokenInfo(t)) => format!("policy applied to slot {slot}: the token may hold {} objects (holds {})", t.max_objects, t.total_objects),
+        _ => format!("policy applied to slot {slot}"),
+    })
 }
 
 #[cfg(test)]

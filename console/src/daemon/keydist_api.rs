@@ -161,20 +161,12 @@ fn parse(body: &[u8]) -> Result<Request, String> {
     Ok(Request { hosts, slot, label: label.clone(), key_type, length, spec: KeySpec { label, id, usages, ..KeySpec::default() }, validity_secs })
 }
 
-/// `POST /api/keys/distribute` (operator).
-pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
-    let Some(cfg) = &sh.keydist else {
-        return Err(error(
-            409,
-            "key distribution is not configured: start teehsm-console serve with --keydist-signing-key, --attestation-trust-anchor and --attestation-policy",
-        ));
-    };
-    let r = parse(&req.body).map_err(|m| error(400, &m))?;
-    // Every host first: nothing is queued unless all of them can take the key.
-    let mut targets = Vec::with_capacity(r.hosts.len());
+/// Every host's verified TA: enrolled, with a report over its current nonce
+/// that verifies under a trust anchor and the policy. All or nothing.
+fn verified_targets(sh: &Shared, cfg: &KeydistConfig, hosts: &[String]) -> Result<Vec<(String, crate::keydist::Target)>, HttpResponse> {
     {
         let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
-        for h in &r.hosts {
+        for h in hosts {
             match store.host(h) {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(error(404, &format!("host {h:?} is not enrolled"))),
@@ -182,12 +174,13 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
             }
         }
     }
-    for h in &r.hosts {
+    let anchors = cfg.trust_anchors().map_err(|e| error(500, &e))?;
+    let mut targets = Vec::with_capacity(hosts.len());
+    for h in hosts {
         let (nonce, report) = sh.attestations.get(h).unwrap_or(([0; ATTESTATION_NONCE_LEN], None));
         let Some(report) = report else {
             return Err(error(409, &format!("host {h:?} has not sent an attestation report for its current nonce yet; wait for its next heartbeat")));
         };
-        let anchors = cfg.trust_anchors().map_err(|e| error(500, &e))?;
         let mut refused = format!("host {h:?}: no trust anchor configured (--attestation-trust-anchor)");
         let mut target = None;
         for anchor in &anchors {
@@ -202,6 +195,21 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
         let Some(target) = target else { return Err(error(409, &refused)) };
         targets.push((h.clone(), target));
     }
+    Ok(targets)
+}
+
+fn not_configured() -> HttpResponse {
+    error(
+        409,
+        "key distribution is not configured: start teehsm-console serve with --keydist-signing-key, --attestation-trust-anchor and --attestation-policy",
+    )
+}
+
+/// `POST /api/keys/distribute` (operator).
+pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
+    let Some(cfg) = &sh.keydist else { return Err(not_configured()) };
+    let r = parse(&req.body).map_err(|m| error(400, &m))?;
+    let targets = verified_targets(sh, cfg, &r.hosts)?;
     let mut bytes = Zeroizing::new(vec![0u8; r.length]);
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(500, "the random generator failed"))?;
     let key = KeyMaterial::from_bytes(&r.key_type, &bytes).map_err(|e| error(400, &e.to_string()))?;
@@ -227,6 +235,61 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
     }
     tracing::info!(label = %r.label, hosts = jobs.len(), by = actor, "key distributed");
     Ok(json_resp(201, json!({ "label": r.label, "jobs": jobs })))
+}
+
+/// The job kind that applies a token policy (agent/src/daemon/cert_jobs.rs).
+pub const KIND_APPLY_POLICY: &str = "apply_policy";
+
+/// `POST /api/policy` (operator): `{"hosts": [...], "slot": 0,
+/// "max_objects": N, "validity_secs": S}`: a token policy signed for each
+/// host's attested TA (docs/key-distribution.md, "Token policy"), queued as
+/// `apply_policy` jobs. Versions are the console's clock in ms, so a later
+/// push supersedes an earlier one.
+pub fn push_policy(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
+    let Some(cfg) = &sh.keydist else { return Err(not_configured()) };
+    const SHAPE: &str = r#"expected {"hosts": ["host-1", ...], "slot": 0, "max_objects": 5000, "validity_secs": 3600}"#;
+    let v: Value = serde_json::from_slice(&req.body).map_err(|e| error(400, &format!("{SHAPE}: {e}")))?;
+    let hosts: Vec<String> = v["hosts"]
+        .as_array()
+        .filter(|h| !h.is_empty() && h.len() <= MAX_HOSTS)
+        .ok_or_else(|| error(400, &format!("\"hosts\" must list 1 to {MAX_HOSTS} host ids; {SHAPE}")))?
+        .iter()
+        .map(|h| h.as_str().map(str::to_owned).ok_or_else(|| error(400, "every host id is a string")))
+        .collect::<Result<_, _>>()?;
+    let max_objects = v["max_objects"].as_u64().ok_or_else(|| error(400, &format!("\"max_objects\" must be a whole number (0 = the TA's limit); {SHAPE}")))?;
+    let slot = match &v["slot"] {
+        Value::Null => 0,
+        s => s.as_u64().filter(|&s| s < 64).ok_or_else(|| error(400, "\"slot\" must be 0 to 63"))?,
+    };
+    let validity_secs = match v["validity_secs"].as_u64() {
+        None => DEFAULT_VALIDITY_SECS,
+        Some(s @ 60..=MAX_VALIDITY_SECS) => s,
+        Some(_) => return Err(error(400, &format!("validity_secs must be 60 to {MAX_VALIDITY_SECS}"))),
+    };
+    let targets = verified_targets(sh, cfg, &hosts)?;
+    let Ok(mut store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+    let mut jobs = Vec::new();
+    for (h, target) in targets {
+        let mut p = teehsm_wire::token_policy::TokenPolicy {
+            version: now,
+            target: target.bundle_hash,
+            slot,
+            created_ms: now,
+            expires_ms: now + validity_secs * 1000,
+            signer: [0; 32],
+            max_objects,
+            signature: [0; 64],
+        };
+        cfg.signer.sign_policy(&mut p);
+        let payload = json!({ "slot": slot, "max_objects": max_objects, "version": now, "policy_hex": hex::encode(p.to_bytes()) });
+        let id = store.create_job(KIND_APPLY_POLICY, &h, &payload, now).map_err(|_| error(500, "internal error; see the console's log"))?;
+        jobs.push(json!({ "host": h, "job_id": id, "target": hex::encode(target.bundle_hash) }));
+    }
+    let details = json!({ "slot": slot, "max_objects": max_objects, "version": now, "jobs": jobs });
+    if let Err(e) = store.append_audit(now, actor, "policy.push", &format!("slot {slot}"), &details) {
+        tracing::error!(error = %e, "cannot audit the policy push");
+    }
+    Ok(json_resp(201, json!({ "version": now, "jobs": jobs })))
 }
 
 #[cfg(test)]

@@ -92,4 +92,14 @@ impl SigningKey {
             env.signature.copy_from_slice(sig);
         }
     }
+
+    /// Signs a token policy (docs/key-distribution.md, "Token policy"),
+    /// setting its signer to this key.
+    pub fn sign_policy(&self, p: &mut teehsm_wire::token_policy::TokenPolicy) {
+        p.signer = self.public_key();
+        let sig = self.pair.sign(&p.signed_message());
+        if sig.as_ref().len() == p.signature.len() {
+            p.signature.copy_from_slice(sig.as_ref());
+        }
+    }
 }

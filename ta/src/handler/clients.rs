@@ -243,6 +243,7 @@ fn need(req: &Request) -> Need {
         | R::ImportDistributedKey { .. }
         | R::GenerateCsr { .. }
         | R::ListKeydistSigners { .. }
+        | R::ApplyTokenPolicy { .. }
         | R::Authorized { .. } => Need::Refused,
     }
 }
@@ -625,7 +626,8 @@ fn session_of(req: &Request) -> Option<u64> {
         | R::UntrustKeydistSigner { session, .. }
         | R::ImportDistributedKey { session, .. }
         | R::GenerateCsr { session, .. }
-        | R::ListKeydistSigners { session } => Some(*session),
+        | R::ListKeydistSigners { session }
+        | R::ApplyTokenPolicy { session, .. } => Some(*session),
         _ => None,
     }
 }

@@ -340,6 +340,7 @@ impl Ta {
             Request::TrustKeydistSigner { session, public_key } => self.trust_keydist_signer(conn, session, &public_key),
             Request::UntrustKeydistSigner { session, public_key } => self.untrust_keydist_signer(conn, session, &public_key),
             Request::ImportDistributedKey { session, envelope } => self.import_distributed_key(conn, session, &envelope),
+            Request::ApplyTokenPolicy { session, policy } => self.apply_token_policy(conn, session, &policy),
             Request::GenerateCsr { session, key, subject, mechanism } => self.generate_csr(conn, session, key, &subject, mechanism),
             Request::ListKeydistSigners { session } => self.list_keydist_signers(conn, session),
             Request::Authorized { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Authorized requests are handled per connection")),
@@ -524,14 +525,11 @@ impl TokenFull {
 
 impl Ta {
     /// Refuses `ops` if their new token objects (not replacements, not
-    /// internal records) would take a token past its capacity. Checked
+    /// internal records) would take a token past its capacity (the TA's
+    /// `max_token_objects`, or a lower limit of the token's pushed policy). Checked
     /// before the commit; concurrent creations may overshoot by the
     /// objects in flight.
     pub(crate) fn check_capacity(&self, ops: &[crate::store::Op]) -> std::result::Result<(), TokenFull> {
-        let max = self.cfg.max_token_objects;
-        if max == 0 {
-            return Ok(());
-        }
         let state = self.store.state();
         let mut adding: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
         for op in ops {
@@ -541,8 +539,13 @@ impl Ta {
                 }
             }
         }
+        drop(state);
         for (slot, n) in adding {
-            let held = state.objects_on(slot);
+            let max = self.effective_max_objects(slot);
+            if max == 0 {
+                continue;
+            }
+            let held = self.store.state().objects_on(slot);
             if held.saturating_add(n) > max {
                 return Err(TokenFull { slot, held, adding: n, max });
             }

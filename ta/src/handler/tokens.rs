@@ -57,7 +57,7 @@ impl Ta {
             min_pin_len: self.cfg.min_pin_len as u64,
             max_pin_len: self.cfg.max_pin_len as u64,
             total_objects,
-            max_objects: self.cfg.max_token_objects,
+            max_objects: self.effective_max_objects(slot),
         }))
     }
 

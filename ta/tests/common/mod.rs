@@ -208,3 +208,20 @@ pub fn nonce() -> [u8; CLIENT_NONCE_LEN] {
     teehsm_crypto::rng::fill(&mut n).unwrap();
     n
 }
+
+/// GetTokenInfo of slot 0.
+pub fn token_info(h: &Harness, c: &mut Conn) -> TokenInfo {
+    match h.ok(c, Request::GetTokenInfo { slot: 0 }) {
+        Reply::TokenInfo(t) => t,
+        r => panic!("unexpected {r:?}"),
+    }
+}
+
+/// GenerateKey of a 256-bit AES token key.
+pub fn aes_token_key(session: u64) -> Request {
+    Request::GenerateKey {
+        session,
+        mechanism: Mechanism::new(CKM_AES_KEY_GEN),
+        template: vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_TOKEN, true)],
+    }
+}

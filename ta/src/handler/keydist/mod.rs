@@ -18,6 +18,7 @@
 //! is audited with the envelope id.
 
 mod open;
+pub mod token_policy;
 mod replay;
 
 use super::{deny, store_err, Conn, Result, Ta};
