@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 # The console store's tests also run on PostgreSQL (they fail under CI=true
-# without it): a throwaway server for this run, removed on exit.
+# without it): a throwaway server for this run, in a directory of its own so
+# that concurrent runs do not share (or stop) each other's, removed on exit.
+export TEEHSM_POSTGRES_TEST_DIR="${TEEHSM_POSTGRES_TEST_DIR:-/tmp/teehsm-postgres-test-$(id -u)-$$}"
 TEEHSM_TEST_POSTGRES_URL="$(./scripts/postgres-test-server.sh start)"
 export TEEHSM_TEST_POSTGRES_URL
 trap './scripts/postgres-test-server.sh stop' EXIT
