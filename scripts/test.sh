@@ -11,6 +11,9 @@ export TEEHSM_POSTGRES_TEST_DIR="${TEEHSM_POSTGRES_TEST_DIR:-/tmp/teehsm-postgre
 TEEHSM_TEST_POSTGRES_URL="$(./scripts/postgres-test-server.sh start)"
 export TEEHSM_TEST_POSTGRES_URL
 trap './scripts/postgres-test-server.sh stop' EXIT
+# A one-shot full build gains nothing from incremental state, which costs
+# gigabytes of target/ on a clean machine.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # The cross-component tests run the built daemons and load the PKCS#11 module.
 cargo build --workspace --locked
 if command -v cargo-nextest >/dev/null; then
