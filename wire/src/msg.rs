@@ -1768,7 +1768,7 @@ mod tests {
         round_trip(Request::UntrustKeydistSigner { session: 2, public_key: vec![] });
         round_trip(Request::ImportDistributedKey { session: 3, envelope: vec![1, 2, 3] });
         round_trip(Request::ListKeydistSigners { session: 6 });
-        round_trip(Request::ApplyTokenPolicy { session: 6, policy: vec![1; 184] });
+        round_trip(Request::ApplyTokenPolicy { session: 6, policy: vec![1; crate::token_policy::POLICY_LEN] });
         round_trip(Request::GenerateCsr { session: 4, key: 5, subject: "CN=a\\,b,O=x".into(), mechanism: 0x1044 });
         let long = Request::GenerateCsr { session: 4, key: 5, subject: "a".repeat(MAX_CSR_SUBJECT_LEN + 1), mechanism: 0 };
         assert!(decode_request(&encode_request(1, &long)).is_err());

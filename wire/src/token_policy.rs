@@ -72,7 +72,7 @@ impl TokenPolicy {
     /// Decodes a policy, refusing anything of the wrong size or magic.
     pub fn from_bytes(b: &[u8]) -> Result<TokenPolicy, DecodeError> {
         if b.len() != POLICY_LEN {
-            return Err(DecodeError::Invalid { what: "token policy", why: "not 184 bytes long" });
+            return Err(DecodeError::Invalid { what: "token policy", why: "not 176 bytes long" });
         }
         let mut r = Reader::new(b);
         let magic: [u8; 8] = r.array("policy magic")?;
@@ -103,6 +103,7 @@ mod tests {
         let p = TokenPolicy { version: 7, target: [1; 32], slot: 2, created_ms: 3, expires_ms: 4, signer: [5; 32], max_objects: 6, signature: [9; 64] };
         let b = p.to_bytes();
         assert_eq!(b.len(), POLICY_LEN);
+        assert_eq!(POLICY_LEN, 176, "the layout in the docs says 176 bytes");
         assert_eq!(TokenPolicy::from_bytes(&b).unwrap(), p);
         assert!(p.signed_message().starts_with(POLICY_SIGN_CONTEXT));
         assert!(TokenPolicy::from_bytes(&b[..POLICY_LEN - 1]).is_err());
