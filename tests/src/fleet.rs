@@ -190,6 +190,11 @@ impl Fleet {
         http_request(&self.http, "POST", path, body)
     }
 
+    /// PUT on the console's HTTP API.
+    pub fn put(&self, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        http_request(&self.http, "PUT", path, body)
+    }
+
     /// Hosts listed by /api/hosts that have sent a report.
     pub fn reporting_hosts(&self) -> usize {
         match self.get("/api/hosts") {

@@ -5,7 +5,10 @@
 //! to all three through the HTTP API. Host 3 is marked broken: its 2.0.0 TA
 //! exits before it is ready (a real failed start the CA sees), so its agent
 //! rolls it back to 1.0.0; hosts 1 and 2 end on 2.0.0; the rollout is
-//! "partial".
+//! "partial". Then, on the same fleet: the packages each heartbeat reports,
+//! `ta_uninstall` (refused for the active version), `ta_install` (staged,
+//! not switched) and a desired version set through the API that host 1
+//! converges to by a reconciling upgrade it was never given a job for.
 //!
 //! Needs the binaries: `cargo build --bins`.
 
@@ -272,5 +275,140 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     assert_eq!(link, Path::new("versions").join("1.0.0"));
     let (_, body) = fleet.get("/api/rollouts").unwrap();
     assert_eq!(json(&body)["rollouts"].as_array().unwrap().len(), 1, "{body}");
+    eprintln!("rollout took {} ms", started.elapsed().as_millis());
+
+    packages_install_uninstall_and_desired_state(&fleet, &roots, &v1, &package_add, &key_hex);
     eprintln!("rollout test took {} ms", started.elapsed().as_millis());
+}
+
+/// Polls `f` every 200 ms for up to 30 s.
+fn wait_until(what: &str, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{what}: still not true after 30 s: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn host_entry(fleet: &Fleet, id: &str) -> Value {
+    let (status, body) = fleet.get(&format!("/api/hosts/{id}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+/// Waits for job `job` of `host` to end; returns it.
+fn finished_job(fleet: &Fleet, host: &str, job: u64) -> Value {
+    let mut out = Value::Null;
+    wait_until(&format!("job {job} of {host} ends"), || {
+        let (_, body) = fleet.get(&format!("/api/hosts/{host}/jobs")).unwrap();
+        let j = json(&body)["jobs"].as_array().unwrap().iter().find(|j| j["id"] == job).cloned().ok_or(body.clone())?;
+        if matches!(j["state"].as_str(), Some("queued" | "running")) {
+            return Err(j.to_string());
+        }
+        out = j;
+        Ok(())
+    });
+    out
+}
+
+fn queued(status: u16, body: &str) -> u64 {
+    assert_eq!(status, 201, "{body}");
+    json(body)["job_id"].as_u64().unwrap()
+}
+
+fn packages_install_uninstall_and_desired_state(
+    fleet: &Fleet,
+    roots: &[PathBuf],
+    v1: &Path,
+    package_add: &dyn Fn(&Path, &str) -> std::process::Output,
+    key_hex: &str,
+) {
+    // Every heartbeat reports what is under the agent's --package-root.
+    wait_until("host-1 reports its packages", || {
+        let p = &host_entry(fleet, "host-1")["report"]["packages"];
+        let want = serde_json::json!({ "active": "2.0.0", "previous": "1.0.0", "installed": ["1.0.0", "2.0.0"] });
+        if *p == want { Ok(()) } else { Err(p.to_string()) }
+    });
+    assert_eq!(host_entry(fleet, "host-1")["desired"]["ta_version"], "2.0.0");
+
+    // Uninstall: the active version is refused; 1.0.0 goes, and with it the rollback target.
+    let (status, body) = fleet.post("/api/hosts/host-1/ta/uninstall", r#"{"version":"2.0.0"}"#).unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("active TA version"), "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-1/ta/uninstall", r#"{"version":"../etc"}"#).unwrap();
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-1/ta/uninstall", r#"{"version":"1.0.0"}"#).unwrap();
+    let job = finished_job(fleet, "host-1", queued(status, &body));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(!roots[0].join("versions/1.0.0").exists() && std::fs::symlink_metadata(roots[0].join("previous")).is_err());
+    wait_until("host-1 reports 1.0.0 gone", || {
+        let p = &host_entry(fleet, "host-1")["report"]["packages"];
+        if p["installed"] == serde_json::json!(["2.0.0"]) && p["previous"] == "" { Ok(()) } else { Err(p.to_string()) }
+    });
+
+    // Install: host 3 (running 1.0.0) drops the 2.0.0 it rolled back from,
+    // then gets it staged again by a ta_install, without switching.
+    let (status, body) = fleet.post("/api/hosts/host-3/ta/uninstall", r#"{"version":"2.0.0"}"#).unwrap();
+    assert_eq!(finished_job(fleet, "host-3", queued(status, &body))["state"], "succeeded");
+    assert!(!roots[2].join("versions/2.0.0").exists());
+    let (status, body) = fleet.post("/api/hosts/host-3/ta/install", r#"{"version":"9.9.9"}"#).unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not imported"), "{body}");
+    let (status, body) = fleet.post("/api/hosts/nobody/ta/install", r#"{"version":"2.0.0"}"#).unwrap();
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-3/ta/install", r#"{"version":"2.0.0"}"#).unwrap();
+    let job = finished_job(fleet, "host-3", queued(status, &body));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(steps(&job), ["fetch", "verify", "stage"], "{job}");
+    assert!(roots[2].join("versions/2.0.0/teehsm-ta").exists());
+    assert_eq!(std::fs::read_link(roots[2].join("current")).unwrap(), Path::new("versions").join("1.0.0"));
+    assert!(healthz(&fleet.hosts[2].ca.state_dir)["ta_binary"].as_str().unwrap().ends_with("versions/1.0.0/teehsm-ta"));
+    // Installing it again re-verifies what is there, no download.
+    let (status, body) = fleet.post("/api/hosts/host-3/ta/install", r#"{"version":"2.0.0"}"#).unwrap();
+    let job = finished_job(fleet, "host-3", queued(status, &body));
+    assert_eq!(steps(&job), ["fetch", "done"], "{job}");
+    assert!(job["result"]["history"][1]["detail"].as_str().unwrap().contains("already installed"), "{job}");
+
+    // Desired state: host 1 should run 1.0.0, which it no longer has. No job
+    // is given; the console sees the difference on the next heartbeat and
+    // queues a reconciling upgrade, which fetches 1.0.0 and switches.
+    let (status, body) = fleet.put("/api/hosts/host-1/desired", r#"{"ta_version":"1.0.0"}"#).unwrap();
+    assert_eq!(status, 404, "1.0.0 is not imported yet: {body}");
+    let out = package_add(v1, key_hex);
+    assert!(out.status.success(), "package add 1.0.0: {}", String::from_utf8_lossy(&out.stderr));
+    for bad in [r#"{"version":"1.0.0"}"#, r#"{"ta_version":7}"#, "nope"] {
+        let (status, body) = fleet.put("/api/hosts/host-1/desired", bad).unwrap();
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) = fleet.put("/api/hosts/host-1/desired", r#"{"ta_version":"1.0.0"}"#).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = fleet.post("/api/hosts/host-1/ta/uninstall", r#"{"version":"1.0.0"}"#).unwrap();
+    assert_eq!(status, 409, "the desired version cannot be uninstalled: {body}");
+    wait_until("host-1 converges to 1.0.0", || {
+        let hz = healthz(&fleet.hosts[0].ca.state_dir);
+        let p = host_entry(fleet, "host-1")["report"]["packages"].clone();
+        let ok = hz["status"] == "ok"
+            && hz["ta_binary"].as_str().unwrap_or("").ends_with("versions/1.0.0/teehsm-ta")
+            && p["active"] == "1.0.0";
+        if ok { Ok(()) } else { Err(format!("{hz} {p}")) }
+    });
+    let (_, body) = fleet.get("/api/hosts/host-1/jobs").unwrap();
+    let jobs = json(&body)["jobs"].as_array().unwrap().clone();
+    let reconciling: Vec<&Value> = jobs.iter().filter(|j| j["payload"]["reconcile"] == true).collect();
+    assert_eq!(reconciling.len(), 1, "one reconciling job, not one per heartbeat: {body}");
+    assert_eq!(reconciling[0]["state"], "succeeded", "{body}");
+    assert_eq!(reconciling[0]["payload"]["version"], "1.0.0");
+    // Converged: further heartbeats queue nothing.
+    std::thread::sleep(Duration::from_millis(fleet.interval_ms * 4));
+    let (_, body) = fleet.get("/api/hosts/host-1/jobs").unwrap();
+    assert_eq!(json(&body)["jobs"].as_array().unwrap().len(), jobs.len(), "{body}");
+    let (_, body) = fleet.get("/api/audit").unwrap();
+    let audit = json(&body);
+    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["host.desired", "job.ta_install", "job.ta_uninstall", "job.ta_upgrade"] {
+        assert!(actions.contains(&a), "{a} not audited: {actions:?}");
+    }
 }

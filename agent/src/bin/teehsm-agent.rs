@@ -510,11 +510,15 @@ impl JobRunner {
             Action::Idle => {
                 let desired = resp.desired.as_ref().map(|d| d.ta_version.as_str()).unwrap_or("");
                 if !desired.is_empty() && Some(desired) != active.as_deref() {
-                    tracing::debug!(desired, active = ?active, "desired TA version differs from the active one; no open job for it");
+                    tracing::debug!(desired, active = ?active, "desired TA version differs from the active one; the console queues a ta_upgrade job to converge");
                 }
                 return;
             }
-            Action::Upgrade { job_id, .. } | Action::AlreadyActive { job_id, .. } | Action::Reject { job_id, .. } => *job_id,
+            Action::Upgrade { job_id, .. }
+            | Action::AlreadyActive { job_id, .. }
+            | Action::Install { job_id, .. }
+            | Action::Uninstall { job_id, .. }
+            | Action::Reject { job_id, .. } => *job_id,
         };
         self.attempted.insert(job_id);
         self.task = Some(tokio::spawn(run_action(client.clone(), ctx.clone(), action)));
@@ -658,6 +662,7 @@ impl Collector {
         if let (Some(bytes), Some(ta)) = (self.attester.attachment(), report.tas.first_mut()) {
             ta.attestation_report = bytes;
         }
+        report.packages = self.installer.as_deref().map(jobs::package_inventory);
         report
     }
 

@@ -1,7 +1,9 @@
 //! Carrying out the console's jobs (docs/fleet-agent.md, "Jobs and desired
 //! state"): choosing the next job from a heartbeat answer ([`next_action`]),
 //! receiving a package into a staging directory ([`PackageWriter`]), and
-//! running a `ta_upgrade` job end to end ([`run_ta_upgrade`]).
+//! running `ta_upgrade` ([`run_ta_upgrade`]), `ta_install` (stage a version
+//! without switching, [`run_ta_install`]) and `ta_uninstall` (remove a
+//! version that is not active, [`run_ta_uninstall`]) jobs end to end.
 
 use super::upgrade::{job_history, job_message, job_state, CaHooks, HookTimeouts};
 use crate::package::{run_upgrade, Installer, MAX_FILES, MAX_PATH_LEN, MAX_TOTAL_BYTES};
@@ -13,12 +15,18 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
-use teehsm_wire::proto::fleet::v1::{FetchPackageRequest, Job, JobStep, PackageChunk, ReportJobRequest};
+use teehsm_wire::proto::fleet::v1::{FetchPackageRequest, Job, JobStep, PackageChunk, PackageInventory, ReportJobRequest};
 use thiserror::Error;
 use tonic::transport::Channel;
 
-/// The job kind of a TA upgrade.
+/// The job kind of a TA upgrade (also a first install: make it active).
 pub const KIND_TA_UPGRADE: &str = "ta_upgrade";
+/// The job kind that stages a TA version beside the active one.
+pub const KIND_TA_INSTALL: &str = "ta_install";
+/// The job kind that removes an installed TA version that is not active.
+pub const KIND_TA_UNINSTALL: &str = "ta_uninstall";
+/// The package job kinds this module carries out.
+pub const PACKAGE_JOBS: [&str; 3] = [KIND_TA_UPGRADE, KIND_TA_INSTALL, KIND_TA_UNINSTALL];
 
 /// What to do after a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +37,10 @@ pub enum Action {
     Upgrade { job_id: u64, version: String },
     /// The job asks for what is already active: report success.
     AlreadyActive { job_id: u64, version: String },
+    /// Fetch, verify and stage `version` without switching to it.
+    Install { job_id: u64, version: String },
+    /// Remove the installed `version` (not the active one).
+    Uninstall { job_id: u64, version: String },
     /// The job cannot be carried out: report it failed with `reason`.
     Reject { job_id: u64, reason: String },
 }
@@ -37,7 +49,7 @@ pub enum Action {
 /// active TA version.
 pub fn next_action(jobs: &[Job], active: Option<&str>, attempted: &HashSet<u64>) -> Action {
     let Some(job) = jobs.iter().find(|j| !attempted.contains(&j.id)) else { return Action::Idle };
-    if job.kind != KIND_TA_UPGRADE {
+    if !PACKAGE_JOBS.contains(&job.kind.as_str()) {
         return Action::Reject { job_id: job.id, reason: format!("this agent does not carry out {:?} jobs", job.kind) };
     }
     let payload: serde_json::Value = match serde_json::from_str(&job.payload_json) {
@@ -50,10 +62,26 @@ pub fn next_action(jobs: &[Job], active: Option<&str>, attempted: &HashSet<u64>)
     if crate::package::validate_version(version).is_err() {
         return Action::Reject { job_id: job.id, reason: format!("{version:?} is not a package version") };
     }
-    if active == Some(version) {
-        return Action::AlreadyActive { job_id: job.id, version: version.to_owned() };
+    let (job_id, version) = (job.id, version.to_owned());
+    match job.kind.as_str() {
+        KIND_TA_INSTALL => Action::Install { job_id, version },
+        KIND_TA_UNINSTALL if active == Some(version.as_str()) => Action::Reject {
+            job_id,
+            reason: format!("{version} is the active TA version and cannot be uninstalled; roll out another version first"),
+        },
+        KIND_TA_UNINSTALL => Action::Uninstall { job_id, version },
+        _ if active == Some(version.as_str()) => Action::AlreadyActive { job_id, version },
+        _ => Action::Upgrade { job_id, version },
     }
-    Action::Upgrade { job_id: job.id, version: version.to_owned() }
+}
+
+/// What the heartbeat reports of the packages under the package root.
+pub fn package_inventory(installer: &Installer) -> PackageInventory {
+    PackageInventory {
+        active: installer.active().ok().flatten().unwrap_or_default(),
+        previous: installer.previous().ok().flatten().unwrap_or_default(),
+        installed: installer.installed().map(|v| v.into_iter().map(|v| v.version).collect()).unwrap_or_default(),
+    }
 }
 
 #[derive(Debug, Error)]
@@ -221,7 +249,99 @@ pub async fn run_action(mut client: AgentServiceClient<Channel>, ctx: JobContext
             report(&mut client, ReportJobRequest { job_id, state: "succeeded".into(), history, message: String::new(), active_version: version }).await;
         }
         Action::Upgrade { job_id, version } => run_ta_upgrade(&mut client, &ctx, job_id, &version).await,
+        Action::Install { job_id, version } => run_ta_install(&mut client, &ctx, job_id, &version).await,
+        Action::Uninstall { job_id, version } => run_ta_uninstall(&mut client, &ctx, job_id, &version).await,
     }
+}
+
+/// Sends the terminal report of a job that went through `history`.
+async fn finish(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: Vec<JobStep>, outcome: Result<String, String>) {
+    let (state, message) = match outcome {
+        Ok(done) => {
+            tracing::info!(job = job_id, %done, "job succeeded");
+            ("succeeded", String::new())
+        }
+        Err(msg) => {
+            tracing::error!(job = job_id, error = %msg, "job failed");
+            ("failed", msg)
+        }
+    };
+    report(client, ReportJobRequest { job_id, state: state.into(), history, message, active_version: active(ctx) }).await;
+}
+
+/// A `ta_install` job: fetch the package, verify its signature, hashes and
+/// security version, and stage it in `versions/` without switching (a later
+/// `ta_upgrade` to it then needs no download). A version already installed
+/// with the same manifest is re-verified and reported done.
+pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
+    let mut history = vec![step("fetch", format!("package {version} from the console"))];
+    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(ctx) }).await;
+    if let Ok(m) = ctx.installer.verify_installed(version) {
+        history.push(step("done", format!("{version} (security version {}) is already installed", m.security_version)));
+        return finish(client, ctx, job_id, history, Ok(format!("{version} already installed"))).await;
+    }
+    let staging = ctx.installer.root().join(format!(".tmp-fetch-{job_id}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let pkg_dir = match fetch_package(client, version, &staging).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            let msg = format!("cannot fetch package {version}: {e}");
+            history.push(step("failed", msg.clone()));
+            return finish(client, ctx, job_id, history, Err(msg)).await;
+        }
+    };
+    let inst = ctx.installer.clone();
+    let dir = pkg_dir.clone();
+    let installed = tokio::task::spawn_blocking(move || inst.install(&dir, false)).await;
+    let _ = fs::remove_dir_all(&pkg_dir);
+    let outcome = match installed {
+        Ok(Ok(o)) if o.manifest().version != version => {
+            // The signed manifest names another version: do not keep it.
+            let other = o.manifest().version.clone();
+            let _ = ctx.installer.uninstall(&other);
+            Err(format!("the console's package {version} is signed as version {other}; not installed"))
+        }
+        Ok(Ok(o)) => {
+            let m = o.manifest();
+            history.push(step("verify", format!("vendor signature, file hashes, security version {}", m.security_version)));
+            history.push(step("stage", format!("{version} installed beside the active {:?}; not switched", active(ctx))));
+            Ok(format!("{version} staged"))
+        }
+        Ok(Err(e)) => Err(format!("cannot install {version}: {e}")),
+        Err(e) => Err(format!("the install task failed: {e}")),
+    };
+    if let Err(msg) = &outcome {
+        history.push(step("failed", msg.clone()));
+    }
+    finish(client, ctx, job_id, history, outcome).await;
+}
+
+/// A `ta_uninstall` job: remove an installed version that is not active
+/// (the agent refuses the active one before getting here). Removing the
+/// `previous` version also removes the rollback target; a version that is
+/// not installed counts as removed, so the job is idempotent.
+pub async fn run_ta_uninstall(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
+    let mut history = vec![step("uninstall", format!("remove {version}"))];
+    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(ctx) }).await;
+    let inst = ctx.installer.clone();
+    let v = version.to_owned();
+    let outcome = match tokio::task::spawn_blocking(move || inst.uninstall(&v)).await {
+        Ok(Ok(())) => {
+            history.push(step("done", format!("{version} removed")));
+            Ok(format!("{version} removed"))
+        }
+        Ok(Err(crate::package::PackageError::NotInstalled(_))) => {
+            history.push(step("done", format!("{version} was not installed")));
+            Ok(format!("{version} was not installed"))
+        }
+        Ok(Err(e)) => Err(format!("cannot uninstall {version}: {e}")),
+        Err(e) => Err(format!("the uninstall task failed: {e}")),
+    };
+    if let Err(msg) = &outcome {
+        history.push(step("failed", msg.clone()));
+    }
+    finish(client, ctx, job_id, history, outcome).await;
 }
 
 /// A `ta_upgrade` job: report running, fetch, upgrade (with rollback),
@@ -290,8 +410,17 @@ mod tests {
         assert_eq!(next_action(&jobs, Some("2.0.0"), &done), Action::AlreadyActive { job_id: 1, version: "2.0.0".into() });
         done.insert(1);
         assert_eq!(next_action(&jobs, Some("1.0.0"), &done), Action::Idle);
+        let install = [job(6, "ta_install", r#"{"version":"2.0.0"}"#)];
+        assert_eq!(next_action(&install, Some("2.0.0"), &done), Action::Install { job_id: 6, version: "2.0.0".into() });
+        let uninstall = [job(7, "ta_uninstall", r#"{"version":"1.0.0"}"#)];
+        assert_eq!(next_action(&uninstall, Some("2.0.0"), &done), Action::Uninstall { job_id: 7, version: "1.0.0".into() });
+        match next_action(&uninstall, Some("1.0.0"), &done) {
+            Action::Reject { reason, .. } => assert!(reason.contains("active TA version and cannot be uninstalled"), "{reason}"),
+            a => panic!("{a:?}"),
+        }
         for (j, want) in [
             (job(2, "key_import", "{}"), "does not carry out"),
+            (job(8, "ta_uninstall", r#"{"version":"../x"}"#), "not a package version"),
             (job(3, "ta_upgrade", "nope"), "not JSON"),
             (job(4, "ta_upgrade", "{}"), "no \"version\""),
             (job(5, "ta_upgrade", r#"{"version":"../../etc"}"#), "not a package version"),

@@ -95,6 +95,8 @@ pub fn build_report(o: &Observation, s: &ReportSettings, now_ms: i64) -> HostRep
         p99_latency_ms: r.and_then(|r| r.overall.p99_seconds).map_or(0.0, |s| s * 1000.0),
         tees: o.tees.clone(),
         agent_version: s.agent_version.clone(),
+        // Filled in by the daemon when it manages packages (--package-root).
+        packages: None,
     }
 }
 

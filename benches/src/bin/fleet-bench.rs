@@ -264,6 +264,7 @@ fn report(i: usize, seq: u64) -> pb::HostReport {
         p99_latency_ms: 1.2,
         tees: vec!["sim".into()],
         agent_version: env!("CARGO_PKG_VERSION").into(),
+        packages: None,
     }
 }
 

@@ -23,5 +23,5 @@ mod text;
 pub use alert::{Alert, AlertChange};
 pub use alertmanager::alertmanager_payload;
 pub use engine::{AlertEngine, EngineState};
-pub use report::{HostReport, HostSeen, Licence, TaReport, TokenReport};
+pub use report::{HostReport, HostSeen, Licence, PackageInventory, TaReport, TokenReport};
 pub use rules::{Process, Rule, RuleKind, RuleSet, RulesError, Scope, Severity};

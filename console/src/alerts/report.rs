@@ -50,6 +50,21 @@ pub struct HostReport {
     pub ca_memory_bytes: u64,
     /// Memory limit the percentages refer to (0: unknown, memory rules never fire).
     pub memory_limit_bytes: u64,
+    /// The TA packages on the host; `None` when its agent does not manage
+    /// packages (no `--package-root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<PackageInventory>,
+}
+
+/// The TA packages installed on a host, as its agent reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PackageInventory {
+    /// The active version ("" = none).
+    pub active: String,
+    /// The version a rollback returns to ("" = none).
+    pub previous: String,
+    /// Every installed version, sorted.
+    pub installed: Vec<String>,
 }
 
 /// When the console last received a heartbeat from a host (console clock).

@@ -1,6 +1,6 @@
 //! The agent's protobuf report as the alert engine's [`HostReport`].
 
-use crate::alerts::{HostReport, TaReport, TokenReport};
+use crate::alerts::{HostReport, PackageInventory, TaReport, TokenReport};
 use teehsm_wire::proto::fleet::v1 as pb;
 
 /// Converts a heartbeat's report. The host id and group come from the
@@ -35,6 +35,24 @@ pub fn report_from_proto(host_id: &str, group: &str, r: &pb::HostReport) -> Host
         ca_cpu_percent: sane(r.ca_cpu_percent),
         ca_memory_bytes: r.ca_memory_bytes,
         memory_limit_bytes: r.memory_limit_bytes,
+        packages: r.packages.as_ref().map(|p| PackageInventory {
+            active: version_or_empty(&p.active),
+            previous: version_or_empty(&p.previous),
+            installed: p.installed.iter().take(MAX_REPORTED_VERSIONS).map(|v| version_or_empty(v)).filter(|v| !v.is_empty()).collect(),
+        }),
+    }
+}
+
+/// Most installed versions kept from one report.
+const MAX_REPORTED_VERSIONS: usize = 64;
+
+/// A reported package version, or "" when it is not one (the agent only
+/// installs valid versions; anything else is not stored).
+fn version_or_empty(v: &str) -> String {
+    if teehsm_agent::package::validate_version(v).is_ok() {
+        v.to_owned()
+    } else {
+        String::new()
     }
 }
 
@@ -74,6 +92,7 @@ mod tests {
             p99_latency_ms: 2.0,
             tees: vec!["sim".into()],
             agent_version: "0.1".into(),
+            packages: None,
         };
         let h = report_from_proto("h1", "g", &r);
         assert_eq!(h.host_id, "h1");

@@ -87,9 +87,14 @@ impl AgentService for Agents {
         })?;
         let proto_report = request.into_inner().report.unwrap_or_default();
         let report = report_from_proto(&host.id, &host.group, &proto_report);
-        store.record_report(&report, now_ms()).map_err(internal)?;
+        let now = now_ms();
+        store.record_report(&report, now).map_err(internal)?;
+        let mut jobs = store.open_jobs(&host.id).map_err(internal)?;
+        // Give a finished package job two heartbeats to show in the reports.
+        if super::desired_state::reconcile(&mut store, &report, &jobs, now, 2 * sh.interval_ms).map_err(internal)?.is_some() {
+            jobs = store.open_jobs(&host.id).map_err(internal)?;
+        }
         let desired = store.desired(&host.id, ITEM_TA_VERSION).map_err(internal)?;
-        let jobs = store.open_jobs(&host.id).map_err(internal)?;
         drop(store);
         let nonce = sh.attestations.nonce_for(&host.id).map(|n| n.to_vec()).unwrap_or_default();
         for ta in proto_report.tas.iter().filter(|t| !t.attestation_report.is_empty()) {
@@ -173,11 +178,14 @@ impl AgentService for Agents {
                 .open_jobs(&host.id)
                 .map_err(internal)?
                 .iter()
-                .any(|j| j.kind == KIND_TA_UPGRADE && j.payload.get("version").and_then(|v| v.as_str()) == Some(version.as_str()))
+                .any(|j| {
+                    (j.kind == KIND_TA_UPGRADE || j.kind == super::desired_state::KIND_TA_INSTALL)
+                        && j.payload.get("version").and_then(|v| v.as_str()) == Some(version.as_str())
+                })
         };
         if !allowed {
             return Err(Status::permission_denied(format!(
-                "host {:?} has no open ta_upgrade job for version {version:?}",
+                "host {:?} has no open ta_upgrade or ta_install job for version {version:?}",
                 host.id
             )));
         }

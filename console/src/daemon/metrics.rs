@@ -153,6 +153,7 @@ mod tests {
             ca_cpu_percent: 5.0,
             ca_memory_bytes: 2 << 20,
             memory_limit_bytes: 1 << 30,
+            packages: None,
         }
     }
 

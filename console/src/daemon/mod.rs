@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod desired_state;
 pub mod grpc;
 pub mod http;
 pub mod jobs_api;

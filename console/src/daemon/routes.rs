@@ -50,6 +50,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/hosts/{id}/jobs", AUDITOR),
     r("POST", "/api/hosts/{id}/csr", OPERATOR),
     r("POST", "/api/hosts/{id}/certificate", OPERATOR),
+    r("PUT", "/api/hosts/{id}/desired", OPERATOR),
+    r("POST", "/api/hosts/{id}/ta/install", OPERATOR),
+    r("POST", "/api/hosts/{id}/ta/uninstall", OPERATOR),
     r("GET", "/api/alerts", AUDITOR),
     r("POST", "/api/alerts/{fingerprint}/ack", OPERATOR),
     r("POST", "/api/enrollment-tokens", OPERATOR),
@@ -196,6 +199,9 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
         ("POST", "/api/policy") => super::keydist_api::push_policy(sh, req, actor, now),
         ("POST", "/api/hosts/{id}/csr") => super::token_jobs_api::csr(sh, req, p(0), actor, now),
         ("POST", "/api/hosts/{id}/certificate") => super::token_jobs_api::certificate(sh, req, p(0), actor, now),
+        ("PUT", "/api/hosts/{id}/desired") => super::desired_state::put_desired(sh, req, p(0), actor, now),
+        ("POST", "/api/hosts/{id}/ta/install") => super::desired_state::install(sh, req, p(0), actor, now),
+        ("POST", "/api/hosts/{id}/ta/uninstall") => super::desired_state::uninstall(sh, req, p(0), actor, now),
         ("GET", "/api/rules") => Ok(json_resp(200, json!({ "rules": sh.rules }))),
         ("GET", "/api/audit") => audit_log(sh, req),
         ("GET", "/api/licence") => licence(sh, now),
@@ -361,10 +367,14 @@ fn host(sh: &Shared, id: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
         return Err(error(404, &format!("no host {id:?}; GET /api/hosts lists the enrolled hosts")));
     };
     let reports = store.latest_reports().map_err(store_err)?;
+    let desired = super::desired_state::desired_of(&store, id).map_err(store_err)?;
     drop(store);
     let report = reports.into_iter().find(|r| r.host_id == id);
     let g = report.as_ref().map(|r| gauges(sh, r)).unwrap_or_default();
-    Ok(json_resp(200, json!({ "host": host, "report": report, "gauges": g, "now_ms": now, "heartbeat_interval_ms": sh.interval_ms })))
+    Ok(json_resp(
+        200,
+        json!({ "host": host, "report": report, "gauges": g, "desired": { "ta_version": desired }, "now_ms": now, "heartbeat_interval_ms": sh.interval_ms }),
+    ))
 }
 
 fn samples(sh: &Shared, req: &HttpRequest, id: &str, now: u64) -> Result<HttpResponse, HttpResponse> {

@@ -339,6 +339,14 @@ async function newToken() {
   } catch (e) { flash(e.message); }
 }
 
+// "2.0.0 (active), 1.0.0 (previous)": the versions under the agent's --package-root.
+function packageSummary(p) {
+  if (!p) return h("span", { class: "muted" }, "not managed by the agent");
+  if (p.installed.length === 0) return h("span", { class: "muted" }, "none installed");
+  return h("span", {}, p.installed.map((v, i) => h("span", {}, i ? ", " : "", h("code", {}, v),
+    v === p.active ? " (active)" : v === p.previous ? " (previous)" : "")));
+}
+
 async function pageHost(args) {
   const id = args[0] || "";
   const [d, samples, alertsResp, jobs] = await Promise.all([
@@ -357,7 +365,11 @@ async function pageHost(args) {
       h("dt", {}, "Enrolled"), h("dd", {}, fmtTime(d.host.enrolled_at_ms)),
       h("dt", {}, "Last heartbeat"), h("dd", {}, fmtTime(d.host.last_seen_ms) + " (" + fmtAgo(d.now_ms, d.host.last_seen_ms) + ")"),
       h("dt", {}, "Certificate"), h("dd", { class: "mono" }, d.host.cert_fingerprint),
-      h("dt", {}, "Memory limit"), h("dd", {}, r && r.memory_limit_bytes ? fmtBytes(r.memory_limit_bytes) : "unknown")));
+      h("dt", {}, "Memory limit"), h("dd", {}, r && r.memory_limit_bytes ? fmtBytes(r.memory_limit_bytes) : "unknown"),
+      h("dt", {}, "TA packages"), h("dd", { id: "packages" }, packageSummary(r && r.packages)),
+      h("dt", {}, "Desired TA version"), h("dd", { id: "desired" }, d.desired && d.desired.ta_version
+        ? h("span", {}, h("code", {}, d.desired.ta_version), r && r.packages && r.packages.active !== d.desired.ta_version ? h("span", { class: "badge warning" }, "converging") : "")
+        : h("span", { class: "muted" }, "no opinion"))));
   const tas = h("div", { class: "card" }, h("h2", {}, "Trusted applications"),
     !r || r.tas.length === 0 ? h("p", { class: "muted" }, "No TA reported.") :
       h("table", { id: "tas" },

@@ -47,6 +47,7 @@ fn host(id: &str, group: &str) -> HostReport {
         ca_cpu_percent: 1.0,
         ca_memory_bytes: 100,
         memory_limit_bytes: 1000,
+        packages: None,
     }
 }
 

@@ -173,6 +173,7 @@ fn engine_round_trip_through_store(db: &TestDb) {
         ca_cpu_percent: 0.0,
         ca_memory_bytes: 0,
         memory_limit_bytes: 0,
+        packages: None,
     };
     let seen = [HostSeen {
         host_id: "h1".into(),

@@ -114,6 +114,7 @@ fn telemetry_durability_does_not_leak(db: &TestDb) {
         ca_cpu_percent: 1.0,
         ca_memory_bytes: 1,
         memory_limit_bytes: 0,
+        packages: None,
     };
     store.record_report(&report, 10).unwrap();
     assert_eq!(setting(&store), full);

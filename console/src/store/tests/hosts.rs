@@ -38,6 +38,7 @@ fn report(host: &str, keys: u64) -> HostReport {
         ca_cpu_percent: 3.25,
         ca_memory_bytes: 2 << 20,
         memory_limit_bytes: 1 << 30,
+        packages: None,
     }
 }
 
