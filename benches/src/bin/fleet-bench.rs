@@ -246,7 +246,7 @@ fn report(i: usize, seq: u64) -> pb::HostReport {
         tas: vec![pb::TaReport {
             attestation_report: Vec::new(),
             ta_id: "default".into(),
-            version: String::new(),
+            version: "1.0.0".into(),
             up: true,
             restarts_total: 0,
             self_test_ok: true,
@@ -264,7 +264,9 @@ fn report(i: usize, seq: u64) -> pb::HostReport {
         p99_latency_ms: 1.2,
         tees: vec!["sim".into()],
         agent_version: env!("CARGO_PKG_VERSION").into(),
-        packages: None,
+        // As an agent with --package-root reports them, so every heartbeat
+        // also goes through the desired-state check.
+        packages: Some(pb::PackageInventory { active: "1.0.0".into(), previous: String::new(), installed: vec!["1.0.0".into()] }),
     }
 }
 

@@ -154,16 +154,18 @@ pub fn needs_upgrade(desired: &str, report: &HostReport, open: &[Job], recent: &
 /// reconciling `ta_upgrade` when [`needs_upgrade`] says so. Returns the
 /// new job's id.
 pub fn reconcile(store: &mut Store, report: &HostReport, open: &[Job], now: u64, settle_ms: u64) -> Result<Option<u64>, StoreError> {
+    // Hosts whose agent does not manage packages cost no query.
+    let Some(packages) = &report.packages else { return Ok(None) };
     let host = &report.host_id;
     let desired = desired_of(store, host)?;
-    if desired.is_empty() || report.packages.as_ref().is_none_or(|p| p.active == desired) {
+    if desired.is_empty() || packages.active == desired {
         return Ok(None);
     }
     let recent = store.jobs(Some(host), Page::new(0, 10))?;
     if !needs_upgrade(&desired, report, open, &recent, now, settle_ms) {
         return Ok(None);
     }
-    let from = report.packages.as_ref().map(|p| p.active.clone()).unwrap_or_default();
+    let from = packages.active.clone();
     let job = store.create_job(KIND_TA_UPGRADE, host, &json!({ "version": desired, "reconcile": true }), now)?;
     store.append_audit(now, "console", "job.ta_upgrade", host, &json!({ "job": job, "version": desired, "from": from, "reason": "reconcile" }))?;
     tracing::info!(host = %host, job, from = %from, to = %desired, "host differs from its desired TA version; upgrade queued");
