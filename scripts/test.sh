@@ -16,6 +16,10 @@ trap './scripts/postgres-test-server.sh stop' EXIT
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # The cross-component tests run the built daemons and load the PKCS#11 module.
 cargo build --workspace --locked
+# No unwrap()/expect() outside tests in the TA and the PKCS#11 module (their
+# lib.rs deny both; only clippy checks it): a panic there is a crashed TA or
+# one caught at the C boundary instead of a precise error.
+cargo clippy -p teehsm-ta -p teehsm-pkcs11 --lib --bins --locked -- -A clippy::all -D clippy::unwrap_used -D clippy::expect_used
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --locked --no-fail-fast --test-threads 2
   cargo test --workspace --doc --locked
