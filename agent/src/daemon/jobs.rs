@@ -6,7 +6,7 @@
 //! version that is not active, [`run_ta_uninstall`]) jobs end to end.
 
 use super::upgrade::{job_history, job_message, job_state, CaHooks, HookTimeouts};
-use crate::package::{run_upgrade, Installer, MAX_FILES, MAX_PATH_LEN, MAX_TOTAL_BYTES};
+use crate::package::{run_upgrade, InstallOutcome, Installer, MAX_FILES, MAX_PATH_LEN, MAX_TOTAL_BYTES};
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
@@ -254,8 +254,28 @@ pub async fn run_action(mut client: AgentServiceClient<Channel>, ctx: JobContext
     }
 }
 
-/// Sends the terminal report of a job that went through `history`.
-async fn finish(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: Vec<JobStep>, outcome: Result<String, String>) {
+/// Fetches package `version` for job `job_id` into a fresh staging
+/// directory under the package root; on failure nothing is left behind.
+async fn fetch_for_job(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) -> Result<PathBuf, String> {
+    let staging = ctx.installer.root().join(format!(".tmp-fetch-{job_id}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fetch_package(client, version, &staging).await.map_err(|e| {
+        let _ = fs::remove_dir_all(&staging);
+        format!("cannot fetch package {version}: {e}")
+    })
+}
+
+/// Reports job `job_id` running with its `history` so far.
+async fn running(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: &[JobStep]) {
+    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.to_vec(), message: String::new(), active_version: active(ctx) }).await;
+}
+
+/// Sends the terminal report of a job that went through `history`; a
+/// failure ends the history with a `failed` step.
+async fn finish(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, mut history: Vec<JobStep>, outcome: Result<String, String>) {
+    if let Err(msg) = &outcome {
+        history.push(step("failed", msg.clone()));
+    }
     let (state, message) = match outcome {
         Ok(done) => {
             tracing::info!(job = job_id, %done, "job succeeded");
@@ -275,21 +295,14 @@ async fn finish(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_
 /// with the same manifest is re-verified and reported done.
 pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
     let mut history = vec![step("fetch", format!("package {version} from the console"))];
-    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(ctx) }).await;
+    running(client, ctx, job_id, &history).await;
     if let Ok(m) = ctx.installer.verify_installed(version) {
         history.push(step("done", format!("{version} (security version {}) is already installed", m.security_version)));
         return finish(client, ctx, job_id, history, Ok(format!("{version} already installed"))).await;
     }
-    let staging = ctx.installer.root().join(format!(".tmp-fetch-{job_id}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    let pkg_dir = match fetch_package(client, version, &staging).await {
+    let pkg_dir = match fetch_for_job(client, ctx, job_id, version).await {
         Ok(d) => d,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
-            let msg = format!("cannot fetch package {version}: {e}");
-            history.push(step("failed", msg.clone()));
-            return finish(client, ctx, job_id, history, Err(msg)).await;
-        }
+        Err(msg) => return finish(client, ctx, job_id, history, Err(msg)).await,
     };
     let inst = ctx.installer.clone();
     let dir = pkg_dir.clone();
@@ -297,9 +310,12 @@ pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobC
     let _ = fs::remove_dir_all(&pkg_dir);
     let outcome = match installed {
         Ok(Ok(o)) if o.manifest().version != version => {
-            // The signed manifest names another version: do not keep it.
+            // The signed manifest names another version: do not keep what
+            // this job wrote (a version that was already there stays).
             let other = o.manifest().version.clone();
-            let _ = ctx.installer.uninstall(&other);
+            if matches!(o, InstallOutcome::Installed(_)) {
+                let _ = ctx.installer.uninstall(&other);
+            }
             Err(format!("the console's package {version} is signed as version {other}; not installed"))
         }
         Ok(Ok(o)) => {
@@ -311,9 +327,6 @@ pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobC
         Ok(Err(e)) => Err(format!("cannot install {version}: {e}")),
         Err(e) => Err(format!("the install task failed: {e}")),
     };
-    if let Err(msg) = &outcome {
-        history.push(step("failed", msg.clone()));
-    }
     finish(client, ctx, job_id, history, outcome).await;
 }
 
@@ -323,7 +336,7 @@ pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobC
 /// not installed counts as removed, so the job is idempotent.
 pub async fn run_ta_uninstall(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
     let mut history = vec![step("uninstall", format!("remove {version}"))];
-    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(ctx) }).await;
+    running(client, ctx, job_id, &history).await;
     let inst = ctx.installer.clone();
     let v = version.to_owned();
     let outcome = match tokio::task::spawn_blocking(move || inst.uninstall(&v)).await {
@@ -338,9 +351,6 @@ pub async fn run_ta_uninstall(client: &mut AgentServiceClient<Channel>, ctx: &Jo
         Ok(Err(e)) => Err(format!("cannot uninstall {version}: {e}")),
         Err(e) => Err(format!("the uninstall task failed: {e}")),
     };
-    if let Err(msg) = &outcome {
-        history.push(step("failed", msg.clone()));
-    }
     finish(client, ctx, job_id, history, outcome).await;
 }
 
@@ -350,20 +360,10 @@ pub async fn run_ta_upgrade(client: &mut AgentServiceClient<Channel>, ctx: &JobC
     let from = active(ctx);
     tracing::info!(job = job_id, from = %from, to = version, "TA upgrade starting");
     let fetch_step = step("fetch", format!("package {version} from the console"));
-    report(client, ReportJobRequest { job_id, state: "running".into(), history: vec![fetch_step.clone()], message: String::new(), active_version: from.clone() }).await;
-    let staging = ctx.installer.root().join(format!(".tmp-fetch-{job_id}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    let fetched = fetch_package(client, version, &staging).await;
-    let pkg_dir = match fetched {
+    running(client, ctx, job_id, std::slice::from_ref(&fetch_step)).await;
+    let pkg_dir = match fetch_for_job(client, ctx, job_id, version).await {
         Ok(d) => d,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
-            let msg = format!("cannot fetch package {version}: {e}");
-            tracing::error!(job = job_id, "{msg}");
-            let history = vec![fetch_step, step("failed", msg.clone())];
-            report(client, ReportJobRequest { job_id, state: "failed".into(), history, message: msg, active_version: from }).await;
-            return;
-        }
+        Err(msg) => return finish(client, ctx, job_id, vec![fetch_step], Err(msg)).await,
     };
     let (inst, ca_state_dir, timeouts) = (ctx.installer.clone(), ctx.ca_state_dir.clone(), ctx.timeouts);
     let dir = pkg_dir.clone();

@@ -15,7 +15,7 @@
 //! - `POST /api/hosts/{id}/ta/uninstall` `{"version"}` removes a version
 //!   that is not active (`ta_uninstall`).
 
-use super::http::{error, json_resp, HttpRequest, HttpResponse};
+use super::http::{error, json_resp, store_err as internal, HttpRequest, HttpResponse};
 use super::Shared;
 use crate::alerts::HostReport;
 use crate::store::{HostStatus, Job, Page, Store, StoreError, ITEM_TA_VERSION, KIND_TA_UPGRADE};
@@ -26,11 +26,6 @@ pub const KIND_TA_UNINSTALL: &str = "ta_uninstall";
 /// The job kinds that change a host's packages (at most one open at a time
 /// is started by [`reconcile`]).
 const PACKAGE_KINDS: [&str; 3] = [KIND_TA_UPGRADE, KIND_TA_INSTALL, KIND_TA_UNINSTALL];
-
-fn internal(e: StoreError) -> HttpResponse {
-    tracing::error!(error = %e, "store error");
-    error(500, "internal error; see the console's log")
-}
 
 fn body_version(req: &HttpRequest, field: &str) -> Result<String, HttpResponse> {
     let shape = format!("{{\"{field}\": \"2.0.0\"}}");
@@ -150,19 +145,18 @@ pub fn needs_upgrade(desired: &str, report: &HostReport, open: &[Job], recent: &
     !recent.iter().any(|j| PACKAGE_KINDS.contains(&j.kind.as_str()) && now.saturating_sub(j.updated_at_ms) < settle_ms)
 }
 
-/// Called on each heartbeat after the report is stored: queues a
-/// reconciling `ta_upgrade` when [`needs_upgrade`] says so. Returns the
-/// new job's id.
-pub fn reconcile(store: &mut Store, report: &HostReport, open: &[Job], now: u64, settle_ms: u64) -> Result<Option<u64>, StoreError> {
-    // Hosts whose agent does not manage packages cost no query.
-    let Some(packages) = &report.packages else { return Ok(None) };
-    let host = &report.host_id;
-    let desired = desired_of(store, host)?;
+/// Called on each heartbeat after the report is stored, with the host's
+/// desired TA version and open jobs the heartbeat answer carries anyway:
+/// queues a reconciling `ta_upgrade` when [`needs_upgrade`] says so.
+/// Returns the new job's id. A converged host costs no query.
+pub fn reconcile(store: &mut Store, report: &HostReport, desired: Option<&str>, open: &[Job], now: u64, settle_ms: u64) -> Result<Option<u64>, StoreError> {
+    let (Some(packages), Some(desired)) = (&report.packages, desired) else { return Ok(None) };
     if desired.is_empty() || packages.active == desired {
         return Ok(None);
     }
+    let host = &report.host_id;
     let recent = store.jobs(Some(host), Page::new(0, 10))?;
-    if !needs_upgrade(&desired, report, open, &recent, now, settle_ms) {
+    if !needs_upgrade(desired, report, open, &recent, now, settle_ms) {
         return Ok(None);
     }
     let from = packages.active.clone();

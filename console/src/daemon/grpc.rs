@@ -90,11 +90,12 @@ impl AgentService for Agents {
         let now = now_ms();
         store.record_report(&report, now).map_err(internal)?;
         let mut jobs = store.open_jobs(&host.id).map_err(internal)?;
+        let desired = store.desired(&host.id, ITEM_TA_VERSION).map_err(internal)?;
         // Give a finished package job two heartbeats to show in the reports.
-        if super::desired_state::reconcile(&mut store, &report, &jobs, now, 2 * sh.interval_ms).map_err(internal)?.is_some() {
+        let settle_ms = 2 * sh.interval_ms;
+        if super::desired_state::reconcile(&mut store, &report, desired.as_deref(), &jobs, now, settle_ms).map_err(internal)?.is_some() {
             jobs = store.open_jobs(&host.id).map_err(internal)?;
         }
-        let desired = store.desired(&host.id, ITEM_TA_VERSION).map_err(internal)?;
         drop(store);
         let nonce = sh.attestations.nonce_for(&host.id).map(|n| n.to_vec()).unwrap_or_default();
         for ta in proto_report.tas.iter().filter(|t| !t.attestation_report.is_empty()) {

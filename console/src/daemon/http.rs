@@ -94,6 +94,12 @@ pub fn error(status: u16, msg: &str) -> HttpResponse {
     json_resp(status, json!({ "error": msg }))
 }
 
+/// The answer to a store failure: logged here, a plain 500 to the caller.
+pub fn store_err(e: crate::store::StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "store error");
+    error(500, "internal error; see the console's log")
+}
+
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {

@@ -2,7 +2,7 @@
 //! OpenAPI document console/openapi.json lists exactly these) and the
 //! handlers.
 
-use super::http::{error, json_resp, HttpRequest, HttpResponse, Reply};
+use super::http::{error, json_resp, store_err, HttpRequest, HttpResponse, Reply};
 use super::password::{check_new_password, hash_password, verify_dummy, verify_password};
 use super::session::{Principal, COOKIE, SESSION_TTL_MS};
 use super::Shared;
@@ -132,11 +132,6 @@ pub fn find(method: &str, path: &str) -> Result<(&'static Route, Vec<String>), N
 /// has checked the role: any for GET, operator for the rest).
 pub fn delegate(sh: &Shared, req: &HttpRequest, actor: &str) -> Option<HttpResponse> {
     super::jobs_api::handle(sh, req, actor)
-}
-
-fn store_err(e: StoreError) -> HttpResponse {
-    tracing::error!(error = %e, "store error");
-    error(500, "internal error; see the console's log")
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
