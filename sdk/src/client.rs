@@ -41,6 +41,13 @@ impl ApiClient {
         ApiClient { inner: KeyManagementServiceClient::new(channel), credentials, timeout }
     }
 
+    /// A client on the same HTTP/2 connection that calls as another API
+    /// client (many callers of one process share one connection, as gRPC
+    /// channels are meant to be shared).
+    pub fn with_credentials(&self, credentials: Credentials) -> Self {
+        ApiClient { inner: self.inner.clone(), credentials: Some(credentials), timeout: self.timeout }
+    }
+
     /// The credentials calls are made with (`None`: anonymous).
     pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()

@@ -420,6 +420,12 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     expect_ta_code(restricted.create_key(create("app/p256-mine", Algorithm::Aes128Gcm)).await, Code::PermissionDenied);
     expect_ta_code(restricted.destroy_key(DestroyKeyRequest { name: "app/p256".into() }).await, Code::PermissionDenied);
     expect_ta_code(api.create_key(create("other/k", Algorithm::Aes128Gcm)).await, Code::PermissionDenied);
+    // One connection, two identities: the TA applies the ACL of the credentials the call is made with.
+    let shared = api.with_credentials(Credentials::new("svc-ro", &ro).expect("credentials"));
+    let m = expect_ta_code(shared.sign(sign_data("app/p256", &msg)).await, Code::PermissionDenied);
+    assert!(m.contains("svc-ro"), "{m}");
+    shared.get_public_key(GetPublicKeyRequest { name: "app/p256".into(), version: 0 }).await.expect("svc-ro GetPublicKey on api's connection");
+    api.sign(sign_data("app/p256", &msg)).await.expect("svc-full still signs on the same connection");
     let listed = restricted.list_keys(ListKeysRequest::default()).await.expect("restricted ListKeys");
     assert_eq!(listed.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["app/p256"]);
     assert_eq!(listed.total_size, 1);
