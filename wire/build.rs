@@ -22,7 +22,9 @@ mod proto {
         let grpc = cfg!(feature = "grpc");
         // One descriptor set per served API, so each server's reflection
         // lists only its own service.
-        for (file, descriptor) in [("teehsm/v1/kms.proto", "teehsm_v1_descriptor.bin"), ("teehsm/fleet/v1/fleet.proto", "teehsm_fleet_v1_descriptor.bin")] {
+        for (file, descriptor) in
+            [("teehsm/v1/kms.proto", "teehsm_v1_descriptor.bin"), ("teehsm/fleet/v1/fleet.proto", "teehsm_fleet_v1_descriptor.bin")]
+        {
             let fds = protox::compile([file], ["proto"])?;
             std::fs::write(out.join(descriptor), fds.encode_to_vec())?;
             tonic_prost_build::configure().build_server(grpc).build_client(grpc).compile_fds(fds)?;

@@ -74,10 +74,11 @@ pub fn fetch(socket: &Path, nonce: &[u8]) -> Result<(AttestationReport, TaIdenti
     }
     let name = socket.display().to_string();
     let mut c = Client::connect(socket, "teehsm-agent").map_err(|source| AttestationError::Connect { socket: name.clone(), source })?;
-    let report = match c.call(&Request::GetAttestation { nonce: nonce.to_vec() }).map_err(|source| AttestationError::Call { socket: name.clone(), source })? {
-        Reply::Attestation(r) => *r,
-        _ => return Err(AttestationError::UnexpectedReply("GetAttestation")),
-    };
+    let report =
+        match c.call(&Request::GetAttestation { nonce: nonce.to_vec() }).map_err(|source| AttestationError::Call { socket: name.clone(), source })? {
+            Reply::Attestation(r) => *r,
+            _ => return Err(AttestationError::UnexpectedReply("GetAttestation")),
+        };
     let info: TaInfo = match c.call(&Request::GetTaInfo).map_err(|source| AttestationError::Call { socket: name, source })? {
         Reply::TaInfo(i) => i,
         _ => return Err(AttestationError::UnexpectedReply("GetTaInfo")),

@@ -203,7 +203,11 @@ mod tests {
         let d = temp("csr");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("req.pem"), key.csr_pem().unwrap()).unwrap();
-        let out = std::process::Command::new("openssl").args(["req", "-in", "req.pem", "-noout", "-verify", "-subject"]).current_dir(&d).output().expect("openssl CLI");
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-in", "req.pem", "-noout", "-verify", "-subject"])
+            .current_dir(&d)
+            .output()
+            .expect("openssl CLI");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "{text}");
         assert!(text.contains("verify OK") || text.contains("Certificate request self-signature verify OK"), "{text}");

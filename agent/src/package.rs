@@ -69,18 +69,11 @@ pub enum PackageError {
     #[error("unsafe path in package: {0}")]
     UnsafePath(String),
     #[error("{path}: SHA-256 mismatch (manifest {expected}, file {actual})")]
-    HashMismatch {
-        path: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("security version downgrade refused: installed {installed_version} has security version {installed}, package {offered_version} has {offered}")]
-    Downgrade {
-        installed_version: String,
-        installed: u32,
-        offered_version: String,
-        offered: u32,
-    },
+    HashMismatch { path: String, expected: String, actual: String },
+    #[error(
+        "security version downgrade refused: installed {installed_version} has security version {installed}, package {offered_version} has {offered}"
+    )]
+    Downgrade { installed_version: String, installed: u32, offered_version: String, offered: u32 },
     #[error("version {0} is not installed")]
     NotInstalled(String),
     #[error("version {0} is already installed with a different manifest")]
@@ -96,10 +89,7 @@ pub enum PackageError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
-    move |source| PackageError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| PackageError::Io { path: path.to_path_buf(), source }
 }
 
 /// The TEE platform a package is built for.
@@ -139,10 +129,8 @@ pub struct Manifest {
 impl Manifest {
     /// Parses and validates manifest bytes (does not check the signature).
     pub fn parse(bytes: &[u8]) -> Result<Self, PackageError> {
-        let text =
-            std::str::from_utf8(bytes).map_err(|_| PackageError::Manifest("not UTF-8".into()))?;
-        let m: Manifest =
-            toml::from_str(text).map_err(|e| PackageError::Manifest(e.to_string()))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| PackageError::Manifest("not UTF-8".into()))?;
+        let m: Manifest = toml::from_str(text).map_err(|e| PackageError::Manifest(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
@@ -154,16 +142,11 @@ impl Manifest {
 
     fn validate(&self) -> Result<(), PackageError> {
         if self.name != PACKAGE_NAME {
-            return Err(PackageError::Manifest(format!(
-                "name is {:?}, expected {PACKAGE_NAME:?}",
-                self.name
-            )));
+            return Err(PackageError::Manifest(format!("name is {:?}, expected {PACKAGE_NAME:?}", self.name)));
         }
         validate_version(&self.version)?;
         if self.files.is_empty() || self.files.len() > MAX_FILES {
-            return Err(PackageError::Manifest(format!(
-                "a package lists 1 to {MAX_FILES} files"
-            )));
+            return Err(PackageError::Manifest(format!("a package lists 1 to {MAX_FILES} files")));
         }
         let mut seen = BTreeSet::new();
         for f in &self.files {
@@ -175,36 +158,21 @@ impl Manifest {
             if !seen.insert(f.path.clone()) {
                 return Err(PackageError::Manifest(format!("duplicate file {}", f.path)));
             }
-            if f.sha256.len() != 64
-                || !f
-                    .sha256
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            {
-                return Err(PackageError::Manifest(format!(
-                    "{}: sha256 must be 64 lower-case hex digits",
-                    f.path
-                )));
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(PackageError::Manifest(format!("{}: sha256 must be 64 lower-case hex digits", f.path)));
             }
             if f.mode & !0o755 != 0 {
-                return Err(PackageError::Manifest(format!(
-                    "{}: mode {:o} not allowed (at most 0755)",
-                    f.path, f.mode
-                )));
+                return Err(PackageError::Manifest(format!("{}: mode {:o} not allowed (at most 0755)", f.path, f.mode)));
             }
         }
         for p in &seen {
             let prefix = format!("{p}/");
             if seen.iter().any(|q| q.starts_with(&prefix)) {
-                return Err(PackageError::Manifest(format!(
-                    "{p} is both a file and a directory"
-                )));
+                return Err(PackageError::Manifest(format!("{p} is both a file and a directory")));
             }
         }
         if !seen.contains(TA_BINARY) {
-            return Err(PackageError::Manifest(format!(
-                "package has no {TA_BINARY}"
-            )));
+            return Err(PackageError::Manifest(format!("package has no {TA_BINARY}")));
         }
         Ok(())
     }
@@ -212,11 +180,7 @@ impl Manifest {
 
 /// Checks a package version string (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`, safe as a directory name).
 pub fn validate_version(v: &str) -> Result<(), PackageError> {
-    let bad = || {
-        PackageError::Manifest(format!(
-            "version {v:?} is not MAJOR.MINOR.PATCH[-PRE][+BUILD]"
-        ))
-    };
+    let bad = || PackageError::Manifest(format!("version {v:?} is not MAJOR.MINOR.PATCH[-PRE][+BUILD]"));
     if v.is_empty() || v.len() > 64 {
         return Err(bad());
     }
@@ -225,21 +189,13 @@ pub fn validate_version(v: &str) -> Result<(), PackageError> {
         None => (v, ""),
     };
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() != 3
-        || parts.iter().any(|p| {
-            p.is_empty()
-                || !p.bytes().all(|b| b.is_ascii_digit())
-                || (p.len() > 1 && p.starts_with('0'))
-        })
-    {
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0'))) {
         return Err(bad());
     }
     if !rest.is_empty() {
         let tail = &rest[1..];
         if tail.is_empty()
-            || !tail
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+            || !tail.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
             || tail.split(['.', '+']).any(str::is_empty)
         {
             return Err(bad());
@@ -264,10 +220,7 @@ fn validate_rel_path(p: &str) -> Result<(), PackageError> {
             return Err(bad());
         }
     }
-    if Path::new(p)
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if Path::new(p).components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(bad());
     }
     Ok(())
@@ -277,19 +230,11 @@ fn validate_rel_path(p: &str) -> Result<(), PackageError> {
 fn read_small(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, PackageError> {
     let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
     if !meta.file_type().is_file() {
-        return Err(PackageError::UnsafePath(format!(
-            "{what} is not a regular file"
-        )));
+        return Err(PackageError::UnsafePath(format!("{what} is not a regular file")));
     }
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(io_err(path))?;
+    let f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(io_err(path))?;
     let mut buf = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(io_err(path))?;
+    f.take(limit + 1).read_to_end(&mut buf).map_err(io_err(path))?;
     if buf.len() as u64 > limit {
         return Err(PackageError::TooLarge(what.to_string(), limit));
     }
@@ -305,10 +250,7 @@ fn check_no_symlinks(base: &Path, rel: &str) -> Result<PathBuf, PackageError> {
         p.push(c);
         let meta = fs::symlink_metadata(&p).map_err(io_err(&p))?;
         let last = i + 1 == comps.len();
-        if meta.file_type().is_symlink()
-            || (last && !meta.file_type().is_file())
-            || (!last && !meta.file_type().is_dir())
-        {
+        if meta.file_type().is_symlink() || (last && !meta.file_type().is_file()) || (!last && !meta.file_type().is_dir()) {
             return Err(PackageError::UnsafePath(rel.to_string()));
         }
     }
@@ -318,11 +260,7 @@ fn check_no_symlinks(base: &Path, rel: &str) -> Result<PathBuf, PackageError> {
 /// Streams `src` through SHA-256 into `sink` (at most `limit` bytes); returns
 /// the hex digest and byte count.
 fn hash_copy(src: &Path, sink: &mut dyn Write, limit: u64) -> Result<(String, u64), PackageError> {
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(src)
-        .map_err(io_err(src))?;
+    let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(src).map_err(io_err(src))?;
     let mut ctx = digest::Context::new(&digest::SHA256);
     let mut buf = vec![0u8; 64 * 1024];
     let mut total: u64 = 0;
@@ -366,27 +304,20 @@ impl VendorKeys {
     }
     /// Adds a raw 32-byte public key.
     pub fn add(&mut self, key: &[u8]) -> Result<(), PackageError> {
-        let k: [u8; 32] = key
-            .try_into()
-            .map_err(|_| PackageError::Manifest("an Ed25519 public key is 32 bytes".into()))?;
+        let k: [u8; 32] = key.try_into().map_err(|_| PackageError::Manifest("an Ed25519 public key is 32 bytes".into()))?;
         self.0.push(k);
         Ok(())
     }
     /// Adds a hex-encoded public key (as in the agent's config).
     pub fn add_hex(&mut self, key: &str) -> Result<(), PackageError> {
-        let raw = hex::decode(key.trim())
-            .map_err(|_| PackageError::Manifest("vendor key is not hex".into()))?;
+        let raw = hex::decode(key.trim()).map_err(|_| PackageError::Manifest("vendor key is not hex".into()))?;
         self.add(&raw)
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), PackageError> {
         if self.0.is_empty() {
             return Err(PackageError::NoVendorKeys);
         }
-        if self
-            .0
-            .iter()
-            .any(|k| UnparsedPublicKey::new(&ED25519, k).verify(msg, sig).is_ok())
-        {
+        if self.0.iter().any(|k| UnparsedPublicKey::new(&ED25519, k).verify(msg, sig).is_ok()) {
             Ok(())
         } else {
             Err(PackageError::BadSignature)
@@ -396,16 +327,9 @@ impl VendorKeys {
 
 /// Reads manifest and signature of `dir`, checks the signature and the
 /// manifest's structure. Returns the manifest and its exact bytes.
-fn read_signed_manifest(
-    dir: &Path,
-    keys: &VendorKeys,
-) -> Result<(Manifest, Vec<u8>, Vec<u8>), PackageError> {
+fn read_signed_manifest(dir: &Path, keys: &VendorKeys) -> Result<(Manifest, Vec<u8>, Vec<u8>), PackageError> {
     let bytes = read_small(&dir.join(MANIFEST_FILE), MAX_MANIFEST_BYTES, MANIFEST_FILE)?;
-    let sig_text = read_small(
-        &dir.join(SIGNATURE_FILE),
-        MAX_SIGNATURE_BYTES,
-        SIGNATURE_FILE,
-    )?;
+    let sig_text = read_small(&dir.join(SIGNATURE_FILE), MAX_SIGNATURE_BYTES, SIGNATURE_FILE)?;
     let sig_str = std::str::from_utf8(&sig_text).map_err(|_| PackageError::SignatureFormat)?;
     let sig = hex::decode(sig_str.trim()).map_err(|_| PackageError::SignatureFormat)?;
     if sig.len() != 64 {
@@ -428,31 +352,17 @@ fn check_files(dir: &Path, m: &Manifest, out_dir: Option<&Path>) -> Result<(), P
             Some(out) => {
                 let dst = out.join(&f.path);
                 if let Some(parent) = dst.parent() {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o755)
-                        .create(parent)
-                        .map_err(io_err(parent))?;
+                    fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(io_err(parent))?;
                 }
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&dst)
-                    .map_err(io_err(&dst))?;
+                let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&dst).map_err(io_err(&dst))?;
                 let r = hash_copy(&src, &mut file, MAX_FILE_BYTES)?;
-                file.set_permissions(fs::Permissions::from_mode(f.mode))
-                    .map_err(io_err(&dst))?;
+                file.set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&dst))?;
                 file.sync_all().map_err(io_err(&dst))?;
                 r
             }
         };
         if actual != f.sha256 {
-            return Err(PackageError::HashMismatch {
-                path: f.path.clone(),
-                expected: f.sha256.clone(),
-                actual,
-            });
+            return Err(PackageError::HashMismatch { path: f.path.clone(), expected: f.sha256.clone(), actual });
         }
         total = total.saturating_add(n);
         if total > MAX_TOTAL_BYTES {
@@ -471,17 +381,12 @@ pub fn verify_package(dir: &Path, keys: &VendorKeys) -> Result<Manifest, Package
 }
 
 fn tmp_name(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{TMP_PREFIX}{tag}-{}-{nanos}", std::process::id())
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), PackageError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir))
+    fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err(dir))
 }
 
 /// An installed version as reported by [`Installer::installed`].
@@ -523,15 +428,8 @@ impl Installer {
     /// of interrupted operations (entries named `.tmp-*`).
     pub fn open(root: &Path, keys: VendorKeys) -> Result<Self, PackageError> {
         let versions = root.join(VERSIONS_DIR);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&versions)
-            .map_err(io_err(&versions))?;
-        let inst = Self {
-            root: root.to_path_buf(),
-            keys,
-        };
+        fs::DirBuilder::new().recursive(true).mode(0o755).create(&versions).map_err(io_err(&versions))?;
+        let inst = Self { root: root.to_path_buf(), keys };
         inst.cleanup_leftovers()?;
         Ok(inst)
     }
@@ -577,15 +475,8 @@ impl Installer {
             Ok(t) => {
                 let mut comps = t.components();
                 match (comps.next(), comps.next(), comps.next()) {
-                    (Some(Component::Normal(d)), Some(Component::Normal(v)), None)
-                        if d == VERSIONS_DIR =>
-                    {
-                        Ok(Some(v.to_string_lossy().into_owned()))
-                    }
-                    _ => Err(PackageError::Corrupt(
-                        link.to_string(),
-                        format!("unexpected link target {}", t.display()),
-                    )),
+                    (Some(Component::Normal(d)), Some(Component::Normal(v)), None) if d == VERSIONS_DIR => Ok(Some(v.to_string_lossy().into_owned())),
+                    _ => Err(PackageError::Corrupt(link.to_string(), format!("unexpected link target {}", t.display()))),
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -610,8 +501,7 @@ impl Installer {
             return Err(PackageError::NotInstalled(version.to_string()));
         }
         let bytes = read_small(&dir.join(MANIFEST_FILE), MAX_MANIFEST_BYTES, MANIFEST_FILE)?;
-        Manifest::parse(&bytes)
-            .map_err(|e| PackageError::Corrupt(version.to_string(), e.to_string()))
+        Manifest::parse(&bytes).map_err(|e| PackageError::Corrupt(version.to_string(), e.to_string()))
     }
 
     /// Installed versions, sorted by name.
@@ -625,11 +515,7 @@ impl Installer {
                 continue;
             }
             if let Ok(m) = self.installed_manifest(&name) {
-                out.push(InstalledVersion {
-                    version: m.version,
-                    security_version: m.security_version,
-                    platform: m.platform,
-                });
+                out.push(InstalledVersion { version: m.version, security_version: m.security_version, platform: m.platform });
             }
         }
         out.sort_by(|a, b| a.version.cmp(&b.version));
@@ -663,11 +549,7 @@ impl Installer {
 
     /// Verifies the package in `pkg_dir` and copies it into
     /// `versions/<version>` (temp dir, fsync, rename). Does not activate.
-    pub fn install(
-        &self,
-        pkg_dir: &Path,
-        allow_rollback: bool,
-    ) -> Result<InstallOutcome, PackageError> {
+    pub fn install(&self, pkg_dir: &Path, allow_rollback: bool) -> Result<InstallOutcome, PackageError> {
         let (m, bytes, sig) = read_signed_manifest(pkg_dir, &self.keys)?;
         self.check_security(&m, allow_rollback)?;
         let vdir = self.versions_dir();
@@ -682,21 +564,13 @@ impl Installer {
             return Err(PackageError::VersionConflict(m.version.clone()));
         }
         let tmp = vdir.join(tmp_name("stage"));
-        fs::DirBuilder::new()
-            .mode(0o755)
-            .create(&tmp)
-            .map_err(io_err(&tmp))?;
+        fs::DirBuilder::new().mode(0o755).create(&tmp).map_err(io_err(&tmp))?;
         let staged = (|| {
             // Hashes are checked on the bytes actually copied.
             check_files(pkg_dir, &m, Some(&tmp))?;
             for (name, data) in [(MANIFEST_FILE, &bytes), (SIGNATURE_FILE, &sig)] {
                 let p = tmp.join(name);
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o644)
-                    .open(&p)
-                    .map_err(io_err(&p))?;
+                let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&p).map_err(io_err(&p))?;
                 f.write_all(data).map_err(io_err(&p))?;
                 f.sync_all().map_err(io_err(&p))?;
             }
@@ -718,13 +592,9 @@ impl Installer {
         if !dir.is_dir() {
             return Err(PackageError::NotInstalled(version.to_string()));
         }
-        let m = verify_package(&dir, &self.keys)
-            .map_err(|e| PackageError::Corrupt(version.to_string(), e.to_string()))?;
+        let m = verify_package(&dir, &self.keys).map_err(|e| PackageError::Corrupt(version.to_string(), e.to_string()))?;
         if m.version != version {
-            return Err(PackageError::Corrupt(
-                version.to_string(),
-                "manifest names another version".into(),
-            ));
+            return Err(PackageError::Corrupt(version.to_string(), "manifest names another version".into()));
         }
         Ok(m)
     }
@@ -737,10 +607,7 @@ impl Installer {
         let dst = self.root.join(link);
         if let Err(e) = fs::rename(&tmp, &dst) {
             let _ = fs::remove_file(&tmp);
-            return Err(PackageError::Io {
-                path: dst,
-                source: e,
-            });
+            return Err(PackageError::Io { path: dst, source: e });
         }
         fsync_dir(&self.root)
     }
@@ -757,11 +624,7 @@ impl Installer {
     /// Makes `version` active: re-verifies it, applies the security-version
     /// policy, records the old active one as `previous`, switches `current`.
     /// Returns the previously active version.
-    pub fn activate(
-        &self,
-        version: &str,
-        allow_rollback: bool,
-    ) -> Result<Option<String>, PackageError> {
+    pub fn activate(&self, version: &str, allow_rollback: bool) -> Result<Option<String>, PackageError> {
         let m = self.verify_installed(version)?;
         self.check_security(&m, allow_rollback)?;
         let old = self.active()?;
@@ -859,10 +722,7 @@ pub enum UpgradeState {
 
 impl UpgradeState {
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Done | Self::RolledBack { .. } | Self::Failed { .. }
-        )
+        matches!(self, Self::Done | Self::RolledBack { .. } | Self::Failed { .. })
     }
     /// The step's name as reported to the console ("verify", "rolled_back", ...).
     pub fn name(&self) -> &'static str {
@@ -896,10 +756,7 @@ impl Default for Upgrade {
 
 impl Upgrade {
     pub fn new() -> Self {
-        Self {
-            state: UpgradeState::Verify,
-            history: Vec::new(),
-        }
+        Self { state: UpgradeState::Verify, history: Vec::new() }
     }
 
     pub fn state(&self) -> &UpgradeState {
@@ -922,20 +779,10 @@ impl Upgrade {
             (S::DrainSessions, Ok(())) => S::Switch,
             (S::Switch, Ok(())) => S::HealthCheck,
             (S::HealthCheck, Ok(())) => S::Done,
-            (S::HealthCheck, Err(reason)) => S::RollingBack {
-                reason: format!("health check failed: {reason}"),
-            },
-            (S::RollingBack { reason }, Ok(())) => S::RolledBack {
-                reason: reason.clone(),
-            },
-            (S::RollingBack { reason }, Err(e)) => S::Failed {
-                step: "rolling_back".into(),
-                reason: format!("{reason}; rollback failed: {e}"),
-            },
-            (s, Err(reason)) => S::Failed {
-                step: s.name().into(),
-                reason,
-            },
+            (S::HealthCheck, Err(reason)) => S::RollingBack { reason: format!("health check failed: {reason}") },
+            (S::RollingBack { reason }, Ok(())) => S::RolledBack { reason: reason.clone() },
+            (S::RollingBack { reason }, Err(e)) => S::Failed { step: "rolling_back".into(), reason: format!("{reason}; rollback failed: {e}") },
+            (s, Err(reason)) => S::Failed { step: s.name().into(), reason },
             // Terminal states returned above.
             (s, Ok(())) => s.clone(),
         };
@@ -976,11 +823,7 @@ pub struct UpgradeReport {
 /// Drives [`Upgrade`] against an [`Installer`]: verify the package (and the
 /// security-version policy), stage it, drain sessions, switch, health check,
 /// and roll back automatically if the health check fails.
-pub fn run_upgrade(
-    inst: &Installer,
-    pkg_dir: &Path,
-    hooks: &mut dyn UpgradeHooks,
-) -> UpgradeReport {
+pub fn run_upgrade(inst: &Installer, pkg_dir: &Path, hooks: &mut dyn UpgradeHooks) -> UpgradeReport {
     let mut up = Upgrade::new();
     let from = inst.active().ok().flatten();
     let mut manifest: Option<Manifest> = None;
@@ -991,20 +834,14 @@ pub fn run_upgrade(
                 .and_then(|m| inst.check_security(&m, false).map(|()| m))
                 .map(|m| manifest = Some(m))
                 .map_err(|e| e.to_string()),
-            UpgradeState::Stage => inst
-                .install(pkg_dir, false)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            UpgradeState::Stage => inst.install(pkg_dir, false).map(|_| ()).map_err(|e| e.to_string()),
             UpgradeState::DrainSessions => {
                 let r = hooks.drain_sessions();
                 drained = r.is_ok();
                 r
             }
             UpgradeState::Switch => match &manifest {
-                Some(m) => inst
-                    .activate(&m.version, false)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                Some(m) => inst.activate(&m.version, false).map(|_| ()).map_err(|e| e.to_string()),
                 None => Err("no verified manifest".into()),
             },
             UpgradeState::HealthCheck => match &manifest {
@@ -1013,14 +850,8 @@ pub fn run_upgrade(
             },
             UpgradeState::RollingBack { .. } => match &from {
                 Some(f) if manifest.as_ref().is_some_and(|m| &m.version == f) => Ok(()),
-                Some(_) => inst
-                    .rollback()
-                    .map_err(|e| e.to_string())
-                    .and_then(|v| hooks.rolled_back(Some(&v))),
-                None => inst
-                    .deactivate()
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| hooks.rolled_back(None)),
+                Some(_) => inst.rollback().map_err(|e| e.to_string()).and_then(|v| hooks.rolled_back(Some(&v))),
+                None => inst.deactivate().map_err(|e| e.to_string()).and_then(|()| hooks.rolled_back(None)),
             },
             _ => Err("unexpected state".into()),
         };
@@ -1029,12 +860,7 @@ pub fn run_upgrade(
     if drained {
         hooks.resume_sessions();
     }
-    UpgradeReport {
-        from,
-        to: manifest.map(|m| m.version),
-        state: up.state().clone(),
-        history: up.history().to_vec(),
-    }
+    UpgradeReport { from, to: manifest.map(|m| m.version), state: up.state().clone(), history: up.history().to_vec() }
 }
 
 #[cfg(test)]

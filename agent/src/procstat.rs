@@ -81,9 +81,7 @@ pub fn parse_pid_stat(text: &str) -> Result<PidStat, ProcError> {
     let comm = text[open + 1..close].to_string();
     // Fields from 3 (state) on; index 0 here is field 3.
     let rest: Vec<&str> = text[close + 1..].split_ascii_whitespace().collect();
-    let field = |n: usize| -> Result<&str, ProcError> {
-        rest.get(n - 3).copied().ok_or_else(|| malformed(F, format!("truncated: no field {n}")))
-    };
+    let field = |n: usize| -> Result<&str, ProcError> { rest.get(n - 3).copied().ok_or_else(|| malformed(F, format!("truncated: no field {n}"))) };
     let state_s = field(3)?;
     let mut chars = state_s.chars();
     let state = match (chars.next(), chars.next()) {

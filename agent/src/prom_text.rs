@@ -249,11 +249,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     let (value_s, rest) = token(rest);
     let value = parse_value(value_s).ok_or_else(|| format!("bad value {:?}", prefix(value_s)))?;
     let (ts_s, rest) = token(rest);
-    let timestamp_ms = if ts_s.is_empty() {
-        None
-    } else {
-        Some(ts_s.parse::<i64>().map_err(|_| format!("bad timestamp {:?}", prefix(ts_s)))?)
-    };
+    let timestamp_ms = if ts_s.is_empty() { None } else { Some(ts_s.parse::<i64>().map_err(|_| format!("bad timestamp {:?}", prefix(ts_s)))?) };
     if !rest.trim_matches([' ', '\t']).is_empty() {
         return Err("text after the timestamp".into());
     }
@@ -438,7 +434,8 @@ mod tests {
     fn hostile_input_does_not_panic() {
         let big = "a 1\n".repeat(MAX_TEXT_BYTES / 4 + 1);
         assert_eq!(parse(&big), Err(ParseError::TooLarge));
-        let sample = "teehsm_grpc_requests_total{code=\"OK\",method=\"Sign \\\"x\\\" \\\\ \\n\"} 12 1700000000000\n# HELP x y\\n\n# TYPE h histogram\n";
+        let sample =
+            "teehsm_grpc_requests_total{code=\"OK\",method=\"Sign \\\"x\\\" \\\\ \\n\"} 12 1700000000000\n# HELP x y\\n\n# TYPE h histogram\n";
         // Every prefix and every single-byte corruption is a result, not a panic.
         for cut in 0..=sample.len() {
             if sample.is_char_boundary(cut) {

@@ -52,10 +52,7 @@ impl Histogram {
         if !self.same_bounds(prev) || self.buckets.iter().zip(&prev.buckets).any(|(c, p)| c.1 < p.1) {
             return self.clone();
         }
-        Histogram {
-            buckets: self.buckets.iter().zip(&prev.buckets).map(|(c, p)| (c.0, c.1 - p.1)).collect(),
-            sum: self.sum - prev.sum,
-        }
+        Histogram { buckets: self.buckets.iter().zip(&prev.buckets).map(|(c, p)| (c.0, c.1 - p.1)).collect(), sum: self.sum - prev.sum }
     }
 
     /// The `q` quantile (0..=1), see [`histogram_quantile`].
@@ -315,7 +312,8 @@ pub fn token_usage(m: &CaMetrics, overrides: &BTreeMap<u64, u64>) -> Vec<TokenUs
 mod tests {
     use super::*;
 
-    const BOUNDS: [&str; 14] = ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
+    const BOUNDS: [&str; 14] =
+        ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
 
     /// A /metrics text shaped like the CA's (prometheus crate encoder).
     fn ca_text(sign_ok: u64, sign_err: u64, rnd: u64, sign_buckets: [u64; 14], rnd_buckets: [u64; 14], relayed: u64) -> String {
@@ -454,7 +452,9 @@ mod tests {
         assert_eq!(counter_increase(Some(10.0), 3.0), 3.0);
         assert_eq!(counter_increase(None, 3.0), 3.0);
         // The CA restarted: everything lower than before.
-        let before = CaMetrics::parse(&ca_text(1000, 50, 500, [0, 0, 0, 900, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050], [0; 14], 99)).unwrap();
+        let before =
+            CaMetrics::parse(&ca_text(1000, 50, 500, [0, 0, 0, 900, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050, 1050], [0; 14], 99))
+                .unwrap();
         let after = CaMetrics::parse(&ca_text(20, 0, 0, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 20], [0; 14], 1)).unwrap();
         let r = rates(&before, &after, 2.0).unwrap();
         assert!(close(r.methods["Sign"].ops_per_sec, 10.0));

@@ -119,7 +119,9 @@ impl Probe {
             f.evidence.push("gramine /dev/attestation".into());
             let kind = self.read("/dev/attestation/attestation_type").map(|s| s.trim().to_string()).unwrap_or_default();
             if kind.is_empty() || kind == "none" {
-                f.missing.push("remote attestation is off (attestation_type is \"none\"): set sgx.remote_attestation = \"dcap\" in the Gramine manifest".into());
+                f.missing.push(
+                    "remote attestation is off (attestation_type is \"none\"): set sgx.remote_attestation = \"dcap\" in the Gramine manifest".into(),
+                );
             } else {
                 f.evidence.push(format!("attestation type {kind}"));
                 f.attestation = Some(AttestationInterface::GramineDevAttestation);
@@ -167,7 +169,8 @@ impl Probe {
             } else if tdx_dev {
                 f.attestation = Some(AttestationInterface::TdxGuestDevice);
             } else {
-                f.missing.push("no attestation interface: load the tdx-guest module or mount configfs (mount -t configfs none /sys/kernel/config)".into());
+                f.missing
+                    .push("no attestation interface: load the tdx-guest module or mount configfs (mount -t configfs none /sys/kernel/config)".into());
             }
             f.usable = f.missing.is_empty();
             tees.push(f);
@@ -361,7 +364,10 @@ mod tests {
     #[test]
     fn optee_on_arm() {
         let f = Fake::new("optee");
-        f.file("/proc/cpuinfo", "processor\t: 0\nFeatures\t: fp asimd aes\n").file("/dev/tee0", "").file("/dev/teepriv0", "").dir("/sys/bus/tee/devices/optee-ta-1234");
+        f.file("/proc/cpuinfo", "processor\t: 0\nFeatures\t: fp asimd aes\n")
+            .file("/dev/tee0", "")
+            .file("/dev/teepriv0", "")
+            .dir("/sys/bus/tee/devices/optee-ta-1234");
         let d = f.detect();
         let t = only(&d);
         assert_eq!((t.kind, t.usable, t.attestation), (TeeKind::OpTee, true, Some(AttestationInterface::OpTeeDevice)));

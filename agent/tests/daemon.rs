@@ -22,9 +22,7 @@ use tonic::{Request, Response, Status};
 const GOOD_TOKEN: &str = "teehsm-enroll-good";
 
 fn bin_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("debug")
 }
 
@@ -123,10 +121,7 @@ fn enroll_and_run_against_real_ca_and_fake_console() {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()).unwrap();
     let ca_pem = ca.pem();
     let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
     std::fs::write(dir.join("console-ca.pem"), &ca_pem).unwrap();
     let reports = Arc::new(Mutex::new(Vec::new()));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();

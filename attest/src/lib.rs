@@ -93,8 +93,8 @@ pub enum AnchorError {
 
 /// DER SubjectPublicKeyInfo header of an uncompressed P-256 point.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
-    0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+    0x42, 0x00,
 ];
 
 impl TrustAnchor {
@@ -103,11 +103,7 @@ impl TrustAnchor {
     pub fn parse_sim(text: &str) -> Result<Self, AnchorError> {
         let text = text.trim();
         let point = if text.starts_with("-----BEGIN PUBLIC KEY-----") {
-            let b64: String = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.starts_with("-----"))
-                .collect();
+            let b64: String = text.lines().map(str::trim).filter(|l| !l.starts_with("-----")).collect();
             if !text.lines().any(|l| l.trim() == "-----END PUBLIC KEY-----") {
                 return Err(AnchorError::Invalid("PEM has no END PUBLIC KEY line".into()));
             }
@@ -203,9 +199,8 @@ struct SignedBody {
 }
 
 fn parse_sim_body(body: &[u8]) -> Result<SignedBody, Refused> {
-    let rest = body
-        .strip_prefix(SIM_BODY_PREFIX)
-        .ok_or_else(|| Refused::MalformedBody { why: "it does not start with the sim report header".into() })?;
+    let rest =
+        body.strip_prefix(SIM_BODY_PREFIX).ok_or_else(|| Refused::MalformedBody { why: "it does not start with the sim report header".into() })?;
     if body.len() != SIM_BODY_LEN {
         return Err(Refused::MalformedBody { why: format!("a sim report body is {SIM_BODY_LEN} bytes, this one is {}", body.len()) });
     }
@@ -250,9 +245,7 @@ pub fn verify(report: &AttestationReport, nonce: &[u8; ATTESTATION_NONCE_LEN], a
         return Err(Refused::AnchorMismatch { anchor: anchor.platform(), report: report.platform.clone() });
     }
     let TrustAnchor::SimReportKey(point) = anchor;
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-        .verify(&report.body, &report.signature)
-        .map_err(|_| Refused::BadSignature)?;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(&report.body, &report.signature).map_err(|_| Refused::BadSignature)?;
     // 3: the unsigned fields must repeat the signed body.
     let b = parse_sim_body(&report.body)?;
     same("simulation", report.simulation, b.simulation)?;

@@ -208,7 +208,10 @@ fn trust_anchors_parse_from_pem_or_hex() {
     assert_eq!(TrustAnchor::parse_sim(&format!("  {}\n", hex::encode(&point))).unwrap(), f.anchor());
     // A PEM printed by `teehsm-ta platform report-key` (openssl reads it as this point).
     let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHkzqN7TI9hWi6fsfjgZqoAnSQsGz\nQNCSP6c9FpPxhlWBKNU8EDomUPseWHFhCDJVHFaA+An+dn3lXHXM1osLxA==\n-----END PUBLIC KEY-----\n";
-    let want = hex::decode("041e4cea37b4c8f615a2e9fb1f8e066aa009d242c1b340d0923fa73d1693f186558128d53c103a2650fb1e5871610832551c5680f809fe767de55c75ccd68b0bc4").unwrap();
+    let want = hex::decode(
+        "041e4cea37b4c8f615a2e9fb1f8e066aa009d242c1b340d0923fa73d1693f186558128d53c103a2650fb1e5871610832551c5680f809fe767de55c75ccd68b0bc4",
+    )
+    .unwrap();
     assert_eq!(TrustAnchor::parse_sim(pem).unwrap(), TrustAnchor::SimReportKey(want));
     assert!(TrustAnchor::parse_sim("").is_err());
     assert!(TrustAnchor::parse_sim("04abcd").is_err());

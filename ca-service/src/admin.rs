@@ -19,10 +19,10 @@
 use crate::http::Answer;
 use crate::state::Shared;
 use serde_json::json;
-use teehsm_wire::client::Client;
-use teehsm_wire::{Reply, Request};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use teehsm_wire::client::Client;
+use teehsm_wire::{Reply, Request};
 
 /// Default and longest drain wait.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
@@ -66,12 +66,7 @@ pub fn route(method: &str, target: &str, peer: Option<SocketAddr>, shared: &Shar
                 None => DEFAULT_DRAIN,
                 Some(v) => match v.parse::<u64>() {
                     Ok(ms) if Duration::from_millis(ms) <= MAX_DRAIN => Duration::from_millis(ms),
-                    _ => {
-                        return answer(
-                            400,
-                            json!({ "error": format!("timeout_ms must be 0 to {}, got {v:?}", MAX_DRAIN.as_millis()) }),
-                        )
-                    }
+                    _ => return answer(400, json!({ "error": format!("timeout_ms must be 0 to {}, got {v:?}", MAX_DRAIN.as_millis()) })),
                 },
             };
             let d = drain(shared, timeout);

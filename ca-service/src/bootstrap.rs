@@ -1,11 +1,11 @@
 //! `--init-dev-token`: give slot 0 a development token with well-known PINs,
 //! through the TA protocol like any client (the TA makes every decision).
 
-use teehsm_wire::Calls;
 use teehsm_wire::ck::{CKF_TOKEN_INITIALIZED, CKF_USER_PIN_INITIALIZED, CKU_SO};
 use teehsm_wire::client::{CallError, Client};
-use teehsm_wire::{Reply, Request, Secret, TokenInfo};
 use teehsm_wire::stream::Endpoint;
+use teehsm_wire::Calls;
+use teehsm_wire::{Reply, Request, Secret, TokenInfo};
 use thiserror::Error;
 
 pub const DEV_TOKEN_LABEL: &str = "dev-token";
@@ -53,10 +53,7 @@ pub fn ensure_dev_token(ta: &Endpoint) -> Result<Outcome, BootstrapError> {
             "DEVELOPMENT TOKEN: initializing slot 0 with the well-known SO PIN 12345678 and user PIN 123456 \
              (--init-dev-token). Anyone with access to the client socket can use its keys. Never use this in production."
         );
-        step(
-            "InitToken",
-            c.call_done(&Request::InitToken { slot: SLOT, so_pin: Secret(DEV_SO_PIN.to_vec()), label: DEV_TOKEN_LABEL.into() }),
-        )?;
+        step("InitToken", c.call_done(&Request::InitToken { slot: SLOT, so_pin: Secret(DEV_SO_PIN.to_vec()), label: DEV_TOKEN_LABEL.into() }))?;
         did_token = true;
     }
     let info = if did_token { token_info(&mut c)? } else { info };
@@ -75,9 +72,6 @@ pub fn ensure_dev_token(ta: &Endpoint) -> Result<Outcome, BootstrapError> {
     if !did_token && !did_pin {
         return Ok(Outcome::AlreadyInitialized);
     }
-    tracing::warn!(
-        label = DEV_TOKEN_LABEL,
-        "DEVELOPMENT TOKEN READY in slot 0: SO PIN 12345678, user PIN 123456. Not for production."
-    );
+    tracing::warn!(label = DEV_TOKEN_LABEL, "DEVELOPMENT TOKEN READY in slot 0: SO PIN 12345678, user PIN 123456. Not for production.");
     Ok(Outcome::Initialized { token: did_token, user_pin: did_pin })
 }

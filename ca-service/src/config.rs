@@ -469,10 +469,7 @@ impl Config {
             return Err(invalid("restart_backoff_min_ms", "must be at least 1"));
         }
         if max_ms < min_ms {
-            return Err(invalid(
-                "restart_backoff_max_ms",
-                format!("{max_ms} is below restart_backoff_min_ms ({min_ms})"),
-            ));
+            return Err(invalid("restart_backoff_max_ms", format!("{max_ms} is below restart_backoff_min_ms ({min_ms})")));
         }
         if ready_secs == 0 {
             return Err(invalid("ta_ready_timeout_secs", "must be at least 1"));
@@ -765,9 +762,10 @@ mod tests {
             assert!(e.contains("grpc_tls_key"), "{e}");
             let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-tls-key", "/k.pem"]), "").unwrap_err().to_string();
             assert!(e.contains("grpc_tls_cert"), "{e}");
-            let e = resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls", "--grpc-tls-cert", "/c.pem", "--grpc-tls-key", "/k.pem"]), "")
-                .unwrap_err()
-                .to_string();
+            let e =
+                resolve(parse(&["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls", "--grpc-tls-cert", "/c.pem", "--grpc-tls-key", "/k.pem"]), "")
+                    .unwrap_err()
+                    .to_string();
             assert!(e.contains("grpc_dev_tls"), "{e}");
             let dev = ["--grpc-listen", "127.0.0.1:8443", "--grpc-dev-tls"];
             let with = |extra: &[&str]| resolve(parse(&[&dev[..], extra].concat()), "");

@@ -74,10 +74,8 @@ pub struct ApiMetrics {
 impl ApiMetrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new("teehsm_grpc_requests_total", "gRPC calls answered, by method and gRPC status code."),
-            &["method", "code"],
-        )?;
+        let requests =
+            IntCounterVec::new(Opts::new("teehsm_grpc_requests_total", "gRPC calls answered, by method and gRPC status code."), &["method", "code"])?;
         let duration = HistogramVec::new(
             HistogramOpts::new("teehsm_grpc_request_duration_seconds", "Time from receiving a gRPC call to answering it, by method.")
                 .buckets(DURATION_BUCKETS.to_vec()),
@@ -153,12 +151,7 @@ fn ca_families(m: &Metrics, snap: &Snapshot) -> Result<Vec<MetricFamily>, promet
     )?;
     counter(&r, "teehsm_ca_client_connections_total", "Client connections accepted.", get(&m.client_connections))?;
     gauge(&r, "teehsm_ca_client_connections_active", "Client connections open now.", get(&m.client_active) as i64)?;
-    counter(
-        &r,
-        "teehsm_ca_client_refusals_total",
-        "Client connections refused because the TA was not available.",
-        get(&m.client_refusals),
-    )?;
+    counter(&r, "teehsm_ca_client_refusals_total", "Client connections refused because the TA was not available.", get(&m.client_refusals))?;
     counter(
         &r,
         "teehsm_ca_client_handoffs_total",
@@ -173,7 +166,10 @@ fn ca_families(m: &Metrics, snap: &Snapshot) -> Result<Vec<MetricFamily>, promet
         get(&m.relay_errors),
     )?;
     let objects = IntGaugeVec::new(
-        Opts::new("teehsm_token_objects", "Objects on each slot's token (GetTokenInfo total_objects; API key versions included), sampled at scrape time."),
+        Opts::new(
+            "teehsm_token_objects",
+            "Objects on each slot's token (GetTokenInfo total_objects; API key versions included), sampled at scrape time.",
+        ),
         &["slot"],
     )?;
     let capacity = IntGaugeVec::new(
@@ -298,7 +294,10 @@ mod tests {
         let api = ApiMetrics::new().unwrap();
         api.observe("Sign", "OK", Duration::from_micros(300));
         api.ta_operation("Sign", "EC_SIGN_P256_SHA256");
-        let snap = Snapshot { token_objects: vec![crate::token_stats::TokenCount { slot: 0, label: "t".into(), objects: 7, capacity: 10 }], ..Default::default() };
+        let snap = Snapshot {
+            token_objects: vec![crate::token_stats::TokenCount { slot: 0, label: "t".into(), objects: 7, capacity: 10 }],
+            ..Default::default()
+        };
         let t = text(&Metrics::default(), &api, &snap);
         let used: Vec<String> = ["teehsm_ca_", "teehsm_grpc_", "teehsm_ta_", "teehsm_token_"].iter().flat_map(|p| deploy_metric_names(p)).collect();
         assert!(used.len() >= 5, "{used:?}");

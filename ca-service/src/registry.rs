@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::Shutdown;
-use teehsm_wire::stream::Stream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use teehsm_wire::stream::Stream;
 
 #[derive(Default)]
 pub struct Registry {

@@ -160,9 +160,7 @@ fn relay(client: &UnixStream, ta: &Stream, shared: &Shared) -> Result<(), RelayE
         match read_frame(&mut from_client, &mut frame) {
             Ok(true) => {}
             Ok(false) => return Ok(()),
-            Err(e) if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof) => {
-                return Err(RelayEnd::BadClientFrame(e))
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof) => return Err(RelayEnd::BadClientFrame(e)),
             // Reset by the client, or the socket was shut down by us.
             Err(_) => return Ok(()),
         }

@@ -5,10 +5,10 @@ use crate::health::{TaPhase, TaStatus};
 use crate::metrics::{Metrics, TaGauges};
 use crate::registry::Registry;
 use std::path::PathBuf;
-use teehsm_wire::stream::Endpoint;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use teehsm_wire::stream::Endpoint;
 
 pub struct Shared {
     pub metrics: Metrics,
@@ -109,11 +109,7 @@ impl Shared {
 
     pub fn gauges(&self) -> TaGauges {
         let s = self.lock();
-        TaGauges {
-            up: s.phase == TaPhase::Running,
-            security_failure: s.security_failure(),
-            last_exit_code: s.last_exit.as_ref().map(|e| e.code),
-        }
+        TaGauges { up: s.phase == TaPhase::Running, security_failure: s.security_failure(), last_exit_code: s.last_exit.as_ref().map(|e| e.code) }
     }
 
     /// Runs `spawn` and records the child's pid, unless shutdown has begun

@@ -173,7 +173,10 @@ impl Supervisor {
                 self.backoff.after_exit(end.uptime, end.security_failure)
             };
             if requested {
-                tracing::info!(exit_code = end.exit.as_ref().map(|e| e.code), "the TA stopped for a restart requested by the admin API; starting it again");
+                tracing::info!(
+                    exit_code = end.exit.as_ref().map(|e| e.code),
+                    "the TA stopped for a restart requested by the admin API; starting it again"
+                );
             } else if end.security_failure {
                 tracing::error!(
                     exit_code = end.exit.as_ref().map(|e| e.code),
@@ -279,12 +282,7 @@ impl Supervisor {
                 };
                 RunEnd { security_failure: exit.security_failure, exit: Some(exit), reason, uptime }
             }
-            Err(e) => RunEnd {
-                exit: None,
-                reason: format!("cannot collect the TA's exit status: {e}"),
-                security_failure: false,
-                uptime,
-            },
+            Err(e) => RunEnd { exit: None, reason: format!("cannot collect the TA's exit status: {e}"), security_failure: false, uptime },
         })
     }
 }

@@ -66,7 +66,9 @@ fn query(c: &mut Client) -> Result<Vec<TokenCount>, CallError> {
     let mut out = Vec::with_capacity(slots.len());
     for slot in slots {
         match c.call(&Request::GetTokenInfo { slot }) {
-            Ok(Reply::TokenInfo(t)) => out.push(TokenCount { slot, label: t.label.trim_end().to_string(), objects: t.total_objects, capacity: t.max_objects }),
+            Ok(Reply::TokenInfo(t)) => {
+                out.push(TokenCount { slot, label: t.label.trim_end().to_string(), objects: t.total_objects, capacity: t.max_objects })
+            }
             Ok(_) => return Err(CallError::UnexpectedReply("GetTokenInfo")),
             // A slot without a token is simply not reported.
             Err(CallError::Status { .. }) => {}

@@ -15,7 +15,7 @@ use teehsm_wire::*;
 
 mod common;
 
-use common::{Ca, TempDir, CA, ta_binary};
+use common::{ta_binary, Ca, TempDir, CA};
 
 /// What the tests here ask the CA besides the common harness.
 impl Ca {
@@ -283,10 +283,7 @@ fn security_failure_is_reported_and_clients_are_refused() {
     let dir = TempDir::new("ca-secfail");
     let state = dir.0.join("state");
     let ta = fake_ta(&dir.0, "echo 'teehsm-ta: store rollback (fake TA)' >&2\nexit 4");
-    let mut ca = Ca::start(
-        &state,
-        &["--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "20", "--restart-backoff-max-ms", "200"],
-    );
+    let mut ca = Ca::start(&state, &["--ta-binary", ta.to_str().unwrap(), "--restart-backoff-min-ms", "20", "--restart-backoff-max-ms", "200"]);
     let h = ca.wait_for("a security failure on /healthz", Duration::from_secs(30), || match ca.health() {
         (503, v) if v["security_failure"] == true && v["ta"] == "failed" => Some(v),
         _ => None,
@@ -426,10 +423,7 @@ fn tcp_ta_in_relay_mode_serves_login_and_sign() {
     let dir = TempDir::new("ca-tcp");
     let state = dir.0.join("state");
     let addr = format!("tcp://127.0.0.1:{}", free_port());
-    let mut ca = Ca::start(
-        &state,
-        &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--client-transport", "relay", "--ta-address", &addr],
-    );
+    let mut ca = Ca::start(&state, &["--init-dev-token", "--ta-binary", ta.to_str().unwrap(), "--client-transport", "relay", "--ta-address", &addr]);
     ca.wait_running(Duration::from_secs(120));
     assert!(!state.join("ta.sock").exists(), "a TCP TA has no Unix socket");
     assert!(!state.join("ta-handoff.sock").exists());

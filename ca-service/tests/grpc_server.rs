@@ -149,7 +149,12 @@ fn grpc_over_tls_forwards_to_the_ta() {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis().to_string();
         let nonce = "11".repeat(16);
         let mac = "22".repeat(32);
-        let auth = [("x-teehsm-client-id", "nobody"), ("x-teehsm-timestamp-ms", now.as_str()), ("x-teehsm-nonce", nonce.as_str()), ("x-teehsm-mac", mac.as_str())];
+        let auth = [
+            ("x-teehsm-client-id", "nobody"),
+            ("x-teehsm-timestamp-ms", now.as_str()),
+            ("x-teehsm-nonce", nonce.as_str()),
+            ("x-teehsm-mac", mac.as_str()),
+        ];
         let s = kms.sign(with_headers(sign.clone(), &auth)).await.unwrap_err();
         assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
         assert!(s.metadata().get("x-teehsm-response-mac").is_some(), "errors carry the response MAC header too");

@@ -387,7 +387,6 @@ impl SecureClient {
         }
     }
 
-
     /// For tests of the TA's refusals: seals `req` as the next frame
     /// (consuming a sequence number) without sending it.
     pub fn seal_request(&mut self, req: &Request) -> Result<Vec<u8>, CallError> {

@@ -5,8 +5,8 @@
 //! sender build on.
 
 pub mod alerts;
-pub mod store;
-pub mod enroll;
-pub mod licence;
 pub mod daemon;
+pub mod enroll;
 pub mod keydist;
+pub mod licence;
+pub mod store;

@@ -29,8 +29,24 @@ use teehsm_wire::proto::v1::{Algorithm, CreateKeyRequest};
 use teehsm_wire::*;
 
 const METHODS: [&str; 18] = [
-    "CreateKey", "ImportKey", "GetKey", "ListKeys", "DestroyKey", "RestoreKey", "RotateKey", "GetPublicKey", "Sign", "Verify",
-    "Encrypt", "Decrypt", "MacSign", "MacVerify", "Encapsulate", "Decapsulate", "GenerateRandom", "GetAttestation",
+    "CreateKey",
+    "ImportKey",
+    "GetKey",
+    "ListKeys",
+    "DestroyKey",
+    "RestoreKey",
+    "RotateKey",
+    "GetPublicKey",
+    "Sign",
+    "Verify",
+    "Encrypt",
+    "Decrypt",
+    "MacSign",
+    "MacVerify",
+    "Encapsulate",
+    "Decapsulate",
+    "GenerateRandom",
+    "GetAttestation",
 ];
 
 const KEYS: [(&str, Algorithm); 9] = [

@@ -201,11 +201,14 @@ fuzz_target!(|data: &[u8]| {
             w.apply_policy(p.to_bytes());
             // Creating an object under whatever limit is in force: a handle or CKR_DEVICE_MEMORY.
             let mut c = w.conn.lock().unwrap_or_else(|p| p.into_inner());
-            let r = w.ta.handle(&mut c, Request::GenerateKey {
-                session: w.session,
-                mechanism: Mechanism::new(CKM_AES_KEY_GEN),
-                template: vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_TOKEN, true)],
-            });
+            let r = w.ta.handle(
+                &mut c,
+                Request::GenerateKey {
+                    session: w.session,
+                    mechanism: Mechanism::new(CKM_AES_KEY_GEN),
+                    template: vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_TOKEN, true)],
+                },
+            );
             match r {
                 Response::Ok(Reply::Handle(h)) => {
                     let _ = w.ta.handle(&mut c, Request::DestroyObject { session: w.session, object: h });
@@ -239,7 +242,11 @@ fuzz_target!(|data: &[u8]| {
             const USES: [u64; 4] = [CKA_SIGN, CKA_DECRYPT, CKA_DERIVE, CKA_UNWRAP];
             let [kind, usage, value @ ..] = rest else { return };
             let (class, key_type) = KINDS[*kind as usize % KINDS.len()];
-            let mut template = vec![Attribute::ulong(CKA_CLASS, class), Attribute::ulong(CKA_KEY_TYPE, key_type), Attribute::bool(USES[*usage as usize % USES.len()], true)];
+            let mut template = vec![
+                Attribute::ulong(CKA_CLASS, class),
+                Attribute::ulong(CKA_KEY_TYPE, key_type),
+                Attribute::bool(USES[*usage as usize % USES.len()], true),
+            ];
             if key_type == CKK_EC {
                 template.push(Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]));
             }
@@ -257,7 +264,10 @@ fuzz_target!(|data: &[u8]| {
                 // Raw bytes: one attribute per 9 bytes (type, then a one-byte value).
                 t.chunks(9).filter(|c| c.len() == 9).map(|c| Attribute::new(u64::from_be_bytes(c[..8].try_into().unwrap()), vec![c[8]])).collect()
             });
-            if template.len() > KEYDIST_MAX_TEMPLATE || template.iter().any(|a| a.value.len() > KEYDIST_MAX_ATTR_LEN) || material.len() > KEYDIST_MAX_CIPHERTEXT - 16 {
+            if template.len() > KEYDIST_MAX_TEMPLATE
+                || template.iter().any(|a| a.value.len() > KEYDIST_MAX_ATTR_LEN)
+                || material.len() > KEYDIST_MAX_CIPHERTEXT - 16
+            {
                 return;
             }
             let mut env = w.sealed(template, material);

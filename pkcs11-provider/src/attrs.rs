@@ -250,11 +250,8 @@ mod tests {
     fn nested_templates_round_trip() {
         let mut yes: CK_BBOOL = 1;
         let mut inner = [attr(CKA_EXTRACTABLE, &mut yes)];
-        let mut outer = [CK_ATTRIBUTE {
-            type_: CKA_WRAP_TEMPLATE as CK_ATTRIBUTE_TYPE,
-            pValue: inner.as_mut_ptr() as *mut _,
-            ulValueLen: (ATTR) as CK_ULONG,
-        }];
+        let mut outer =
+            [CK_ATTRIBUTE { type_: CKA_WRAP_TEMPLATE as CK_ATTRIBUTE_TYPE, pValue: inner.as_mut_ptr() as *mut _, ulValueLen: (ATTR) as CK_ULONG }];
         let w = unsafe { template(outer.as_mut_ptr(), 1) }.unwrap();
         let decoded = teehsm_wire::decode_template(&w[0].value).unwrap();
         assert_eq!(decoded, vec![Attribute::bool(CKA_EXTRACTABLE, true)]);
@@ -262,7 +259,10 @@ mod tests {
 
     #[test]
     fn get_attribute_protocol() {
-        let r = [AttrResult { ty: CKA_LABEL, status: Rv::OK, value: b"abc".to_vec() }, AttrResult { ty: CKA_VALUE, status: Rv::ATTRIBUTE_SENSITIVE, value: vec![] }];
+        let r = [
+            AttrResult { ty: CKA_LABEL, status: Rv::OK, value: b"abc".to_vec() },
+            AttrResult { ty: CKA_VALUE, status: Rv::ATTRIBUTE_SENSITIVE, value: vec![] },
+        ];
         let mut a = [
             CK_ATTRIBUTE { type_: CKA_LABEL as _, pValue: std::ptr::null_mut(), ulValueLen: 0 },
             CK_ATTRIBUTE { type_: CKA_VALUE as _, pValue: std::ptr::null_mut(), ulValueLen: 0 },

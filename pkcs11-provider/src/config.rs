@@ -100,7 +100,9 @@ impl Config {
             None => (PathBuf::from(DEFAULT_CONF), false),
         };
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.message().to_string() })?,
+            Ok(text) => {
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.message().to_string() })?
+            }
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
@@ -113,14 +115,30 @@ impl Config {
         let anchor = channel.anchor.or(file.trust_anchor.filter(|p| !p.as_os_str().is_empty()));
         let (verifier, channel_source) = match (policy, anchor) {
             (None, None) => (None, None),
-            (Some(_), None) => return Err(ConfigError::ChannelHalfSet { missing: "the trust anchor (TEEHSM_PKCS11_TRUST_ANCHOR / trust_anchor)", given: "the attestation policy" }),
-            (None, Some(_)) => return Err(ConfigError::ChannelHalfSet { missing: "the attestation policy (TEEHSM_PKCS11_ATTESTATION_POLICY / attestation_policy)", given: "the trust anchor" }),
+            (Some(_), None) => {
+                return Err(ConfigError::ChannelHalfSet {
+                    missing: "the trust anchor (TEEHSM_PKCS11_TRUST_ANCHOR / trust_anchor)",
+                    given: "the attestation policy",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::ChannelHalfSet {
+                    missing: "the attestation policy (TEEHSM_PKCS11_ATTESTATION_POLICY / attestation_policy)",
+                    given: "the trust anchor",
+                })
+            }
             (Some(p), Some(a)) => {
                 let v = Verifier::new(TrustAnchor::load_sim(&a)?, Policy::load(&p)?);
                 (Some(v), Some((p, a)))
             }
         };
-        Ok(Config { socket, socket_source, client_name: file.client_name.unwrap_or_else(|| "libteehsm_pkcs11".to_string()), verifier, channel_source })
+        Ok(Config {
+            socket,
+            socket_source,
+            client_name: file.client_name.unwrap_or_else(|| "libteehsm_pkcs11".to_string()),
+            verifier,
+            channel_source,
+        })
     }
 }
 
@@ -154,7 +172,8 @@ mod tests {
         std::fs::remove_file(f).unwrap();
     }
 
-    const ANCHOR_HEX: &str = "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+    const ANCHOR_HEX: &str =
+        "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
     const POLICY: &str = "allowed_measurements = [\"0000000000000000000000000000000000000000000000000000000000000000\"]\n";
 
     #[test]

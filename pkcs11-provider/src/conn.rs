@@ -146,7 +146,11 @@ impl Pool {
                 // The TA closes connections only when it stops: the idle ones
                 // are dead too. Dropping them makes the next call reconnect
                 // (and learn at once whether the application survived).
-                log::error(format_args!("lost the connection to the CA service at {}: {}", self.socket.display(), result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()));
+                log::error(format_args!(
+                    "lost the connection to the CA service at {}: {}",
+                    self.socket.display(),
+                    result.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+                ));
                 let mut inner = self.lock();
                 if inner.generation == generation {
                     inner.idle.clear();
@@ -158,7 +162,10 @@ impl Pool {
             // On a channel: a reply that does not open, or a frame that
             // could not be sealed. The sequence numbers are out of step.
             Err(CallError::UnexpectedReply(why)) => {
-                log::error(format_args!("bad frame on the connection to the CA service at {} ({why}); closing that connection", self.socket.display()));
+                log::error(format_args!(
+                    "bad frame on the connection to the CA service at {} ({why}); closing that connection",
+                    self.socket.display()
+                ));
             }
             _ => self.checkin(client, generation),
         }

@@ -55,9 +55,9 @@ macro_rules! with_v3_0 {
     };
 }
 
-pub static CK_FUNCTION_LIST_TABLE: CK_FUNCTION_LIST = with_v2_40!(CK_FUNCTION_LIST (2, 40));
+pub static CK_FUNCTION_LIST_TABLE: CK_FUNCTION_LIST = with_v2_40!(CK_FUNCTION_LIST(2, 40));
 
-pub static CK_FUNCTION_LIST_3_0_TABLE: CK_FUNCTION_LIST_3_0 = with_v3_0!(CK_FUNCTION_LIST_3_0 (3, 0));
+pub static CK_FUNCTION_LIST_3_0_TABLE: CK_FUNCTION_LIST_3_0 = with_v3_0!(CK_FUNCTION_LIST_3_0(3, 0));
 
 /// 3.0 plus the functions PKCS#11 3.2 added.
 pub static CK_FUNCTION_LIST_3_2_TABLE: CK_FUNCTION_LIST_3_2 = with_v3_0!(CK_FUNCTION_LIST_3_2 (3, 2)
@@ -133,9 +133,11 @@ pub unsafe extern "C" fn C_GetInterface(name: *mut CK_UTF8CHAR, version: *mut CK
         }
         // SAFETY: a non-null version points to a CK_VERSION.
         let wanted = if version.is_null() { None } else { Some(unsafe { *version }) };
-        let found = INTERFACES.0.iter().zip(VERSIONS).find(|(i, v)| {
-            wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor) && (i.flags & flags) == flags
-        });
+        let found = INTERFACES
+            .0
+            .iter()
+            .zip(VERSIONS)
+            .find(|(i, v)| wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor) && (i.flags & flags) == flags);
         match found {
             Some((i, _)) => {
                 // SAFETY: checked non-null; the interface is a 'static.

@@ -1,7 +1,7 @@
 //! The wrapper every `extern "C"` entry runs its body in: a panic becomes
 //! CKR_GENERAL_ERROR (and a log line) instead of unwinding into C.
 
-use cryptoki_sys::{CK_RV, CKR_GENERAL_ERROR, CKR_OK};
+use cryptoki_sys::{CKR_GENERAL_ERROR, CKR_OK, CK_RV};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A PKCS#11 result: `Err` carries the CKR_* code.

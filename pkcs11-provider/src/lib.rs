@@ -17,7 +17,6 @@
 // Hostile input must get an error code, never a panic (in the TA, or across
 // the C boundary): no unwrap/expect outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-
 // CK_ULONG is 64 bits here but 32 on other targets: the casts between it and
 // the protocol's u64 are needed for portability even where they are no-ops.
 #![allow(clippy::unnecessary_cast)]

@@ -229,7 +229,9 @@ pub unsafe fn from_c(m: sys::CK_MECHANISM_PTR) -> Result<Mechanism, Rv> {
             // SAFETY: p is non-null with len readable bytes (caller's promise); read_struct checks len is the structure's size.
             let k: sys::CK_SP800_108_KDF_PARAMS = unsafe { read_struct(p, len)? };
             // SAFETY: the arrays the structure names are caller memory (PKCS#11).
-            MechParam::Kbkdf(unsafe { kbkdf(k.prfType, k.ulNumberOfDataParams, k.pDataParams, Vec::new(), k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys)? })
+            MechParam::Kbkdf(unsafe {
+                kbkdf(k.prfType, k.ulNumberOfDataParams, k.pDataParams, Vec::new(), k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys)?
+            })
         }
         ck::CKM_SP800_108_FEEDBACK_KDF => {
             // SAFETY: p is non-null with len readable bytes (caller's promise); read_struct checks len is the structure's size.
@@ -237,7 +239,9 @@ pub unsafe fn from_c(m: sys::CK_MECHANISM_PTR) -> Result<Mechanism, Rv> {
             // SAFETY: pIV/ulIVLen describe caller memory.
             let iv = unsafe { copy_bytes(k.pIV, k.ulIVLen, MAX_PARAM_LEN)? };
             // SAFETY: the arrays the structure names are caller memory (PKCS#11).
-            MechParam::Kbkdf(unsafe { kbkdf(k.prfType, k.ulNumberOfDataParams, k.pDataParams, iv, k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys)? })
+            MechParam::Kbkdf(unsafe {
+                kbkdf(k.prfType, k.ulNumberOfDataParams, k.pDataParams, iv, k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys)?
+            })
         }
         // SAFETY: p is non-null with len readable bytes (caller's promise). CBC IVs (AES, SM4) and every other parameter: the raw bytes.
         _ => MechParam::Bytes(unsafe { copy_bytes(p.cast::<u8>(), cm.ulParameterLen, MAX_PARAM_LEN)? }),
@@ -354,12 +358,13 @@ pub unsafe fn write_back_derived(m: sys::CK_MECHANISM_PTR, additional: &[u64]) {
     let Ok(len) = len_of(cm.ulParameterLen) else { return };
     let p = cm.pParameter.cast_const();
     let (n, keys) = match cm.mechanism {
-            // SAFETY: pParameter/ulParameterLen describe caller memory; read_struct checks the length against the structure.
-        ck::CKM_SP800_108_COUNTER_KDF | ck::CKM_SP800_108_DOUBLE_PIPELINE_KDF => match unsafe { read_struct::<sys::CK_SP800_108_KDF_PARAMS>(p, len) } {
+        // SAFETY: pParameter/ulParameterLen describe caller memory; read_struct checks the length against the structure.
+        ck::CKM_SP800_108_COUNTER_KDF | ck::CKM_SP800_108_DOUBLE_PIPELINE_KDF => match unsafe { read_struct::<sys::CK_SP800_108_KDF_PARAMS>(p, len) }
+        {
             Ok(k) => (k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys),
             Err(_) => return,
         },
-            // SAFETY: as above.
+        // SAFETY: as above.
         ck::CKM_SP800_108_FEEDBACK_KDF => match unsafe { read_struct::<sys::CK_SP800_108_FEEDBACK_KDF_PARAMS>(p, len) } {
             Ok(k) => (k.ulAdditionalDerivedKeys, k.pAdditionalDerivedKeys),
             Err(_) => return,
@@ -1134,7 +1139,8 @@ mod tests {
     #[test]
     fn kbkdf_counter_mode_and_write_back() {
         let mut iter = counter_fmt(32);
-        let mut dkm = sys::CK_SP800_108_DKM_LENGTH_FORMAT { dkmLengthMethod: sys::CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS, bLittleEndian: 1, ulWidthInBits: 16 };
+        let mut dkm =
+            sys::CK_SP800_108_DKM_LENGTH_FORMAT { dkmLengthMethod: sys::CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS, bLittleEndian: 1, ulWidthInBits: 16 };
         let mut label = *b"label";
         let mut data = [
             data_param(sys::CK_SP800_108_ITERATION_VARIABLE, &mut iter),
@@ -1314,20 +1320,88 @@ mod tests {
             ($($n:ident),* $(,)?) => { $(assert_eq!(name(ck::$n), stringify!($n));)* };
         }
         same!(
-            CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS, CKM_RSA_X_509, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS,
-            CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
-            CKM_SHA_1, CKM_SHA256, CKM_SHA256_HMAC, CKM_SHA384, CKM_SHA384_HMAC, CKM_SHA512, CKM_SHA512_HMAC,
-            CKM_GENERIC_SECRET_KEY_GEN, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
-            CKM_ECDH1_DERIVE, CKM_AES_KEY_GEN, CKM_AES_ECB, CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_CTR, CKM_AES_GCM, CKM_AES_CMAC,
-            CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD, CKM_ML_KEM_KEY_PAIR_GEN, CKM_ML_KEM, CKM_ML_DSA_KEY_PAIR_GEN,
-            CKM_ML_DSA, CKM_HASH_ML_DSA, CKM_SHA1_RSA_PKCS, CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA_1_HMAC, CKM_SHA224,
-            CKM_SHA224_HMAC, CKM_SHA3_256, CKM_SHA3_224, CKM_SHA3_384, CKM_SHA3_512, CKM_CONCATENATE_BASE_AND_KEY,
-            CKM_CONCATENATE_BASE_AND_DATA, CKM_CONCATENATE_DATA_AND_BASE, CKM_XOR_BASE_AND_DATA, CKM_EXTRACT_KEY_FROM_KEY,
-            CKM_SP800_108_COUNTER_KDF, CKM_SP800_108_FEEDBACK_KDF, CKM_SP800_108_DOUBLE_PIPELINE_KDF, CKM_SHA_1_KEY_GEN,
-            CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA,
-            CKM_ECDSA_SHA224, CKM_AES_ECB_ENCRYPT_DATA, CKM_AES_CBC_ENCRYPT_DATA, CKM_VENDOR_DEFINED, CKM_SM3, CKM_SM3_HMAC,
-            CKM_SM4_KEY_GEN, CKM_SM4_ECB, CKM_SM4_CBC, CKM_SM4_CBC_PAD, CKM_SM4_CTR, CKM_SM4_GCM, CKM_SM4_MAC, CKM_SM2_KEY_PAIR_GEN,
-            CKM_SM2, CKM_SM2_SM3, CKM_SM2_ENCRYPT, CKM_SM2_KEY_EXCHANGE,
+            CKM_RSA_PKCS_KEY_PAIR_GEN,
+            CKM_RSA_PKCS,
+            CKM_RSA_X_509,
+            CKM_RSA_PKCS_OAEP,
+            CKM_RSA_PKCS_PSS,
+            CKM_SHA256_RSA_PKCS,
+            CKM_SHA384_RSA_PKCS,
+            CKM_SHA512_RSA_PKCS,
+            CKM_SHA256_RSA_PKCS_PSS,
+            CKM_SHA384_RSA_PKCS_PSS,
+            CKM_SHA512_RSA_PKCS_PSS,
+            CKM_SHA_1,
+            CKM_SHA256,
+            CKM_SHA256_HMAC,
+            CKM_SHA384,
+            CKM_SHA384_HMAC,
+            CKM_SHA512,
+            CKM_SHA512_HMAC,
+            CKM_GENERIC_SECRET_KEY_GEN,
+            CKM_EC_KEY_PAIR_GEN,
+            CKM_ECDSA,
+            CKM_ECDSA_SHA256,
+            CKM_ECDSA_SHA384,
+            CKM_ECDSA_SHA512,
+            CKM_ECDH1_DERIVE,
+            CKM_AES_KEY_GEN,
+            CKM_AES_ECB,
+            CKM_AES_CBC,
+            CKM_AES_CBC_PAD,
+            CKM_AES_CTR,
+            CKM_AES_GCM,
+            CKM_AES_CMAC,
+            CKM_AES_KEY_WRAP,
+            CKM_AES_KEY_WRAP_PAD,
+            CKM_ML_KEM_KEY_PAIR_GEN,
+            CKM_ML_KEM,
+            CKM_ML_DSA_KEY_PAIR_GEN,
+            CKM_ML_DSA,
+            CKM_HASH_ML_DSA,
+            CKM_SHA1_RSA_PKCS,
+            CKM_SHA224_RSA_PKCS,
+            CKM_SHA224_RSA_PKCS_PSS,
+            CKM_SHA_1_HMAC,
+            CKM_SHA224,
+            CKM_SHA224_HMAC,
+            CKM_SHA3_256,
+            CKM_SHA3_224,
+            CKM_SHA3_384,
+            CKM_SHA3_512,
+            CKM_CONCATENATE_BASE_AND_KEY,
+            CKM_CONCATENATE_BASE_AND_DATA,
+            CKM_CONCATENATE_DATA_AND_BASE,
+            CKM_XOR_BASE_AND_DATA,
+            CKM_EXTRACT_KEY_FROM_KEY,
+            CKM_SP800_108_COUNTER_KDF,
+            CKM_SP800_108_FEEDBACK_KDF,
+            CKM_SP800_108_DOUBLE_PIPELINE_KDF,
+            CKM_SHA_1_KEY_GEN,
+            CKM_SHA224_KEY_GEN,
+            CKM_SHA256_KEY_GEN,
+            CKM_SHA384_KEY_GEN,
+            CKM_SHA512_KEY_GEN,
+            CKM_EC_EDWARDS_KEY_PAIR_GEN,
+            CKM_EDDSA,
+            CKM_ECDSA_SHA224,
+            CKM_AES_ECB_ENCRYPT_DATA,
+            CKM_AES_CBC_ENCRYPT_DATA,
+            CKM_VENDOR_DEFINED,
+            CKM_SM3,
+            CKM_SM3_HMAC,
+            CKM_SM4_KEY_GEN,
+            CKM_SM4_ECB,
+            CKM_SM4_CBC,
+            CKM_SM4_CBC_PAD,
+            CKM_SM4_CTR,
+            CKM_SM4_GCM,
+            CKM_SM4_MAC,
+            CKM_SM2_KEY_PAIR_GEN,
+            CKM_SM2,
+            CKM_SM2_SM3,
+            CKM_SM2_ENCRYPT,
+            CKM_SM2_KEY_EXCHANGE,
         );
         assert_eq!(name(ck::CKM_AES_KEY_WRAP_KWP), "CKM_AES_KEY_WRAP_KWP");
         assert_eq!(name(0x8000_0B12), "CKM_SM4_CBC");

@@ -145,7 +145,13 @@ fn header_compiles() {
         let out = cmd.arg(&file).output().expect("run the compiler");
         assert!(out.status.success(), "{cc} rejects the header:\n{}", String::from_utf8_lossy(&out.stderr));
         // The header alone, too (not -pedantic: a file of only macros is an empty translation unit).
-        let out = Command::new(cc).arg("-fsyntax-only").args(["-Wall", "-Wextra", "-Werror"]).args(args).arg(header_path()).output().expect("run the compiler");
+        let out = Command::new(cc)
+            .arg("-fsyntax-only")
+            .args(["-Wall", "-Wextra", "-Werror"])
+            .args(args)
+            .arg(header_path())
+            .output()
+            .expect("run the compiler");
         assert!(out.status.success(), "{cc} rejects the header alone:\n{}", String::from_utf8_lossy(&out.stderr));
         ran += 1;
     }

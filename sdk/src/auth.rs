@@ -44,9 +44,8 @@ impl Credentials {
 
     /// Credentials from a client id and the secret as 64 hex digits.
     pub fn from_hex(client_id: impl Into<String>, secret_hex: &str) -> Result<Self, SdkError> {
-        let secret = Zeroizing::new(
-            hex::decode(secret_hex.trim()).map_err(|e| SdkError::InvalidConfig(format!("the client secret is not hex: {e}")))?,
-        );
+        let secret =
+            Zeroizing::new(hex::decode(secret_hex.trim()).map_err(|e| SdkError::InvalidConfig(format!("the client secret is not hex: {e}")))?);
         Self::new(client_id, &secret)
     }
 
@@ -102,9 +101,7 @@ pub struct AuthMetadata {
 impl AuthMetadata {
     /// Adds the headers to `md` (replacing any already there).
     pub fn apply(&self, md: &mut MetadataMap) -> Result<(), SdkError> {
-        let value = |s: String| {
-            MetadataValue::try_from(s).map_err(|e| SdkError::InvalidConfig(format!("metadata value is not ASCII: {e}")))
-        };
+        let value = |s: String| MetadataValue::try_from(s).map_err(|e| SdkError::InvalidConfig(format!("metadata value is not ASCII: {e}")));
         md.insert(CLIENT_ID_HEADER, value(self.client_id.clone())?);
         md.insert(TIMESTAMP_HEADER, value(self.timestamp_ms.to_string())?);
         md.insert(NONCE_HEADER, value(hex::encode(self.nonce))?);

@@ -116,8 +116,7 @@ impl ApiClient {
         };
         match result {
             Ok(resp) => {
-                let got = response_mac(resp.metadata())
-                    .ok_or_else(|| SdkError::ResponseMacMismatch { method: method.clone(), reason: "missing" })?;
+                let got = response_mac(resp.metadata()).ok_or_else(|| SdkError::ResponseMacMismatch { method: method.clone(), reason: "missing" })?;
                 let resp = resp.into_inner();
                 if creds.response_mac_valid(&auth.mac, 0, "", &resp.encode_to_vec(), &got) {
                     Ok(resp)

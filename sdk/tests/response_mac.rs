@@ -70,9 +70,7 @@ fn get_key(req: Request<GetKeyRequest>) -> Result<Response<Key>, Status> {
             resp.metadata_mut().insert("x-teehsm-response-mac", mac_hex(&[1; 32], 0, "", &body));
         }
         "err-good" => return Err(error(Code::NotFound, "no key named err-good", Some(mac_hex(&rm, 5, "no key named err-good", b"")))),
-        "err-changed-code" => {
-            return Err(error(Code::PermissionDenied, "no key named x", Some(mac_hex(&rm, 5, "no key named x", b""))))
-        }
+        "err-changed-code" => return Err(error(Code::PermissionDenied, "no key named x", Some(mac_hex(&rm, 5, "no key named x", b"")))),
         "err-zero" => return Err(error(Code::Unauthenticated, "bad MAC", Some(MetadataValue::try_from("0".repeat(64)).unwrap()))),
         _ => return Err(error(Code::Unavailable, "the TA is not running", None)),
     }

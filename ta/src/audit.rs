@@ -193,9 +193,7 @@ pub fn verify(path: &Path, checkpoint: Option<(u64, [u8; 32])>) -> Result<ChainS
         if seq > 0 {
             match s.checkpoint_hash {
                 Some(h) if h == hash => {}
-                Some(_) => {
-                    return Err(AuditError::Broken { line: seq, why: "entry differs from the checkpoint sealed in the store".into() })
-                }
+                Some(_) => return Err(AuditError::Broken { line: seq, why: "entry differs from the checkpoint sealed in the store".into() }),
                 None => {
                     return Err(AuditError::Broken {
                         line: seq,
@@ -271,7 +269,16 @@ mod tests {
             seq: 7,
             time_ms: 1,
             prev: "ab".repeat(32),
-            event: super::Event { op: "Sign".into(), client: Some("c\"x".into()), slot: Some(0), session: Some(3), object: None, mechanism: Some(0x1041), key: None, rv: 0 },
+            event: super::Event {
+                op: "Sign".into(),
+                client: Some("c\"x".into()),
+                slot: Some(0),
+                session: Some(3),
+                object: None,
+                mechanism: Some(0x1041),
+                key: None,
+                rv: 0,
+            },
             hash: None,
         };
         let canonical = serde_json::to_vec(&e).unwrap();

@@ -18,9 +18,8 @@
 
 use teehsm_crypto::{aead, digest, ec, kdf, mlkem, sm2, sym, CryptoError};
 use teehsm_wire::{
-    channel_aad, channel_nonce, channel_transcript, ChannelSuite, CHANNEL_DIR_CLIENT_TO_TA, CHANNEL_DIR_TA_TO_CLIENT,
-    CHANNEL_INFO_LABEL_SM2, CHANNEL_INFO_LABEL_V1, CHANNEL_MLKEM768_CT_LEN, CHANNEL_P256_POINT_LEN, CHANNEL_SM2_POINT_LEN, CHANNEL_TAG_LEN,
-    MAX_FRAME_LEN,
+    channel_aad, channel_nonce, channel_transcript, ChannelSuite, CHANNEL_DIR_CLIENT_TO_TA, CHANNEL_DIR_TA_TO_CLIENT, CHANNEL_INFO_LABEL_SM2,
+    CHANNEL_INFO_LABEL_V1, CHANNEL_MLKEM768_CT_LEN, CHANNEL_P256_POINT_LEN, CHANNEL_SM2_POINT_LEN, CHANNEL_TAG_LEN, MAX_FRAME_LEN,
 };
 use zeroize::Zeroizing;
 
@@ -183,7 +182,11 @@ pub struct SealedChannel {
 
 impl std::fmt::Debug for SealedChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedChannel").field("suite", &self.suite).field("recv_seq", &self.recv.seq).field("send_seq", &self.send.seq).finish_non_exhaustive()
+        f.debug_struct("SealedChannel")
+            .field("suite", &self.suite)
+            .field("recv_seq", &self.recv.seq)
+            .field("send_seq", &self.send.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -367,7 +370,9 @@ mod tests {
         let f0 = c.seal(b"hello").unwrap();
         assert_eq!(f0.len(), 5 + CHANNEL_TAG_LEN);
         // The frame is SM4-GCM under the c2t key and nonce.
-        let direct = sym::gcm_encrypt(sym::Cipher::Sm4, &okm[..16], &channel_nonce(okm[16..28].try_into().unwrap(), 0), &channel_aad(1, 0), b"hello", 16).unwrap();
+        let direct =
+            sym::gcm_encrypt(sym::Cipher::Sm4, &okm[..16], &channel_nonce(okm[16..28].try_into().unwrap(), 0), &channel_aad(1, 0), b"hello", 16)
+                .unwrap();
         assert_eq!(f0, direct);
         assert_eq!(&t.open(&f0).unwrap()[..], b"hello");
         let r0 = t.seal(b"world").unwrap();

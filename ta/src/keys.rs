@@ -238,23 +238,18 @@ fn parse(o: &Object) -> Result<LoadedKey, Denied> {
         (CKO_PUBLIC_KEY, CKK_SM2) => LoadedKey::Sm2Public { point: unwrap_ec_point(o.get(CKA_EC_POINT).unwrap_or(&[])).to_vec() },
         (CKO_PRIVATE_KEY, CKK_RSA) => LoadedKey::Rsa(rsa::RsaPrivateKey::from_pkcs1_der(secret(o)?).map_err(c)?),
         (CKO_PUBLIC_KEY, CKK_RSA) => LoadedKey::RsaPublic(
-            rsa::RsaPublicKey::from_components(o.get(CKA_MODULUS).unwrap_or(&[]), o.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[]))
-                .map_err(c)?,
+            rsa::RsaPublicKey::from_components(o.get(CKA_MODULUS).unwrap_or(&[]), o.get(CKA_PUBLIC_EXPONENT).unwrap_or(&[])).map_err(c)?,
         ),
-        (CKO_PRIVATE_KEY, CKK_ML_KEM) => {
-            LoadedKey::MlKem(mlkem::MlKemPrivateKey::from_bytes(mlkem_param(param_set(o)?)?, secret(o)?).map_err(c)?)
-        }
-        (CKO_PUBLIC_KEY, CKK_ML_KEM) => {
-            LoadedKey::MlKemPublic { param: mlkem_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() }
-        }
+        (CKO_PRIVATE_KEY, CKK_ML_KEM) => LoadedKey::MlKem(mlkem::MlKemPrivateKey::from_bytes(mlkem_param(param_set(o)?)?, secret(o)?).map_err(c)?),
+        (CKO_PUBLIC_KEY, CKK_ML_KEM) => LoadedKey::MlKemPublic { param: mlkem_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() },
         (CKO_PRIVATE_KEY, CKK_ML_DSA) => {
             let p = mldsa_param(param_set(o)?)?;
             let s = secret(o)?;
-            LoadedKey::MlDsa(if s.len() == 32 { mldsa::MlDsaPrivateKey::from_seed(p, s) } else { mldsa::MlDsaPrivateKey::from_raw_private(p, s) }.map_err(c)?)
+            LoadedKey::MlDsa(
+                if s.len() == 32 { mldsa::MlDsaPrivateKey::from_seed(p, s) } else { mldsa::MlDsaPrivateKey::from_raw_private(p, s) }.map_err(c)?,
+            )
         }
-        (CKO_PUBLIC_KEY, CKK_ML_DSA) => {
-            LoadedKey::MlDsaPublic { param: mldsa_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() }
-        }
+        (CKO_PUBLIC_KEY, CKK_ML_DSA) => LoadedKey::MlDsaPublic { param: mldsa_param(param_set(o)?)?, key: o.get(CKA_VALUE).unwrap_or(&[]).to_vec() },
         (CKO_SECRET_KEY, kt) => LoadedKey::Secret { key_type: kt, bytes: Zeroizing::new(secret(o)?.to_vec()) },
         _ => return Err(denied(Rv::KEY_TYPE_INCONSISTENT, format!("unsupported key: class {class}, type 0x{kt:x}"))),
     })

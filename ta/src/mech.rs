@@ -1,14 +1,16 @@
 //! Mechanisms: which ones the TA offers, and how each maps onto the crypto
 //! primitives. Authorization happens before these are called (policy.rs).
 
-use crate::keys::{crypto_denied, denied, der_octet_string, edwards_curve, montgomery_params, mldsa_param, mlkem_param, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS};
+use crate::keys::{
+    crypto_denied, denied, der_octet_string, edwards_curve, mldsa_param, mlkem_param, montgomery_params, unwrap_ec_point, LoadedKey, SM2_EC_PARAMS,
+};
 use crate::object::Object;
 use crate::policy::Denied;
 use teehsm_crypto::digest::HashAlg;
-use teehsm_crypto::sym::Cipher;
 use teehsm_crypto::eddsa::{Ed25519Variant, Ed448Variant};
 use teehsm_crypto::kdf::KdfHash;
 use teehsm_crypto::lc::Sha3;
+use teehsm_crypto::sym::Cipher;
 use teehsm_crypto::{digest, ec, eddsa, keywrap, mac, mldsa, mlkem, rsa, sm2, sym, x25519};
 use teehsm_wire::ck::*;
 use teehsm_wire::{MechParam, Mechanism, Rv};
@@ -308,7 +310,9 @@ fn mldsa_params(m: &Mechanism) -> Result<(MlDsaMode, &[u8], mldsa::Hedge), Denie
     let mode = match (m.mech, &m.param) {
         (CKM_ML_DSA, _) => MlDsaMode::Pure,
         (CKM_HASH_ML_DSA, MechParam::HashSignContext { hash, .. }) => MlDsaMode::Hash {
-            ph: prehash_of(*hash).filter(|_| *hash < CKM_HASH_ML_DSA_SHA224 || *hash > CKM_HASH_ML_DSA_SHAKE256).ok_or_else(|| param_invalid(format!("HashML-DSA with hash 0x{hash:x} is not supported")))?,
+            ph: prehash_of(*hash)
+                .filter(|_| *hash < CKM_HASH_ML_DSA_SHA224 || *hash > CKM_HASH_ML_DSA_SHAKE256)
+                .ok_or_else(|| param_invalid(format!("HashML-DSA with hash 0x{hash:x} is not supported")))?,
             prehashed: true,
         },
         (mech, _) => MlDsaMode::Hash { ph: prehash_of(mech).ok_or_else(|| invalid(mech))?, prehashed: false },
@@ -393,9 +397,7 @@ pub fn sign(k: &LoadedKey, m: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Denied
         (CKM_SM2, LoadedKey::Sm2(k)) => k.sign_prehashed(data).map_err(c),
         (CKM_SM2_SM3, LoadedKey::Sm2(k)) => k.sign(sm2_user_id(m)?, data).map_err(c),
         (mech, LoadedKey::MlDsa(k)) if is_mldsa(mech) => mldsa_sign(k, m, data),
-        (HMAC_MECHS!(), k) => {
-            mac::hmac(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data).map_err(c)
-        }
+        (HMAC_MECHS!(), k) => mac::hmac(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, secret_for(k, m.mech, HMAC_TYPES)?, data).map_err(c),
         (CKM_AES_CMAC, k) => mac::cmac(Cipher::Aes, secret_for(k, m.mech, &[CKK_AES])?, data).map(|t| t.to_vec()).map_err(c),
         (CKM_SM4_MAC, k) => mac::cmac(Cipher::Sm4, secret_for(k, m.mech, &[CKK_SM4])?, data).map(|t| t.to_vec()).map_err(c),
         (mech, _) => Err(unhandled(mech, CKF_SIGN)),
@@ -414,9 +416,7 @@ pub fn verify(k: &LoadedKey, m: &Mechanism, data: &[u8], sig: &[u8]) -> Result<(
             ec::verify(*curve, point, hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
         }
         (CKM_RSA_PKCS, LoadedKey::RsaPublic(k)) => k.verify_pkcs1v15_raw(data, sig).map_err(c),
-        (RSA_PKCS1_HASHED!(), LoadedKey::RsaPublic(k)) => {
-            k.verify_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c)
-        }
+        (RSA_PKCS1_HASHED!(), LoadedKey::RsaPublic(k)) => k.verify_pkcs1v15(hash_of(m.mech).ok_or_else(|| invalid(m.mech))?, data, sig).map_err(c),
         (CKM_RSA_PKCS_PSS, LoadedKey::RsaPublic(k)) => {
             let (h, mgf, salt) = pss_params(m, None)?;
             k.verify_pss_mgf1_prehashed(h, mgf, data, sig, salt).map_err(c)
@@ -834,7 +834,11 @@ pub fn unwrap(unwrapping: &LoadedKey, m: &Mechanism, wrapped: &[u8]) -> Result<Z
 pub fn is_byte_derivation(mech: u64) -> bool {
     matches!(
         mech,
-        CKM_CONCATENATE_BASE_AND_KEY | CKM_CONCATENATE_BASE_AND_DATA | CKM_CONCATENATE_DATA_AND_BASE | CKM_XOR_BASE_AND_DATA | CKM_EXTRACT_KEY_FROM_KEY
+        CKM_CONCATENATE_BASE_AND_KEY
+            | CKM_CONCATENATE_BASE_AND_DATA
+            | CKM_CONCATENATE_DATA_AND_BASE
+            | CKM_XOR_BASE_AND_DATA
+            | CKM_EXTRACT_KEY_FROM_KEY
     )
 }
 

@@ -309,27 +309,16 @@ pub fn finalize_new_object(o: &mut Object, origin: Origin<'_>, actor: Actor) -> 
         Origin::Unwrapped { unwrapping_key } => {
             // R5
             if o.attrs.get(&CKA_SENSITIVE).is_some_and(|v| v == &[0]) && secret_bearing {
-                return Err(deny(
-                    Rv::TEMPLATE_INCONSISTENT,
-                    "unwrapped keys are always sensitive; CKA_SENSITIVE=false is refused (rule R5)",
-                ));
+                return Err(deny(Rv::TEMPLATE_INCONSISTENT, "unwrapped keys are always sensitive; CKA_SENSITIVE=false is refused (rule R5)"));
             }
             o.set_bool(CKA_SENSITIVE, true);
             check_unwrap_template(unwrapping_key, o)?;
             (false, false, false, None)
         }
-        Origin::Derived { base } => (
-            false,
-            sensitive && base.bool(CKA_ALWAYS_SENSITIVE),
-            !extractable && base.bool(CKA_NEVER_EXTRACTABLE),
-            None,
-        ),
-        Origin::Copied { source } => (
-            source.bool(CKA_LOCAL),
-            source.bool(CKA_ALWAYS_SENSITIVE),
-            source.bool(CKA_NEVER_EXTRACTABLE),
-            source.ulong(CKA_KEY_GEN_MECHANISM),
-        ),
+        Origin::Derived { base } => (false, sensitive && base.bool(CKA_ALWAYS_SENSITIVE), !extractable && base.bool(CKA_NEVER_EXTRACTABLE), None),
+        Origin::Copied { source } => {
+            (source.bool(CKA_LOCAL), source.bool(CKA_ALWAYS_SENSITIVE), source.bool(CKA_NEVER_EXTRACTABLE), source.ulong(CKA_KEY_GEN_MECHANISM))
+        }
     };
     if o.is_key() {
         o.set_bool(CKA_LOCAL, local);
@@ -491,8 +480,7 @@ pub fn mark_pair(public: &mut Object, private: &Object) {
 /// R5: what an unwrapping key may produce.
 fn check_unwrap_template(unwrapping_key: &Object, new_key: &Object) -> Verdict {
     if let Some(t) = unwrapping_key.get(CKA_UNWRAP_TEMPLATE) {
-        let template =
-            teehsm_wire::decode_template(t).map_err(|_| deny(Rv::GENERAL_ERROR, "stored CKA_UNWRAP_TEMPLATE is malformed"))?;
+        let template = teehsm_wire::decode_template(t).map_err(|_| deny(Rv::GENERAL_ERROR, "stored CKA_UNWRAP_TEMPLATE is malformed"))?;
         for a in &template {
             if new_key.get(a.ty).is_some_and(|v| v != a.value.as_slice()) {
                 return Err(deny(

@@ -6,8 +6,8 @@
 use crate::channel::{Handshake, SealedChannel};
 use crate::handler::{Connection, Ta};
 use std::io::{BufReader, BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -209,16 +209,12 @@ fn connection(stream: Stream, ta: Arc<Ta>) {
 /// Decodes and handles one request (under `catch_unwind`); returns the encoded response.
 fn handle_payload(ta: &Ta, conn: &mut Connection, payload: &[u8], mode: ChannelMode) -> Vec<u8> {
     let (id, response) = match decode_request(payload) {
-        Ok((id, Request::Hello { channel, .. })) if channel != mode => (
-            id,
-            Response::err(Rv::TEEHSM_MALFORMED_REQUEST, format!("Hello says channel {channel:?} but this connection is {mode:?}")),
-        ),
+        Ok((id, Request::Hello { channel, .. })) if channel != mode => {
+            (id, Response::err(Rv::TEEHSM_MALFORMED_REQUEST, format!("Hello says channel {channel:?} but this connection is {mode:?}")))
+        }
         Ok((id, Request::Hello { .. })) if mode == ChannelMode::Plain && ta.cfg.require_channel => {
             ta.audit_channel(conn, "HelloPlainRefused", Rv::TEEHSM_NO_HELLO);
-            (
-                id,
-                Response::err(Rv::TEEHSM_NO_HELLO, "this TA requires the attested channel (require_channel = true): send OpenChannel first"),
-            )
+            (id, Response::err(Rv::TEEHSM_NO_HELLO, "this TA requires the attested channel (require_channel = true): send OpenChannel first"))
         }
         Ok((id, req)) => {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ta.handle(conn, req)));

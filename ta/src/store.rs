@@ -84,7 +84,8 @@ pub enum Op {
 
 /// Attributes whose values are indexed for C_FindObjects (the ones
 /// applications search by).
-const INDEXED: [u64; 4] = [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID, crate::object::CKA_TEEHSM_CLIENT_ID, crate::object::CKA_TEEHSM_API_KEY_NAME];
+const INDEXED: [u64; 4] =
+    [teehsm_wire::ck::CKA_LABEL, teehsm_wire::ck::CKA_ID, crate::object::CKA_TEEHSM_CLIENT_ID, crate::object::CKA_TEEHSM_API_KEY_NAME];
 
 /// Everything the store holds, as of the last acknowledged commit.
 #[derive(Default)]
@@ -373,10 +374,7 @@ impl Store {
                 return Err(StoreError::Rollback { store_seq: seq, counter });
             }
             if valid_end < buf.len() {
-                tracing::warn!(
-                    cut_bytes = buf.len() - valid_end,
-                    "store: cutting off a torn final record (it was never acknowledged)"
-                );
+                tracing::warn!(cut_bytes = buf.len() - valid_end, "store: cutting off a torn final record (it was never acknowledged)");
                 file.set_len(valid_end as u64).map_err(io(&path))?;
                 file.sync_all().map_err(io(&path))?;
             }
@@ -497,13 +495,7 @@ impl Store {
 }
 
 /// Replays every record; returns the end of the last valid record and its seq.
-fn replay(
-    buf: &[u8],
-    header: &[u8; HEADER_LEN],
-    key: &[u8; 32],
-    state: &mut State,
-    next_id: &mut u64,
-) -> Result<(usize, u64), StoreError> {
+fn replay(buf: &[u8], header: &[u8; HEADER_LEN], key: &[u8; 32], state: &mut State, next_id: &mut u64) -> Result<(usize, u64), StoreError> {
     let mut pos = HEADER_LEN;
     let mut seq = 0u64;
     let mut first = true;

@@ -68,14 +68,6 @@ impl TokenRecord {
             };
         }
         let [so_pin, user_pin] = pins;
-        Ok(TokenRecord {
-            slot,
-            label,
-            serial,
-            so_pin,
-            user_pin,
-            so_failures: r.u32("SO failures")?,
-            user_failures: r.u32("user failures")?,
-        })
+        Ok(TokenRecord { slot, label, serial, so_pin, user_pin, so_failures: r.u32("SO failures")?, user_failures: r.u32("user failures")? })
     }
 }

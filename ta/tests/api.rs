@@ -23,14 +23,9 @@ const FAILED_PRECONDITION: u32 = 9;
 const UNIMPLEMENTED: u32 = 12;
 const UNAUTHENTICATED: u32 = 16;
 
-
-
 fn hmac(secret: &[u8], msg: &[u8]) -> [u8; 32] {
     teehsm_crypto::mac::hmac(HashAlg::Sha256, secret, msg).unwrap().try_into().unwrap()
 }
-
-
-
 
 /// What an `Api` reply said.
 #[derive(Debug)]
@@ -220,7 +215,11 @@ fn acl_by_prefix_and_by_operation() {
     admin.create("hr/k1", Algorithm::EcSignP256Sha256);
 
     // By prefix: the key name does not start with pay/.
-    let m = pay.fails("CreateKey", &CreateKeyRequest { name: "hr/k2".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, ..Default::default() }, PERMISSION_DENIED);
+    let m = pay.fails(
+        "CreateKey",
+        &CreateKeyRequest { name: "hr/k2".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, ..Default::default() },
+        PERMISSION_DENIED,
+    );
     assert!(m.contains("pay-svc") && m.contains("hr/k2") && m.contains("generate"), "{m}");
     let m = pay.sign("hr/k1", 0, b"x").unwrap_err();
     assert_eq!(m.0, PERMISSION_DENIED);
@@ -231,7 +230,11 @@ fn acl_by_prefix_and_by_operation() {
     // By operation: sign but not verify, destroy, encrypt.
     pay.create("pay/k1", Algorithm::EcSignP256Sha256);
     let sig = pay.sign("pay/k1", 0, b"m").unwrap();
-    let m = pay.fails("Verify", &VerifyRequest { name: "pay/k1".into(), data: b"m".to_vec(), signature: sig.signature.clone(), ..Default::default() }, PERMISSION_DENIED);
+    let m = pay.fails(
+        "Verify",
+        &VerifyRequest { name: "pay/k1".into(), data: b"m".to_vec(), signature: sig.signature.clone(), ..Default::default() },
+        PERMISSION_DENIED,
+    );
     assert!(m.contains("verify"), "{m}");
     let m = pay.fails("DestroyKey", &DestroyKeyRequest { name: "pay/k1".into() }, PERMISSION_DENIED);
     assert!(m.contains("destroy"), "{m}");
@@ -250,7 +253,8 @@ fn acl_by_prefix_and_by_operation() {
 
     // A verifier with only verify on pay/.
     let mut v = Client::new(&h, "verifier", &[("pay/", acl_op::VERIFY)]);
-    let r: VerifyResponse = v.ok("Verify", &VerifyRequest { name: "pay/k1".into(), data: b"m".to_vec(), signature: sig.signature, ..Default::default() });
+    let r: VerifyResponse =
+        v.ok("Verify", &VerifyRequest { name: "pay/k1".into(), data: b"m".to_vec(), signature: sig.signature, ..Default::default() });
     assert!(r.valid);
     let l: ListKeysResponse = v.ok("ListKeys", &ListKeysRequest::default());
     assert!(l.keys.is_empty() && l.total_size == 0);
@@ -265,16 +269,21 @@ fn every_method_happy_path() {
     for (name, alg) in [("p256", Algorithm::EcSignP256Sha256), ("sm2", Algorithm::Sm2SignSm3), ("mldsa", Algorithm::MlDsa44)] {
         let k = c.create(name, alg);
         assert_eq!((k.algorithm, k.purpose, k.primary_version, k.creator.as_str()), (alg as i32, KeyPurpose::AsymmetricSign as i32, 1, "svc"));
-        let a = c.send("Sign", SignRequest { name: name.into(), data: b"hello".to_vec(), data_crc32c: Some(crc32c(b"hello")), ..Default::default() }.encode_to_vec());
+        let a = c.send(
+            "Sign",
+            SignRequest { name: name.into(), data: b"hello".to_vec(), data_crc32c: Some(crc32c(b"hello")), ..Default::default() }.encode_to_vec(),
+        );
         assert_eq!(a.code, OK, "{}", a.message);
         assert_eq!(a.algorithm, alg as u32, "the reply names the key's algorithm");
         let s = SignResponse::decode(a.body.as_slice()).unwrap();
         assert!(s.verified_data_crc32c);
         assert_eq!((s.name.as_str(), s.version), (name, 1));
         assert_eq!(s.signature_crc32c, crc32c(&s.signature));
-        let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: name.into(), data: b"hello".to_vec(), signature: s.signature.clone(), ..Default::default() });
+        let v: VerifyResponse =
+            c.ok("Verify", &VerifyRequest { name: name.into(), data: b"hello".to_vec(), signature: s.signature.clone(), ..Default::default() });
         assert!(v.valid);
-        let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: name.into(), data: b"hellO".to_vec(), signature: s.signature, ..Default::default() });
+        let v: VerifyResponse =
+            c.ok("Verify", &VerifyRequest { name: name.into(), data: b"hellO".to_vec(), signature: s.signature, ..Default::default() });
         assert!(!v.valid);
         let p: PublicKey = c.ok("GetPublicKey", &GetPublicKeyRequest { name: name.into(), version: 0 });
         assert_eq!((p.name.as_str(), p.version, p.algorithm), (name, 1, alg as i32));
@@ -286,16 +295,37 @@ fn every_method_happy_path() {
     // A P-256 digest signature checks against the key's public point.
     let digest = teehsm_crypto::digest::digest(HashAlg::Sha256, b"pre-hashed");
     let s = c.ok::<_, SignResponse>("Sign", &SignRequest { name: "p256".into(), digest: digest.clone(), ..Default::default() });
-    let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: "p256".into(), data: b"pre-hashed".to_vec(), signature: s.signature, ..Default::default() });
+    let v: VerifyResponse =
+        c.ok("Verify", &VerifyRequest { name: "p256".into(), data: b"pre-hashed".to_vec(), signature: s.signature, ..Default::default() });
     assert!(v.valid);
 
     // AEAD: Encrypt / Decrypt.
     c.create("aes", Algorithm::Aes256Gcm);
-    let e: EncryptResponse = c.ok("Encrypt", &EncryptRequest { name: "aes".into(), plaintext: b"secret".to_vec(), additional_authenticated_data: b"aad".to_vec(), ..Default::default() });
+    let e: EncryptResponse = c.ok(
+        "Encrypt",
+        &EncryptRequest { name: "aes".into(), plaintext: b"secret".to_vec(), additional_authenticated_data: b"aad".to_vec(), ..Default::default() },
+    );
     assert_eq!(e.version, 1);
-    let d: DecryptResponse = c.ok("Decrypt", &DecryptRequest { name: "aes".into(), ciphertext: e.ciphertext.clone(), additional_authenticated_data: b"aad".to_vec(), ..Default::default() });
+    let d: DecryptResponse = c.ok(
+        "Decrypt",
+        &DecryptRequest {
+            name: "aes".into(),
+            ciphertext: e.ciphertext.clone(),
+            additional_authenticated_data: b"aad".to_vec(),
+            ..Default::default()
+        },
+    );
     assert_eq!((d.plaintext.as_slice(), d.version), (&b"secret"[..], 1));
-    c.fails("Decrypt", &DecryptRequest { name: "aes".into(), ciphertext: e.ciphertext.clone(), additional_authenticated_data: b"AAD".to_vec(), ..Default::default() }, INVALID_ARGUMENT);
+    c.fails(
+        "Decrypt",
+        &DecryptRequest {
+            name: "aes".into(),
+            ciphertext: e.ciphertext.clone(),
+            additional_authenticated_data: b"AAD".to_vec(),
+            ..Default::default()
+        },
+        INVALID_ARGUMENT,
+    );
     c.fails("Encrypt", &EncryptRequest { name: "aes".into(), version: 7, plaintext: b"x".to_vec(), ..Default::default() }, INVALID_ARGUMENT);
 
     // RSA-OAEP and SM2 encryption.
@@ -310,7 +340,8 @@ fn every_method_happy_path() {
     c.create("hmac", Algorithm::HmacSha256);
     let m: MacSignResponse = c.ok("MacSign", &MacSignRequest { name: "hmac".into(), data: b"d".to_vec(), ..Default::default() });
     assert_eq!(m.mac.len(), 32);
-    let v: MacVerifyResponse = c.ok("MacVerify", &MacVerifyRequest { name: "hmac".into(), data: b"d".to_vec(), mac: m.mac.clone(), ..Default::default() });
+    let v: MacVerifyResponse =
+        c.ok("MacVerify", &MacVerifyRequest { name: "hmac".into(), data: b"d".to_vec(), mac: m.mac.clone(), ..Default::default() });
     assert!(v.success);
     let v: MacVerifyResponse = c.ok("MacVerify", &MacVerifyRequest { name: "hmac".into(), data: b"e".to_vec(), mac: m.mac, ..Default::default() });
     assert!(!v.success);
@@ -341,7 +372,12 @@ fn every_method_happy_path() {
 fn create_is_idempotent_by_request_id_and_checks_its_arguments() {
     let h = Harness::new("api-create");
     let mut c = Client::new(&h, "svc", &[("", ALL_OPS)]);
-    let req = CreateKeyRequest { name: "k".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, request_id: "r-1".into(), destroy_scheduled_duration_seconds: 0 };
+    let req = CreateKeyRequest {
+        name: "k".into(),
+        algorithm: Algorithm::EcSignP256Sha256 as i32,
+        request_id: "r-1".into(),
+        destroy_scheduled_duration_seconds: 0,
+    };
     let first: Key = c.ok("CreateKey", &req);
     assert_eq!(first.destroy_scheduled_duration_seconds, 86_400);
     let again: Key = c.ok("CreateKey", &req);
@@ -358,9 +394,16 @@ fn create_is_idempotent_by_request_id_and_checks_its_arguments() {
     }
     let long: Key = c.create(&"x".repeat(128), Algorithm::HmacSha256);
     assert_eq!(long.name.len(), 128);
-    c.fails("CreateKey", &CreateKeyRequest { name: "u".into(), algorithm: 1, destroy_scheduled_duration_seconds: 365 * 86_400 + 1, ..Default::default() }, INVALID_ARGUMENT);
+    c.fails(
+        "CreateKey",
+        &CreateKeyRequest { name: "u".into(), algorithm: 1, destroy_scheduled_duration_seconds: 365 * 86_400 + 1, ..Default::default() },
+        INVALID_ARGUMENT,
+    );
     c.fails("CreateKey", &CreateKeyRequest { name: "u".into(), algorithm: 1, request_id: "r".repeat(129), ..Default::default() }, INVALID_ARGUMENT);
-    let k: Key = c.ok("CreateKey", &CreateKeyRequest { name: "u".into(), algorithm: 1, destroy_scheduled_duration_seconds: 365 * 86_400, ..Default::default() });
+    let k: Key = c.ok(
+        "CreateKey",
+        &CreateKeyRequest { name: "u".into(), algorithm: 1, destroy_scheduled_duration_seconds: 365 * 86_400, ..Default::default() },
+    );
     assert_eq!(k.destroy_scheduled_duration_seconds, 365 * 86_400);
 }
 
@@ -379,9 +422,11 @@ fn rotation_adds_primary_versions() {
     assert_eq!(c.sign("k", 0, b"m").unwrap().version, 3);
     let old = c.sign("k", 1, b"m").unwrap();
     assert_eq!(old.version, 1);
-    let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: "k".into(), version: 1, data: b"m".to_vec(), signature: old.signature.clone(), ..Default::default() });
+    let v: VerifyResponse =
+        c.ok("Verify", &VerifyRequest { name: "k".into(), version: 1, data: b"m".to_vec(), signature: old.signature.clone(), ..Default::default() });
     assert!(v.valid);
-    let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: "k".into(), version: 3, data: b"m".to_vec(), signature: old.signature, ..Default::default() });
+    let v: VerifyResponse =
+        c.ok("Verify", &VerifyRequest { name: "k".into(), version: 3, data: b"m".to_vec(), signature: old.signature, ..Default::default() });
     assert!(!v.valid, "versions are different keys");
     assert_eq!(c.sign("k", 4, b"m").unwrap_err().0, NOT_FOUND);
     c.fails("RotateKey", &RotateKeyRequest { name: "none".into(), request_id: String::new() }, NOT_FOUND);
@@ -456,27 +501,57 @@ fn import_wrapped_keys() {
     assert_eq!(d.plaintext, b"hi");
 
     // As a new version of the same key.
-    let k2: Key = c.ok("ImportKey", &ImportKeyRequest { request_id: "imp-3".into(), as_new_version: true, wrapped_key: wrap_for_import(&public, &[0x43; 32]), ..req.clone() });
+    let k2: Key = c.ok(
+        "ImportKey",
+        &ImportKeyRequest { request_id: "imp-3".into(), as_new_version: true, wrapped_key: wrap_for_import(&public, &[0x43; 32]), ..req.clone() },
+    );
     assert_eq!((k2.primary_version, k2.versions.len()), (2, 2));
     assert!(k2.versions[1].imported);
     // ... whose algorithm must match.
-    c.fails("ImportKey", &ImportKeyRequest { algorithm: Algorithm::Aes128Gcm as i32, request_id: "imp-4".into(), as_new_version: true, wrapped_key: wrap_for_import(&public, &[1; 16]), ..req.clone() }, INVALID_ARGUMENT);
+    c.fails(
+        "ImportKey",
+        &ImportKeyRequest {
+            algorithm: Algorithm::Aes128Gcm as i32,
+            request_id: "imp-4".into(),
+            as_new_version: true,
+            wrapped_key: wrap_for_import(&public, &[1; 16]),
+            ..req.clone()
+        },
+        INVALID_ARGUMENT,
+    );
     c.fails("ImportKey", &ImportKeyRequest { name: "imp/none".into(), as_new_version: true, ..req.clone() }, NOT_FOUND);
 
     // An EC key imported from its scalar signs.
     let sk = teehsm_crypto::ec::generate(teehsm_crypto::ec::Curve::P256).unwrap();
-    let r = ImportKeyRequest { name: "imp/ec".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, wrapped_key: wrap_for_import(&public, &sk.scalar()), ..req.clone() };
+    let r = ImportKeyRequest {
+        name: "imp/ec".into(),
+        algorithm: Algorithm::EcSignP256Sha256 as i32,
+        wrapped_key: wrap_for_import(&public, &sk.scalar()),
+        ..req.clone()
+    };
     c.ok::<_, Key>("ImportKey", &ImportKeyRequest { request_id: String::new(), ..r });
     let p: PublicKey = c.ok("GetPublicKey", &GetPublicKeyRequest { name: "imp/ec".into(), version: 0 });
     assert!(p.der.ends_with(&sk.public_point()), "the imported key's public key is the scalar's");
 
     // The wrapping key must be an RSA-OAEP API key.
     c.create("sig", Algorithm::EcSignP256Sha256);
-    let m = c.fails("ImportKey", &ImportKeyRequest { name: "imp/x".into(), wrapping_key_name: "sig".into(), request_id: String::new(), ..req.clone() }, FAILED_PRECONDITION);
+    let m = c.fails(
+        "ImportKey",
+        &ImportKeyRequest { name: "imp/x".into(), wrapping_key_name: "sig".into(), request_id: String::new(), ..req.clone() },
+        FAILED_PRECONDITION,
+    );
     assert!(m.contains("RSA_DECRYPT_OAEP"), "{m}");
-    c.fails("ImportKey", &ImportKeyRequest { name: "imp/x".into(), wrapping_key_name: "wrap/none".into(), request_id: String::new(), ..req.clone() }, NOT_FOUND);
+    c.fails(
+        "ImportKey",
+        &ImportKeyRequest { name: "imp/x".into(), wrapping_key_name: "wrap/none".into(), request_id: String::new(), ..req.clone() },
+        NOT_FOUND,
+    );
     // Garbage wrapped bytes.
-    c.fails("ImportKey", &ImportKeyRequest { name: "imp/x".into(), wrapped_key: vec![1; 500], request_id: String::new(), ..req.clone() }, INVALID_ARGUMENT);
+    c.fails(
+        "ImportKey",
+        &ImportKeyRequest { name: "imp/x".into(), wrapped_key: vec![1; 500], request_id: String::new(), ..req.clone() },
+        INVALID_ARGUMENT,
+    );
 
     // ACL: unwrap on the wrapping key is needed besides generate on the name.
     let mut g = Client::new(&h, "gen-only", &[("imp/", acl_op::GENERATE)]);
@@ -584,7 +659,12 @@ fn api_keys_are_invisible_to_pkcs11_and_survive_restarts() {
     let (mut u, s) = h.user();
     let (mut so_c, so_s) = so(&h);
     for (conn, session) in [(&mut u, s), (&mut so_c, so_s)] {
-        for template in [vec![], vec![Attribute::ulong(CKA_CLASS, CKO_TEEHSM_API_KEY)], vec![Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY)], vec![Attribute::new(CKA_TEEHSM_API_KEY_NAME, b"k".to_vec())]] {
+        for template in [
+            vec![],
+            vec![Attribute::ulong(CKA_CLASS, CKO_TEEHSM_API_KEY)],
+            vec![Attribute::ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
+            vec![Attribute::new(CKA_TEEHSM_API_KEY_NAME, b"k".to_vec())],
+        ] {
             match h.ok(conn, Request::FindObjects { session, template, max: 1000 }) {
                 Reply::Handles(v) => assert!(v.iter().all(|x| !handles.contains(x)), "an API key object was found: {v:?}"),
                 r => panic!("unexpected {r:?}"),
@@ -593,20 +673,40 @@ fn api_keys_are_invisible_to_pkcs11_and_survive_restarts() {
         for &obj in &handles {
             h.refused(conn, Request::GetAttributeValue { session, object: obj, types: vec![CKA_CLASS] }, Rv::OBJECT_HANDLE_INVALID);
             h.refused(conn, Request::CopyObject { session, object: obj, template: vec![] }, Rv::OBJECT_HANDLE_INVALID);
-            h.refused(conn, Request::SetAttributeValue { session, object: obj, template: vec![Attribute::new(CKA_LABEL, b"x".to_vec())] }, Rv::OBJECT_HANDLE_INVALID);
+            h.refused(
+                conn,
+                Request::SetAttributeValue { session, object: obj, template: vec![Attribute::new(CKA_LABEL, b"x".to_vec())] },
+                Rv::OBJECT_HANDLE_INVALID,
+            );
             h.refused(conn, Request::DestroyObject { session, object: obj }, Rv::OBJECT_HANDLE_INVALID);
         }
     }
     for &obj in &handles {
         h.refused(&mut u, Request::Sign { session: s, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: obj, data: vec![1] }, Rv::KEY_HANDLE_INVALID);
-        h.refused(&mut u, Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_AES_ECB), key: obj, data: vec![0; 16] }, Rv::KEY_HANDLE_INVALID);
+        h.refused(
+            &mut u,
+            Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_AES_ECB), key: obj, data: vec![0; 16] },
+            Rv::KEY_HANDLE_INVALID,
+        );
     }
     // Nor can PKCS#11 create objects that would pass for them.
-    h.refused(&mut u, Request::CreateObject { session: s, template: vec![Attribute::ulong(CKA_CLASS, CKO_TEEHSM_API_KEY), Attribute::bool(CKA_TOKEN, true)] }, Rv::ATTRIBUTE_VALUE_INVALID);
-    let rv = h.rv(&mut u, Request::CreateObject {
-        session: s,
-        template: vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::new(CKA_VALUE, vec![1; 32]), Attribute::ulong(CKA_TEEHSM_API_KEY_VERSION, 1)],
-    });
+    h.refused(
+        &mut u,
+        Request::CreateObject { session: s, template: vec![Attribute::ulong(CKA_CLASS, CKO_TEEHSM_API_KEY), Attribute::bool(CKA_TOKEN, true)] },
+        Rv::ATTRIBUTE_VALUE_INVALID,
+    );
+    let rv = h.rv(
+        &mut u,
+        Request::CreateObject {
+            session: s,
+            template: vec![
+                Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attribute::new(CKA_VALUE, vec![1; 32]),
+                Attribute::ulong(CKA_TEEHSM_API_KEY_VERSION, 1),
+            ],
+        },
+    );
     assert_eq!(rv, Rv::ATTRIBUTE_TYPE_INVALID);
     drop((u, so_c));
 
@@ -614,7 +714,8 @@ fn api_keys_are_invisible_to_pkcs11_and_survive_restarts() {
     h.reopen(HandlerConfig::default());
     let mut c = Client { h: &h, conn: h.conn(), id: "svc".into(), secret };
     let sig = c.sign("k", 0, b"after").unwrap();
-    let v: VerifyResponse = c.ok("Verify", &VerifyRequest { name: "k".into(), data: b"after".to_vec(), signature: sig.signature, ..Default::default() });
+    let v: VerifyResponse =
+        c.ok("Verify", &VerifyRequest { name: "k".into(), data: b"after".to_vec(), signature: sig.signature, ..Default::default() });
     assert!(v.valid);
     let l: ListKeysResponse = c.ok("ListKeys", &ListKeysRequest::default());
     assert_eq!(l.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["aes", "k"]);
@@ -632,7 +733,11 @@ fn concurrent_creates_of_one_name_create_it_once() {
                 let h = &h;
                 sc.spawn(move || {
                     let mut c = Client { h, conn: h.conn(), id: "svc".into(), secret };
-                    c.send("CreateKey", CreateKeyRequest { name: "k".into(), algorithm: 1, request_id: format!("r{i}"), ..Default::default() }.encode_to_vec()).code
+                    c.send(
+                        "CreateKey",
+                        CreateKeyRequest { name: "k".into(), algorithm: 1, request_id: format!("r{i}"), ..Default::default() }.encode_to_vec(),
+                    )
+                    .code
                 })
             })
             .collect();

@@ -45,11 +45,7 @@ fn joined_connections_share_sessions_logins_and_session_objects() {
     h.ok(&mut a, Request::GetSessionInfo { session: s2 });
     // Logging out through b logs the application out.
     h.ok(&mut b, Request::Logout { session: s });
-    h.refused(
-        &mut a,
-        Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_AES_ECB), key, data: vec![7; 16] },
-        Rv::KEY_HANDLE_INVALID,
-    );
+    h.refused(&mut a, Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_AES_ECB), key, data: vec![7; 16] }, Rv::KEY_HANDLE_INVALID);
 
     // Closing one connection keeps the application; closing the last ends it.
     let before = session_count(&h);
@@ -69,7 +65,17 @@ fn wrong_tickets_join_nothing_and_join_needs_hello() {
     let (mut a, _s) = h.user();
     let t = ticket(&h, &mut a);
     let mut b = h.conn();
-    for bad in [vec![], vec![0; 32], t[..31].to_vec(), { let mut x = t.clone(); x[0] ^= 1; x }, vec![1; 64]] {
+    for bad in [
+        vec![],
+        vec![0; 32],
+        t[..31].to_vec(),
+        {
+            let mut x = t.clone();
+            x[0] ^= 1;
+            x
+        },
+        vec![1; 64],
+    ] {
         h.refused(&mut b, Request::JoinApp { ticket: Secret(bad) }, Rv::TEEHSM_UNKNOWN_APP);
     }
     // Joining one's own application is a no-op.

@@ -26,7 +26,10 @@ fn a_full_token_refuses_new_objects_until_one_is_destroyed() {
     let pair = Request::GenerateKeyPair {
         session: s,
         mechanism: Mechanism::new(CKM_EC_KEY_PAIR_GEN),
-        public_template: vec![Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]), Attribute::bool(CKA_TOKEN, true)],
+        public_template: vec![
+            Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+            Attribute::bool(CKA_TOKEN, true),
+        ],
         private_template: vec![Attribute::bool(CKA_TOKEN, true)],
     };
     h.refused(&mut c, pair.clone(), Rv::DEVICE_MEMORY);

@@ -12,8 +12,6 @@ use teehsm_wire::*;
 
 const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-
-
 fn mac(secret: &[u8], id: &str, ts: u64, nonce: &[u8; 16], inner: &Request) -> [u8; 32] {
     let m = teehsm_crypto::mac::hmac(HashAlg::Sha256, secret, &client_auth_message(id, ts, nonce, inner)).unwrap();
     m.try_into().unwrap()
@@ -28,9 +26,6 @@ fn authorized_at(secret: &[u8], id: &str, ts: u64, nonce: [u8; 16], inner: Reque
     let mac = mac(secret, id, ts, &nonce, &inner);
     Request::Authorized { client_id: id.into(), timestamp_ms: ts, nonce, mac, request: Box::new(inner) }
 }
-
-
-
 
 fn list(h: &Harness) -> Vec<ClientInfo> {
     let (mut c, s) = so(h);
@@ -144,7 +139,8 @@ fn authenticated_requests_and_every_refusal() {
     // The ACL: wrong label prefix, wrong operation.
     let m = h.refused(&mut u, authorized(&secret, "svc-a", sign(s, hr, b"x")), Rv::KEY_FUNCTION_NOT_PERMITTED);
     assert!(m.contains("svc-a") && m.contains("sign") && m.contains("hr/k2"), "{m}");
-    let verify = Request::Verify { session: s, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: hr_pub, data: b"pay 100".to_vec(), signature: sig.clone() };
+    let verify =
+        Request::Verify { session: s, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: hr_pub, data: b"pay 100".to_vec(), signature: sig.clone() };
     let m = h.refused(&mut u, authorized(&secret, "svc-a", verify), Rv::KEY_FUNCTION_NOT_PERMITTED);
     assert!(m.contains("verify"), "{m}");
     let m = h.refused(
@@ -177,12 +173,20 @@ fn authenticated_requests_and_every_refusal() {
     h.bytes(&mut u, r);
 
     // Multi-part: init on an allowed key, continue; continuing goes through the ACL too.
-    h.ok(&mut u, authorized(&secret, "svc-a", Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: pay }));
-    let sig2 = h.bytes(&mut u, authorized(&secret, "svc-a", Request::OpSingle { session: s, kind: OpKind::Sign, data: b"m".to_vec(), signature: vec![] }));
+    h.ok(
+        &mut u,
+        authorized(&secret, "svc-a", Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: pay }),
+    );
+    let sig2 =
+        h.bytes(&mut u, authorized(&secret, "svc-a", Request::OpSingle { session: s, kind: OpKind::Sign, data: b"m".to_vec(), signature: vec![] }));
     assert_eq!(sig2.len(), 64);
     // An operation the client did not start on a key it may not use.
     h.ok(&mut u, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: hr });
-    h.refused(&mut u, authorized(&secret, "svc-a", Request::OpSingle { session: s, kind: OpKind::Sign, data: b"m".to_vec(), signature: vec![] }), Rv::KEY_FUNCTION_NOT_PERMITTED);
+    h.refused(
+        &mut u,
+        authorized(&secret, "svc-a", Request::OpSingle { session: s, kind: OpKind::Sign, data: b"m".to_vec(), signature: vec![] }),
+        Rv::KEY_FUNCTION_NOT_PERMITTED,
+    );
 
     // The authenticator is an extra layer: the inner request still needs
     // its session's login (the private key is not visible to a public session).
@@ -256,7 +260,11 @@ fn records_survive_a_restart_and_stay_invisible() {
         h.refused(conn, Request::SetAttributeValue { session, object: client_handle, template: vec![] }, Rv::OBJECT_HANDLE_INVALID);
     }
     h.refused(&mut u, Request::DestroyObject { session: s, object: client_handle }, Rv::OBJECT_HANDLE_INVALID);
-    h.refused(&mut u, Request::Sign { session: s, mechanism: Mechanism::new(CKM_SHA256_HMAC), key: client_handle, data: vec![1] }, Rv::KEY_HANDLE_INVALID);
+    h.refused(
+        &mut u,
+        Request::Sign { session: s, mechanism: Mechanism::new(CKM_SHA256_HMAC), key: client_handle, data: vec![1] },
+        Rv::KEY_HANDLE_INVALID,
+    );
     match h.ok(&mut u, Request::GetTokenInfo { slot: 0 }) {
         Reply::TokenInfo(t) => assert_eq!(t.total_objects, objects_before),
         r => panic!("unexpected {r:?}"),

@@ -231,7 +231,10 @@ fn public_wrapping_key_needs_a_never_known_private_half() {
     let h = Harness::new("clulow-rsa-wrap");
     let (mut c, s) = h.user();
     let target = h.aes_key(&mut c, s, &[(CKA_SENSITIVE, true), (CKA_EXTRACTABLE, true), (CKA_ENCRYPT, true)]);
-    let oaep = Mechanism::with(CKM_RSA_PKCS_OAEP, MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED, source_data: vec![] });
+    let oaep = Mechanism::with(
+        CKM_RSA_PKCS_OAEP,
+        MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED, source_data: vec![] },
+    );
     let pair = |c: &mut teehsm_ta::handler::Connection, private_extra: Vec<Attribute>| -> (u64, u64) {
         let mut private = vec![Attribute::bool(CKA_UNWRAP, true), Attribute::bool(CKA_TOKEN, false)];
         private.extend(private_extra);

@@ -26,7 +26,11 @@ fn pair(h: &Harness, c: &mut Connection, s: u64, mech: u64, public: Vec<Attribut
 fn openssl_verify(h: &Harness, der: &[u8], tag: &str) -> (String, String) {
     let path = h.dir.join(format!("{tag}.csr"));
     std::fs::write(&path, der).unwrap();
-    let o = Command::new("openssl").args(["req", "-inform", "DER", "-verify", "-noout", "-subject", "-pubkey", "-in"]).arg(&path).output().expect("openssl");
+    let o = Command::new("openssl")
+        .args(["req", "-inform", "DER", "-verify", "-noout", "-subject", "-pubkey", "-in"])
+        .arg(&path)
+        .output()
+        .expect("openssl");
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "openssl req -verify refused the {tag} CSR:\n{out}");
     assert!(out.contains("verify OK") || out.contains("Certificate request self-signature verify OK"), "{out}");
@@ -54,7 +58,12 @@ fn csrs_for_ec_rsa_and_ed25519_keys_verify_with_openssl() {
     let point = &point[2..]; // DER OCTET STRING header of a 65-byte point
     let der_pub: Vec<u8> = {
         let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let o = Command::new("openssl").args(["base64", "-d", "-A"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let o = Command::new("openssl")
+            .args(["base64", "-d", "-A"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         use std::io::Write;
         o.stdin.as_ref().unwrap().write_all(b64.as_bytes()).unwrap();
         o.wait_with_output().unwrap().stdout

@@ -64,7 +64,12 @@ fn byte_derivations_compute_what_pkcs11_defines() {
     );
     h.refused(
         &mut c,
-        Request::DeriveKey { session: s, mechanism: Mechanism::with(CKM_CONCATENATE_BASE_AND_KEY, MechParam::Ulong(0xdead)), base_key: a, template: derived_template(None) },
+        Request::DeriveKey {
+            session: s,
+            mechanism: Mechanism::with(CKM_CONCATENATE_BASE_AND_KEY, MechParam::Ulong(0xdead)),
+            base_key: a,
+            template: derived_template(None),
+        },
         Rv::MECHANISM_PARAM_INVALID,
     );
 }
@@ -92,7 +97,12 @@ fn rule_r10_keeps_protected_keys_out_of_byte_derivations() {
     // A protected *second* key is refused too.
     h.refused(
         &mut c,
-        Request::DeriveKey { session: s, mechanism: Mechanism::with(CKM_CONCATENATE_BASE_AND_KEY, MechParam::Ulong(protected)), base_key: open, template: derived_template(None) },
+        Request::DeriveKey {
+            session: s,
+            mechanism: Mechanism::with(CKM_CONCATENATE_BASE_AND_KEY, MechParam::Ulong(protected)),
+            base_key: open,
+            template: derived_template(None),
+        },
         Rv::KEY_FUNCTION_NOT_PERMITTED,
     );
 }
@@ -112,7 +122,12 @@ fn aes_encrypt_data_derivations_match_encryption() {
     assert_eq!(cbc, hex("7649abac8119b246cee98e9b12e9197d"));
     h.refused(
         &mut c,
-        Request::DeriveKey { session: s, mechanism: Mechanism::with(CKM_AES_ECB_ENCRYPT_DATA, MechParam::Bytes(vec![1; 15])), base_key: base, template: derived_template(None) },
+        Request::DeriveKey {
+            session: s,
+            mechanism: Mechanism::with(CKM_AES_ECB_ENCRYPT_DATA, MechParam::Bytes(vec![1; 15])),
+            base_key: base,
+            template: derived_template(None),
+        },
         Rv::MECHANISM_PARAM_INVALID,
     );
 }

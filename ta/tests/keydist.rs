@@ -29,11 +29,8 @@ fn target(h: &Harness) -> Target {
         r => panic!("expected a report, got {r:?}"),
     };
     let anchor = TrustAnchor::SimReportKey(SimPlatform::open(&h.dir.join("platform"), 1).unwrap().report_public_key());
-    let policy = Policy::parse(&format!(
-        "allowed_measurements = [\"{}\"]\nallow_simulation = true\n",
-        hex::encode(h.ta.platform.measurement())
-    ))
-    .unwrap();
+    let policy =
+        Policy::parse(&format!("allowed_measurements = [\"{}\"]\nallow_simulation = true\n", hex::encode(h.ta.platform.measurement()))).unwrap();
     let t = verify_report(&report.to_bytes(), Some([9; 32]), &anchor, &policy).unwrap();
     assert_eq!(t.bundle, h.ta.channel.public_key());
     t
@@ -138,7 +135,8 @@ fn envelopes_without_a_trusted_signer_are_refused() {
     let msg = refused(&h, &mut c, s, &env, Rv::TEEHSM_KEYDIST_UNTRUSTED);
     assert!(msg.contains("is not trusted"), "{msg}");
     // Naming the trusted signer without its signature does not help.
-    let mut forged = seal(&t, &params(0), other.public_key(), KeySpec::default().template(&KeyMaterial::from_bytes("aes", &[1; 32]).unwrap()), &[]).unwrap();
+    let mut forged =
+        seal(&t, &params(0), other.public_key(), KeySpec::default().template(&KeyMaterial::from_bytes("aes", &[1; 32]).unwrap()), &[]).unwrap();
     signer.sign(&mut forged);
     refused(&h, &mut c, s, &forged.to_bytes(), Rv::SIGNATURE_INVALID);
     // Removing a signer stops its envelopes.
@@ -241,7 +239,8 @@ fn expired_and_replayed_envelopes_are_refused() {
     assert!(msg.contains("expired"), "{msg}");
     let future = WrapParams { slot: 0, token_serial: String::new(), created_ms: now + 3_600_000, expires_ms: now + 7_200_000 };
     refused(&h, &mut c, s, &wrap(&t, &future, tmpl.clone(), &k.material(), &signer).unwrap().to_bytes(), Rv::TEEHSM_KEYDIST_EXPIRED);
-    let too_long = WrapParams { slot: 0, token_serial: String::new(), created_ms: now, expires_ms: now + teehsm_ta::handler::KEYDIST_MAX_VALIDITY_MS + 1 };
+    let too_long =
+        WrapParams { slot: 0, token_serial: String::new(), created_ms: now, expires_ms: now + teehsm_ta::handler::KEYDIST_MAX_VALIDITY_MS + 1 };
     refused(&h, &mut c, s, &wrap(&t, &too_long, tmpl.clone(), &k.material(), &signer).unwrap().to_bytes(), Rv::TEEHSM_KEYDIST_EXPIRED);
 
     let env = wrap(&t, &params(0), tmpl, &k.material(), &signer).unwrap().to_bytes();

@@ -47,7 +47,11 @@ const COVERED: &[(u64, u64, &str)] = &[
     (CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, "derive.rs: aes_encrypt_data_derivations_match_encryption"),
     (CKM_AES_CBC_ENCRYPT_DATA, CKF_DERIVE, "derive.rs: aes_encrypt_data_derivations_match_encryption"),
     (CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "rsa_signatures"),
-    (CKM_RSA_PKCS, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP, "rsa_signatures, rsa_pkcs1v15_encryption_and_key_transport"),
+    (
+        CKM_RSA_PKCS,
+        CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+        "rsa_signatures, rsa_pkcs1v15_encryption_and_key_transport",
+    ),
     (CKM_SHA1_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
     (CKM_SHA224_RSA_PKCS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
     (CKM_SHA1_RSA_PKCS_PSS, CKF_SIGN | CKF_VERIFY, "rsa_sha1_sha224_and_pss_parameters"),
@@ -226,7 +230,13 @@ impl T {
     }
     fn unwrap(&mut self, m: &Mechanism, unwrapping_key: u64, wrapped: &[u8], template: Vec<Attribute>) -> u64 {
         let s = self.s;
-        self.handle(Request::UnwrapKey { session: s, mechanism: m.clone(), unwrapping_key, wrapped: wrapped.to_vec(), template: with_session_object(template) })
+        self.handle(Request::UnwrapKey {
+            session: s,
+            mechanism: m.clone(),
+            unwrapping_key,
+            wrapped: wrapped.to_vec(),
+            template: with_session_object(template),
+        })
     }
 }
 
@@ -305,10 +315,7 @@ fn digests_match_known_answers() {
     }
     assert_eq!(hex::encode(t.digest(CKM_SHA256, b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     // GB/T 32905 example 2: 64 bytes of "abcd".
-    assert_eq!(
-        hex::encode(t.digest(CKM_SM3, &b"abcd".repeat(16))),
-        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
-    );
+    assert_eq!(hex::encode(t.digest(CKM_SM3, &b"abcd".repeat(16))), "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732");
     let s = t.s;
     assert_eq!(t.rv(Request::Digest { session: s, mechanism: Mechanism::new(CKM_MD5), data: abc.to_vec() }), Rv::MECHANISM_INVALID);
     assert_eq!(t.rv(Request::Digest { session: s, mechanism: Mechanism::new(CKM_SHA256_HMAC), data: abc.to_vec() }), Rv::MECHANISM_INVALID);
@@ -347,14 +354,17 @@ fn aes_known_answers() {
     // SP 800-38A F.1.1 (ECB), F.2.1 (CBC), F.5.1 (CTR), key 2b7e1516...
     let key = t.import(CKK_AES, &hx("2b7e151628aed2a6abf7158809cf4f3c"), ed.clone());
     let p = hx("6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb76fac45af8e51 30c81c46a35ce411e5fbc1191a0a52ef f69f2445df4f9b17ad2b417be66c3710");
-    let ecb_ct = hx("3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf 43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4");
+    let ecb_ct =
+        hx("3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf 43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4");
     assert_eq!(t.enc(&ecb, key, &p), ecb_ct);
     assert_eq!(t.dec(&ecb, key, &ecb_ct), p);
     let cbc = Mechanism::with(CKM_AES_CBC, MechParam::Bytes(hx("000102030405060708090a0b0c0d0e0f")));
-    let cbc_ct = hx("7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2 73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7");
+    let cbc_ct =
+        hx("7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2 73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7");
     assert_eq!(t.enc(&cbc, key, &p), cbc_ct);
     assert_eq!(t.dec(&cbc, key, &cbc_ct), p);
-    let ctr_ct = hx("874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff 5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee");
+    let ctr_ct =
+        hx("874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff 5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee");
     for bits in [128, 32] {
         let m = Mechanism::with(CKM_AES_CTR, ctr(bits, &hx("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")));
         assert_eq!(t.enc(&m, key, &p), ctr_ct, "CTR with {bits} counter bits");
@@ -392,7 +402,8 @@ fn aes_known_answers() {
 fn aes_round_trips_all_key_sizes() {
     let mut t = T::new("mech-aes");
     for len in [16u64, 24, 32] {
-        let k = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, len), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_DECRYPT, true)]);
+        let k = t
+            .gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, len), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_DECRYPT, true)]);
         assert_eq!(t.attr(k, CKA_VALUE_LEN), len.to_be_bytes().to_vec());
         assert_eq!(t.attr(k, CKA_KEY_TYPE), CKK_AES.to_be_bytes().to_vec());
         assert_eq!(t.attr(k, CKA_KEY_GEN_MECHANISM), CKM_AES_KEY_GEN.to_be_bytes().to_vec());
@@ -454,7 +465,14 @@ fn aes_parameter_and_length_errors() {
         let m = Mechanism::with(CKM_AES_CBC_PAD, p.clone());
         assert_eq!(t.enc_rv(&m, k, &[0; 5]), Rv::MECHANISM_PARAM_INVALID, "CBC_PAD IV {p:?}");
     }
-    for p in [gcm(&[], b"", 128), gcm(&[0; 257], b"", 128), gcm(&[0; 12], b"", 100), gcm(&[0; 12], b"", 0), gcm(&[0; 12], b"", 136), MechParam::Bytes(vec![0; 12])] {
+    for p in [
+        gcm(&[], b"", 128),
+        gcm(&[0; 257], b"", 128),
+        gcm(&[0; 12], b"", 100),
+        gcm(&[0; 12], b"", 0),
+        gcm(&[0; 12], b"", 136),
+        MechParam::Bytes(vec![0; 12]),
+    ] {
         let m = Mechanism::with(CKM_AES_GCM, p.clone());
         assert_eq!(t.enc_rv(&m, k, b"x"), Rv::MECHANISM_PARAM_INVALID, "GCM {p:?}");
         assert_eq!(t.dec_rv(&m, k, &[0; 32]), Rv::MECHANISM_PARAM_INVALID, "GCM {p:?}");
@@ -554,7 +572,8 @@ fn aes_key_wrap_known_answers_and_round_trip() {
     // unwrapped key decrypts what the original encrypted.
     for mech in [CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP_KWP] {
         let m = Mechanism::new(mech);
-        let kek = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_WRAP, true), Attribute::bool(CKA_UNWRAP, true)]);
+        let kek =
+            t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_WRAP, true), Attribute::bool(CKA_UNWRAP, true)]);
         let data_key = t.gen(
             CKM_AES_KEY_GEN,
             vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)],
@@ -563,7 +582,12 @@ fn aes_key_wrap_known_answers_and_round_trip() {
         let ct = t.enc(&gm, data_key, b"wrapped and back");
         let blob = t.wrap(&m, kek, data_key);
         assert_eq!(blob.len(), 40);
-        let copy = t.unwrap(&m, kek, &blob, vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_DECRYPT, true)]);
+        let copy = t.unwrap(
+            &m,
+            kek,
+            &blob,
+            vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_DECRYPT, true)],
+        );
         assert_eq!(t.dec(&gm, copy, &ct), b"wrapped and back", "0x{mech:x}");
         let mut bad = blob.clone();
         bad[10] ^= 1;
@@ -587,12 +611,23 @@ fn aes_key_wrap_known_answers_and_round_trip() {
 fn aes_192_kek_is_refused_as_a_key_size_problem() {
     let mut t = T::new("mech-kw192");
     let kek = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 24), Attribute::bool(CKA_WRAP, true), Attribute::bool(CKA_UNWRAP, true)]);
-    let target = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
+    let target =
+        t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
     let s = t.s;
     for mech in [CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD] {
         let m = Mechanism::new(mech);
-        assert_eq!(t.rv(Request::WrapKey { session: s, mechanism: m.clone(), wrapping_key: kek, key: target }), Rv::WRAPPING_KEY_SIZE_RANGE, "0x{mech:x} wrap");
-        let r = t.rv(Request::UnwrapKey { session: s, mechanism: m, unwrapping_key: kek, wrapped: vec![0; 24], template: with_session_object(vec![Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]) });
+        assert_eq!(
+            t.rv(Request::WrapKey { session: s, mechanism: m.clone(), wrapping_key: kek, key: target }),
+            Rv::WRAPPING_KEY_SIZE_RANGE,
+            "0x{mech:x} wrap"
+        );
+        let r = t.rv(Request::UnwrapKey {
+            session: s,
+            mechanism: m,
+            unwrapping_key: kek,
+            wrapped: vec![0; 24],
+            template: with_session_object(vec![Attribute::ulong(CKA_KEY_TYPE, CKK_AES)]),
+        });
         assert_eq!(r, Rv::UNWRAPPING_KEY_SIZE_RANGE, "0x{mech:x} unwrap");
     }
 }
@@ -640,7 +675,10 @@ fn hmac_known_answers_and_round_trips() {
         assert_eq!(t.sign(&Mechanism::new(CKM_SHA256_HMAC), k, msg), want, "HMAC-SHA-256 with a {}-byte key", key.len());
     }
     // Generated keys, each HMAC: sign, verify, and the refusals.
-    let g = t.gen(CKM_GENERIC_SECRET_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true)]);
+    let g = t.gen(
+        CKM_GENERIC_SECRET_KEY_GEN,
+        vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true)],
+    );
     assert_eq!(t.attr(g, CKA_KEY_TYPE), CKK_GENERIC_SECRET.to_be_bytes().to_vec());
     for (mech, len) in [(CKM_SHA256_HMAC, 32), (CKM_SHA384_HMAC, 48), (CKM_SHA512_HMAC, 64), (CKM_SM3_HMAC, 32)] {
         let sig = sign_verify(&mut t, &Mechanism::new(mech), g, g, b"message to authenticate");
@@ -649,7 +687,12 @@ fn hmac_known_answers_and_round_trips() {
     // A CKK_SHA256_HMAC key works too.
     let hk = t.gen(
         CKM_GENERIC_SECRET_KEY_GEN,
-        vec![Attribute::ulong(CKA_KEY_TYPE, CKK_SHA256_HMAC), Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true)],
+        vec![
+            Attribute::ulong(CKA_KEY_TYPE, CKK_SHA256_HMAC),
+            Attribute::ulong(CKA_VALUE_LEN, 32),
+            Attribute::bool(CKA_SIGN, true),
+            Attribute::bool(CKA_VERIFY, true),
+        ],
     );
     sign_verify(&mut t, &Mechanism::new(CKM_SHA256_HMAC), hk, hk, b"m");
     // Sizes.
@@ -771,11 +814,7 @@ fn sm4_modes() {
     let m8 = Mechanism::with(CKM_SM4_GCM, gcm(&[7; 8], b"aad", 128));
     let ct8 = t.enc(&m8, gk, b"eight-byte IV");
     assert_eq!(t.dec(&m8, gk, &ct8), b"eight-byte IV");
-    assert_eq!(
-        t.enc_rv(&Mechanism::with(CKM_SM4_GCM, gcm(&[], b"", 128)), gk, b"x"),
-        Rv::MECHANISM_PARAM_INVALID,
-        "SM4-GCM with an empty IV"
-    );
+    assert_eq!(t.enc_rv(&Mechanism::with(CKM_SM4_GCM, gcm(&[], b"", 128)), gk, b"x"), Rv::MECHANISM_PARAM_INVALID, "SM4-GCM with an empty IV");
     assert_eq!(t.enc_rv(&Mechanism::with(CKM_SM4_CBC, MechParam::Bytes(vec![0; 12])), gk, &[0; 16]), Rv::MECHANISM_PARAM_INVALID);
 
     // SM4-MAC (CMAC) against CMAC rebuilt from the ECB.
@@ -794,7 +833,11 @@ fn sm4_modes() {
     let c = t.enc(&m, g, b"sm4 round trip");
     assert_eq!(t.dec(&m, g, &c), b"sm4 round trip");
     let s = t.s;
-    let r = t.rv(Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_SM4_KEY_GEN), template: with_session_object(vec![Attribute::ulong(CKA_VALUE_LEN, 32)]) });
+    let r = t.rv(Request::GenerateKey {
+        session: s,
+        mechanism: Mechanism::new(CKM_SM4_KEY_GEN),
+        template: with_session_object(vec![Attribute::ulong(CKA_VALUE_LEN, 32)]),
+    });
     assert_eq!(r, Rv::KEY_SIZE_RANGE);
 }
 
@@ -831,11 +874,14 @@ fn ecdsa_p256_and_p384() {
             let sig = sign_verify(&mut t, &Mechanism::new(mech), sk, pk, &msg);
             assert_eq!(sig.len(), 2 * size, "r||s");
             // The hashed mechanism equals raw ECDSA over the hash (truncated to the curve size by the signer).
-            let h = t.digest(match mech {
-                CKM_ECDSA_SHA256 => CKM_SHA256,
-                CKM_ECDSA_SHA384 => CKM_SHA384,
-                _ => CKM_SHA512,
-            }, &msg);
+            let h = t.digest(
+                match mech {
+                    CKM_ECDSA_SHA256 => CKM_SHA256,
+                    CKM_ECDSA_SHA384 => CKM_SHA384,
+                    _ => CKM_SHA512,
+                },
+                &msg,
+            );
             assert_eq!(t.verify(&Mechanism::new(CKM_ECDSA), pk, &h, &sig), Rv::OK, "0x{mech:x} as raw ECDSA over its hash");
         }
         // Raw ECDSA over a curve-sized and a shorter hash.
@@ -843,11 +889,7 @@ fn ecdsa_p256_and_p384() {
             sign_verify(&mut t, &Mechanism::new(CKM_ECDSA), sk, pk, &vec![0x5a; hlen]);
         }
         // Independent verification by aws-lc directly.
-        let (m, alg) = if size == 32 {
-            (CKM_ECDSA_SHA256, &ECDSA_P256_SHA256_FIXED)
-        } else {
-            (CKM_ECDSA_SHA384, &ECDSA_P384_SHA384_FIXED)
-        };
+        let (m, alg) = if size == 32 { (CKM_ECDSA_SHA256, &ECDSA_P256_SHA256_FIXED) } else { (CKM_ECDSA_SHA384, &ECDSA_P384_SHA384_FIXED) };
         let sig = t.sign(&Mechanism::new(m), sk, &msg);
         assert!(UnparsedPublicKey::new(alg, &point).verify(&msg, &sig).is_ok(), "aws-lc rejects the TA's signature");
         let h = t.digest(if size == 32 { CKM_SHA256 } else { CKM_SHA384 }, &msg);
@@ -922,7 +964,10 @@ fn ecdh_derives_the_same_secret_both_ways() {
         assert_eq!(t.sign(&hm, k1, b"same?"), t.sign(&hm, k2, b"same?"));
         assert_eq!(t.h.attr(&mut t.c, s, k1, CKA_VALUE), Err(Rv::ATTRIBUTE_SENSITIVE));
         // Refusals: an unknown KDF, shared data with CKD_NULL, a key without CKA_DERIVE.
-        let m = Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf: 0x9 /* CKD_CPDIVERSIFY_KDF */, shared_data: vec![], public_data: a_point.clone() });
+        let m = Mechanism::with(
+            CKM_ECDH1_DERIVE,
+            MechParam::Ecdh { kdf: 0x9 /* CKD_CPDIVERSIFY_KDF */, shared_data: vec![], public_data: a_point.clone() },
+        );
         assert_eq!(t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: b_priv, template: readable() }), Rv::MECHANISM_PARAM_INVALID);
         let m = Mechanism::with(CKM_ECDH1_DERIVE, MechParam::Ecdh { kdf: CKD_NULL, shared_data: vec![1], public_data: a_point.clone() });
         assert_eq!(t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: b_priv, template: readable() }), Rv::MECHANISM_PARAM_INVALID);
@@ -1112,7 +1157,13 @@ fn rsa_oaep_encrypt_and_wrap() {
     }
     let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA256, CKG_MGF1_SHA256, b""));
     assert_eq!(t.enc(&m, pk, b"").len(), 256, "an empty message is fine");
-    for p in [oaep(CKM_SHA256, 0x77, b""), oaep(CKM_SM3, CKG_MGF1_SHA256, b""), MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 0, source_data: b"L".to_vec() }, MechParam::None, MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 7, source_data: vec![] }] {
+    for p in [
+        oaep(CKM_SHA256, 0x77, b""),
+        oaep(CKM_SM3, CKG_MGF1_SHA256, b""),
+        MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 0, source_data: b"L".to_vec() },
+        MechParam::None,
+        MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 7, source_data: vec![] },
+    ] {
         let m = Mechanism::with(CKM_RSA_PKCS_OAEP, p.clone());
         assert_eq!(t.enc_rv(&m, pk, b"x"), Rv::MECHANISM_PARAM_INVALID, "{p:?}");
     }
@@ -1126,10 +1177,16 @@ fn rsa_oaep_encrypt_and_wrap() {
     };
     let wm = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA256, CKG_MGF1_SHA256, b"kt"));
     let gm = Mechanism::with(CKM_AES_GCM, gcm(&[4; 12], b"", 128));
-    let unwrap_template = || vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_DECRYPT, true)];
+    let unwrap_template =
+        || vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_DECRYPT, true)];
     let plain_key = t.gen(
         CKM_AES_KEY_GEN,
-        vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_SENSITIVE, false), Attribute::bool(CKA_EXTRACTABLE, true)],
+        vec![
+            Attribute::ulong(CKA_VALUE_LEN, 32),
+            Attribute::bool(CKA_ENCRYPT, true),
+            Attribute::bool(CKA_SENSITIVE, false),
+            Attribute::bool(CKA_EXTRACTABLE, true),
+        ],
     );
     let ct = t.enc(&gm, plain_key, b"via RSA-OAEP key transport");
     let blob = t.wrap(&wm, wpk, plain_key);
@@ -1140,7 +1197,8 @@ fn rsa_oaep_encrypt_and_wrap() {
     // A sensitive key needs a wrapping key no one outside the TA knows: this
     // pair's private half was generated sensitive and non-extractable, so
     // its public key qualifies (rule R4; clulow.rs covers the refusals).
-    let sensitive = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
+    let sensitive =
+        t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
     let s = t.s;
     let ct = t.enc(&gm, sensitive, b"sensitive key transported");
     let blob = t.wrap(&wm, wpk, sensitive);
@@ -1148,11 +1206,23 @@ fn rsa_oaep_encrypt_and_wrap() {
     assert_eq!(t.dec(&gm, copy, &ct), b"sensitive key transported");
     // Wrong label on unwrap; the wrong kind of key for the mechanism.
     let other = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA256, CKG_MGF1_SHA256, b"other"));
-    let r = t.rv(Request::UnwrapKey { session: s, mechanism: other, unwrapping_key: wsk, wrapped: blob, template: with_session_object(unwrap_template()) });
+    let r = t.rv(Request::UnwrapKey {
+        session: s,
+        mechanism: other,
+        unwrapping_key: wsk,
+        wrapped: blob,
+        template: with_session_object(unwrap_template()),
+    });
     assert_eq!(r, Rv::WRAPPED_KEY_INVALID);
     let kek = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_WRAP, true), Attribute::bool(CKA_UNWRAP, true)]);
     assert_eq!(t.rv(Request::WrapKey { session: s, mechanism: wm.clone(), wrapping_key: kek, key: plain_key }), Rv::WRAPPING_KEY_TYPE_INCONSISTENT);
-    let r = t.rv(Request::UnwrapKey { session: s, mechanism: wm, unwrapping_key: kek, wrapped: vec![0; 256], template: with_session_object(unwrap_template()) });
+    let r = t.rv(Request::UnwrapKey {
+        session: s,
+        mechanism: wm,
+        unwrapping_key: kek,
+        wrapped: vec![0; 256],
+        template: with_session_object(unwrap_template()),
+    });
     assert_eq!(r, Rv::UNWRAPPING_KEY_TYPE_INCONSISTENT);
     let r = t.rv(Request::WrapKey { session: s, mechanism: Mechanism::new(CKM_AES_KEY_WRAP), wrapping_key: wpk, key: plain_key });
     assert_eq!(r, Rv::WRAPPING_KEY_TYPE_INCONSISTENT);
@@ -1311,11 +1381,9 @@ fn ml_kem_encapsulate_decapsulate() {
     };
     let sensitive = || vec![Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_TOKEN, false)];
     let m = Mechanism::new(CKM_ML_KEM);
-    for (set, ek_len, ct_len, alg) in [
-        (CKP_ML_KEM_512, 800usize, 768usize, &ML_KEM_512),
-        (CKP_ML_KEM_768, 1184, 1088, &ML_KEM_768),
-        (CKP_ML_KEM_1024, 1568, 1568, &ML_KEM_1024),
-    ] {
+    for (set, ek_len, ct_len, alg) in
+        [(CKP_ML_KEM_512, 800usize, 768usize, &ML_KEM_512), (CKP_ML_KEM_768, 1184, 1088, &ML_KEM_768), (CKP_ML_KEM_1024, 1568, 1568, &ML_KEM_1024)]
+    {
         let mut p = bools(&[CKA_ENCAPSULATE]);
         p.push(Attribute::ulong(CKA_PARAMETER_SET, set));
         let (pk, sk) = t.pair(CKM_ML_KEM_KEY_PAIR_GEN, p, bools(&[CKA_DECAPSULATE]));
@@ -1323,10 +1391,11 @@ fn ml_kem_encapsulate_decapsulate() {
         let ek = t.attr(pk, CKA_VALUE);
         assert_eq!(ek.len(), ek_len);
         let s = t.s;
-        let encap = |t: &mut T, template: Vec<Attribute>| match t.ok(Request::Encapsulate { session: s, mechanism: m.clone(), public_key: pk, template }) {
-            Reply::Encapsulated { ciphertext, handle } => (ciphertext, handle),
-            r => panic!("{r:?}"),
-        };
+        let encap =
+            |t: &mut T, template: Vec<Attribute>| match t.ok(Request::Encapsulate { session: s, mechanism: m.clone(), public_key: pk, template }) {
+                Reply::Encapsulated { ciphertext, handle } => (ciphertext, handle),
+                r => panic!("{r:?}"),
+            };
         // Readable shared secrets compared directly.
         let (ct, k1) = encap(&mut t, readable());
         assert_eq!(ct.len(), ct_len);
@@ -1341,7 +1410,13 @@ fn ml_kem_encapsulate_decapsulate() {
         assert_eq!(t.sign(&hm, k1, b"kem"), t.sign(&hm, k2, b"kem"));
         // Encapsulated outside the TA (aws-lc) to the TA's public key.
         let (outside_ct, outside_ss) = EncapsulationKey::new(alg, &ek).unwrap().encapsulate().unwrap();
-        let k3 = t.handle(Request::Decapsulate { session: s, mechanism: m.clone(), private_key: sk, ciphertext: outside_ct.as_ref().to_vec(), template: readable() });
+        let k3 = t.handle(Request::Decapsulate {
+            session: s,
+            mechanism: m.clone(),
+            private_key: sk,
+            ciphertext: outside_ct.as_ref().to_vec(),
+            template: readable(),
+        });
         assert_eq!(t.attr(k3, CKA_VALUE), outside_ss.as_ref().to_vec(), "the TA decapsulates what aws-lc encapsulated");
         // A changed ciphertext decapsulates (implicit rejection) to a different secret.
         let mut bad = ct.clone();
@@ -1349,7 +1424,13 @@ fn ml_kem_encapsulate_decapsulate() {
         let k4 = t.handle(Request::Decapsulate { session: s, mechanism: m.clone(), private_key: sk, ciphertext: bad, template: readable() });
         assert_ne!(t.attr(k4, CKA_VALUE), v1);
         // Wrong length, wrong key, wrong purpose.
-        let r = t.rv(Request::Decapsulate { session: s, mechanism: m.clone(), private_key: sk, ciphertext: ct[..ct_len - 1].to_vec(), template: readable() });
+        let r = t.rv(Request::Decapsulate {
+            session: s,
+            mechanism: m.clone(),
+            private_key: sk,
+            ciphertext: ct[..ct_len - 1].to_vec(),
+            template: readable(),
+        });
         assert_eq!(r, Rv::ENCRYPTED_DATA_LEN_RANGE);
         let r = t.rv(Request::Encapsulate { session: s, mechanism: m.clone(), public_key: sk, template: readable() });
         assert_eq!(r, Rv::KEY_FUNCTION_NOT_PERMITTED, "the private half does not encapsulate");
@@ -1422,11 +1503,15 @@ fn templates_that_grant_nothing_get_the_ordinary_uses() {
     let (pk, sk) = ec_pair(&mut t, P256, &[], &[]);
     let sig = t.sign(&Mechanism::new(CKM_ECDSA_SHA256), sk, b"x");
     assert_eq!(t.verify(&Mechanism::new(CKM_ECDSA_SHA256), pk, b"x", &sig), Rv::OK);
-    for (key, ty, want) in [(sk, CKA_SIGN, 1u8), (sk, CKA_DECRYPT, 0), (sk, CKA_DERIVE, 0), (sk, CKA_UNWRAP, 0), (pk, CKA_VERIFY, 1), (pk, CKA_WRAP, 0)] {
+    for (key, ty, want) in
+        [(sk, CKA_SIGN, 1u8), (sk, CKA_DECRYPT, 0), (sk, CKA_DERIVE, 0), (sk, CKA_UNWRAP, 0), (pk, CKA_VERIFY, 1), (pk, CKA_WRAP, 0)]
+    {
         assert_eq!(t.attr(key, ty), vec![want], "attribute 0x{ty:x}");
     }
     let (rpk, rsk) = rsa_pair(&mut t, 2048, &[], &[]);
-    for (key, ty, want) in [(rsk, CKA_SIGN, 1u8), (rsk, CKA_DECRYPT, 1), (rsk, CKA_UNWRAP, 0), (rpk, CKA_VERIFY, 1), (rpk, CKA_ENCRYPT, 1), (rpk, CKA_WRAP, 0)] {
+    for (key, ty, want) in
+        [(rsk, CKA_SIGN, 1u8), (rsk, CKA_DECRYPT, 1), (rsk, CKA_UNWRAP, 0), (rpk, CKA_VERIFY, 1), (rpk, CKA_ENCRYPT, 1), (rpk, CKA_WRAP, 0)]
+    {
         assert_eq!(t.attr(key, ty), vec![want], "RSA attribute 0x{ty:x}");
     }
     let aes = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16)]);
@@ -1472,7 +1557,16 @@ fn key_usage_attributes_are_enforced() {
 #[test]
 fn unknown_mechanisms_are_mechanism_invalid() {
     let mut t = T::new("mech-unknown");
-    let k = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 16), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true), Attribute::bool(CKA_DECRYPT, true)]);
+    let k = t.gen(
+        CKM_AES_KEY_GEN,
+        vec![
+            Attribute::ulong(CKA_VALUE_LEN, 16),
+            Attribute::bool(CKA_ENCRYPT, true),
+            Attribute::bool(CKA_SIGN, true),
+            Attribute::bool(CKA_VERIFY, true),
+            Attribute::bool(CKA_DECRYPT, true),
+        ],
+    );
     let (_, ec) = ec_pair(&mut t, P256, &[], &[CKA_DERIVE]);
     let bogus = Mechanism::new(0x0dea_dbee);
     assert_eq!(t.sign_rv(&bogus, k, b"x"), Rv::MECHANISM_INVALID);
@@ -1482,7 +1576,11 @@ fn unknown_mechanisms_are_mechanism_invalid() {
     assert_eq!(t.digest_rv(CKM_MD5), Rv::MECHANISM_INVALID);
     let s = t.s;
     assert_eq!(
-        t.rv(Request::GenerateKey { session: s, mechanism: Mechanism::new(CKM_AES_GCM), template: with_session_object(vec![Attribute::ulong(CKA_VALUE_LEN, 16)]) }),
+        t.rv(Request::GenerateKey {
+            session: s,
+            mechanism: Mechanism::new(CKM_AES_GCM),
+            template: with_session_object(vec![Attribute::ulong(CKA_VALUE_LEN, 16)])
+        }),
         Rv::MECHANISM_INVALID
     );
     assert_eq!(
@@ -1595,7 +1693,10 @@ fn rsa_sha1_sha224_and_pss_parameters() {
         assert_eq!(t.verify(&Mechanism::new(CKM_RSA_PKCS), pk, &di, &sig), Rv::OK);
     }
     let sig = t.sign(&Mechanism::new(CKM_SHA1_RSA_PKCS), sk, &msg);
-    assert!(RsaPublicKeyComponents { n: &n, e: &e }.verify(&RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, &msg, &sig).is_ok(), "aws-lc rejects SHA1_RSA_PKCS");
+    assert!(
+        RsaPublicKeyComponents { n: &n, e: &e }.verify(&RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, &msg, &sig).is_ok(),
+        "aws-lc rejects SHA1_RSA_PKCS"
+    );
     // PSS: SHA-1/224 mechanisms; any salt that fits; another MGF1 hash; raw PSS over the hash.
     for (mech, hash, mgf, salt) in [
         (CKM_SHA1_RSA_PKCS_PSS, CKM_SHA_1, CKG_MGF1_SHA1, 20u64),
@@ -1676,7 +1777,8 @@ fn rsa_pkcs1v15_encryption_and_key_transport() {
         p.push(Attribute::ulong(CKA_MODULUS_BITS, 2048));
         t.pair(CKM_RSA_PKCS_KEY_PAIR_GEN, p, bools(&[CKA_UNWRAP]))
     };
-    let key = t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
+    let key =
+        t.gen(CKM_AES_KEY_GEN, vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_EXTRACTABLE, true)]);
     let ecb = Mechanism::new(CKM_AES_ECB);
     let ct = t.enc(&ecb, key, &[9; 32]);
     let blob = t.wrap(&m, wpk, key);
@@ -1725,7 +1827,9 @@ fn hmac_sha1_sha224_known_answers() {
     let jefe = t.import(CKK_GENERIC_SECRET, b"Jefe", sv.clone());
     let msg = b"what do ya want for nothing?";
     // RFC 2202 test case 2 (HMAC-SHA-1), RFC 4231 test case 2 (HMAC-SHA-224).
-    for (mech, want) in [(CKM_SHA_1_HMAC, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"), (CKM_SHA224_HMAC, "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44")] {
+    for (mech, want) in
+        [(CKM_SHA_1_HMAC, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"), (CKM_SHA224_HMAC, "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44")]
+    {
         assert_eq!(hex::encode(t.sign(&Mechanism::new(mech), jefe, msg)), want, "0x{mech:x}");
         sign_verify(&mut t, &Mechanism::new(mech), jefe, jefe, msg);
     }
@@ -1821,7 +1925,14 @@ fn eddsa_ed25519_all_variants() {
     }
     // Other curves are refused (Ed448: eddsa_ed448_and_ed448ph): X25519 and
     // X448 (by name and OID), NIST, an unknown name.
-    let others = [b"\x13\x0acurve25519".to_vec(), vec![0x06, 0x03, 0x2b, 0x65, 0x6e], b"\x13\x08curve448".to_vec(), vec![0x06, 0x03, 0x2b, 0x65, 0x6f], P256.to_vec(), b"\x13\x0aedwards449".to_vec()];
+    let others = [
+        b"\x13\x0acurve25519".to_vec(),
+        vec![0x06, 0x03, 0x2b, 0x65, 0x6e],
+        b"\x13\x08curve448".to_vec(),
+        vec![0x06, 0x03, 0x2b, 0x65, 0x6f],
+        P256.to_vec(),
+        b"\x13\x0aedwards449".to_vec(),
+    ];
     for params in others {
         let mut p = bools(&[CKA_VERIFY]);
         p.push(Attribute::new(CKA_EC_PARAMS, params));
@@ -2054,7 +2165,11 @@ fn ml_dsa_contexts_hedging_and_hash_ml_dsa() {
     assert_eq!(hsig, twin.sign_prehashed(b"", PreHash::Sha384, &hash, Hedge::Deterministic).unwrap());
     for kind in [OpKind::Sign, OpKind::Verify] {
         t.ok(Request::OpInit { session: s, kind, mechanism: hm.clone(), key: if kind == OpKind::Sign { sk } else { pk } });
-        assert_eq!(t.rv(Request::OpUpdate { session: s, kind, data: hash[..10].to_vec() }), Rv::OPERATION_NOT_INITIALIZED, "{kind:?}: single-part only");
+        assert_eq!(
+            t.rv(Request::OpUpdate { session: s, kind, data: hash[..10].to_vec() }),
+            Rv::OPERATION_NOT_INITIALIZED,
+            "{kind:?}: single-part only"
+        );
         assert_eq!(t.rv(Request::OpFinal { session: s, kind, signature: vec![] }), Rv::OPERATION_NOT_INITIALIZED, "the update ended it");
         // C_Sign / C_Verify after the init (OpSingle) work.
         t.ok(Request::OpInit { session: s, kind, mechanism: hm.clone(), key: if kind == OpKind::Sign { sk } else { pk } });
@@ -2084,7 +2199,10 @@ fn ml_dsa_contexts_hedging_and_hash_ml_dsa() {
         let h = ph.digest(&msg).unwrap();
         assert_eq!(one, twin.sign_prehashed(b"ctx", ph, &h, Hedge::Deterministic).unwrap(), "0x{mech:x}");
         if let Some(hm) = hash_mech {
-            let generic = Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: CKH_DETERMINISTIC_REQUIRED, context: b"ctx".to_vec(), hash: hm });
+            let generic = Mechanism::with(
+                CKM_HASH_ML_DSA,
+                MechParam::HashSignContext { hedge: CKH_DETERMINISTIC_REQUIRED, context: b"ctx".to_vec(), hash: hm },
+            );
             assert_eq!(t.verify(&generic, pk, &h, &one), Rv::OK, "0x{mech:x} = CKM_HASH_ML_DSA over the hash");
         }
         t.ok(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk });
@@ -2101,13 +2219,23 @@ fn ml_dsa_contexts_hedging_and_hash_ml_dsa() {
         (ml_dsa_mech(CKM_ML_DSA, 7, b""), "unknown hedge"),
         (ml_dsa_mech(CKM_ML_DSA, 0, &[0; 256]), "256-byte context"),
         (Mechanism::new(CKM_HASH_ML_DSA), "CKM_HASH_ML_DSA without its hash"),
-        (Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA_1 }), "SHA-1 is not a HashML-DSA hash"),
-        (Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_HASH_ML_DSA_SHA256 }), "a mechanism is not a hash"),
+        (
+            Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA_1 }),
+            "SHA-1 is not a HashML-DSA hash",
+        ),
+        (
+            Mechanism::with(CKM_HASH_ML_DSA, MechParam::HashSignContext { hedge: 0, context: vec![], hash: CKM_HASH_ML_DSA_SHA256 }),
+            "a mechanism is not a hash",
+        ),
         (Mechanism::with(CKM_HASH_ML_DSA, ml_dsa_mech(0, 0, b"").param), "CK_SIGN_ADDITIONAL_CONTEXT for CKM_HASH_ML_DSA"),
         (Mechanism::with(CKM_ML_DSA, MechParam::Bytes(vec![1])), "a byte string"),
     ] {
         assert_eq!(t.sign_rv(&m, sk, &hash), Rv::MECHANISM_PARAM_INVALID, "{what}");
-        assert_eq!(t.rv(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk }), Rv::MECHANISM_PARAM_INVALID, "{what} at init");
+        assert_eq!(
+            t.rv(Request::OpInit { session: s, kind: OpKind::Sign, mechanism: m.clone(), key: sk }),
+            Rv::MECHANISM_PARAM_INVALID,
+            "{what} at init"
+        );
     }
     // ML-DSA mechanisms need an ML-DSA key.
     let (_, ec) = ec_pair(&mut t, P256, &[CKA_VERIFY], &[CKA_SIGN]);
@@ -2236,13 +2364,25 @@ fn kbkdf_modes_additional_keys_and_refusals() {
     let base = t.import(CKK_AES, &base_value, bools(&[CKA_DERIVE]));
     let c16 = CounterFormat { little_endian: false, width_bits: 16 };
     let dkm = KdfDataParam::DkmLength { method: 2, format: CounterFormat { little_endian: false, width_bits: 32 } };
-    let tail = || vec![KdfDataParam::ByteArray(b"test_label".to_vec()), KdfDataParam::ByteArray(vec![0]), KdfDataParam::ByteArray(b"\xfe\xed\xbe\xef".to_vec()), dkm.clone()];
+    let tail = || {
+        vec![
+            KdfDataParam::ByteArray(b"test_label".to_vec()),
+            KdfDataParam::ByteArray(vec![0]),
+            KdfDataParam::ByteArray(b"\xfe\xed\xbe\xef".to_vec()),
+            dkm.clone(),
+        ]
+    };
     let fields_of = |data: &[KdfDataParam]| -> Vec<Field> {
         data.iter()
             .map(|d| match d {
-                KdfDataParam::IterationVariable { format } => Field::Iteration(format.map(|c| IntFormat { little_endian: c.little_endian, width_bits: c.width_bits })),
+                KdfDataParam::IterationVariable { format } => {
+                    Field::Iteration(format.map(|c| IntFormat { little_endian: c.little_endian, width_bits: c.width_bits }))
+                }
                 KdfDataParam::Counter(c) => Field::Counter(IntFormat { little_endian: c.little_endian, width_bits: c.width_bits }),
-                KdfDataParam::DkmLength { method, format } => Field::DkmLength { sum_of_segments: *method == 2, format: IntFormat { little_endian: format.little_endian, width_bits: format.width_bits } },
+                KdfDataParam::DkmLength { method, format } => Field::DkmLength {
+                    sum_of_segments: *method == 2,
+                    format: IntFormat { little_endian: format.little_endian, width_bits: format.width_bits },
+                },
                 KdfDataParam::ByteArray(b) => Field::Bytes(b.clone()),
             })
             .collect()
@@ -2265,13 +2405,26 @@ fn kbkdf_modes_additional_keys_and_refusals() {
         (CKM_SP800_108_COUNTER_KDF, counter_data.clone(), vec![], Mode::Counter),
         (CKM_SP800_108_FEEDBACK_KDF, feedback_data.clone(), vec![], Mode::Feedback { iv: vec![] }),
         (CKM_SP800_108_FEEDBACK_KDF, feedback_data.clone(), b"sixteen bytes iv".to_vec(), Mode::Feedback { iv: b"sixteen bytes iv".to_vec() }),
-        (CKM_SP800_108_DOUBLE_PIPELINE_KDF, counter_data.iter().map(|d| match d {
-            KdfDataParam::IterationVariable { .. } => KdfDataParam::IterationVariable { format: None },
-            d => d.clone(),
-        }).collect(), vec![], Mode::DoublePipeline),
+        (
+            CKM_SP800_108_DOUBLE_PIPELINE_KDF,
+            counter_data
+                .iter()
+                .map(|d| match d {
+                    KdfDataParam::IterationVariable { .. } => KdfDataParam::IterationVariable { format: None },
+                    d => d.clone(),
+                })
+                .collect(),
+            vec![],
+            Mode::DoublePipeline,
+        ),
     ] {
         // One key.
-        let k = t.handle(Request::DeriveKey { session: s, mechanism: kbkdf_mech(mech, CKM_AES_CMAC, data.clone(), &iv, vec![]), base_key: base, template: aes(32, &[(CKA_ENCRYPT, true)]) });
+        let k = t.handle(Request::DeriveKey {
+            session: s,
+            mechanism: kbkdf_mech(mech, CKM_AES_CMAC, data.clone(), &iv, vec![]),
+            base_key: base,
+            template: aes(32, &[(CKA_ENCRYPT, true)]),
+        });
         let want = kbkdf::derive(Prf::AesCmac, &base_value, &mode, &fields_of(&data), &[32]).unwrap();
         assert_eq!(t.attr(k, CKA_VALUE), want[0].to_vec(), "0x{mech:x}");
         assert_eq!(t.attr(k, CKA_SIGN), vec![0]);
@@ -2302,16 +2455,27 @@ fn kbkdf_modes_additional_keys_and_refusals() {
     }
     // HMAC PRFs take a generic secret / HMAC key.
     let hkey = t.import(CKK_GENERIC_SECRET, &[0x42; 32], bools(&[CKA_DERIVE]));
-    let k = t.handle(Request::DeriveKey { session: s, mechanism: kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SHA256_HMAC, counter_data.clone(), b"", vec![]), base_key: hkey, template: aes(16, &[(CKA_ENCRYPT, true)]) });
-    let want = kbkdf::derive(Prf::Hmac(teehsm_crypto::digest::HashAlg::Sha256), &[0x42; 32], &Mode::Counter, &fields_of(&counter_data), &[16]).unwrap();
+    let k = t.handle(Request::DeriveKey {
+        session: s,
+        mechanism: kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SHA256_HMAC, counter_data.clone(), b"", vec![]),
+        base_key: hkey,
+        template: aes(16, &[(CKA_ENCRYPT, true)]),
+    });
+    let want =
+        kbkdf::derive(Prf::Hmac(teehsm_crypto::digest::HashAlg::Sha256), &[0x42; 32], &Mode::Counter, &fields_of(&counter_data), &[16]).unwrap();
     assert_eq!(t.attr(k, CKA_VALUE), want[0].to_vec());
     // Refusals.
-    let derive_rv = |t: &mut T, m: Mechanism, base: u64, tmpl: Vec<Attribute>| t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: base, template: tmpl });
+    let derive_rv = |t: &mut T, m: Mechanism, base: u64, tmpl: Vec<Attribute>| {
+        t.rv(Request::DeriveKey { session: s, mechanism: m, base_key: base, template: tmpl })
+    };
     let counter = |data: Vec<KdfDataParam>| kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, data, b"", vec![]);
     for (m, what) in [
         (counter(tail()), "missing iteration variable"),
         (counter([vec![KdfDataParam::IterationVariable { format: None }], tail()].concat()), "counter mode without a counter format"),
-        (counter([vec![KdfDataParam::IterationVariable { format: Some(c16) }, KdfDataParam::Counter(c16)], tail()].concat()), "a counter in counter mode"),
+        (
+            counter([vec![KdfDataParam::IterationVariable { format: Some(c16) }, KdfDataParam::Counter(c16)], tail()].concat()),
+            "a counter in counter mode",
+        ),
         (counter([counter_data.clone(), vec![dkm.clone()]].concat()), "two DKM lengths"),
         (kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_SM3_HMAC, counter_data.clone(), b"", vec![]), "an unsupported PRF"),
         (kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, counter_data.clone(), b"iv", vec![]), "an IV in counter mode"),
@@ -2324,5 +2488,9 @@ fn kbkdf_modes_additional_keys_and_refusals() {
     let no_len = vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_AES), Attribute::bool(CKA_TOKEN, false)];
     assert_eq!(derive_rv(&mut t, counter(counter_data.clone()), base, no_len.clone()), Rv::TEMPLATE_INCOMPLETE);
     let bad_additional = kbkdf_mech(CKM_SP800_108_COUNTER_KDF, CKM_AES_CMAC, counter_data.clone(), b"", vec![no_len]);
-    assert_eq!(derive_rv(&mut t, bad_additional, base, aes(32, &[])), Rv::TEMPLATE_INCOMPLETE, "an additional key without a length: nothing is derived");
+    assert_eq!(
+        derive_rv(&mut t, bad_additional, base, aes(32, &[])),
+        Rv::TEMPLATE_INCOMPLETE,
+        "an additional key without a length: nothing is derived"
+    );
 }

@@ -122,7 +122,11 @@ fn certificate_and_data_objects_follow_the_standard() {
     let der = b"\x30\x03\x02\x01\x01".to_vec();
     h.refused(&mut c, cert(vec![Attribute::new(CKA_SUBJECT, b"s".to_vec()), Attribute::new(CKA_VALUE, der.clone())]), Rv::TEMPLATE_INCOMPLETE);
     h.refused(&mut c, cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_VALUE, der.clone())]), Rv::TEMPLATE_INCOMPLETE);
-    h.refused(&mut c, cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_SUBJECT, b"s".to_vec())]), Rv::TEMPLATE_INCOMPLETE);
+    h.refused(
+        &mut c,
+        cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_SUBJECT, b"s".to_vec())]),
+        Rv::TEMPLATE_INCOMPLETE,
+    );
     h.refused(
         &mut c,
         cert(vec![
@@ -135,7 +139,11 @@ fn certificate_and_data_objects_follow_the_standard() {
     );
     let x = h.handle(
         &mut c,
-        cert(vec![Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), Attribute::new(CKA_SUBJECT, b"s".to_vec()), Attribute::new(CKA_VALUE, der.clone())]),
+        cert(vec![
+            Attribute::ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+            Attribute::new(CKA_SUBJECT, b"s".to_vec()),
+            Attribute::new(CKA_VALUE, der.clone()),
+        ]),
     );
     let sha1 = teehsm_crypto::digest::digest(teehsm_crypto::digest::HashAlg::Sha1, &der);
     assert_eq!(h.attr(&mut c, s, x, CKA_CHECK_VALUE), Ok(sha1[..3].to_vec()));
@@ -145,7 +153,10 @@ fn certificate_and_data_objects_follow_the_standard() {
     for ty in [CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_URL, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, CKA_START_DATE, CKA_PUBLIC_KEY_INFO] {
         assert_eq!(h.attr(&mut c, s, x, ty), Ok(vec![]), "attribute 0x{ty:x}");
     }
-    let d = h.handle(&mut c, Request::CreateObject { session: s, template: vec![Attribute::ulong(CKA_CLASS, CKO_DATA), Attribute::bool(CKA_TOKEN, false)] });
+    let d = h.handle(
+        &mut c,
+        Request::CreateObject { session: s, template: vec![Attribute::ulong(CKA_CLASS, CKO_DATA), Attribute::bool(CKA_TOKEN, false)] },
+    );
     for ty in [CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE] {
         assert_eq!(h.attr(&mut c, s, d, ty), Ok(vec![]), "data attribute 0x{ty:x}");
     }

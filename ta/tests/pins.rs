@@ -155,9 +155,8 @@ fn set_pin_with_a_wrong_old_pin_counts_as_a_failure() {
     let h = Harness::with_config("pins-setpin", cfg(3));
     let mut c = h.conn();
     let s = h.open(&mut c, true);
-    let set = |c: &mut Conn, old: &[u8], new: &[u8]| {
-        h.rv(c, Request::SetPin { session: s, old_pin: Secret(old.to_vec()), new_pin: Secret(new.to_vec()) })
-    };
+    let set =
+        |c: &mut Conn, old: &[u8], new: &[u8]| h.rv(c, Request::SetPin { session: s, old_pin: Secret(old.to_vec()), new_pin: Secret(new.to_vec()) });
     // A new PIN out of range is refused before the old one is checked: not a guess.
     assert_eq!(set(&mut c, WRONG, b"abc"), Rv::PIN_LEN_RANGE);
     assert_eq!(user_failures(&h), 0);
@@ -232,13 +231,10 @@ fn so_pin_locks_and_blocks_reinitialization() {
     let h = Harness::with_config("pins-so", cfg(3));
     let mut c = h.conn();
     let s = h.open(&mut c, true);
-    for (i, (want_rv, want_flags)) in [
-        (Rv::PIN_INCORRECT, CKF_SO_PIN_COUNT_LOW),
-        (Rv::PIN_INCORRECT, CKF_SO_PIN_FINAL_TRY),
-        (Rv::PIN_LOCKED, CKF_SO_PIN_LOCKED),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (want_rv, want_flags)) in
+        [(Rv::PIN_INCORRECT, CKF_SO_PIN_COUNT_LOW), (Rv::PIN_INCORRECT, CKF_SO_PIN_FINAL_TRY), (Rv::PIN_LOCKED, CKF_SO_PIN_LOCKED)]
+            .into_iter()
+            .enumerate()
     {
         assert_eq!(login(&h, &mut c, s, CKU_SO, WRONG), want_rv, "wrong SO PIN, attempt {}", i + 1);
         assert_eq!(h.token_flags(&mut c) & SO_FLAGS, want_flags, "SO flags after {} failures", i + 1);
@@ -246,11 +242,7 @@ fn so_pin_locks_and_blocks_reinitialization() {
     }
     assert_eq!(login(&h, &mut c, s, CKU_SO, SO_PIN), Rv::PIN_LOCKED);
     h.ok(&mut c, Request::CloseSession { session: s });
-    h.refused(
-        &mut c,
-        Request::InitToken { slot: 0, so_pin: Secret(SO_PIN.to_vec()), label: "again".into() },
-        Rv::PIN_LOCKED,
-    );
+    h.refused(&mut c, Request::InitToken { slot: 0, so_pin: Secret(SO_PIN.to_vec()), label: "again".into() }, Rv::PIN_LOCKED);
     // The user is not affected.
     let (_u, _s) = h.user();
 }
@@ -296,11 +288,7 @@ fn pin_length_limits_are_enforced() {
         h.refused(&mut c, Request::InitPin { session: s, pin: Secret(bad.to_vec()) }, Rv::PIN_LEN_RANGE);
     }
     for bad in [&b"123"[..], &[b'x'; 65][..]] {
-        h.refused(
-            &mut c,
-            Request::SetPin { session: s, old_pin: Secret(SO_PIN.to_vec()), new_pin: Secret(bad.to_vec()) },
-            Rv::PIN_LEN_RANGE,
-        );
+        h.refused(&mut c, Request::SetPin { session: s, old_pin: Secret(SO_PIN.to_vec()), new_pin: Secret(bad.to_vec()) }, Rv::PIN_LEN_RANGE);
     }
     assert_eq!(so_failures(&h), 0, "refused for length, not counted as guesses");
     // The bounds themselves are accepted.

@@ -145,7 +145,10 @@ fn gramine_refuses_what_it_cannot_trust() {
 fn sgx_quote_parser_never_panics_and_checks_lengths() {
     let q = sgx_quote(&[7; 64]);
     let parsed = parse_sgx_quote(&q).unwrap();
-    assert_eq!((parsed.mrenclave, parsed.mrsigner, parsed.isv_prod_id, parsed.isv_svn, parsed.report_data), (MRENCLAVE, MRSIGNER, PRODID, ISVSVN, [7; 64]));
+    assert_eq!(
+        (parsed.mrenclave, parsed.mrsigner, parsed.isv_prod_id, parsed.isv_svn, parsed.report_data),
+        (MRENCLAVE, MRSIGNER, PRODID, ISVSVN, [7; 64])
+    );
     assert!(!parsed.debug);
     for n in 0..48 + 384 {
         assert!(matches!(parse_sgx_quote(&q[..n]), Err(PlatformError::Evidence(_))), "truncated to {n}");

@@ -416,10 +416,7 @@ fn flipped_length_of_an_earlier_record_is_refused_without_destroying_later_recor
     img[start] ^= 0x80; // length now > 2 GiB: "length out of range"
     std::fs::write(d.log(), &img).unwrap();
     let e = d.refused(1);
-    assert!(
-        matches!(e, StoreError::Corrupt(_) | StoreError::Rollback { .. }),
-        "expected a refusal as corrupt or rolled back, got: {e}"
-    );
+    assert!(matches!(e, StoreError::Corrupt(_) | StoreError::Rollback { .. }), "expected a refusal as corrupt or rolled back, got: {e}");
     let after = std::fs::read(d.log()).unwrap();
     assert_eq!(
         after.len(),
@@ -453,10 +450,7 @@ fn restored_older_copy_and_deleted_store_are_refused() {
         StoreError::Rollback { store_seq, counter } => assert_eq!((store_seq, counter), (2, 3)),
         e => panic!("expected Rollback, got: {e}"),
     }
-    assert!(matches!(
-        teehsm_ta::store::read_checkpoint(&d.data(), d.platform(1)),
-        Err(StoreError::Rollback { store_seq: 2, counter: 3 })
-    ));
+    assert!(matches!(teehsm_ta::store::read_checkpoint(&d.data(), d.platform(1)), Err(StoreError::Rollback { store_seq: 2, counter: 3 })));
     std::fs::remove_file(d.log()).unwrap();
     match d.refused(1) {
         StoreError::Missing { counter } => assert_eq!(counter, 3),
@@ -570,7 +564,8 @@ fn upgrade_reseals_keeps_everything_and_blocks_downgrade() {
     let d = Scratch::new("store-reseal");
     let store = d.open(1);
     let ids: Vec<u64> = (0..300).map(|_| store.alloc_id()).collect();
-    let ops = ids.iter().enumerate().map(|(i, id)| Op::PutObject(Arc::new(secret_object(*id, format!("obj-{i}").as_bytes(), &(i as u32).to_be_bytes()))));
+    let ops =
+        ids.iter().enumerate().map(|(i, id)| Op::PutObject(Arc::new(secret_object(*id, format!("obj-{i}").as_bytes(), &(i as u32).to_be_bytes()))));
     store.commit(ops.collect()).unwrap();
     store.commit(vec![Op::DeleteObject(ids[7])]).unwrap();
     store.commit(vec![Op::PutToken(TokenRecord { slot: 0, label: "t".into(), so_failures: 2, ..Default::default() })]).unwrap();

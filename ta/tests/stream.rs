@@ -69,7 +69,12 @@ fn multi_part_signatures_interoperate_with_one_shot() {
         Request::GenerateKey {
             session: s,
             mechanism: Mechanism::new(CKM_GENERIC_SECRET_KEY_GEN),
-            template: vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_VERIFY, true), Attribute::bool(CKA_TOKEN, false)],
+            template: vec![
+                Attribute::ulong(CKA_VALUE_LEN, 32),
+                Attribute::bool(CKA_SIGN, true),
+                Attribute::bool(CKA_VERIFY, true),
+                Attribute::bool(CKA_TOKEN, false),
+            ],
         },
     );
     let pss = MechParam::Pss { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 32 };
@@ -157,7 +162,11 @@ fn operation_state_errors_and_lifetime() {
     h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_AES_ECB), key: 0 }, Rv::MECHANISM_INVALID);
     h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_SHA256), key: sk }, Rv::MECHANISM_INVALID);
     let enc_only = h.aes_key(&mut c, s, &[(CKA_ENCRYPT, true)]);
-    h.refused(&mut c, Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_AES_CMAC), key: enc_only }, Rv::KEY_FUNCTION_NOT_PERMITTED);
+    h.refused(
+        &mut c,
+        Request::OpInit { session: s, kind: OpKind::Sign, mechanism: Mechanism::new(CKM_AES_CMAC), key: enc_only },
+        Rv::KEY_FUNCTION_NOT_PERMITTED,
+    );
     // Closing the session ends its operations.
     let s2 = h.open(&mut c, false);
     h.ok(&mut c, Request::OpInit { session: s2, kind: OpKind::Digest, mechanism: Mechanism::new(CKM_SHA256), key: 0 });
@@ -269,11 +278,17 @@ fn op_single_signs_and_verifies_ecdsa_p256() {
     // A tampered signature, and tampered data, are refused and end the operation.
     let mut bad = sig.clone();
     bad[10] ^= 0x80;
-    for (d, sg) in [(data.clone(), bad), ({
-        let mut d = data.clone();
-        d[0] ^= 1;
-        d
-    }, sig.clone())] {
+    for (d, sg) in [
+        (data.clone(), bad),
+        (
+            {
+                let mut d = data.clone();
+                d[0] ^= 1;
+                d
+            },
+            sig.clone(),
+        ),
+    ] {
         h.ok(&mut c, Request::OpInit { session: s, kind: OpKind::Verify, mechanism: m.clone(), key: pk });
         match single(&h, &mut c, s, OpKind::Verify, &d, &sg) {
             Response::Err { rv, .. } => assert_eq!(rv, Rv::SIGNATURE_INVALID),

@@ -87,10 +87,7 @@ impl Browser {
         b.call("Page.enable", json!({}));
         b.call("Runtime.enable", json!({}));
         b.call("Log.enable", json!({}));
-        b.call(
-            "Emulation.setDeviceMetricsOverride",
-            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
-        );
+        b.call("Emulation.setDeviceMetricsOverride", json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }));
         b
     }
 

@@ -228,11 +228,23 @@ pub fn webhook_has_alert(body: &str, pred: impl Fn(&Value, &str) -> bool) -> boo
 /// they must not). Created with `psql`.
 pub fn fresh_postgres_database(tag: &str) -> Option<String> {
     let Ok(admin) = std::env::var("TEEHSM_TEST_POSTGRES_URL") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but TEEHSM_TEST_POSTGRES_URL is not set: scripts/test.sh starts a server (scripts/postgres-test-server.sh)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but TEEHSM_TEST_POSTGRES_URL is not set: scripts/test.sh starts a server (scripts/postgres-test-server.sh)"
+        );
         return None;
     };
-    let name = format!("{tag}_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
-    let out = Command::new("psql").arg(&admin).args(["-v", "ON_ERROR_STOP=1", "-q", "-c"]).arg(format!("CREATE DATABASE {name}")).output().expect("run psql");
+    let name = format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000)
+    );
+    let out = Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("run psql");
     assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
     Some(format!("{base}/{name}"))

@@ -20,11 +20,7 @@ pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>
     let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    assert!(
-        dir.join("teehsm-ta").exists(),
-        "{} has no teehsm-ta: build the binaries first (cargo build --bins)",
-        dir.display()
-    );
+    assert!(dir.join("teehsm-ta").exists(), "{} has no teehsm-ta: build the binaries first (cargo build --bins)", dir.display());
     dir
 }
 
@@ -468,7 +464,6 @@ pub fn sim_report_key(platform_dir: &Path, format: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-
 /// The file (under the CA's state dir) where `teehsm-ca` writes its bound gRPC address.
 pub const GRPC_ADDR_FILE: &str = "grpc.addr";
 /// The dev TLS CA certificate `teehsm-ca --grpc-dev-tls` writes (under the state dir).
@@ -503,12 +498,7 @@ pub fn start_ca_grpc(extra: &[&str]) -> GrpcCa {
         if let Ok(Some(status)) = ca.child.try_wait() {
             panic!("teehsm-ca exited before serving gRPC: {status}");
         }
-        assert!(
-            Instant::now() < deadline,
-            "teehsm-ca wrote no {} / {} in 60 s",
-            addr_file.display(),
-            cert_file.display()
-        );
+        assert!(Instant::now() < deadline, "teehsm-ca wrote no {} / {} in 60 s", addr_file.display(), cert_file.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -535,12 +525,7 @@ pub fn register_api_client(ca: &CaProcess, id: &str, acl: &[&str]) -> Vec<u8> {
         args.push(a);
     }
     let o = teehsm_cli(&args);
-    assert!(
-        o.status.success(),
-        "teehsm client add {id} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "teehsm client add {id} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let secret = hex::decode(String::from_utf8_lossy(&o.stdout).trim()).expect("client add prints the secret in hex");
     assert_eq!(secret.len(), CLIENT_SECRET_LEN);
     secret
@@ -644,10 +629,8 @@ impl WebhookSink {
                 let body = loop {
                     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse().ok()))
-                            .unwrap_or(0);
+                        let len: usize =
+                            head.lines().find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse().ok())).unwrap_or(0);
                         if buf.len() >= i + 4 + len {
                             break Some(String::from_utf8_lossy(&buf[i + 4..i + 4 + len]).into_owned());
                         }

@@ -87,16 +87,11 @@ fn teehsm_attest_verify_accepts_the_pinned_sim_ta_and_refuses_otherwise() {
     assert!(o.status.success(), "{out}");
     let nonce = out.lines().find_map(|l| l.strip_prefix("nonce: ")).expect("fetch prints the nonce").trim().to_string();
     assert_eq!(nonce.len(), 64);
-    let o = run(
-        "teehsm",
-        &[&"attest", &"verify", &"--report", &report, &"--nonce", &nonce, &"--policy", &permissive, &"--trust-anchor", &anchor],
-    );
+    let o = run("teehsm", &[&"attest", &"verify", &"--report", &report, &"--nonce", &nonce, &"--policy", &permissive, &"--trust-anchor", &anchor]);
     assert!(o.status.success(), "{}", text(&o));
     let other_nonce = "00".repeat(32);
-    let o = run(
-        "teehsm",
-        &[&"attest", &"verify", &"--report", &report, &"--nonce", &other_nonce, &"--policy", &permissive, &"--trust-anchor", &anchor],
-    );
+    let o =
+        run("teehsm", &[&"attest", &"verify", &"--report", &report, &"--nonce", &other_nonce, &"--policy", &permissive, &"--trust-anchor", &anchor]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("replayed"), "{out}");
@@ -107,10 +102,7 @@ fn teehsm_attest_verify_accepts_the_pinned_sim_ta_and_refuses_otherwise() {
     bytes[at] ^= 1;
     let tampered = dir.join("tampered.bin");
     std::fs::write(&tampered, &bytes).unwrap();
-    let o = run(
-        "teehsm",
-        &[&"attest", &"verify", &"--report", &tampered, &"--nonce", &nonce, &"--policy", &permissive, &"--trust-anchor", &anchor],
-    );
+    let o = run("teehsm", &[&"attest", &"verify", &"--report", &tampered, &"--nonce", &nonce, &"--policy", &permissive, &"--trust-anchor", &anchor]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 
     // Usage and file errors exit 2, not 0 or 1.

@@ -70,7 +70,8 @@ fn login_and_sign(c: &mut SecureClient) -> (u64, u64) {
         r => panic!("unexpected {r:?}"),
     };
     let mech = Mechanism::new(CKM_ECDSA_SHA256);
-    let sig = c.call_bytes(&Request::Sign { session: s, mechanism: mech.clone(), key: private, data: b"through the channel".to_vec() }).expect("Sign");
+    let sig =
+        c.call_bytes(&Request::Sign { session: s, mechanism: mech.clone(), key: private, data: b"through the channel".to_vec() }).expect("Sign");
     assert_eq!(sig.len(), 64);
     c.call_done(&Request::Verify { session: s, mechanism: mech, key: public, data: b"through the channel".to_vec(), signature: sig })
         .expect("Verify");

@@ -120,7 +120,9 @@ fn teehsm_client_cli_and_authenticated_requests_through_the_ca() {
     assert_eq!(status(c.call(&ok)), Rv::OK);
     assert_eq!(status(c.call(&ok)), Rv::TEEHSM_CLIENT_REPLAY);
     assert_eq!(status(c.call(&authorized(&[0u8; 32], "svc-a", now_ms(), fresh_nonce(), sign(s, pay, b"x")))), Rv::TEEHSM_CLIENT_AUTH_FAILED);
-    if let Request::Authorized { client_id, timestamp_ms, nonce, mac, .. } = authorized(&secret, "svc-a", now_ms(), fresh_nonce(), sign(s, pay, b"pay 100")) {
+    if let Request::Authorized { client_id, timestamp_ms, nonce, mac, .. } =
+        authorized(&secret, "svc-a", now_ms(), fresh_nonce(), sign(s, pay, b"pay 100"))
+    {
         let tampered = Request::Authorized { client_id, timestamp_ms, nonce, mac, request: Box::new(sign(s, pay, b"pay 1000000")) };
         assert_eq!(status(c.call(&tampered)), Rv::TEEHSM_CLIENT_AUTH_FAILED);
     }

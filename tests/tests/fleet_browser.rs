@@ -258,7 +258,9 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     // Acknowledge the alert from the page.
     b.click(&format!(".alert-row[data-fingerprint=\"{fingerprint}\"] button.ack"));
     b.wait_for(
-        &format!("(document.querySelector('.alert-row[data-fingerprint=\"{fingerprint}\"]') || {{innerText: ''}}).innerText.includes('acked by alice')"),
+        &format!(
+            "(document.querySelector('.alert-row[data-fingerprint=\"{fingerprint}\"]') || {{innerText: ''}}).innerText.includes('acked by alice')"
+        ),
         Duration::from_secs(20),
         "the acknowledgement",
     );

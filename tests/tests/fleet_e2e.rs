@@ -35,10 +35,7 @@ fn three_hosts(tag: &str, opts: FleetOptions) {
     // Settle: no alert for a quiet fleet (give two evaluations).
     std::thread::sleep(Duration::from_millis(interval * 2));
     let quiet = fleet.sink.all();
-    assert!(
-        !quiet.iter().any(|b| has_alert(b, |l, _| l["alertname"] == "TokenNearlyFull")),
-        "key-count alert before any key was created: {quiet:?}"
-    );
+    assert!(!quiet.iter().any(|b| has_alert(b, |l, _| l["alertname"] == "TokenNearlyFull")), "key-count alert before any key was created: {quiet:?}");
 
     // 8 token objects (4 P-256 pairs) on host 1: 80 % of its TA's capacity
     // (max_token_objects 10, which the agent reads from the CA).

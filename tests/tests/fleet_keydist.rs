@@ -45,7 +45,10 @@ fn job_states(fleet: &Fleet, host: &str) -> Vec<Value> {
 }
 
 fn find_key(c: &mut teehsm_wire::client::Client, s: u64, label: &str) -> Vec<u64> {
-    match c.call(&Request::FindObjects { session: s, template: vec![teehsm_wire::Attribute::new(CKA_LABEL, label.as_bytes().to_vec())], max: 10 }).unwrap() {
+    match c
+        .call(&Request::FindObjects { session: s, template: vec![teehsm_wire::Attribute::new(CKA_LABEL, label.as_bytes().to_vec())], max: 10 })
+        .unwrap()
+    {
         Reply::Handles(h) => h,
         r => panic!("unexpected {r:?}"),
     }
@@ -127,11 +130,16 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
 
     // The agents carry out the jobs: hosts 1-2 import, host 3's TA refuses.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let finished = |v: &Vec<Value>| v.iter().any(|j| j["kind"] == "import_key" && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or("")));
+    let finished =
+        |v: &Vec<Value>| v.iter().any(|j| j["kind"] == "import_key" && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or("")));
     let mut done: Vec<Vec<Value>> = Vec::new();
     while done.len() < 3 {
         done = fleet.hosts.iter().map(|h| job_states(&fleet, &h.id)).filter(finished).collect();
-        assert!(Instant::now() < deadline, "import_key jobs did not finish: {:?}", fleet.hosts.iter().map(|h| job_states(&fleet, &h.id)).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "import_key jobs did not finish: {:?}",
+            fleet.hosts.iter().map(|h| job_states(&fleet, &h.id)).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for (n, h) in fleet.hosts.iter().enumerate() {
@@ -181,13 +189,16 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
     // issues the certificate, which the console stores next to the key.
     let (status, body) = fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm"}"#).unwrap();
     assert!(status == 400 || status == 201, "{body}");
-    let (status, body) = fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm", "generate": true}"#).unwrap();
+    let (status, body) =
+        fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm", "generate": true}"#).unwrap();
     assert_eq!(status, 201, "{body}");
     let csr_job = serde_json::from_str::<Value>(&body).unwrap()["job_id"].as_u64().unwrap();
     let finished_job = |host: &str, id: u64| -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(j) = job_states(&fleet, host).into_iter().find(|j| j["id"] == id && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or(""))) {
+            if let Some(j) =
+                job_states(&fleet, host).into_iter().find(|j| j["id"] == id && ["succeeded", "failed"].contains(&j["state"].as_str().unwrap_or("")))
+            {
                 return j;
             }
             assert!(Instant::now() < deadline, "job {id} on {host} did not finish: {:?}", job_states(&fleet, host));
@@ -210,12 +221,30 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
     };
     openssl(&[&"req", &"-verify", &"-noout", &"-in", &csr_file]);
     let (ca_key, ca_cert, cert) = (dir.join("ca.key"), dir.join("ca.pem"), dir.join("web01.pem"));
-    openssl(&[&"req", &"-x509", &"-newkey", &"ec", &"-pkeyopt", &"ec_paramgen_curve:P-256", &"-nodes", &"-keyout", &ca_key, &"-out", &ca_cert, &"-subj", &"/CN=test CA", &"-days", &"1"]);
+    openssl(&[
+        &"req",
+        &"-x509",
+        &"-newkey",
+        &"ec",
+        &"-pkeyopt",
+        &"ec_paramgen_curve:P-256",
+        &"-nodes",
+        &"-keyout",
+        &ca_key,
+        &"-out",
+        &ca_cert,
+        &"-subj",
+        &"/CN=test CA",
+        &"-days",
+        &"1",
+    ]);
     openssl(&[&"x509", &"-req", &"-in", &csr_file, &"-CA", &ca_cert, &"-CAkey", &ca_key, &"-CAcreateserial", &"-out", &cert, &"-days", &"1"]);
     let cert_pem = std::fs::read_to_string(&cert).unwrap();
-    let (status, body) = fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": "not a certificate" }).to_string()).unwrap();
+    let (status, body) =
+        fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": "not a certificate" }).to_string()).unwrap();
     assert_eq!(status, 400, "{body}");
-    let (status, body) = fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": cert_pem }).to_string()).unwrap();
+    let (status, body) =
+        fleet.post("/api/hosts/host-1/certificate", &serde_json::json!({ "label": "web01", "cert_pem": cert_pem }).to_string()).unwrap();
     assert_eq!(status, 201, "{body}");
     let cert_job = serde_json::from_str::<Value>(&body).unwrap()["job_id"].as_u64().unwrap();
     let job = finished_job("host-1", cert_job);

@@ -211,10 +211,7 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     };
     assert!(drain_detail(&hosts[0]).contains("no open sessions"), "{pretty}");
     assert!(drain_detail(&hosts[1]).contains("still open after 2000 ms: 1 sessions"), "{pretty}");
-    assert!(
-        lingering.call(&Request::GetSessionInfo { session: lingering_session }).is_err(),
-        "the lingering session survived the TA restart"
-    );
+    assert!(lingering.call(&Request::GetSessionInfo { session: lingering_session }).is_err(), "the lingering session survived the TA restart");
     let msg = h3["job"]["result"]["message"].as_str().unwrap();
     assert!(msg.contains("health check failed") && msg.contains("exited before it was healthy"), "{msg}");
     assert_eq!(h3["job"]["result"]["active_version"], "1.0.0", "{pretty}");
@@ -247,12 +244,8 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     loop {
         let (_, body) = fleet.get("/api/hosts").unwrap();
         let v = json(&body);
-        let versions: Vec<String> = v["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["report"]["tas"][0]["version"].as_str().unwrap_or("").to_owned())
-            .collect();
+        let versions: Vec<String> =
+            v["hosts"].as_array().unwrap().iter().map(|h| h["report"]["tas"][0]["version"].as_str().unwrap_or("").to_owned()).collect();
         if versions == ["2.0.0", "2.0.0", "1.0.0"] {
             break;
         }
@@ -330,7 +323,11 @@ fn packages_install_uninstall_and_desired_state(
     wait_until("host-1 reports its packages", || {
         let p = &host_entry(fleet, "host-1")["report"]["packages"];
         let want = serde_json::json!({ "active": "2.0.0", "previous": "1.0.0", "installed": ["1.0.0", "2.0.0"] });
-        if *p == want { Ok(()) } else { Err(p.to_string()) }
+        if *p == want {
+            Ok(())
+        } else {
+            Err(p.to_string())
+        }
     });
     assert_eq!(host_entry(fleet, "host-1")["desired"]["ta_version"], "2.0.0");
 
@@ -346,7 +343,11 @@ fn packages_install_uninstall_and_desired_state(
     assert!(!roots[0].join("versions/1.0.0").exists() && std::fs::symlink_metadata(roots[0].join("previous")).is_err());
     wait_until("host-1 reports 1.0.0 gone", || {
         let p = &host_entry(fleet, "host-1")["report"]["packages"];
-        if p["installed"] == serde_json::json!(["2.0.0"]) && p["previous"] == "" { Ok(()) } else { Err(p.to_string()) }
+        if p["installed"] == serde_json::json!(["2.0.0"]) && p["previous"] == "" {
+            Ok(())
+        } else {
+            Err(p.to_string())
+        }
     });
 
     // Install: host 3 (running 1.0.0) drops the 2.0.0 it rolled back from,
@@ -390,10 +391,12 @@ fn packages_install_uninstall_and_desired_state(
     wait_until("host-1 converges to 1.0.0", || {
         let hz = healthz(&fleet.hosts[0].ca.state_dir);
         let p = host_entry(fleet, "host-1")["report"]["packages"].clone();
-        let ok = hz["status"] == "ok"
-            && hz["ta_binary"].as_str().unwrap_or("").ends_with("versions/1.0.0/teehsm-ta")
-            && p["active"] == "1.0.0";
-        if ok { Ok(()) } else { Err(format!("{hz} {p}")) }
+        let ok = hz["status"] == "ok" && hz["ta_binary"].as_str().unwrap_or("").ends_with("versions/1.0.0/teehsm-ta") && p["active"] == "1.0.0";
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{hz} {p}"))
+        }
     });
     let (_, body) = fleet.get("/api/hosts/host-1/jobs").unwrap();
     let jobs = json(&body)["jobs"].as_array().unwrap().clone();

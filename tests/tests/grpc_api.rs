@@ -97,7 +97,20 @@ fn openssl_verify_sm2(dir: &Path, tag: &str, pem: &str, data: &[u8], sig: &[u8],
     let (p, d, s) = files(dir, tag, pem, data, sig);
     let distid = format!("distid:{id}");
     let (ok, out) = openssl(&[
-        &"pkeyutl", &"-verify", &"-pubin", &"-inkey", &p, &"-rawin", &"-digest", &"sm3", &"-in", &d, &"-sigfile", &s, &"-pkeyopt", &distid,
+        &"pkeyutl",
+        &"-verify",
+        &"-pubin",
+        &"-inkey",
+        &p,
+        &"-rawin",
+        &"-digest",
+        &"sm3",
+        &"-in",
+        &d,
+        &"-sigfile",
+        &s,
+        &"-pkeyopt",
+        &distid,
     ]);
     assert!(ok && out.contains("Signature Verified Successfully"), "openssl rejected the {tag} SM2 signature (id {id}): {out}");
 }
@@ -194,10 +207,7 @@ async fn grpc_api_every_rpc_through_the_sdk() {
         .expect("Sign P-256 digest");
     assert!(sd.verified_digest_crc32c);
     openssl_verify_dgst(dir, "p256-digest", &pubkey.pem, &msg, &sd.signature, &[]);
-    let raw = api
-        .sign(SignRequest { format: SignatureFormat::Raw as i32, ..sign_data("app/p256", &msg) })
-        .await
-        .expect("Sign P-256 raw");
+    let raw = api.sign(SignRequest { format: SignatureFormat::Raw as i32, ..sign_data("app/p256", &msg) }).await.expect("Sign P-256 raw");
     assert_eq!(raw.signature.len(), 64);
     openssl_verify_dgst(dir, "p256-raw", &pubkey.pem, &msg, &der::rs_to_der(&raw.signature), &[]);
     let v = api
@@ -227,13 +237,17 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     let sm2_pub = api.get_public_key(GetPublicKeyRequest { name: "app/sm2".into(), version: 0 }).await.expect("GetPublicKey SM2");
     let s = api.sign(sign_data("app/sm2", &msg)).await.expect("Sign SM2");
     openssl_verify_sm2(dir, "sm2-default", &sm2_pub.pem, &msg, &s.signature, "1234567812345678");
-    let s_id = api
-        .sign(SignRequest { sm2_user_id: b"alice@bank.example".to_vec(), ..sign_data("app/sm2", &msg) })
-        .await
-        .expect("Sign SM2 with an id");
+    let s_id =
+        api.sign(SignRequest { sm2_user_id: b"alice@bank.example".to_vec(), ..sign_data("app/sm2", &msg) }).await.expect("Sign SM2 with an id");
     openssl_verify_sm2(dir, "sm2-id", &sm2_pub.pem, &msg, &s_id.signature, "alice@bank.example");
     let v = api
-        .verify(VerifyRequest { name: "app/sm2".into(), data: msg.clone(), signature: s_id.signature.clone(), sm2_user_id: b"alice@bank.example".to_vec(), ..Default::default() })
+        .verify(VerifyRequest {
+            name: "app/sm2".into(),
+            data: msg.clone(),
+            signature: s_id.signature.clone(),
+            sm2_user_id: b"alice@bank.example".to_vec(),
+            ..Default::default()
+        })
         .await
         .expect("Verify SM2");
     assert!(v.valid);
@@ -262,15 +276,26 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     let wrap_pub = api.get_public_key(GetPublicKeyRequest { name: "app/wrap".into(), version: 0 }).await.expect("GetPublicKey RSA-OAEP");
     let (p, d, ct) = files(dir, "oaep", &wrap_pub.pem, b"the launch code is 0000", b"");
     let (ok, out) = openssl(&[
-        &"pkeyutl", &"-encrypt", &"-pubin", &"-inkey", &p, &"-in", &d, &"-out", &ct,
-        &"-pkeyopt", &"rsa_padding_mode:oaep", &"-pkeyopt", &"rsa_oaep_md:sha256", &"-pkeyopt", &"rsa_mgf1_md:sha256",
+        &"pkeyutl",
+        &"-encrypt",
+        &"-pubin",
+        &"-inkey",
+        &p,
+        &"-in",
+        &d,
+        &"-out",
+        &ct,
+        &"-pkeyopt",
+        &"rsa_padding_mode:oaep",
+        &"-pkeyopt",
+        &"rsa_oaep_md:sha256",
+        &"-pkeyopt",
+        &"rsa_mgf1_md:sha256",
     ]);
     assert!(ok, "openssl OAEP encrypt: {out}");
     let ct = std::fs::read(&ct).unwrap();
-    let pt = api
-        .decrypt(DecryptRequest { name: "app/wrap".into(), ciphertext: ct, ..Default::default() }.with_crc32c())
-        .await
-        .expect("Decrypt RSA-OAEP");
+    let pt =
+        api.decrypt(DecryptRequest { name: "app/wrap".into(), ciphertext: ct, ..Default::default() }.with_crc32c()).await.expect("Decrypt RSA-OAEP");
     assert_eq!(pt.plaintext, b"the launch code is 0000");
     assert!(pt.verified_ciphertext_crc32c);
     assert_eq!(pt.plaintext_crc32c, crc32c(&pt.plaintext));
@@ -284,7 +309,15 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     // AES-256-GCM: Encrypt/Decrypt with AAD; wrong purpose; oversized; bad CRC.
     api.create_key(create("app/aes", Algorithm::Aes256Gcm)).await.expect("CreateKey AES");
     let e = api
-        .encrypt(EncryptRequest { name: "app/aes".into(), plaintext: b"card 4111".to_vec(), additional_authenticated_data: b"acct-7".to_vec(), ..Default::default() }.with_crc32c())
+        .encrypt(
+            EncryptRequest {
+                name: "app/aes".into(),
+                plaintext: b"card 4111".to_vec(),
+                additional_authenticated_data: b"acct-7".to_vec(),
+                ..Default::default()
+            }
+            .with_crc32c(),
+        )
         .await
         .expect("Encrypt AES");
     assert!(e.verified_plaintext_crc32c && e.verified_additional_authenticated_data_crc32c);
@@ -292,13 +325,24 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     assert_eq!(e.ciphertext.len(), 4 + 12 + 9 + 16);
     assert_eq!(e.ciphertext[..4], 1u32.to_be_bytes());
     let pt = api
-        .decrypt(DecryptRequest { name: "app/aes".into(), ciphertext: e.ciphertext.clone(), additional_authenticated_data: b"acct-7".to_vec(), ..Default::default() })
+        .decrypt(DecryptRequest {
+            name: "app/aes".into(),
+            ciphertext: e.ciphertext.clone(),
+            additional_authenticated_data: b"acct-7".to_vec(),
+            ..Default::default()
+        })
         .await
         .expect("Decrypt AES");
     assert_eq!(pt.plaintext, b"card 4111");
     assert_eq!(pt.version, 1);
     expect_ta_code(
-        api.decrypt(DecryptRequest { name: "app/aes".into(), ciphertext: e.ciphertext.clone(), additional_authenticated_data: b"acct-8".to_vec(), ..Default::default() }).await,
+        api.decrypt(DecryptRequest {
+            name: "app/aes".into(),
+            ciphertext: e.ciphertext.clone(),
+            additional_authenticated_data: b"acct-8".to_vec(),
+            ..Default::default()
+        })
+        .await,
         Code::InvalidArgument,
     );
     let m = expect_ta_code(
@@ -332,7 +376,12 @@ async fn grpc_api_every_rpc_through_the_sdk() {
         .expect("ImportKey AES");
     assert!(imp.versions[0].imported);
     let e = api
-        .encrypt(EncryptRequest { name: "app/aes-imported".into(), plaintext: b"imported".to_vec(), additional_authenticated_data: b"ad".to_vec(), ..Default::default() })
+        .encrypt(EncryptRequest {
+            name: "app/aes-imported".into(),
+            plaintext: b"imported".to_vec(),
+            additional_authenticated_data: b"ad".to_vec(),
+            ..Default::default()
+        })
         .await
         .expect("Encrypt with the imported key");
     let local = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &aes_material).unwrap());
@@ -344,7 +393,10 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     let n = [9u8; 12];
     local.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(n), aead::Aad::from(b""), &mut mine).unwrap();
     let ct = [&1u32.to_be_bytes()[..], &n, &mine].concat();
-    let pt = api.decrypt(DecryptRequest { name: "app/aes-imported".into(), ciphertext: ct, ..Default::default() }).await.expect("Decrypt a local ciphertext");
+    let pt = api
+        .decrypt(DecryptRequest { name: "app/aes-imported".into(), ciphertext: ct, ..Default::default() })
+        .await
+        .expect("Decrypt a local ciphertext");
     assert_eq!(pt.plaintext, b"made locally");
     let hmac_material = [0x22u8; 32];
     api.import_key(ImportKeyRequest {
@@ -379,7 +431,8 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     assert!(mv.success && mv.verified_data_crc32c && mv.verified_mac_crc32c);
     let mut wrong = ms.mac.clone();
     wrong[0] ^= 1;
-    let mv = api.mac_verify(MacVerifyRequest { name: "app/hmac".into(), data: msg.clone(), mac: wrong, ..Default::default() }).await.expect("MacVerify");
+    let mv =
+        api.mac_verify(MacVerifyRequest { name: "app/hmac".into(), data: msg.clone(), mac: wrong, ..Default::default() }).await.expect("MacVerify");
     assert!(!mv.success);
 
     // ML-KEM: Encapsulate / Decapsulate.
@@ -393,7 +446,10 @@ async fn grpc_api_every_rpc_through_the_sdk() {
         .expect("Decapsulate");
     assert_eq!(dec.shared_secret, enc.shared_secret);
     assert!(dec.verified_ciphertext_crc32c);
-    expect_ta_code(api.decapsulate(DecapsulateRequest { name: "app/kem".into(), ciphertext: vec![0; 10], ..Default::default() }).await, Code::InvalidArgument);
+    expect_ta_code(
+        api.decapsulate(DecapsulateRequest { name: "app/kem".into(), ciphertext: vec![0; 10], ..Default::default() }).await,
+        Code::InvalidArgument,
+    );
 
     // RotateKey: new primary, idempotent by request_id; old versions still usable.
     let r = api.rotate_key(RotateKeyRequest { name: "app/p256".into(), request_id: "rot-1".into() }).await.expect("RotateKey");
@@ -410,11 +466,13 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     // ACL: the restricted client may verify and read app/p256 only.
     let m = expect_ta_code(restricted.sign(sign_data("app/p256", &msg)).await, Code::PermissionDenied);
     assert!(m.contains("svc-ro") && m.contains("sign"), "{m}");
-    assert!(restricted
-        .verify(VerifyRequest { name: "app/p256".into(), version: 1, data: msg.clone(), signature: s1.signature.clone(), ..Default::default() })
-        .await
-        .expect("restricted Verify")
-        .valid);
+    assert!(
+        restricted
+            .verify(VerifyRequest { name: "app/p256".into(), version: 1, data: msg.clone(), signature: s1.signature.clone(), ..Default::default() })
+            .await
+            .expect("restricted Verify")
+            .valid
+    );
     restricted.get_public_key(GetPublicKeyRequest { name: "app/p256".into(), version: 0 }).await.expect("restricted GetPublicKey");
     expect_ta_code(restricted.get_public_key(GetPublicKeyRequest { name: "app/sm2".into(), version: 0 }).await, Code::PermissionDenied);
     expect_ta_code(restricted.create_key(create("app/p256-mine", Algorithm::Aes128Gcm)).await, Code::PermissionDenied);
@@ -438,10 +496,8 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     let mut token = String::new();
     let mut pages = 0;
     loop {
-        let page = api
-            .list_keys(ListKeysRequest { page_size: 2, page_token: token.clone(), name_prefix: "app/list/".into() })
-            .await
-            .expect("ListKeys page");
+        let page =
+            api.list_keys(ListKeysRequest { page_size: 2, page_token: token.clone(), name_prefix: "app/list/".into() }).await.expect("ListKeys page");
         assert_eq!(page.total_size, 5);
         assert!(page.keys.len() <= 2);
         names.extend(page.keys.into_iter().map(|k| k.name));
@@ -648,7 +704,13 @@ async fn grpc_mtls_requires_a_client_certificate() {
         Err(e) => assert!(matches!(e, SdkError::Transport(_)), "{e}"),
         Ok(c) => {
             let e = c.generate_random(random).await.expect_err("a client without a certificate must be refused");
-            assert!(matches!(e, SdkError::Transport(_) | SdkError::Status { code: Code::Unavailable | Code::Unknown | Code::Cancelled, authenticated: false, .. }), "{e:?}");
+            assert!(
+                matches!(
+                    e,
+                    SdkError::Transport(_) | SdkError::Status { code: Code::Unavailable | Code::Unknown | Code::Cancelled, authenticated: false, .. }
+                ),
+                "{e:?}"
+            );
         }
     }
     // A certificate from another CA: refused too.
@@ -657,7 +719,13 @@ async fn grpc_mtls_requires_a_client_certificate() {
         Err(e) => assert!(matches!(e, SdkError::Transport(_)), "{e}"),
         Ok(c) => {
             let e = c.generate_random(random).await.expect_err("a certificate from another CA must be refused");
-            assert!(matches!(e, SdkError::Transport(_) | SdkError::Status { code: Code::Unavailable | Code::Unknown | Code::Cancelled, authenticated: false, .. }), "{e:?}");
+            assert!(
+                matches!(
+                    e,
+                    SdkError::Transport(_) | SdkError::Status { code: Code::Unavailable | Code::Unknown | Code::Cancelled, authenticated: false, .. }
+                ),
+                "{e:?}"
+            );
         }
     }
     // With a certificate from the configured CA: served, and the API authenticator still applies.

@@ -58,7 +58,8 @@ fn random_and_mutated_frames_get_error_replies_and_never_crash_the_ta() {
         (s, private)
     };
     // Valid requests to mutate (no PIN checks: those are deliberately slow).
-    let corpus: Vec<Vec<u8>> = [Request::GetTokenInfo { slot: 0 },
+    let corpus: Vec<Vec<u8>> = [
+        Request::GetTokenInfo { slot: 0 },
         Request::OpenSession { slot: 0, flags: CKF_SERIAL_SESSION | CKF_RW_SESSION },
         Request::GetSessionInfo { session },
         Request::Sign { session, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key, data: b"hello".to_vec() },
@@ -75,7 +76,8 @@ fn random_and_mutated_frames_get_error_replies_and_never_crash_the_ta() {
         },
         Request::GetAttributeValue { session, object: key, types: vec![CKA_LABEL, CKA_VALUE, CKA_EC_POINT] },
         Request::GenerateRandom { session, len: 32 },
-        Request::Digest { session, mechanism: Mechanism::new(CKM_SM3), data: vec![0; 64] }]
+        Request::Digest { session, mechanism: Mechanism::new(CKM_SM3), data: vec![0; 64] },
+    ]
     .iter()
     .enumerate()
     .map(|(i, r)| encode_request(i as u32 + 10, r))

@@ -29,7 +29,12 @@ fn text(o: &Output) -> String {
 
 fn ok(bin_name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     let o = run(bin_name, args);
-    assert!(o.status.success(), "{bin_name} {:?} failed:\n{}", args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>(), text(&o));
+    assert!(
+        o.status.success(),
+        "{bin_name} {:?} failed:\n{}",
+        args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>(),
+        text(&o)
+    );
     text(&o)
 }
 
@@ -53,7 +58,8 @@ fn attest(ca: &CaProcess, dir: &Path, tag: &str) -> Attested {
         r => panic!("unexpected {r:?}"),
     };
     let anchor = write(dir, &format!("{tag}-anchor.pem"), sim_report_key(&ca.state_dir.join("platform"), "pem").as_bytes());
-    let policy = write(dir, &format!("{tag}-policy.toml"), format!("allowed_measurements = [\"{measurement}\"]\nallow_simulation = true\n").as_bytes());
+    let policy =
+        write(dir, &format!("{tag}-policy.toml"), format!("allowed_measurements = [\"{measurement}\"]\nallow_simulation = true\n").as_bytes());
     let report = dir.join(format!("{tag}-report.bin"));
     ok("teehsm", &[&"attest", &"fetch", &"--socket", &ca.socket, &"--out", &report]);
     Attested { report, anchor, policy }
@@ -63,8 +69,26 @@ fn wrap(signing_key: &Path, t: &Attested, key_file: &Path, label: &str, out: &Pa
     run(
         "teehsm-console",
         &[
-            &"keydist", &"wrap", &"--signing-key", &signing_key, &"--report", &t.report, &"--policy", &t.policy, &"--trust-anchor", &t.anchor,
-            &"--key-file", &key_file, &"--key-type", &"aes", &"--label", &label, &"--usage", &"encrypt,decrypt", &"--out", &out,
+            &"keydist",
+            &"wrap",
+            &"--signing-key",
+            &signing_key,
+            &"--report",
+            &t.report,
+            &"--policy",
+            &t.policy,
+            &"--trust-anchor",
+            &t.anchor,
+            &"--key-file",
+            &key_file,
+            &"--key-type",
+            &"aes",
+            &"--label",
+            &label,
+            &"--usage",
+            &"encrypt,decrypt",
+            &"--out",
+            &out,
         ],
     )
 }
@@ -114,7 +138,27 @@ fn a_console_wrapped_key_reaches_only_its_attested_ta_once() {
     let env = dir.join("a.env");
 
     // Before the SO trusts the console, the TA refuses its envelopes.
-    ok("teehsm-console", &[&"keydist", &"wrap", &"--signing-key", &signing_key, &"--report", &a.report, &"--policy", &a.policy, &"--trust-anchor", &a.anchor, &"--key-file", &key_file, &"--label", &"early", &"--out", &env]);
+    ok(
+        "teehsm-console",
+        &[
+            &"keydist",
+            &"wrap",
+            &"--signing-key",
+            &signing_key,
+            &"--report",
+            &a.report,
+            &"--policy",
+            &a.policy,
+            &"--trust-anchor",
+            &a.anchor,
+            &"--key-file",
+            &key_file,
+            &"--label",
+            &"early",
+            &"--out",
+            &env,
+        ],
+    );
     let o = import(&ca, &user_pin, &env);
     assert!(!o.status.success() && text(&o).contains("TEEHSM_KEYDIST_UNTRUSTED"), "{}", text(&o));
 
@@ -177,7 +221,9 @@ fn a_console_wrapped_key_reaches_only_its_attested_ta_once() {
         libc::kill(old_ta, libc::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ta_pid_of(ca.pid()).is_none_or(|p| p == old_ta) || teehsm_wire::client::Client::connect(&ca.socket, "probe").and_then(|mut c| c.call(&Request::GetTaInfo)).is_err() {
+    while ta_pid_of(ca.pid()).is_none_or(|p| p == old_ta)
+        || teehsm_wire::client::Client::connect(&ca.socket, "probe").and_then(|mut c| c.call(&Request::GetTaInfo)).is_err()
+    {
         assert!(Instant::now() < deadline, "the CA did not restart its TA in 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -231,19 +277,75 @@ fn teehsm_csr_makes_a_request_openssl_verifies_and_the_issued_certificate_import
     let (_, private) = gen_pair(&mut c, &p256_pair(s, "csr-key", true)).expect("P-256 pair");
 
     let csr = dir.join("req.pem");
-    ok("teehsm", &[&"csr", &"--socket", &ca.socket, &"--pin-file", &user_pin, &"--label", &"csr-key", &"--subject", &"CN=e2e.example,O=teehsm", &"--out", &csr]);
+    ok(
+        "teehsm",
+        &[
+            &"csr",
+            &"--socket",
+            &ca.socket,
+            &"--pin-file",
+            &user_pin,
+            &"--label",
+            &"csr-key",
+            &"--subject",
+            &"CN=e2e.example,O=teehsm",
+            &"--out",
+            &csr,
+        ],
+    );
     let out = ok("openssl", &[&"req", &"-in", &csr, &"-verify", &"-noout", &"-subject"]);
     assert!(out.contains("verify OK") && out.contains("CN = e2e.example"), "{out}");
     // A label no key has: a clear error.
-    let o = run("teehsm", &[&"csr", &"--socket", &ca.socket, &"--pin-file", &user_pin, &"--label", &"nope", &"--subject", &"CN=x", &"--out", &dir.join("x.pem")]);
+    let o = run(
+        "teehsm",
+        &[&"csr", &"--socket", &ca.socket, &"--pin-file", &user_pin, &"--label", &"nope", &"--subject", &"CN=x", &"--out", &dir.join("x.pem")],
+    );
     assert!(!o.status.success() && text(&o).contains("no private key labelled"), "{}", text(&o));
 
     // Issue it with a throw-away CA, then import the certificate next to the key.
     let ca_key = dir.join("ca.key");
     let ca_cert = dir.join("ca.pem");
-    ok("openssl", &[&"req", &"-x509", &"-newkey", &"ec", &"-pkeyopt", &"ec_paramgen_curve:P-256", &"-nodes", &"-keyout", &ca_key, &"-out", &ca_cert, &"-subj", &"/CN=test CA", &"-days", &"1"]);
+    ok(
+        "openssl",
+        &[
+            &"req",
+            &"-x509",
+            &"-newkey",
+            &"ec",
+            &"-pkeyopt",
+            &"ec_paramgen_curve:P-256",
+            &"-nodes",
+            &"-keyout",
+            &ca_key,
+            &"-out",
+            &ca_cert,
+            &"-subj",
+            &"/CN=test CA",
+            &"-days",
+            &"1",
+        ],
+    );
     let cert = dir.join("cert.der");
-    ok("openssl", &[&"x509", &"-req", &"-in", &csr, &"-CA", &ca_cert, &"-CAkey", &ca_key, &"-CAcreateserial", &"-days", &"1", &"-outform", &"DER", &"-out", &cert]);
+    ok(
+        "openssl",
+        &[
+            &"x509",
+            &"-req",
+            &"-in",
+            &csr,
+            &"-CA",
+            &ca_cert,
+            &"-CAkey",
+            &ca_key,
+            &"-CAcreateserial",
+            &"-days",
+            &"1",
+            &"-outform",
+            &"DER",
+            &"-out",
+            &cert,
+        ],
+    );
     let der = std::fs::read(&cert).unwrap();
     let id = match c.call(&Request::GetAttributeValue { session: s, object: private, types: vec![CKA_ID] }).unwrap() {
         Reply::Attributes(v) => v[0].value.clone(),

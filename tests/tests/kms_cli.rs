@@ -133,7 +133,19 @@ fn kms_cli_end_to_end() {
     expect_exit(&kms.run(me, &[&"verify", &"cli/sm2", &"--in", &data, &"--signature", &sm2_sig]), 0);
     expect_exit(&kms.run(me, &[&"verify", &"cli/sm2", &"--in", &tampered, &"--signature", &sm2_sig]), 1);
     let (ok, out) = openssl(&[
-        &"pkeyutl", &"-verify", &"-pubin", &"-inkey", &sm2_pub, &"-rawin", &"-in", &data, &"-sigfile", &sm2_sig, &"-digest", &"sm3", &"-pkeyopt",
+        &"pkeyutl",
+        &"-verify",
+        &"-pubin",
+        &"-inkey",
+        &sm2_pub,
+        &"-rawin",
+        &"-in",
+        &data,
+        &"-sigfile",
+        &sm2_sig,
+        &"-digest",
+        &"sm3",
+        &"-pkeyopt",
         &"distid:1234567812345678",
     ]);
     assert!(ok && out.contains("Signature Verified Successfully"), "openssl rejected the SM2 signature: {out}");
@@ -142,7 +154,19 @@ fn kms_cli_end_to_end() {
     expect_exit(&kms.run(me, &[&"verify", &"cli/sm2", &"--in", &data, &"--signature", &sm2_alice, &"--sm2-id", &"alice@example.com"]), 0);
     expect_exit(&kms.run(me, &[&"verify", &"cli/sm2", &"--in", &data, &"--signature", &sm2_alice]), 1);
     let (ok, out) = openssl(&[
-        &"pkeyutl", &"-verify", &"-pubin", &"-inkey", &sm2_pub, &"-rawin", &"-in", &data, &"-sigfile", &sm2_alice, &"-digest", &"sm3", &"-pkeyopt",
+        &"pkeyutl",
+        &"-verify",
+        &"-pubin",
+        &"-inkey",
+        &sm2_pub,
+        &"-rawin",
+        &"-in",
+        &data,
+        &"-sigfile",
+        &sm2_alice,
+        &"-digest",
+        &"sm3",
+        &"-pkeyopt",
         &"distid:alice@example.com",
     ]);
     assert!(ok && out.contains("Signature Verified Successfully"), "openssl rejected the SM2 signature with ID alice@example.com: {out}");

@@ -189,7 +189,9 @@ fn sm2_sm3_signature_verifies_in_openssl() {
     let verify = |sig: &[u8], id: &str| {
         w.write("sig.der", rs_to_der(sig));
         let distid = format!("distid:{id}");
-        w.openssl(&["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-digest", "sm3", "-in", "msg", "-sigfile", "sig.der", "-pkeyopt", &distid])
+        w.openssl(&[
+            "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-digest", "sm3", "-in", "msg", "-sigfile", "sig.der", "-pkeyopt", &distid,
+        ])
     };
 
     // CKM_SM2_SM3 (0x80000B22) without a parameter: the default user ID.
@@ -225,8 +227,10 @@ const SM4_CBC_CT: &str = "78ebb11cc40b0a48312aaeb2040244cb4cb7016951909226979b0d
 /// RFC 8998 appendix A.1 (SM4-GCM).
 const SM4_GCM_IV: &str = "00001234567800000000abcd";
 const SM4_GCM_AAD: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
-const SM4_GCM_PT: &str = "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbccccccccccccccccddddddddddddddddeeeeeeeeeeeeeeeeffffffffffffffffeeeeeeeeeeeeeeeeaaaaaaaaaaaaaaaa";
-const SM4_GCM_CT: &str = "17f399f08c67d5ee19d0dc9969c4bb7d5fd46fd3756489069157b282bb200735d82710ca5c22f0ccfa7cbf93d496ac15a56834cbcf98c397b4024a2691233b8d";
+const SM4_GCM_PT: &str =
+    "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbccccccccccccccccddddddddddddddddeeeeeeeeeeeeeeeeffffffffffffffffeeeeeeeeeeeeeeeeaaaaaaaaaaaaaaaa";
+const SM4_GCM_CT: &str =
+    "17f399f08c67d5ee19d0dc9969c4bb7d5fd46fd3756489069157b282bb200735d82710ca5c22f0ccfa7cbf93d496ac15a56834cbcf98c397b4024a2691233b8d";
 const SM4_GCM_TAG: &str = "83de3541e4c2b58177e065a9bf7b62ec";
 
 fn h(s: &str) -> Vec<u8> {
@@ -349,7 +353,17 @@ fn rsa_pss_verifies_in_openssl() {
     let sig = s.sign(&Mechanism::Sha256RsaPkcsPss(pss), private, MSG).expect("C_Sign CKM_SHA256_RSA_PKCS_PSS");
     w.write("sig", &sig);
     let out = w.openssl_ok(&[
-        "dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-verify", "pub.pem", "-signature", "sig", "msg",
+        "dgst",
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+        "-verify",
+        "pub.pem",
+        "-signature",
+        "sig",
+        "msg",
     ]);
     assert!(String::from_utf8_lossy(&out).contains("Verified OK"));
 
@@ -359,8 +373,21 @@ fn rsa_pss_verifies_in_openssl() {
     let sig = s.sign(&Mechanism::RsaPkcsPss(pss), private, &digest).expect("C_Sign CKM_RSA_PKCS_PSS");
     w.write("sig2", &sig);
     let out = w.openssl(&[
-        "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-in", "digest", "-sigfile", "sig2", "-pkeyopt", "digest:sha256", "-pkeyopt",
-        "rsa_padding_mode:pss", "-pkeyopt", "rsa_pss_saltlen:32",
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        "pub.pem",
+        "-in",
+        "digest",
+        "-sigfile",
+        "sig2",
+        "-pkeyopt",
+        "digest:sha256",
+        "-pkeyopt",
+        "rsa_padding_mode:pss",
+        "-pkeyopt",
+        "rsa_pss_saltlen:32",
     ]);
     assert!(out.status.success(), "OpenSSL rejects CKM_RSA_PKCS_PSS: {}", String::from_utf8_lossy(&out.stderr));
     // A PSS hash other than the mechanism's is a parameter error.
@@ -375,7 +402,17 @@ fn rsa_pss_verifies_in_openssl() {
         Ok(sig) => {
             w.write("sig20", &sig);
             let out = w.openssl_ok(&[
-                "dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:20", "-verify", "pub.pem", "-signature", "sig20", "msg",
+                "dgst",
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:20",
+                "-verify",
+                "pub.pem",
+                "-signature",
+                "sig20",
+                "msg",
             ]);
             assert!(String::from_utf8_lossy(&out).contains("Verified OK"));
         }
@@ -519,7 +556,16 @@ fn raw_p256_with(r: &Raw, s: sys::CK_SESSION_HANDLE, label: &[u8], extra: &[sys:
     let (mut pub_h, mut priv_h) = (0, 0);
     let rv = p11!(
         r,
-        C_GenerateKeyPair(s, &mut m, public.as_ptr() as *mut _, public.len() as _, private.as_ptr() as *mut _, private.len() as _, &mut pub_h, &mut priv_h)
+        C_GenerateKeyPair(
+            s,
+            &mut m,
+            public.as_ptr() as *mut _,
+            public.len() as _,
+            private.as_ptr() as *mut _,
+            private.len() as _,
+            &mut pub_h,
+            &mut priv_h
+        )
     );
     assert_eq!(rv, sys::CKR_OK, "C_GenerateKeyPair: {}", rv_name(rv));
     (pub_h, priv_h)
@@ -570,7 +616,11 @@ fn null_pointers_are_arguments_bad() {
     e.rv("C_SignInit", p11!(r, C_SignInit(s, &mut m, key)), sys::CKR_OK);
     e.rv("C_Sign(s, data, len, sig, NULL pulSignatureLen)", p11!(r, C_Sign(s, MSG.as_ptr() as *mut u8, MSG.len() as _, null_mut(), null_mut())), bad);
     // That C_Sign ended the operation (only BUFFER_TOO_SMALL and a length query keep it).
-    e.rv("C_Sign after a failed C_Sign", p11!(r, C_Sign(s, MSG.as_ptr() as *mut u8, MSG.len() as _, null_mut(), &mut n)), sys::CKR_OPERATION_NOT_INITIALIZED);
+    e.rv(
+        "C_Sign after a failed C_Sign",
+        p11!(r, C_Sign(s, MSG.as_ptr() as *mut u8, MSG.len() as _, null_mut(), &mut n)),
+        sys::CKR_OPERATION_NOT_INITIALIZED,
+    );
     e.rv("C_SignInit", p11!(r, C_SignInit(s, &mut m, key)), sys::CKR_OK);
     e.rv("C_Sign(s, NULL data, 10, ..)", p11!(r, C_Sign(s, null_mut(), 10, null_mut(), &mut n)), bad);
     let empty = sys::CK_ATTRIBUTE { type_: sys::CKA_CLASS, pValue: null_mut(), ulValueLen: 0 };
@@ -716,7 +766,13 @@ fn sign_length_query_keeps_the_operation() {
     let key_bytes = h(SM4_KEY);
     let (t, f): (sys::CK_BBOOL, sys::CK_BBOOL) = (sys::CK_TRUE, sys::CK_FALSE);
     let (class, kt) = (sys::CKO_SECRET_KEY, ck::CKK_SM4 as sys::CK_KEY_TYPE);
-    let tmpl = [attr(sys::CKA_CLASS, &class), attr(sys::CKA_KEY_TYPE, &kt), attr(sys::CKA_TOKEN, &f), attr(sys::CKA_ENCRYPT, &t), bytes_attr(sys::CKA_VALUE, &key_bytes)];
+    let tmpl = [
+        attr(sys::CKA_CLASS, &class),
+        attr(sys::CKA_KEY_TYPE, &kt),
+        attr(sys::CKA_TOKEN, &f),
+        attr(sys::CKA_ENCRYPT, &t),
+        bytes_attr(sys::CKA_VALUE, &key_bytes),
+    ];
     let mut key: sys::CK_OBJECT_HANDLE = 0;
     e.rv("C_CreateObject SM4", p11!(r, C_CreateObject(s, tmpl.as_ptr() as *mut _, tmpl.len() as _, &mut key)), sys::CKR_OK);
     let mut iv = h(SM4_CBC_IV);
@@ -798,7 +854,11 @@ fn run_child(child: &str, set: &[(&str, &std::ffi::OsStr)], unset: &[&str]) {
     let out = cmd.output().expect("re-run the test binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stdout.contains("1 passed"), "child test {child} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child test {child} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
 }
 
 fn in_child() -> bool {
@@ -1044,7 +1104,11 @@ fn init_with_null_mechanism_cancels_the_operation() {
     let mut sig = [0u8; 64];
     e.rv("C_SignInit", p11!(r, C_SignInit(s, &mut m, key)), sys::CKR_OK);
     e.rv("C_SignInit(NULL) with an active operation", p11!(r, C_SignInit(s, null_mut(), key)), sys::CKR_OK);
-    e.rv("C_Sign after the cancel", p11!(r, C_Sign(s, MSG.as_ptr() as *mut u8, MSG.len() as _, sig.as_mut_ptr(), &mut len)), sys::CKR_OPERATION_NOT_INITIALIZED);
+    e.rv(
+        "C_Sign after the cancel",
+        p11!(r, C_Sign(s, MSG.as_ptr() as *mut u8, MSG.len() as _, sig.as_mut_ptr(), &mut len)),
+        sys::CKR_OPERATION_NOT_INITIALIZED,
+    );
     e.rv("C_SignInit after the cancel", p11!(r, C_SignInit(s, &mut m, key)), sys::CKR_OK);
     let mut d = mech(sys::CKM_SHA256);
     e.rv("C_DigestInit", p11!(r, C_DigestInit(s, &mut d)), sys::CKR_OK);
@@ -1078,7 +1142,11 @@ fn derive_key_with_null_handle_pointer_makes_no_key() {
         ulPublicDataLen: peer_point.len() as _,
         pPublicData: peer_point.as_ptr() as *mut u8,
     };
-    let mut m = sys::CK_MECHANISM { mechanism: sys::CKM_ECDH1_DERIVE, pParameter: (&mut params as *mut sys::CK_ECDH1_DERIVE_PARAMS).cast(), ulParameterLen: std::mem::size_of::<sys::CK_ECDH1_DERIVE_PARAMS>() as _ };
+    let mut m = sys::CK_MECHANISM {
+        mechanism: sys::CKM_ECDH1_DERIVE,
+        pParameter: (&mut params as *mut sys::CK_ECDH1_DERIVE_PARAMS).cast(),
+        ulParameterLen: std::mem::size_of::<sys::CK_ECDH1_DERIVE_PARAMS>() as _,
+    };
     let (f, t): (sys::CK_BBOOL, sys::CK_BBOOL) = (sys::CK_FALSE, sys::CK_TRUE);
     let (class, kt, len) = (sys::CKO_SECRET_KEY, sys::CKK_GENERIC_SECRET, 32 as sys::CK_ULONG);
     let label = b"p11-orphan-derived-key";
@@ -1092,7 +1160,11 @@ fn derive_key_with_null_handle_pointer_makes_no_key() {
         bytes_attr(sys::CKA_LABEL, label),
     ];
     let mut e = Expect::default();
-    e.rv("C_DeriveKey(ECDH, phKey NULL)", p11!(r, C_DeriveKey(s, &mut m, ours, tmpl.as_ptr() as *mut _, tmpl.len() as _, null_mut())), sys::CKR_ARGUMENTS_BAD);
+    e.rv(
+        "C_DeriveKey(ECDH, phKey NULL)",
+        p11!(r, C_DeriveKey(s, &mut m, ours, tmpl.as_ptr() as *mut _, tmpl.len() as _, null_mut())),
+        sys::CKR_ARGUMENTS_BAD,
+    );
     let find = [bytes_attr(sys::CKA_LABEL, label)];
     e.rv("C_FindObjectsInit(label)", p11!(r, C_FindObjectsInit(s, find.as_ptr() as *mut _, 1)), sys::CKR_OK);
     let mut found = [0 as sys::CK_OBJECT_HANDLE; 4];
@@ -1281,7 +1353,11 @@ fn slot_token_and_library_info() {
     e.rv("C_GetMechanismList(4242)", p11!(r, C_GetMechanismList(bad, null_mut(), &mut n)), sys::CKR_SLOT_ID_INVALID);
     let mut h: sys::CK_SESSION_HANDLE = 0;
     e.rv("C_OpenSession(4242)", p11!(r, C_OpenSession(bad, sys::CKF_SERIAL_SESSION, null_mut(), None, &mut h)), sys::CKR_SLOT_ID_INVALID);
-    e.rv("C_OpenSession without CKF_SERIAL_SESSION", p11!(r, C_OpenSession(slot, 0, null_mut(), None, &mut h)), sys::CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+    e.rv(
+        "C_OpenSession without CKF_SERIAL_SESSION",
+        p11!(r, C_OpenSession(slot, 0, null_mut(), None, &mut h)),
+        sys::CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+    );
     // Random bytes.
     let s = raw_session(&r, slot);
     let mut rnd = [0u8; 64];
@@ -1529,7 +1605,11 @@ fn kbkdf_counter_mode_with_additional_keys() {
     };
     let mut e = Expect::default();
     let mut primary: sys::CK_OBJECT_HANDLE = 0;
-    e.rv("C_DeriveKey(SP800_108_COUNTER_KDF)", p11!(r, C_DeriveKey(s, &mut m, base, tmpl.as_ptr() as *mut _, tmpl.len() as _, &mut primary)), sys::CKR_OK);
+    e.rv(
+        "C_DeriveKey(SP800_108_COUNTER_KDF)",
+        p11!(r, C_DeriveKey(s, &mut m, base, tmpl.as_ptr() as *mut _, tmpl.len() as _, &mut primary)),
+        sys::CKR_OK,
+    );
     e.eq("additional key handles written back", h1 != 0 && h2 != 0 && h1 != h2 && h1 != primary && h2 != primary, true);
     // The KDF output: K(i) = HMAC-SHA256(base, [i]32 || label || [384]32).
     // PKCS#11 3.0: no two keys share a PRF output block, so each key starts
@@ -1550,7 +1630,9 @@ fn kbkdf_counter_mode_with_additional_keys() {
         e.rv(&format!("CKA_VALUE of the {name} key"), p11!(r, C_GetAttributeValue(s, h, a.as_mut_ptr(), 1)), sys::CKR_OK);
         e.eq(&format!("{name} key = KDF output bytes {range:?}"), hex::encode(v), hex::encode(&stream[range]));
         // Every usage attribute of a secret key is there (false unless the template set it).
-        for (ty, an) in [(sys::CKA_SIGN, "CKA_SIGN"), (sys::CKA_VERIFY, "CKA_VERIFY"), (sys::CKA_DERIVE, "CKA_DERIVE"), (sys::CKA_ENCRYPT, "CKA_ENCRYPT")] {
+        for (ty, an) in
+            [(sys::CKA_SIGN, "CKA_SIGN"), (sys::CKA_VERIFY, "CKA_VERIFY"), (sys::CKA_DERIVE, "CKA_DERIVE"), (sys::CKA_ENCRYPT, "CKA_ENCRYPT")]
+        {
             let mut b: sys::CK_BBOOL = 0xAA;
             let mut a = [out_attr(ty, &mut b)];
             e.rv(&format!("{an} of the {name} key"), p11!(r, C_GetAttributeValue(s, h, a.as_mut_ptr(), 1)), sys::CKR_OK);
@@ -1577,7 +1659,11 @@ fn array_attributes_round_trip() {
     let allowed: [sys::CK_MECHANISM_TYPE; 2] = [sys::CKM_AES_CBC_PAD, sys::CKM_AES_GCM];
     let inner = [attr(sys::CKA_EXTRACTABLE, &f), attr(sys::CKA_SENSITIVE, &t)];
     let extra = [
-        sys::CK_ATTRIBUTE { type_: sys::CKA_ALLOWED_MECHANISMS, pValue: allowed.as_ptr() as *mut c_void, ulValueLen: std::mem::size_of_val(&allowed) as _ },
+        sys::CK_ATTRIBUTE {
+            type_: sys::CKA_ALLOWED_MECHANISMS,
+            pValue: allowed.as_ptr() as *mut c_void,
+            ulValueLen: std::mem::size_of_val(&allowed) as _,
+        },
         sys::CK_ATTRIBUTE { type_: sys::CKA_WRAP_TEMPLATE, pValue: inner.as_ptr() as *mut c_void, ulValueLen: std::mem::size_of_val(&inner) as _ },
     ];
     let key = secret_key(&r, s, sys::CKK_AES, &[7u8; 16], &extra);
@@ -1755,7 +1841,8 @@ fn child_initialize_arguments() {
     let mut info: sys::CK_INFO = unsafe { std::mem::zeroed() };
     e.rv("C_GetInfo before C_Initialize", p11!(r, C_GetInfo(&mut info)), sys::CKR_CRYPTOKI_NOT_INITIALIZED);
     e.rv("C_Finalize before C_Initialize", p11!(r, C_Finalize(null_mut())), sys::CKR_CRYPTOKI_NOT_INITIALIZED);
-    let base = sys::CK_C_INITIALIZE_ARGS { CreateMutex: None, DestroyMutex: None, LockMutex: None, UnlockMutex: None, flags: 0, pReserved: null_mut() };
+    let base =
+        sys::CK_C_INITIALIZE_ARGS { CreateMutex: None, DestroyMutex: None, LockMutex: None, UnlockMutex: None, flags: 0, pReserved: null_mut() };
     let mut x = 0u8;
     let mut a = sys::CK_C_INITIALIZE_ARGS { pReserved: (&mut x as *mut u8).cast(), ..base };
     e.rv("C_Initialize(pReserved set)", p11!(r, C_Initialize((&mut a as *mut sys::CK_C_INITIALIZE_ARGS).cast())), sys::CKR_ARGUMENTS_BAD);
@@ -1769,7 +1856,11 @@ fn child_initialize_arguments() {
         ..base
     };
     let mut a = all;
-    e.rv("C_Initialize(mutex functions, no OS locking)", p11!(r, C_Initialize((&mut a as *mut sys::CK_C_INITIALIZE_ARGS).cast())), sys::CKR_CANT_LOCK);
+    e.rv(
+        "C_Initialize(mutex functions, no OS locking)",
+        p11!(r, C_Initialize((&mut a as *mut sys::CK_C_INITIALIZE_ARGS).cast())),
+        sys::CKR_CANT_LOCK,
+    );
     let mut a = sys::CK_C_INITIALIZE_ARGS { flags: sys::CKF_OS_LOCKING_OK, ..all };
     e.rv("C_Initialize(mutex functions + CKF_OS_LOCKING_OK)", p11!(r, C_Initialize((&mut a as *mut sys::CK_C_INITIALIZE_ARGS).cast())), sys::CKR_OK);
     let mut n: sys::CK_ULONG = 0;
@@ -1816,10 +1907,24 @@ fn wrap_unwrap_copy_and_encapsulate() {
     let mut wrapped = [0u8; 24];
     e.rv("C_WrapKey", p11!(r, C_WrapKey(s, &mut kw, kek, key, wrapped.as_mut_ptr(), &mut n)), sys::CKR_OK);
     let label = b"p11-unwrapped";
-    let un_t = [attr(sys::CKA_CLASS, &class), attr(sys::CKA_KEY_TYPE, &aes), attr(sys::CKA_TOKEN, &f), attr(sys::CKA_ENCRYPT, &t), bytes_attr(sys::CKA_LABEL, label)];
+    let un_t = [
+        attr(sys::CKA_CLASS, &class),
+        attr(sys::CKA_KEY_TYPE, &aes),
+        attr(sys::CKA_TOKEN, &f),
+        attr(sys::CKA_ENCRYPT, &t),
+        bytes_attr(sys::CKA_LABEL, label),
+    ];
     let mut un = 0;
-    e.rv("C_UnwrapKey", p11!(r, C_UnwrapKey(s, &mut kw, kek, wrapped.as_mut_ptr(), 24, un_t.as_ptr() as *mut _, un_t.len() as _, &mut un)), sys::CKR_OK);
-    e.rv("C_UnwrapKey(NULL phKey)", p11!(r, C_UnwrapKey(s, &mut kw, kek, wrapped.as_mut_ptr(), 24, un_t.as_ptr() as *mut _, un_t.len() as _, null_mut())), sys::CKR_ARGUMENTS_BAD);
+    e.rv(
+        "C_UnwrapKey",
+        p11!(r, C_UnwrapKey(s, &mut kw, kek, wrapped.as_mut_ptr(), 24, un_t.as_ptr() as *mut _, un_t.len() as _, &mut un)),
+        sys::CKR_OK,
+    );
+    e.rv(
+        "C_UnwrapKey(NULL phKey)",
+        p11!(r, C_UnwrapKey(s, &mut kw, kek, wrapped.as_mut_ptr(), 24, un_t.as_ptr() as *mut _, un_t.len() as _, null_mut())),
+        sys::CKR_ARGUMENTS_BAD,
+    );
     // Both keys encrypt alike.
     let block = [0x42u8; 16];
     let mut ecb = mech(sys::CKM_AES_ECB);
@@ -1858,7 +1963,11 @@ fn wrap_unwrap_copy_and_encapsulate() {
     let priv_t = [attr(sys::CKA_TOKEN, &f), attr(sys::CKA_DECAPSULATE, &t)];
     let mut kg = mech(sys::CKM_ML_KEM_KEY_PAIR_GEN);
     let (mut pk, mut sk) = (0, 0);
-    e.rv("C_GenerateKeyPair(ML-KEM-768)", p11!(r, C_GenerateKeyPair(s, &mut kg, pub_t.as_ptr() as *mut _, 3, priv_t.as_ptr() as *mut _, 2, &mut pk, &mut sk)), sys::CKR_OK);
+    e.rv(
+        "C_GenerateKeyPair(ML-KEM-768)",
+        p11!(r, C_GenerateKeyPair(s, &mut kg, pub_t.as_ptr() as *mut _, 3, priv_t.as_ptr() as *mut _, 2, &mut pk, &mut sk)),
+        sys::CKR_OK,
+    );
     let generic = sys::CKK_GENERIC_SECRET;
     let ss_label = b"p11-kem-secret";
     let ss_t = [

@@ -112,12 +112,8 @@ fn p256_ecdsa_both_ways() {
     let point = spki[spki.len() - 65..].to_vec();
     openssl_ok(&["dgst", "-sha256", "-sign", "k.pem", "-out", "osig.der", "msg"], &e.work);
     let osig = der_to_rs(&std::fs::read(e.work.join("osig.der")).unwrap());
-    let key = import_public(
-        &mut c,
-        s,
-        CKK_EC,
-        vec![Attribute::new(CKA_EC_PARAMS, P256_OID.to_vec()), Attribute::new(CKA_EC_POINT, tlv(0x04, &point))],
-    );
+    let key =
+        import_public(&mut c, s, CKK_EC, vec![Attribute::new(CKA_EC_PARAMS, P256_OID.to_vec()), Attribute::new(CKA_EC_POINT, tlv(0x04, &point))]);
     ta_verify(&mut c, s, key, Mechanism::new(CKM_ECDSA_SHA256), osig.clone()).expect("TA verifies OpenSSL's ECDSA signature");
     let mut bad = osig;
     bad[40] ^= 0x80;
@@ -143,8 +139,22 @@ fn sm2_default_id_both_ways() {
     std::fs::write(e.work.join("sig.der"), rs_to_der(&sig)).unwrap();
     let verify = |sigfile: &str| {
         openssl(
-            &["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-digest", "sm3", "-in", "msg", "-sigfile", sigfile,
-              "-pkeyopt", "distid:1234567812345678"],
+            &[
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "pub.pem",
+                "-rawin",
+                "-digest",
+                "sm3",
+                "-in",
+                "msg",
+                "-sigfile",
+                sigfile,
+                "-pkeyopt",
+                "distid:1234567812345678",
+            ],
             &e.work,
         )
     };
@@ -159,17 +169,12 @@ fn sm2_default_id_both_ways() {
     let spki = openssl_ok(&["pkey", "-in", "k.pem", "-pubout", "-outform", "DER"], &e.work);
     let point = spki[spki.len() - 65..].to_vec();
     openssl_ok(
-        &["pkeyutl", "-sign", "-inkey", "k.pem", "-rawin", "-digest", "sm3", "-in", "msg", "-out", "osig.der",
-          "-pkeyopt", "distid:1234567812345678"],
+        &["pkeyutl", "-sign", "-inkey", "k.pem", "-rawin", "-digest", "sm3", "-in", "msg", "-out", "osig.der", "-pkeyopt", "distid:1234567812345678"],
         &e.work,
     );
     let osig = der_to_rs(&std::fs::read(e.work.join("osig.der")).unwrap());
-    let key = import_public(
-        &mut c,
-        s,
-        CKK_SM2,
-        vec![Attribute::new(CKA_EC_PARAMS, SM2_OID.to_vec()), Attribute::new(CKA_EC_POINT, tlv(0x04, &point))],
-    );
+    let key =
+        import_public(&mut c, s, CKK_SM2, vec![Attribute::new(CKA_EC_PARAMS, SM2_OID.to_vec()), Attribute::new(CKA_EC_POINT, tlv(0x04, &point))]);
     ta_verify(&mut c, s, key, Mechanism::new(CKM_SM2_SM3), osig.clone()).expect("TA verifies OpenSSL's SM2 signature");
     // The same signature under another user ID must not verify.
     let other = Mechanism::with(CKM_SM2_SM3, MechParam::Sm2 { user_id: b"alice@bank".to_vec() });
@@ -211,12 +216,7 @@ fn rsa2048_pkcs1_and_pss_both_ways() {
     openssl_ok(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"], &e.work);
     let modulus = String::from_utf8(openssl_ok(&["rsa", "-in", "k.pem", "-noout", "-modulus"], &e.work)).unwrap();
     let n = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
-    let key = import_public(
-        &mut c,
-        s,
-        CKK_RSA,
-        vec![Attribute::new(CKA_MODULUS, n), Attribute::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1])],
-    );
+    let key = import_public(&mut c, s, CKK_RSA, vec![Attribute::new(CKA_MODULUS, n), Attribute::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1])]);
     openssl_ok(&["dgst", "-sha256", "-sign", "k.pem", "-out", "osig", "msg"], &e.work);
     let osig = std::fs::read(e.work.join("osig")).unwrap();
     ta_verify(&mut c, s, key, Mechanism::new(CKM_SHA256_RSA_PKCS), osig).expect("TA verifies OpenSSL's PKCS#1 v1.5 signature");

@@ -146,9 +146,7 @@ impl<'a> Reader<'a> {
     }
     pub fn string(&mut self, what: &'static str, limit: usize) -> Result<String, DecodeError> {
         let b = self.bytes_ref(what, limit)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Invalid { what, why: "not UTF-8" })
+        std::str::from_utf8(b).map(str::to_owned).map_err(|_| DecodeError::Invalid { what, why: "not UTF-8" })
     }
     /// A count prefix for a list whose items take at least `min_item_len`
     /// bytes each; refuses counts the remaining input cannot hold.

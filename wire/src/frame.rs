@@ -19,10 +19,7 @@ pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the {MAX_FRAME_LEN}-byte limit"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds the {MAX_FRAME_LEN}-byte limit")));
     }
     buf.clear();
     buf.resize(len, 0);
@@ -53,10 +50,7 @@ pub fn read_reply_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the {MAX_FRAME_LEN}-byte limit"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds the {MAX_FRAME_LEN}-byte limit")));
     }
     if got > 4 + len {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "the peer sent bytes past its reply"));

@@ -166,7 +166,8 @@ impl Envelope {
         let body_len = b.len() - r.remaining();
         let signature = r.array("envelope signature")?;
         r.finish()?;
-        let env = Envelope { id, target, slot, token_serial, created_ms, expires_ms, signer, ephemeral_p256, mlkem_ct, template, ciphertext, signature };
+        let env =
+            Envelope { id, target, slot, token_serial, created_ms, expires_ms, signer, ephemeral_p256, mlkem_ct, template, ciphertext, signature };
         Ok((env, EnvelopeLayout { header_len, body_len }))
     }
 }

@@ -9,7 +9,6 @@ pub mod codec;
 pub mod frame;
 pub mod handoff;
 pub mod keydist;
-pub mod token_policy;
 pub mod msg;
 #[cfg(feature = "proto")]
 pub mod proto;
@@ -17,6 +16,7 @@ pub mod rv;
 pub mod spin;
 pub mod stream;
 pub mod time;
+pub mod token_policy;
 
 pub use client::Calls;
 pub use msg::*;

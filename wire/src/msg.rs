@@ -91,24 +91,59 @@ pub enum MechParam {
     None,
     /// An IV (CBC) or other opaque byte parameter.
     Bytes(Vec<u8>),
-    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: u32 },
-    Ctr { counter_bits: u32, counter_block: Vec<u8> },
-    Pss { hash: u64, mgf: u64, salt_len: u64 },
-    Oaep { hash: u64, mgf: u64, source: u64, source_data: Vec<u8> },
-    Ecdh { kdf: u64, shared_data: Vec<u8>, public_data: Vec<u8> },
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: u32,
+    },
+    Ctr {
+        counter_bits: u32,
+        counter_block: Vec<u8>,
+    },
+    Pss {
+        hash: u64,
+        mgf: u64,
+        salt_len: u64,
+    },
+    Oaep {
+        hash: u64,
+        mgf: u64,
+        source: u64,
+        source_data: Vec<u8>,
+    },
+    Ecdh {
+        kdf: u64,
+        shared_data: Vec<u8>,
+        public_data: Vec<u8>,
+    },
     /// SM2 signature user ID (Z value input); empty means the default ID.
-    Sm2 { user_id: Vec<u8> },
+    Sm2 {
+        user_id: Vec<u8>,
+    },
     /// ML-DSA signing context (PKCS#11 3.2 CK_SIGN_ADDITIONAL_CONTEXT).
-    SignContext { hedge: u64, context: Vec<u8> },
+    SignContext {
+        hedge: u64,
+        context: Vec<u8>,
+    },
     /// CK_EDDSA_PARAMS: Ed25519ph/Ed448ph when `prehash`, with an optional context.
-    Eddsa { prehash: bool, context: Vec<u8> },
+    Eddsa {
+        prehash: bool,
+        context: Vec<u8>,
+    },
     /// PKCS#11 3.2 CK_HASH_SIGN_ADDITIONAL_CONTEXT (HashML-DSA with a chosen hash).
-    HashSignContext { hedge: u64, context: Vec<u8>, hash: u64 },
+    HashSignContext {
+        hedge: u64,
+        context: Vec<u8>,
+        hash: u64,
+    },
     /// A CK_ULONG parameter: a key handle (CKM_CONCATENATE_BASE_AND_KEY) or
     /// a bit index (CKM_EXTRACT_KEY_FROM_KEY).
     Ulong(u64),
     /// CK_AES_CBC_ENCRYPT_DATA_PARAMS (and the SM4 equivalent).
-    CbcEncryptData { iv: Vec<u8>, data: Vec<u8> },
+    CbcEncryptData {
+        iv: Vec<u8>,
+        data: Vec<u8>,
+    },
     /// CK_SP800_108_KDF_PARAMS / CK_SP800_108_FEEDBACK_KDF_PARAMS.
     Kbkdf(KbkdfParams),
 }
@@ -335,76 +370,225 @@ pub fn channel_aad(dir: u8, seq: u64) -> [u8; 9] {
 /// A request to the TA.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    Hello { client: String, channel: ChannelMode },
+    Hello {
+        client: String,
+        channel: ChannelMode,
+    },
     /// Makes this connection part of the application that `ticket` (from
     /// that application's Hello reply) names: it then shares that
     /// application's sessions, logins and session objects. Lets one
     /// PKCS#11 application use several connections at once.
-    JoinApp { ticket: Secret },
+    JoinApp {
+        ticket: Secret,
+    },
     GetTaInfo,
     GetSlotList,
-    GetTokenInfo { slot: u64 },
-    GetMechanismList { slot: u64 },
-    GetMechanismInfo { slot: u64, mech: u64 },
-    InitToken { slot: u64, so_pin: Secret, label: String },
-    OpenSession { slot: u64, flags: u64 },
-    CloseSession { session: u64 },
-    CloseAllSessions { slot: u64 },
-    GetSessionInfo { session: u64 },
-    Login { session: u64, user_type: u64, pin: Secret },
-    Logout { session: u64 },
-    InitPin { session: u64, pin: Secret },
-    SetPin { session: u64, old_pin: Secret, new_pin: Secret },
-    CreateObject { session: u64, template: Vec<Attribute> },
-    CopyObject { session: u64, object: u64, template: Vec<Attribute> },
-    DestroyObject { session: u64, object: u64 },
-    GetAttributeValue { session: u64, object: u64, types: Vec<u64> },
-    SetAttributeValue { session: u64, object: u64, template: Vec<Attribute> },
-    FindObjects { session: u64, template: Vec<Attribute>, max: u32 },
-    GenerateKey { session: u64, mechanism: Mechanism, template: Vec<Attribute> },
-    GenerateKeyPair { session: u64, mechanism: Mechanism, public_template: Vec<Attribute>, private_template: Vec<Attribute> },
-    Sign { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
-    Verify { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8>, signature: Vec<u8> },
-    Encrypt { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
-    Decrypt { session: u64, mechanism: Mechanism, key: u64, data: Vec<u8> },
-    Digest { session: u64, mechanism: Mechanism, data: Vec<u8> },
-    WrapKey { session: u64, mechanism: Mechanism, wrapping_key: u64, key: u64 },
-    UnwrapKey { session: u64, mechanism: Mechanism, unwrapping_key: u64, wrapped: Vec<u8>, template: Vec<Attribute> },
-    DeriveKey { session: u64, mechanism: Mechanism, base_key: u64, template: Vec<Attribute> },
-    Encapsulate { session: u64, mechanism: Mechanism, public_key: u64, template: Vec<Attribute> },
-    Decapsulate { session: u64, mechanism: Mechanism, private_key: u64, ciphertext: Vec<u8>, template: Vec<Attribute> },
-    GenerateRandom { session: u64, len: u32 },
+    GetTokenInfo {
+        slot: u64,
+    },
+    GetMechanismList {
+        slot: u64,
+    },
+    GetMechanismInfo {
+        slot: u64,
+        mech: u64,
+    },
+    InitToken {
+        slot: u64,
+        so_pin: Secret,
+        label: String,
+    },
+    OpenSession {
+        slot: u64,
+        flags: u64,
+    },
+    CloseSession {
+        session: u64,
+    },
+    CloseAllSessions {
+        slot: u64,
+    },
+    GetSessionInfo {
+        session: u64,
+    },
+    Login {
+        session: u64,
+        user_type: u64,
+        pin: Secret,
+    },
+    Logout {
+        session: u64,
+    },
+    InitPin {
+        session: u64,
+        pin: Secret,
+    },
+    SetPin {
+        session: u64,
+        old_pin: Secret,
+        new_pin: Secret,
+    },
+    CreateObject {
+        session: u64,
+        template: Vec<Attribute>,
+    },
+    CopyObject {
+        session: u64,
+        object: u64,
+        template: Vec<Attribute>,
+    },
+    DestroyObject {
+        session: u64,
+        object: u64,
+    },
+    GetAttributeValue {
+        session: u64,
+        object: u64,
+        types: Vec<u64>,
+    },
+    SetAttributeValue {
+        session: u64,
+        object: u64,
+        template: Vec<Attribute>,
+    },
+    FindObjects {
+        session: u64,
+        template: Vec<Attribute>,
+        max: u32,
+    },
+    GenerateKey {
+        session: u64,
+        mechanism: Mechanism,
+        template: Vec<Attribute>,
+    },
+    GenerateKeyPair {
+        session: u64,
+        mechanism: Mechanism,
+        public_template: Vec<Attribute>,
+        private_template: Vec<Attribute>,
+    },
+    Sign {
+        session: u64,
+        mechanism: Mechanism,
+        key: u64,
+        data: Vec<u8>,
+    },
+    Verify {
+        session: u64,
+        mechanism: Mechanism,
+        key: u64,
+        data: Vec<u8>,
+        signature: Vec<u8>,
+    },
+    Encrypt {
+        session: u64,
+        mechanism: Mechanism,
+        key: u64,
+        data: Vec<u8>,
+    },
+    Decrypt {
+        session: u64,
+        mechanism: Mechanism,
+        key: u64,
+        data: Vec<u8>,
+    },
+    Digest {
+        session: u64,
+        mechanism: Mechanism,
+        data: Vec<u8>,
+    },
+    WrapKey {
+        session: u64,
+        mechanism: Mechanism,
+        wrapping_key: u64,
+        key: u64,
+    },
+    UnwrapKey {
+        session: u64,
+        mechanism: Mechanism,
+        unwrapping_key: u64,
+        wrapped: Vec<u8>,
+        template: Vec<Attribute>,
+    },
+    DeriveKey {
+        session: u64,
+        mechanism: Mechanism,
+        base_key: u64,
+        template: Vec<Attribute>,
+    },
+    Encapsulate {
+        session: u64,
+        mechanism: Mechanism,
+        public_key: u64,
+        template: Vec<Attribute>,
+    },
+    Decapsulate {
+        session: u64,
+        mechanism: Mechanism,
+        private_key: u64,
+        ciphertext: Vec<u8>,
+        template: Vec<Attribute>,
+    },
+    GenerateRandom {
+        session: u64,
+        len: u32,
+    },
     /// Starts a multi-part operation (C_DigestInit, C_SignInit, C_VerifyInit,
     /// C_EncryptInit, C_DecryptInit)
     /// on the session; `key` is ignored for digests. One operation of each
     /// kind may be active per session.
-    OpInit { session: u64, kind: OpKind, mechanism: Mechanism, key: u64 },
+    OpInit {
+        session: u64,
+        kind: OpKind,
+        mechanism: Mechanism,
+        key: u64,
+    },
     /// Feeds data to the active operation of `kind`; Encrypt and Decrypt
     /// answer with the output ready so far (Bytes), the others with Done.
-    OpUpdate { session: u64, kind: OpKind, data: Vec<u8> },
+    OpUpdate {
+        session: u64,
+        kind: OpKind,
+        data: Vec<u8>,
+    },
     /// Finishes it: the digest or signature, or Done for a valid signature
     /// (`signature` is used by Verify only). The operation ends either way.
-    OpFinal { session: u64, kind: OpKind, signature: Vec<u8> },
+    OpFinal {
+        session: u64,
+        kind: OpKind,
+        signature: Vec<u8>,
+    },
     /// Runs the active operation of `kind` over the whole of `data` and
     /// finishes it, in one round trip (C_Sign, C_Verify, C_Encrypt,
     /// C_Decrypt, C_Digest after their *Init): the output for Sign, Encrypt,
     /// Decrypt and Digest (Bytes), Done for a valid signature. The operation
     /// ends either way.
-    OpSingle { session: u64, kind: OpKind, data: Vec<u8>, signature: Vec<u8> },
+    OpSingle {
+        session: u64,
+        kind: OpKind,
+        data: Vec<u8>,
+        signature: Vec<u8>,
+    },
     /// C_DigestKey: feeds a secret key's value to the active digest. Only
     /// keys whose value the caller could read anyway (not sensitive,
     /// extractable) are digested; others get CKR_KEY_INDIGESTIBLE.
-    DigestKey { session: u64, key: u64 },
+    DigestKey {
+        session: u64,
+        key: u64,
+    },
     GetAuditHead,
     /// A signed attestation report (no session or login needed). `nonce`
     /// must be exactly [`ATTESTATION_NONCE_LEN`] bytes (the TA answers
     /// CKR_ARGUMENTS_BAD otherwise); the report's 64 bytes of caller data
     /// are `nonce || SHA-256(channel key bundle)`.
-    GetAttestation { nonce: Vec<u8> },
+    GetAttestation {
+        nonce: Vec<u8>,
+    },
     /// First request of an attested end-to-end channel (instead of Hello,
     /// on a fresh connection): the reply is `Reply::Attestation` whose
     /// report data binds `nonce` and the TA's channel key bundle.
-    OpenChannel { nonce: [u8; ATTESTATION_NONCE_LEN] },
+    OpenChannel {
+        nonce: [u8; ATTESTATION_NONCE_LEN],
+    },
     /// Second request of the channel: the suite the client chose
     /// ([`ChannelSuite::id`]; the TA refuses unknown ids) and its key
     /// agreement messages. Suite 1: the client's ephemeral P-256 point and
@@ -412,24 +596,47 @@ pub enum Request {
     /// carries the client's ephemeral SM2 point and `mlkem_ct` is empty.
     /// Reply `Done`; every later frame in both directions is sealed
     /// (docs/channel.md).
-    ChannelKeys { suite: u8, client_p256: Vec<u8>, mlkem_ct: Vec<u8> },
+    ChannelKeys {
+        suite: u8,
+        client_p256: Vec<u8>,
+        mlkem_ct: Vec<u8>,
+    },
     /// Registers an API client (docs/client-auth.md); needs an SO-logged-in
     /// session. The reply is `Bytes`: the client's 32-byte secret, generated
     /// in the TA and returned only this once. On a `Plain` connection the CA
     /// relays (and so could read) it: register over the attested channel.
-    RegisterClient { session: u64, client_id: String, acl: Vec<AclEntry> },
+    RegisterClient {
+        session: u64,
+        client_id: String,
+        acl: Vec<AclEntry>,
+    },
     /// Replaces a registered client's ACL (SO session). Reply `Done`.
-    SetClientAcl { session: u64, client_id: String, acl: Vec<AclEntry> },
+    SetClientAcl {
+        session: u64,
+        client_id: String,
+        acl: Vec<AclEntry>,
+    },
     /// Removes a registered client (SO session). Reply `Done`.
-    RemoveClient { session: u64, client_id: String },
+    RemoveClient {
+        session: u64,
+        client_id: String,
+    },
     /// The registered clients and their ACLs, never their secrets (SO
     /// session). Reply `Clients`.
-    ListClients { session: u64 },
+    ListClients {
+        session: u64,
+    },
     /// `request`, on behalf of a registered client: the TA checks `mac`
     /// ([`client_auth_message`]), the timestamp window, the nonce against
     /// replay and the client's ACL before it runs `request` as usual.
     /// `request` may not itself be `Authorized`.
-    Authorized { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], request: Box<Request> },
+    Authorized {
+        client_id: String,
+        timestamp_ms: u64,
+        nonce: [u8; CLIENT_NONCE_LEN],
+        mac: [u8; CLIENT_MAC_LEN],
+        request: Box<Request>,
+    },
     /// One call of the gRPC API (docs/grpc-api.md), forwarded by the CA
     /// exactly as the client sent it: `method` is the full gRPC path
     /// ("/teehsm.v1.KeyManagementService/Sign") and `body` the request
@@ -439,34 +646,60 @@ pub enum Request {
     /// client's token. An empty `client_id` (with zero nonce and mac) is an
     /// anonymous call, allowed for GenerateRandom and GetAttestation only.
     /// Reply `Api`.
-    ApiCall { client_id: String, timestamp_ms: u64, nonce: [u8; CLIENT_NONCE_LEN], mac: [u8; CLIENT_MAC_LEN], method: String, body: Vec<u8> },
+    ApiCall {
+        client_id: String,
+        timestamp_ms: u64,
+        nonce: [u8; CLIENT_NONCE_LEN],
+        mac: [u8; CLIENT_MAC_LEN],
+        method: String,
+        body: Vec<u8>,
+    },
     /// Registers an Ed25519 public key (32 bytes) as a trusted key
     /// distribution signer of the session's token (SO session; persisted in
     /// the sealed store). Reply `Done`. See docs/key-distribution.md.
-    TrustKeydistSigner { session: u64, public_key: Vec<u8> },
+    TrustKeydistSigner {
+        session: u64,
+        public_key: Vec<u8>,
+    },
     /// Removes a trusted key distribution signer (SO session). Reply `Done`.
-    UntrustKeydistSigner { session: u64, public_key: Vec<u8> },
+    UntrustKeydistSigner {
+        session: u64,
+        public_key: Vec<u8>,
+    },
     /// Imports a key from a console-signed envelope
     /// ([`crate::keydist::Envelope`]) wrapped to this TA's channel key
     /// bundle (user session). Reply `Handle` of the new key object.
-    ImportDistributedKey { session: u64, envelope: Vec<u8> },
+    ImportDistributedKey {
+        session: u64,
+        envelope: Vec<u8>,
+    },
     /// A PKCS#10 certificate signing request for the private key `key`,
     /// signed in the TA with `mechanism` (CKM_ECDSA_SHA256/384,
     /// CKM_SHA256_RSA_PKCS or CKM_EDDSA; the key must allow signing with
     /// it). `subject` is a distinguished name such as "CN=host,O=Org,C=DE"
     /// (attributes CN, O, OU, C, L, ST, SERIALNUMBER; `\,` escapes a comma).
     /// Reply `Bytes`: the DER request.
-    GenerateCsr { session: u64, key: u64, subject: String, mechanism: u64 },
+    GenerateCsr {
+        session: u64,
+        key: u64,
+        subject: String,
+        mechanism: u64,
+    },
     /// The key distribution signers the session's token trusts (SO
     /// session). Reply `Bytes`: their 32-byte Ed25519 public keys one after
     /// the other, sorted.
-    ListKeydistSigners { session: u64 },
+    ListKeydistSigners {
+        session: u64,
+    },
     /// Applies a console-signed token policy (`crate::token_policy`) to the
     /// session's token (user session). The signer must be trusted on the
     /// token (as for key distribution), the policy must name this TA's
     /// channel key bundle and the session's slot, be within its validity
     /// period and carry a higher version than the one in force. Reply Done.
-    ApplyTokenPolicy { session: u64, policy: Vec<u8> },
+    ApplyTokenPolicy {
+        session: u64,
+        policy: Vec<u8>,
+    },
 }
 
 /// Longest subject DN of a `GenerateCsr` request.
@@ -776,17 +1009,32 @@ pub enum Reply {
     Handle(u64),
     Handles(Vec<u64>),
     Bytes(Vec<u8>),
-    KeyPair { public: u64, private: u64 },
+    KeyPair {
+        public: u64,
+        private: u64,
+    },
     /// `app_ticket` names this connection's application for `JoinApp`; it is
     /// a bearer secret (whoever holds it acts as the application).
-    Hello { version: u8, ta_version: String, channel: ChannelMode, app_ticket: Vec<u8> },
+    Hello {
+        version: u8,
+        ta_version: String,
+        channel: ChannelMode,
+        app_ticket: Vec<u8>,
+    },
     TaInfo(TaInfo),
     TokenInfo(TokenInfo),
     SessionInfo(SessionInfo),
     Attributes(Vec<AttrResult>),
-    Encapsulated { ciphertext: Vec<u8>, handle: u64 },
+    Encapsulated {
+        ciphertext: Vec<u8>,
+        handle: u64,
+    },
     Mechanisms(Vec<u64>),
-    MechanismInfo { min_key: u64, max_key: u64, flags: u64 },
+    MechanismInfo {
+        min_key: u64,
+        max_key: u64,
+        flags: u64,
+    },
     AuditHead(AuditHead),
     Attestation(Box<AttestationReport>),
     /// ListClients: the registered API clients and their ACLs.
@@ -797,7 +1045,13 @@ pub enum Reply {
     /// for anonymous calls and for refusals before the client was
     /// authenticated). `algorithm` is the teehsm.v1 `Algorithm` of the key
     /// the call used (0 if none), for the CA's metrics; not MAC-covered.
-    Api { code: u32, message: String, body: Vec<u8>, mac: [u8; CLIENT_MAC_LEN], algorithm: u32 },
+    Api {
+        code: u32,
+        message: String,
+        body: Vec<u8>,
+        mac: [u8; CLIENT_MAC_LEN],
+        algorithm: u32,
+    },
 }
 
 /// A response: the reply, or a status code with a message.
@@ -962,11 +1216,7 @@ fn get_mech(r: &mut Reader<'_>) -> Result<Mechanism, DecodeError> {
     let param = match tag {
         0 => MechParam::None,
         1 => MechParam::Bytes(r.bytes("mechanism parameter", MAX_PARAM)?),
-        2 => MechParam::Gcm {
-            iv: r.bytes("GCM IV", 256)?,
-            aad: r.bytes("GCM AAD", MAX_PARAM)?,
-            tag_bits: r.u32("GCM tag bits")?,
-        },
+        2 => MechParam::Gcm { iv: r.bytes("GCM IV", 256)?, aad: r.bytes("GCM AAD", MAX_PARAM)?, tag_bits: r.u32("GCM tag bits")? },
         3 => MechParam::Ctr { counter_bits: r.u32("CTR counter bits")?, counter_block: r.bytes("CTR counter block", 16)? },
         4 => MechParam::Pss { hash: r.u64("PSS hash")?, mgf: r.u64("PSS MGF")?, salt_len: r.u64("PSS salt length")? },
         5 => MechParam::Oaep {
@@ -1304,11 +1554,7 @@ impl Request {
             4 => Request::GetTokenInfo { slot: r.u64("slot")? },
             5 => Request::GetMechanismList { slot: r.u64("slot")? },
             6 => Request::GetMechanismInfo { slot: r.u64("slot")?, mech: r.u64("mechanism")? },
-            7 => Request::InitToken {
-                slot: r.u64("slot")?,
-                so_pin: get_secret(r, "SO PIN")?,
-                label: r.string("token label", 32)?,
-            },
+            7 => Request::InitToken { slot: r.u64("slot")?, so_pin: get_secret(r, "SO PIN")?, label: r.string("token label", 32)? },
             8 => Request::OpenSession { slot: r.u64("slot")?, flags: r.u64("session flags")? },
             9 => Request::CloseSession { session: s(r)? },
             10 => Request::CloseAllSessions { slot: r.u64("slot")? },
@@ -1320,11 +1566,7 @@ impl Request {
             20 => Request::CreateObject { session: s(r)?, template: get_template(r)? },
             21 => Request::CopyObject { session: s(r)?, object: r.u64("object handle")?, template: get_template(r)? },
             22 => Request::DestroyObject { session: s(r)?, object: r.u64("object handle")? },
-            23 => Request::GetAttributeValue {
-                session: s(r)?,
-                object: r.u64("object handle")?,
-                types: r.u64s("attribute types", MAX_TEMPLATE_LEN)?,
-            },
+            23 => Request::GetAttributeValue { session: s(r)?, object: r.u64("object handle")?, types: r.u64s("attribute types", MAX_TEMPLATE_LEN)? },
             24 => Request::SetAttributeValue { session: s(r)?, object: r.u64("object handle")?, template: get_template(r)? },
             25 => Request::FindObjects { session: s(r)?, template: get_template(r)?, max: r.u32("max objects")? },
             30 => Request::GenerateKey { session: s(r)?, mechanism: get_mech(r)?, template: get_template(r)? },
@@ -1345,12 +1587,9 @@ impl Request {
             34 => Request::Encrypt { session: s(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")?, data: get_data(r, "data")? },
             35 => Request::Decrypt { session: s(r)?, mechanism: get_mech(r)?, key: r.u64("key handle")?, data: get_data(r, "data")? },
             36 => Request::Digest { session: s(r)?, mechanism: get_mech(r)?, data: get_data(r, "data")? },
-            37 => Request::WrapKey {
-                session: s(r)?,
-                mechanism: get_mech(r)?,
-                wrapping_key: r.u64("wrapping key handle")?,
-                key: r.u64("key handle")?,
-            },
+            37 => {
+                Request::WrapKey { session: s(r)?, mechanism: get_mech(r)?, wrapping_key: r.u64("wrapping key handle")?, key: r.u64("key handle")? }
+            }
             38 => Request::UnwrapKey {
                 session: s(r)?,
                 mechanism: get_mech(r)?,
@@ -1358,18 +1597,10 @@ impl Request {
                 wrapped: r.bytes("wrapped key", 64 * 1024)?,
                 template: get_template(r)?,
             },
-            39 => Request::DeriveKey {
-                session: s(r)?,
-                mechanism: get_mech(r)?,
-                base_key: r.u64("base key handle")?,
-                template: get_template(r)?,
-            },
-            40 => Request::Encapsulate {
-                session: s(r)?,
-                mechanism: get_mech(r)?,
-                public_key: r.u64("public key handle")?,
-                template: get_template(r)?,
-            },
+            39 => Request::DeriveKey { session: s(r)?, mechanism: get_mech(r)?, base_key: r.u64("base key handle")?, template: get_template(r)? },
+            40 => {
+                Request::Encapsulate { session: s(r)?, mechanism: get_mech(r)?, public_key: r.u64("public key handle")?, template: get_template(r)? }
+            }
             41 => Request::Decapsulate {
                 session: s(r)?,
                 mechanism: get_mech(r)?,
@@ -1425,7 +1656,10 @@ impl Request {
             },
             66 => Request::TrustKeydistSigner { session: s(r)?, public_key: r.bytes("signer public key", MAX_KEYDIST_SIGNER_KEY_LEN)? },
             67 => Request::UntrustKeydistSigner { session: s(r)?, public_key: r.bytes("signer public key", MAX_KEYDIST_SIGNER_KEY_LEN)? },
-            68 => Request::ImportDistributedKey { session: s(r)?, envelope: r.bytes("key distribution envelope", crate::keydist::KEYDIST_MAX_ENVELOPE)? },
+            68 => Request::ImportDistributedKey {
+                session: s(r)?,
+                envelope: r.bytes("key distribution envelope", crate::keydist::KEYDIST_MAX_ENVELOPE)?,
+            },
             69 => Request::GenerateCsr {
                 session: s(r)?,
                 key: r.u64("key handle")?,
@@ -1674,11 +1908,8 @@ pub fn decode_response(payload: &[u8]) -> Result<(u32, Response), DecodeError> {
     }
     let id = r.u32("request id")?;
     let rv = Rv(r.u32("status")?);
-    let resp = if rv.is_ok() {
-        Response::Ok(Reply::decode(&mut r)?)
-    } else {
-        Response::Err { rv, message: r.string("error message", MAX_TEXT_LEN)? }
-    };
+    let resp =
+        if rv.is_ok() { Response::Ok(Reply::decode(&mut r)?) } else { Response::Err { rv, message: r.string("error message", MAX_TEXT_LEN)? } };
     r.finish()?;
     Ok((id, resp))
 }
@@ -1732,15 +1963,38 @@ mod tests {
 
     #[test]
     fn client_requests_round_trip() {
-        let acl = vec![AclEntry { key_label_prefix: "payments/".into(), operations: acl_op::SIGN | acl_op::VERIFY }, AclEntry { key_label_prefix: String::new(), operations: acl_op::GET_PUBLIC }];
+        let acl = vec![
+            AclEntry { key_label_prefix: "payments/".into(), operations: acl_op::SIGN | acl_op::VERIFY },
+            AclEntry { key_label_prefix: String::new(), operations: acl_op::GET_PUBLIC },
+        ];
         round_trip(Request::RegisterClient { session: 1, client_id: "svc-a.prod_1".into(), acl: acl.clone() });
         round_trip(Request::SetClientAcl { session: 1, client_id: "svc-a".into(), acl: vec![] });
         round_trip(Request::RemoveClient { session: 1, client_id: "svc-a".into() });
         round_trip(Request::ListClients { session: 1 });
-        round_trip(Request::ApiCall { client_id: "svc-a".into(), timestamp_ms: 5, nonce: [1; 16], mac: [2; 32], method: "/teehsm.v1.KeyManagementService/Sign".into(), body: vec![1, 2, 3] });
-        round_trip(Request::ApiCall { client_id: String::new(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], method: "/teehsm.v1.KeyManagementService/GenerateRandom".into(), body: vec![] });
+        round_trip(Request::ApiCall {
+            client_id: "svc-a".into(),
+            timestamp_ms: 5,
+            nonce: [1; 16],
+            mac: [2; 32],
+            method: "/teehsm.v1.KeyManagementService/Sign".into(),
+            body: vec![1, 2, 3],
+        });
+        round_trip(Request::ApiCall {
+            client_id: String::new(),
+            timestamp_ms: 0,
+            nonce: [0; 16],
+            mac: [0; 32],
+            method: "/teehsm.v1.KeyManagementService/GenerateRandom".into(),
+            body: vec![],
+        });
         let inner = Request::Sign { session: 3, mechanism: Mechanism::new(CKM_ECDSA_SHA256), key: 9, data: vec![1; 32] };
-        let auth = Request::Authorized { client_id: "svc-a".into(), timestamp_ms: 1_700_000_000_000, nonce: [7; CLIENT_NONCE_LEN], mac: [9; CLIENT_MAC_LEN], request: Box::new(inner.clone()) };
+        let auth = Request::Authorized {
+            client_id: "svc-a".into(),
+            timestamp_ms: 1_700_000_000_000,
+            nonce: [7; CLIENT_NONCE_LEN],
+            mac: [9; CLIENT_MAC_LEN],
+            request: Box::new(inner.clone()),
+        };
         round_trip(auth.clone());
         // Nested Authorized is refused without recursing further.
         let nested = Request::Authorized { client_id: "x".into(), timestamp_ms: 0, nonce: [0; 16], mac: [0; 32], request: Box::new(auth) };
@@ -1751,7 +2005,8 @@ mod tests {
         let many = Request::SetClientAcl { session: 1, client_id: "a".into(), acl: vec![acl[0].clone(); MAX_ACL_ENTRIES + 1] };
         assert!(decode_request(&encode_request(1, &many)).is_err());
         // Replies.
-        let resp = Response::Ok(Reply::Clients(vec![ClientInfo { client_id: "svc-a".into(), acl }, ClientInfo { client_id: "b".into(), acl: vec![] }]));
+        let resp =
+            Response::Ok(Reply::Clients(vec![ClientInfo { client_id: "svc-a".into(), acl }, ClientInfo { client_id: "b".into(), acl: vec![] }]));
         let bytes = encode_response(4, &resp);
         assert_eq!(decode_response(&bytes).expect("decodes"), (4, resp));
         // The MAC input.

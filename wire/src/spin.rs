@@ -22,13 +22,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 /// The process-wide spin budget: `TEEHSM_SPIN_US` if set and valid, else the default.
 pub fn default_budget() -> Duration {
     static BUDGET: OnceLock<Duration> = OnceLock::new();
-    *BUDGET.get_or_init(|| {
-        std::env::var(SPIN_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_micros)
-            .unwrap_or(DEFAULT_SPIN)
-    })
+    *BUDGET.get_or_init(|| std::env::var(SPIN_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_micros).unwrap_or(DEFAULT_SPIN))
 }
 
 /// What a reader has learned about how long its peer takes to answer: an

@@ -100,7 +100,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_refusals() {
-        let p = TokenPolicy { version: 7, target: [1; 32], slot: 2, created_ms: 3, expires_ms: 4, signer: [5; 32], max_objects: 6, signature: [9; 64] };
+        let p =
+            TokenPolicy { version: 7, target: [1; 32], slot: 2, created_ms: 3, expires_ms: 4, signer: [5; 32], max_objects: 6, signature: [9; 64] };
         let b = p.to_bytes();
         assert_eq!(b.len(), POLICY_LEN);
         assert_eq!(POLICY_LEN, 176, "the layout in the docs says 176 bytes");

@@ -3,24 +3,26 @@
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use teehsm_agent::ca_health::parse_healthz;
 use teehsm_agent::attestation::Attester;
+use teehsm_agent::ca_health::parse_healthz;
 use teehsm_agent::ca_health::HealthStatus;
+use teehsm_agent::daemon::cert_jobs::{
+    apply_policy, generate_csr, import_certificate, CertificateJob, CsrJob, KIND_APPLY_POLICY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE,
+};
 use teehsm_agent::daemon::jobs::{self, next_action, run_action, Action, JobContext};
-use teehsm_agent::daemon::cert_jobs::{apply_policy, generate_csr, import_certificate, CertificateJob, CsrJob, KIND_APPLY_POLICY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE};
 use teehsm_agent::daemon::key_import::{import_key, ImportKeyJob, KIND_IMPORT_KEY};
 use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
-use teehsm_agent::daemon::upgrade::HookTimeouts;
-use teehsm_agent::package::{Installer, VendorKeys};
-use std::collections::HashSet;
-use std::sync::Arc;
 use teehsm_agent::daemon::sources::{http_get, listener_pid, read_http_addr};
+use teehsm_agent::daemon::upgrade::HookTimeouts;
 use teehsm_agent::enroll::{AgentKey, Enrollment};
+use teehsm_agent::package::{Installer, VendorKeys};
 use teehsm_agent::procstat::ProcFs;
 use teehsm_agent::scrape::CaMetrics;
 use teehsm_agent::tee_detect::Probe;
@@ -299,8 +301,7 @@ async fn enroll(mut a: EnrollArgs, file: &toml::Table) -> Result<(), Fail> {
     let token = required(a.token, "token")?;
     let host_id = required(a.host_id, "host-id")?;
     let state_dir = required(a.state_dir, "state-dir")?;
-    let ca_pem = std::fs::read_to_string(&console_ca)
-        .map_err(|e| Fail::usage(anyhow!("cannot read --console-ca {}: {e}", console_ca.display())))?;
+    let ca_pem = std::fs::read_to_string(&console_ca).map_err(|e| Fail::usage(anyhow!("cannot read --console-ca {}: {e}", console_ca.display())))?;
     if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
         return Err(Fail::usage(anyhow!("--console-ca {} holds no PEM certificate", console_ca.display())));
     }
@@ -321,11 +322,8 @@ async fn enroll(mut a: EnrollArgs, file: &toml::Table) -> Result<(), Fail> {
         }
         Err(s) => return Err(Fail { code: EXIT_REFUSED, err: anyhow!("the console refused the enrollment ({:?}): {}", s.code(), s.message()) }),
     };
-    let enrollment = Enrollment {
-        cert_pem: resp.cert_pem,
-        key_pem: key.pem().clone(),
-        ca_pem: if resp.ca_pem.is_empty() { ca_pem } else { resp.ca_pem },
-    };
+    let enrollment =
+        Enrollment { cert_pem: resp.cert_pem, key_pem: key.pem().clone(), ca_pem: if resp.ca_pem.is_empty() { ca_pem } else { resp.ca_pem } };
     enrollment.write(&state_dir).map_err(|e| Fail::runtime(anyhow!("cannot store the enrollment: {e}")))?;
     tracing::info!(host_id = %resp.host_id, state_dir = %state_dir.display(), "enrolled");
     println!("{}", resp.host_id);
@@ -379,7 +377,9 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     let ca_state_dir = required(a.ca_state_dir, "ca-state-dir")?;
     let user_pin = match &a.user_pin_file {
         Some(f) => {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| Fail::usage(anyhow!("cannot read --user-pin-file {}: {e}", f.display())))?);
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(f).map_err(|e| Fail::usage(anyhow!("cannot read --user-pin-file {}: {e}", f.display())))?,
+            );
             let pin = zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).as_bytes().to_vec());
             if pin.is_empty() {
                 return Err(Fail::usage(anyhow!("--user-pin-file {} is empty", f.display())));
@@ -396,8 +396,9 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
     };
 
-    let enrollment = Enrollment::load(&state_dir)
-        .map_err(|e| Fail::usage(anyhow!("cannot load the enrollment from --state-dir {} (run `teehsm-agent enroll` first): {e}", state_dir.display())))?;
+    let enrollment = Enrollment::load(&state_dir).map_err(|e| {
+        Fail::usage(anyhow!("cannot load the enrollment from --state-dir {} (run `teehsm-agent enroll` first): {e}", state_dir.display()))
+    })?;
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&enrollment.ca_pem))
         .identity(Identity::from_pem(&enrollment.cert_pem, enrollment.key_pem.as_bytes()));
@@ -499,7 +500,10 @@ impl JobRunner {
         }
         let Some(ctx) = &self.ctx else {
             if !resp.jobs.is_empty() && !self.warned {
-                tracing::warn!(jobs = resp.jobs.len(), "the console has jobs for this host, but without --package-root the agent does not carry them out");
+                tracing::warn!(
+                    jobs = resp.jobs.len(),
+                    "the console has jobs for this host, but without --package-root the agent does not carry them out"
+                );
                 self.warned = true;
             }
             return;

@@ -30,8 +30,7 @@ pub fn request(addr: SocketAddr, method: &'static str, path: &str, timeout: Dura
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
     s.set_read_timeout(Some(timeout)).map_err(io)?;
     s.set_write_timeout(Some(timeout)).map_err(io)?;
-    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(io)?;
+    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).map_err(io)?;
     let mut raw = Vec::new();
     (&mut s).take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).map_err(io)?;
     super::sources::parse_response(&raw).ok_or_else(|| AdminError::Malformed { method, addr, path: path.to_owned() })

@@ -74,7 +74,8 @@ impl CertificateJob {
             return Err(ImportError::Payload(format!("cert_pem is larger than {MAX_CERT_PEM} bytes")));
         }
         let der = pem_decode("CERTIFICATE", pem).map_err(|e| ImportError::Payload(format!("cert_pem: {e}")))?;
-        let (rest, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| ImportError::Payload(format!("cert_pem is not an X.509 certificate: {e}")))?;
+        let (rest, cert) =
+            x509_parser::parse_x509_certificate(&der).map_err(|e| ImportError::Payload(format!("cert_pem is not an X.509 certificate: {e}")))?;
         if !rest.is_empty() {
             return Err(ImportError::Payload("cert_pem has bytes after the certificate".into()));
         }
@@ -109,26 +110,50 @@ pub fn generate_csr(socket: &Path, user_pin: &[u8], job: &CsrJob) -> Result<Stri
                 let req = Request::GenerateKeyPair {
                     session: s,
                     mechanism: Mechanism::new(CKM_EC_KEY_PAIR_GEN),
-                    public_template: vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec()), Attribute::bool(CKA_TOKEN, true), Attribute::bool(CKA_VERIFY, true), label.clone()],
-                    private_template: vec![Attribute::bool(CKA_TOKEN, true), Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_SENSITIVE, true), Attribute::bool(CKA_EXTRACTABLE, false), label],
+                    public_template: vec![
+                        Attribute::new(CKA_EC_PARAMS, P256.to_vec()),
+                        Attribute::bool(CKA_TOKEN, true),
+                        Attribute::bool(CKA_VERIFY, true),
+                        label.clone(),
+                    ],
+                    private_template: vec![
+                        Attribute::bool(CKA_TOKEN, true),
+                        Attribute::bool(CKA_SIGN, true),
+                        Attribute::bool(CKA_SENSITIVE, true),
+                        Attribute::bool(CKA_EXTRACTABLE, false),
+                        label,
+                    ],
                 };
                 match c.call(&req).map_err(|source| ImportError::Ta { step: "GenerateKeyPair", source })? {
                     Reply::KeyPair { private, .. } => private,
                     _ => return Err(ImportError::Unexpected("GenerateKeyPair")),
                 }
             }
-            [] => return Err(ImportError::Payload(format!("no private key labelled {:?} in slot {}; set \"generate\": true to make a P-256 one", job.label, job.slot))),
+            [] => {
+                return Err(ImportError::Payload(format!(
+                    "no private key labelled {:?} in slot {}; set \"generate\": true to make a P-256 one",
+                    job.label, job.slot
+                )))
+            }
             _ => return Err(ImportError::Payload(format!("several private keys are labelled {:?}", job.label))),
         };
-        let mechanism = match c.call(&Request::GetAttributeValue { session: s, object: key, types: vec![CKA_KEY_TYPE] }).map_err(|source| ImportError::Ta { step: "GetAttributeValue", source })? {
-            Reply::Attributes(a) => match a.first().filter(|a| a.status.is_ok()).and_then(|a| <[u8; 8]>::try_from(a.value.as_slice()).ok()).map(u64::from_be_bytes) {
-                Some(CKK_RSA) => CKM_SHA256_RSA_PKCS,
-                Some(CKK_EC_EDWARDS) => CKM_EDDSA,
-                _ => CKM_ECDSA_SHA256,
-            },
+        let mechanism = match c
+            .call(&Request::GetAttributeValue { session: s, object: key, types: vec![CKA_KEY_TYPE] })
+            .map_err(|source| ImportError::Ta { step: "GetAttributeValue", source })?
+        {
+            Reply::Attributes(a) => {
+                match a.first().filter(|a| a.status.is_ok()).and_then(|a| <[u8; 8]>::try_from(a.value.as_slice()).ok()).map(u64::from_be_bytes) {
+                    Some(CKK_RSA) => CKM_SHA256_RSA_PKCS,
+                    Some(CKK_EC_EDWARDS) => CKM_EDDSA,
+                    _ => CKM_ECDSA_SHA256,
+                }
+            }
             _ => return Err(ImportError::Unexpected("GetAttributeValue")),
         };
-        match c.call(&Request::GenerateCsr { session: s, key, subject: job.subject.clone(), mechanism }).map_err(|source| ImportError::Ta { step: "GenerateCsr", source })? {
+        match c
+            .call(&Request::GenerateCsr { session: s, key, subject: job.subject.clone(), mechanism })
+            .map_err(|source| ImportError::Ta { step: "GenerateCsr", source })?
+        {
             Reply::Bytes(der) => Ok(pem_encode("CERTIFICATE REQUEST", &der)),
             _ => Err(ImportError::Unexpected("GenerateCsr")),
         }

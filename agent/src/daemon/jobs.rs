@@ -65,10 +65,9 @@ pub fn next_action(jobs: &[Job], active: Option<&str>, attempted: &HashSet<u64>)
     let (job_id, version) = (job.id, version.to_owned());
     match job.kind.as_str() {
         KIND_TA_INSTALL => Action::Install { job_id, version },
-        KIND_TA_UNINSTALL if active == Some(version.as_str()) => Action::Reject {
-            job_id,
-            reason: format!("{version} is the active TA version and cannot be uninstalled; roll out another version first"),
-        },
+        KIND_TA_UNINSTALL if active == Some(version.as_str()) => {
+            Action::Reject { job_id, reason: format!("{version} is the active TA version and cannot be uninstalled; roll out another version first") }
+        }
         KIND_TA_UNINSTALL => Action::Uninstall { job_id, version },
         _ if active == Some(version.as_str()) => Action::AlreadyActive { job_id, version },
         _ => Action::Upgrade { job_id, version },
@@ -214,7 +213,9 @@ pub async fn report(client: &mut AgentServiceClient<Channel>, req: ReportJobRequ
     for attempt in 1..=20 {
         match client.report_job(req.clone()).await {
             Ok(_) => return,
-            Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled | tonic::Code::Unknown) => {
+            Err(s)
+                if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled | tonic::Code::Unknown) =>
+            {
                 tracing::warn!(job = req.job_id, attempt, error = %s.message(), "cannot report the job; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
@@ -239,14 +240,29 @@ pub async fn run_action(mut client: AgentServiceClient<Channel>, ctx: JobContext
         Action::Reject { job_id, reason } => {
             tracing::warn!(job = job_id, %reason, "rejecting job");
             let history = vec![step("rejected", reason.clone())];
-            report(&mut client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(&ctx) }).await;
+            report(
+                &mut client,
+                ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: active(&ctx) },
+            )
+            .await;
             report(&mut client, ReportJobRequest { job_id, state: "failed".into(), history, message: reason, active_version: active(&ctx) }).await;
         }
         Action::AlreadyActive { job_id, version } => {
             tracing::info!(job = job_id, %version, "already active");
             let history = vec![step("done", format!("{version} is already active"))];
-            report(&mut client, ReportJobRequest { job_id, state: "running".into(), history: history.clone(), message: String::new(), active_version: version.clone() }).await;
-            report(&mut client, ReportJobRequest { job_id, state: "succeeded".into(), history, message: String::new(), active_version: version }).await;
+            report(
+                &mut client,
+                ReportJobRequest {
+                    job_id,
+                    state: "running".into(),
+                    history: history.clone(),
+                    message: String::new(),
+                    active_version: version.clone(),
+                },
+            )
+            .await;
+            report(&mut client, ReportJobRequest { job_id, state: "succeeded".into(), history, message: String::new(), active_version: version })
+                .await;
         }
         Action::Upgrade { job_id, version } => run_ta_upgrade(&mut client, &ctx, job_id, &version).await,
         Action::Install { job_id, version } => run_ta_install(&mut client, &ctx, job_id, &version).await,
@@ -267,7 +283,11 @@ async fn fetch_for_job(client: &mut AgentServiceClient<Channel>, ctx: &JobContex
 
 /// Reports job `job_id` running with its `history` so far.
 async fn running(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: &[JobStep]) {
-    report(client, ReportJobRequest { job_id, state: "running".into(), history: history.to_vec(), message: String::new(), active_version: active(ctx) }).await;
+    report(
+        client,
+        ReportJobRequest { job_id, state: "running".into(), history: history.to_vec(), message: String::new(), active_version: active(ctx) },
+    )
+    .await;
 }
 
 /// Sends the terminal report of a job that went through `history`; a
@@ -386,7 +406,13 @@ pub async fn run_ta_upgrade(client: &mut AgentServiceClient<Channel>, ctx: &JobC
         }
         Err(e) => {
             let msg = format!("the upgrade task failed: {e}");
-            ReportJobRequest { job_id, state: "failed".into(), history: vec![fetch_step, step("failed", msg.clone())], message: msg, active_version: now_active }
+            ReportJobRequest {
+                job_id,
+                state: "failed".into(),
+                history: vec![fetch_step, step("failed", msg.clone())],
+                message: msg,
+                active_version: now_active,
+            }
         }
     };
     report(client, req).await;

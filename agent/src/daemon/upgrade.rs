@@ -107,8 +107,7 @@ impl CaHooks {
 /// The signalled pid and the restart count from the CA's answer to
 /// `POST /admin/ta/restart`.
 pub fn restart_answer(body: &str) -> Result<(Option<u32>, u64), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("the CA's restart answer is not JSON ({e}): {body}"))?;
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("the CA's restart answer is not JSON ({e}): {body}"))?;
     let restarts = v
         .get("ta_restarts")
         .and_then(|r| r.as_u64())
@@ -131,13 +130,10 @@ pub fn judge(h: &CaHealth, expected: &str, base_pid: Option<u32>, base_restarts:
     let ours = h.ta_binary.as_deref() == Some(expected);
     match h.status {
         HealthStatus::Ok if ours && (h.ta_pid != base_pid || h.ta_restarts > base_restarts) => Verdict::Healthy,
-        HealthStatus::Ok if h.ta_restarts > base_restarts && h.ta_binary.is_some() && !ours => Verdict::Failed(format!(
-            "the CA started {} instead of {expected}",
-            h.ta_binary.as_deref().unwrap_or("?")
-        )),
-        HealthStatus::Unavailable
-            if ours && h.ta_restarts > base_restarts && matches!(h.ta_phase.as_str(), "restarting" | "failed") =>
-        {
+        HealthStatus::Ok if h.ta_restarts > base_restarts && h.ta_binary.is_some() && !ours => {
+            Verdict::Failed(format!("the CA started {} instead of {expected}", h.ta_binary.as_deref().unwrap_or("?")))
+        }
+        HealthStatus::Unavailable if ours && h.ta_restarts > base_restarts && matches!(h.ta_phase.as_str(), "restarting" | "failed") => {
             Verdict::Failed(format!("exited before it was healthy: {}", describe(h)))
         }
         _ => Verdict::Waiting,
@@ -318,7 +314,11 @@ mod tests {
         assert_eq!(names, ["verify", "stage", "drain_sessions", "switch", "health_check", "rolling_back", "rolled_back"]);
         assert_eq!(steps[2].detail, "no open sessions");
         assert!(steps[6].detail.contains("boom"));
-        let failed = UpgradeReport { state: UpgradeState::Failed { step: "verify".into(), reason: "bad sig".into() }, history: vec![UpgradeState::Verify], ..r };
+        let failed = UpgradeReport {
+            state: UpgradeState::Failed { step: "verify".into(), reason: "bad sig".into() },
+            history: vec![UpgradeState::Verify],
+            ..r
+        };
         assert_eq!((job_state(&failed), job_message(&failed).as_str()), ("failed", "failed at verify: bad sig"));
     }
 }

@@ -7,10 +7,7 @@ impl Tmp {
         let p = std::env::temp_dir().join(format!(
             "teehsm-pkg-{tag}-{}-{}",
             std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
         ));
         fs::create_dir_all(&p).unwrap();
         Self(p)
@@ -36,35 +33,17 @@ fn keys_for(k: &Ed25519KeyPair) -> VendorKeys {
 /// Builds and signs a package in `dir` with a TA binary and a lib file.
 fn make_pkg(dir: &Path, version: &str, sv: u32, k: &Ed25519KeyPair) {
     fs::create_dir_all(dir.join("lib")).unwrap();
-    fs::write(
-        dir.join(TA_BINARY),
-        format!("#!/bin/sh\necho ta {version}\n"),
-    )
-    .unwrap();
+    fs::write(dir.join(TA_BINARY), format!("#!/bin/sh\necho ta {version}\n")).unwrap();
     fs::write(dir.join("lib/extra.so"), b"extra").unwrap();
     let files = vec![
-        FileEntry {
-            path: TA_BINARY.into(),
-            sha256: hash_file(&dir.join(TA_BINARY)).unwrap(),
-            mode: 0o755,
-        },
-        FileEntry {
-            path: "lib/extra.so".into(),
-            sha256: hash_file(&dir.join("lib/extra.so")).unwrap(),
-            mode: 0o644,
-        },
+        FileEntry { path: TA_BINARY.into(), sha256: hash_file(&dir.join(TA_BINARY)).unwrap(), mode: 0o755 },
+        FileEntry { path: "lib/extra.so".into(), sha256: hash_file(&dir.join("lib/extra.so")).unwrap(), mode: 0o644 },
     ];
     write_manifest(dir, version, sv, files, k);
 }
 
 fn write_manifest(dir: &Path, version: &str, sv: u32, files: Vec<FileEntry>, k: &Ed25519KeyPair) {
-    let m = Manifest {
-        name: PACKAGE_NAME.into(),
-        version: version.into(),
-        security_version: sv,
-        platform: Platform::Sim,
-        files,
-    };
+    let m = Manifest { name: PACKAGE_NAME.into(), version: version.into(), security_version: sv, platform: Platform::Sim, files };
     fs::write(dir.join(MANIFEST_FILE), m.to_toml().unwrap()).unwrap();
     sign_package(dir, k).unwrap();
 }
@@ -93,29 +72,19 @@ fn valid_install_and_activate() {
     assert!(matches!(out, InstallOutcome::Installed(_)));
     assert_eq!(out.manifest().version, "1.0.0");
     // Idempotent re-install.
-    assert!(matches!(
-        inst.install(&p, false).unwrap(),
-        InstallOutcome::AlreadyInstalled(_)
-    ));
+    assert!(matches!(inst.install(&p, false).unwrap(), InstallOutcome::AlreadyInstalled(_)));
     assert_eq!(inst.activate("1.0.0", false).unwrap(), None);
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
     let ta = fs::read_to_string(inst.ta_binary_path()).unwrap();
     assert!(ta.contains("ta 1.0.0"));
-    let mode = fs::metadata(inst.ta_binary_path())
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o7777;
+    let mode = fs::metadata(inst.ta_binary_path()).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o755);
     let list = inst.installed().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].security_version, 1);
     assert_eq!(list[0].platform, Platform::Sim);
     // current is a relative symlink into versions/.
-    assert_eq!(
-        fs::read_link(t.0.join("root/current")).unwrap(),
-        Path::new("versions/1.0.0")
-    );
+    assert_eq!(fs::read_link(t.0.join("root/current")).unwrap(), Path::new("versions/1.0.0"));
 }
 
 #[test]
@@ -126,10 +95,7 @@ fn upgrade_records_previous_and_rollback_switches_back() {
     inst.install(&pkg(&t, "a", "1.0.0", 1, &k), false).unwrap();
     inst.activate("1.0.0", false).unwrap();
     inst.install(&pkg(&t, "b", "1.1.0", 2, &k), false).unwrap();
-    assert_eq!(
-        inst.activate("1.1.0", false).unwrap().as_deref(),
-        Some("1.0.0")
-    );
+    assert_eq!(inst.activate("1.1.0", false).unwrap().as_deref(), Some("1.0.0"));
     assert_eq!(inst.previous().unwrap().as_deref(), Some("1.0.0"));
     assert_eq!(inst.rollback().unwrap(), "1.0.0");
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
@@ -144,17 +110,11 @@ fn tampered_file_hash_rejected() {
     fs::write(p.join("lib/extra.so"), b"evil").unwrap();
     let inst = Installer::open(&t.0.join("root"), keys_for(&k)).unwrap();
     let e = inst.install(&p, false).unwrap_err();
-    assert!(
-        matches!(e, PackageError::HashMismatch { ref path, .. } if path == "lib/extra.so"),
-        "{e}"
-    );
+    assert!(matches!(e, PackageError::HashMismatch { ref path, .. } if path == "lib/extra.so"), "{e}");
     // Nothing installed, no leftover staging dir.
     assert!(inst.installed().unwrap().is_empty());
     assert_eq!(fs::read_dir(t.0.join("root/versions")).unwrap().count(), 0);
-    assert!(matches!(
-        verify_package(&p, &keys_for(&k)),
-        Err(PackageError::HashMismatch { .. })
-    ));
+    assert!(matches!(verify_package(&p, &keys_for(&k)), Err(PackageError::HashMismatch { .. })));
 }
 
 #[test]
@@ -169,10 +129,7 @@ fn oversized_file_rejected_by_hash_copy() {
     let d = t.0.join("p");
     fs::create_dir_all(&d).unwrap();
     write_raw_signed(&d, &"#".repeat(MAX_MANIFEST_BYTES as usize + 1), &k);
-    assert!(matches!(
-        verify_package(&d, &keys_for(&k)),
-        Err(PackageError::TooLarge(..))
-    ));
+    assert!(matches!(verify_package(&d, &keys_for(&k)), Err(PackageError::TooLarge(..))));
 }
 
 #[test]
@@ -181,24 +138,14 @@ fn tampered_manifest_rejected() {
     let k = key();
     let p = pkg(&t, "p", "1.0.0", 1, &k);
     let text = fs::read_to_string(p.join(MANIFEST_FILE)).unwrap();
-    fs::write(
-        p.join(MANIFEST_FILE),
-        text.replace("security_version = 1", "security_version = 9"),
-    )
-    .unwrap();
+    fs::write(p.join(MANIFEST_FILE), text.replace("security_version = 1", "security_version = 9")).unwrap();
     let e = verify_package(&p, &keys_for(&k)).unwrap_err();
     assert!(matches!(e, PackageError::BadSignature), "{e}");
     // Garbage signature file.
     fs::write(p.join(SIGNATURE_FILE), "zz").unwrap();
-    assert!(matches!(
-        verify_package(&p, &keys_for(&k)),
-        Err(PackageError::SignatureFormat)
-    ));
+    assert!(matches!(verify_package(&p, &keys_for(&k)), Err(PackageError::SignatureFormat)));
     fs::remove_file(p.join(SIGNATURE_FILE)).unwrap();
-    assert!(matches!(
-        verify_package(&p, &keys_for(&k)),
-        Err(PackageError::Io { .. })
-    ));
+    assert!(matches!(verify_package(&p, &keys_for(&k)), Err(PackageError::Io { .. })));
 }
 
 #[test]
@@ -207,14 +154,8 @@ fn wrong_key_rejected_and_any_configured_key_accepted() {
     let k = key();
     let other = key();
     let p = pkg(&t, "p", "1.0.0", 1, &k);
-    assert!(matches!(
-        verify_package(&p, &keys_for(&other)),
-        Err(PackageError::BadSignature)
-    ));
-    assert!(matches!(
-        verify_package(&p, &VendorKeys::new()),
-        Err(PackageError::NoVendorKeys)
-    ));
+    assert!(matches!(verify_package(&p, &keys_for(&other)), Err(PackageError::BadSignature)));
+    assert!(matches!(verify_package(&p, &VendorKeys::new()), Err(PackageError::NoVendorKeys)));
     use aws_lc_rs::signature::KeyPair;
     let mut both = keys_for(&other);
     both.add_hex(&hex::encode(k.public_key().as_ref())).unwrap();
@@ -227,18 +168,7 @@ fn wrong_key_rejected_and_any_configured_key_accepted() {
 fn path_traversal_rejected() {
     let t = Tmp::new("trav");
     let k = key();
-    for bad in [
-        "/etc/passwd",
-        "../teehsm-ta-evil",
-        "lib/../../x",
-        "./x",
-        "a//b",
-        "a/",
-        "",
-        "a\\..\\b",
-        ".tmp-stage",
-        "manifest.sig",
-    ] {
+    for bad in ["/etc/passwd", "../teehsm-ta-evil", "lib/../../x", "./x", "a//b", "a/", "", "a\\..\\b", ".tmp-stage", "manifest.sig"] {
         let d = t.0.join(format!("p{}", bad.len()));
         fs::create_dir_all(&d).unwrap();
         let text = format!(
@@ -286,9 +216,7 @@ fn symlinks_in_package_rejected() {
 fn malformed_manifests_rejected() {
     let z = "0".repeat(64);
     let ok_file = format!("[[files]]\npath = \"teehsm-ta\"\nsha256 = \"{z}\"\nmode = 493\n");
-    let head = |name: &str, version: &str| {
-        format!("name = \"{name}\"\nversion = \"{version}\"\nsecurity_version = 1\nplatform = \"sim\"\n")
-    };
+    let head = |name: &str, version: &str| format!("name = \"{name}\"\nversion = \"{version}\"\nsecurity_version = 1\nplatform = \"sim\"\n");
     let cases = [
         format!("{}{ok_file}", head("other", "1.0.0")),
         format!("{}{ok_file}", head("teehsm-ta", "1.0")),
@@ -301,7 +229,10 @@ fn malformed_manifests_rejected() {
         format!("{}[[files]]\npath = \"teehsm-ta\"\nsha256 = \"{z}\"\nmode = 2541\n", head("teehsm-ta", "1.0.0")),
         format!("{}[[files]]\npath = \"teehsm-ta\"\nsha256 = \"ABC\"\nmode = 493\n", head("teehsm-ta", "1.0.0")),
         format!("{}{ok_file}{ok_file}", head("teehsm-ta", "1.0.0")),
-        format!("{}{ok_file}[[files]]\npath = \"a\"\nsha256 = \"{z}\"\nmode = 420\n[[files]]\npath = \"a/b\"\nsha256 = \"{z}\"\nmode = 420\n", head("teehsm-ta", "1.0.0")),
+        format!(
+            "{}{ok_file}[[files]]\npath = \"a\"\nsha256 = \"{z}\"\nmode = 420\n[[files]]\npath = \"a/b\"\nsha256 = \"{z}\"\nmode = 420\n",
+            head("teehsm-ta", "1.0.0")
+        ),
         "platform = \"sgx\"".to_string(),
         "\u{0}\u{ff}".to_string(),
     ];
@@ -321,27 +252,12 @@ fn downgrade_refused_naming_both_versions() {
     let inst = Installer::open(&t.0.join("root"), keys_for(&k)).unwrap();
     inst.install(&pkg(&t, "a", "2.0.0", 5, &k), false).unwrap();
     inst.activate("2.0.0", false).unwrap();
-    let e = inst
-        .install(&pkg(&t, "b", "1.9.0", 4, &k), false)
-        .unwrap_err();
+    let e = inst.install(&pkg(&t, "b", "1.9.0", 4, &k), false).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(
-        e,
-        PackageError::Downgrade {
-            installed: 5,
-            offered: 4,
-            ..
-        }
-    ));
-    assert!(
-        msg.contains("2.0.0") && msg.contains("1.9.0") && msg.contains('5') && msg.contains('4'),
-        "{msg}"
-    );
+    assert!(matches!(e, PackageError::Downgrade { installed: 5, offered: 4, .. }));
+    assert!(msg.contains("2.0.0") && msg.contains("1.9.0") && msg.contains('5') && msg.contains('4'), "{msg}");
     // The allow flag does not help for a version that is not `previous`.
-    assert!(matches!(
-        inst.install(&pkg(&t, "c", "1.8.0", 4, &k), true),
-        Err(PackageError::Downgrade { .. })
-    ));
+    assert!(matches!(inst.install(&pkg(&t, "c", "1.8.0", 4, &k), true), Err(PackageError::Downgrade { .. })));
     // Same security version, newer or older semver: fine.
     inst.install(&pkg(&t, "d", "2.0.1", 5, &k), false).unwrap();
 }
@@ -355,14 +271,8 @@ fn allow_flag_permits_reactivating_previous() {
     inst.activate("1.0.0", false).unwrap();
     inst.install(&pkg(&t, "b", "2.0.0", 2, &k), false).unwrap();
     inst.activate("2.0.0", false).unwrap();
-    assert!(matches!(
-        inst.activate("1.0.0", false),
-        Err(PackageError::Downgrade { .. })
-    ));
-    assert_eq!(
-        inst.activate("1.0.0", true).unwrap().as_deref(),
-        Some("2.0.0")
-    );
+    assert!(matches!(inst.activate("1.0.0", false), Err(PackageError::Downgrade { .. })));
+    assert_eq!(inst.activate("1.0.0", true).unwrap().as_deref(), Some("2.0.0"));
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
 }
 
@@ -375,24 +285,13 @@ fn uninstall_refuses_active_and_removes_others() {
     inst.activate("1.0.0", false).unwrap();
     inst.install(&pkg(&t, "b", "1.1.0", 1, &k), false).unwrap();
     inst.activate("1.1.0", false).unwrap();
-    assert!(matches!(
-        inst.uninstall("1.1.0"),
-        Err(PackageError::UninstallActive(_))
-    ));
-    assert!(matches!(
-        inst.uninstall("9.9.9"),
-        Err(PackageError::NotInstalled(_))
-    ));
+    assert!(matches!(inst.uninstall("1.1.0"), Err(PackageError::UninstallActive(_))));
+    assert!(matches!(inst.uninstall("9.9.9"), Err(PackageError::NotInstalled(_))));
     assert!(inst.uninstall("../x").is_err());
     inst.uninstall("1.0.0").unwrap();
     assert_eq!(inst.previous().unwrap(), None);
     assert!(matches!(inst.rollback(), Err(PackageError::NoPrevious)));
-    let v: Vec<_> = inst
-        .installed()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.version)
-        .collect();
+    let v: Vec<_> = inst.installed().unwrap().into_iter().map(|i| i.version).collect();
     assert_eq!(v, ["1.1.0"]);
 }
 
@@ -410,16 +309,10 @@ fn version_conflict_and_corrupt_install_detected() {
     m.files[0].sha256 = hash_file(&b.join(TA_BINARY)).unwrap();
     fs::write(b.join(MANIFEST_FILE), m.to_toml().unwrap()).unwrap();
     sign_package(&b, &k).unwrap();
-    assert!(matches!(
-        inst.install(&b, false),
-        Err(PackageError::VersionConflict(_))
-    ));
+    assert!(matches!(inst.install(&b, false), Err(PackageError::VersionConflict(_))));
     // Tampering with an installed version blocks activation.
     fs::write(t.0.join("root/versions/1.0.0").join(TA_BINARY), b"evil").unwrap();
-    assert!(matches!(
-        inst.activate("1.0.0", false),
-        Err(PackageError::Corrupt(..))
-    ));
+    assert!(matches!(inst.activate("1.0.0", false), Err(PackageError::Corrupt(..))));
     assert_eq!(inst.active().unwrap(), None);
 }
 
@@ -439,17 +332,11 @@ fn leftovers_of_interrupted_install_are_cleaned_or_ignored() {
     symlink("versions/1.0.0", root.join(".tmp-current-1-2")).unwrap();
     fs::create_dir_all(root.join("versions/.tmp-delete-1-3")).unwrap();
     // Ignored while present.
-    let inst = Installer {
-        root: root.clone(),
-        keys: keys_for(&k),
-    };
+    let inst = Installer { root: root.clone(), keys: keys_for(&k) };
     assert_eq!(inst.installed().unwrap().len(), 1);
     // Cleaned on open.
     let inst = Installer::open(&root, keys_for(&k)).unwrap();
-    let names: Vec<_> = fs::read_dir(root.join("versions"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names: Vec<_> = fs::read_dir(root.join("versions")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, ["1.0.0"]);
     assert!(fs::symlink_metadata(root.join(".tmp-current-1-2")).is_err());
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
@@ -470,13 +357,7 @@ fn state_machine_happy_path() {
     assert_eq!(u.state(), &UpgradeState::Done);
     assert_eq!(
         u.history(),
-        [
-            UpgradeState::Verify,
-            UpgradeState::Stage,
-            UpgradeState::DrainSessions,
-            UpgradeState::Switch,
-            UpgradeState::HealthCheck
-        ]
+        [UpgradeState::Verify, UpgradeState::Stage, UpgradeState::DrainSessions, UpgradeState::Switch, UpgradeState::HealthCheck]
     );
     // Terminal: further input ignored.
     u.advance(Err("x".into()));
@@ -486,41 +367,22 @@ fn state_machine_happy_path() {
 #[test]
 fn state_machine_failures() {
     // Failure before the switch: Failed at that step, no rollback.
-    for (n, step) in [
-        (0, "verify"),
-        (1, "stage"),
-        (2, "drain_sessions"),
-        (3, "switch"),
-    ] {
+    for (n, step) in [(0, "verify"), (1, "stage"), (2, "drain_sessions"), (3, "switch")] {
         let mut u = Upgrade::new();
         for _ in 0..n {
             u.advance(Ok(()));
         }
         let s = u.advance(Err("boom".into())).clone();
-        assert_eq!(
-            s,
-            UpgradeState::Failed {
-                step: step.into(),
-                reason: "boom".into()
-            }
-        );
+        assert_eq!(s, UpgradeState::Failed { step: step.into(), reason: "boom".into() });
     }
     // Health check failure: roll back.
     let mut u = Upgrade::new();
     for _ in 0..4 {
         u.advance(Ok(()));
     }
-    assert!(matches!(
-        u.advance(Err("no pong".into())),
-        UpgradeState::RollingBack { .. }
-    ));
+    assert!(matches!(u.advance(Err("no pong".into())), UpgradeState::RollingBack { .. }));
     let s = u.advance(Ok(())).clone();
-    assert_eq!(
-        s,
-        UpgradeState::RolledBack {
-            reason: "health check failed: no pong".into()
-        }
-    );
+    assert_eq!(s, UpgradeState::RolledBack { reason: "health check failed: no pong".into() });
     // Rollback failure: Failed naming both.
     let mut u = Upgrade::new();
     for _ in 0..4 {
@@ -549,15 +411,7 @@ struct Hooks {
 
 impl Hooks {
     fn new(drain: Result<(), String>, health: Result<(), String>) -> Self {
-        Self {
-            drain,
-            health,
-            drained: 0,
-            resumed: 0,
-            checked: Vec::new(),
-            rolled: Vec::new(),
-            rollback_health: Ok(()),
-        }
+        Self { drain, health, drained: 0, resumed: 0, checked: Vec::new(), rolled: Vec::new(), rollback_health: Ok(()) }
     }
 }
 
@@ -589,10 +443,7 @@ fn run_upgrade_success() {
     let mut h = Hooks::new(Ok(()), Ok(()));
     let r = run_upgrade(&inst, &pkg(&t, "b", "1.1.0", 2, &k), &mut h);
     assert_eq!(r.state, UpgradeState::Done);
-    assert_eq!(
-        (r.from.as_deref(), r.to.as_deref()),
-        (Some("1.0.0"), Some("1.1.0"))
-    );
+    assert_eq!((r.from.as_deref(), r.to.as_deref()), (Some("1.0.0"), Some("1.1.0")));
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.1.0"));
     assert_eq!(inst.previous().unwrap().as_deref(), Some("1.0.0"));
     assert_eq!((h.drained, h.resumed), (1, 1));
@@ -616,10 +467,7 @@ fn run_upgrade_failed_health_check_rolls_back() {
     }
     assert_eq!(fs::read_link(root.join("current")).unwrap(), before);
     assert_eq!(inst.active().unwrap().as_deref(), Some("1.0.0"));
-    assert!(r
-        .history
-        .iter()
-        .any(|s| matches!(s, UpgradeState::RollingBack { .. })));
+    assert!(r.history.iter().any(|s| matches!(s, UpgradeState::RollingBack { .. })));
     assert_eq!(h.resumed, 1);
     // The TA was restarted on the version rolled back to.
     assert_eq!(h.rolled, vec![Some("1.0.0".to_string())]);
@@ -670,13 +518,7 @@ fn run_upgrade_aborts_before_switch() {
     // Drain timeout: nothing switched, sessions not resumed (never drained).
     let mut h = Hooks::new(Err("drain timed out".into()), Ok(()));
     let r = run_upgrade(&inst, &pkg(&t, "b", "2.1.0", 3, &k), &mut h);
-    assert_eq!(
-        r.state,
-        UpgradeState::Failed {
-            step: "drain_sessions".into(),
-            reason: "drain timed out".into()
-        }
-    );
+    assert_eq!(r.state, UpgradeState::Failed { step: "drain_sessions".into(), reason: "drain timed out".into() });
     assert_eq!(inst.active().unwrap().as_deref(), Some("2.0.0"));
     assert_eq!(h.resumed, 0);
     // Downgrade: refused at verify, hooks untouched.
@@ -685,10 +527,7 @@ fn run_upgrade_aborts_before_switch() {
     match &r.state {
         UpgradeState::Failed { step, reason } => {
             assert_eq!(step, "verify");
-            assert!(
-                reason.contains("2.0.0") && reason.contains("1.0.0"),
-                "{reason}"
-            );
+            assert!(reason.contains("2.0.0") && reason.contains("1.0.0"), "{reason}");
         }
         s => panic!("{s:?}"),
     }

@@ -100,6 +100,11 @@ fn main() -> anyhow::Result<()> {
         p_total += p;
         s_total += s;
     }
-    println!("P-256 sign, 1 thread: plain {:.0} op/s, channel {:.0} op/s, channel overhead {:.1}% (acceptance: <= 15%)", p_total / a.rounds as f64, s_total / a.rounds as f64, (p_total / s_total - 1.0) * 100.0);
+    println!(
+        "P-256 sign, 1 thread: plain {:.0} op/s, channel {:.0} op/s, channel overhead {:.1}% (acceptance: <= 15%)",
+        p_total / a.rounds as f64,
+        s_total / a.rounds as f64,
+        (p_total / s_total - 1.0) * 100.0
+    );
     Ok(())
 }

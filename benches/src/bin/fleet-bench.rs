@@ -238,9 +238,8 @@ struct Enrolled {
 /// (one TA, two tokens well under their capacity, CPU/memory/traffic figures).
 fn report(i: usize, seq: u64) -> pb::HostReport {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let tokens = (0..2u64)
-        .map(|slot| pb::TokenReport { slot, label: format!("slot-{slot}"), keys: 10 + (i as u64 + slot) % 50, capacity: 1000 })
-        .collect();
+    let tokens =
+        (0..2u64).map(|slot| pb::TokenReport { slot, label: format!("slot-{slot}"), keys: 10 + (i as u64 + slot) % 50, capacity: 1000 }).collect();
     pb::HostReport {
         reported_at_ms: now,
         tas: vec![pb::TaReport {
@@ -476,10 +475,7 @@ async fn main() -> anyhow::Result<()> {
     row("bench process CPU, cores", format!("{:.3}", (s1 - s0) / elapsed));
     println!();
     let pass = p99 < 50.0 && console_cores < 1.0 && err == 0;
-    println!(
-        "acceptance (p99 < 50 ms, console CPU < 1 core, no errors): {}",
-        if pass { "PASS" } else { "FAIL" }
-    );
+    println!("acceptance (p99 < 50 ms, console CPU < 1 core, no errors): {}", if pass { "PASS" } else { "FAIL" });
     if err > 0 {
         println!("first error: {}", errors.first());
     }

@@ -99,11 +99,7 @@ struct Ca {
 }
 
 fn start_ca(bin_dir: &Path) -> anyhow::Result<Ca> {
-    let opts = StackOptions {
-        tag: "grpc-bench",
-        args: &["--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"],
-        die_with_parent: true,
-    };
+    let opts = StackOptions { tag: "grpc-bench", args: &["--grpc-listen", "127.0.0.1:0", "--grpc-dev-tls"], die_with_parent: true };
     let mut stack = Stack::spawn(bin_dir, &opts)?;
     let (endpoint, ca_pem) = stack.wait_until("gRPC served with a dev token", Duration::from_secs(60), |s| {
         let addr = std::fs::read_to_string(s.state.join("grpc.addr")).ok().and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())?;

@@ -108,7 +108,9 @@ impl Token {
         for alg in Alg::ALL {
             let (gen, public, private): (Mechanism, Vec<Attribute>, Vec<Attribute>) = match alg {
                 Alg::P256 => (Mechanism::EccKeyPairGen, vec![Attribute::EcParams(P256_OID.to_vec())], vec![]),
-                Alg::Rsa2048 => (Mechanism::RsaPkcsKeyPairGen, vec![Attribute::ModulusBits(2048.into()), Attribute::PublicExponent(vec![1, 0, 1])], vec![]),
+                Alg::Rsa2048 => {
+                    (Mechanism::RsaPkcsKeyPairGen, vec![Attribute::ModulusBits(2048.into()), Attribute::PublicExponent(vec![1, 0, 1])], vec![])
+                }
                 Alg::Sm2 => (vendor(CKM_SM2_KEY_PAIR_GEN), vec![], vec![Attribute::KeyType(KeyType::new_vendor_defined(CKK_SM2)?)]),
                 Alg::MlDsa65 => (Mechanism::MlDsaKeyPairGen, vec![Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_65.into())], vec![]),
             };
@@ -156,15 +158,19 @@ fn raw_rate(alg: Alg, threads: usize, secs: f64, msg: &[u8]) -> anyhow::Result<f
     Ok(match alg {
         Alg::P256 => {
             let k = aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING)?;
-            measure(threads, secs, |_| || {
-                k.sign(&rng, msg).expect("sign");
+            measure(threads, secs, |_| {
+                || {
+                    k.sign(&rng, msg).expect("sign");
+                }
             })
         }
         Alg::Rsa2048 => {
             let k = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)?;
-            measure(threads, secs, |_| || {
-                let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).expect("sign");
+            measure(threads, secs, |_| {
+                || {
+                    let mut sig = vec![0u8; k.public_modulus_len()];
+                    k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).expect("sign");
+                }
             })
         }
         Alg::Sm2 => {
@@ -175,16 +181,20 @@ fn raw_rate(alg: Alg, threads: usize, secs: f64, msg: &[u8]) -> anyhow::Result<f
                     break k;
                 }
             };
-            measure(threads, secs, |_| || {
-                use sm2::dsa::signature::Signer;
-                let _: sm2::dsa::Signature = k.sign(msg);
+            measure(threads, secs, |_| {
+                || {
+                    use sm2::dsa::signature::Signer;
+                    let _: sm2::dsa::Signature = k.sign(msg);
+                }
             })
         }
         Alg::MlDsa65 => {
             let k = aws_lc_rs::signature::PqdsaKeyPair::generate(&aws_lc_rs::signature::ML_DSA_65_SIGNING)?;
-            measure(threads, secs, |_| || {
-                let mut sig = vec![0u8; 3309];
-                k.sign(msg, &mut sig).expect("sign");
+            measure(threads, secs, |_| {
+                || {
+                    let mut sig = vec![0u8; 3309];
+                    k.sign(msg, &mut sig).expect("sign");
+                }
             })
         }
     })
@@ -241,7 +251,10 @@ fn find_by_label(t: &Token, n: usize) -> anyhow::Result<()> {
     lat.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
     println!();
-    println!("find-by-label through teehsm's module among {n} token keys (created in {made:.1} s, {:.0} durable keys/s with {threads} threads):", n as f64 / made);
+    println!(
+        "find-by-label through teehsm's module among {n} token keys (created in {made:.1} s, {:.0} durable keys/s with {threads} threads):",
+        n as f64 / made
+    );
     println!("  {} finds: p50 {:.0} us, p99 {:.0} us, max {:.0} us (target < 1000 us)", lat.len(), pct(0.5), pct(0.99), pct(1.0));
     Ok(())
 }
@@ -295,10 +308,7 @@ fn main() -> anyhow::Result<()> {
     let secs = args.seconds;
     println!();
     println!("C_Sign ops/s, {secs} s per cell (teehsm = PKCS#11 module -> CA socket -> TA process; SoftHSMv2 = in-process; raw = the library call the TA makes)");
-    println!(
-        "{:<32} {:>7} {:>10} {:>10} {:>10} {:>14} {:>12}",
-        "operation", "threads", "raw", "teehsm", "SoftHSMv2", "teehsm/SoftHSM", "teehsm/raw"
-    );
+    println!("{:<32} {:>7} {:>10} {:>10} {:>10} {:>14} {:>12}", "operation", "threads", "raw", "teehsm", "SoftHSMv2", "teehsm/SoftHSM", "teehsm/raw");
     for &t in &threads {
         for alg in Alg::ALL {
             let raw = Some(raw_rate(alg, t, secs, &msg)?);

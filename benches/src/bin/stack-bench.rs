@@ -71,21 +71,37 @@ fn main() -> anyhow::Result<()> {
     let threads: Vec<usize> = args.threads.split(',').filter_map(|t| t.trim().parse().ok()).collect();
     let stack = start_stack(&bin_dir)?;
     let (mut c, s) = session(&stack.socket);
-    let p256 = pair(&mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])], vec![]).1;
+    let p256 = pair(
+        &mut c,
+        s,
+        CKM_EC_KEY_PAIR_GEN,
+        vec![Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])],
+        vec![],
+    )
+    .1;
     let sm2k = pair(&mut c, s, CKM_SM2_KEY_PAIR_GEN, vec![], vec![]).1;
     let rsa = pair(&mut c, s, CKM_RSA_PKCS_KEY_PAIR_GEN, vec![Attribute::ulong(CKA_MODULUS_BITS, 2048)], vec![]).1;
     let mldsa = pair(&mut c, s, CKM_ML_DSA_KEY_PAIR_GEN, vec![Attribute::ulong(CKA_PARAMETER_SET, CKP_ML_DSA_65)], vec![]).1;
     let (mlkem_pub, mlkem_priv) = match c.call(&Request::GenerateKeyPair {
         session: s,
         mechanism: Mechanism::new(CKM_ML_KEM_KEY_PAIR_GEN),
-        public_template: vec![Attribute::ulong(CKA_PARAMETER_SET, CKP_ML_KEM_768), Attribute::bool(CKA_ENCAPSULATE, true), Attribute::bool(CKA_TOKEN, true)],
+        public_template: vec![
+            Attribute::ulong(CKA_PARAMETER_SET, CKP_ML_KEM_768),
+            Attribute::bool(CKA_ENCAPSULATE, true),
+            Attribute::bool(CKA_TOKEN, true),
+        ],
         private_template: vec![Attribute::bool(CKA_DECAPSULATE, true), Attribute::bool(CKA_TOKEN, true)],
     })? {
         Reply::KeyPair { public, private } => (public, private),
         r => bail!("ML-KEM keygen: {r:?}"),
     };
     let secret_template = vec![Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY), Attribute::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET)];
-    let ct = match c.call(&Request::Encapsulate { session: s, mechanism: Mechanism::new(CKM_ML_KEM), public_key: mlkem_pub, template: secret_template.clone() })? {
+    let ct = match c.call(&Request::Encapsulate {
+        session: s,
+        mechanism: Mechanism::new(CKM_ML_KEM),
+        public_key: mlkem_pub,
+        template: secret_template.clone(),
+    })? {
         Reply::Encapsulated { ciphertext, .. } => ciphertext,
         r => bail!("encapsulate: {r:?}"),
     };
@@ -123,8 +139,10 @@ fn main() -> anyhow::Result<()> {
         rows.push(Row {
             name: "P-256 ECDSA sign",
             threads: t,
-            raw: measure(t, secs, |_| || {
-                raw_p256.sign(&rng, &msg).expect("sign");
+            raw: measure(t, secs, |_| {
+                || {
+                    raw_p256.sign(&rng, &msg).expect("sign");
+                }
             }),
             stack: measure(t, secs, stack_op(Mechanism::new(CKM_ECDSA_SHA256), p256)),
             target: Some(0.5),
@@ -132,9 +150,11 @@ fn main() -> anyhow::Result<()> {
         rows.push(Row {
             name: "SM2 sign (SM3, default ID)",
             threads: t,
-            raw: measure(t, secs, |_| || {
-                use sm2::dsa::signature::Signer;
-                let _: sm2::dsa::Signature = raw_sm2.sign(&msg);
+            raw: measure(t, secs, |_| {
+                || {
+                    use sm2::dsa::signature::Signer;
+                    let _: sm2::dsa::Signature = raw_sm2.sign(&msg);
+                }
             }),
             stack: measure(t, secs, stack_op(Mechanism::new(CKM_SM2_SM3), sm2k)),
             target: None,
@@ -142,9 +162,11 @@ fn main() -> anyhow::Result<()> {
         rows.push(Row {
             name: "RSA-2048 PKCS#1 v1.5 sign",
             threads: t,
-            raw: measure(t, secs, |_| || {
-                let mut sig = vec![0u8; raw_rsa.public_modulus_len()];
-                raw_rsa.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig).expect("sign");
+            raw: measure(t, secs, |_| {
+                || {
+                    let mut sig = vec![0u8; raw_rsa.public_modulus_len()];
+                    raw_rsa.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, &msg, &mut sig).expect("sign");
+                }
             }),
             stack: measure(t, secs, stack_op(Mechanism::new(CKM_SHA256_RSA_PKCS), rsa)),
             target: Some(0.8),
@@ -152,9 +174,11 @@ fn main() -> anyhow::Result<()> {
         rows.push(Row {
             name: "ML-DSA-65 sign",
             threads: t,
-            raw: measure(t, secs, |_| || {
-                let mut sig = vec![0u8; 3309];
-                raw_mldsa.sign(&msg, &mut sig).expect("sign");
+            raw: measure(t, secs, |_| {
+                || {
+                    let mut sig = vec![0u8; 3309];
+                    raw_mldsa.sign(&msg, &mut sig).expect("sign");
+                }
             }),
             stack: measure(t, secs, stack_op(Mechanism::new(CKM_ML_DSA), mldsa)),
             target: Some(0.8),
@@ -162,14 +186,22 @@ fn main() -> anyhow::Result<()> {
         rows.push(Row {
             name: "ML-KEM-768 decapsulate",
             threads: t,
-            raw: measure(t, secs, |_| || {
-                raw_mlkem.decapsulate(aws_lc_rs::kem::Ciphertext::from(raw_ct.as_slice())).expect("decaps");
+            raw: measure(t, secs, |_| {
+                || {
+                    raw_mlkem.decapsulate(aws_lc_rs::kem::Ciphertext::from(raw_ct.as_slice())).expect("decaps");
+                }
             }),
             stack: measure(t, secs, |_| {
                 let (mut c, s) = session(&stack.socket);
                 let (ct, tpl) = (ct.clone(), secret_template.clone());
                 move || {
-                    let h = match c.call(&Request::Decapsulate { session: s, mechanism: Mechanism::new(CKM_ML_KEM), private_key: mlkem_priv, ciphertext: ct.clone(), template: tpl.clone() }) {
+                    let h = match c.call(&Request::Decapsulate {
+                        session: s,
+                        mechanism: Mechanism::new(CKM_ML_KEM),
+                        private_key: mlkem_priv,
+                        ciphertext: ct.clone(),
+                        template: tpl.clone(),
+                    }) {
                         Ok(Reply::Handle(h)) => h,
                         r => panic!("decapsulate: {r:?}"),
                     };
@@ -234,7 +266,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let per = start.elapsed() / finds;
-    println!("find one token key by label among {} keys: {:.0} us per call (client -> TA round trip included)", created.load(Ordering::Relaxed), per.as_secs_f64() * 1e6);
+    println!(
+        "find one token key by label among {} keys: {:.0} us per call (client -> TA round trip included)",
+        created.load(Ordering::Relaxed),
+        per.as_secs_f64() * 1e6
+    );
     Ok(())
 }
-

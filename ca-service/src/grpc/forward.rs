@@ -92,9 +92,7 @@ impl Forwarder {
     /// is started here: the first calls open the connections (from the
     /// runtime they run on), so this needs no runtime.
     pub fn start(connections: usize, shared: Arc<Shared>) -> io::Result<Forwarder> {
-        let slots = (0..connections.max(1))
-            .map(|_| Slot { conn: Mutex::new(None), connecting: tokio::sync::Mutex::new(()) })
-            .collect();
+        let slots = (0..connections.max(1)).map(|_| Slot { conn: Mutex::new(None), connecting: tokio::sync::Mutex::new(()) }).collect();
         let permits = tokio::sync::Semaphore::new(connections.max(1) * PIPELINE_DEPTH);
         Ok(Forwarder { inner: Arc::new(Inner { shared, slots, rotor: AtomicUsize::new(0), permits }) })
     }
@@ -154,9 +152,8 @@ impl Inner {
     /// Opens a connection (Hello on a blocking thread) and starts its reader.
     async fn connect(&self, generation: u64) -> Result<Arc<Conn>, ForwardError> {
         let endpoint = self.shared.ta_address.clone();
-        let opened = tokio::task::spawn_blocking(move || Client::connect_endpoint(&endpoint, CLIENT_NAME))
-            .await
-            .map_err(|_| ForwardError::Stopping)?;
+        let opened =
+            tokio::task::spawn_blocking(move || Client::connect_endpoint(&endpoint, CLIENT_NAME)).await.map_err(|_| ForwardError::Stopping)?;
         let stream = match opened {
             Ok(client) => client.into_stream(),
             Err(e) => {
@@ -491,7 +488,9 @@ async fn read_loop(conn: &Conn) -> String {
     let mut acc: Vec<u8> = Vec::new();
     loop {
         let n = match conn.io.try_read(&mut chunk) {
-            Ok(0) => return if acc.is_empty() { "the TA closed the connection".into() } else { "the TA closed the connection inside a frame".into() },
+            Ok(0) => {
+                return if acc.is_empty() { "the TA closed the connection".into() } else { "the TA closed the connection inside a frame".into() }
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if let Err(e) = conn.io.readable().await {
@@ -577,12 +576,9 @@ mod tests {
         while let Ok(true) = read_frame(&mut r, &mut buf) {
             let (id, req) = decode_request(&buf).unwrap();
             let response = match req {
-                Request::Hello { .. } => Response::Ok(Reply::Hello {
-                    version: 1,
-                    ta_version: "fake".into(),
-                    channel: ChannelMode::Plain,
-                    app_ticket: vec![0; 32],
-                }),
+                Request::Hello { .. } => {
+                    Response::Ok(Reply::Hello { version: 1, ta_version: "fake".into(), channel: ChannelMode::Plain, app_ticket: vec![0; 32] })
+                }
                 Request::ApiCall { body, .. } if body == b"close" => return,
                 Request::ApiCall { body, method, .. } if body == b"slow" => {
                     std::thread::sleep(std::time::Duration::from_millis(1000));

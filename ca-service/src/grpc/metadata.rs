@@ -93,12 +93,7 @@ mod tests {
     }
 
     fn full() -> Vec<(&'static str, String)> {
-        vec![
-            (CLIENT_ID, "svc-a.1".into()),
-            (TIMESTAMP_MS, "1700000000123".into()),
-            (NONCE, NONCE_HEX.into()),
-            (MAC, "ab".repeat(32)),
-        ]
+        vec![(CLIENT_ID, "svc-a.1".into()), (TIMESTAMP_MS, "1700000000123".into()), (NONCE, NONCE_HEX.into()), (MAC, "ab".repeat(32))]
     }
 
     fn with(replace: &str, value: Option<&str>) -> MetadataMap {

@@ -17,11 +17,7 @@ fn labels(a: &Alert) -> Map<String, Value> {
     m.insert("alertname".into(), a.rule_id.clone().into());
     m.insert("severity".into(), a.severity.as_str().into());
     // Alertmanager treats an empty label like an absent one: leave them out.
-    for (k, v) in [
-        ("host", a.host.clone()),
-        ("ta", a.ta.clone()),
-        ("group", a.group.clone()),
-    ] {
+    for (k, v) in [("host", a.host.clone()), ("ta", a.ta.clone()), ("group", a.group.clone())] {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
             m.insert(k.into(), v.into());
         }
@@ -44,11 +40,7 @@ fn common(maps: &[Map<String, Value>]) -> Map<String, Value> {
     let Some((first, rest)) = maps.split_first() else {
         return Map::new();
     };
-    first
-        .iter()
-        .filter(|(k, v)| rest.iter().all(|m| m.get(*k) == Some(*v)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    first.iter().filter(|(k, v)| rest.iter().all(|m| m.get(*k) == Some(*v))).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The webhook body for `changes`. `status` is `firing` if any alert of the
@@ -64,11 +56,7 @@ pub fn alertmanager_payload(changes: &[AlertChange], external_url: &str) -> Valu
     for change in changes {
         let (status, a, ends_at) = match change {
             AlertChange::Fired(a) => ("firing", a, ZERO_TIME.to_string()),
-            AlertChange::Resolved(a) => (
-                "resolved",
-                a,
-                rfc3339(a.ends_at_ms.unwrap_or(a.starts_at_ms)),
-            ),
+            AlertChange::Resolved(a) => ("resolved", a, rfc3339(a.ends_at_ms.unwrap_or(a.starts_at_ms))),
         };
         any_firing |= status == "firing";
         let (l, an) = (labels(a), annotations(a));
@@ -114,9 +102,7 @@ mod tests {
             ta: Some("ta-0".into()),
             slot,
             summary: format!("token dev-token on host {host} nearly full"),
-            description: format!(
-                "token dev-token on host {host} holds 900 of 1000 keys (90 %), threshold 80 %"
-            ),
+            description: format!("token dev-token on host {host} holds 900 of 1000 keys (90 %), threshold 80 %"),
             starts_at_ms: 1_795_737_600_123,
             ends_at_ms: ends,
             acknowledged_by: None,
@@ -128,12 +114,7 @@ mod tests {
     fn payload_shape() {
         let changes = vec![
             AlertChange::Fired(alert("00000000000000aa", "h1", Some(0), None)),
-            AlertChange::Resolved(alert(
-                "00000000000000bb",
-                "h2",
-                None,
-                Some(1_795_737_660_000),
-            )),
+            AlertChange::Resolved(alert("00000000000000bb", "h2", None, Some(1_795_737_660_000))),
         ];
         let p = alertmanager_payload(&changes, "https://console.example/");
         let obj = p.as_object().expect("object");
@@ -159,47 +140,22 @@ mod tests {
         assert_eq!(p["receiver"], RECEIVER);
         assert_eq!(p["externalURL"], "https://console.example");
         assert_eq!(p["groupLabels"], json!({}));
-        assert_eq!(
-            p["commonLabels"],
-            json!({"alertname": "TokenNearlyFull", "severity": "warning", "ta": "ta-0", "group": "eu"})
-        );
+        assert_eq!(p["commonLabels"], json!({"alertname": "TokenNearlyFull", "severity": "warning", "ta": "ta-0", "group": "eu"}));
         assert_eq!(p["commonAnnotations"], json!({}));
 
         let a = &p["alerts"][0];
-        let mut akeys: Vec<&str> = a
-            .as_object()
-            .expect("alert")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let mut akeys: Vec<&str> = a.as_object().expect("alert").keys().map(String::as_str).collect();
         akeys.sort_unstable();
-        assert_eq!(
-            akeys,
-            [
-                "annotations",
-                "endsAt",
-                "fingerprint",
-                "generatorURL",
-                "labels",
-                "startsAt",
-                "status"
-            ]
-        );
+        assert_eq!(akeys, ["annotations", "endsAt", "fingerprint", "generatorURL", "labels", "startsAt", "status"]);
         assert_eq!(a["status"], "firing");
         assert_eq!(
             a["labels"],
             json!({"alertname": "TokenNearlyFull", "severity": "warning", "host": "h1", "ta": "ta-0", "slot": "0", "group": "eu"})
         );
-        assert_eq!(
-            a["annotations"]["description"],
-            "token dev-token on host h1 holds 900 of 1000 keys (90 %), threshold 80 %"
-        );
+        assert_eq!(a["annotations"]["description"], "token dev-token on host h1 holds 900 of 1000 keys (90 %), threshold 80 %");
         assert_eq!(a["startsAt"], "2026-11-27T00:00:00.123Z");
         assert_eq!(a["endsAt"], ZERO_TIME);
-        assert_eq!(
-            a["generatorURL"],
-            "https://console.example/alerts/00000000000000aa"
-        );
+        assert_eq!(a["generatorURL"], "https://console.example/alerts/00000000000000aa");
         assert_eq!(a["fingerprint"], "00000000000000aa");
 
         let r = &p["alerts"][1];
@@ -209,10 +165,7 @@ mod tests {
 
         let only_resolved = alertmanager_payload(&changes[1..], "http://c");
         assert_eq!(only_resolved["status"], "resolved");
-        assert_eq!(
-            only_resolved["commonAnnotations"]["summary"],
-            "token dev-token on host h2 nearly full"
-        );
+        assert_eq!(only_resolved["commonAnnotations"]["summary"], "token dev-token on host h2 nearly full");
         let empty = alertmanager_payload(&[], "http://c");
         assert_eq!(empty["status"], "resolved");
         assert_eq!(empty["alerts"], json!([]));

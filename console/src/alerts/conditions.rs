@@ -72,33 +72,16 @@ pub fn evaluate(rule: &Rule, inp: &Inputs<'_>) -> Vec<Condition> {
             rule,
             inp,
             |_, ta| !ta.up,
-            |h, ta| {
-                (
-                    format!("TA {} down on host {h}", ta.ta_id),
-                    format!(
-                        "TA {} (version {}) on host {h} is down",
-                        ta.ta_id, ta.version
-                    ),
-                )
-            },
+            |h, ta| (format!("TA {} down on host {h}", ta.ta_id), format!("TA {} (version {}) on host {h} is down", ta.ta_id, ta.version)),
         ),
-        RuleKind::TaRestarting {
-            restarts_within_ms,
-            min_restarts,
-        } => {
+        RuleKind::TaRestarting { restarts_within_ms, min_restarts } => {
             let (window, min) = (*restarts_within_ms, *min_restarts);
             per_ta(
                 rule,
                 inp,
-                |r, ta| {
-                    inp.restarts
-                        .restarts_within(&r.host_id, &ta.ta_id, inp.now_ms, window)
-                        >= min
-                },
+                |r, ta| inp.restarts.restarts_within(&r.host_id, &ta.ta_id, inp.now_ms, window) >= min,
                 |h, ta| {
-                    let n = inp
-                        .restarts
-                        .restarts_within(h, &ta.ta_id, inp.now_ms, window);
+                    let n = inp.restarts.restarts_within(h, &ta.ta_id, inp.now_ms, window);
                     (
                         format!("TA {} restarting on host {h}", ta.ta_id),
                         format!(
@@ -118,10 +101,7 @@ pub fn evaluate(rule: &Rule, inp: &Inputs<'_>) -> Vec<Condition> {
             |h, ta| {
                 (
                     format!("TA {} self-tests failed on host {h}", ta.ta_id),
-                    format!(
-                        "TA {} (version {}) on host {h} failed its self-tests",
-                        ta.ta_id, ta.version
-                    ),
+                    format!("TA {} (version {}) on host {h} failed its self-tests", ta.ta_id, ta.version),
                 )
             },
         ),
@@ -132,10 +112,7 @@ pub fn evaluate(rule: &Rule, inp: &Inputs<'_>) -> Vec<Condition> {
             |h, ta| {
                 (
                     format!("audit chain broken on TA {} of host {h}", ta.ta_id),
-                    format!(
-                        "the hash chain of the audit log of TA {} on host {h} does not verify",
-                        ta.ta_id
-                    ),
+                    format!("the hash chain of the audit log of TA {} on host {h} does not verify", ta.ta_id),
                 )
             },
         ),
@@ -148,11 +125,7 @@ fn key_count(rule: &Rule, inp: &Inputs<'_>, threshold: f64) -> Vec<Condition> {
     let mut out = Vec::new();
     for r in inp.reports {
         for ta in r.tas.iter().filter(|ta| ta_in_scope(&rule.scope, r, ta)) {
-            for t in ta
-                .tokens
-                .iter()
-                .filter(|t| at_least_percent(t.keys, t.capacity, threshold))
-            {
+            for t in ta.tokens.iter().filter(|t| at_least_percent(t.keys, t.capacity, threshold)) {
                 out.push(Condition {
                     host: Some(r.host_id.clone()),
                     group: non_empty(&r.group),
@@ -176,14 +149,7 @@ fn key_count(rule: &Rule, inp: &Inputs<'_>, threshold: f64) -> Vec<Condition> {
 }
 
 fn host_condition(r: &HostReport, summary: String, description: String) -> Condition {
-    Condition {
-        host: Some(r.host_id.clone()),
-        group: non_empty(&r.group),
-        ta: None,
-        slot: None,
-        summary,
-        description,
-    }
+    Condition { host: Some(r.host_id.clone()), group: non_empty(&r.group), ta: None, slot: None, summary, description }
 }
 
 fn cpu(rule: &Rule, inp: &Inputs<'_>, process: Process, threshold: f64) -> Vec<Condition> {
@@ -200,12 +166,7 @@ fn cpu(rule: &Rule, inp: &Inputs<'_>, process: Process, threshold: f64) -> Vec<C
                 host_condition(
                     r,
                     format!("{p} CPU high on host {}", r.host_id),
-                    format!(
-                        "{p} process on host {} uses {} % CPU, threshold {} %",
-                        r.host_id,
-                        pct(used),
-                        pct(threshold)
-                    ),
+                    format!("{p} process on host {} uses {} % CPU, threshold {} %", r.host_id, pct(used), pct(threshold)),
                 )
             })
         })
@@ -280,11 +241,7 @@ fn per_ta(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for r in inp.reports {
-        for ta in r
-            .tas
-            .iter()
-            .filter(|ta| ta_in_scope(&rule.scope, r, ta) && holds(r, ta))
-        {
+        for ta in r.tas.iter().filter(|ta| ta_in_scope(&rule.scope, r, ta) && holds(r, ta)) {
             let (summary, description) = texts(&r.host_id, ta);
             out.push(Condition {
                 host: Some(r.host_id.clone()),
@@ -300,14 +257,7 @@ fn per_ta(
 }
 
 fn global(summary: String, description: String) -> Vec<Condition> {
-    vec![Condition {
-        host: None,
-        group: None,
-        ta: None,
-        slot: None,
-        summary,
-        description,
-    }]
+    vec![Condition { host: None, group: None, ta: None, slot: None, summary, description }]
 }
 
 fn licence_expiry(inp: &Inputs<'_>, warn_before_ms: u64) -> Vec<Condition> {
@@ -315,10 +265,7 @@ fn licence_expiry(inp: &Inputs<'_>, warn_before_ms: u64) -> Vec<Condition> {
         return Vec::new();
     };
     if inp.now_ms >= l.expires_at_ms {
-        return global(
-            "licence expired".into(),
-            format!("the licence expired at {}", rfc3339(l.expires_at_ms)),
-        );
+        return global("licence expired".into(), format!("the licence expired at {}", rfc3339(l.expires_at_ms)));
     }
     let left = l.expires_at_ms - inp.now_ms;
     if left > warn_before_ms {
@@ -326,12 +273,7 @@ fn licence_expiry(inp: &Inputs<'_>, warn_before_ms: u64) -> Vec<Condition> {
     }
     global(
         "licence expires soon".into(),
-        format!(
-            "the licence expires at {} (in {}), warning {} before",
-            rfc3339(l.expires_at_ms),
-            duration(left),
-            duration(warn_before_ms)
-        ),
+        format!("the licence expires at {} (in {}), warning {} before", rfc3339(l.expires_at_ms), duration(left), duration(warn_before_ms)),
     )
 }
 
@@ -339,18 +281,10 @@ fn licence_hosts(inp: &Inputs<'_>) -> Vec<Condition> {
     let Some(l) = inp.licence else {
         return Vec::new();
     };
-    let hosts: BTreeSet<&str> = inp
-        .reports
-        .iter()
-        .map(|r| r.host_id.as_str())
-        .chain(inp.seen.iter().map(|s| s.host_id.as_str()))
-        .collect();
+    let hosts: BTreeSet<&str> = inp.reports.iter().map(|r| r.host_id.as_str()).chain(inp.seen.iter().map(|s| s.host_id.as_str())).collect();
     let n = hosts.len() as u64;
     if n <= l.max_hosts {
         return Vec::new();
     }
-    global(
-        "more hosts than the licence allows".into(),
-        format!("{n} hosts known, the licence allows {}", l.max_hosts),
-    )
+    global("more hosts than the licence allows".into(), format!("{n} hosts known, the licence allows {}", l.max_hosts))
 }

@@ -42,10 +42,7 @@ pub struct AlertEngine {
 
 impl AlertEngine {
     pub fn new(rules: RuleSet) -> Self {
-        AlertEngine {
-            rules,
-            state: EngineState::default(),
-        }
+        AlertEngine { rules, state: EngineState::default() }
     }
 
     /// Resume from a persisted state.
@@ -56,18 +53,8 @@ impl AlertEngine {
     /// Rebuild from the firing alerts of the store (resolved ones are
     /// ignored). Pending `for_ms` timers and restart history start afresh.
     pub fn from_firing(rules: RuleSet, alerts: impl IntoIterator<Item = Alert>) -> Self {
-        let firing = alerts
-            .into_iter()
-            .filter(Alert::is_firing)
-            .map(|a| (a.fingerprint.clone(), a))
-            .collect();
-        AlertEngine {
-            rules,
-            state: EngineState {
-                firing,
-                ..EngineState::default()
-            },
-        }
+        let firing = alerts.into_iter().filter(Alert::is_firing).map(|a| (a.fingerprint.clone(), a)).collect();
+        AlertEngine { rules, state: EngineState { firing, ..EngineState::default() } }
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -94,16 +81,8 @@ impl AlertEngine {
     /// licence (none: licence rules stay quiet). Returns the alerts that
     /// fired and those that resolved; one that keeps firing is no change
     /// (its description is refreshed in the state).
-    pub fn evaluate(
-        &mut self,
-        now_ms: u64,
-        reports: &[HostReport],
-        hosts_last_seen: &[HostSeen],
-        licence: Option<&Licence>,
-    ) -> Vec<AlertChange> {
-        self.state
-            .restarts
-            .observe(now_ms, reports, self.rules.max_restart_window_ms());
+    pub fn evaluate(&mut self, now_ms: u64, reports: &[HostReport], hosts_last_seen: &[HostSeen], licence: Option<&Licence>) -> Vec<AlertChange> {
+        self.state.restarts.observe(now_ms, reports, self.rules.max_restart_window_ms());
         let inputs = Inputs {
             now_ms,
             reports,
@@ -123,13 +102,7 @@ impl AlertEngine {
 
         let mut changes = Vec::new();
         // Resolve what no longer holds.
-        let gone: Vec<String> = self
-            .state
-            .firing
-            .keys()
-            .filter(|fp| !holding.contains_key(*fp))
-            .cloned()
-            .collect();
+        let gone: Vec<String> = self.state.firing.keys().filter(|fp| !holding.contains_key(*fp)).cloned().collect();
         for fp in gone {
             if let Some(mut alert) = self.state.firing.remove(&fp) {
                 alert.ends_at_ms = Some(now_ms.max(alert.starts_at_ms));
@@ -146,12 +119,7 @@ impl AlertEngine {
                 alert.description = c.description;
                 continue;
             }
-            let since = self
-                .state
-                .pending
-                .entry(fp.clone())
-                .or_insert(Pending { since_ms: now_ms })
-                .since_ms;
+            let since = self.state.pending.entry(fp.clone()).or_insert(Pending { since_ms: now_ms }).since_ms;
             if now_ms.saturating_sub(since) < rule.for_ms.unwrap_or(0) {
                 continue;
             }

@@ -6,12 +6,7 @@
 /// FNV-1a 64 over the fields, each preceded by 0xff and an absent field
 /// written as 0xfe: neither byte occurs in UTF-8, so distinct field tuples
 /// give distinct inputs.
-pub fn fingerprint(
-    rule_id: &str,
-    host: Option<&str>,
-    ta: Option<&str>,
-    slot: Option<u64>,
-) -> String {
+pub fn fingerprint(rule_id: &str, host: Option<&str>, ta: Option<&str>, slot: Option<u64>) -> String {
     let slot = slot.map(|s| s.to_string());
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -41,13 +36,7 @@ mod tests {
         assert_eq!(a, fingerprint("r", Some("h1"), Some("ta-0"), Some(0)));
         assert_ne!(a, fingerprint("r", Some("h1"), Some("ta-0"), Some(1)));
         assert_ne!(a, fingerprint("r", Some("h1"), Some("ta-0"), None));
-        assert_ne!(
-            fingerprint("r", Some("ab"), Some("c"), None),
-            fingerprint("r", Some("a"), Some("bc"), None)
-        );
-        assert_ne!(
-            fingerprint("r", None, None, None),
-            fingerprint("r", Some(""), None, None)
-        );
+        assert_ne!(fingerprint("r", Some("ab"), Some("c"), None), fingerprint("r", Some("a"), Some("bc"), None));
+        assert_ne!(fingerprint("r", None, None, None), fingerprint("r", Some(""), None, None));
     }
 }

@@ -39,24 +39,15 @@ impl RestartTracker {
         let mut next: BTreeMap<String, BTreeMap<String, RestartTrack>> = BTreeMap::new();
         for report in reports {
             for ta in &report.tas {
-                let old = self
-                    .hosts
-                    .get_mut(&report.host_id)
-                    .and_then(|m| m.remove(&ta.ta_id));
+                let old = self.hosts.get_mut(&report.host_id).and_then(|m| m.remove(&ta.ta_id));
                 let track = next
                     .entry(report.host_id.clone())
                     .or_default()
                     .entry(ta.ta_id.clone())
-                    .or_insert_with(|| RestartTrack {
-                        last_total: ta.restarts_total,
-                        increases: Vec::new(),
-                    });
+                    .or_insert_with(|| RestartTrack { last_total: ta.restarts_total, increases: Vec::new() });
                 if let Some(mut old) = old {
                     if ta.restarts_total > old.last_total && keep_ms > 0 {
-                        old.increases.push(Increase {
-                            at_ms: now_ms,
-                            by: ta.restarts_total - old.last_total,
-                        });
+                        old.increases.push(Increase { at_ms: now_ms, by: ta.restarts_total - old.last_total });
                     }
                     old.last_total = ta.restarts_total;
                     *track = old;
@@ -78,12 +69,7 @@ impl RestartTracker {
         self.hosts
             .get(host)
             .and_then(|m| m.get(ta))
-            .map(|t| {
-                t.increases
-                    .iter()
-                    .filter(|i| i.at_ms >= cutoff)
-                    .fold(0u64, |n, i| n.saturating_add(i.by))
-            })
+            .map(|t| t.increases.iter().filter(|i| i.at_ms >= cutoff).fold(0u64, |n, i| n.saturating_add(i.by)))
             .unwrap_or(0)
     }
 }

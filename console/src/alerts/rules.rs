@@ -111,10 +111,7 @@ impl RuleKind {
     }
 
     fn is_global(&self) -> bool {
-        matches!(
-            self,
-            RuleKind::LicenceExpiry { .. } | RuleKind::LicenceHostsExceeded {}
-        )
+        matches!(self, RuleKind::LicenceExpiry { .. } | RuleKind::LicenceHostsExceeded {})
     }
 }
 
@@ -145,11 +142,7 @@ pub enum RulesError {
     #[error("rule id {0:?} is used twice")]
     DuplicateId(String),
     #[error("rule {rule:?}: threshold {value} out of range ({range})")]
-    Threshold {
-        rule: String,
-        value: f64,
-        range: &'static str,
-    },
+    Threshold { rule: String, value: f64, range: &'static str },
     #[error("rule {0:?}: intervals must be at least 1")]
     ZeroIntervals(String),
     #[error("rule {0:?}: missed_heartbeats needs heartbeat_interval_ms (> 0) in the rules file")]
@@ -174,10 +167,7 @@ pub struct RuleSet {
 impl RuleSet {
     /// Validate rules.
     pub fn new(heartbeat_interval_ms: Option<u64>, rules: Vec<Rule>) -> Result<Self, RulesError> {
-        let set = RuleSet {
-            heartbeat_interval_ms,
-            rules,
-        };
+        let set = RuleSet { heartbeat_interval_ms, rules };
         set.validate()?;
         Ok(set)
     }
@@ -191,10 +181,7 @@ impl RuleSet {
 
     /// No rules at all.
     pub fn empty() -> Self {
-        RuleSet {
-            heartbeat_interval_ms: None,
-            rules: Vec::new(),
-        }
+        RuleSet { heartbeat_interval_ms: None, rules: Vec::new() }
     }
 
     /// Longest `restarts_within_ms` of all `ta_restarting` rules (0 if none).
@@ -202,9 +189,7 @@ impl RuleSet {
         self.rules
             .iter()
             .filter_map(|r| match r.kind {
-                RuleKind::TaRestarting {
-                    restarts_within_ms, ..
-                } => Some(restarts_within_ms),
+                RuleKind::TaRestarting { restarts_within_ms, .. } => Some(restarts_within_ms),
                 _ => None,
             })
             .max()
@@ -234,23 +219,12 @@ impl RuleSet {
             if ok {
                 Ok(())
             } else {
-                Err(RulesError::Threshold {
-                    rule: rule.id.clone(),
-                    value,
-                    range,
-                })
+                Err(RulesError::Threshold { rule: rule.id.clone(), value, range })
             }
         };
         match rule.kind {
-            RuleKind::KeyCountPercent { threshold_percent } => threshold(
-                threshold_percent,
-                Some(100.0),
-                "0 < threshold_percent <= 100",
-            ),
-            RuleKind::CpuPercent { threshold: t, .. }
-            | RuleKind::MemoryPercent { threshold: t, .. } => {
-                threshold(t, None, "a finite number > 0")
-            }
+            RuleKind::KeyCountPercent { threshold_percent } => threshold(threshold_percent, Some(100.0), "0 < threshold_percent <= 100"),
+            RuleKind::CpuPercent { threshold: t, .. } | RuleKind::MemoryPercent { threshold: t, .. } => threshold(t, None, "a finite number > 0"),
             RuleKind::MissedHeartbeats { intervals } => {
                 if intervals == 0 {
                     return Err(RulesError::ZeroIntervals(rule.id.clone()));
@@ -260,10 +234,7 @@ impl RuleSet {
                     _ => Err(RulesError::NoHeartbeatInterval(rule.id.clone())),
                 }
             }
-            RuleKind::TaRestarting {
-                restarts_within_ms,
-                min_restarts,
-            } => {
+            RuleKind::TaRestarting { restarts_within_ms, min_restarts } => {
                 if restarts_within_ms == 0 || min_restarts == 0 {
                     Err(RulesError::ZeroRestartWindow(rule.id.clone()))
                 } else {
@@ -347,30 +318,13 @@ summary = "Too many hosts for the licence"
         let set = RuleSet::from_toml(EXAMPLE).expect("parses");
         assert_eq!(set.heartbeat_interval_ms, Some(15_000));
         assert_eq!(set.rules.len(), 10);
-        assert_eq!(
-            set.rules[0].kind,
-            RuleKind::KeyCountPercent {
-                threshold_percent: 80.0
-            }
-        );
+        assert_eq!(set.rules[0].kind, RuleKind::KeyCountPercent { threshold_percent: 80.0 });
         assert_eq!(set.rules[0].scope, Scope::All);
         assert_eq!(set.rules[1].scope, Scope::Group("eu-west".into()));
         assert_eq!(set.rules[1].for_ms, Some(300_000));
-        assert_eq!(
-            set.rules[1].kind,
-            RuleKind::CpuPercent {
-                process: Process::Ta,
-                threshold: 90.5
-            }
-        );
+        assert_eq!(set.rules[1].kind, RuleKind::CpuPercent { process: Process::Ta, threshold: 90.5 });
         assert_eq!(set.rules[4].scope, Scope::Host("h1".into()));
-        assert_eq!(
-            set.rules[5].kind,
-            RuleKind::TaRestarting {
-                restarts_within_ms: 600_000,
-                min_restarts: 1
-            }
-        );
+        assert_eq!(set.rules[5].kind, RuleKind::TaRestarting { restarts_within_ms: 600_000, min_restarts: 1 });
         assert_eq!(set.rules[8].severity, Severity::Info);
         assert_eq!(set.max_restart_window_ms(), 600_000);
         // Round trip through serde.
@@ -387,62 +341,19 @@ summary = "Too many hosts for the licence"
 
     #[test]
     fn rejects_bad_files() {
-        let r = |kind: &str| {
-            format!("heartbeat_interval_ms = 1000\n[[rules]]\nid = \"r\"\nseverity = \"info\"\nkind = {kind}\n")
-        };
-        assert!(matches!(
-            err(&r(
-                "{ type = \"key_count_percent\", threshold_percent = 0 }"
-            )),
-            RulesError::Threshold { .. }
-        ));
-        assert!(matches!(
-            err(&r(
-                "{ type = \"key_count_percent\", threshold_percent = 101 }"
-            )),
-            RulesError::Threshold { .. }
-        ));
-        assert!(matches!(
-            err(&r(
-                "{ type = \"cpu_percent\", process = \"ta\", threshold = -1 }"
-            )),
-            RulesError::Threshold { .. }
-        ));
-        assert!(matches!(
-            err(&r("{ type = \"missed_heartbeats\", intervals = 0 }")),
-            RulesError::ZeroIntervals(_)
-        ));
-        assert!(matches!(
-            err(&r("{ type = \"ta_restarting\", restarts_within_ms = 0 }")),
-            RulesError::ZeroRestartWindow(_)
-        ));
+        let r = |kind: &str| format!("heartbeat_interval_ms = 1000\n[[rules]]\nid = \"r\"\nseverity = \"info\"\nkind = {kind}\n");
+        assert!(matches!(err(&r("{ type = \"key_count_percent\", threshold_percent = 0 }")), RulesError::Threshold { .. }));
+        assert!(matches!(err(&r("{ type = \"key_count_percent\", threshold_percent = 101 }")), RulesError::Threshold { .. }));
+        assert!(matches!(err(&r("{ type = \"cpu_percent\", process = \"ta\", threshold = -1 }")), RulesError::Threshold { .. }));
+        assert!(matches!(err(&r("{ type = \"missed_heartbeats\", intervals = 0 }")), RulesError::ZeroIntervals(_)));
+        assert!(matches!(err(&r("{ type = \"ta_restarting\", restarts_within_ms = 0 }")), RulesError::ZeroRestartWindow(_)));
         // Unknown kind, unknown field in a kind, unknown field in a rule, typo in severity.
-        assert!(matches!(
-            err(&r("{ type = \"disk_full\" }")),
-            RulesError::Toml(_)
-        ));
-        assert!(matches!(
-            err(&r("{ type = \"ta_down\", threshold = 3 }")),
-            RulesError::Toml(_)
-        ));
-        assert!(matches!(
-            err(&r("{ type = \"key_count_percent\", threshold = 3 }")),
-            RulesError::Toml(_)
-        ));
-        assert!(matches!(
-            err(&r(
-                "{ type = \"key_count_percent\", threshold_percent = 3, x = 1 }"
-            )),
-            RulesError::Toml(_)
-        ));
-        assert!(matches!(
-            err(&format!("{}for = 3\n", r("{ type = \"ta_down\" }"))),
-            RulesError::Toml(_)
-        ));
-        assert!(matches!(
-            err("[[rules]]\nid = \"r\"\nseverity = \"bad\"\nkind = { type = \"ta_down\" }\n"),
-            RulesError::Toml(_)
-        ));
+        assert!(matches!(err(&r("{ type = \"disk_full\" }")), RulesError::Toml(_)));
+        assert!(matches!(err(&r("{ type = \"ta_down\", threshold = 3 }")), RulesError::Toml(_)));
+        assert!(matches!(err(&r("{ type = \"key_count_percent\", threshold = 3 }")), RulesError::Toml(_)));
+        assert!(matches!(err(&r("{ type = \"key_count_percent\", threshold_percent = 3, x = 1 }")), RulesError::Toml(_)));
+        assert!(matches!(err(&format!("{}for = 3\n", r("{ type = \"ta_down\" }"))), RulesError::Toml(_)));
+        assert!(matches!(err("[[rules]]\nid = \"r\"\nseverity = \"bad\"\nkind = { type = \"ta_down\" }\n"), RulesError::Toml(_)));
         // Missing heartbeat interval.
         assert!(matches!(
             err("[[rules]]\nid = \"r\"\nseverity = \"info\"\nkind = { type = \"missed_heartbeats\", intervals = 2 }\n"),
@@ -454,16 +365,9 @@ summary = "Too many hosts for the licence"
             RulesError::LicenceScope(_)
         ));
         // Duplicate and empty ids.
-        let dup = format!(
-            "{}{}",
-            r("{ type = \"ta_down\" }"),
-            "[[rules]]\nid = \"r\"\nseverity = \"info\"\nkind = { type = \"ta_down\" }\n"
-        );
+        let dup = format!("{}{}", r("{ type = \"ta_down\" }"), "[[rules]]\nid = \"r\"\nseverity = \"info\"\nkind = { type = \"ta_down\" }\n");
         assert!(matches!(err(&dup), RulesError::DuplicateId(_)));
-        assert!(matches!(
-            err("[[rules]]\nid = \" \"\nseverity = \"info\"\nkind = { type = \"ta_down\" }\n"),
-            RulesError::EmptyId
-        ));
+        assert!(matches!(err("[[rules]]\nid = \" \"\nseverity = \"info\"\nkind = { type = \"ta_down\" }\n"), RulesError::EmptyId));
         // Empty file: no rules.
         assert_eq!(RuleSet::from_toml("").expect("empty"), RuleSet::empty());
     }

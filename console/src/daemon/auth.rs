@@ -67,15 +67,7 @@ mod tests {
     }
 
     fn host(id: &str, fp: &str, status: HostStatus) -> Host {
-        Host {
-            id: id.into(),
-            name: id.into(),
-            group: "g".into(),
-            enrolled_at_ms: 0,
-            last_seen_ms: None,
-            cert_fingerprint: fp.into(),
-            status,
-        }
+        Host { id: id.into(), name: id.into(), group: "g".into(), enrolled_at_ms: 0, last_seen_ms: None, cert_fingerprint: fp.into(), status }
     }
 
     #[test]
@@ -94,15 +86,9 @@ mod tests {
         // Not enrolled.
         assert_eq!(authorize(Some(&der), |_| None), Err(AuthError::Unknown("host-1".into())));
         // Revoked.
-        assert_eq!(
-            authorize(Some(&der), |id| Some(host(id, &fp, HostStatus::Revoked))),
-            Err(AuthError::Inactive("host-1".into()))
-        );
+        assert_eq!(authorize(Some(&der), |id| Some(host(id, &fp, HostStatus::Revoked))), Err(AuthError::Inactive("host-1".into())));
         // Another certificate with the same CN (e.g. re-issued): refused.
         let (other, _) = issued(&ca, "host-1");
-        assert_eq!(
-            authorize(Some(&other), |id| Some(host(id, &fp, HostStatus::Active))),
-            Err(AuthError::Fingerprint("host-1".into()))
-        );
+        assert_eq!(authorize(Some(&other), |id| Some(host(id, &fp, HostStatus::Active))), Err(AuthError::Fingerprint("host-1".into())));
     }
 }

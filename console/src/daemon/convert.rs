@@ -21,11 +21,7 @@ pub fn report_from_proto(host_id: &str, group: &str, r: &pb::HostReport) -> Host
                 restarts_total: t.restarts_total,
                 self_test_ok: t.self_test_ok,
                 audit_chain_ok: t.audit_chain_ok,
-                tokens: t
-                    .tokens
-                    .iter()
-                    .map(|k| TokenReport { slot: k.slot, label: k.label.clone(), keys: k.keys, capacity: k.capacity })
-                    .collect(),
+                tokens: t.tokens.iter().map(|k| TokenReport { slot: k.slot, label: k.label.clone(), keys: k.keys, capacity: k.capacity }).collect(),
                 platform: t.platform.chars().take(32).collect(),
                 measurement: t.measurement.chars().take(128).collect(),
             })
@@ -72,7 +68,8 @@ mod tests {
     fn converts_tas_tokens_and_takes_identity_from_the_console() {
         let r = pb::HostReport {
             reported_at_ms: 1234,
-            tas: vec![pb::TaReport { attestation_report: Vec::new(),
+            tas: vec![pb::TaReport {
+                attestation_report: Vec::new(),
                 ta_id: "ta0".into(),
                 version: "1.0".into(),
                 up: true,

@@ -149,7 +149,14 @@ pub fn needs_upgrade(desired: &str, report: &HostReport, open: &[Job], recent: &
 /// desired TA version and open jobs the heartbeat answer carries anyway:
 /// queues a reconciling `ta_upgrade` when [`needs_upgrade`] says so.
 /// Returns the new job's id. A converged host costs no query.
-pub fn reconcile(store: &mut Store, report: &HostReport, desired: Option<&str>, open: &[Job], now: u64, settle_ms: u64) -> Result<Option<u64>, StoreError> {
+pub fn reconcile(
+    store: &mut Store,
+    report: &HostReport,
+    desired: Option<&str>,
+    open: &[Job],
+    now: u64,
+    settle_ms: u64,
+) -> Result<Option<u64>, StoreError> {
     let (Some(packages), Some(desired)) = (&report.packages, desired) else { return Ok(None) };
     if desired.is_empty() || packages.active == desired {
         return Ok(None);
@@ -188,16 +195,7 @@ mod tests {
     }
 
     fn job(kind: &str, state: JobState, updated: u64) -> Job {
-        Job {
-            id: 1,
-            kind: kind.into(),
-            target_host: "h".into(),
-            payload: json!({}),
-            state,
-            created_at_ms: 0,
-            updated_at_ms: updated,
-            result: None,
-        }
+        Job { id: 1, kind: kind.into(), target_host: "h".into(), payload: json!({}), state, created_at_ms: 0, updated_at_ms: updated, result: None }
     }
 
     #[test]

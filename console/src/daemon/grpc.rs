@@ -4,9 +4,9 @@
 
 use super::auth::{authorize, AuthError};
 use super::convert::report_from_proto;
+use super::packages::{package_files, stream_files};
 use super::{now_ms, Shared};
 use crate::enroll::issue_client_cert;
-use super::packages::{package_files, stream_files};
 use crate::store::{Host, JobState, NewHost, RolloutStatus, StoreError, ITEM_TA_VERSION, KIND_TA_UPGRADE};
 use std::sync::Arc;
 use std::time::Instant;
@@ -126,11 +126,7 @@ impl AgentService for Agents {
             "succeeded" => JobState::Succeeded,
             "failed" => JobState::Failed,
             "rolled_back" => JobState::RolledBack,
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "job state {other:?} is not one of running, succeeded, failed, rolled_back"
-                )))
-            }
+            other => return Err(Status::invalid_argument(format!("job state {other:?} is not one of running, succeeded, failed, rolled_back"))),
         };
         if req.history.len() > MAX_HISTORY {
             return Err(Status::invalid_argument(format!("a job history has at most {MAX_HISTORY} steps")));
@@ -175,20 +171,13 @@ impl AgentService for Agents {
         let version = request.into_inner().version;
         let allowed = {
             let store = self.shared.store.lock().map_err(internal)?;
-            store
-                .open_jobs(&host.id)
-                .map_err(internal)?
-                .iter()
-                .any(|j| {
-                    (j.kind == KIND_TA_UPGRADE || j.kind == super::desired_state::KIND_TA_INSTALL)
-                        && j.payload.get("version").and_then(|v| v.as_str()) == Some(version.as_str())
-                })
+            store.open_jobs(&host.id).map_err(internal)?.iter().any(|j| {
+                (j.kind == KIND_TA_UPGRADE || j.kind == super::desired_state::KIND_TA_INSTALL)
+                    && j.payload.get("version").and_then(|v| v.as_str()) == Some(version.as_str())
+            })
         };
         if !allowed {
-            return Err(Status::permission_denied(format!(
-                "host {:?} has no open ta_upgrade or ta_install job for version {version:?}",
-                host.id
-            )));
+            return Err(Status::permission_denied(format!("host {:?} has no open ta_upgrade or ta_install job for version {version:?}", host.id)));
         }
         let files = package_files(&self.shared.packages_dir, &version).map_err(internal)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);

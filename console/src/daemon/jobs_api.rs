@@ -46,10 +46,9 @@ pub fn handle(shared: &Shared, req: &HttpRequest, actor: &str) -> Option<HttpRes
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let resp = match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "packages"]) => list_packages(shared),
-        ("POST", ["api", "packages"]) => error(
-            405,
-            "packages are imported on the console host: teehsm-console package add --data-dir <dir> --vendor-key <hex> <package-dir>",
-        ),
+        ("POST", ["api", "packages"]) => {
+            error(405, "packages are imported on the console host: teehsm-console package add --data-dir <dir> --vendor-key <hex> <package-dir>")
+        }
         ("GET", ["api", "rollouts"]) => list_rollouts(shared, req),
         ("POST", ["api", "rollouts"]) => create_rollout(shared, req, actor),
         ("GET", ["api", "rollouts", id]) => get_rollout(shared, id),
@@ -145,12 +144,7 @@ fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
     let Ok(mut store) = sh.store.lock() else { return error(500, "internal error") };
     match store.package(&r.version) {
         Ok(Some(_)) => {}
-        Ok(None) => {
-            return error(
-                404,
-                &format!("package version {:?} is not imported; import it with teehsm-console package add", r.version),
-            )
-        }
+        Ok(None) => return error(404, &format!("package version {:?} is not imported; import it with teehsm-console package add", r.version)),
         Err(e) => return store_err(e),
     }
     let hosts = match &r.target {
@@ -170,8 +164,7 @@ fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
                 Ok(h) => h,
                 Err(e) => return store_err(e),
             };
-            let ids: Vec<String> =
-                all.into_iter().filter(|h| &h.group == g && h.status == HostStatus::Active).map(|h| h.id).collect();
+            let ids: Vec<String> = all.into_iter().filter(|h| &h.group == g && h.status == HostStatus::Active).map(|h| h.id).collect();
             if ids.is_empty() {
                 return error(404, &format!("group {g:?} has no active hosts"));
             }
@@ -180,9 +173,7 @@ fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
     };
     let id = match store.create_rollout(&r.version, &hosts, actor, now) {
         Ok(id) => id,
-        Err(e @ StoreError::AlreadyExists { .. }) => {
-            return error(409, &format!("{e}; wait for that job to finish (GET /api/rollouts)"))
-        }
+        Err(e @ StoreError::AlreadyExists { .. }) => return error(409, &format!("{e}; wait for that job to finish (GET /api/rollouts)")),
         Err(e @ StoreError::NotFound { .. }) => return error(404, &e.to_string()),
         Err(e) => return store_err(e),
     };

@@ -256,7 +256,8 @@ pub fn push_policy(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Res
         .iter()
         .map(|h| h.as_str().map(str::to_owned).ok_or_else(|| error(400, "every host id is a string")))
         .collect::<Result<_, _>>()?;
-    let max_objects = v["max_objects"].as_u64().ok_or_else(|| error(400, &format!("\"max_objects\" must be a whole number (0 = the TA's limit); {SHAPE}")))?;
+    let max_objects =
+        v["max_objects"].as_u64().ok_or_else(|| error(400, &format!("\"max_objects\" must be a whole number (0 = the TA's limit); {SHAPE}")))?;
     let slot = match &v["slot"] {
         Value::Null => 0,
         s => s.as_u64().filter(|&s| s < 64).ok_or_else(|| error(400, "\"slot\" must be 0 to 63"))?,

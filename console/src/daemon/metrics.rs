@@ -42,13 +42,25 @@ impl FleetGauges {
             Ok(v)
         };
         Ok(FleetGauges {
-            last_heartbeat: g("teehsm_console_host_last_heartbeat_timestamp_seconds", "When the console last accepted a heartbeat from the host (Unix time).", &["host", "group"])?,
+            last_heartbeat: g(
+                "teehsm_console_host_last_heartbeat_timestamp_seconds",
+                "When the console last accepted a heartbeat from the host (Unix time).",
+                &["host", "group"],
+            )?,
             ta_up: i("teehsm_console_ta_up", "1 if the host's agent reports its TA up and serving.", &["host", "group", "ta", "version"])?,
             ta_self_test_ok: i("teehsm_console_ta_self_test_ok", "1 if the TA's known-answer self-tests passed.", &["host", "group", "ta"])?,
             token_keys: i("teehsm_console_token_keys", "Key objects held by a token of a host's TA.", &["host", "group", "ta", "slot"])?,
             token_capacity: i("teehsm_console_token_capacity", "Key objects the token can hold (0: unknown).", &["host", "group", "ta", "slot"])?,
-            cpu: g("teehsm_console_process_cpu_ratio", "CPU use of the host's TA or CA process, in cores (1.0 = one core busy).", &["host", "group", "process"])?,
-            memory: i("teehsm_console_process_resident_memory_bytes", "Resident memory of the host's TA or CA process.", &["host", "group", "process"])?,
+            cpu: g(
+                "teehsm_console_process_cpu_ratio",
+                "CPU use of the host's TA or CA process, in cores (1.0 = one core busy).",
+                &["host", "group", "process"],
+            )?,
+            memory: i(
+                "teehsm_console_process_resident_memory_bytes",
+                "Resident memory of the host's TA or CA process.",
+                &["host", "group", "process"],
+            )?,
             memory_limit: i("teehsm_console_host_memory_limit_bytes", "Memory the host's percentages refer to (0: unknown).", &["host", "group"])?,
         })
     }
@@ -139,7 +151,9 @@ mod tests {
             host_id: "host-1".into(),
             group: "e2e".into(),
             reported_at_ms: 1,
-            tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
+            tas: vec![TaReport {
+                platform: String::new(),
+                measurement: String::new(),
                 ta_id: "ta0".into(),
                 version: "1.0.0".into(),
                 up: true,

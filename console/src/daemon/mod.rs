@@ -113,10 +113,7 @@ pub struct Shared {
 
 /// The console clock, Unix ms.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 fn bind(addr: &str) -> Result<std::net::TcpListener, DaemonError> {
@@ -162,8 +159,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let http_listener = bind(&cfg.http_listen)?;
     let grpc_addr = grpc_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
     let http_addr = http_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.http_listen.clone(), source })?;
-    let grpc_listener = tokio::net::TcpListener::from_std(grpc_listener).map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
-    let http_listener = tokio::net::TcpListener::from_std(http_listener).map_err(|source| DaemonError::Bind { addr: cfg.http_listen.clone(), source })?;
+    let grpc_listener =
+        tokio::net::TcpListener::from_std(grpc_listener).map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
+    let http_listener =
+        tokio::net::TcpListener::from_std(http_listener).map_err(|source| DaemonError::Bind { addr: cfg.http_listen.clone(), source })?;
 
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
@@ -181,9 +180,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc = {
         let mut stop = stop_rx.clone();
-        let router = tonic::transport::Server::builder()
-            .tls_config(tls_config)?
-            .add_service(AgentServiceServer::new(grpc::Agents { shared: shared.clone() }));
+        let router =
+            tonic::transport::Server::builder().tls_config(tls_config)?.add_service(AgentServiceServer::new(grpc::Agents { shared: shared.clone() }));
         let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
         tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|s| *s).await;

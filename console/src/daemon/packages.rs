@@ -7,7 +7,7 @@
 use crate::store::{PackageRecord, Store, StoreError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use teehsm_agent::package::{Installer, InstallOutcome, Manifest, PackageError, VendorKeys, MANIFEST_FILE, SIGNATURE_FILE};
+use teehsm_agent::package::{InstallOutcome, Installer, Manifest, PackageError, VendorKeys, MANIFEST_FILE, SIGNATURE_FILE};
 use teehsm_wire::proto::fleet::v1::PackageChunk;
 
 /// Size of one FetchPackage chunk (tonic's default message limit is 4 MiB).

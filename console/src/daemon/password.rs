@@ -65,8 +65,7 @@ struct Parsed {
 
 fn parse(stored: &str) -> Result<Parsed, PasswordError> {
     let mut parts = stored.split('$');
-    let (Some(SCHEME), Some(it), Some(salt), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(SCHEME), Some(it), Some(salt), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(PasswordError::BadStoredHash);
     };
     let iterations = it.parse::<u32>().ok().filter(|n| *n <= MAX_ITERATIONS).and_then(NonZeroU32::new).ok_or(PasswordError::BadStoredHash)?;

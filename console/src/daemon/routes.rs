@@ -174,12 +174,8 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
     let actor = who.map(|w| w.name.as_str()).unwrap_or("");
     let res = match (route.method, route.path) {
         ("GET", "/healthz") => Ok(HttpResponse { status: 200, content_type: "text/plain", body: b"ok\n".to_vec() }),
-        ("GET", "/metrics") => {
-            Ok(HttpResponse { status: 200, content_type: "text/plain; version=0.0.4", body: sh.metrics.render().into_bytes() })
-        }
-        ("GET", "/api/openapi.json") => {
-            Ok(HttpResponse { status: 200, content_type: "application/json", body: OPENAPI.as_bytes().to_vec() })
-        }
+        ("GET", "/metrics") => Ok(HttpResponse { status: 200, content_type: "text/plain; version=0.0.4", body: sh.metrics.render().into_bytes() }),
+        ("GET", "/api/openapi.json") => Ok(HttpResponse { status: 200, content_type: "application/json", body: OPENAPI.as_bytes().to_vec() }),
         ("POST", "/api/login") => return login(sh, req, now),
         ("POST", "/api/logout") => return logout(sh, req, actor, now),
         ("GET", "/api/me") => Ok(me(who)),
@@ -239,8 +235,7 @@ fn login(sh: &Shared, req: &HttpRequest, now: u64) -> Reply {
     }
     if let Err(wait_ms) = sh.web.check_throttle(name, now) {
         let secs = wait_ms.div_ceil(1000);
-        return Reply::from(error(429, &format!("too many failed logins for {name}; try again in {secs} s")))
-            .with("Retry-After", secs.to_string());
+        return Reply::from(error(429, &format!("too many failed logins for {name}; try again in {secs} s"))).with("Retry-After", secs.to_string());
     }
     let Some(_slot) = sh.web.verify_slot() else {
         return Reply::from(error(429, "too many logins at the same moment; try again in a second")).with("Retry-After", "1".into());
@@ -417,9 +412,7 @@ fn ack(sh: &Shared, fingerprint: &str, actor: &str, now: u64) -> Result<HttpResp
             audit(sh, now, actor, "alert_ack", fingerprint, json!({}));
             Ok(json_resp(200, json!({ "acknowledged": fingerprint, "by": actor })))
         }
-        Err(StoreError::NotFound { .. }) => {
-            Err(error(404, "no firing alert with that fingerprint; GET /api/alerts lists the firing ones"))
-        }
+        Err(StoreError::NotFound { .. }) => Err(error(404, "no firing alert with that fingerprint; GET /api/alerts lists the firing ones")),
         Err(e) => Err(store_err(e)),
     }
 }
@@ -463,10 +456,7 @@ fn licence(sh: &Shared, now: u64) -> Result<HttpResponse, HttpResponse> {
         store.hosts().map_err(store_err)?.len() as u64
     };
     let status = lic.check(now, n);
-    Ok(json_resp(
-        200,
-        json!({ "installed": true, "licence": lic, "hosts": n, "status": status, "message": status.message(lic) }),
-    ))
+    Ok(json_resp(200, json!({ "installed": true, "licence": lic, "hosts": n, "status": status, "message": status.message(lic) })))
 }
 
 fn users(sh: &Shared) -> Result<HttpResponse, HttpResponse> {
@@ -579,9 +569,8 @@ mod tests {
             }
         }
         for (method, path) in &documented {
-            let served = ROUTES.iter().any(|r| r.method == method && r.path == path)
-                || path.starts_with("/api/rollouts")
-                || path.starts_with("/api/packages");
+            let served =
+                ROUTES.iter().any(|r| r.method == method && r.path == path) || path.starts_with("/api/rollouts") || path.starts_with("/api/packages");
             assert!(served, "{method} {path} is in console/openapi.json but not served");
         }
     }

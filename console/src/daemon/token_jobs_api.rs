@@ -18,7 +18,11 @@ fn body(req: &HttpRequest, shape: &str) -> Result<Value, HttpResponse> {
 }
 
 fn label(v: &Value) -> Result<String, HttpResponse> {
-    v["label"].as_str().filter(|l| !l.is_empty() && l.len() <= 128).map(str::to_owned).ok_or_else(|| error(400, "\"label\" must be 1 to 128 characters"))
+    v["label"]
+        .as_str()
+        .filter(|l| !l.is_empty() && l.len() <= 128)
+        .map(str::to_owned)
+        .ok_or_else(|| error(400, "\"label\" must be 1 to 128 characters"))
 }
 
 fn slot(v: &Value) -> Result<u64, HttpResponse> {

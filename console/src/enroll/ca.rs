@@ -43,8 +43,8 @@ impl ConsoleCa {
         let cert_pem = certified.pem();
         let cert_der = certified.der().to_vec();
         // Rebuilt from the PEM, as a loaded CA would be, so both paths sign alike.
-        let issuer = Issuer::from_ca_cert_pem(&cert_pem, KeyPair::from_pem(&key_pem).map_err(EnrollError::BadCaKey)?)
-            .map_err(EnrollError::BadCaCert)?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&cert_pem, KeyPair::from_pem(&key_pem).map_err(EnrollError::BadCaKey)?).map_err(EnrollError::BadCaCert)?;
         Ok(Self { issuer, cert_pem, cert_der, key_pem })
     }
 

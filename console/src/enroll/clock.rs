@@ -27,10 +27,7 @@ pub(super) fn set_validity(params: &mut CertificateParams, from_ms: u64, to_ms: 
 
 /// `now_ms` plus `d`, checked.
 pub(super) fn plus(now_ms: u64, d: Duration) -> Result<u64, EnrollError> {
-    u64::try_from(d.as_millis())
-        .ok()
-        .and_then(|d| now_ms.checked_add(d))
-        .ok_or(EnrollError::TimeOutOfRange(u64::MAX))
+    u64::try_from(d.as_millis()).ok().and_then(|d| now_ms.checked_add(d)).ok_or(EnrollError::TimeOutOfRange(u64::MAX))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 use super::{ca::sha256_hex, clock, ConsoleCa, EnrollError};
 use aws_lc_rs::rand;
 use rcgen::{
-    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, PublicKeyData,
-    SerialNumber, PKCS_ECDSA_P256_SHA256,
+    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, PublicKeyData, SerialNumber,
+    PKCS_ECDSA_P256_SHA256,
 };
 use std::time::Duration;
 
@@ -61,15 +61,8 @@ pub fn issue_client_cert(ca: &ConsoleCa, csr_pem: &str, host_id: &str, now_ms: u
     let not_after_ms = clock::plus(now_ms, CLIENT_CERT_VALIDITY)?;
     clock::set_validity(&mut params, not_before_ms, not_after_ms)?;
 
-    let cert = CertificateSigningRequestParams { params, public_key: csr.public_key }
-        .signed_by(ca.issuer())
-        .map_err(EnrollError::Build)?;
-    Ok(IssuedCert {
-        cert_pem: cert.pem(),
-        fingerprint: sha256_hex(cert.der()),
-        serial: serial_hex,
-        not_after_ms: not_after_ms / 1000 * 1000,
-    })
+    let cert = CertificateSigningRequestParams { params, public_key: csr.public_key }.signed_by(ca.issuer()).map_err(EnrollError::Build)?;
+    Ok(IssuedCert { cert_pem: cert.pem(), fingerprint: sha256_hex(cert.der()), serial: serial_hex, not_after_ms: not_after_ms / 1000 * 1000 })
 }
 
 /// Renews the certificate of an existing host: the same as
@@ -82,9 +75,8 @@ pub fn renew_client_cert(ca: &ConsoleCa, csr_pem: &str, host_id: &str, now_ms: u
 
 /// Host ids are 1 to [`MAX_HOST_ID`] characters of `A-Z a-z 0-9 . _ -`.
 pub fn check_host_id(host_id: &str) -> Result<(), EnrollError> {
-    let ok = !host_id.is_empty()
-        && host_id.len() <= MAX_HOST_ID
-        && host_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let ok =
+        !host_id.is_empty() && host_id.len() <= MAX_HOST_ID && host_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {

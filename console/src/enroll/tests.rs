@@ -66,7 +66,10 @@ fn full_round_trip_chains_to_the_ca_with_forced_cn_and_client_purpose_only() {
     let at = (NOW / 1000 + 3600).to_string();
     assert!(!openssl(&["verify", "-attime", &at, "-purpose", "sslserver", "-CAfile", "ca.pem", "cert.pem"], &d).0);
 
-    let (ok, text) = openssl(&["x509", "-in", "cert.pem", "-noout", "-subject", "-fingerprint", "-sha256", "-purpose", "-ext", "extendedKeyUsage,basicConstraints"], &d);
+    let (ok, text) = openssl(
+        &["x509", "-in", "cert.pem", "-noout", "-subject", "-fingerprint", "-sha256", "-purpose", "-ext", "extendedKeyUsage,basicConstraints"],
+        &d,
+    );
     assert!(ok, "{text}");
     assert!(text.contains("subject=CN = host-0001"), "{text}");
     assert!(!text.contains("root-please"), "{text}");

@@ -121,7 +121,11 @@ fn run_wrap(a: WrapArgs) -> Result<(), KeydistError> {
     let nonce = match &a.nonce {
         Some(n) => {
             let b = parse_hex("--nonce", n)?;
-            Some(b.as_slice().try_into().map_err(|_| KeydistError::Invalid(format!("--nonce must be 32 bytes (64 hex digits), got {} bytes", b.len())))?)
+            Some(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| KeydistError::Invalid(format!("--nonce must be 32 bytes (64 hex digits), got {} bytes", b.len())))?,
+            )
         }
         None => None,
     };
@@ -143,7 +147,13 @@ fn run_wrap(a: WrapArgs) -> Result<(), KeydistError> {
     let env = wrap(&target, &params, spec.template(&key), &key.material(), &signer)?;
     std::fs::write(&a.out, env.to_bytes()).map_err(|source| KeydistError::Io { path: a.out.display().to_string(), source })?;
     println!("envelope {} written to {}", hex::encode(env.id), a.out.display());
-    println!("target: TA channel key bundle {} ({} platform{}), slot {}", hex::encode(target.bundle_hash), target.verified.platform, if target.verified.simulation { ", SIMULATION" } else { "" }, a.slot);
+    println!(
+        "target: TA channel key bundle {} ({} platform{}), slot {}",
+        hex::encode(target.bundle_hash),
+        target.verified.platform,
+        if target.verified.simulation { ", SIMULATION" } else { "" },
+        a.slot
+    );
     println!("expires: {} ms since the epoch", params.expires_ms);
     Ok(())
 }

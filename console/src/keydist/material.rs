@@ -90,8 +90,15 @@ impl KeyMaterial {
 }
 
 /// Uses the CLI names: sign, verify, encrypt, decrypt, wrap, unwrap, derive.
-pub const USAGES: [(&str, u64); 7] =
-    [("sign", CKA_SIGN), ("verify", CKA_VERIFY), ("encrypt", CKA_ENCRYPT), ("decrypt", CKA_DECRYPT), ("wrap", CKA_WRAP), ("unwrap", CKA_UNWRAP), ("derive", CKA_DERIVE)];
+pub const USAGES: [(&str, u64); 7] = [
+    ("sign", CKA_SIGN),
+    ("verify", CKA_VERIFY),
+    ("encrypt", CKA_ENCRYPT),
+    ("decrypt", CKA_DECRYPT),
+    ("wrap", CKA_WRAP),
+    ("unwrap", CKA_UNWRAP),
+    ("derive", CKA_DERIVE),
+];
 
 /// The key object's attributes.
 #[derive(Clone, Debug, Default)]

@@ -30,7 +30,12 @@ impl Target {
 /// report must answer; `None` accepts the one it carries (the bundle is
 /// then still proven to be held by a TA the policy allows, but the report
 /// may be old: the TA refuses envelopes for a bundle it no longer holds).
-pub fn verify_report(report_bytes: &[u8], nonce: Option<[u8; ATTESTATION_NONCE_LEN]>, anchor: &TrustAnchor, policy: &Policy) -> Result<Target, KeydistError> {
+pub fn verify_report(
+    report_bytes: &[u8],
+    nonce: Option<[u8; ATTESTATION_NONCE_LEN]>,
+    anchor: &TrustAnchor,
+    policy: &Policy,
+) -> Result<Target, KeydistError> {
     let report = AttestationReport::from_bytes(report_bytes).map_err(|e| KeydistError::ReportFormat(e.to_string()))?;
     let nonce = match nonce {
         Some(n) => n,

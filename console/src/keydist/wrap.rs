@@ -8,7 +8,9 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::agreement;
 use aws_lc_rs::hkdf;
 use aws_lc_rs::kem::{EncapsulationKey, ML_KEM_768};
-use teehsm_wire::keydist::{encode_material, kdf_info, Envelope, KEYDIST_ID_LEN, KEYDIST_MAX_SERIAL_LEN, KEYDIST_OKM_LEN, KEYDIST_SIGNATURE_LEN, KEYDIST_SIGNER_LEN};
+use teehsm_wire::keydist::{
+    encode_material, kdf_info, Envelope, KEYDIST_ID_LEN, KEYDIST_MAX_SERIAL_LEN, KEYDIST_OKM_LEN, KEYDIST_SIGNATURE_LEN, KEYDIST_SIGNER_LEN,
+};
 use teehsm_wire::{Attribute, CHANNEL_P256_POINT_LEN};
 use zeroize::Zeroizing;
 
@@ -36,7 +38,13 @@ impl hkdf::KeyType for Len {
 /// to `target`, naming `signer` (the console's public key, which the header
 /// and so the AAD holds) but not yet signed (signature all zero): sign it
 /// with [`SigningKey::sign`], or use [`wrap`] for both steps.
-pub fn seal(target: &Target, params: &WrapParams, signer: [u8; KEYDIST_SIGNER_LEN], template: Vec<Attribute>, material: &[Attribute]) -> Result<Envelope, KeydistError> {
+pub fn seal(
+    target: &Target,
+    params: &WrapParams,
+    signer: [u8; KEYDIST_SIGNER_LEN],
+    template: Vec<Attribute>,
+    material: &[Attribute],
+) -> Result<Envelope, KeydistError> {
     if params.token_serial.len() > KEYDIST_MAX_SERIAL_LEN {
         return Err(KeydistError::Invalid(format!("a token serial is at most {KEYDIST_MAX_SERIAL_LEN} bytes")));
     }
@@ -48,7 +56,8 @@ pub fn seal(target: &Target, params: &WrapParams, signer: [u8; KEYDIST_SIGNER_LE
     aws_lc_rs::rand::fill(&mut id).map_err(|_| KeydistError::Crypto("drawing the envelope id"))?;
     let mine = agreement::PrivateKey::generate(&agreement::ECDH_P256).map_err(|_| KeydistError::Crypto("generating the ephemeral P-256 key"))?;
     let eph = mine.compute_public_key().map_err(|_| KeydistError::Crypto("computing the ephemeral P-256 point"))?;
-    let ephemeral_p256: [u8; CHANNEL_P256_POINT_LEN] = eph.as_ref().try_into().map_err(|_| KeydistError::Crypto("encoding the ephemeral P-256 point"))?;
+    let ephemeral_p256: [u8; CHANNEL_P256_POINT_LEN] =
+        eph.as_ref().try_into().map_err(|_| KeydistError::Crypto("encoding the ephemeral P-256 point"))?;
     let ecdh = agreement::agree(
         &mine,
         agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, ta_p256),
@@ -94,7 +103,13 @@ pub fn seal(target: &Target, params: &WrapParams, signer: [u8; KEYDIST_SIGNER_LE
 
 /// Wraps `material` to `target` for an object with `template` and signs the
 /// envelope with `signer`.
-pub fn wrap(target: &Target, params: &WrapParams, template: Vec<Attribute>, material: &[Attribute], signer: &SigningKey) -> Result<Envelope, KeydistError> {
+pub fn wrap(
+    target: &Target,
+    params: &WrapParams,
+    template: Vec<Attribute>,
+    material: &[Attribute],
+    signer: &SigningKey,
+) -> Result<Envelope, KeydistError> {
     let mut env = seal(target, params, signer.public_key(), template, material)?;
     signer.sign(&mut env);
     Ok(env)

@@ -25,14 +25,7 @@ const MAX_CUSTOMER_LEN: usize = 256;
 const MAX_FEATURES: usize = 64;
 const MAX_FEATURE_LEN: usize = 64;
 
-const FIELDS: [&str; 6] = [
-    "licence_id",
-    "customer",
-    "max_hosts",
-    "not_before",
-    "expires",
-    "features",
-];
+const FIELDS: [&str; 6] = ["licence_id", "customer", "max_hosts", "not_before", "expires", "features"];
 
 /// The checked fields of a licence body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,37 +39,26 @@ pub(super) struct Terms {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> LicenceError {
-    LicenceError::InvalidField {
-        field,
-        reason: reason.into(),
-    }
+    LicenceError::InvalidField { field, reason: reason.into() }
 }
 
 pub(super) fn parse(text: &str) -> Result<Terms, LicenceError> {
-    let table: Table =
-        toml::from_str(text).map_err(|e| LicenceError::Toml(e.message().to_string()))?;
+    let table: Table = toml::from_str(text).map_err(|e| LicenceError::Toml(e.message().to_string()))?;
     if let Some(unknown) = table.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(LicenceError::UnknownField(
-            unknown.chars().take(64).collect(),
-        ));
+        return Err(LicenceError::UnknownField(unknown.chars().take(64).collect()));
     }
     let get = |field: &'static str| table.get(field).ok_or(LicenceError::MissingField(field));
 
     let licence_id = string(get("licence_id")?, "licence_id", MAX_ID_LEN)?;
     if !licence_id.chars().all(is_name_char) {
-        return Err(invalid(
-            "licence_id",
-            "only letters, digits, '.', '_' and '-' are allowed",
-        ));
+        return Err(invalid("licence_id", "only letters, digits, '.', '_' and '-' are allowed"));
     }
     let customer = string(get("customer")?, "customer", MAX_CUSTOMER_LEN)?;
     if customer.chars().any(char::is_control) {
         return Err(invalid("customer", "control characters are not allowed"));
     }
     let max_hosts = match get("max_hosts")? {
-        Value::Integer(n) if *n >= 1 => {
-            u64::try_from(*n).map_err(|_| invalid("max_hosts", "out of range"))?
-        }
+        Value::Integer(n) if *n >= 1 => u64::try_from(*n).map_err(|_| invalid("max_hosts", "out of range"))?,
         Value::Integer(_) => return Err(invalid("max_hosts", "must be at least 1")),
         _ => return Err(invalid("max_hosts", "must be an integer")),
     };
@@ -86,14 +68,7 @@ pub(super) fn parse(text: &str) -> Result<Terms, LicenceError> {
         return Err(invalid("expires", "must be later than not_before"));
     }
     let features = features(get("features")?)?;
-    Ok(Terms {
-        licence_id,
-        customer,
-        max_hosts,
-        not_before_ms,
-        expires_ms,
-        features,
-    })
+    Ok(Terms { licence_id, customer, max_hosts, not_before_ms, expires_ms, features })
 }
 
 fn is_name_char(c: char) -> bool {
@@ -118,19 +93,13 @@ fn features(v: &Value) -> Result<Vec<String>, LicenceError> {
         return Err(invalid("features", "must be a list of strings"));
     };
     if items.len() > MAX_FEATURES {
-        return Err(invalid(
-            "features",
-            format!("more than {MAX_FEATURES} entries"),
-        ));
+        return Err(invalid("features", format!("more than {MAX_FEATURES} entries")));
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let f = string(item, "features", MAX_FEATURE_LEN)?;
         if !f.chars().all(is_name_char) {
-            return Err(invalid(
-                "features",
-                "only letters, digits, '.', '_' and '-' are allowed",
-            ));
+            return Err(invalid("features", "only letters, digits, '.', '_' and '-' are allowed"));
         }
         if out.contains(&f) {
             return Err(invalid("features", format!("{f:?} is listed twice")));
@@ -142,31 +111,20 @@ fn features(v: &Value) -> Result<Vec<String>, LicenceError> {
 
 fn time(v: &Value, field: &'static str) -> Result<u64, LicenceError> {
     match v {
-        Value::Integer(n) => {
-            u64::try_from(*n).map_err(|_| invalid(field, "milliseconds must not be negative"))
-        }
+        Value::Integer(n) => u64::try_from(*n).map_err(|_| invalid(field, "milliseconds must not be negative")),
         Value::Datetime(dt) => datetime_ms(dt).map_err(|r| invalid(field, r)),
         Value::String(s) => {
-            let dt: Datetime = s
-                .parse()
-                .map_err(|_| invalid(field, "not an RFC 3339 date or date-time"))?;
+            let dt: Datetime = s.parse().map_err(|_| invalid(field, "not an RFC 3339 date or date-time"))?;
             datetime_ms(&dt).map_err(|r| invalid(field, r))
         }
-        _ => Err(invalid(
-            field,
-            "must be an RFC 3339 date or date-time, or Unix milliseconds",
-        )),
+        _ => Err(invalid(field, "must be an RFC 3339 date or date-time, or Unix milliseconds")),
     }
 }
 
 /// Unix ms of a TOML date or offset date-time.
 fn datetime_ms(dt: &Datetime) -> Result<u64, &'static str> {
     let date = dt.date.ok_or("a time of day alone is not a date")?;
-    let (year, month, day) = (
-        i64::from(date.year),
-        i64::from(date.month),
-        i64::from(date.day),
-    );
+    let (year, month, day) = (i64::from(date.year), i64::from(date.month), i64::from(date.day));
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return Err("no such date");
     }
@@ -235,12 +193,7 @@ mod tests {
         assert!(ms("2026-11-27T00:00:00").is_err());
         assert!(ms("12:00:00").is_err());
         assert!(ms("9999-12-31T23:59:59.999Z").is_ok());
-        for ms_ in [
-            0u64,
-            951_782_400_000,
-            1_795_737_600_123,
-            253_402_300_799_999,
-        ] {
+        for ms_ in [0u64, 951_782_400_000, 1_795_737_600_123, 253_402_300_799_999] {
             let text = teehsm_wire::time::fmt_time(ms_ as i64);
             assert_eq!(ms(&text), Ok(ms_), "{text}");
         }

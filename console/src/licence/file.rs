@@ -43,28 +43,18 @@ pub(super) fn split(file: &[u8]) -> Result<(&[u8], [u8; SIGNATURE_LEN]), Licence
         .strip_prefix(SIGNATURE_BEGIN.as_bytes())
         .ok_or(LicenceError::NoSignature)?
         .strip_prefix(b"\n")
-        .ok_or(LicenceError::MalformedSignature(
-            "the BEGIN line must hold only the marker",
-        ))?;
-    let nl = block
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or(LicenceError::MalformedSignature("the END line is missing"))?;
+        .ok_or(LicenceError::MalformedSignature("the BEGIN line must hold only the marker"))?;
+    let nl = block.iter().position(|&b| b == b'\n').ok_or(LicenceError::MalformedSignature("the END line is missing"))?;
     let (sig_line, rest) = block.split_at(nl);
     if sig_line.len() != 2 * SIGNATURE_LEN {
-        return Err(LicenceError::MalformedSignature(
-            "the signature line must be 128 hex digits",
-        ));
+        return Err(LicenceError::MalformedSignature("the signature line must be 128 hex digits"));
     }
     let mut signature = [0u8; SIGNATURE_LEN];
-    hex::decode_to_slice(sig_line, &mut signature)
-        .map_err(|_| LicenceError::MalformedSignature("the signature line is not hex"))?;
+    hex::decode_to_slice(sig_line, &mut signature).map_err(|_| LicenceError::MalformedSignature("the signature line is not hex"))?;
     let rest = rest.get(1..).unwrap_or_default();
     let end = SIGNATURE_END.as_bytes();
     if rest != end && rest.strip_suffix(b"\n") != Some(end) {
-        return Err(LicenceError::MalformedSignature(
-            "the END line must follow the signature line and end the file",
-        ));
+        return Err(LicenceError::MalformedSignature("the END line must follow the signature line and end the file"));
     }
     Ok((body, signature))
 }

@@ -72,18 +72,14 @@ pub struct VendorPublicKey([u8; 32]);
 impl VendorPublicKey {
     /// The raw 32-byte Ed25519 public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LicenceError> {
-        <[u8; 32]>::try_from(bytes)
-            .map(Self)
-            .map_err(|_| LicenceError::BadVendorKey("an Ed25519 public key is 32 bytes"))
+        <[u8; 32]>::try_from(bytes).map(Self).map_err(|_| LicenceError::BadVendorKey("an Ed25519 public key is 32 bytes"))
     }
 
     /// The key as 64 hex digits (surrounding whitespace ignored).
     pub fn from_hex(text: &str) -> Result<Self, LicenceError> {
         let text = text.trim();
         if text.len() != 64 {
-            return Err(LicenceError::BadVendorKey(
-                "an Ed25519 public key is 64 hex digits",
-            ));
+            return Err(LicenceError::BadVendorKey("an Ed25519 public key is 64 hex digits"));
         }
         let bytes = hex::decode(text).map_err(|_| LicenceError::BadVendorKey("not hex"))?;
         Self::from_bytes(&bytes)
@@ -98,9 +94,7 @@ impl VendorPublicKey {
     }
 
     fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        UnparsedPublicKey::new(&ED25519, &self.0)
-            .verify(message, signature)
-            .is_ok()
+        UnparsedPublicKey::new(&ED25519, &self.0).verify(message, signature).is_ok()
     }
 }
 
@@ -130,21 +124,14 @@ impl VerifiedLicence {
     /// structure. The signature is checked before the body is parsed.
     pub fn verify(file: &[u8], vendor_keys: &[VendorPublicKey]) -> Result<Self, LicenceError> {
         if file.len() > MAX_LICENCE_BYTES {
-            return Err(LicenceError::TooLarge {
-                len: file.len(),
-                max: MAX_LICENCE_BYTES,
-            });
+            return Err(LicenceError::TooLarge { len: file.len(), max: MAX_LICENCE_BYTES });
         }
         if vendor_keys.is_empty() {
             return Err(LicenceError::NoVendorKeys);
         }
         let (body, signature) = file::split(file)?;
-        let signed_by = vendor_keys
-            .iter()
-            .position(|k| k.verifies(body, &signature))
-            .ok_or(LicenceError::BadSignature {
-                keys: vendor_keys.len(),
-            })?;
+        let signed_by =
+            vendor_keys.iter().position(|k| k.verifies(body, &signature)).ok_or(LicenceError::BadSignature { keys: vendor_keys.len() })?;
         let text = std::str::from_utf8(body).map_err(|_| LicenceError::NotUtf8)?;
         let terms = body::parse(text)?;
         Ok(Self {
@@ -197,9 +184,6 @@ impl VerifiedLicence {
 
 impl From<&VerifiedLicence> for crate::alerts::Licence {
     fn from(l: &VerifiedLicence) -> Self {
-        crate::alerts::Licence {
-            max_hosts: l.max_hosts,
-            expires_at_ms: l.expires_ms,
-        }
+        crate::alerts::Licence { max_hosts: l.max_hosts, expires_at_ms: l.expires_ms }
     }
 }

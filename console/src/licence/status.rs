@@ -64,10 +64,9 @@ impl LicenceStatus {
                 if days == 1 { "" } else { "s" },
                 rfc3339(licence.expires_ms()),
             ),
-            LicenceStatus::Expired { since_ms } => format!(
-                "licence {id} expired on {}; no hosts can be enrolled until a renewed licence is installed",
-                rfc3339(since_ms),
-            ),
+            LicenceStatus::Expired { since_ms } => {
+                format!("licence {id} expired on {}; no hosts can be enrolled until a renewed licence is installed", rfc3339(since_ms),)
+            }
             LicenceStatus::NotYetValid { not_before_ms } => format!(
                 "licence {id} is not valid before {}; check the console's clock, or install the licence currently in force",
                 rfc3339(not_before_ms),
@@ -86,23 +85,14 @@ impl LicenceStatus {
 /// what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EnrollRefused {
-    #[error(
-        "no licence is installed; install the licence file from the vendor before enrolling hosts"
-    )]
+    #[error("no licence is installed; install the licence file from the vendor before enrolling hosts")]
     NoLicence,
     #[error("licence {licence_id} allows {} and {have} {} enrolled; remove a host or install a licence for more hosts", hosts(*.max), are(*.have))]
-    HostLimit {
-        licence_id: String,
-        max: u64,
-        have: u64,
-    },
+    HostLimit { licence_id: String, max: u64, have: u64 },
     #[error("licence {licence_id} expired on {}; install a renewed licence to enroll hosts", rfc3339(*.since_ms))]
     Expired { licence_id: String, since_ms: u64 },
     #[error("licence {licence_id} is not valid before {}; check the console's clock, or install the licence currently in force", rfc3339(*.not_before_ms))]
-    NotYetValid {
-        licence_id: String,
-        not_before_ms: u64,
-    },
+    NotYetValid { licence_id: String, not_before_ms: u64 },
 }
 
 fn hosts(n: u64) -> String {
@@ -129,33 +119,19 @@ impl VerifiedLicence {
     }
 
     /// [`VerifiedLicence::check`] with another warning window.
-    pub fn check_with_warning(
-        &self,
-        now_ms: u64,
-        enrolled_hosts: u64,
-        warn_before_ms: u64,
-    ) -> LicenceStatus {
+    pub fn check_with_warning(&self, now_ms: u64, enrolled_hosts: u64, warn_before_ms: u64) -> LicenceStatus {
         if now_ms < self.not_before_ms() {
-            return LicenceStatus::NotYetValid {
-                not_before_ms: self.not_before_ms(),
-            };
+            return LicenceStatus::NotYetValid { not_before_ms: self.not_before_ms() };
         }
         if now_ms >= self.expires_ms() {
-            return LicenceStatus::Expired {
-                since_ms: self.expires_ms(),
-            };
+            return LicenceStatus::Expired { since_ms: self.expires_ms() };
         }
         if enrolled_hosts > self.max_hosts() {
-            return LicenceStatus::HostsExceeded {
-                max: self.max_hosts(),
-                have: enrolled_hosts,
-            };
+            return LicenceStatus::HostsExceeded { max: self.max_hosts(), have: enrolled_hosts };
         }
         let left = self.expires_ms() - now_ms;
         if left <= warn_before_ms {
-            return LicenceStatus::ExpiresSoon {
-                days: left.div_ceil(DAY_MS),
-            };
+            return LicenceStatus::ExpiresSoon { days: left.div_ceil(DAY_MS) };
         }
         LicenceStatus::Valid
     }
@@ -166,23 +142,13 @@ impl VerifiedLicence {
     pub fn can_enroll(&self, now_ms: u64, current_hosts: u64) -> Result<(), EnrollRefused> {
         let licence_id = self.licence_id().to_string();
         if now_ms < self.not_before_ms() {
-            return Err(EnrollRefused::NotYetValid {
-                licence_id,
-                not_before_ms: self.not_before_ms(),
-            });
+            return Err(EnrollRefused::NotYetValid { licence_id, not_before_ms: self.not_before_ms() });
         }
         if now_ms >= self.expires_ms() {
-            return Err(EnrollRefused::Expired {
-                licence_id,
-                since_ms: self.expires_ms(),
-            });
+            return Err(EnrollRefused::Expired { licence_id, since_ms: self.expires_ms() });
         }
         if current_hosts >= self.max_hosts() {
-            return Err(EnrollRefused::HostLimit {
-                licence_id,
-                max: self.max_hosts(),
-                have: current_hosts,
-            });
+            return Err(EnrollRefused::HostLimit { licence_id, max: self.max_hosts(), have: current_hosts });
         }
         Ok(())
     }
@@ -190,12 +156,6 @@ impl VerifiedLicence {
 
 /// [`VerifiedLicence::can_enroll`] for a console that may have no licence
 /// installed (then enrollment is refused).
-pub fn can_enroll(
-    licence: Option<&VerifiedLicence>,
-    now_ms: u64,
-    current_hosts: u64,
-) -> Result<(), EnrollRefused> {
-    licence
-        .ok_or(EnrollRefused::NoLicence)?
-        .can_enroll(now_ms, current_hosts)
+pub fn can_enroll(licence: Option<&VerifiedLicence>, now_ms: u64, current_hosts: u64) -> Result<(), EnrollRefused> {
+    licence.ok_or(EnrollRefused::NoLicence)?.can_enroll(now_ms, current_hosts)
 }

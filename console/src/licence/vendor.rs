@@ -51,23 +51,13 @@ pub fn sign_licence(body: &str, key: &Ed25519KeyPair) -> Result<String, LicenceE
         body.push('\n');
     }
     if find_begin(body.as_bytes()).is_some() {
-        return Err(LicenceError::MalformedSignature(
-            "the body contains the BEGIN marker line",
-        ));
+        return Err(LicenceError::MalformedSignature("the body contains the BEGIN marker line"));
     }
     if body.len() > MAX_LICENCE_BYTES {
-        return Err(LicenceError::TooLarge {
-            len: body.len(),
-            max: MAX_LICENCE_BYTES,
-        });
+        return Err(LicenceError::TooLarge { len: body.len(), max: MAX_LICENCE_BYTES });
     }
-    let signature = key
-        .try_sign(body.as_bytes())
-        .map_err(|_| LicenceError::SigningFailed)?;
-    let file = format!(
-        "{body}{SIGNATURE_BEGIN}\n{}\n{SIGNATURE_END}\n",
-        hex::encode(signature.as_ref())
-    );
+    let signature = key.try_sign(body.as_bytes()).map_err(|_| LicenceError::SigningFailed)?;
+    let file = format!("{body}{SIGNATURE_BEGIN}\n{}\n{SIGNATURE_END}\n", hex::encode(signature.as_ref()));
     VerifiedLicence::verify(file.as_bytes(), &[vendor_public_key(key)?])?;
     Ok(file)
 }

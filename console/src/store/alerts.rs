@@ -83,15 +83,7 @@ fn resolve_alert(db: &Db, alert: &Alert) -> Result<()> {
     let n = db.execute(
         "UPDATE alerts SET status = ?1, ends_at_ms = ?2, summary = ?3, description = ?4
          WHERE fingerprint = ?5 AND starts_at_ms = ?6 AND status = ?7",
-        &params![
-            RESOLVED,
-            to_db(ends)?,
-            alert.summary,
-            alert.description,
-            alert.fingerprint,
-            to_db(alert.starts_at_ms)?,
-            FIRING
-        ],
+        &params![RESOLVED, to_db(ends)?, alert.summary, alert.description, alert.fingerprint, to_db(alert.starts_at_ms)?, FIRING],
     )?;
     if n == 0 {
         let mut resolved = alert.clone();
@@ -124,10 +116,7 @@ impl Store {
             &params![user, to_db(now_ms)?, fingerprint, FIRING],
         )?;
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "firing alert",
-                key: fingerprint.to_string(),
-            });
+            return Err(StoreError::NotFound { what: "firing alert", key: fingerprint.to_string() });
         }
         Ok(())
     }
@@ -138,11 +127,7 @@ impl Store {
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = ?1
              ORDER BY starts_at_ms, fingerprint"
         );
-        self.db
-            .query(&sql, &params![FIRING])?
-            .iter()
-            .map(alert_from_row)
-            .collect()
+        self.db.query(&sql, &params![FIRING])?.iter().map(alert_from_row).collect()
     }
 
     /// All alerts, firing and resolved, newest first (by start, then
@@ -153,11 +138,7 @@ impl Store {
             "SELECT {ALERT_COLUMNS} FROM alerts
              ORDER BY starts_at_ms DESC, fingerprint DESC LIMIT ?1 OFFSET ?2"
         );
-        self.db
-            .query(&sql, &params![limit, offset])?
-            .iter()
-            .map(alert_from_row)
-            .collect()
+        self.db.query(&sql, &params![limit, offset])?.iter().map(alert_from_row).collect()
     }
 
     /// Saves the alert engine's state (replacing the previous one).
@@ -174,11 +155,7 @@ impl Store {
 
     /// The last saved engine state, if any.
     pub fn load_engine_state(&self) -> Result<Option<EngineState>> {
-        let json: Option<String> = self
-            .db
-            .query_opt("SELECT state_json FROM engine_state WHERE id = 1", &[])?
-            .map(|r| r.get(0))
-            .transpose()?;
+        let json: Option<String> = self.db.query_opt("SELECT state_json FROM engine_state WHERE id = 1", &[])?.map(|r| r.get(0)).transpose()?;
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 }

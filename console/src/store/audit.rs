@@ -21,19 +21,10 @@ impl Store {
     /// Appends an entry; returns its sequence number (one more than the
     /// last). The number is taken under the write lock, so it is gap-free
     /// and in commit order.
-    pub fn append_audit(
-        &mut self,
-        at_ms: u64,
-        actor: &str,
-        action: &str,
-        target: &str,
-        details: &serde_json::Value,
-    ) -> Result<u64> {
+    pub fn append_audit(&mut self, at_ms: u64, actor: &str, action: &str, target: &str, details: &serde_json::Value) -> Result<u64> {
         let details = serde_json::to_string(details)?;
         let tx = self.db.begin()?;
-        let last: i64 = tx
-            .query_one("SELECT COALESCE(MAX(seq), 0) FROM audit", &[])?
-            .get(0)?;
+        let last: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM audit", &[])?.get(0)?;
         let seq = from_db(last)?.saturating_add(1);
         tx.execute(
             "INSERT INTO audit (seq, at_ms, actor, action, target, details_json)

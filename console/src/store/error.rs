@@ -17,9 +17,7 @@ pub enum StoreError {
          and that it accepts this user and database"
     )]
     Connect { url: String, reason: String },
-    #[error(
-        "the connection to PostgreSQL was lost inside a transaction; nothing of it was committed"
-    )]
+    #[error("the connection to PostgreSQL was lost inside a transaction; nothing of it was committed")]
     ConnectionLost,
     #[error("store connection: {0}")]
     Worker(String),
@@ -34,14 +32,8 @@ pub enum StoreError {
          upgrade the console binary"
     )]
     SchemaTooNew { db: u64, binary: u64 },
-    #[error(
-        "migration {version} is recorded as {recorded:?} but this binary calls it {expected:?}"
-    )]
-    MigrationMismatch {
-        version: u64,
-        recorded: String,
-        expected: String,
-    },
+    #[error("migration {version} is recorded as {recorded:?} but this binary calls it {expected:?}")]
+    MigrationMismatch { version: u64, recorded: String, expected: String },
     #[error("value {0} does not fit the database's signed 64-bit integers")]
     OutOfRange(u64),
     #[error("corrupt row: {0}")]
@@ -57,11 +49,7 @@ pub enum StoreError {
     #[error("enrollment token expired")]
     TokenExpired,
     #[error("job {id}: cannot go from {from} to {to}")]
-    JobTransition {
-        id: u64,
-        from: &'static str,
-        to: &'static str,
-    },
+    JobTransition { id: u64, from: &'static str, to: &'static str },
 }
 
 impl From<postgres::Error> for StoreError {
@@ -92,10 +80,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// `AlreadyExists { what, key }`; other errors pass through.
 pub(crate) fn on_conflict(e: StoreError, what: &'static str, key: &str) -> StoreError {
     if super::db::is_unique_violation(&e) {
-        StoreError::AlreadyExists {
-            what,
-            key: key.to_string(),
-        }
+        StoreError::AlreadyExists { what, key: key.to_string() }
     } else {
         e
     }

@@ -80,8 +80,7 @@ pub struct HostSample {
     pub tokens: Vec<TokenKeys>,
 }
 
-const HOST_COLUMNS: &str =
-    "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status";
+const HOST_COLUMNS: &str = "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status";
 
 fn host_from_row(r: &Row) -> Result<Host> {
     let status: String = r.get(6)?;
@@ -101,14 +100,7 @@ pub(crate) fn insert_host(db: &Db, host: &NewHost) -> Result<()> {
     db.execute(
         "INSERT INTO hosts (id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status)
          VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
-        &params![
-            host.id,
-            host.name,
-            host.group,
-            to_db(host.enrolled_at_ms)?,
-            host.cert_fingerprint,
-            HostStatus::Active.as_str()
-        ],
+        &params![host.id, host.name, host.group, to_db(host.enrolled_at_ms)?, host.cert_fingerprint, HostStatus::Active.as_str()],
     )
     .map_err(|e| on_conflict(e, "host", &host.id))?;
     Ok(())
@@ -147,32 +139,19 @@ impl Store {
 
     pub fn host(&self, id: &str) -> Result<Option<Host>> {
         let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = ?1");
-        self.db
-            .query_opt(&sql, &params![id])?
-            .map(|r| host_from_row(&r))
-            .transpose()
+        self.db.query_opt(&sql, &params![id])?.map(|r| host_from_row(&r)).transpose()
     }
 
     /// All hosts, by id.
     pub fn hosts(&self) -> Result<Vec<Host>> {
         let sql = format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id");
-        self.db
-            .query(&sql, &[])?
-            .iter()
-            .map(host_from_row)
-            .collect()
+        self.db.query(&sql, &[])?.iter().map(host_from_row).collect()
     }
 
     pub fn set_host_status(&self, id: &str, status: HostStatus) -> Result<()> {
-        let n = self.db.execute(
-            "UPDATE hosts SET status = ?1 WHERE id = ?2",
-            &params![status.as_str(), id],
-        )?;
+        let n = self.db.execute("UPDATE hosts SET status = ?1 WHERE id = ?2", &params![status.as_str(), id])?;
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "host",
-                key: id.to_string(),
-            });
+            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
         }
         Ok(())
     }
@@ -183,17 +162,8 @@ impl Store {
     pub fn record_report(&mut self, report: &HostReport, now_ms: u64) -> Result<()> {
         let now = to_db(now_ms)?;
         let json = serde_json::to_string(report)?;
-        let tokens: Vec<TokenKeys> = report
-            .tas
-            .iter()
-            .flat_map(|ta| {
-                ta.tokens.iter().map(|t| TokenKeys {
-                    ta: ta.ta_id.clone(),
-                    slot: t.slot,
-                    keys: t.keys,
-                })
-            })
-            .collect();
+        let tokens: Vec<TokenKeys> =
+            report.tas.iter().flat_map(|ta| ta.tokens.iter().map(|t| TokenKeys { ta: ta.ta_id.clone(), slot: t.slot, keys: t.keys })).collect();
         let tokens = serde_json::to_string(&tokens)?;
         // Each statement is by key or an upsert: no need to wait for other
         // writers; a heartbeat lost to a database crash is resent anyway.
@@ -216,22 +186,13 @@ impl Store {
                 )?
                 .get(0)?;
             if seen == 0 {
-                return Err(StoreError::NotFound {
-                    what: "host",
-                    key: report.host_id.clone(),
-                });
+                return Err(StoreError::NotFound { what: "host", key: report.host_id.clone() });
             }
             return tx.commit();
         }
-        let n = tx.execute(
-            "UPDATE hosts SET last_seen_ms = ?1 WHERE id = ?2",
-            &params![now, report.host_id],
-        )?;
+        let n = tx.execute("UPDATE hosts SET last_seen_ms = ?1 WHERE id = ?2", &params![now, report.host_id])?;
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "host",
-                key: report.host_id.clone(),
-            });
+            return Err(StoreError::NotFound { what: "host", key: report.host_id.clone() });
         }
         tx.execute(
             "INSERT INTO host_reports (host_id, received_at_ms, report_json) VALUES (?1, ?2, ?3)
@@ -281,15 +242,7 @@ impl Store {
              WHERE last_seen_ms IS NOT NULL ORDER BY id",
             &[],
         )?;
-        rows.iter()
-            .map(|r| {
-                Ok(HostSeen {
-                    host_id: r.get(0)?,
-                    group: r.get(1)?,
-                    last_seen_ms: from_db(r.get(2)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(HostSeen { host_id: r.get(0)?, group: r.get(1)?, last_seen_ms: from_db(r.get(2)?)? })).collect()
     }
 
     /// Samples of `host_id` taken at or after `since_ms`, oldest first.
@@ -320,9 +273,6 @@ impl Store {
     pub fn prune_samples(&self, now_ms: u64, keep_days: u64) -> Result<u64> {
         let keep_ms = keep_days.saturating_mul(24 * 60 * 60 * 1000);
         let cutoff = to_db(now_ms.saturating_sub(keep_ms))?;
-        self.db.execute(
-            "DELETE FROM host_samples WHERE at_ms < ?1",
-            &params![cutoff],
-        )
+        self.db.execute("DELETE FROM host_samples WHERE at_ms < ?1", &params![cutoff])
     }
 }

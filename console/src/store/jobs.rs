@@ -46,12 +46,7 @@ impl JobState {
         use JobState::*;
         matches!(
             (self, next),
-            (Queued, Running)
-                | (Queued, Failed)
-                | (Running, Succeeded)
-                | (Running, Failed)
-                | (Running, RolledBack)
-                | (Failed, RolledBack)
+            (Queued, Running) | (Queued, Failed) | (Running, Succeeded) | (Running, Failed) | (Running, RolledBack) | (Failed, RolledBack)
         )
     }
 }
@@ -68,8 +63,7 @@ pub struct Job {
     pub result: Option<serde_json::Value>,
 }
 
-const JOB_COLUMNS: &str =
-    "id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms, result_json";
+const JOB_COLUMNS: &str = "id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms, result_json";
 
 fn job_from_row(r: &Row) -> Result<Job> {
     let payload: String = r.get(3)?;
@@ -89,31 +83,16 @@ fn job_from_row(r: &Row) -> Result<Job> {
 
 impl Store {
     /// Queues a job; returns its id (one more than the highest so far).
-    pub fn create_job(
-        &mut self,
-        kind: &str,
-        target_host: &str,
-        payload: &serde_json::Value,
-        now_ms: u64,
-    ) -> Result<u64> {
+    pub fn create_job(&mut self, kind: &str, target_host: &str, payload: &serde_json::Value, now_ms: u64) -> Result<u64> {
         let payload = serde_json::to_string(payload)?;
         let now = to_db(now_ms)?;
         let tx = self.db.begin()?;
-        let last: i64 = tx
-            .query_one("SELECT COALESCE(MAX(id), 0) FROM jobs", &[])?
-            .get(0)?;
+        let last: i64 = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM jobs", &[])?.get(0)?;
         let id = from_db(last)?.saturating_add(1);
         tx.execute(
             "INSERT INTO jobs (id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            &params![
-                to_db(id)?,
-                kind,
-                target_host,
-                payload,
-                JobState::Queued.as_str(),
-                now
-            ],
+            &params![to_db(id)?, kind, target_host, payload, JobState::Queued.as_str(), now],
         )?;
         tx.commit()?;
         Ok(id)
@@ -121,43 +100,22 @@ impl Store {
 
     pub fn job(&self, id: u64) -> Result<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
-        self.db
-            .query_opt(&sql, &params![to_db(id)?])?
-            .map(|r| job_from_row(&r))
-            .transpose()
+        self.db.query_opt(&sql, &params![to_db(id)?])?.map(|r| job_from_row(&r)).transpose()
     }
 
     /// Moves job `id` to `state` (refused unless [`JobState::can_become`]),
     /// recording `result` if given (a `None` keeps the previous result).
-    pub fn update_job(
-        &mut self,
-        id: u64,
-        state: JobState,
-        result: Option<&serde_json::Value>,
-        now_ms: u64,
-    ) -> Result<()> {
+    pub fn update_job(&mut self, id: u64, state: JobState, result: Option<&serde_json::Value>, now_ms: u64) -> Result<()> {
         let result = result.map(serde_json::to_string).transpose()?;
         let db_id = to_db(id)?;
         let tx = self.db.begin()?;
-        let current: Option<String> = tx
-            .query_opt("SELECT state FROM jobs WHERE id = ?1", &params![db_id])?
-            .map(|r| r.get(0))
-            .transpose()?;
+        let current: Option<String> = tx.query_opt("SELECT state FROM jobs WHERE id = ?1", &params![db_id])?.map(|r| r.get(0)).transpose()?;
         let current = match current {
             Some(s) => JobState::parse(&s)?,
-            None => {
-                return Err(StoreError::NotFound {
-                    what: "job",
-                    key: id.to_string(),
-                })
-            }
+            None => return Err(StoreError::NotFound { what: "job", key: id.to_string() }),
         };
         if !current.can_become(state) {
-            return Err(StoreError::JobTransition {
-                id,
-                from: current.as_str(),
-                to: state.as_str(),
-            });
+            return Err(StoreError::JobTransition { id, from: current.as_str(), to: state.as_str() });
         }
         tx.execute(
             "UPDATE jobs SET state = ?1, updated_at_ms = ?2,
@@ -177,10 +135,6 @@ impl Store {
              WHERE (CAST(?1 AS TEXT) IS NULL OR target_host = ?1)
              ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         );
-        self.db
-            .query(&sql, &params![target_host, limit, offset])?
-            .iter()
-            .map(job_from_row)
-            .collect()
+        self.db.query(&sql, &params![target_host, limit, offset])?.iter().map(job_from_row).collect()
     }
 }

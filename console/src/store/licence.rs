@@ -19,13 +19,7 @@ impl Store {
 
     /// The licence file's bytes, if one is installed.
     pub fn licence(&self) -> Result<Option<Vec<u8>>> {
-        let hex_text: Option<String> = self
-            .db
-            .query_opt("SELECT licence_hex FROM licence WHERE id = 1", &[])?
-            .map(|r| r.get(0))
-            .transpose()?;
-        hex_text
-            .map(|h| hex::decode(h).map_err(|e| StoreError::Corrupt(format!("licence: {e}"))))
-            .transpose()
+        let hex_text: Option<String> = self.db.query_opt("SELECT licence_hex FROM licence WHERE id = 1", &[])?.map(|r| r.get(0)).transpose()?;
+        hex_text.map(|h| hex::decode(h).map_err(|e| StoreError::Corrupt(format!("licence: {e}")))).transpose()
     }
 }

@@ -16,16 +16,8 @@ pub struct Migration {
 
 /// All migrations this binary knows, in order, versions 1..=n without gaps.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_init",
-        sql: include_str!("../../migrations/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_rollouts",
-        sql: include_str!("../../migrations/0002_rollouts.sql"),
-    },
+    Migration { version: 1, name: "0001_init", sql: include_str!("../../migrations/0001_init.sql") },
+    Migration { version: 2, name: "0002_rollouts", sql: include_str!("../../migrations/0002_rollouts.sql") },
 ];
 
 /// The schema version this binary writes.
@@ -45,33 +37,17 @@ pub(crate) fn migrate(db: &mut Db, migrations: &[Migration], now_ms: u64) -> Res
     let binary = migrations.last().map_or(0, |m| m.version);
     let tx = db.begin()?;
     tx.execute_batch(CREATE_TABLE)?;
-    let db_version: Option<i64> = tx
-        .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
-        .get(0)?;
+    let db_version: Option<i64> = tx.query_one("SELECT MAX(version) FROM schema_migrations", &[])?.get(0)?;
     let db_version = db_version.map(from_db).transpose()?.unwrap_or(0);
     if db_version > binary {
-        return Err(StoreError::SchemaTooNew {
-            db: db_version,
-            binary,
-        });
+        return Err(StoreError::SchemaTooNew { db: db_version, binary });
     }
     for m in migrations {
-        let recorded: Option<String> = tx
-            .query_opt(
-                "SELECT name FROM schema_migrations WHERE version = ?1",
-                &params![to_db(m.version)?],
-            )?
-            .map(|r| r.get(0))
-            .transpose()?;
+        let recorded: Option<String> =
+            tx.query_opt("SELECT name FROM schema_migrations WHERE version = ?1", &params![to_db(m.version)?])?.map(|r| r.get(0)).transpose()?;
         match recorded {
             Some(name) if name == m.name => {}
-            Some(name) => {
-                return Err(StoreError::MigrationMismatch {
-                    version: m.version,
-                    recorded: name,
-                    expected: m.name.to_string(),
-                })
-            }
+            Some(name) => return Err(StoreError::MigrationMismatch { version: m.version, recorded: name, expected: m.name.to_string() }),
             None => {
                 tx.execute_batch(m.sql)?;
                 tx.execute(

@@ -22,8 +22,8 @@ mod error;
 mod hosts;
 mod jobs;
 mod licence;
-mod rollouts;
 pub mod migrate;
+mod rollouts;
 mod tokens;
 mod users;
 
@@ -73,11 +73,7 @@ impl Store {
     }
 
     /// As [`Store::open_at`] with an explicit migration list (tests).
-    pub(crate) fn open_with(
-        location: &Location,
-        migrations: &[migrate::Migration],
-        now_ms: u64,
-    ) -> Result<Self> {
+    pub(crate) fn open_with(location: &Location, migrations: &[migrate::Migration], now_ms: u64) -> Result<Self> {
         let mut db = Db::open(location)?;
         migrate::migrate(&mut db, migrations, now_ms)?;
         Ok(Store { db })
@@ -90,10 +86,7 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u64> {
-        let v: Option<i64> = self
-            .db
-            .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
-            .get(0)?;
+        let v: Option<i64> = self.db.query_one("SELECT MAX(version) FROM schema_migrations", &[])?.get(0)?;
         Ok(convert::opt_from_db(v)?.unwrap_or(0))
     }
 }

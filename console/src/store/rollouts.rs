@@ -113,8 +113,7 @@ fn job_row(r: &Row) -> Result<Job> {
         kind: r.get(1)?,
         target_host: r.get(2)?,
         payload: serde_json::from_str(&payload)?,
-        state: serde_json::from_value(serde_json::Value::String(state.clone()))
-            .map_err(|_| StoreError::Corrupt(format!("job state {state:?}")))?,
+        state: serde_json::from_value(serde_json::Value::String(state.clone())).map_err(|_| StoreError::Corrupt(format!("job state {state:?}")))?,
         created_at_ms: from_db(r.get(5)?)?,
         updated_at_ms: from_db(r.get(6)?)?,
         result: result.map(|s| serde_json::from_str(&s)).transpose()?,
@@ -138,10 +137,7 @@ const PACKAGE_COLUMNS: &str = "version, security_version, platform, manifest_sha
 fn set_desired_in(db: &Db, host: &str, item: &str, value: &str, now: i64) -> Result<()> {
     db.execute("DELETE FROM desired_state WHERE host_id = ?1 AND item = ?2", &params![host, item])?;
     if !value.is_empty() {
-        db.execute(
-            "INSERT INTO desired_state (host_id, item, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            &params![host, item, value, now],
-        )?;
+        db.execute("INSERT INTO desired_state (host_id, item, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)", &params![host, item, value, now])?;
     }
     Ok(())
 }
@@ -215,11 +211,8 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
                 &params![job_id, KIND_TA_UPGRADE, host, payload, JobState::Queued.as_str(), now],
             )?;
-            tx.execute(
-                "INSERT INTO rollout_jobs (rollout_id, job_id, host_id) VALUES (?1, ?2, ?3)",
-                &params![to_db(rollout_id)?, job_id, host],
-            )
-            .map_err(|e| on_conflict(e, "host in rollout", host))?;
+            tx.execute("INSERT INTO rollout_jobs (rollout_id, job_id, host_id) VALUES (?1, ?2, ?3)", &params![to_db(rollout_id)?, job_id, host])
+                .map_err(|e| on_conflict(e, "host in rollout", host))?;
             set_desired_in(&tx, host, ITEM_TA_VERSION, version, now)?;
         }
         tx.commit()?;
@@ -228,11 +221,7 @@ impl Store {
 
     /// One rollout with its jobs.
     pub fn rollout(&self, id: u64) -> Result<Option<Rollout>> {
-        let Some(head) = self.db.query_opt(
-            "SELECT id, version, created_at_ms, created_by FROM rollouts WHERE id = ?1",
-            &params![to_db(id)?],
-        )?
-        else {
+        let Some(head) = self.db.query_opt("SELECT id, version, created_at_ms, created_by FROM rollouts WHERE id = ?1", &params![to_db(id)?])? else {
             return Ok(None);
         };
         let sql = format!(
@@ -269,18 +258,13 @@ impl Store {
 
     /// The host's queued and running jobs, oldest first.
     pub fn open_jobs(&self, host: &str) -> Result<Vec<Job>> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.target_host = ?1 AND j.state IN ('queued', 'running') ORDER BY j.id"
-        );
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.target_host = ?1 AND j.state IN ('queued', 'running') ORDER BY j.id");
         self.db.query(&sql, &params![host])?.iter().map(job_row).collect()
     }
 
     /// The host's desired value of `item`, if the console has one.
     pub fn desired(&self, host: &str, item: &str) -> Result<Option<String>> {
-        self.db
-            .query_opt("SELECT value FROM desired_state WHERE host_id = ?1 AND item = ?2", &params![host, item])?
-            .map(|r| r.get(0))
-            .transpose()
+        self.db.query_opt("SELECT value FROM desired_state WHERE host_id = ?1 AND item = ?2", &params![host, item])?.map(|r| r.get(0)).transpose()
     }
 
     /// Sets (or, with "", clears) the host's desired value of `item`.
@@ -323,11 +307,8 @@ impl Store {
             self.set_desired(host, ITEM_TA_VERSION, active_version, now_ms)?;
             desired_reset = Some(active_version.to_string());
         }
-        let rollout_id: Option<i64> = self
-            .db
-            .query_opt("SELECT rollout_id FROM rollout_jobs WHERE job_id = ?1", &params![to_db(job_id)?])?
-            .map(|r| r.get(0))
-            .transpose()?;
+        let rollout_id: Option<i64> =
+            self.db.query_opt("SELECT rollout_id FROM rollout_jobs WHERE job_id = ?1", &params![to_db(job_id)?])?.map(|r| r.get(0)).transpose()?;
         let rollout = match rollout_id {
             Some(id) => self.rollout(from_db(id)?)?.map(|r| (r.id, r.status)),
             None => None,
@@ -380,24 +361,15 @@ mod tests {
         }
         store.add_package(&pkg("2.0.0")).unwrap();
         assert!(matches!(store.add_package(&pkg("2.0.0")), Err(StoreError::AlreadyExists { .. })));
-        assert!(matches!(
-            store.create_rollout("9.9.9", &["h1".into()], "op", 5),
-            Err(StoreError::NotFound { what: "package", .. })
-        ));
-        assert!(matches!(
-            store.create_rollout("2.0.0", &["h1".into(), "nope".into()], "op", 5),
-            Err(StoreError::NotFound { what: "host", .. })
-        ));
+        assert!(matches!(store.create_rollout("9.9.9", &["h1".into()], "op", 5), Err(StoreError::NotFound { what: "package", .. })));
+        assert!(matches!(store.create_rollout("2.0.0", &["h1".into(), "nope".into()], "op", 5), Err(StoreError::NotFound { what: "host", .. })));
         // All or nothing: the failed attempt left no rollout, job or desired state.
         assert!(store.rollouts(Page::new(0, 10)).unwrap().is_empty());
         assert!(store.open_jobs("h1").unwrap().is_empty());
         assert_eq!(store.desired("h1", ITEM_TA_VERSION).unwrap(), None);
 
         let id = store.create_rollout("2.0.0", &["h1".into(), "h2".into()], "op", 10).unwrap();
-        assert!(matches!(
-            store.create_rollout("2.0.0", &["h2".into()], "op", 11),
-            Err(StoreError::AlreadyExists { .. })
-        ));
+        assert!(matches!(store.create_rollout("2.0.0", &["h2".into()], "op", 11), Err(StoreError::AlreadyExists { .. })));
         let r = store.rollout(id).unwrap().unwrap();
         assert_eq!((r.status, r.hosts.len(), r.created_by.as_str()), (RolloutStatus::Running, 2, "op"));
         assert_eq!(store.desired("h2", ITEM_TA_VERSION).unwrap().as_deref(), Some("2.0.0"));
@@ -408,10 +380,7 @@ mod tests {
 
         // Another host cannot report h1's job.
         let res = serde_json::json!({ "history": [] });
-        assert!(matches!(
-            store.report_job("h2", j1.id, JobState::Running, &res, "1.0.0", 20),
-            Err(StoreError::NotFound { .. })
-        ));
+        assert!(matches!(store.report_job("h2", j1.id, JobState::Running, &res, "1.0.0", 20), Err(StoreError::NotFound { .. })));
         store.report_job("h1", j1.id, JobState::Running, &res, "1.0.0", 20).unwrap();
         // Progress while running is accepted.
         store.report_job("h1", j1.id, JobState::Running, &res, "1.0.0", 21).unwrap();

@@ -20,15 +20,8 @@ use super::{Result, Store};
 pub(crate) const POSTGRES_URL_VAR: &str = "TEEHSM_TEST_POSTGRES_URL";
 
 enum Kind {
-    Sqlite {
-        _dir: TempDir,
-        path: PathBuf,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Sqlite { _dir: TempDir, path: PathBuf },
+    Postgres { admin_url: String, name: String, url: String },
 }
 
 /// One empty database, removed on drop.
@@ -41,18 +34,13 @@ impl TestDb {
     pub(crate) fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("console.db");
-        TestDb {
-            kind: Kind::Sqlite { _dir: dir, path },
-        }
+        TestDb { kind: Kind::Sqlite { _dir: dir, path } }
     }
 
     /// A new PostgreSQL database, or `None` (skip) when no server is
     /// configured outside CI. Panics when one is needed and missing.
     pub(crate) fn postgres() -> Option<TestDb> {
-        let Some(admin_url) = std::env::var(POSTGRES_URL_VAR)
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
+        let Some(admin_url) = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()) else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
                     "CI=true but {POSTGRES_URL_VAR} is not set: the PostgreSQL store tests must run in CI \
@@ -63,26 +51,12 @@ impl TestDb {
             return None;
         };
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "teehsm_t_{}_{}_{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("teehsm_t_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let admin = Db::open_postgres(&admin_url).expect("connect to TEEHSM_TEST_POSTGRES_URL");
-        admin
-            .execute_batch(&format!("CREATE DATABASE {name}"))
-            .expect("CREATE DATABASE (the URL's user needs CREATEDB)");
+        admin.execute_batch(&format!("CREATE DATABASE {name}")).expect("CREATE DATABASE (the URL's user needs CREATEDB)");
         let url = with_database(&admin_url, &name);
-        Some(TestDb {
-            kind: Kind::Postgres {
-                admin_url,
-                name,
-                url,
-            },
-        })
+        Some(TestDb { kind: Kind::Postgres { admin_url, name, url } })
     }
 
     /// The database as a store location.
@@ -126,13 +100,8 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Kind::Postgres {
-            admin_url, name, ..
-        } = &self.kind
-        {
-            let dropped = Db::open_postgres(admin_url).and_then(|db| {
-                db.execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            });
+        if let Kind::Postgres { admin_url, name, .. } = &self.kind {
+            let dropped = Db::open_postgres(admin_url).and_then(|db| db.execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
             if let Err(e) = dropped {
                 eprintln!("cannot drop test database {name}: {e}");
             }
@@ -147,9 +116,7 @@ fn with_database(url: &str, name: &str) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
     };
-    let authority = before_query
-        .split_once('/')
-        .map_or(before_query, |(a, _)| a);
+    let authority = before_query.split_once('/').map_or(before_query, |(a, _)| a);
     match query {
         Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
         None => format!("{scheme}://{authority}/{name}"),
@@ -185,13 +152,7 @@ pub(crate) use on_both;
 
 #[test]
 fn database_is_swapped_in_urls() {
-    assert_eq!(
-        with_database("postgres://u@h:5/postgres", "x"),
-        "postgres://u@h:5/x"
-    );
+    assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
     assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
-    assert_eq!(
-        with_database("postgresql://u:p@h/d?sslmode=disable", "x"),
-        "postgresql://u:p@h/x?sslmode=disable"
-    );
+    assert_eq!(with_database("postgresql://u:p@h/d?sslmode=disable", "x"), "postgresql://u:p@h/x?sslmode=disable");
 }

@@ -28,13 +28,8 @@ fn consume(db: &Db, token: &str, host_id: &str, now_ms: u64) -> Result<String> {
     if let Some(row) = id {
         return row.get(0);
     }
-    let used: Option<Option<i64>> = db
-        .query_opt(
-            "SELECT used_at_ms FROM enrollment_tokens WHERE token_sha256 = ?1",
-            &params![hash],
-        )?
-        .map(|r| r.get(0))
-        .transpose()?;
+    let used: Option<Option<i64>> =
+        db.query_opt("SELECT used_at_ms FROM enrollment_tokens WHERE token_sha256 = ?1", &params![hash])?.map(|r| r.get(0)).transpose()?;
     match used {
         None => Err(StoreError::TokenUnknown),
         Some(used) if opt_from_db(used)?.is_some() => Err(StoreError::TokenUsed),
@@ -45,23 +40,12 @@ fn consume(db: &Db, token: &str, host_id: &str, now_ms: u64) -> Result<String> {
 impl Store {
     /// Stores the hash of a new enrollment token `token` under `id`, valid
     /// until `expires_at_ms` (exclusive). The token itself is not kept.
-    pub fn create_enrollment_token(
-        &self,
-        id: &str,
-        token: &str,
-        created_at_ms: u64,
-        expires_at_ms: u64,
-    ) -> Result<()> {
+    pub fn create_enrollment_token(&self, id: &str, token: &str, created_at_ms: u64, expires_at_ms: u64) -> Result<()> {
         self.db
             .execute(
                 "INSERT INTO enrollment_tokens (id, token_sha256, created_at_ms, expires_at_ms)
                  VALUES (?1, ?2, ?3, ?4)",
-                &params![
-                    id,
-                    token_hash(token),
-                    to_db(created_at_ms)?,
-                    to_db(expires_at_ms)?
-                ],
+                &params![id, token_hash(token), to_db(created_at_ms)?, to_db(expires_at_ms)?],
             )
             .map_err(|e| on_conflict(e, "enrollment token", id))?;
         Ok(())
@@ -69,12 +53,7 @@ impl Store {
 
     /// Consumes `token` for `host_id`; returns the token's id. Fails with
     /// `TokenUnknown`, `TokenUsed` or `TokenExpired`.
-    pub fn consume_enrollment_token(
-        &self,
-        token: &str,
-        host_id: &str,
-        now_ms: u64,
-    ) -> Result<String> {
+    pub fn consume_enrollment_token(&self, token: &str, host_id: &str, now_ms: u64) -> Result<String> {
         consume(&self.db, token, host_id, now_ms)
     }
 
@@ -91,9 +70,6 @@ impl Store {
     /// Deletes tokens that expired before `now_ms` and were never used;
     /// returns how many went.
     pub fn prune_enrollment_tokens(&self, now_ms: u64) -> Result<u64> {
-        self.db.execute(
-            "DELETE FROM enrollment_tokens WHERE used_at_ms IS NULL AND expires_at_ms <= ?1",
-            &params![to_db(now_ms)?],
-        )
+        self.db.execute("DELETE FROM enrollment_tokens WHERE used_at_ms IS NULL AND expires_at_ms <= ?1", &params![to_db(now_ms)?])
     }
 }

@@ -43,58 +43,32 @@ pub struct User {
 
 fn user_from_row(r: &Row) -> Result<User> {
     let role: String = r.get(1)?;
-    Ok(User {
-        name: r.get(0)?,
-        role: Role::parse(&role)?,
-        password_hash: r.get(2)?,
-    })
+    Ok(User { name: r.get(0)?, role: Role::parse(&role)?, password_hash: r.get(2)? })
 }
 
 fn not_found(name: &str) -> StoreError {
-    StoreError::NotFound {
-        what: "user",
-        key: name.to_string(),
-    }
+    StoreError::NotFound { what: "user", key: name.to_string() }
 }
 
 impl Store {
     pub fn add_user(&self, user: &User) -> Result<()> {
         self.db
-            .execute(
-                "INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)",
-                &params![user.name, user.role.as_str(), user.password_hash],
-            )
+            .execute("INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)", &params![user.name, user.role.as_str(), user.password_hash])
             .map_err(|e| on_conflict(e, "user", &user.name))?;
         Ok(())
     }
 
     pub fn user(&self, name: &str) -> Result<Option<User>> {
-        self.db
-            .query_opt(
-                "SELECT name, role, password_hash FROM users WHERE name = ?1",
-                &params![name],
-            )?
-            .map(|r| user_from_row(&r))
-            .transpose()
+        self.db.query_opt("SELECT name, role, password_hash FROM users WHERE name = ?1", &params![name])?.map(|r| user_from_row(&r)).transpose()
     }
 
     /// All users, by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        self.db
-            .query(
-                "SELECT name, role, password_hash FROM users ORDER BY name",
-                &[],
-            )?
-            .iter()
-            .map(user_from_row)
-            .collect()
+        self.db.query("SELECT name, role, password_hash FROM users ORDER BY name", &[])?.iter().map(user_from_row).collect()
     }
 
     pub fn set_user_role(&self, name: &str, role: Role) -> Result<()> {
-        let n = self.db.execute(
-            "UPDATE users SET role = ?1 WHERE name = ?2",
-            &params![role.as_str(), name],
-        )?;
+        let n = self.db.execute("UPDATE users SET role = ?1 WHERE name = ?2", &params![role.as_str(), name])?;
         if n == 0 {
             return Err(not_found(name));
         }
@@ -102,10 +76,7 @@ impl Store {
     }
 
     pub fn set_user_password_hash(&self, name: &str, password_hash: &str) -> Result<()> {
-        let n = self.db.execute(
-            "UPDATE users SET password_hash = ?1 WHERE name = ?2",
-            &params![password_hash, name],
-        )?;
+        let n = self.db.execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", &params![password_hash, name])?;
         if n == 0 {
             return Err(not_found(name));
         }
@@ -113,9 +84,7 @@ impl Store {
     }
 
     pub fn delete_user(&self, name: &str) -> Result<()> {
-        let n = self
-            .db
-            .execute("DELETE FROM users WHERE name = ?1", &params![name])?;
+        let n = self.db.execute("DELETE FROM users WHERE name = ?1", &params![name])?;
         if n == 0 {
             return Err(not_found(name));
         }

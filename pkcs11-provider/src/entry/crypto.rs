@@ -22,7 +22,6 @@ use cryptoki_sys::*;
 use teehsm_wire::{Reply, Request};
 use zeroize::Zeroizing;
 
-
 /// Verify and VerifySignature share the TA's verify operation.
 fn conflicting(kind: Kind) -> Option<Kind> {
     match kind {
@@ -155,7 +154,14 @@ fn stream_parts(m: &Module, st: &mut SessionState, session: CK_SESSION_HANDLE, k
 }
 
 /// C_Sign, C_Encrypt, C_Decrypt, C_Digest.
-pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const CK_BYTE, data_len: CK_ULONG, p: *mut CK_BYTE, len: *mut CK_ULONG) -> Result<()> {
+pub(crate) unsafe fn single(
+    session: CK_SESSION_HANDLE,
+    kind: Kind,
+    data: *const CK_BYTE,
+    data_len: CK_ULONG,
+    p: *mut CK_BYTE,
+    len: *mut CK_ULONG,
+) -> Result<()> {
     with_session(session, |m, st| {
         let op = st.ops.get_mut(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         let deferred = match &op.phase {
@@ -220,7 +226,14 @@ pub(crate) unsafe fn single(session: CK_SESSION_HANDLE, kind: Kind, data: *const
 
 /// C_SignUpdate, C_VerifyUpdate, C_DigestUpdate (no output) and
 /// C_EncryptUpdate, C_DecryptUpdate (output with the buffer-size protocol).
-pub(crate) unsafe fn update(session: CK_SESSION_HANDLE, kind: Kind, data: *const CK_BYTE, data_len: CK_ULONG, p: *mut CK_BYTE, len: *mut CK_ULONG) -> Result<()> {
+pub(crate) unsafe fn update(
+    session: CK_SESSION_HANDLE,
+    kind: Kind,
+    data: *const CK_BYTE,
+    data_len: CK_ULONG,
+    p: *mut CK_BYTE,
+    len: *mut CK_ULONG,
+) -> Result<()> {
     let has_output = matches!(kind, Kind::Encrypt | Kind::Decrypt);
     with_session(session, |m, st| {
         let op = st.ops.get_mut(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
@@ -318,7 +331,12 @@ pub(crate) unsafe fn finish(session: CK_SESSION_HANDLE, kind: Kind, p: *mut CK_B
 
 /// C_Verify and C_VerifySignature (single-part), C_VerifyFinal and
 /// C_VerifySignatureFinal (`data` None): the operation ends either way.
-unsafe fn verify_end(session: CK_SESSION_HANDLE, kind: Kind, data: Option<(*const CK_BYTE, CK_ULONG)>, sig: Option<(*const CK_BYTE, CK_ULONG)>) -> Result<()> {
+unsafe fn verify_end(
+    session: CK_SESSION_HANDLE,
+    kind: Kind,
+    data: Option<(*const CK_BYTE, CK_ULONG)>,
+    sig: Option<(*const CK_BYTE, CK_ULONG)>,
+) -> Result<()> {
     with_session(session, |m, st| {
         let op = st.ops.get(&kind).ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         if data.is_some() && matches!(op.phase, Phase::Updating) {
@@ -560,7 +578,13 @@ pub unsafe extern "C" fn C_VerifyFinal(s: CK_SESSION_HANDLE, sig: CK_BYTE_PTR, s
 // ------------------------------------------------------------------ PKCS#11 3.2 verify-signature
 
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifySignatureInit(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, key: CK_OBJECT_HANDLE, sig: CK_BYTE_PTR, sig_len: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifySignatureInit(
+    s: CK_SESSION_HANDLE,
+    m: CK_MECHANISM_PTR,
+    key: CK_OBJECT_HANDLE,
+    sig: CK_BYTE_PTR,
+    sig_len: CK_ULONG,
+) -> CK_RV {
     guard("C_VerifySignatureInit", || {
         // SAFETY: forwarded caller promise.
         let signature = unsafe { out::input(sig, sig_len) }?;

@@ -41,7 +41,9 @@ pub unsafe extern "C" fn C_Initialize(init_args: CK_VOID_PTR) -> CK_RV {
         })?;
         log::debug(format_args!("C_Initialize: CA socket {} (from {})", cfg.socket.display(), cfg.socket_source));
         match &cfg.channel_source {
-            Some((policy, anchor)) => log::debug(format_args!("C_Initialize: attested channel (policy {}, trust anchor {})", policy.display(), anchor.display())),
+            Some((policy, anchor)) => {
+                log::debug(format_args!("C_Initialize: attested channel (policy {}, trust anchor {})", policy.display(), anchor.display()))
+            }
             None => log::debug("C_Initialize: plain connections (no attestation policy and trust anchor configured)"),
         }
         state::initialize(cfg)

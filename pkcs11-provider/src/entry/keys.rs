@@ -9,9 +9,14 @@ use cryptoki_sys::*;
 use teehsm_wire::ck::{CKA_PARAMETER_SET, CKP_ML_KEM_1024, CKP_ML_KEM_512, CKP_ML_KEM_768};
 use teehsm_wire::{Reply, Request};
 
-
 #[no_mangle]
-pub unsafe extern "C" fn C_GenerateKey(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, t: CK_ATTRIBUTE_PTR, n: CK_ULONG, key: CK_OBJECT_HANDLE_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_GenerateKey(
+    s: CK_SESSION_HANDLE,
+    m: CK_MECHANISM_PTR,
+    t: CK_ATTRIBUTE_PTR,
+    n: CK_ULONG,
+    key: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
     guard("C_GenerateKey", || {
         with_session(s, |md, _| {
             if key.is_null() {
@@ -77,7 +82,10 @@ pub unsafe extern "C" fn C_WrapKey(
                 return Err(CKR_ARGUMENTS_BAD);
             }
             let mechanism = mech(m)?;
-            let b = zeroize::Zeroizing::new(bytes(md, &Request::WrapKey { session: s as u64, mechanism, wrapping_key: wrapping_key as u64, key: key as u64 })?);
+            let b = zeroize::Zeroizing::new(bytes(
+                md,
+                &Request::WrapKey { session: s as u64, mechanism, wrapping_key: wrapping_key as u64, key: key as u64 },
+            )?);
             // SAFETY: forwarded caller promise.
             unsafe { out::deliver(&b, wrapped, wrapped_len) }.map(|_| ())
         })
@@ -106,7 +114,10 @@ pub unsafe extern "C" fn C_UnwrapKey(
             if wrapped.len() > 64 * 1024 {
                 return Err(CKR_WRAPPED_KEY_LEN_RANGE);
             }
-            let h = handle(md, &Request::UnwrapKey { session: s as u64, mechanism, unwrapping_key: unwrapping_key as u64, wrapped: wrapped.to_vec(), template })?;
+            let h = handle(
+                md,
+                &Request::UnwrapKey { session: s as u64, mechanism, unwrapping_key: unwrapping_key as u64, wrapped: wrapped.to_vec(), template },
+            )?;
             // SAFETY: checked non-null.
             unsafe { out::put(key, h as CK_OBJECT_HANDLE) }
         })
@@ -114,7 +125,14 @@ pub unsafe extern "C" fn C_UnwrapKey(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_DeriveKey(s: CK_SESSION_HANDLE, m: CK_MECHANISM_PTR, base: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_PTR, n: CK_ULONG, key: CK_OBJECT_HANDLE_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_DeriveKey(
+    s: CK_SESSION_HANDLE,
+    m: CK_MECHANISM_PTR,
+    base: CK_OBJECT_HANDLE,
+    t: CK_ATTRIBUTE_PTR,
+    n: CK_ULONG,
+    key: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
     guard("C_DeriveKey", || {
         with_session(s, |md, _| {
             if key.is_null() {
@@ -259,7 +277,10 @@ pub unsafe extern "C" fn C_DecapsulateKey(
             if ciphertext.len() > 64 * 1024 {
                 return Err(CKR_ENCRYPTED_DATA_LEN_RANGE);
             }
-            let h = handle(md, &Request::Decapsulate { session: s as u64, mechanism, private_key: private_key as u64, ciphertext: ciphertext.to_vec(), template })?;
+            let h = handle(
+                md,
+                &Request::Decapsulate { session: s as u64, mechanism, private_key: private_key as u64, ciphertext: ciphertext.to_vec(), template },
+            )?;
             // SAFETY: checked non-null.
             unsafe { out::put(key, h as CK_OBJECT_HANDLE) }
         })

@@ -61,7 +61,11 @@ pub unsafe extern "C" fn C_GetObjectSize(session: CK_SESSION_HANDLE, object: CK_
                 return Err(CKR_ARGUMENTS_BAD);
             }
             // Checks that the object exists and is visible to the session.
-            match m.pool.request(&Request::GetAttributeValue { session: session as u64, object: object as u64, types: vec![teehsm_wire::ck::CKA_CLASS] })? {
+            match m.pool.request(&Request::GetAttributeValue {
+                session: session as u64,
+                object: object as u64,
+                types: vec![teehsm_wire::ck::CKA_CLASS],
+            })? {
                 Reply::Attributes(_) => {
                     // SAFETY: checked non-null.
                     unsafe { out::put(size, CK_UNAVAILABLE_INFORMATION) }

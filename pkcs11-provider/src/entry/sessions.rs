@@ -65,7 +65,8 @@ pub unsafe extern "C" fn C_GetSessionInfo(session: CK_SESSION_HANDLE, info: CK_S
             }
             match m.pool.request(&Request::GetSessionInfo { session: session as u64 })? {
                 Reply::SessionInfo(s) => {
-                    let i = CK_SESSION_INFO { slotID: s.slot as CK_SLOT_ID, state: s.state as CK_STATE, flags: s.flags as CK_FLAGS, ulDeviceError: 0 };
+                    let i =
+                        CK_SESSION_INFO { slotID: s.slot as CK_SLOT_ID, state: s.state as CK_STATE, flags: s.flags as CK_FLAGS, ulDeviceError: 0 };
                     // SAFETY: checked non-null above.
                     unsafe { out::put(info, i) }
                 }

@@ -23,10 +23,8 @@ pub fn aes256gcm_open(k: &[u8; 32], nonce: &[u8; 12], aad: &[u8], sealed: &[u8])
         return Err(CryptoError::EncryptedDataInvalid);
     }
     let mut buf = Zeroizing::new(sealed.to_vec());
-    let n = key(k)?
-        .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut buf)
-        .map_err(|_| CryptoError::EncryptedDataInvalid)?
-        .len();
+    let n =
+        key(k)?.open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut buf).map_err(|_| CryptoError::EncryptedDataInvalid)?.len();
     buf.truncate(n);
     Ok(buf)
 }

@@ -71,7 +71,6 @@ impl<'a> Reader<'a> {
         self.tlv(0x04)
     }
 
-
     pub fn finish(&self) -> Result<(), DerError> {
         if self.buf.is_empty() {
             Ok(())

@@ -166,12 +166,10 @@ impl EcPrivateKey {
     /// ECDH (CKD_NULL): the x-coordinate of the shared point.
     pub fn ecdh(&self, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         validate_point(self.curve, peer_point)?;
-        let me = agreement::PrivateKey::from_private_key(self.curve.agreement(), &self.scalar)
-            .map_err(|_| CryptoError::Internal("ECDH key".into()))?;
+        let me =
+            agreement::PrivateKey::from_private_key(self.curve.agreement(), &self.scalar).map_err(|_| CryptoError::Internal("ECDH key".into()))?;
         let peer = agreement::UnparsedPublicKey::new(self.curve.agreement(), peer_point);
-        agreement::agree(&me, peer, CryptoError::InvalidInput("the peer's public point was refused".into()), |z| {
-            Ok(Zeroizing::new(z.to_vec()))
-        })
+        agreement::agree(&me, peer, CryptoError::InvalidInput("the peer's public point was refused".into()), |z| Ok(Zeroizing::new(z.to_vec())))
     }
 }
 
@@ -196,8 +194,7 @@ fn parse(curve: Curve, point: &[u8]) -> Result<ParsedPublicKey, CryptoError> {
             curve.point_len()
         )));
     }
-    ParsedPublicKey::new(curve.verification(), point)
-        .map_err(|_| CryptoError::InvalidKey(format!("the point is not on {}", curve.name())))
+    ParsedPublicKey::new(curve.verification(), point).map_err(|_| CryptoError::InvalidKey(format!("the point is not on {}", curve.name())))
 }
 
 fn check_sig_len(curve: Curve, sig: &[u8]) -> Result<(), CryptoError> {
@@ -231,7 +228,6 @@ pub fn sig_rs_to_der(rs: &[u8]) -> Vec<u8> {
     let int = crate::der::unsigned_integer;
     crate::der::sequence(&[&int(&rs[..half]), &int(&rs[half..])])
 }
-
 
 /// A DER `ECDSA-Sig-Value` to `r||s` with halves of `curve`'s size.
 pub fn sig_der_to_rs(curve: Curve, der: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -190,7 +190,8 @@ fn ed448_public(public: &[u8]) -> Result<ed448_goldilocks_plus::VerifyingKey, Cr
     let bytes: &[u8; ED448_PUBLIC_KEY_LEN] = public
         .try_into()
         .map_err(|_| CryptoError::InvalidKey(format!("an Ed448 public key is {ED448_PUBLIC_KEY_LEN} bytes, got {}", public.len())))?;
-    ed448_goldilocks_plus::VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidKey("the Ed448 public key is not a valid curve point".into()))
+    ed448_goldilocks_plus::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| CryptoError::InvalidKey("the Ed448 public key is not a valid curve point".into()))
 }
 
 /// Verifies an Ed448 / Ed448ph signature with a 0..=255-byte context.
@@ -203,10 +204,7 @@ pub fn verify_ed448(public: &[u8], variant: Ed448Variant, context: &[u8], msg: &
     // A signature whose R does not decode or whose S is not canonical is
     // simply invalid (RFC 8032 5.2.7 step 1).
     let sig = ed448_goldilocks_plus::Signature::from_slice(sig).map_err(|_| CryptoError::InvalidSignature)?;
-    let r = if variant.phflag() {
-        vk.verify_prehashed(&sig, Some(context), Prehashed(ed448_prehash(msg)?))
-    } else {
-        vk.verify_ctx(&sig, context, msg)
-    };
+    let r =
+        if variant.phflag() { vk.verify_prehashed(&sig, Some(context), Prehashed(ed448_prehash(msg)?)) } else { vk.verify_ctx(&sig, context, msg) };
     r.map_err(|_| CryptoError::InvalidSignature)
 }

@@ -31,4 +31,3 @@ pub enum CryptoError {
     #[error("internal crypto error: {0}")]
     Internal(String),
 }
-

@@ -127,12 +127,18 @@ mod tests {
         let iv6 = hex("9313225df88406e555909c5aff5269aa6a7a9538534f7da1e4c303d2a318a728c3c0c95156809539fcf0e2429a6b525416aedbf5a0de6a57a637b39b");
         let mut buf = pt.clone();
         let tag = seal(Cipher::Aes, &key, &iv6, &aad, &mut buf).unwrap();
-        assert_eq!(buf, hex("8ce24998625615b603a033aca13fb894be9112a5c3a211a8ba262a3cca7e2ca701e4a9a4fba43c90ccdcb281d48c7c6fd62875d2aca417034c34aee5"));
+        assert_eq!(
+            buf,
+            hex("8ce24998625615b603a033aca13fb894be9112a5c3a211a8ba262a3cca7e2ca701e4a9a4fba43c90ccdcb281d48c7c6fd62875d2aca417034c34aee5")
+        );
         assert_eq!(tag.to_vec(), hex("619cc5aefffe0bfa462af43c1699d050"));
         let iv5 = hex("cafebabefacedbad");
         let mut buf = pt.clone();
         let tag = seal(Cipher::Aes, &key, &iv5, &aad, &mut buf).unwrap();
-        assert_eq!(buf, hex("61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c742373806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"));
+        assert_eq!(
+            buf,
+            hex("61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c742373806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598")
+        );
         assert_eq!(tag.to_vec(), hex("3612d2e79e3b0785561be14aaca2fccb"));
     }
 

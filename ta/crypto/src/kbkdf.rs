@@ -39,7 +39,9 @@ impl Prf {
 pub enum Mode {
     Counter,
     /// K(0) is the IV (possibly empty).
-    Feedback { iv: Vec<u8> },
+    Feedback {
+        iv: Vec<u8>,
+    },
     DoublePipeline,
 }
 
@@ -59,7 +61,10 @@ pub enum Field {
     /// The optional counter of feedback and double-pipeline modes.
     Counter(IntFormat),
     /// The length L of the derived keying material, in bits.
-    DkmLength { sum_of_segments: bool, format: IntFormat },
+    DkmLength {
+        sum_of_segments: bool,
+        format: IntFormat,
+    },
     Bytes(Vec<u8>),
 }
 

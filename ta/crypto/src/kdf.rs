@@ -110,7 +110,11 @@ impl KdfHash {
 /// Most bytes the ECDH KDFs produce (a 4096-bit key, with room).
 pub const MAX_KDF_OUTPUT: usize = 512;
 
-fn counter_kdf(h: KdfHash, len: usize, block: impl Fn(&[u8; 4]) -> Result<Zeroizing<Vec<u8>>, CryptoError>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+fn counter_kdf(
+    h: KdfHash,
+    len: usize,
+    block: impl Fn(&[u8; 4]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if len == 0 || len > MAX_KDF_OUTPUT {
         return Err(CryptoError::DataLenRange(format!("KDF output length {len} is outside 1..={MAX_KDF_OUTPUT}")));
     }

@@ -482,11 +482,38 @@ pub fn sha3(f: Sha3, parts: &[&[u8]], out_len: usize) -> Result<Vec<u8>, CryptoE
 // Each returns 1 on success.
 extern "C" {
     #[link_name = "aws_lc_0_47_0_ml_dsa_44_sign_internal"]
-    fn ml_dsa_44_sign_internal(sk: *const u8, sig: *mut u8, sig_len: *mut usize, m: *const u8, m_len: usize, pre: *const u8, pre_len: usize, rnd: *const u8) -> c_int;
+    fn ml_dsa_44_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        m: *const u8,
+        m_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
     #[link_name = "aws_lc_0_47_0_ml_dsa_65_sign_internal"]
-    fn ml_dsa_65_sign_internal(sk: *const u8, sig: *mut u8, sig_len: *mut usize, m: *const u8, m_len: usize, pre: *const u8, pre_len: usize, rnd: *const u8) -> c_int;
+    fn ml_dsa_65_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        m: *const u8,
+        m_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
     #[link_name = "aws_lc_0_47_0_ml_dsa_87_sign_internal"]
-    fn ml_dsa_87_sign_internal(sk: *const u8, sig: *mut u8, sig_len: *mut usize, m: *const u8, m_len: usize, pre: *const u8, pre_len: usize, rnd: *const u8) -> c_int;
+    fn ml_dsa_87_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        m: *const u8,
+        m_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
     #[link_name = "aws_lc_0_47_0_ml_dsa_44_verify_internal"]
     fn ml_dsa_44_verify_internal(pk: *const u8, sig: *const u8, sig_len: usize, m: *const u8, m_len: usize, pre: *const u8, pre_len: usize) -> c_int;
     #[link_name = "aws_lc_0_47_0_ml_dsa_65_verify_internal"]
@@ -505,7 +532,13 @@ fn mldsa_sk_len(param: crate::mldsa::MlDsaParam) -> usize {
 }
 
 /// ML-DSA.Sign_internal(sk, M' = pre || msg, rnd).
-pub(crate) fn mldsa_sign_internal(param: crate::mldsa::MlDsaParam, raw_private: &[u8], pre: &[u8], msg: &[u8], rnd: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn mldsa_sign_internal(
+    param: crate::mldsa::MlDsaParam,
+    raw_private: &[u8],
+    pre: &[u8],
+    msg: &[u8],
+    rnd: &[u8; 32],
+) -> Result<Vec<u8>, CryptoError> {
     use crate::mldsa::MlDsaParam as P;
     if raw_private.len() != mldsa_sk_len(param) {
         return Err(CryptoError::InvalidKey(format!("{} private key must be {} bytes", param.name(), mldsa_sk_len(param))));

@@ -11,12 +11,12 @@
 //! at TA start-up (DESIGN invariant 7) and the test suite runs them again.
 
 pub mod aead;
+pub mod der;
 pub mod digest;
-pub mod gcm;
 pub mod ec;
 pub mod eddsa;
-pub mod der;
 mod error;
+pub mod gcm;
 pub mod kbkdf;
 pub mod kdf;
 pub mod keywrap;

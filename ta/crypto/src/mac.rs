@@ -26,8 +26,7 @@ pub fn hmac(alg: HashAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoErro
     match lc_hmac_alg(alg) {
         Some(a) => Ok(lc_hmac::sign(&lc_hmac::Key::new(a, key), data).as_ref().to_vec()),
         None => {
-            let mut m = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(key)
-                .map_err(|_| CryptoError::InvalidKey("HMAC-SM3 key".into()))?;
+            let mut m = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(key).map_err(|_| CryptoError::InvalidKey("HMAC-SM3 key".into()))?;
             m.update(data);
             Ok(m.finalize().into_bytes().to_vec())
         }

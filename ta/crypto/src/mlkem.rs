@@ -77,11 +77,12 @@ impl MlKemPrivateKey {
             return Err(CryptoError::InvalidKey(format!("{} private key must be {} bytes, got {}", param.name(), param.private_key_len(), dk.len())));
         }
         // FIPS 203 7.3 input check: H(ek) stored in dk must match ek.
-        let k = 384 * match param {
-            MlKemParam::MlKem512 => 2,
-            MlKemParam::MlKem768 => 3,
-            MlKemParam::MlKem1024 => 4,
-        };
+        let k = 384
+            * match param {
+                MlKemParam::MlKem512 => 2,
+                MlKemParam::MlKem768 => 3,
+                MlKemParam::MlKem1024 => 4,
+            };
         let ek = &dk[k..k + param.public_key_len()];
         let h = &dk[k + param.public_key_len()..k + param.public_key_len() + 32];
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA3_256, ek);
@@ -120,7 +121,12 @@ impl MlKemPrivateKey {
     /// implicit-rejection secret, as FIPS 203 specifies.
     pub fn decapsulate(&self, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if ct.len() != self.param.ciphertext_len() {
-            return Err(CryptoError::DataLenRange(format!("{} ciphertext must be {} bytes, got {}", self.param.name(), self.param.ciphertext_len(), ct.len())));
+            return Err(CryptoError::DataLenRange(format!(
+                "{} ciphertext must be {} bytes, got {}",
+                self.param.name(),
+                self.param.ciphertext_len(),
+                ct.len()
+            )));
         }
         let ss = self.key.decapsulate(Ciphertext::from(ct)).map_err(|_| CryptoError::Internal("ML-KEM decapsulation".into()))?;
         Ok(Zeroizing::new(ss.as_ref().to_vec()))

@@ -152,10 +152,7 @@ fn check_block(t: &v::BlockVector, mode: &str) -> Result<(), String> {
         "ecb" => (sym::ecb_encrypt(t.cipher, &key, &pt), sym::ecb_decrypt(t.cipher, &key, &ct)),
         _ => {
             let iv = hx(t.iv)?;
-            (
-                sym::cbc_encrypt(t.cipher, &key, &iv, &pt, false),
-                sym::cbc_decrypt(t.cipher, &key, &iv, &ct, false).map(|z| z.to_vec()),
-            )
+            (sym::cbc_encrypt(t.cipher, &key, &iv, &pt, false), sym::cbc_decrypt(t.cipher, &key, &iv, &ct, false).map(|z| z.to_vec()))
         }
     };
     expect_eq(&format!("{} encrypt", t.name), &enc.ctx(t.name)?, &ct)?;

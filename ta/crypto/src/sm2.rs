@@ -5,8 +5,8 @@
 //! user ID (the `sm2` crate takes UTF-8 only). Signatures are `r || s`
 //! (64 bytes); ciphertexts are `C1 || C3 || C2` with an uncompressed C1.
 
-use crate::digest::sm3;
 use crate::der::{self, Reader};
+use crate::digest::sm3;
 use crate::CryptoError;
 use sm2::dsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
@@ -136,10 +136,7 @@ impl Sm2PrivateKey {
         if e.len() != 32 {
             return Err(CryptoError::DataLenRange(format!("CKM_SM2 signs a 32-byte SM3 digest, got {} bytes", e.len())));
         }
-        let sig: Signature = self
-            .signing
-            .sign_prehash_with_rng(&mut TaRng, e)
-            .map_err(|_| CryptoError::Internal("SM2 sign".into()))?;
+        let sig: Signature = self.signing.sign_prehash_with_rng(&mut TaRng, e).map_err(|_| CryptoError::Internal("SM2 sign".into()))?;
         Ok(sig.to_bytes().to_vec())
     }
 

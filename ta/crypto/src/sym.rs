@@ -3,13 +3,11 @@
 //! ECB, CBC (optionally PKCS#7-padded), CTR with a PKCS#11 counter width, GCM.
 
 use crate::CryptoError;
+use aes_gcm::aead::array::Array;
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::AeadInOut;
-use aes_gcm::aead::array::Array;
 use aes_gcm::AesGcm;
-use aws_lc_rs::cipher::{
-    DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_192, AES_256,
-};
+use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_192, AES_256};
 use aws_lc_rs::iv::FixedLength;
 use sm4::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 use zeroize::{Zeroize, Zeroizing};
@@ -141,8 +139,7 @@ pub fn cbc_encrypt(c: Cipher, key: &[u8], iv: &[u8], data: &[u8], pad: bool) -> 
     match c {
         Cipher::Aes => {
             let k = EncryptingKey::cbc(aes_key(key)?).map_err(|_| CryptoError::Internal("AES-CBC key".into()))?;
-            k.less_safe_encrypt(&mut buf, EncryptionContext::Iv128(FixedLength::from(iv)))
-                .map_err(|_| CryptoError::Internal("AES-CBC".into()))?;
+            k.less_safe_encrypt(&mut buf, EncryptionContext::Iv128(FixedLength::from(iv))).map_err(|_| CryptoError::Internal("AES-CBC".into()))?;
         }
         Cipher::Sm4 => {
             let s = sm4_cipher(key)?;
@@ -174,8 +171,7 @@ pub fn cbc_decrypt(c: Cipher, key: &[u8], iv: &[u8], data: &[u8], pad: bool) -> 
     match c {
         Cipher::Aes => {
             let k = DecryptingKey::cbc(aes_key(key)?).map_err(|_| CryptoError::Internal("AES-CBC key".into()))?;
-            k.decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
-                .map_err(|_| CryptoError::Internal("AES-CBC".into()))?;
+            k.decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv))).map_err(|_| CryptoError::Internal("AES-CBC".into()))?;
         }
         Cipher::Sm4 => {
             let s = sm4_cipher(key)?;
@@ -215,9 +211,8 @@ pub fn cbc_decrypt(c: Cipher, key: &[u8], iv: &[u8], data: &[u8], pad: bool) -> 
 /// that would make the counter repeat.
 pub fn ctr_apply(c: Cipher, key: &[u8], counter_block: &[u8], counter_bits: u32, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     check_key(c, key)?;
-    let block: [u8; 16] = counter_block
-        .try_into()
-        .map_err(|_| CryptoError::InvalidInput(format!("CTR needs a 16-byte counter block, got {}", counter_block.len())))?;
+    let block: [u8; 16] =
+        counter_block.try_into().map_err(|_| CryptoError::InvalidInput(format!("CTR needs a 16-byte counter block, got {}", counter_block.len())))?;
     if counter_bits == 0 || counter_bits > 128 {
         return Err(CryptoError::InvalidInput(format!("CTR counter width {counter_bits} is outside 1..=128 bits")));
     }
@@ -252,9 +247,7 @@ fn gcm_seal_full(c: Cipher, key: &[u8], iv: &[u8], aad: &[u8], buf: &mut [u8]) -
         ($cipher:ty, $n:ty) => {{
             let g = AesGcm::<$cipher, $n>::new_from_slice(key).map_err(|_| CryptoError::InvalidKey("GCM key".into()))?;
             let nonce = Array::<u8, $n>::try_from(iv).map_err(|_| CryptoError::InvalidInput("GCM IV".into()))?;
-            let tag = g
-                .encrypt_inout_detached(&nonce, aad, buf.into())
-                .map_err(|_| CryptoError::DataLenRange("GCM input too long".into()))?;
+            let tag = g.encrypt_inout_detached(&nonce, aad, buf.into()).map_err(|_| CryptoError::DataLenRange("GCM input too long".into()))?;
             let mut t = [0u8; 16];
             t.copy_from_slice(&tag);
             Ok(t)

@@ -104,12 +104,7 @@ pub const DIGESTS: &[DigestVector] = &[
 
 /// Further digests, for tests/kat.rs only.
 pub const DIGESTS_EXTRA: &[DigestVector] = &[
-    DigestVector {
-        name: "SHA-1 448-bit (FIPS 180-2)",
-        alg: HashAlg::Sha1,
-        msg: FIPS180_448,
-        digest: "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
-    },
+    DigestVector { name: "SHA-1 448-bit (FIPS 180-2)", alg: HashAlg::Sha1, msg: FIPS180_448, digest: "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
     DigestVector {
         name: "SHA-256 448-bit (FIPS 180-2)",
         alg: HashAlg::Sha256,
@@ -122,12 +117,7 @@ pub const DIGESTS_EXTRA: &[DigestVector] = &[
         msg: b"",
         digest: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     },
-    DigestVector {
-        name: "SM3 empty",
-        alg: HashAlg::Sm3,
-        msg: b"",
-        digest: "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b",
-    },
+    DigestVector { name: "SM3 empty", alg: HashAlg::Sm3, msg: b"", digest: "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b" },
 ];
 
 // ---------------------------------------------------------------- HMAC
@@ -378,14 +368,12 @@ pub const KW: &[WrapVector] = &[
 ];
 
 /// RFC 3394 vectors with a 192-bit KEK (4.2, 4.4, 4.5).
-pub const KW_192: &[WrapVector] = &[
-    WrapVector {
-        name: "AES-KW (RFC 3394 4.2, 192-bit KEK)",
-        kek: "000102030405060708090A0B0C0D0E0F1011121314151617",
-        key: "00112233445566778899AABBCCDDEEFF",
-        wrapped: "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D",
-    },
-];
+pub const KW_192: &[WrapVector] = &[WrapVector {
+    name: "AES-KW (RFC 3394 4.2, 192-bit KEK)",
+    kek: "000102030405060708090A0B0C0D0E0F1011121314151617",
+    key: "00112233445566778899AABBCCDDEEFF",
+    wrapped: "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D",
+}];
 
 /// Wycheproof aes_kwp_test.json tcId 1 (128-bit KEK, 16 bytes).
 pub const KWP_WYCHEPROOF_1: WrapVector = WrapVector {
@@ -943,7 +931,8 @@ pub const X25519_RFC7748_SHARED: &str = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c
 /// `kdf SSKDF` give the same bytes.)
 pub const OPENPGP_X25519_PRIVATE: &str = "F00670C5F139E7E6C2511EA04FF507AFBBE237CE3C71A89CA59A1C5CF8856562";
 pub const OPENPGP_X25519_EPHEMERAL: &str = "533B3F09E53B3DEED661A13F7A7D9694AB71CE156C728E00DEE87A1EE3A14C4A";
-pub const OPENPGP_KDF_PARAM: &str = "0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0";
+pub const OPENPGP_KDF_PARAM: &str =
+    "0A2B0601040197550105011203010807416E6F6E796D6F75732053656E646572202020205633A4C5AE4305BC0FE2ABB699A8EE54632790A0";
 pub const OPENPGP_DERIVED: &str = "AF8CE51D0139A6D60831A9BABAB20186";
 
 // ---------------------------------------------------------------- SP 800-108 KBKDF

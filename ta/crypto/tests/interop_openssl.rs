@@ -192,10 +192,7 @@ fn ecdsa_openssl_to_ours(curve: Curve) {
         o.run(&["dgst", dgst, "-sign", &o.p("key.pem"), "-out", &sig_path, &msg]);
         let rs = ec::sig_der_to_rs(curve, &o.read(&format!("sig{i}.der"))).unwrap();
         ec::verify(curve, &point, alg, b"signed by OpenSSL, verified by teehsm", &rs).unwrap();
-        assert_eq!(
-            ec::verify(curve, &point, alg, b"signed by OpenSSL, verified by teehsm?", &rs),
-            Err(teehsm_crypto::CryptoError::InvalidSignature)
-        );
+        assert_eq!(ec::verify(curve, &point, alg, b"signed by OpenSSL, verified by teehsm?", &rs), Err(teehsm_crypto::CryptoError::InvalidSignature));
     }
 }
 
@@ -374,7 +371,20 @@ fn sm2_ours_verifies_in_openssl_default_id() {
         let sig = key.sign(sm2::DEFAULT_USER_ID, text).unwrap();
         let sig_path = o.write(&format!("sig{i}.der"), &ec::sig_rs_to_der(&sig));
         let out = o.run(&[
-            "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-inkey", &o.p("pub.pem"), "-in", &msg, "-sigfile", &sig_path, "-pkeyopt", DISTID,
+            "pkeyutl",
+            "-verify",
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pubin",
+            "-inkey",
+            &o.p("pub.pem"),
+            "-in",
+            &msg,
+            "-sigfile",
+            &sig_path,
+            "-pkeyopt",
+            DISTID,
         ]);
         assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"));
     }
@@ -382,11 +392,36 @@ fn sm2_ours_verifies_in_openssl_default_id() {
     let sig = key.sign(b"ALICE123@YAHOO.COM", text).unwrap();
     let sig_path = o.write("alice.der", &ec::sig_rs_to_der(&sig));
     let (ok, _, _) = o.try_run(&[
-        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-inkey", &o.p("pub.pem"), "-in", &msg, "-sigfile", &sig_path, "-pkeyopt", DISTID,
+        "pkeyutl",
+        "-verify",
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pubin",
+        "-inkey",
+        &o.p("pub.pem"),
+        "-in",
+        &msg,
+        "-sigfile",
+        &sig_path,
+        "-pkeyopt",
+        DISTID,
     ]);
     assert!(!ok, "OpenSSL accepted a signature made under another ID");
     let (ok, _, _) = o.try_run(&[
-        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-inkey", &o.p("pub.pem"), "-in", &msg, "-sigfile", &sig_path, "-pkeyopt",
+        "pkeyutl",
+        "-verify",
+        "-rawin",
+        "-digest",
+        "sm3",
+        "-pubin",
+        "-inkey",
+        &o.p("pub.pem"),
+        "-in",
+        &msg,
+        "-sigfile",
+        &sig_path,
+        "-pkeyopt",
         "distid:ALICE123@YAHOO.COM",
     ]);
     assert!(ok, "a non-default ID also interoperates");
@@ -544,7 +579,11 @@ fn sm4_and_aes_cmac_agree() {
 #[test]
 fn aes_cbc_ecb_ctr_agree() {
     let Some(o) = openssl() else { return };
-    for (klen, cbc, ecb, ctr) in [(16, "-aes-128-cbc", "-aes-128-ecb", "-aes-128-ctr"), (24, "-aes-192-cbc", "-aes-192-ecb", "-aes-192-ctr"), (32, "-aes-256-cbc", "-aes-256-ecb", "-aes-256-ctr")] {
+    for (klen, cbc, ecb, ctr) in [
+        (16, "-aes-128-cbc", "-aes-128-ecb", "-aes-128-ctr"),
+        (24, "-aes-192-cbc", "-aes-192-ecb", "-aes-192-ctr"),
+        (32, "-aes-256-cbc", "-aes-256-ecb", "-aes-256-ctr"),
+    ] {
         let key = sample(klen);
         let iv = sample(16);
         for len in [0usize, 1, 16, 31, 100] {
@@ -631,12 +670,33 @@ fn hkdf_and_pbkdf2_agree() {
     let Some(o) = openssl() else { return };
     let (ikm, salt, info) = (sample(22), sample(13), sample(10));
     let out = o.run(&[
-        "kdf", "-keylen", "80", "-kdfopt", "digest:SHA256", "-kdfopt", &format!("hexkey:{}", hexs(&ikm)), "-kdfopt", &format!("hexsalt:{}", hexs(&salt)),
-        "-kdfopt", &format!("hexinfo:{}", hexs(&info)), "HKDF",
+        "kdf",
+        "-keylen",
+        "80",
+        "-kdfopt",
+        "digest:SHA256",
+        "-kdfopt",
+        &format!("hexkey:{}", hexs(&ikm)),
+        "-kdfopt",
+        &format!("hexsalt:{}", hexs(&salt)),
+        "-kdfopt",
+        &format!("hexinfo:{}", hexs(&info)),
+        "HKDF",
     ]);
     assert_eq!(hexs(&kdf::hkdf_sha256(&ikm, &salt, &info, 80).unwrap()), hexs(&parse_hex_output(&out)));
     let out = o.run(&[
-        "kdf", "-keylen", "48", "-kdfopt", "digest:SHA256", "-kdfopt", "pass:correct horse", "-kdfopt", "salt:battery staple", "-kdfopt", "iter:1000", "PBKDF2",
+        "kdf",
+        "-keylen",
+        "48",
+        "-kdfopt",
+        "digest:SHA256",
+        "-kdfopt",
+        "pass:correct horse",
+        "-kdfopt",
+        "salt:battery staple",
+        "-kdfopt",
+        "iter:1000",
+        "PBKDF2",
     ]);
     assert_eq!(hexs(&kdf::pbkdf2_sha256(b"correct horse", b"battery staple", 1000, 48).unwrap()), hexs(&parse_hex_output(&out)));
 }
@@ -687,7 +747,13 @@ fn rsa_pss_salts_and_mgf1_hashes_both_directions() {
     let key = openssl_rsa_key(&o);
     let text = b"PSS parameters";
     let msg = o.write("msg", text);
-    for (alg, mgf, salt) in [(HashAlg::Sha1, HashAlg::Sha1, 20usize), (HashAlg::Sha224, HashAlg::Sha224, 28), (HashAlg::Sha256, HashAlg::Sha256, 0), (HashAlg::Sha256, HashAlg::Sha1, 32), (HashAlg::Sha512, HashAlg::Sha256, 100)] {
+    for (alg, mgf, salt) in [
+        (HashAlg::Sha1, HashAlg::Sha1, 20usize),
+        (HashAlg::Sha224, HashAlg::Sha224, 28),
+        (HashAlg::Sha256, HashAlg::Sha256, 0),
+        (HashAlg::Sha256, HashAlg::Sha1, 32),
+        (HashAlg::Sha512, HashAlg::Sha256, 100),
+    ] {
         let dgst = format!("-{}", md_name(alg));
         let opts = [format!("rsa_pss_saltlen:{salt}"), format!("rsa_mgf1_md:{}", md_name(mgf))];
         let pss = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", opts[0].as_str(), "-sigopt", opts[1].as_str()];
@@ -731,7 +797,13 @@ fn rsa_oaep_sha1_sha224_sha384_sha512_both_directions() {
     let Some(o) = openssl() else { return };
     let key = openssl_rsa_key(&o);
     let (pub_path, key_path) = (o.p("pub.pem"), o.p("key.pem"));
-    for (hh, mgf, label) in [(HashAlg::Sha1, HashAlg::Sha1, &b""[..]), (HashAlg::Sha224, HashAlg::Sha224, &b"L224"[..]), (HashAlg::Sha384, HashAlg::Sha384, &b""[..]), (HashAlg::Sha512, HashAlg::Sha512, &b"L512"[..]), (HashAlg::Sha256, HashAlg::Sha1, &b""[..])] {
+    for (hh, mgf, label) in [
+        (HashAlg::Sha1, HashAlg::Sha1, &b""[..]),
+        (HashAlg::Sha224, HashAlg::Sha224, &b"L224"[..]),
+        (HashAlg::Sha384, HashAlg::Sha384, &b""[..]),
+        (HashAlg::Sha512, HashAlg::Sha512, &b"L512"[..]),
+        (HashAlg::Sha256, HashAlg::Sha1, &b""[..]),
+    ] {
         let opts = [format!("rsa_oaep_md:{}", md_name(hh)), format!("rsa_mgf1_md:{}", md_name(mgf)), format!("rsa_oaep_label:{}", hexs(label))];
         let mut oaep = vec!["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", opts[0].as_str(), "-pkeyopt", opts[1].as_str()];
         if !label.is_empty() {
@@ -819,7 +891,8 @@ fn ed448_both_directions() {
         let mut bad = sig.clone();
         bad[10] ^= 1;
         let bad_path = o.write(&format!("bad-{round}.sig"), &bad);
-        let (ok, _, _) = o.try_run(&["pkeyutl", "-verify", "-pubin", "-inkey", &pub_path, "-keyform", "DER", "-rawin", "-in", &msg, "-sigfile", &bad_path]);
+        let (ok, _, _) =
+            o.try_run(&["pkeyutl", "-verify", "-pubin", "-inkey", &pub_path, "-keyform", "DER", "-rawin", "-in", &msg, "-sigfile", &bad_path]);
         assert!(!ok, "OpenSSL accepted a tampered Ed448 signature");
         // Our key, imported into OpenSSL as PKCS#8, signs identically.
         let p8 = [hex::decode("3047020100300506032b6571043b0439").unwrap(), g.seed().to_vec()].concat();
@@ -853,11 +926,21 @@ fn x963_and_sp800_56c_kdfs_agree_with_openssl() {
     use teehsm_crypto::kdf::{sp800_56c_one_step, x963_kdf, KdfHash};
     let Some(o) = openssl() else { return };
     let z = hex::decode("8d8054bcd94b8cec27f304c5b813547a3997188698249d2bf77cfced4ee8bb78").unwrap();
-    for (hh, name) in [(HashAlg::Sha1, "SHA1"), (HashAlg::Sha224, "SHA224"), (HashAlg::Sha256, "SHA256"), (HashAlg::Sha384, "SHA384"), (HashAlg::Sha512, "SHA512")] {
+    for (hh, name) in
+        [(HashAlg::Sha1, "SHA1"), (HashAlg::Sha224, "SHA224"), (HashAlg::Sha256, "SHA256"), (HashAlg::Sha384, "SHA384"), (HashAlg::Sha512, "SHA512")]
+    {
         for info in [&b""[..], &b"shared info"[..]] {
             for len in [16usize, 40, 100] {
                 let args = |kdf: &'static str| {
-                    let mut a = vec!["kdf".to_string(), "-keylen".into(), len.to_string(), "-kdfopt".into(), format!("digest:{name}"), "-kdfopt".into(), format!("hexkey:{}", hexs(&z))];
+                    let mut a = vec![
+                        "kdf".to_string(),
+                        "-keylen".into(),
+                        len.to_string(),
+                        "-kdfopt".into(),
+                        format!("digest:{name}"),
+                        "-kdfopt".into(),
+                        format!("hexkey:{}", hexs(&z)),
+                    ];
                     if !info.is_empty() {
                         a.extend(["-kdfopt".into(), format!("hexinfo:{}", hexs(info))]);
                     }

@@ -308,7 +308,11 @@ macro_rules! mldsa_interop {
             // Their public key decoded from our bytes verifies our signature.
             let vk = VerifyingKey::<$P>::decode(&EncodedVerifyingKey::<$P>::try_from(pk.as_slice()).unwrap());
             let sig = ours.sign(b"decoded key").unwrap();
-            assert!(vk.verify_with_context(b"decoded key", b"", &Signature::<$P>::decode(&EncodedSignature::<$P>::try_from(sig.as_slice()).unwrap()).unwrap()));
+            assert!(vk.verify_with_context(
+                b"decoded key",
+                b"",
+                &Signature::<$P>::decode(&EncodedSignature::<$P>::try_from(sig.as_slice()).unwrap()).unwrap()
+            ));
         }
     };
 }

@@ -520,11 +520,7 @@ fn key_wrap_refuses_wrong_kek_corruption_and_lengths() {
     assert!(matches!(keywrap::aes_kwp_unwrap(&kek, &wrapped[..12]), Err(CryptoError::DataLenRange(_))));
     assert!(matches!(keywrap::aes_kw_wrap(&kek[..15], &key), Err(CryptoError::InvalidKey(_))));
     let kwp = &v::KWP_WYCHEPROOF_1;
-    assert_eq!(
-        keywrap::aes_kwp_unwrap(&flip(h(kwp.kek), 0), &h(kwp.wrapped)).map(|_| ()),
-        Err(CryptoError::EncryptedDataInvalid),
-        "KWP wrong KEK"
-    );
+    assert_eq!(keywrap::aes_kwp_unwrap(&flip(h(kwp.kek), 0), &h(kwp.wrapped)).map(|_| ()), Err(CryptoError::EncryptedDataInvalid), "KWP wrong KEK");
 }
 
 // ============================================================ CMAC
@@ -1236,7 +1232,11 @@ fn rsa_oaep_sha224_with_label_decrypts_openssl_ciphertext() {
     let ct = h(v::RSA2048_OAEP_SHA224_LABEL_CT);
     let pt = k.decrypt_oaep_mgf1(HashAlg::Sha224, HashAlg::Sha224, v::RSA_OAEP_LABEL, &ct).unwrap();
     assert_eq!(pt.as_slice(), v::RSA_ENC_PT);
-    for (hh, mgf, label) in [(HashAlg::Sha224, HashAlg::Sha224, &b"other"[..]), (HashAlg::Sha224, HashAlg::Sha256, v::RSA_OAEP_LABEL), (HashAlg::Sha256, HashAlg::Sha224, v::RSA_OAEP_LABEL)] {
+    for (hh, mgf, label) in [
+        (HashAlg::Sha224, HashAlg::Sha224, &b"other"[..]),
+        (HashAlg::Sha224, HashAlg::Sha256, v::RSA_OAEP_LABEL),
+        (HashAlg::Sha256, HashAlg::Sha224, v::RSA_OAEP_LABEL),
+    ] {
         assert_eq!(k.decrypt_oaep_mgf1(hh, mgf, label, &ct).map(|_| ()), Err(CryptoError::EncryptedDataInvalid));
     }
 }
@@ -1271,7 +1271,12 @@ fn ed25519_rfc8032_vectors() {
         let sig = k.sign(t.variant, &ctx, &msg).unwrap();
         assert_eq!(hex::encode(&sig), t.sig, "{}", t.name);
         eddsa::verify(&h(t.public), t.variant, &ctx, &msg, &sig).unwrap();
-        assert_eq!(eddsa::verify(&h(t.public), t.variant, &ctx, &[msg.clone(), vec![0]].concat(), &sig), Err(CryptoError::InvalidSignature), "{}", t.name);
+        assert_eq!(
+            eddsa::verify(&h(t.public), t.variant, &ctx, &[msg.clone(), vec![0]].concat(), &sig),
+            Err(CryptoError::InvalidSignature),
+            "{}",
+            t.name
+        );
         assert_eq!(eddsa::verify(&h(t.public), t.variant, &ctx, &msg, &flip(sig.clone(), 40)), Err(CryptoError::InvalidSignature), "{}", t.name);
         // A signature of one variant never verifies as another.
         for other in [eddsa::Ed25519Variant::Pure, eddsa::Ed25519Variant::Ctx, eddsa::Ed25519Variant::Ph] {
@@ -1349,7 +1354,10 @@ fn ed448_refuses_bad_inputs() {
         // Wrong signature lengths, including an Ed25519-sized one.
         for len in [0, 64, 113, 115] {
             let s = [sig.clone(), vec![0; 2]].concat();
-            assert!(matches!(eddsa::verify_ed448(&public, v, &[0x5a; 255], b"m", &s[..len]), Err(CryptoError::DataLenRange(_))), "{len}-byte signature");
+            assert!(
+                matches!(eddsa::verify_ed448(&public, v, &[0x5a; 255], b"m", &s[..len]), Err(CryptoError::DataLenRange(_))),
+                "{len}-byte signature"
+            );
         }
         // Malformed public keys: wrong length, not a point, the identity.
         assert!(matches!(eddsa::verify_ed448(&public[..56], v, b"", b"m", &sig), Err(CryptoError::InvalidKey(_))));
@@ -1405,7 +1413,18 @@ fn mldsa_contexts_and_prehash_separate_signatures() {
         mldsa::verify_with_context(p, &pk, b"ctx", b"msg", &sig).unwrap();
         assert_eq!(mldsa::verify_with_context(p, &pk, b"ctX", b"msg", &sig), Err(CryptoError::InvalidSignature));
         assert_eq!(mldsa::verify(p, &pk, b"msg", &sig), Err(CryptoError::InvalidSignature));
-        for ph in [PreHash::Sha224, PreHash::Sha256, PreHash::Sha384, PreHash::Sha512, PreHash::Sha3_224, PreHash::Sha3_256, PreHash::Sha3_384, PreHash::Sha3_512, PreHash::Shake128, PreHash::Shake256] {
+        for ph in [
+            PreHash::Sha224,
+            PreHash::Sha256,
+            PreHash::Sha384,
+            PreHash::Sha512,
+            PreHash::Sha3_224,
+            PreHash::Sha3_256,
+            PreHash::Sha3_384,
+            PreHash::Sha3_512,
+            PreHash::Shake128,
+            PreHash::Shake256,
+        ] {
             let hash = ph.digest(b"msg").unwrap();
             assert_eq!(hash.len(), ph.output_len());
             let s = k.sign_prehashed(b"", ph, &hash, Hedge::Hedged).unwrap();
@@ -1473,7 +1492,10 @@ fn kdf_outputs_are_prefix_consistent_and_bounded() {
         assert!(matches!(sp800_56c_one_step(hh, b"Z", b"", MAX_KDF_OUTPUT + 1), Err(CryptoError::DataLenRange(_))));
     }
     // The two constructions differ (the counter's position).
-    assert_ne!(x963_kdf(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap(), sp800_56c_one_step(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap());
+    assert_ne!(
+        x963_kdf(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap(),
+        sp800_56c_one_step(KdfHash::Sha(HashAlg::Sha256), b"Z", b"", 32).unwrap()
+    );
 }
 
 // ============================================================ SP 800-108 KBKDF
@@ -1533,6 +1555,15 @@ fn kbkdf_modes_match_sp800_108_constructions() {
     }
     // An 8-bit counter allows 255 segments: 255 * 16 bytes is too much for MAX_OUTPUT anyway.
     assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, std::slice::from_ref(&it), &[5000]), Err(CryptoError::DataLenRange(_))));
-    assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, std::slice::from_ref(&it), &[usize::MAX, usize::MAX]), Err(CryptoError::DataLenRange(_))), "no overflow");
-    assert!(matches!(kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, &[Field::Iteration(Some(IntFormat { little_endian: false, width_bits: 8 }))], &[16 * 256]), Err(CryptoError::DataLenRange(_))));
+    assert!(
+        matches!(
+            kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, std::slice::from_ref(&it), &[usize::MAX, usize::MAX]),
+            Err(CryptoError::DataLenRange(_))
+        ),
+        "no overflow"
+    );
+    assert!(matches!(
+        kbkdf::derive(Prf::AesCmac, &key, &Mode::Counter, &[Field::Iteration(Some(IntFormat { little_endian: false, width_bits: 8 }))], &[16 * 256]),
+        Err(CryptoError::DataLenRange(_))
+    ));
 }

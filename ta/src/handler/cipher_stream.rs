@@ -21,8 +21,15 @@ const BLOCK: usize = 16;
 
 enum Mode {
     Ecb,
-    Cbc { iv: [u8; 16], pad: bool },
-    Ctr { counter: u128, mask: u128, blocks_left: Option<u128> },
+    Cbc {
+        iv: [u8; 16],
+        pad: bool,
+    },
+    Ctr {
+        counter: u128,
+        mask: u128,
+        blocks_left: Option<u128>,
+    },
     /// Whole input at the end.
     Collect,
 }
@@ -159,7 +166,9 @@ impl CipherStream {
                 }
             }
             Mode::Ecb | Mode::Cbc { .. } if rest.is_empty() => Ok(Vec::new()),
-            Mode::Ecb | Mode::Cbc { .. } => Err(len_error(self.encrypt, format!("{} bytes left over: this mode takes whole 16-byte blocks", rest.len()))),
+            Mode::Ecb | Mode::Cbc { .. } => {
+                Err(len_error(self.encrypt, format!("{} bytes left over: this mode takes whole 16-byte blocks", rest.len())))
+            }
         }
     }
 }

@@ -92,7 +92,13 @@ impl ReplayCache {
 
 impl Default for ClientAuth {
     fn default() -> Self {
-        ClientAuth { started_ms: now_ms(), nonce_hasher: Default::default(), seen: Mutex::new(HashMap::new()), admin: Mutex::new(()), api_keys: Mutex::new(()) }
+        ClientAuth {
+            started_ms: now_ms(),
+            nonce_hasher: Default::default(),
+            seen: Mutex::new(HashMap::new()),
+            admin: Mutex::new(()),
+            api_keys: Mutex::new(()),
+        }
     }
 }
 
@@ -132,7 +138,10 @@ fn check_id(id: &str) -> Result<()> {
 fn check_acl(acl: &[AclEntry]) -> Result<()> {
     for e in acl {
         if e.operations & !acl_op::ALL != 0 {
-            return Err(deny(Rv::ARGUMENTS_BAD, format!("ACL entry for prefix {:?} has undefined operation bits 0x{:x}", e.key_label_prefix, e.operations & !acl_op::ALL)));
+            return Err(deny(
+                Rv::ARGUMENTS_BAD,
+                format!("ACL entry for prefix {:?} has undefined operation bits 0x{:x}", e.key_label_prefix, e.operations & !acl_op::ALL),
+            ));
         }
     }
     Ok(())
@@ -484,7 +493,13 @@ impl Ta {
     /// constant time), the timestamp window and the TA-start rule. The
     /// nonce is checked and recorded separately ([`Ta::consume_nonce`]) once
     /// the request has passed its other checks.
-    pub(super) fn authenticate(&self, client_id: &str, timestamp_ms: u64, msg: &[u8], mac: &[u8; CLIENT_MAC_LEN]) -> std::result::Result<Client, AuthError> {
+    pub(super) fn authenticate(
+        &self,
+        client_id: &str,
+        timestamp_ms: u64,
+        msg: &[u8],
+        mac: &[u8; CLIENT_MAC_LEN],
+    ) -> std::result::Result<Client, AuthError> {
         let client = self.client(client_id).ok_or(AuthError::UnknownClient)?;
         teehsm_crypto::mac::hmac_verify(HashAlg::Sha256, &client.secret, msg, mac).map_err(|_| AuthError::BadMac)?;
         let now = now_ms();
@@ -638,7 +653,10 @@ mod tests {
 
     #[test]
     fn acl_round_trip_and_matching() {
-        let acl = vec![AclEntry { key_label_prefix: "pay/".into(), operations: acl_op::SIGN }, AclEntry { key_label_prefix: String::new(), operations: acl_op::GET_PUBLIC }];
+        let acl = vec![
+            AclEntry { key_label_prefix: "pay/".into(), operations: acl_op::SIGN },
+            AclEntry { key_label_prefix: String::new(), operations: acl_op::GET_PUBLIC },
+        ];
         assert_eq!(decode_acl(&encode_acl(&acl)), Some(acl.clone()));
         assert!(decode_acl(&[0, 0, 0, 1]).is_none());
         assert!(allows(&acl, b"pay/k1", acl_op::SIGN));

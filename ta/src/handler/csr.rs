@@ -125,7 +125,9 @@ fn spki_and_alg(key: &LoadedKey, mech: u64) -> Result<(Vec<u8>, &'static [u8])> 
             let alg_id = sequence(&[ID_EC_PUBLIC_KEY, k.curve().ec_params_der()]);
             Ok((sequence(&[&alg_id, &bit_string(&k.public_point())]), alg))
         }
-        LoadedKey::Rsa(k) if mech == CKM_SHA256_RSA_PKCS => Ok((sequence(&[RSA_ALG_ID, &bit_string(&k.public_key().to_pkcs1_der())]), SHA256_RSA_ALG_ID)),
+        LoadedKey::Rsa(k) if mech == CKM_SHA256_RSA_PKCS => {
+            Ok((sequence(&[RSA_ALG_ID, &bit_string(&k.public_key().to_pkcs1_der())]), SHA256_RSA_ALG_ID))
+        }
         LoadedKey::Rsa(_) => Err(wrong("an RSA key (use CKM_SHA256_RSA_PKCS)")),
         LoadedKey::Ed25519(k) if mech == CKM_EDDSA => Ok((sequence(&[ED25519_ALG_ID, &bit_string(&k.public_key())]), ED25519_ALG_ID)),
         LoadedKey::Ed25519(_) => Err(wrong("an Ed25519 key (use CKM_EDDSA)")),

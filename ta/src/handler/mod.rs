@@ -50,7 +50,15 @@ pub struct HandlerConfig {
 
 impl Default for HandlerConfig {
     fn default() -> Self {
-        HandlerConfig { slots: 1, pin_iterations: 100_000, max_pin_failures: 10, min_pin_len: 4, max_pin_len: 64, require_channel: false, max_token_objects: DEFAULT_MAX_TOKEN_OBJECTS }
+        HandlerConfig {
+            slots: 1,
+            pin_iterations: 100_000,
+            max_pin_failures: 10,
+            min_pin_len: 4,
+            max_pin_len: 64,
+            require_channel: false,
+            max_token_objects: DEFAULT_MAX_TOKEN_OBJECTS,
+        }
     }
 }
 
@@ -176,7 +184,10 @@ impl Ta {
             // The channel handshake is handled by the server loop, only as
             // the first requests of a fresh connection.
             Request::OpenChannel { .. } | Request::ChannelKeys { .. } => {
-                return Response::err(Rv::TEEHSM_MALFORMED_REQUEST, "OpenChannel and ChannelKeys are only allowed as the first requests of a fresh connection")
+                return Response::err(
+                    Rv::TEEHSM_MALFORMED_REQUEST,
+                    "OpenChannel and ChannelKeys are only allowed as the first requests of a fresh connection",
+                )
             }
             _ if !c.hello => return Response::err(Rv::TEEHSM_NO_HELLO, "the first request on a connection must be Hello"),
             Request::JoinApp { ticket } => self.join(c, &ticket.0),
@@ -248,7 +259,9 @@ impl Ta {
 
     fn dispatch(&self, conn: &mut Conn, req: Request) -> Result<Reply> {
         match req {
-            Request::Hello { .. } | Request::JoinApp { .. } => Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Hello and JoinApp are handled per connection")),
+            Request::Hello { .. } | Request::JoinApp { .. } => {
+                Err(deny(Rv::TEEHSM_MALFORMED_REQUEST, "Hello and JoinApp are handled per connection"))
+            }
             Request::ApiCall { client_id, timestamp_ms, nonce, mac, method, body } => {
                 Ok(self.api_call(&conn.client, &client_id, timestamp_ms, &nonce, &mac, &method, &body))
             }
@@ -306,9 +319,7 @@ impl Ta {
                 self.generate_key_pair(conn, session, mechanism, public_template, private_template)
             }
             Request::Sign { session, mechanism, key, data } => self.sign(conn, session, &mechanism, key, &data),
-            Request::Verify { session, mechanism, key, data, signature } => {
-                self.verify(conn, session, &mechanism, key, &data, &signature)
-            }
+            Request::Verify { session, mechanism, key, data, signature } => self.verify(conn, session, &mechanism, key, &data, &signature),
             Request::Encrypt { session, mechanism, key, data } => self.encrypt(conn, session, &mechanism, key, &data),
             Request::Decrypt { session, mechanism, key, data } => self.decrypt(conn, session, &mechanism, key, &data),
             Request::Digest { session, mechanism, data } => self.digest(conn, session, &mechanism, &data),
@@ -317,9 +328,7 @@ impl Ta {
                 self.unwrap_key(conn, session, &mechanism, unwrapping_key, &wrapped, template)
             }
             Request::DeriveKey { session, mechanism, base_key, template } => self.derive_key(conn, session, &mechanism, base_key, template),
-            Request::Encapsulate { session, mechanism, public_key, template } => {
-                self.encapsulate(conn, session, &mechanism, public_key, template)
-            }
+            Request::Encapsulate { session, mechanism, public_key, template } => self.encapsulate(conn, session, &mechanism, public_key, template),
             Request::Decapsulate { session, mechanism, private_key, ciphertext, template } => {
                 self.decapsulate(conn, session, &mechanism, private_key, &ciphertext, template)
             }

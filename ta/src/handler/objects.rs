@@ -29,11 +29,7 @@ fn split(template: Vec<Attribute>, class: u64) -> (Vec<Attribute>, Material) {
 }
 
 fn class_of(template: &[Attribute]) -> Result<u64> {
-    template
-        .iter()
-        .find(|a| a.ty == CKA_CLASS)
-        .and_then(Attribute::as_ulong)
-        .ok_or_else(|| deny(Rv::TEMPLATE_INCOMPLETE, "CKA_CLASS is required"))
+    template.iter().find(|a| a.ty == CKA_CLASS).and_then(Attribute::as_ulong).ok_or_else(|| deny(Rv::TEMPLATE_INCOMPLETE, "CKA_CLASS is required"))
 }
 
 impl Ta {
@@ -52,11 +48,7 @@ impl Ta {
         let mut ops = Vec::new();
         let mut session_objects = Vec::new();
         for mut o in objects {
-            o.id = if o.is_token() {
-                self.store.alloc_id()
-            } else {
-                SESSION_OBJECT_BIT | self.next_session_object.fetch_add(1, Ordering::Relaxed)
-            };
+            o.id = if o.is_token() { self.store.alloc_id() } else { SESSION_OBJECT_BIT | self.next_session_object.fetch_add(1, Ordering::Relaxed) };
             // PKCS#11 3.0 CKA_UNIQUE_ID: handles are never reused, so the handle names the object for good.
             o.attrs.insert(CKA_UNIQUE_ID, format!("{:016x}", o.id).into_bytes());
             handles.push(o.id);
@@ -357,4 +349,3 @@ fn certificate_defaults(o: &mut Object) -> Result<()> {
     o.attrs.entry(CKA_TRUSTED).or_insert_with(|| vec![0]);
     Ok(())
 }
-

@@ -12,7 +12,15 @@ use teehsm_wire::{Attribute, Mechanism, Reply, Rv};
 
 impl Ta {
     /// Finds `handle`, checks `usage`, and returns the object and its loaded key.
-    pub(super) fn key_for(&self, conn: &Conn, session: u64, handle: u64, usage: Usage, mechanism: u64, missing: Rv) -> Result<(Arc<Object>, Arc<LoadedKey>)> {
+    pub(super) fn key_for(
+        &self,
+        conn: &Conn,
+        session: u64,
+        handle: u64,
+        usage: Usage,
+        mechanism: u64,
+        missing: Rv,
+    ) -> Result<(Arc<Object>, Arc<LoadedKey>)> {
         let (s, actor) = self.actor(conn, session)?;
         let o = self.object(conn, s, actor, handle, missing)?;
         policy::check_usage(&o, usage, mechanism)?;

@@ -40,7 +40,10 @@ impl ActiveOp {
 
 enum State {
     /// Hashing the message; `then` says what to do with the digest.
-    Hash { hasher: Hasher, then: Then },
+    Hash {
+        hasher: Hasher,
+        then: Then,
+    },
     Hmac(HmacStream),
     Buffer(Zeroizing<Vec<u8>>),
     Cipher(super::cipher_stream::CipherStream),

@@ -15,10 +15,7 @@ impl Ta {
 
     fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
         if pin.len() < self.cfg.min_pin_len || pin.len() > self.cfg.max_pin_len {
-            return Err(deny(
-                Rv::PIN_LEN_RANGE,
-                format!("PINs must be {} to {} bytes long", self.cfg.min_pin_len, self.cfg.max_pin_len),
-            ));
+            return Err(deny(Rv::PIN_LEN_RANGE, format!("PINs must be {} to {} bytes long", self.cfg.min_pin_len, self.cfg.max_pin_len)));
         }
         Ok(())
     }
@@ -191,7 +188,15 @@ impl Ta {
             let _guard = self.token_locks[s.slot as usize].lock().map_err(|_| deny(Rv::GENERAL_ERROR, "token lock poisoned"))?;
             self.check_pin(s.slot, role, pin)
         };
-        self.audit(conn, if role == Role::So { "LoginSO" } else { "Login" }, Some(s.slot), Some(session), None, None, r.as_ref().err().map(|d| d.rv).unwrap_or(Rv::OK));
+        self.audit(
+            conn,
+            if role == Role::So { "LoginSO" } else { "Login" },
+            Some(s.slot),
+            Some(session),
+            None,
+            None,
+            r.as_ref().err().map(|d| d.rv).unwrap_or(Rv::OK),
+        );
         r?;
         conn.login.insert(s.slot, role);
         Ok(Reply::Done)

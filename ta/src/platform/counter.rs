@@ -96,13 +96,7 @@ impl MacCounter {
         let mut tmp_name = self.path.clone().into_os_string();
         tmp_name.push(".tmp");
         let tmp = PathBuf::from(tmp_name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io_err(&tmp, e))?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| io_err(&tmp, e))?;
         f.write_all(&data).map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
         fs::rename(&tmp, &self.path).map_err(|e| io_err(&self.path, e))?;

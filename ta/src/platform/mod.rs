@@ -51,9 +51,9 @@ pub(crate) fn read_bounded(path: &std::path::Path, max: usize) -> Result<Vec<u8>
 /// `N` bytes of `buf` at `offset`, or a clear error naming `what` (never panics).
 pub(crate) fn field<const N: usize>(buf: &[u8], offset: usize, what: &str) -> Result<[u8; N], PlatformError> {
     let end = offset.checked_add(N).ok_or_else(|| PlatformError::Evidence(format!("{what}: offset overflow")))?;
-    let src = buf.get(offset..end).ok_or_else(|| {
-        PlatformError::Evidence(format!("{what} needs bytes {offset}..{end}, but the evidence is only {} bytes long", buf.len()))
-    })?;
+    let src = buf
+        .get(offset..end)
+        .ok_or_else(|| PlatformError::Evidence(format!("{what} needs bytes {offset}..{end}, but the evidence is only {} bytes long", buf.len())))?;
     let mut out = [0u8; N];
     out.copy_from_slice(src);
     Ok(out)

@@ -46,14 +46,7 @@ impl SnpDerivedKeyRequest {
     /// version is mixed in afterwards in software, with the same downgrade
     /// check as the other backends.
     pub fn teehsm_default() -> Self {
-        Self {
-            root_key_select: 0,
-            rsvd: 0,
-            guest_field_select: FIELD_GUEST_POLICY | FIELD_MEASUREMENT,
-            vmpl: 0,
-            guest_svn: 0,
-            tcb_version: 0,
-        }
+        Self { root_key_select: 0, rsvd: 0, guest_field_select: FIELD_GUEST_POLICY | FIELD_MEASUREMENT, vmpl: 0, guest_svn: 0, tcb_version: 0 }
     }
 }
 

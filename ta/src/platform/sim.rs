@@ -55,8 +55,7 @@ impl SimPlatform {
         let identity = TaIdentity { signer, product_id: 1, security_version };
         let measurement = measure_self();
         let scalar = derive(&root_key, b"teehsm-sim-report-key", &[])?;
-        let report_key = ec::EcPrivateKey::from_scalar(ec::Curve::P256, &scalar[..])
-            .map_err(|e| PlatformError::Crypto(e.to_string()))?;
+        let report_key = ec::EcPrivateKey::from_scalar(ec::Curve::P256, &scalar[..]).map_err(|e| PlatformError::Crypto(e.to_string()))?;
         Ok(Self { dir: dir.to_path_buf(), root_key, identity, measurement, counter: Mutex::new(counter), report_key })
     }
 
@@ -84,23 +83,14 @@ fn load_or_create_root_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, PlatformE
             let mut buf = Zeroizing::new(Vec::new());
             f.read_to_end(&mut buf).map_err(|e| io_err(path, e))?;
             if buf.len() != 32 {
-                return Err(PlatformError::RootKey {
-                    path: path.display().to_string(),
-                    why: format!("expected 32 bytes, found {}", buf.len()),
-                });
+                return Err(PlatformError::RootKey { path: path.display().to_string(), why: format!("expected 32 bytes, found {}", buf.len()) });
             }
             key.copy_from_slice(&buf);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             teehsm_crypto::rng::fill(&mut key[..]).map_err(|e| PlatformError::Crypto(e.to_string()))?;
             let tmp = path.with_extension("tmp");
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| io_err(&tmp, e))?;
+            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| io_err(&tmp, e))?;
             f.write_all(&key[..]).map_err(|e| io_err(&tmp, e))?;
             f.sync_all().map_err(|e| io_err(&tmp, e))?;
             fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
@@ -180,10 +170,7 @@ impl Platform for SimPlatform {
         body.extend_from_slice(&self.identity.product_id.to_be_bytes());
         body.extend_from_slice(&self.identity.security_version.to_be_bytes());
         body.extend_from_slice(report_data);
-        let signature = self
-            .report_key
-            .sign(digest::HashAlg::Sha256, &body)
-            .map_err(|e| PlatformError::Crypto(e.to_string()))?;
+        let signature = self.report_key.sign(digest::HashAlg::Sha256, &body).map_err(|e| PlatformError::Crypto(e.to_string()))?;
         Ok(Report {
             platform: "sim".into(),
             simulation: true,

@@ -141,7 +141,10 @@ impl SoSession {
                 anyhow::bail!("--channel needs --policy and --trust-anchor");
             };
             let verifier = Verifier::new(TrustAnchor::load_sim(anchor)?, Policy::load(policy)?);
-            Box::new(SecureClient::connect(&a.socket, "teehsm-client-admin", &verifier).with_context(|| format!("opening the attested channel through {}", a.socket.display()))?)
+            Box::new(
+                SecureClient::connect(&a.socket, "teehsm-client-admin", &verifier)
+                    .with_context(|| format!("opening the attested channel through {}", a.socket.display()))?,
+            )
         } else {
             Box::new(Client::connect(&a.socket, "teehsm-client-admin").with_context(|| format!("connecting to {}", a.socket.display()))?)
         };

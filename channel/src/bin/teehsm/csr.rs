@@ -77,7 +77,9 @@ pub fn run(a: CsrArgs) -> anyhow::Result<()> {
             _ => anyhow::bail!("cannot pick a mechanism for this key type; give --mechanism"),
         },
     };
-    let Reply::Bytes(der) = s.calls.call(&Request::GenerateCsr { session: s.session, key, subject: a.subject.clone(), mechanism }).context("GenerateCsr")? else {
+    let Reply::Bytes(der) =
+        s.calls.call(&Request::GenerateCsr { session: s.session, key, subject: a.subject.clone(), mechanism }).context("GenerateCsr")?
+    else {
         anyhow::bail!("the TA answered GenerateCsr with an unexpected reply")
     };
     let out = if a.der { der } else { pem_encode("CERTIFICATE REQUEST", &der).into_bytes() };

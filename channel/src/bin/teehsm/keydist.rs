@@ -113,7 +113,10 @@ impl Session {
                 anyhow::bail!("--channel needs --policy and --trust-anchor");
             };
             let verifier = Verifier::new(TrustAnchor::load_sim(anchor)?, Policy::load(policy)?);
-            Box::new(SecureClient::connect(&a.socket, "teehsm-keydist", &verifier).with_context(|| format!("opening the attested channel through {}", a.socket.display()))?)
+            Box::new(
+                SecureClient::connect(&a.socket, "teehsm-keydist", &verifier)
+                    .with_context(|| format!("opening the attested channel through {}", a.socket.display()))?,
+            )
         } else {
             Box::new(Client::connect(&a.socket, "teehsm-keydist").with_context(|| format!("connecting to {}", a.socket.display()))?)
         };
@@ -167,7 +170,8 @@ pub fn run(cmd: KeydistCommand) -> anyhow::Result<()> {
         KeydistCommand::Import { envelope, pin_file, conn } => {
             let bytes = std::fs::read(&envelope).with_context(|| format!("reading {}", envelope.display()))?;
             // Checked here only to give a clear message; the TA checks it again.
-            let (env, _) = Envelope::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{} is not a key distribution envelope: {e}", envelope.display()))?;
+            let (env, _) =
+                Envelope::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{} is not a key distribution envelope: {e}", envelope.display()))?;
             let mut s = Session::open(&conn, CKU_USER, read_pin(&pin_file)?)?;
             let r = s.calls.call(&Request::ImportDistributedKey { session: s.session, envelope: bytes }).context("ImportDistributedKey")?;
             let Reply::Handle(h) = r else { anyhow::bail!("the TA answered ImportDistributedKey with an unexpected reply") };

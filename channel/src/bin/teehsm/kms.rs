@@ -283,9 +283,9 @@ fn sdk(api: &ApiClient, what: &str, e: SdkError) -> Failure {
             "{what}: {e}; do not trust this endpoint's answers until you know what changed them (check that \
              --client-id/--secret-file match the registered client and that nothing but teehsm-ca answers on --endpoint)"
         )),
-        SdkError::Transport(m) => Failure::Local(anyhow::anyhow!(
-            "{what}: connection failed: {m} (check --endpoint, --ca-cert and, for mTLS, --client-cert/--client-key)"
-        )),
+        SdkError::Transport(m) => {
+            Failure::Local(anyhow::anyhow!("{what}: connection failed: {m} (check --endpoint, --ca-cert and, for mTLS, --client-cert/--client-key)"))
+        }
         SdkError::InvalidConfig(m) => Failure::Local(anyhow::anyhow!("{what}: {m}")),
     }
 }
@@ -353,9 +353,10 @@ fn credentials(c: &KmsConn, optional: bool) -> anyhow::Result<Option<Credentials
 
 async fn connect(c: &KmsConn, creds: Option<Credentials>) -> anyhow::Result<ApiClient> {
     let endpoint = c.endpoint.clone().context("no endpoint: give --endpoint https://HOST:PORT or set TEEHSM_GRPC_ENDPOINT")?;
-    let ca = c.ca_cert.as_ref().context(
-        "no CA certificate: give --ca-cert PEM or set TEEHSM_GRPC_CA_CERT (the CA that signed the server's TLS certificate)",
-    )?;
+    let ca = c
+        .ca_cert
+        .as_ref()
+        .context("no CA certificate: give --ca-cert PEM or set TEEHSM_GRPC_CA_CERT (the CA that signed the server's TLS certificate)")?;
     let ca_pem = read(ca, "the CA certificate (--ca-cert / TEEHSM_GRPC_CA_CERT)")?;
     anyhow::ensure!(
         ca_pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----"),
@@ -373,9 +374,9 @@ async fn connect(c: &KmsConn, creds: Option<Credentials>) -> anyhow::Result<ApiC
         cfg = cfg.credentials(creds);
     }
     ApiClient::connect(cfg).await.map_err(|e| match e {
-        SdkError::Transport(m) => anyhow::anyhow!(
-            "cannot connect to {endpoint}: {m} (check --endpoint, --ca-cert and, for mTLS, --client-cert/--client-key)"
-        ),
+        SdkError::Transport(m) => {
+            anyhow::anyhow!("cannot connect to {endpoint}: {m} (check --endpoint, --ca-cert and, for mTLS, --client-cert/--client-key)")
+        }
         other => anyhow::anyhow!("cannot connect to {endpoint}: {other}"),
     })
 }
@@ -456,8 +457,7 @@ fn print_key(k: &Key, json: bool) {
 
 /// One line of `list-keys`: name, algorithm, primary version, version states.
 fn key_line(k: &Key) -> String {
-    let states: Vec<String> =
-        k.versions.iter().map(|v| format!("{}:{}", v.version, enum_name(v.state, KeyVersionState::as_str_name))).collect();
+    let states: Vec<String> = k.versions.iter().map(|v| format!("{}:{}", v.version, enum_name(v.state, KeyVersionState::as_str_name))).collect();
     format!("{}  {}  primary={}  versions={}", k.name, enum_name(k.algorithm, Algorithm::as_str_name), k.primary_version, states.join(","))
 }
 
@@ -557,7 +557,11 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
                     break;
                 }
                 if !progressed || r.next_page_token == token {
-                    return Err(anyhow::anyhow!("ListKeys returned page token {:?} again without progress; the server is misbehaving", r.next_page_token).into());
+                    return Err(anyhow::anyhow!(
+                        "ListKeys returned page token {:?} again without progress; the server is misbehaving",
+                        r.next_page_token
+                    )
+                    .into());
                 }
                 token = r.next_page_token;
             }
@@ -572,10 +576,8 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
             ExitCode::SUCCESS
         }
         KmsCommand::RotateKey { name, request_id, json } => {
-            let k = api
-                .rotate_key(RotateKeyRequest { name, request_id: request_id.unwrap_or_default() })
-                .await
-                .map_err(|e| sdk(api, "RotateKey", e))?;
+            let k =
+                api.rotate_key(RotateKeyRequest { name, request_id: request_id.unwrap_or_default() }).await.map_err(|e| sdk(api, "RotateKey", e))?;
             print_key(&k, json);
             ExitCode::SUCCESS
         }
@@ -598,7 +600,13 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
             match &out {
                 Some(f) => {
                     write(f, "the PEM public key (--out)", p.pem.as_bytes())?;
-                    eprintln!("public key of {} version {} ({}) written to {}", p.name, p.version, enum_name(p.algorithm, Algorithm::as_str_name), f.display());
+                    eprintln!(
+                        "public key of {} version {} ({}) written to {}",
+                        p.name,
+                        p.version,
+                        enum_name(p.algorithm, Algorithm::as_str_name),
+                        f.display()
+                    );
                 }
                 None => print!("{}", p.pem),
             }

@@ -139,8 +139,9 @@ struct FetchArgs {
 
 fn parse_nonce(s: &str) -> anyhow::Result<[u8; ATTESTATION_NONCE_LEN]> {
     let b = hex::decode(s.trim()).context("--nonce is not hex")?;
-    <[u8; ATTESTATION_NONCE_LEN]>::try_from(b.as_slice())
-        .map_err(|_| anyhow::anyhow!("--nonce must be {ATTESTATION_NONCE_LEN} bytes ({} hex digits), got {} bytes", ATTESTATION_NONCE_LEN * 2, b.len()))
+    <[u8; ATTESTATION_NONCE_LEN]>::try_from(b.as_slice()).map_err(|_| {
+        anyhow::anyhow!("--nonce must be {ATTESTATION_NONCE_LEN} bytes ({} hex digits), got {} bytes", ATTESTATION_NONCE_LEN * 2, b.len())
+    })
 }
 
 fn fresh_nonce() -> anyhow::Result<[u8; ATTESTATION_NONCE_LEN]> {

@@ -37,13 +37,9 @@ impl Location {
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             Ok(Location::Postgres(s.to_owned()))
         } else if let Some((scheme, _)) = s.split_once("://") {
-            Err(StoreError::BadLocation(format!(
-                "unsupported database URL scheme {scheme:?}: give an SQLite file path or a postgres:// URL"
-            )))
+            Err(StoreError::BadLocation(format!("unsupported database URL scheme {scheme:?}: give an SQLite file path or a postgres:// URL")))
         } else if s.is_empty() {
-            Err(StoreError::BadLocation(
-                "empty database location: give an SQLite file path or a postgres:// URL".into(),
-            ))
+            Err(StoreError::BadLocation("empty database location: give an SQLite file path or a postgres:// URL".into()))
         } else {
             Ok(Location::Sqlite(s.into()))
         }
@@ -117,8 +113,7 @@ impl Db {
 
     /// The first row of a statement that always returns one (an aggregate).
     pub(crate) fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        self.query_opt(sql, params)?
-            .ok_or_else(|| StoreError::Corrupt(format!("no row from {sql:?}")))
+        self.query_opt(sql, params)?.ok_or_else(|| StoreError::Corrupt(format!("no row from {sql:?}")))
     }
 
     /// Runs several statements without parameters (migrations).
@@ -138,11 +133,7 @@ impl Db {
             Db::Sqlite(c) => c.begin()?,
             Db::Postgres(c) => c.begin(false)?,
         }
-        Ok(Tx {
-            db: self,
-            done: false,
-            telemetry: false,
-        })
+        Ok(Tx { db: self, done: false, telemetry: false })
     }
 
     /// For the heartbeat path, telemetry that is cheap to lose: as
@@ -159,11 +150,7 @@ impl Db {
             Db::Sqlite(c) => c.begin_telemetry()?,
             Db::Postgres(c) => c.begin(true)?,
         }
-        Ok(Tx {
-            db: self,
-            done: false,
-            telemetry: true,
-        })
+        Ok(Tx { db: self, done: false, telemetry: true })
     }
 
     /// After a telemetry transaction ended (SQLite's setting is per
@@ -246,27 +233,15 @@ mod tests {
 
     #[test]
     fn locations_parse() {
-        assert_eq!(
-            Location::parse("/var/lib/c.db").ok(),
-            Some(Location::Sqlite("/var/lib/c.db".into()))
-        );
-        assert!(matches!(
-            Location::parse("postgres://u@h/d"),
-            Ok(Location::Postgres(_))
-        ));
-        assert!(matches!(
-            Location::parse("PostgreSQL://u@h/d"),
-            Ok(Location::Postgres(_))
-        ));
+        assert_eq!(Location::parse("/var/lib/c.db").ok(), Some(Location::Sqlite("/var/lib/c.db".into())));
+        assert!(matches!(Location::parse("postgres://u@h/d"), Ok(Location::Postgres(_))));
+        assert!(matches!(Location::parse("PostgreSQL://u@h/d"), Ok(Location::Postgres(_))));
         for bad in ["mysql://h/d", ""] {
             match Location::parse(bad) {
                 Err(StoreError::BadLocation(m)) => assert!(m.contains("postgres://"), "{m}"),
                 other => panic!("{bad}: {other:?}"),
             }
         }
-        assert_eq!(
-            Location::Postgres("postgres://u:pw@h/d".into()).display(),
-            "postgres://u:***@h/d"
-        );
+        assert_eq!(Location::Postgres("postgres://u:pw@h/d".into()).display(), "postgres://u:***@h/d");
     }
 }

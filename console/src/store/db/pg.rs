@@ -68,9 +68,7 @@ impl Postgres {
     pub(crate) fn connect(url: &str) -> Result<Self> {
         let url = Zeroizing::new(url.to_owned());
         let shown = redact(&url);
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::BadLocation(format!("PostgreSQL URL {shown}: {e}")))?;
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::BadLocation(format!("PostgreSQL URL {shown}: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -97,10 +95,7 @@ impl Postgres {
             })
             .map_err(|e| StoreError::Worker(format!("cannot start the connection thread: {e}")))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Postgres {
-                jobs,
-                worker: Some(worker),
-            }),
+            Ok(Ok(())) => Ok(Postgres { jobs, worker: Some(worker) }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(worker_gone()),
         }
@@ -108,9 +103,7 @@ impl Postgres {
 
     fn call(&self, op: Op) -> Result<Out> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job { op, reply })
-            .map_err(|_| worker_gone())?;
+        self.jobs.send(Job { op, reply }).map_err(|_| worker_gone())?;
         answer.recv().map_err(|_| worker_gone())?
     }
 
@@ -172,13 +165,7 @@ struct Worker {
 impl Worker {
     fn connect(config: postgres::Config, shown_url: String) -> Result<Self> {
         let client = open(&config, &shown_url)?;
-        Ok(Worker {
-            config,
-            shown_url,
-            client,
-            statements: HashMap::new(),
-            in_tx: false,
-        })
+        Ok(Worker { config, shown_url, client, statements: HashMap::new(), in_tx: false })
     }
 
     fn run(&mut self, op: Op) -> Result<Out> {
@@ -210,9 +197,7 @@ impl Worker {
                 let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as _).collect();
                 let rows = self.client.query(&stmt, &refs);
                 let rows = self.forget_on_error(&sql, rows)?;
-                Ok(Out::Rows(
-                    rows.iter().map(row_from_pg).collect::<Result<_>>()?,
-                ))
+                Ok(Out::Rows(rows.iter().map(row_from_pg).collect::<Result<_>>()?))
             }
             Op::Batch(sql) => {
                 // A schema change may invalidate prepared statements.
@@ -222,11 +207,7 @@ impl Worker {
             }
             Op::Begin { telemetry } => {
                 // One round trip for BEGIN and the lock or setting.
-                let sql = if telemetry {
-                    BEGIN_TELEMETRY
-                } else {
-                    BEGIN_SERIALIZED
-                };
+                let sql = if telemetry { BEGIN_TELEMETRY } else { BEGIN_SERIALIZED };
                 if let Err(e) = self.client.batch_execute(sql) {
                     if !self.client.is_closed() {
                         let _ = self.client.batch_execute("ROLLBACK");
@@ -251,11 +232,7 @@ impl Worker {
 
     /// A failed statement is prepared afresh next time (another session's
     /// schema change can leave a prepared statement unusable).
-    fn forget_on_error<T>(
-        &mut self,
-        sql: &str,
-        r: std::result::Result<T, postgres::Error>,
-    ) -> Result<T> {
+    fn forget_on_error<T>(&mut self, sql: &str, r: std::result::Result<T, postgres::Error>) -> Result<T> {
         if r.is_err() {
             self.statements.remove(sql);
         }
@@ -276,10 +253,7 @@ impl Worker {
 }
 
 fn open(config: &postgres::Config, shown_url: &str) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| StoreError::Connect {
-        url: shown_url.to_owned(),
-        reason: pg_message(&e),
-    })
+    config.connect(NoTls).map_err(|e| StoreError::Connect { url: shown_url.to_owned(), reason: pg_message(&e) })
 }
 
 /// Whether `e` is a unique or primary-key violation.
@@ -294,26 +268,13 @@ type Arg = Box<dyn ToSql + Sync + Send>;
 fn bind(stmt: &Statement, params: &[Value]) -> Result<Vec<Arg>> {
     let types = stmt.params();
     if types.len() != params.len() {
-        return Err(StoreError::Param(format!(
-            "the statement takes {} parameters, {} were given",
-            types.len(),
-            params.len()
-        )));
+        return Err(StoreError::Param(format!("the statement takes {} parameters, {} were given", types.len(), params.len())));
     }
-    types
-        .iter()
-        .zip(params)
-        .enumerate()
-        .map(|(i, (ty, v))| bind_one(i + 1, ty, v))
-        .collect()
+    types.iter().zip(params).enumerate().map(|(i, (ty, v))| bind_one(i + 1, ty, v)).collect()
 }
 
 fn bind_one(n: usize, ty: &Type, v: &Value) -> Result<Arg> {
-    let bad = || {
-        StoreError::Param(format!(
-            "parameter ${n}: cannot bind {v:?} to PostgreSQL type {ty}"
-        ))
-    };
+    let bad = || StoreError::Param(format!("parameter ${n}: cannot bind {v:?} to PostgreSQL type {ty}"));
     let int = || match v {
         Value::Null => Ok(None),
         Value::Int(i) => Ok(Some(*i)),
@@ -329,11 +290,7 @@ fn bind_one(n: usize, ty: &Type, v: &Value) -> Result<Arg> {
     Ok(match *ty {
         Type::INT8 => Box::new(int()?),
         Type::INT4 => Box::new(int()?.map(narrow).transpose()?),
-        Type::INT2 => Box::new(
-            int()?
-                .map(|i| i16::try_from(i).map_err(|_| bad()))
-                .transpose()?,
-        ),
+        Type::INT2 => Box::new(int()?.map(|i| i16::try_from(i).map_err(|_| bad())).transpose()?),
         Type::BOOL => Box::new(int()?.map(|i| i != 0)),
         Type::FLOAT8 => Box::new(real()?),
         Type::FLOAT4 => Box::new(real()?.map(|r| r as f32)),
@@ -351,27 +308,14 @@ fn row_from_pg(r: &postgres::Row) -> Result<Row> {
     for (i, col) in r.columns().iter().enumerate() {
         let v = match *col.type_() {
             Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Value::Int),
-            Type::INT4 => r
-                .try_get::<_, Option<i32>>(i)?
-                .map(|x| Value::Int(x.into())),
-            Type::INT2 => r
-                .try_get::<_, Option<i16>>(i)?
-                .map(|x| Value::Int(x.into())),
-            Type::BOOL => r
-                .try_get::<_, Option<bool>>(i)?
-                .map(|x| Value::Int(x.into())),
+            Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|x| Value::Int(x.into())),
+            Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|x| Value::Int(x.into())),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|x| Value::Int(x.into())),
             Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Value::Real),
-            Type::FLOAT4 => r
-                .try_get::<_, Option<f32>>(i)?
-                .map(|x| Value::Real(x.into())),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
-                r.try_get::<_, Option<String>>(i)?.map(Value::Text)
-            }
+            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|x| Value::Real(x.into())),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => r.try_get::<_, Option<String>>(i)?.map(Value::Text),
             ref other => {
-                return Err(StoreError::Corrupt(format!(
-                    "column {:?} has PostgreSQL type {other}, which the store does not use",
-                    col.name()
-                )))
+                return Err(StoreError::Corrupt(format!("column {:?} has PostgreSQL type {other}, which the store does not use", col.name())))
             }
         };
         cols.push(v.unwrap_or(Value::Null));
@@ -435,22 +379,13 @@ mod tests {
 
     #[test]
     fn placeholders_become_dollars_outside_quotes() {
-        assert_eq!(
-            dollar_placeholders("SELECT ?1, '?2', ?10 WHERE a = ? AND b = ?3"),
-            "SELECT $1, '?2', $10 WHERE a = ? AND b = $3"
-        );
+        assert_eq!(dollar_placeholders("SELECT ?1, '?2', ?10 WHERE a = ? AND b = ?3"), "SELECT $1, '?2', $10 WHERE a = ? AND b = $3");
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            redact("postgres://u@h/db?password=x&sslmode=disable"),
-            "postgres://u@h/db?password=***&sslmode=disable"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db?password=x&sslmode=disable"), "postgres://u@h/db?password=***&sslmode=disable");
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
     }
 
@@ -466,9 +401,6 @@ mod tests {
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("connected to port 1"),
         }
-        assert!(matches!(
-            Postgres::connect("postgres://h:notaport/db"),
-            Err(StoreError::BadLocation(_))
-        ));
+        assert!(matches!(Postgres::connect("postgres://h:notaport/db"), Err(StoreError::BadLocation(_))));
     }
 }

@@ -64,15 +64,9 @@ impl Sqlite {
                     ValueRef::Integer(i) => Value::Int(i),
                     ValueRef::Real(f) => Value::Real(f),
                     ValueRef::Text(t) => {
-                        Value::Text(String::from_utf8(t.to_vec()).map_err(|_| {
-                            StoreError::Corrupt(format!("column {i}: text is not UTF-8"))
-                        })?)
+                        Value::Text(String::from_utf8(t.to_vec()).map_err(|_| StoreError::Corrupt(format!("column {i}: text is not UTF-8")))?)
                     }
-                    ValueRef::Blob(_) => {
-                        return Err(StoreError::Corrupt(format!(
-                            "column {i}: a blob where the schema has no blobs"
-                        )))
-                    }
+                    ValueRef::Blob(_) => return Err(StoreError::Corrupt(format!("column {i}: a blob where the schema has no blobs"))),
                 });
             }
             out.push(Row(cols));

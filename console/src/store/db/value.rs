@@ -124,10 +124,7 @@ pub(crate) struct Row(pub(crate) Vec<Value>);
 impl Row {
     /// Column `i` as `T`; a missing column or another type is `Corrupt`.
     pub(crate) fn get<T: FromValue>(&self, i: usize) -> Result<T> {
-        let v = self
-            .0
-            .get(i)
-            .ok_or_else(|| StoreError::Corrupt(format!("row has no column {i}")))?;
+        let v = self.0.get(i).ok_or_else(|| StoreError::Corrupt(format!("row has no column {i}")))?;
         T::from_value(v).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
     }
 }

@@ -31,29 +31,20 @@ fn apply_ack_resolve(db: &TestDb) {
     let mut store = db.open(1);
     let a = alert("aaaa", 100);
     let b = alert("bbbb", 200);
-    store
-        .apply_changes(&[AlertChange::Fired(a.clone()), AlertChange::Fired(b.clone())])
-        .unwrap();
+    store.apply_changes(&[AlertChange::Fired(a.clone()), AlertChange::Fired(b.clone())]).unwrap();
     assert_eq!(store.firing_alerts().unwrap(), vec![a.clone(), b.clone()]);
     // Replaying the same batch changes nothing.
-    store
-        .apply_changes(&[AlertChange::Fired(a.clone())])
-        .unwrap();
+    store.apply_changes(&[AlertChange::Fired(a.clone())]).unwrap();
     assert_eq!(store.firing_alerts().unwrap().len(), 2);
 
     store.ack_alert("aaaa", "alice", 150).unwrap();
     let firing = store.firing_alerts().unwrap();
     assert_eq!(firing[0].acknowledged_by.as_deref(), Some("alice"));
     assert_eq!(firing[0].acknowledged_at_ms, Some(150));
-    assert!(matches!(
-        store.ack_alert("nope", "alice", 151),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(store.ack_alert("nope", "alice", 151), Err(StoreError::NotFound { .. })));
 
     // The engine resolves `a` (it never carries the ack): the ack stays.
-    store
-        .apply_changes(&[AlertChange::Resolved(resolved(a.clone(), 300))])
-        .unwrap();
+    store.apply_changes(&[AlertChange::Resolved(resolved(a.clone(), 300))]).unwrap();
     assert_eq!(store.firing_alerts().unwrap(), vec![b.clone()]);
     let history = store.alert_history(Page::new(0, 10)).unwrap();
     let ra = history.iter().find(|x| x.fingerprint == "aaaa").unwrap();
@@ -67,42 +58,21 @@ fn apply_ack_resolve(db: &TestDb) {
 fn refire_keeps_history_and_resolve_without_fire_is_recorded(db: &TestDb) {
     let mut store = db.open(1);
     let a = alert("aaaa", 100);
-    store
-        .apply_changes(&[AlertChange::Fired(a.clone())])
-        .unwrap();
-    store
-        .apply_changes(&[AlertChange::Resolved(resolved(a.clone(), 200))])
-        .unwrap();
+    store.apply_changes(&[AlertChange::Fired(a.clone())]).unwrap();
+    store.apply_changes(&[AlertChange::Resolved(resolved(a.clone(), 200))]).unwrap();
     let again = alert("aaaa", 300);
     // A resolution the store never saw fire is recorded as resolved.
     let orphan = resolved(alert("cccc", 250), 260);
-    store
-        .apply_changes(&[
-            AlertChange::Fired(again.clone()),
-            AlertChange::Resolved(orphan),
-        ])
-        .unwrap();
+    store.apply_changes(&[AlertChange::Fired(again.clone()), AlertChange::Resolved(orphan)]).unwrap();
     assert_eq!(store.firing_alerts().unwrap(), vec![again]);
     let history = store.alert_history(Page::new(0, 10)).unwrap();
-    let keys: Vec<(&str, u64, Option<u64>)> = history
-        .iter()
-        .map(|a| (a.fingerprint.as_str(), a.starts_at_ms, a.ends_at_ms))
-        .collect();
-    assert_eq!(
-        keys,
-        vec![
-            ("aaaa", 300, None),
-            ("cccc", 250, Some(260)),
-            ("aaaa", 100, Some(200))
-        ]
-    );
+    let keys: Vec<(&str, u64, Option<u64>)> = history.iter().map(|a| (a.fingerprint.as_str(), a.starts_at_ms, a.ends_at_ms)).collect();
+    assert_eq!(keys, vec![("aaaa", 300, None), ("cccc", 250, Some(260)), ("aaaa", 100, Some(200))]);
 }
 
 fn history_pages(db: &TestDb) {
     let mut store = db.open(1);
-    let changes: Vec<AlertChange> = (0..25)
-        .map(|i| AlertChange::Fired(alert(&format!("fp{i:02}"), 1000 + i)))
-        .collect();
+    let changes: Vec<AlertChange> = (0..25).map(|i| AlertChange::Fired(alert(&format!("fp{i:02}"), 1000 + i))).collect();
     store.apply_changes(&changes).unwrap();
     let mut seen = Vec::new();
     let mut offset = 0;
@@ -123,10 +93,7 @@ fn batch_is_all_or_nothing(db: &TestDb) {
     let mut store = db.open(1);
     let mut bad = alert("bbbb", 100);
     bad.starts_at_ms = u64::MAX; // does not fit BIGINT
-    let r = store.apply_changes(&[
-        AlertChange::Fired(alert("aaaa", 1)),
-        AlertChange::Fired(bad),
-    ]);
+    let r = store.apply_changes(&[AlertChange::Fired(alert("aaaa", 1)), AlertChange::Fired(bad)]);
     assert!(matches!(r, Err(StoreError::OutOfRange(_))));
     assert!(store.firing_alerts().unwrap().is_empty());
 }
@@ -159,7 +126,9 @@ fn engine_round_trip_through_store(db: &TestDb) {
         host_id: "h1".into(),
         group: "eu".into(),
         reported_at_ms: 0,
-        tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
+        tas: vec![TaReport {
+            platform: String::new(),
+            measurement: String::new(),
             ta_id: "ta-0".into(),
             version: "1".into(),
             up,
@@ -175,11 +144,7 @@ fn engine_round_trip_through_store(db: &TestDb) {
         memory_limit_bytes: 0,
         packages: None,
     };
-    let seen = [HostSeen {
-        host_id: "h1".into(),
-        group: "eu".into(),
-        last_seen_ms: 0,
-    }];
+    let seen = [HostSeen { host_id: "h1".into(), group: "eu".into(), last_seen_ms: 0 }];
     let mut store = db.open(1);
     let mut engine = AlertEngine::new(rules.clone());
     let fired = engine.evaluate(1000, &[report(false)], &seen, None);
@@ -190,19 +155,14 @@ fn engine_round_trip_through_store(db: &TestDb) {
 
     // Console restarts: the engine comes back from the store's firing alerts.
     let mut engine = AlertEngine::from_firing(rules, store.firing_alerts().unwrap());
-    assert!(engine
-        .evaluate(2000, &[report(false)], &seen, None)
-        .is_empty());
+    assert!(engine.evaluate(2000, &[report(false)], &seen, None).is_empty());
     let resolved = engine.evaluate(3000, &[report(true)], &seen, None);
     assert!(matches!(resolved.as_slice(), [AlertChange::Resolved(_)]));
     store.apply_changes(&resolved).unwrap();
     assert!(store.firing_alerts().unwrap().is_empty());
     let history = store.alert_history(Page::new(0, 10)).unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(
-        (history[0].starts_at_ms, history[0].ends_at_ms),
-        (1000, Some(3000))
-    );
+    assert_eq!((history[0].starts_at_ms, history[0].ends_at_ms), (1000, Some(3000)));
     assert_eq!(history[0].acknowledged_by.as_deref(), Some("alice"));
 }
 

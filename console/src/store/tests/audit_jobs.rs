@@ -7,29 +7,15 @@ fn audit_is_ordered_and_pages(db: &TestDb) {
     let mut store = db.open(1);
     for i in 0..7u64 {
         // Times deliberately not monotonic: order is by seq.
-        let seq = store
-            .append_audit(
-                1000 - i,
-                "alice",
-                "host.revoke",
-                &format!("h{i}"),
-                &json!({ "i": i }),
-            )
-            .unwrap();
+        let seq = store.append_audit(1000 - i, "alice", "host.revoke", &format!("h{i}"), &json!({ "i": i })).unwrap();
         assert_eq!(seq, i + 1);
     }
     let first = store.audit_entries(0, 3).unwrap();
-    assert_eq!(
-        first.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
+    assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(first[0].target, "h0");
     assert_eq!(first[2].details, json!({ "i": 2 }));
     let rest = store.audit_entries(3, 100).unwrap();
-    assert_eq!(
-        rest.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        vec![4, 5, 6, 7]
-    );
+    assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
     assert!(store.audit_entries(7, 10).unwrap().is_empty());
 }
 
@@ -45,23 +31,14 @@ fn audit_from_two_connections_is_gap_free(db: &TestDb) {
         a.append_audit(i, "a", "x", "t", &json!(null)).unwrap();
     }
     t.join().unwrap();
-    let seqs: Vec<u64> = a
-        .audit_entries(0, 100)
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let seqs: Vec<u64> = a.audit_entries(0, 100).unwrap().iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
 
 fn job_lifecycle(db: &TestDb) {
     let mut store = db.open(1);
-    let id = store
-        .create_job("ta_update", "h1", &json!({ "version": "1.2" }), 10)
-        .unwrap();
-    let other = store
-        .create_job("key_backup", "h2", &json!({}), 11)
-        .unwrap();
+    let id = store.create_job("ta_update", "h1", &json!({ "version": "1.2" }), 10).unwrap();
+    let other = store.create_job("key_backup", "h2", &json!({}), 11).unwrap();
     assert_eq!((id, other), (1, 2));
     let job = store.job(id).unwrap().unwrap();
     assert_eq!(job.state, JobState::Queued);
@@ -69,31 +46,17 @@ fn job_lifecycle(db: &TestDb) {
     assert_eq!(job.result, None);
 
     // Cannot finish a job that never ran.
-    assert!(matches!(
-        store.update_job(id, JobState::Succeeded, None, 12),
-        Err(StoreError::JobTransition {
-            from: "queued",
-            to: "succeeded",
-            ..
-        })
-    ));
+    assert!(matches!(store.update_job(id, JobState::Succeeded, None, 12), Err(StoreError::JobTransition { from: "queued", to: "succeeded", .. })));
     store.update_job(id, JobState::Running, None, 13).unwrap();
-    store
-        .update_job(id, JobState::Failed, Some(&json!({ "error": "boom" })), 14)
-        .unwrap();
-    store
-        .update_job(id, JobState::RolledBack, None, 15)
-        .unwrap();
+    store.update_job(id, JobState::Failed, Some(&json!({ "error": "boom" })), 14).unwrap();
+    store.update_job(id, JobState::RolledBack, None, 15).unwrap();
     let job = store.job(id).unwrap().unwrap();
     assert_eq!(job.state, JobState::RolledBack);
     assert_eq!((job.created_at_ms, job.updated_at_ms), (10, 15));
     assert_eq!(job.result, Some(json!({ "error": "boom" })));
     // Terminal.
     assert!(store.update_job(id, JobState::Running, None, 16).is_err());
-    assert!(matches!(
-        store.update_job(99, JobState::Running, None, 16),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(store.update_job(99, JobState::Running, None, 16), Err(StoreError::NotFound { .. })));
 
     let all = store.jobs(None, Page::new(0, 10)).unwrap();
     assert_eq!(all.iter().map(|j| j.id).collect::<Vec<_>>(), vec![2, 1]);
@@ -101,36 +64,18 @@ fn job_lifecycle(db: &TestDb) {
     assert_eq!(h2.len(), 1);
     assert_eq!(h2[0].kind, "key_backup");
     assert_eq!(store.jobs(None, Page::new(1, 10)).unwrap()[0].id, 1);
-    assert!(store
-        .jobs(Some("h1' OR '1'='1"), Page::new(0, 10))
-        .unwrap()
-        .is_empty());
+    assert!(store.jobs(Some("h1' OR '1'='1"), Page::new(0, 10)).unwrap().is_empty());
 }
 
 #[test]
 fn job_transitions() {
     use JobState::*;
     let all = [Queued, Running, Succeeded, Failed, RolledBack];
-    let allowed: Vec<(JobState, JobState)> = all
-        .iter()
-        .flat_map(|a| all.iter().map(move |b| (*a, *b)))
-        .filter(|(a, b)| a.can_become(*b))
-        .collect();
+    let allowed: Vec<(JobState, JobState)> = all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
     assert_eq!(
         allowed,
-        vec![
-            (Queued, Running),
-            (Queued, Failed),
-            (Running, Succeeded),
-            (Running, Failed),
-            (Running, RolledBack),
-            (Failed, RolledBack)
-        ]
+        vec![(Queued, Running), (Queued, Failed), (Running, Succeeded), (Running, Failed), (Running, RolledBack), (Failed, RolledBack)]
     );
 }
 
-on_both!(
-    audit_is_ordered_and_pages,
-    audit_from_two_connections_is_gap_free,
-    job_lifecycle,
-);
+on_both!(audit_is_ordered_and_pages, audit_from_two_connections_is_gap_free, job_lifecycle,);

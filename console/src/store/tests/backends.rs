@@ -5,11 +5,7 @@ use crate::store::testutil::{on_both, TestDb};
 use crate::store::{Role, User};
 
 fn user(name: &str) -> User {
-    User {
-        name: name.into(),
-        role: Role::Operator,
-        password_hash: "h".into(),
-    }
+    User { name: name.into(), role: Role::Operator, password_hash: "h".into() }
 }
 
 /// The server ends the store's session (as on a server restart): the call
@@ -32,10 +28,7 @@ fn postgres_reconnects_after_its_session_is_killed() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     let first = store.users();
     let second = store.users().unwrap();
-    assert!(
-        first.is_err(),
-        "the first call after the kill met a live connection: {first:?}"
-    );
+    assert!(first.is_err(), "the first call after the kill met a live connection: {first:?}");
     assert_eq!(second.len(), 1);
     store.add_user(&user("b")).unwrap();
     assert_eq!(store.users().unwrap().len(), 2);
@@ -47,25 +40,16 @@ fn store_calls_from_async_code(db: &TestDb) {
         rt.block_on(async {
             let mut store = db.open(1);
             store.add_user(&user("async")).unwrap();
-            store
-                .append_audit(1, "t", "x", "y", &serde_json::json!({}))
-                .unwrap();
+            store.append_audit(1, "t", "x", "y", &serde_json::json!({})).unwrap();
             // And from a spawned task on a worker thread.
             let handle = tokio::spawn(async move { store.users().map(|u| u.len()) });
             assert_eq!(handle.await.unwrap().unwrap(), 1);
         })
     };
-    run(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap());
+    run(tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap());
     let db2 = db.raw();
     db2.execute("DELETE FROM users", &[]).unwrap();
-    run(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap());
+    run(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
 }
 
 on_both!(store_calls_from_async_code);
@@ -77,11 +61,7 @@ on_both!(store_calls_from_async_code);
 fn telemetry_durability_does_not_leak(db: &TestDb) {
     let mut store = db.open(1);
     let setting = |store: &crate::store::Store| -> String {
-        let sql = if db.is_postgres() {
-            "SHOW synchronous_commit"
-        } else {
-            "PRAGMA synchronous"
-        };
+        let sql = if db.is_postgres() { "SHOW synchronous_commit" } else { "PRAGMA synchronous" };
         let row = store.db.query_one(sql, &[]).unwrap();
         if db.is_postgres() {
             row.get::<String>(0).unwrap()
@@ -96,13 +76,7 @@ fn telemetry_durability_does_not_leak(db: &TestDb) {
         assert_eq!(full, "2");
     }
     store
-        .add_host(&crate::store::NewHost {
-            id: "h1".into(),
-            name: "h1".into(),
-            group: "g".into(),
-            enrolled_at_ms: 1,
-            cert_fingerprint: "f".into(),
-        })
+        .add_host(&crate::store::NewHost { id: "h1".into(), name: "h1".into(), group: "g".into(), enrolled_at_ms: 1, cert_fingerprint: "f".into() })
         .unwrap();
     let mut report = crate::alerts::HostReport {
         host_id: "h1".into(),
@@ -144,23 +118,13 @@ fn postgres_transaction_cut_off_commits_nothing() {
     store.add_user(&user("a")).unwrap();
     {
         let tx = store.db.begin().unwrap();
-        tx.execute(
-            "INSERT INTO users (name, role, password_hash) VALUES ('b', 'admin', 'h')",
-            &[],
-        )
-        .unwrap();
+        tx.execute("INSERT INTO users (name, role, password_hash) VALUES ('b', 'admin', 'h')", &[]).unwrap();
         assert_eq!(kill().len(), 1);
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let second = tx.execute(
-            "INSERT INTO users (name, role, password_hash) VALUES ('c', 'admin', 'h')",
-            &[],
-        );
+        let second = tx.execute("INSERT INTO users (name, role, password_hash) VALUES ('c', 'admin', 'h')", &[]);
         assert!(second.is_err(), "{second:?}");
         // A further statement in the dead transaction is refused plainly.
-        assert!(matches!(
-            tx.execute("SELECT 1", &[]),
-            Err(crate::store::StoreError::ConnectionLost)
-        ));
+        assert!(matches!(tx.execute("SELECT 1", &[]), Err(crate::store::StoreError::ConnectionLost)));
         assert!(tx.commit().is_err());
     }
     let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();

@@ -5,13 +5,7 @@ use crate::store::{HostStatus, NewHost, StoreError, TokenKeys};
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
 fn new_host(id: &str, group: &str) -> NewHost {
-    NewHost {
-        id: id.into(),
-        name: id.into(),
-        group: group.into(),
-        enrolled_at_ms: 1,
-        cert_fingerprint: "fp".into(),
-    }
+    NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "fp".into() }
 }
 
 fn report(host: &str, keys: u64) -> HostReport {
@@ -19,19 +13,16 @@ fn report(host: &str, keys: u64) -> HostReport {
         host_id: host.into(),
         group: "eu".into(),
         reported_at_ms: 0,
-        tas: vec![TaReport { platform: String::new(), measurement: String::new(), 
+        tas: vec![TaReport {
+            platform: String::new(),
+            measurement: String::new(),
             ta_id: "ta-0".into(),
             version: "1".into(),
             up: true,
             restarts_total: 0,
             self_test_ok: true,
             audit_chain_ok: true,
-            tokens: vec![TokenReport {
-                slot: 0,
-                label: "t".into(),
-                keys,
-                capacity: 100,
-            }],
+            tokens: vec![TokenReport { slot: 0, label: "t".into(), keys, capacity: 100 }],
         }],
         ta_cpu_percent: 12.5,
         ta_memory_bytes: 1 << 20,
@@ -54,38 +45,21 @@ fn reports_update_latest_last_seen_and_samples(db: &TestDb) {
     assert_eq!(latest, vec![report("h1", 7)]);
     let seen = store.hosts_seen().unwrap();
     assert_eq!(seen.len(), 1);
-    assert_eq!(
-        (
-            seen[0].host_id.as_str(),
-            seen[0].group.as_str(),
-            seen[0].last_seen_ms
-        ),
-        ("h1", "eu", 2000)
-    );
+    assert_eq!((seen[0].host_id.as_str(), seen[0].group.as_str(), seen[0].last_seen_ms), ("h1", "eu", 2000));
 
     let samples = store.samples("h1", 0).unwrap();
     assert_eq!(samples.len(), 2);
     assert_eq!(samples[1].at_ms, 2000);
     assert_eq!(samples[1].ta_cpu_percent, 12.5);
     assert_eq!(samples[1].ca_memory_bytes, 2 << 20);
-    assert_eq!(
-        samples[1].tokens,
-        vec![TokenKeys {
-            ta: "ta-0".into(),
-            slot: 0,
-            keys: 7
-        }]
-    );
+    assert_eq!(samples[1].tokens, vec![TokenKeys { ta: "ta-0".into(), slot: 0, keys: 7 }]);
     assert_eq!(store.samples("h1", 1500).unwrap().len(), 1);
     assert!(store.samples("h2", 0).unwrap().is_empty());
 }
 
 fn report_of_unknown_host_is_refused(db: &TestDb) {
     let mut store = db.open(1);
-    assert!(matches!(
-        store.record_report(&report("ghost", 1), 10),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(store.record_report(&report("ghost", 1), 10), Err(StoreError::NotFound { .. })));
     assert!(store.latest_reports().unwrap().is_empty());
 }
 
@@ -94,17 +68,10 @@ fn pruning_drops_old_samples_only(db: &TestDb) {
     store.add_host(&new_host("h1", "eu")).unwrap();
     let now = 100 * DAY;
     for days_ago in [40, 31, 30, 29, 1, 0] {
-        store
-            .record_report(&report("h1", days_ago), now - days_ago * DAY)
-            .unwrap();
+        store.record_report(&report("h1", days_ago), now - days_ago * DAY).unwrap();
     }
     assert_eq!(store.prune_samples(now, 30).unwrap(), 2);
-    let left: Vec<u64> = store
-        .samples("h1", 0)
-        .unwrap()
-        .iter()
-        .map(|s| (now - s.at_ms) / DAY)
-        .collect();
+    let left: Vec<u64> = store.samples("h1", 0).unwrap().iter().map(|s| (now - s.at_ms) / DAY).collect();
     assert_eq!(left, vec![30, 29, 1, 0]);
     // The latest report is not history: it stays.
     assert_eq!(store.latest_reports().unwrap().len(), 1);
@@ -114,15 +81,9 @@ fn pruning_drops_old_samples_only(db: &TestDb) {
 fn host_status_and_duplicates(db: &TestDb) {
     let store = db.open(1);
     store.add_host(&new_host("h1", "eu")).unwrap();
-    assert!(matches!(
-        store.add_host(&new_host("h1", "us")),
-        Err(StoreError::AlreadyExists { .. })
-    ));
+    assert!(matches!(store.add_host(&new_host("h1", "us")), Err(StoreError::AlreadyExists { .. })));
     store.set_host_status("h1", HostStatus::Revoked).unwrap();
-    assert_eq!(
-        store.host("h1").unwrap().unwrap().status,
-        HostStatus::Revoked
-    );
+    assert_eq!(store.host("h1").unwrap().unwrap().status, HostStatus::Revoked);
     assert!(store.set_host_status("h9", HostStatus::Active).is_err());
     assert_eq!(store.host("h9").unwrap(), None);
 }

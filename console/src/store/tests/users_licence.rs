@@ -3,22 +3,11 @@ use crate::store::{Role, StoreError, User};
 
 fn users_crud(db: &TestDb) {
     let store = db.open(1);
-    let alice = User {
-        name: "alice".into(),
-        role: Role::Admin,
-        password_hash: "$argon2id$x".into(),
-    };
-    let nasty = User {
-        name: "bob'); DELETE FROM users; --".into(),
-        role: Role::Auditor,
-        password_hash: "h".into(),
-    };
+    let alice = User { name: "alice".into(), role: Role::Admin, password_hash: "$argon2id$x".into() };
+    let nasty = User { name: "bob'); DELETE FROM users; --".into(), role: Role::Auditor, password_hash: "h".into() };
     store.add_user(&alice).unwrap();
     store.add_user(&nasty).unwrap();
-    assert!(matches!(
-        store.add_user(&alice),
-        Err(StoreError::AlreadyExists { .. })
-    ));
+    assert!(matches!(store.add_user(&alice), Err(StoreError::AlreadyExists { .. })));
     assert_eq!(store.users().unwrap(), vec![alice.clone(), nasty.clone()]);
     assert_eq!(store.user(&nasty.name).unwrap(), Some(nasty.clone()));
 
@@ -28,10 +17,7 @@ fn users_crud(db: &TestDb) {
     assert_eq!((a.role, a.password_hash.as_str()), (Role::Operator, "new"));
     store.delete_user(&nasty.name).unwrap();
     assert_eq!(store.users().unwrap().len(), 1);
-    assert!(matches!(
-        store.delete_user("nobody"),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(store.delete_user("nobody"), Err(StoreError::NotFound { .. })));
     assert!(store.set_user_role("nobody", Role::Admin).is_err());
 }
 

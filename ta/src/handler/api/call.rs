@@ -243,7 +243,10 @@ type Answer = ApiResult<Vec<u8>>;
 fn answer<M: Message>(m: &M) -> Answer {
     let body = m.encode_to_vec();
     if body.len() > MAX_API_BODY_LEN {
-        return Err(ApiError::new(code::RESOURCE_EXHAUSTED, format!("the response would be {} bytes, more than the {MAX_API_BODY_LEN} an API reply carries", body.len())));
+        return Err(ApiError::new(
+            code::RESOURCE_EXHAUSTED,
+            format!("the response would be {} bytes, more than the {MAX_API_BODY_LEN} an API reply carries", body.len()),
+        ));
     }
     Ok(body)
 }
@@ -397,7 +400,10 @@ impl Ta {
                 check_request_id(&r.request_id)?;
                 let destroy_seconds = destroy_duration(r.destroy_scheduled_duration_seconds)?;
                 if r.wrapped_key.len() > MAX_WRAPPED_KEY_LEN {
-                    return Err(ApiError::invalid(format!("wrapped_key is {} bytes; at most {MAX_WRAPPED_KEY_LEN} are allowed", r.wrapped_key.len())));
+                    return Err(ApiError::invalid(format!(
+                        "wrapped_key is {} bytes; at most {MAX_WRAPPED_KEY_LEN} are allowed",
+                        r.wrapped_key.len()
+                    )));
                 }
                 // A repeated request returns what the first one made, before any unwrapping.
                 if r.as_new_version {
@@ -553,7 +559,9 @@ impl Ta {
     fn api_list(&self, caller: &Caller, r: &ListKeysRequest) -> Answer {
         let page_size = match r.page_size {
             0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => return Err(ApiError::invalid(format!("page_size is {n}; use 1 to {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})"))),
+            n if n > MAX_PAGE_SIZE => {
+                return Err(ApiError::invalid(format!("page_size is {n}; use 1 to {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")))
+            }
             n => n,
         } as usize;
         if !r.name_prefix.is_empty() && (r.name_prefix.len() > keys::MAX_NAME_LEN || !r.name_prefix.bytes().all(keys::name_byte)) {
@@ -564,7 +572,8 @@ impl Ta {
             )));
         }
         let after = if r.page_token.is_empty() { None } else { Some(page_token_name(&r.page_token)?) };
-        let all: Vec<KeyRecord> = self.api_keys(caller.slot, &r.name_prefix)?.into_iter().filter(|k| caller.may(&k.name, acl_op::GET_PUBLIC)).collect();
+        let all: Vec<KeyRecord> =
+            self.api_keys(caller.slot, &r.name_prefix)?.into_iter().filter(|k| caller.may(&k.name, acl_op::GET_PUBLIC)).collect();
         let total_size = all.len() as u32;
         let rest: Vec<&KeyRecord> = all.iter().filter(|k| after.as_deref().is_none_or(|a| k.name.as_str() > a)).collect();
         let mut resp = ListKeysResponse { keys: Vec::new(), next_page_token: String::new(), total_size };
@@ -628,7 +637,9 @@ fn page_token_name(token: &str) -> ApiResult<String> {
 fn algorithm_of(v: i32) -> ApiResult<Algorithm> {
     match Algorithm::try_from(v) {
         Ok(Algorithm::Unspecified) => Err(ApiError::invalid("algorithm must be set (for example EC_SIGN_P256_SHA256); see the Algorithm enum")),
-        Ok(a) if algo::purpose(a) == KeyPurpose::Unspecified => Err(ApiError::invalid(format!("algorithm {} is not supported by this TA", a.as_str_name()))),
+        Ok(a) if algo::purpose(a) == KeyPurpose::Unspecified => {
+            Err(ApiError::invalid(format!("algorithm {} is not supported by this TA", a.as_str_name())))
+        }
         Ok(a) => Ok(a),
         Err(_) => Err(ApiError::invalid(format!("algorithm {v} is not a teehsm.v1.Algorithm value"))),
     }
@@ -641,7 +652,9 @@ fn unimplemented(path: &str) -> ApiError {
 
 fn auth_error(e: &AuthError, client_id: &str) -> ApiError {
     match e {
-        AuthError::Replay => ApiError::unauthenticated(format!("API client {:?}: nonce already used (replayed request); send a fresh nonce", shown_id(client_id))),
+        AuthError::Replay => {
+            ApiError::unauthenticated(format!("API client {:?}: nonce already used (replayed request); send a fresh nonce", shown_id(client_id)))
+        }
         AuthError::TooManyRequests => ApiError::new(code::RESOURCE_EXHAUSTED, e.message(client_id)),
         AuthError::Internal(_) => ApiError::internal(e.message(client_id)),
         _ => ApiError::unauthenticated(e.message(client_id)),

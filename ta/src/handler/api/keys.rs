@@ -16,7 +16,9 @@
 use super::{ApiError, ApiResult};
 use crate::handler::Ta;
 use crate::keys::LoadedKey;
-use crate::object::{Object, CKA_TEEHSM_API_KEY_META, CKA_TEEHSM_API_KEY_NAME, CKA_TEEHSM_API_KEY_RECORD, CKA_TEEHSM_API_KEY_VERSION, CKO_TEEHSM_API_KEY};
+use crate::object::{
+    Object, CKA_TEEHSM_API_KEY_META, CKA_TEEHSM_API_KEY_NAME, CKA_TEEHSM_API_KEY_RECORD, CKA_TEEHSM_API_KEY_VERSION, CKO_TEEHSM_API_KEY,
+};
 use crate::store::Op;
 use std::sync::Arc;
 use teehsm_wire::ck::*;
@@ -41,7 +43,10 @@ const META_FORMAT: u8 = 1;
 /// Checks a key name: 1-128 characters from `[A-Za-z0-9._/-]`.
 pub fn check_name(what: &str, name: &str) -> ApiResult<()> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.bytes().all(name_byte) {
-        return Err(ApiError::invalid(format!("{what} {:?} is not a valid key name: use 1 to {MAX_NAME_LEN} characters from [A-Za-z0-9._/-]", shorten(name))));
+        return Err(ApiError::invalid(format!(
+            "{what} {:?} is not a valid key name: use 1 to {MAX_NAME_LEN} characters from [A-Za-z0-9._/-]",
+            shorten(name)
+        )));
     }
     Ok(())
 }
@@ -219,7 +224,13 @@ impl KeyRecord {
             versions: self
                 .versions
                 .iter()
-                .map(|v| KeyVersion { version: v.version, state: v.state as i32, create_time_ms: v.create_ms, destroy_time_ms: v.destroy_ms, imported: v.imported })
+                .map(|v| KeyVersion {
+                    version: v.version,
+                    state: v.state as i32,
+                    create_time_ms: v.create_ms,
+                    destroy_time_ms: v.destroy_ms,
+                    imported: v.imported,
+                })
                 .collect(),
             create_time_ms: self.create_ms,
             destroy_scheduled_duration_seconds: self.destroy_seconds,
@@ -511,7 +522,11 @@ impl Ta {
             let st = self.store.state();
             st.objects
                 .values()
-                .filter(|o| o.slot == slot && o.class() == CKO_TEEHSM_API_KEY && o.get(CKA_TEEHSM_API_KEY_NAME).is_some_and(|n| n.starts_with(prefix.as_bytes())))
+                .filter(|o| {
+                    o.slot == slot
+                        && o.class() == CKO_TEEHSM_API_KEY
+                        && o.get(CKA_TEEHSM_API_KEY_NAME).is_some_and(|n| n.starts_with(prefix.as_bytes()))
+                })
                 .cloned()
                 .collect()
         };
@@ -552,7 +567,9 @@ fn versionable(rec: KeyRecord) -> ApiResult<KeyRecord> {
 }
 
 pub fn already_exists(name: &str) -> ApiError {
-    ApiError::already_exists(format!("a key named {name:?} already exists; choose another name, or repeat the original request_id to get the key it created"))
+    ApiError::already_exists(format!(
+        "a key named {name:?} already exists; choose another name, or repeat the original request_id to get the key it created"
+    ))
 }
 
 #[cfg(test)]
@@ -570,8 +587,7 @@ mod tests {
     }
 
     #[test]
-    fn times() {
-    }
+    fn times() {}
 
     #[test]
     fn durations() {
@@ -594,8 +610,24 @@ mod tests {
             creator: "svc".into(),
             request_id: "r1".into(),
             versions: vec![
-                VersionRecord { version: 1, state: KeyVersionState::Destroyed, create_ms: 5, destroy_ms: 7, imported: false, request_id: "r1".into(), object: 10 },
-                VersionRecord { version: 2, state: KeyVersionState::Enabled, create_ms: 6, destroy_ms: 0, imported: true, request_id: String::new(), object: 11 },
+                VersionRecord {
+                    version: 1,
+                    state: KeyVersionState::Destroyed,
+                    create_ms: 5,
+                    destroy_ms: 7,
+                    imported: false,
+                    request_id: "r1".into(),
+                    object: 10,
+                },
+                VersionRecord {
+                    version: 2,
+                    state: KeyVersionState::Enabled,
+                    create_ms: 6,
+                    destroy_ms: 0,
+                    imported: true,
+                    request_id: String::new(),
+                    object: 11,
+                },
             ],
         };
         let back = KeyRecord::decode(&rec.to_object()).unwrap();

@@ -18,8 +18,8 @@
 //! is audited with the envelope id.
 
 mod open;
-pub mod token_policy;
 mod replay;
+pub mod token_policy;
 
 use super::{deny, store_err, Conn, Result, Ta};
 use crate::audit::{now_ms, Event};
@@ -50,7 +50,10 @@ pub struct Keydist {
 
 fn signer_key(public_key: &[u8]) -> Result<[u8; KEYDIST_SIGNER_LEN]> {
     public_key.try_into().map_err(|_| {
-        deny(Rv::ARGUMENTS_BAD, format!("a key distribution signer is a {KEYDIST_SIGNER_LEN}-byte Ed25519 public key, got {} bytes", public_key.len()))
+        deny(
+            Rv::ARGUMENTS_BAD,
+            format!("a key distribution signer is a {KEYDIST_SIGNER_LEN}-byte Ed25519 public key, got {} bytes", public_key.len()),
+        )
     })
 }
 
@@ -100,7 +103,10 @@ impl Ta {
                 return Err(deny(Rv::ARGUMENTS_BAD, format!("signer {} is already trusted on the token in slot {slot}", hex::encode(key))));
             }
             if signers.len() >= KEYDIST_MAX_SIGNERS {
-                return Err(deny(Rv::DEVICE_MEMORY, format!("the token in slot {slot} already trusts {KEYDIST_MAX_SIGNERS} signers; remove one first")));
+                return Err(deny(
+                    Rv::DEVICE_MEMORY,
+                    format!("the token in slot {slot} already trusts {KEYDIST_MAX_SIGNERS} signers; remove one first"),
+                ));
             }
             let mut o = Object::new(self.store.alloc_id(), slot);
             o.set_ulong(CKA_CLASS, CKO_TEEHSM_KEYDIST_SIGNER);
@@ -157,10 +163,13 @@ impl Ta {
             {
                 let mut cache = self.keydist.replay.lock().map_err(|_| deny(Rv::GENERAL_ERROR, "envelope replay cache lock poisoned"))?;
                 cache.insert(env.id, env.expires_ms, now).map_err(|e| match e {
-                    replay::ReplayError::Seen => deny(Rv::TEEHSM_KEYDIST_REPLAY, format!("envelope {} was already imported (replayed)", hex::encode(env.id))),
-                    replay::ReplayError::Full => {
-                        deny(Rv::FUNCTION_FAILED, format!("{} unexpired envelopes were imported already; retry once some expire", replay::MAX_REMEMBERED))
+                    replay::ReplayError::Seen => {
+                        deny(Rv::TEEHSM_KEYDIST_REPLAY, format!("envelope {} was already imported (replayed)", hex::encode(env.id)))
                     }
+                    replay::ReplayError::Full => deny(
+                        Rv::FUNCTION_FAILED,
+                        format!("{} unexpired envelopes were imported already; retry once some expire", replay::MAX_REMEMBERED),
+                    ),
                 })?;
             }
             let made = (|| {
@@ -201,7 +210,10 @@ impl Ta {
             ));
         }
         if !signers.iter().any(|(_, k)| k.as_slice() == env.signer.as_slice()) {
-            return Err(deny(Rv::TEEHSM_KEYDIST_UNTRUSTED, format!("the envelope's signer {} is not trusted on the token in slot {slot}", hex::encode(env.signer))));
+            return Err(deny(
+                Rv::TEEHSM_KEYDIST_UNTRUSTED,
+                format!("the envelope's signer {} is not trusted on the token in slot {slot}", hex::encode(env.signer)),
+            ));
         }
         if !open::signature_ok(bytes, layout, env, &env.signer) {
             return Err(deny(Rv::SIGNATURE_INVALID, "the envelope's signature does not verify under its signer's key (tampered envelope)"));
@@ -222,18 +234,29 @@ impl Ta {
         if !env.token_serial.is_empty() {
             let serial = self.store.state().tokens.get(&slot).map(|t| t.serial.clone()).unwrap_or_default();
             if serial != env.token_serial {
-                return Err(deny(Rv::TEEHSM_KEYDIST_MISTARGETED, format!("the envelope is for token {:?} but slot {slot} holds token {serial:?}", env.token_serial)));
+                return Err(deny(
+                    Rv::TEEHSM_KEYDIST_MISTARGETED,
+                    format!("the envelope is for token {:?} but slot {slot} holds token {serial:?}", env.token_serial),
+                ));
             }
         }
         let now = now_ms();
         if env.expires_ms <= env.created_ms || env.expires_ms - env.created_ms > KEYDIST_MAX_VALIDITY_MS {
             return Err(deny(
                 Rv::TEEHSM_KEYDIST_EXPIRED,
-                format!("the envelope's validity period ({} to {}) is empty or longer than {} days", env.created_ms, env.expires_ms, KEYDIST_MAX_VALIDITY_MS / 86_400_000),
+                format!(
+                    "the envelope's validity period ({} to {}) is empty or longer than {} days",
+                    env.created_ms,
+                    env.expires_ms,
+                    KEYDIST_MAX_VALIDITY_MS / 86_400_000
+                ),
             ));
         }
         if env.created_ms > now.saturating_add(KEYDIST_CLOCK_SKEW_MS) {
-            return Err(deny(Rv::TEEHSM_KEYDIST_EXPIRED, format!("the envelope was made at {} ms, after the TA clock ({now} ms): check the console's clock", env.created_ms)));
+            return Err(deny(
+                Rv::TEEHSM_KEYDIST_EXPIRED,
+                format!("the envelope was made at {} ms, after the TA clock ({now} ms): check the console's clock", env.created_ms),
+            ));
         }
         if now >= env.expires_ms {
             return Err(deny(Rv::TEEHSM_KEYDIST_EXPIRED, format!("the envelope expired at {} ms (TA clock {now} ms)", env.expires_ms)));
@@ -251,16 +274,23 @@ impl Ta {
             .and_then(Attribute::as_ulong)
             .ok_or_else(|| deny(Rv::TEMPLATE_INCOMPLETE, "the envelope's template has no CKA_CLASS"))?;
         if class != CKO_SECRET_KEY && class != CKO_PRIVATE_KEY {
-            return Err(deny(Rv::TEMPLATE_INCONSISTENT, format!("only secret and private keys can be distributed, the envelope's CKA_CLASS is {class}")));
+            return Err(deny(
+                Rv::TEMPLATE_INCONSISTENT,
+                format!("only secret and private keys can be distributed, the envelope's CKA_CLASS is {class}"),
+            ));
         }
         if let Some(a) = template.iter().find(|a| is_key_material(a.ty, class)) {
             return Err(deny(Rv::TEMPLATE_INCONSISTENT, format!("the envelope's public template carries key material (attribute 0x{:x})", a.ty)));
         }
-        let material = decode_material(material).map_err(|e| deny(Rv::WRAPPED_KEY_INVALID, format!("the unwrapped key material is malformed: {e}")))?;
+        let material =
+            decode_material(material).map_err(|e| deny(Rv::WRAPPED_KEY_INVALID, format!("the unwrapped key material is malformed: {e}")))?;
         let mut parts = Vec::with_capacity(material.len());
         for a in &material {
             if !is_key_material(a.ty, class) {
-                return Err(deny(Rv::WRAPPED_KEY_INVALID, format!("the unwrapped key material holds attribute 0x{:x}, which is not key material", a.ty)));
+                return Err(deny(
+                    Rv::WRAPPED_KEY_INVALID,
+                    format!("the unwrapped key material holds attribute 0x{:x}, which is not key material", a.ty),
+                ));
             }
             if parts.iter().any(|(t, _)| *t == a.ty) {
                 return Err(deny(Rv::WRAPPED_KEY_INVALID, format!("the unwrapped key material holds attribute 0x{:x} twice", a.ty)));

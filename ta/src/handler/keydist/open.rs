@@ -19,7 +19,8 @@ pub fn signature_ok(bytes: &[u8], layout: EnvelopeLayout, env: &Envelope, signer
 pub fn key_material(channel: &ChannelKey, bytes: &[u8], layout: EnvelopeLayout, env: &Envelope) -> Result<Zeroizing<Vec<u8>>, String> {
     let header = bytes.get(..layout.header_len).ok_or("the envelope is shorter than its header")?;
     let ikm = channel.hybrid_secret(&env.ephemeral_p256, &env.mlkem_ct)?;
-    let okm = kdf::hkdf_sha256(&ikm, &env.id, &kdf_info(&env.id, &env.target, env.slot), KEYDIST_OKM_LEN).map_err(|e| format!("key derivation failed: {e}"))?;
+    let okm = kdf::hkdf_sha256(&ikm, &env.id, &kdf_info(&env.id, &env.target, env.slot), KEYDIST_OKM_LEN)
+        .map_err(|e| format!("key derivation failed: {e}"))?;
     if okm.len() != KEYDIST_OKM_LEN {
         return Err("key derivation returned the wrong length".into());
     }

@@ -73,22 +73,40 @@ impl Ta {
             if p.target != *self.channel.public_key_hash() || p.slot != slot {
                 return Err(deny(
                     Rv::TEEHSM_KEYDIST_MISTARGETED,
-                    format!("the policy is for slot {} of channel key bundle {}, not slot {slot} of this TA ({})", p.slot, hex::encode(&p.target[..8]), hex::encode(&self.channel.public_key_hash()[..8])),
+                    format!(
+                        "the policy is for slot {} of channel key bundle {}, not slot {slot} of this TA ({})",
+                        p.slot,
+                        hex::encode(&p.target[..8]),
+                        hex::encode(&self.channel.public_key_hash()[..8])
+                    ),
                 ));
             }
             let now = now_ms();
-            if p.expires_ms <= p.created_ms || p.expires_ms - p.created_ms > super::KEYDIST_MAX_VALIDITY_MS || p.created_ms > now.saturating_add(super::KEYDIST_CLOCK_SKEW_MS) || now >= p.expires_ms {
-                return Err(deny(Rv::TEEHSM_KEYDIST_EXPIRED, format!("the policy is valid from {} to {} ms; the TA clock says {now} ms", p.created_ms, p.expires_ms)));
+            if p.expires_ms <= p.created_ms
+                || p.expires_ms - p.created_ms > super::KEYDIST_MAX_VALIDITY_MS
+                || p.created_ms > now.saturating_add(super::KEYDIST_CLOCK_SKEW_MS)
+                || now >= p.expires_ms
+            {
+                return Err(deny(
+                    Rv::TEEHSM_KEYDIST_EXPIRED,
+                    format!("the policy is valid from {} to {} ms; the TA clock says {now} ms", p.created_ms, p.expires_ms),
+                ));
             }
             let ta_max = self.cfg.max_token_objects;
             if ta_max > 0 && p.max_objects > ta_max {
-                return Err(deny(Rv::ARGUMENTS_BAD, format!("the policy allows {} objects but this TA holds at most {ta_max} per token (max_token_objects)", p.max_objects)));
+                return Err(deny(
+                    Rv::ARGUMENTS_BAD,
+                    format!("the policy allows {} objects but this TA holds at most {ta_max} per token (max_token_objects)", p.max_objects),
+                ));
             }
             let _admin = self.keydist_admin()?;
             let current = self.token_policy(slot);
             if let Some(c) = current {
                 if p.version <= c.version {
-                    return Err(deny(Rv::TEEHSM_KEYDIST_REPLAY, format!("policy version {} is not newer than the version in force ({})", p.version, c.version)));
+                    return Err(deny(
+                        Rv::TEEHSM_KEYDIST_REPLAY,
+                        format!("policy version {} is not newer than the version in force ({})", p.version, c.version),
+                    ));
                 }
             }
             let mut o = Object::new(current.map_or_else(|| self.store.alloc_id(), |c| c.object), slot);

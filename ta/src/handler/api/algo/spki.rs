@@ -9,8 +9,8 @@ use super::material::{ec_curve, mldsa_param, mlkem_param, rsa_bits};
 use super::{mismatch, purpose};
 use crate::keys::{LoadedKey, SM2_EC_PARAMS};
 use std::borrow::Cow;
-use teehsm_crypto::mldsa::MlDsaParam;
 use teehsm_crypto::der::{sequence, tlv};
+use teehsm_crypto::mldsa::MlDsaParam;
 use teehsm_crypto::mlkem::MlKemParam;
 use teehsm_crypto::rsa::RsaPublicKey;
 use teehsm_wire::proto::crc32c;
@@ -162,7 +162,6 @@ mod tests {
         assert_eq!(lines[4], "-----END PUBLIC KEY-----");
         assert!(p.ends_with("-----\n"));
     }
-
 
     #[test]
     fn public_keys_of_every_algorithm() {
