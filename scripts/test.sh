@@ -14,6 +14,9 @@ trap './scripts/postgres-test-server.sh stop' EXIT
 # A one-shot full build gains nothing from incremental state, which costs
 # gigabytes of target/ on a clean machine.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# One style everywhere (rustfmt.toml), including the fuzz crate outside the workspace.
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 # The cross-component tests run the built daemons and load the PKCS#11 module.
 cargo build --workspace --locked
 # No unwrap()/expect() outside tests in the TA and the PKCS#11 module (their
