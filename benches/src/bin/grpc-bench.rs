@@ -13,7 +13,9 @@
 //! raw library's cost per signature, and the share of the calls the CA
 //! answered within 5 ms of receiving them (its
 //! `teehsm_grpc_request_duration_seconds` histogram), which separates the
-//! service's latency from the load generator's own queueing.
+//! service's latency from the load generator's own queueing. Last, an
+//! estimate (not a measurement) of the rate the CA and the TA would reach
+//! with the machine's cores to themselves, from the CPU they used per call.
 //!
 //! Run: `cargo build --release --bins && cargo run --release -p teehsm-benches --bin grpc-bench -- --seconds 30`
 
@@ -349,6 +351,7 @@ fn main() -> anyhow::Result<()> {
         "{:<30} {:>10} {:>8} {:>8} {:>7} {:>10} {:>9} {:>13} {:>11} {:>11}  cores used: load gen / CA / TA",
         "operation", "gRPC op/s", "p50 ms", "p99 ms", "errors", "raw op/s", "gRPC/raw", "TA CPU us/op", "raw us/op", "CA <= 5 ms"
     );
+    let machine_cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let mut failed = false;
     for (alg, r, cpu, ca_within_5ms) in rows {
         let raw = raw_rate(alg, args.raw_threads, args.raw_seconds)?;
@@ -369,6 +372,21 @@ fn main() -> anyhow::Result<()> {
             cpu.1,
             cpu.2
         );
+        // What the CA and the TA would sign with this machine's cores to
+        // themselves (the load generator elsewhere): an estimate from the
+        // CPU they used per call in this run, not a measurement.
+        let service_cores = cpu.1 + cpu.2;
+        if service_cores.is_finite() && service_cores > 0.0 {
+            let projected = ops * machine_cores / service_cores;
+            println!(
+                "  estimate, load generator on another machine: {:.0} op/s = {:.0}% of raw ({:.1} us of CA + TA CPU per call), mean latency {:.2} ms at {} clients",
+                projected,
+                100.0 * projected / raw,
+                1e6 * service_cores / ops,
+                1e3 * args.clients as f64 / projected,
+                args.clients
+            );
+        }
         if let Some(e) = r.first_error {
             eprintln!("  first error ({}): {e}", alg.label());
             failed = true;
