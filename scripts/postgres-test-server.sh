@@ -2,11 +2,15 @@
 # A throwaway PostgreSQL server for the console store's tests (and the fleet
 # bench on PostgreSQL): a fresh cluster in a temporary directory, listening
 # on a free loopback port, user "postgres" without password (trust, loopback
-# only).
+# only). It also serves TLS (ssl=on) with a server certificate for localhost
+# and 127.0.0.1 from a CA made for this run, whose certificate is
+# <dir>/tls/ca.pem (`ca` prints the path), so the tests can connect with
+# sslmode=verify-full; connections without TLS are accepted too.
 #
 #   scripts/postgres-test-server.sh start [--durable]  # prints the URL on stdout
 #   scripts/postgres-test-server.sh stop               # stops it, removes its files
 #   scripts/postgres-test-server.sh url                # prints the running one's URL
+#   scripts/postgres-test-server.sh ca                 # prints the path of its CA certificate
 #
 # The directory is $TEEHSM_POSTGRES_TEST_DIR (default
 # /tmp/teehsm-postgres-test-<uid>); `start` replaces a server left there.
@@ -54,6 +58,25 @@ stop() {
   rm -rf "$dir"
 }
 
+# A CA and a server certificate (localhost, 127.0.0.1) signed by it, in $1.
+make_tls() {
+  local tls="$1"
+  mkdir -p "$tls"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  openssl req -x509 "${ec[@]}" -days 7 -subj "/CN=teehsm test PostgreSQL CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1 || die "openssl could not make the test CA"
+  openssl req "${ec[@]}" -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1 \
+    || die "openssl could not make the server key"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 7 \
+    -extfile "$tls/server.ext" -out "$tls/server.crt" >/dev/null 2>&1 || die "openssl could not sign the server certificate"
+  rm -f "$tls/ca.key" "$tls/server.csr" "$tls/server.ext" "$tls/ca.srl"
+  chmod 0600 "$tls/server.key"
+  chmod 0644 "$tls/ca.pem" "$tls/server.crt"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres: "$tls"
+  return 0
+}
+
 start() {
   local durable=0
   [ "${1:-}" = "--durable" ] && durable=1
@@ -66,7 +89,9 @@ start() {
   as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
     || as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
     || die "initdb failed; see $dir/initdb.log"
+  make_tls "$dir/tls"
   local opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=200"
+  opts="$opts -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key"
   [ "$durable" -eq 0 ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   local port tries
   for tries in 1 2 3; do
@@ -84,5 +109,6 @@ case "${1:-}" in
   start) shift; start "$@" ;;
   stop) stop ;;
   url) [ -f "$dir/url" ] || die "no server running in $dir"; cat "$dir/url" ;;
-  *) echo "usage: $0 start [--durable] | stop | url" >&2; exit 2 ;;
+  ca) [ -f "$dir/tls/ca.pem" ] || die "no server running in $dir"; echo "$dir/tls/ca.pem" ;;
+  *) echo "usage: $0 start [--durable] | stop | url | ca" >&2; exit 2 ;;
 esac

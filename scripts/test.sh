@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 export TEEHSM_POSTGRES_TEST_DIR="${TEEHSM_POSTGRES_TEST_DIR:-/tmp/teehsm-postgres-test-$(id -u)-$$}"
 TEEHSM_TEST_POSTGRES_URL="$(./scripts/postgres-test-server.sh start)"
 export TEEHSM_TEST_POSTGRES_URL
+# Its TLS CA, for the store test that connects with sslmode=verify-full.
+TEEHSM_TEST_POSTGRES_CA="$(./scripts/postgres-test-server.sh ca)"
+export TEEHSM_TEST_POSTGRES_CA
 trap './scripts/postgres-test-server.sh stop' EXIT
 # A one-shot full build gains nothing from incremental state, which costs
 # gigabytes of target/ on a clean machine.

@@ -225,7 +225,8 @@ pub fn webhook_has_alert(body: &str, pred: impl Fn(&Value, &str) -> bool) -> boo
 /// A new, empty database on the PostgreSQL server named by
 /// `TEEHSM_TEST_POSTGRES_URL` (scripts/test.sh starts one), as a URL; None
 /// without the variable (tests then skip, except under `CI=true`, where
-/// they must not). Created with `psql`.
+/// they must not). Created with `psql`. With `TEEHSM_TEST_POSTGRES_CA` (the
+/// test server's TLS CA) the URL asks for TLS with `sslmode=verify-full`.
 pub fn fresh_postgres_database(tag: &str) -> Option<String> {
     let Ok(admin) = std::env::var("TEEHSM_TEST_POSTGRES_URL") else {
         assert!(
@@ -247,5 +248,26 @@ pub fn fresh_postgres_database(tag: &str) -> Option<String> {
         .expect("run psql");
     assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
-    Some(format!("{base}/{name}"))
+    Some(match std::env::var("TEEHSM_TEST_POSTGRES_CA").ok().filter(|c| !c.is_empty()) {
+        Some(ca) => format!("{base}/{name}?sslmode=verify-full&sslrootcert={ca}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+/// (sessions with TLS, sessions without) that `application_name` has open
+/// on the database of `url`, as the server sees them (psql on the admin URL).
+pub fn postgres_sessions_by_tls(url: &str, application_name: &str) -> (u64, u64) {
+    let admin = std::env::var("TEEHSM_TEST_POSTGRES_URL").expect("TEEHSM_TEST_POSTGRES_URL");
+    let without_query = url.split_once('?').map_or(url, |(u, _)| u);
+    let database = without_query.rsplit_once('/').map_or(without_query, |(_, d)| d);
+    let sql = format!(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = '{database}' AND a.application_name = '{application_name}'"
+    );
+    let out =
+        Command::new("psql").arg(&admin).args(["-v", "ON_ERROR_STOP=1", "-q", "-t", "-A", "-F", " ", "-c"]).arg(sql).output().expect("run psql");
+    assert!(out.status.success(), "pg_stat_ssl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut n = text.split_whitespace().map(|v| v.parse::<u64>().expect("a count"));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
 }

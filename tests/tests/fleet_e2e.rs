@@ -23,7 +23,27 @@ fn three_hosts_key_count_and_missed_heartbeat_alerts_on_postgres() {
         eprintln!("skipped: TEEHSM_TEST_POSTGRES_URL is not set (scripts/postgres-test-server.sh start)");
         return;
     };
-    three_hosts("fleet-e2e-pg", FleetOptions { database_url: Some(url), ..FleetOptions::default() });
+    three_hosts("fleet-e2e-pg", FleetOptions { database_url: Some(url.clone()), ..FleetOptions::default() });
+}
+
+/// The console on PostgreSQL over TLS (`sslmode=verify-full` with the test
+/// server's CA): it serves, and every session it holds is encrypted.
+#[test]
+fn console_on_postgres_over_tls() {
+    let Some(url) = teehsm_tests::fleet::fresh_postgres_database("fleet_tls") else {
+        eprintln!("skipped: TEEHSM_TEST_POSTGRES_URL is not set (scripts/postgres-test-server.sh start)");
+        return;
+    };
+    if !url.contains("sslmode=verify-full") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but TEEHSM_TEST_POSTGRES_CA is not set (scripts/test.sh sets it)");
+        eprintln!("skipped: TEEHSM_TEST_POSTGRES_CA is not set (scripts/postgres-test-server.sh ca)");
+        return;
+    }
+    let fleet = Fleet::start("fleet-tls", FleetOptions { database_url: Some(url.clone()), hosts: 1, ..FleetOptions::default() });
+    let (status, _) = fleet.get("/healthz").expect("healthz");
+    assert_eq!(status, 200);
+    let (tls, plain) = teehsm_tests::fleet::postgres_sessions_by_tls(&url, "teehsm-console");
+    assert!(tls >= 1 && plain == 0, "console sessions: {tls} with TLS, {plain} without");
 }
 
 fn three_hosts(tag: &str, opts: FleetOptions) {

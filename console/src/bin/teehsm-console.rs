@@ -218,7 +218,9 @@ struct Serve {
     data_dir: Option<PathBuf>,
     /// The store: an SQLite file path, or a PostgreSQL URL
     /// postgres://user[:password]@host[:port]/database (the database must
-    /// exist; plain TCP, no TLS) [default: <data-dir>/console.db]. Give a
+    /// exist) [default: <data-dir>/console.db]. Add
+    /// ?sslmode=verify-full&sslrootcert=<CA PEM file> for TLS with the
+    /// server's certificate verified (without sslmode: plain TCP). Give a
     /// password through the environment or the config file, not the command line.
     #[arg(long, env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,

@@ -56,7 +56,9 @@ impl Store {
 
     /// As [`Store::open`], on the PostgreSQL database at `url`
     /// (`postgres://user[:password]@host[:port]/database`; the database
-    /// must exist). The connection is plain TCP (no TLS).
+    /// must exist). With `sslmode=verify-full&sslrootcert=<CA PEM file>`
+    /// (or `require`/`verify-ca`) the connection is TLS and the server's
+    /// certificate is verified; without, it is plain TCP.
     pub fn open_url(url: &str, now_ms: u64) -> Result<Self> {
         Self::open_at(&Location::Postgres(url.to_owned()), now_ms)
     }

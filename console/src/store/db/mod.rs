@@ -10,12 +10,15 @@
 //! [`params!`]; rows are read with [`Row::get`].
 
 mod pg;
+mod pg_tls;
 mod sqlite;
 mod value;
 
 use std::path::Path;
 
 pub(crate) use pg::redact;
+#[cfg(test)]
+pub(crate) use pg_tls::SYSTEM_CA_BUNDLE;
 pub(crate) use value::{params, Row, ToValue, Value};
 
 use super::error::{Result, StoreError};

@@ -12,12 +12,14 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use postgres::config::{Host, SslMode};
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 use zeroize::Zeroizing;
 
 use super::super::error::{pg_message, Result, StoreError};
+use super::pg_tls::{self, MakeRustlsConnect, Mode};
 use super::value::{Row, Value};
 
 /// Advisory lock every write transaction takes first: it serializes
@@ -64,11 +66,37 @@ pub(crate) struct Postgres {
 
 impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/db`, as
-    /// libpq's URLs) from a new connection thread.
+    /// libpq's URLs, with libpq's `sslmode` and `sslrootcert`: see
+    /// `pg_tls`) from a new connection thread.
     pub(crate) fn connect(url: &str) -> Result<Self> {
-        let url = Zeroizing::new(url.to_owned());
-        let shown = redact(&url);
-        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::BadLocation(format!("PostgreSQL URL {shown}: {e}")))?;
+        let shown = redact(url);
+        let (rest, tls_options) = pg_tls::split_tls_options(url).map_err(|e| match e {
+            StoreError::BadLocation(why) => StoreError::BadLocation(format!("PostgreSQL URL {shown}: {why}")),
+            other => other,
+        })?;
+        let rest = Zeroizing::new(rest);
+        let mut config: postgres::Config = rest.parse().map_err(|e| StoreError::BadLocation(format!("PostgreSQL URL {shown}: {e}")))?;
+        let tls = match tls_options.mode {
+            Mode::Plain => {
+                config.ssl_mode(SslMode::Disable);
+                if let Some(host) = config.get_hosts().iter().find(|h| !is_local(h)) {
+                    tracing::warn!(
+                        url = %shown,
+                        host = ?host,
+                        "the connection to PostgreSQL is not encrypted: add sslmode=verify-full&sslrootcert=<CA PEM file> to the URL"
+                    );
+                }
+                None
+            }
+            Mode::Verified => {
+                config.ssl_mode(SslMode::Require);
+                let client = pg_tls::client_config(&tls_options).map_err(|e| match e {
+                    StoreError::BadLocation(why) => StoreError::BadLocation(format!("PostgreSQL URL {shown}: {why}")),
+                    other => other,
+                })?;
+                Some(MakeRustlsConnect::new(client))
+            }
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -80,7 +108,7 @@ impl Postgres {
         let worker = std::thread::Builder::new()
             .name("teehsm-store-pg".into())
             .spawn(move || {
-                let mut w = match Worker::connect(config, shown) {
+                let mut w = match Worker::connect(config, tls, shown) {
                     Ok(w) => w,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -156,6 +184,8 @@ fn worker_gone() -> StoreError {
 /// The connection thread's state.
 struct Worker {
     config: postgres::Config,
+    /// `None`: no TLS (sslmode disable, allow, prefer).
+    tls: Option<MakeRustlsConnect>,
     shown_url: String,
     client: Client,
     statements: HashMap<String, Statement>,
@@ -163,9 +193,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn connect(config: postgres::Config, shown_url: String) -> Result<Self> {
-        let client = open(&config, &shown_url)?;
-        Ok(Worker { config, shown_url, client, statements: HashMap::new(), in_tx: false })
+    fn connect(config: postgres::Config, tls: Option<MakeRustlsConnect>, shown_url: String) -> Result<Self> {
+        let client = open(&config, tls.as_ref(), &shown_url)?;
+        Ok(Worker { config, tls, shown_url, client, statements: HashMap::new(), in_tx: false })
     }
 
     fn run(&mut self, op: Op) -> Result<Out> {
@@ -180,7 +210,7 @@ impl Worker {
                 return Err(StoreError::ConnectionLost);
             }
             tracing::warn!(url = %self.shown_url, "PostgreSQL connection closed; reconnecting");
-            self.client = open(&self.config, &self.shown_url)?;
+            self.client = open(&self.config, self.tls.as_ref(), &self.shown_url)?;
             self.statements.clear();
         }
         match op {
@@ -252,8 +282,26 @@ impl Worker {
     }
 }
 
-fn open(config: &postgres::Config, shown_url: &str) -> Result<Client> {
-    config.connect(NoTls).map_err(|e| StoreError::Connect { url: shown_url.to_owned(), reason: pg_message(&e) })
+fn open(config: &postgres::Config, tls: Option<&MakeRustlsConnect>, shown_url: &str) -> Result<Client> {
+    let connected = match tls {
+        Some(tls) => config.connect(tls.clone()),
+        None => config.connect(NoTls),
+    };
+    connected.map_err(|e| {
+        let mut reason = pg_message(&e);
+        if tls.is_some() && reason.contains("invalid peer certificate") {
+            reason.push_str(" (sslrootcert must hold the CA that signed the server's certificate, and the certificate must name the URL's host)");
+        }
+        StoreError::Connect { url: shown_url.to_owned(), reason }
+    })
+}
+
+/// A Unix socket or a loopback address: traffic that never leaves the host.
+fn is_local(host: &Host) -> bool {
+    match host {
+        Host::Unix(_) => true,
+        Host::Tcp(name) => name == "localhost" || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+    }
 }
 
 /// Whether `e` is a unique or primary-key violation.

@@ -130,3 +130,46 @@ fn postgres_transaction_cut_off_commits_nothing() {
     let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
     assert_eq!(names, vec!["a".to_string()]);
 }
+
+/// The CA certificate of the test server's TLS (scripts/postgres-test-server.sh
+/// makes one per run; scripts/test.sh names it in `TEEHSM_TEST_POSTGRES_CA`).
+fn test_server_ca() -> Option<std::path::PathBuf> {
+    let ca = std::env::var("TEEHSM_TEST_POSTGRES_CA").ok().filter(|p| !p.is_empty()).map(std::path::PathBuf::from);
+    if ca.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("TEEHSM_TEST_POSTGRES_CA is not set: run the tests with scripts/test.sh (it starts a PostgreSQL server with TLS)");
+    }
+    ca
+}
+
+/// Whether the store's own session is encrypted, from the server's side.
+fn session_uses_tls(store_db: &crate::store::db::Db) -> bool {
+    let row = store_db.query_one("SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap();
+    row.get::<i64>(0).unwrap() == 1
+}
+
+/// sslmode=verify-full with the server's CA: the store migrates and works
+/// over TLS (the server sees an encrypted session); without sslmode the
+/// session is plain; a CA that did not sign the server's certificate, or
+/// `require` with only the system's CAs, is refused with the reason.
+#[test]
+fn postgres_over_verified_tls() {
+    let Some(db) = TestDb::postgres() else { return };
+    let Some(ca) = test_server_ca() else { return };
+    let tls_url = format!("{}?sslmode=verify-full&sslrootcert={}", db.url(), ca.display());
+    let store = crate::store::Store::open_url(&tls_url, 1).expect("store over TLS");
+    store.add_user(&user("over-tls")).unwrap();
+    assert_eq!(store.users().unwrap().len(), 1);
+    assert!(session_uses_tls(&crate::store::db::Db::open_postgres(&tls_url).unwrap()));
+    assert!(!session_uses_tls(&db.raw()), "no sslmode: a plain session, as before");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap().cert.pem()).unwrap();
+    let wrong = format!("{}?sslmode=verify-full&sslrootcert={}", db.url(), other_ca.display());
+    let e = crate::store::Store::open_url(&wrong, 1).err().expect("a CA that did not sign the server").to_string();
+    assert!(e.contains("certificate"), "{e}");
+    if std::path::Path::new(crate::store::db::SYSTEM_CA_BUNDLE).exists() {
+        let e = crate::store::Store::open_url(&format!("{}?sslmode=require", db.url()), 1).err().expect("not signed by a system CA").to_string();
+        assert!(e.contains("certificate"), "{e}");
+    }
+}
