@@ -271,7 +271,42 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     eprintln!("rollout took {} ms", started.elapsed().as_millis());
 
     packages_install_uninstall_and_desired_state(&fleet, &roots, &v1, &package_add, &key_hex);
+    cancelled_rollout_is_not_carried_out(&fleet, &roots);
     eprintln!("rollout test took {} ms", started.elapsed().as_millis());
+}
+
+/// A rollout cancelled before its host picked it up: host 2's agent is
+/// paused (SIGSTOP) while a rollout of 1.0.0 to it is created and
+/// cancelled; resumed, it does nothing: still on 2.0.0, no desired version,
+/// no new job (the console does not reconcile towards the cancelled target).
+fn cancelled_rollout_is_not_carried_out(fleet: &Fleet, roots: &[PathBuf]) {
+    let agent = fleet.hosts[1].agent.child.id() as i32;
+    let signal = |sig: i32| {
+        // SAFETY: signalling our own child process.
+        assert_eq!(unsafe { libc::kill(agent, sig) }, 0);
+    };
+    let jobs_before = json(&fleet.get("/api/hosts/host-2/jobs").unwrap().1)["jobs"].as_array().unwrap().len();
+    signal(libc::SIGSTOP);
+    let (status, body) = fleet.post("/api/rollouts", r#"{"version":"1.0.0","hosts":["host-2"]}"#).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let id = json(&body)["id"].as_u64().unwrap();
+    let (status, body) = fleet.post(&format!("/api/rollouts/{id}/cancel"), "").unwrap();
+    signal(libc::SIGCONT);
+    assert_eq!(status, 200, "{body}");
+    let c = json(&body);
+    assert_eq!(c["cancelled_hosts"], serde_json::json!(["host-2"]), "{body}");
+    assert_eq!(c["rollout"]["status"], "failed", "{body}");
+    std::thread::sleep(Duration::from_millis(fleet.interval_ms * 4));
+    assert_eq!(std::fs::read_link(roots[1].join("current")).unwrap(), Path::new("versions").join("2.0.0"));
+    let h = host_entry(fleet, "host-2");
+    assert!(h["desired"]["ta_version"].as_str().unwrap_or("").is_empty(), "{h}");
+    assert_eq!(h["report"]["packages"]["active"], "2.0.0", "{h}");
+    let jobs = json(&fleet.get("/api/hosts/host-2/jobs").unwrap().1)["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), jobs_before + 1, "only the cancelled job: {jobs:?}");
+    let cancelled = jobs.iter().find(|j| j["payload"]["rollout_id"] == id).expect("the rollout's job");
+    assert_eq!((cancelled["state"].as_str(), cancelled["result"]["cancelled"]["rollout"].as_u64()), (Some("failed"), Some(id)), "{cancelled}");
+    let (status, body) = fleet.post(&format!("/api/rollouts/{id}/cancel"), "").unwrap();
+    assert_eq!(status, 409, "{body}");
 }
 
 /// Polls `f` every 200 ms for up to 30 s.

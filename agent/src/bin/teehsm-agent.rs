@@ -576,7 +576,11 @@ async fn run_token_job(mut client: AgentServiceClient<Channel>, keys: Option<Key
     let outcome = match keys {
         None => Err(format!("this agent has no --user-pin-file, so it cannot open a user session for {} jobs", job.kind)),
         Some(k) => {
-            jobs::report(&mut client, report("running", vec![step(&job.kind, String::new())], String::new())).await;
+            let started = jobs::report(&mut client, report("running", vec![step(&job.kind, String::new())], String::new())).await;
+            if let jobs::Reported::Refused(why) = started {
+                tracing::warn!(job = job.id, kind = %job.kind, reason = %why, "the console refused to let the job start; not starting it");
+                return;
+            }
             let (kind, payload) = (job.kind.clone(), job.payload_json.clone());
             match tokio::task::spawn_blocking(move || token_job(&k, &kind, &payload)).await {
                 Ok(r) => r,
@@ -594,7 +598,7 @@ async fn run_token_job(mut client: AgentServiceClient<Channel>, keys: Option<Key
             report("failed", vec![step(&job.kind, String::new()), step("failed", msg.clone())], msg)
         }
     };
-    jobs::report(&mut client, req).await;
+    let _ = jobs::report(&mut client, req).await;
 }
 
 struct Collector {

@@ -208,11 +208,11 @@ fn step(step: &str, detail: impl Into<String>) -> JobStep {
 }
 
 /// Sends a job report, retrying for about a minute while the console is unreachable.
-pub async fn report(client: &mut AgentServiceClient<Channel>, req: ReportJobRequest) {
+pub async fn report(client: &mut AgentServiceClient<Channel>, req: ReportJobRequest) -> Reported {
     let mut wait = Duration::from_millis(200);
     for attempt in 1..=20 {
         match client.report_job(req.clone()).await {
-            Ok(_) => return,
+            Ok(_) => return Reported::Accepted,
             Err(s)
                 if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled | tonic::Code::Unknown) =>
             {
@@ -222,11 +222,23 @@ pub async fn report(client: &mut AgentServiceClient<Channel>, req: ReportJobRequ
             }
             Err(s) => {
                 tracing::error!(job = req.job_id, code = ?s.code(), error = %s.message(), "the console refused the job report");
-                return;
+                return Reported::Refused(s.message().to_owned());
             }
         }
     }
     tracing::error!(job = req.job_id, "gave up reporting the job");
+    Reported::GaveUp
+}
+
+/// What became of a job report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    Accepted,
+    /// The console answered no (a job cancelled or finished meanwhile, or
+    /// not this host's).
+    Refused(String),
+    /// The console could not be reached in 20 attempts.
+    GaveUp,
 }
 
 fn active(ctx: &JobContext) -> String {
@@ -281,13 +293,18 @@ async fn fetch_for_job(client: &mut AgentServiceClient<Channel>, ctx: &JobContex
     })
 }
 
-/// Reports job `job_id` running with its `history` so far.
-async fn running(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: &[JobStep]) {
-    report(
-        client,
-        ReportJobRequest { job_id, state: "running".into(), history: history.to_vec(), message: String::new(), active_version: active(ctx) },
-    )
-    .await;
+/// Reports job `job_id` running with its `history` so far; false when the
+/// console refused it (the job was cancelled, say): the job must not start.
+/// An unreachable console does not stop a job it handed out.
+async fn running(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, history: &[JobStep]) -> bool {
+    let req = ReportJobRequest { job_id, state: "running".into(), history: history.to_vec(), message: String::new(), active_version: active(ctx) };
+    match report(client, req).await {
+        Reported::Refused(why) => {
+            tracing::warn!(job = job_id, reason = %why, "the console refused to let the job start (cancelled?); not starting it");
+            false
+        }
+        Reported::Accepted | Reported::GaveUp => true,
+    }
 }
 
 /// Sends the terminal report of a job that went through `history`; a
@@ -315,7 +332,9 @@ async fn finish(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_
 /// with the same manifest is re-verified and reported done.
 pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
     let mut history = vec![step("fetch", format!("package {version} from the console"))];
-    running(client, ctx, job_id, &history).await;
+    if !running(client, ctx, job_id, &history).await {
+        return;
+    }
     if let Ok(m) = ctx.installer.verify_installed(version) {
         history.push(step("done", format!("{version} (security version {}) is already installed", m.security_version)));
         return finish(client, ctx, job_id, history, Ok(format!("{version} already installed"))).await;
@@ -356,7 +375,9 @@ pub async fn run_ta_install(client: &mut AgentServiceClient<Channel>, ctx: &JobC
 /// not installed counts as removed, so the job is idempotent.
 pub async fn run_ta_uninstall(client: &mut AgentServiceClient<Channel>, ctx: &JobContext, job_id: u64, version: &str) {
     let mut history = vec![step("uninstall", format!("remove {version}"))];
-    running(client, ctx, job_id, &history).await;
+    if !running(client, ctx, job_id, &history).await {
+        return;
+    }
     let inst = ctx.installer.clone();
     let v = version.to_owned();
     let outcome = match tokio::task::spawn_blocking(move || inst.uninstall(&v)).await {
@@ -380,7 +401,9 @@ pub async fn run_ta_upgrade(client: &mut AgentServiceClient<Channel>, ctx: &JobC
     let from = active(ctx);
     tracing::info!(job = job_id, from = %from, to = version, "TA upgrade starting");
     let fetch_step = step("fetch", format!("package {version} from the console"));
-    running(client, ctx, job_id, std::slice::from_ref(&fetch_step)).await;
+    if !running(client, ctx, job_id, std::slice::from_ref(&fetch_step)).await {
+        return;
+    }
     let pkg_dir = match fetch_for_job(client, ctx, job_id, version).await {
         Ok(d) => d,
         Err(msg) => return finish(client, ctx, job_id, vec![fetch_step], Err(msg)).await,

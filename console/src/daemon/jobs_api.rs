@@ -7,7 +7,9 @@
 //!   `{"version": "2.0.0", "group": "prod"}`: one `ta_upgrade` job per host;
 //! - `GET /api/rollouts[?limit=&offset=]`, `GET /api/rollouts/{id}`: status
 //!   (running / succeeded / partial / failed) and every host's job with its
-//!   state history.
+//!   state history;
+//! - `POST /api/rollouts/{id}/cancel`: fails the jobs no host has started
+//!   (running upgrades finish) and clears those hosts' desired version.
 //!
 //! The caller (http.rs) has already checked the role: any for GET,
 //! operator or admin for POST; `actor` names who it is, for the audit log.
@@ -52,7 +54,10 @@ pub fn handle(shared: &Shared, req: &HttpRequest, actor: &str) -> Option<HttpRes
         ("GET", ["api", "rollouts"]) => list_rollouts(shared, req),
         ("POST", ["api", "rollouts"]) => create_rollout(shared, req, actor),
         ("GET", ["api", "rollouts", id]) => get_rollout(shared, id),
-        (_, ["api", "packages"] | ["api", "rollouts"] | ["api", "rollouts", _]) => error(405, "method not allowed"),
+        ("POST", ["api", "rollouts", id, "cancel"]) => cancel_rollout(shared, id, actor),
+        (_, ["api", "packages"] | ["api", "rollouts"] | ["api", "rollouts", _] | ["api", "rollouts", _, "cancel"]) => {
+            error(405, "method not allowed")
+        }
         (_, ["api", "packages", ..] | ["api", "rollouts", ..]) => error(404, "not found"),
         _ => return None,
     };
@@ -85,6 +90,45 @@ fn get_rollout(sh: &Shared, id: &str) -> HttpResponse {
         Ok(None) => error(404, &format!("no rollout {id}")),
         Err(e) => store_err(e),
     }
+}
+
+fn cancel_rollout(sh: &Shared, id: &str, actor: &str) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else { return error(400, "a rollout id is a positive integer") };
+    let now = now_ms();
+    let Ok(mut store) = sh.store.lock() else { return error(500, "internal error") };
+    let cancelled = match store.cancel_rollout(id, actor, now) {
+        Ok(hosts) => hosts,
+        Err(StoreError::NotFound { .. }) => return error(404, &format!("no rollout {id}")),
+        Err(e) => return store_err(e),
+    };
+    let rollout = match store.rollout(id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(500, "the rollout vanished"),
+        Err(e) => return store_err(e),
+    };
+    if cancelled.is_empty() {
+        let started: Vec<String> = rollout.hosts.iter().map(|h| format!("{}: {}", h.host_id, h.job.state.as_str())).collect();
+        return error(
+            409,
+            &format!(
+                "rollout {id} has no job left that a host has not started ({}); running upgrades finish or roll back on their own",
+                started.join(", ")
+            ),
+        );
+    }
+    let details = json!({ "rollout": id, "cancelled_hosts": cancelled });
+    if let Err(e) = store.append_audit(now, actor, "rollout.cancel", &id.to_string(), &details) {
+        return store_err(e);
+    }
+    tracing::info!(rollout = id, hosts = cancelled.len(), %actor, "rollout cancelled");
+    if rollout.status != crate::store::RolloutStatus::Running {
+        // Nothing was running: the cancel finished it (else the last running job's report will).
+        let details = json!({ "rollout": id, "status": rollout.status.as_str() });
+        if let Err(e) = store.append_audit(now, "console", "rollout.finished", &id.to_string(), &details) {
+            return store_err(e);
+        }
+    }
+    json_resp(200, json!({ "cancelled_hosts": cancelled, "rollout": rollout }))
 }
 
 /// What POST /api/rollouts asks for.

@@ -164,7 +164,7 @@ async fn agents_see_fetch_and_report_only_their_own_jobs() {
     let mut rb = report("rolled_back", "1.0.0");
     rb.message = "health check failed: TA 2.0.0 exited".into();
     h1.report_job(rb).await.unwrap();
-    let a1 = h1.heartbeat(beat).await.unwrap().into_inner();
+    let a1 = h1.heartbeat(beat.clone()).await.unwrap().into_inner();
     assert!(a1.jobs.is_empty());
     assert_eq!(a1.desired.unwrap().ta_version, "1.0.0");
     let e = h1.report_job(report("running", "1.0.0")).await.unwrap_err();
@@ -175,9 +175,43 @@ async fn agents_see_fetch_and_report_only_their_own_jobs() {
     assert_eq!(r["status"], "failed", "one host, rolled back: {r}");
     assert_eq!(r["hosts"][0]["job"]["state"], "rolled_back");
     assert_eq!(r["hosts"][0]["job"]["result"]["message"], "health check failed: TA 2.0.0 exited");
+
+    // Cancel: a rollout to h2 cancelled before h2 started it. h2 then gets no
+    // job and no desired version, cannot fetch the package or start the job.
+    let (status, body) = http(&http_addr, "POST", "/api/rollouts", r#"{"version":"2.0.0","hosts":["h2"]}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let second = body["id"].as_u64().unwrap();
+    let picked = h2.heartbeat(beat.clone()).await.unwrap().into_inner().jobs[0].clone();
+    let (status, c) = http(&http_addr, "POST", &format!("/api/rollouts/{second}/cancel"), "").await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["cancelled_hosts"], serde_json::json!(["h2"]));
+    assert_eq!((c["rollout"]["status"].as_str(), c["rollout"]["hosts"][0]["job"]["state"].as_str()), (Some("failed"), Some("failed")));
+    assert_eq!(c["rollout"]["hosts"][0]["job"]["result"]["cancelled"]["by"], "loopback");
+    let a2 = h2.heartbeat(beat.clone()).await.unwrap().into_inner();
+    assert!(a2.jobs.is_empty() && a2.desired.unwrap().ta_version.is_empty(), "cancelled: nothing for h2 to do");
+    let e = h2.fetch_package(pb::FetchPackageRequest { version: "2.0.0".into() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");
+    let mut late = report("running", "1.0.0");
+    late.job_id = picked.id;
+    let e = h2.report_job(late).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "the job h2 picked up before the cancel cannot start: {e}");
+    let (status, again) = http(&http_addr, "POST", &format!("/api/rollouts/{second}/cancel"), "").await;
+    assert_eq!(status, 409, "{again}");
+    assert!(again["error"].as_str().unwrap().contains("h2: failed"), "{again}");
+    let (status, _) = http(&http_addr, "POST", "/api/rollouts/999/cancel", "").await;
+    assert_eq!(status, 404);
+    let (status, _) = http(&http_addr, "GET", &format!("/api/rollouts/{second}/cancel"), "").await;
+    assert_eq!(status, 405);
+
     let (_, audit) = http(&http_addr, "GET", "/api/audit", "").await;
     let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    assert!(actions.contains(&"rollout.create") && actions.contains(&"job.finished") && actions.contains(&"rollout.finished"), "{audit}");
+    assert!(
+        actions.contains(&"rollout.create")
+            && actions.contains(&"job.finished")
+            && actions.contains(&"rollout.finished")
+            && actions.contains(&"rollout.cancel"),
+        "{audit}"
+    );
 
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();

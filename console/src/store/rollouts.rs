@@ -243,6 +243,41 @@ impl Store {
         }))
     }
 
+    /// Cancels what is left of rollout `id`: every job of it no agent has
+    /// started (`queued`) becomes `failed` with a `cancelled` result, and
+    /// those hosts' desired TA version is cleared, so the console does not
+    /// queue the upgrade again. Jobs already running finish (an upgrade in
+    /// progress completes or rolls back); an agent that picks up a job after
+    /// it was cancelled has its `running` report refused and does not start
+    /// it. Returns the hosts whose jobs were cancelled (empty: nothing was
+    /// left to cancel); `NotFound` for an unknown rollout.
+    pub fn cancel_rollout(&mut self, id: u64, actor: &str, now_ms: u64) -> Result<Vec<String>> {
+        let now = to_db(now_ms)?;
+        let tx = self.db.begin()?;
+        if tx.query_opt("SELECT id FROM rollouts WHERE id = ?1", &params![to_db(id)?])?.is_none() {
+            return Err(StoreError::NotFound { what: "rollout", key: id.to_string() });
+        }
+        let queued = tx.query(
+            "SELECT j.id, rj.host_id FROM rollout_jobs rj JOIN jobs j ON j.id = rj.job_id
+             WHERE rj.rollout_id = ?1 AND j.state = 'queued' ORDER BY rj.host_id",
+            &params![to_db(id)?],
+        )?;
+        let result = serde_json::json!({ "cancelled": { "by": actor, "at_ms": now_ms, "rollout": id } }).to_string();
+        let mut hosts = Vec::with_capacity(queued.len());
+        for r in &queued {
+            let job_id: i64 = r.get(0)?;
+            let host: String = r.get(1)?;
+            tx.execute(
+                "UPDATE jobs SET state = 'failed', result_json = ?1, updated_at_ms = ?2 WHERE id = ?3 AND state = 'queued'",
+                &params![result.as_str(), now, job_id],
+            )?;
+            set_desired_in(&tx, &host, ITEM_TA_VERSION, "", now)?;
+            hosts.push(host);
+        }
+        tx.commit()?;
+        Ok(hosts)
+    }
+
     /// Rollouts, newest first.
     pub fn rollouts(&self, page: Page) -> Result<Vec<Rollout>> {
         let (limit, offset) = page.params()?;
@@ -350,6 +385,43 @@ mod tests {
         assert_eq!(RolloutStatus::of(&[Succeeded, RolledBack]), RolloutStatus::Partial);
         assert_eq!(RolloutStatus::of(&[Failed, RolledBack]), RolloutStatus::Failed);
         assert_eq!(RolloutStatus::of(&[]), RolloutStatus::Failed);
+    }
+
+    on_both!(cancelling_a_rollout_stops_only_unstarted_jobs);
+
+    fn cancelling_a_rollout_stops_only_unstarted_jobs(db: &TestDb) {
+        let mut store = db.open(1);
+        for h in ["h1", "h2", "h3"] {
+            enroll(&mut store, h);
+        }
+        store.add_package(&pkg("2.0.0")).unwrap();
+        assert!(matches!(store.cancel_rollout(7, "op", 5), Err(StoreError::NotFound { what: "rollout", .. })));
+        let id = store.create_rollout("2.0.0", &["h1".into(), "h2".into(), "h3".into()], "op", 10).unwrap();
+        let job = |store: &Store, h: &str| store.rollout(id).unwrap().unwrap().hosts.into_iter().find(|x| x.host_id == h).unwrap().job;
+        // h1 is upgrading already; h2 and h3 have not started.
+        let j1 = job(&store, "h1");
+        store.report_job("h1", j1.id, JobState::Running, &serde_json::json!({"history": []}), "1.0.0", 11).unwrap();
+
+        assert_eq!(store.cancel_rollout(id, "alice", 20).unwrap(), vec!["h2".to_string(), "h3".to_string()]);
+        for h in ["h2", "h3"] {
+            let j = job(&store, h);
+            assert_eq!(j.state, JobState::Failed, "{h}");
+            assert_eq!(j.result.as_ref().unwrap()["cancelled"]["by"], "alice");
+            assert_eq!(store.desired(h, ITEM_TA_VERSION).unwrap(), None, "{h}: no desired version left to reconcile to");
+            assert!(store.open_jobs(h).unwrap().is_empty());
+            // The agent that picked the job up before the cancel cannot start it now.
+            let refused = store.report_job(h, j.id, JobState::Running, &serde_json::json!({}), "1.0.0", 21);
+            assert!(matches!(refused, Err(StoreError::JobTransition { .. })), "{h}: {refused:?}");
+        }
+        // The running upgrade is left alone and its host keeps its target.
+        assert_eq!(job(&store, "h1").state, JobState::Running);
+        assert_eq!(store.desired("h1", ITEM_TA_VERSION).unwrap().as_deref(), Some("2.0.0"));
+        assert_eq!(store.rollout(id).unwrap().unwrap().status, RolloutStatus::Running);
+        assert!(store.cancel_rollout(id, "alice", 22).unwrap().is_empty(), "nothing left to cancel");
+        store.report_job("h1", j1.id, JobState::Succeeded, &serde_json::json!({}), "2.0.0", 30).unwrap();
+        assert_eq!(store.rollout(id).unwrap().unwrap().status, RolloutStatus::Partial);
+        // A new rollout to the cancelled hosts is possible at once.
+        store.create_rollout("2.0.0", &["h2".into()], "op", 40).unwrap();
     }
 
     on_both!(rollout_lifecycle_partial_and_desired_reset);

@@ -433,6 +433,7 @@ function stateBadge(st) {
 function jobHistory(job) {
   const r = job.result;
   if (!r) return "—";
+  if (r.cancelled) return h("span", { class: "history" }, "cancelled by " + r.cancelled.by + " at " + fmtTime(r.cancelled.at_ms));
   const steps = Array.isArray(r.history) ? r.history : [];
   const parts = [];
   steps.forEach((x, i) => {
@@ -454,8 +455,14 @@ async function pageRollouts() {
     throw e;
   }
   const list = rollouts.rollouts || [];
+  const cancel = async (ro) => {
+    if (!confirm("Cancel rollout " + ro.id + "? Hosts that have not started it will not; upgrades in progress finish.")) return;
+    try { await api("POST", "/api/rollouts/" + ro.id + "/cancel"); route(); } catch (e) { flash(e.message); }
+  };
+  const cancellable = (ro) => canDo("operator") && (ro.hosts || []).some((x) => x.job.state === "queued");
   const cards = list.map((ro) => h("div", { class: "card rollout", "data-rollout": ro.id, "data-status": ro.status },
-    h("div", { class: "toolbar" }, h("h2", {}, "Rollout " + ro.id + " — TA " + ro.version), stateBadge(ro.status)),
+    h("div", { class: "toolbar" }, h("h2", {}, "Rollout " + ro.id + " — TA " + ro.version), stateBadge(ro.status),
+      cancellable(ro) ? h("button", { class: "small secondary cancel-rollout", type: "button", onclick: () => cancel(ro) }, "Cancel") : null),
     h("p", { class: "muted" }, "started " + fmtTime(ro.created_at_ms) + " by " + ro.created_by),
     h("table", {}, h("thead", {}, h("tr", {}, ["Host", "Job", "Kind", "State", "Updated", "History"].map((t) => h("th", {}, t)))),
       h("tbody", {}, (ro.hosts || []).map((x) => h("tr", { class: "job-row", "data-host": x.host_id, "data-state": x.job.state },
