@@ -195,6 +195,39 @@ impl Fleet {
         http_request(&self.http, "PUT", path, body)
     }
 
+    /// Imports a trivial signed TA package `version` (a fresh vendor key;
+    /// its teehsm-ta is a script that exits) with `teehsm-console package
+    /// add`, for tests that need a rollout but no host to install it.
+    pub fn import_test_package(&self, version: &str) {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        use std::os::unix::fs::PermissionsExt;
+        use teehsm_agent::package::{hash_file, sign_package, FileEntry, Manifest, Platform};
+        let dir = self.dir.path().join(format!("test-package-{version}"));
+        std::fs::create_dir_all(&dir).expect("package directory");
+        let ta = dir.join("teehsm-ta");
+        std::fs::write(&ta, format!("#!/bin/sh\n# teehsm-ta {version} (test package)\nexit 1\n")).expect("write teehsm-ta");
+        std::fs::set_permissions(&ta, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let m = Manifest {
+            name: "teehsm-ta".into(),
+            version: version.into(),
+            security_version: 1,
+            platform: Platform::Sim,
+            files: vec![FileEntry { path: "teehsm-ta".into(), sha256: hash_file(&ta).expect("hash"), mode: 0o755 }],
+        };
+        std::fs::write(dir.join("manifest.toml"), m.to_toml().expect("manifest")).expect("write manifest");
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).expect("key").as_ref()).expect("key");
+        sign_package(&dir, &key).expect("sign");
+        let out = Command::new(bin("teehsm-console"))
+            .args(["package", "add", "--data-dir"])
+            .arg(&self.console_data)
+            .args(["--vendor-key", &hex::encode(key.public_key().as_ref())])
+            .arg(&dir)
+            .output()
+            .expect("run teehsm-console package add");
+        assert!(out.status.success(), "package add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Hosts listed by /api/hosts that have sent a report.
     pub fn reporting_hosts(&self) -> usize {
         match self.get("/api/hosts") {

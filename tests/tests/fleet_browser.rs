@@ -276,6 +276,31 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
         "the audit log with login, login_failed and alert_ack",
     );
     save(&artifacts.join("fleet-audit.png"), &b.screenshot());
+
+    // A staged rollout (these agents manage no packages, so its jobs stay
+    // queued): the rollouts page shows the waves, the waiting host and a
+    // Cancel button; cancelling (the confirm dialog accepted) halts it.
+    fleet.import_test_package("2.0.0");
+    let (status, body) = fleet.post("/api/rollouts", r#"{"version":"2.0.0","waves":[["host-1"],["host-2"]]}"#).expect("POST /api/rollouts");
+    assert_eq!(status, 201, "{body}");
+    b.navigate(&format!("{url}#/rollouts"));
+    b.wait_for(
+        "!!document.querySelector('.rollout[data-status=\"running\"] .cancel-rollout') \
+         && !!document.querySelector('.rollout .job-row[data-host=\"host-1\"][data-state=\"queued\"]') \
+         && !!document.querySelector('.rollout .job-row.waiting[data-host=\"host-2\"][data-state=\"pending\"]')",
+        Duration::from_secs(20),
+        "the running staged rollout with its queued and pending hosts and a Cancel button",
+    );
+    save(&artifacts.join("fleet-rollouts.png"), &b.screenshot());
+    b.eval("window.confirm = () => true");
+    b.click(".rollout .cancel-rollout");
+    b.wait_for(
+        "!!document.querySelector('.rollout[data-status=\"halted\"]') && !document.querySelector('.cancel-rollout') \
+         && !!document.querySelector('.rollout .job-row.waiting[data-host=\"host-2\"][data-state=\"skipped\"]')",
+        Duration::from_secs(20),
+        "the cancelled rollout, halted, host-2 skipped",
+    );
+    save(&artifacts.join("fleet-rollout-cancelled.png"), &b.screenshot());
     if std::env::var_os("FLEET_UI_ALL_PAGES").is_some() {
         for page in ["alerts", "rollouts", "licence"] {
             b.navigate(&format!("{url}#/{page}"));

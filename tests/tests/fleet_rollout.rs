@@ -2,13 +2,15 @@
 //! each a teehsm-ca whose TA is `<package-root>/current/teehsm-ta` (package
 //! 1.0.0 installed) with a teehsm-agent managing that root. Package 2.0.0,
 //! signed by a test vendor key, is imported into the console and rolled out
-//! to all three through the HTTP API. Host 3 is marked broken: its 2.0.0 TA
+//! to all three through the HTTP API in two waves (host 1, then hosts 2 and
+//! 3 once host 1 is done). Host 3 is marked broken: its 2.0.0 TA
 //! exits before it is ready (a real failed start the CA sees), so its agent
 //! rolls it back to 1.0.0; hosts 1 and 2 end on 2.0.0; the rollout is
 //! "partial". Then, on the same fleet: the packages each heartbeat reports,
 //! `ta_uninstall` (refused for the active version), `ta_install` (staged,
 //! not switched) and a desired version set through the API that host 1
-//! converges to by a reconciling upgrade it was never given a job for.
+//! converges to by a reconciling upgrade it was never given a job for; a
+//! rollout cancelled before its (paused) host picked it up is not carried out.
 //!
 //! Needs the binaries: `cargo build --bins`.
 
@@ -167,10 +169,12 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     assert!(body.contains("not imported"), "{body}");
     let (status, body) = fleet.post("/api/rollouts", r#"{"version":"2.0.0","hosts":["host-1","nobody"]}"#).unwrap();
     assert_eq!(status, 404, "{body}");
-    let (status, body) = fleet.post("/api/rollouts", r#"{"version":"2.0.0","hosts":["host-1","host-2","host-3"]}"#).unwrap();
+    // In two waves: host 1 first (a canary), hosts 2 and 3 once it is done.
+    let (status, body) = fleet.post("/api/rollouts", r#"{"version":"2.0.0","waves":[["host-1"],["host-2","host-3"]]}"#).unwrap();
     assert_eq!(status, 201, "{body}");
     let id = json(&body)["id"].as_u64().unwrap();
     assert_eq!(json(&body)["status"], "running");
+    assert_eq!(json(&body)["waiting"].as_array().map(Vec::len), Some(2), "{body}");
     let (status, body) = fleet.post("/api/rollouts", r#"{"version":"2.0.0","group":"e2e"}"#).unwrap();
     assert_eq!(status, 409, "a second rollout while the first runs: {body}");
 
@@ -189,6 +193,12 @@ fn rollout_to_three_hosts_one_rolls_back_and_the_rollout_is_partial() {
     assert_eq!(rollout["status"], "partial", "{pretty}");
     let hosts = rollout["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 3, "{pretty}");
+    assert_eq!(hosts.iter().map(|h| h["wave"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1, 1], "{pretty}");
+    let canary_done = hosts[0]["job"]["updated_at_ms"].as_u64().unwrap();
+    for h in &hosts[1..] {
+        assert!(h["job"]["created_at_ms"].as_u64().unwrap() >= canary_done, "wave 1 queued before wave 0 ended: {pretty}");
+    }
+    assert!(rollout["waiting"].as_array().unwrap().is_empty(), "{pretty}");
     let full = ["fetch", "verify", "stage", "drain_sessions", "switch", "health_check"];
     for h in &hosts[..2] {
         assert_eq!(h["job"]["state"], "succeeded", "{pretty}");

@@ -3,8 +3,10 @@
 //!
 //! - `GET /api/packages`: the imported packages (import with
 //!   `teehsm-console package add`);
-//! - `POST /api/rollouts` `{"version": "2.0.0", "hosts": ["h1", ...]}` or
-//!   `{"version": "2.0.0", "group": "prod"}`: one `ta_upgrade` job per host;
+//! - `POST /api/rollouts` `{"version": "2.0.0", "hosts": ["h1", ...]}`,
+//!   `{"version": "2.0.0", "group": "prod"}` or `{"version": "2.0.0",
+//!   "waves": [["h1"], ["h2", "h3"]]}`, optionally `"wave_size": N` and
+//!   `"stop_on_failure": false`: one `ta_upgrade` job per host, wave after wave;
 //! - `GET /api/rollouts[?limit=&offset=]`, `GET /api/rollouts/{id}`: status
 //!   (running / succeeded / partial / failed) and every host's job with its
 //!   state history;
@@ -136,47 +138,94 @@ fn cancel_rollout(sh: &Shared, id: &str, actor: &str) -> HttpResponse {
 pub struct RolloutRequest {
     pub version: String,
     pub target: Target,
+    /// Hosts per wave (`wave_size`; with `hosts` or `group`).
+    pub wave_size: Option<usize>,
+    /// Stop queuing waves after a failed host (default: yes when staged).
+    pub stop_on_failure: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     Hosts(Vec<String>),
     Group(String),
+    /// Explicit waves, in order.
+    Waves(Vec<Vec<String>>),
+}
+
+const SHAPE: &str = "body must be JSON {\"version\": \"2.0.0\", \"hosts\": [\"host-1\", ...]}, {\"version\": \"2.0.0\", \"group\": \"prod\"} or {\"version\": \"2.0.0\", \"waves\": [[\"host-1\"], [\"host-2\", \"host-3\"]]}, optionally with \"wave_size\": N (with hosts or group) and \"stop_on_failure\": true|false";
+
+/// A JSON array of distinct host id strings (`seen` across lists).
+fn host_list(v: &Value, field: &str, seen: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let list = v.as_array().ok_or(format!("\"{field}\" must be an array of host ids"))?;
+    if list.is_empty() {
+        return Err(format!("\"{field}\" must not be empty"));
+    }
+    let mut hosts: Vec<String> = Vec::with_capacity(list.len());
+    for h in list {
+        let h = h.as_str().ok_or(format!("\"{field}\" must be an array of host id strings"))?;
+        if seen.iter().any(|x| x == h) {
+            return Err(format!("host {h:?} is named twice"));
+        }
+        seen.push(h.to_owned());
+        hosts.push(h.to_owned());
+    }
+    if seen.len() > MAX_ROLLOUT_HOSTS {
+        return Err(format!("a rollout names 1 to {MAX_ROLLOUT_HOSTS} hosts"));
+    }
+    Ok(hosts)
 }
 
 /// Parses and checks the body of POST /api/rollouts.
 pub fn parse_rollout_request(body: &[u8]) -> Result<RolloutRequest, String> {
-    const SHAPE: &str = "body must be JSON {\"version\": \"2.0.0\", \"hosts\": [\"host-1\", ...]} or {\"version\": \"2.0.0\", \"group\": \"prod\"}";
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("{SHAPE}: {e}"))?;
     let o = v.as_object().ok_or(SHAPE)?;
-    if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "version" | "hosts" | "group")) {
+    if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "version" | "hosts" | "group" | "waves" | "wave_size" | "stop_on_failure")) {
         return Err(format!("unknown field {k:?}; {SHAPE}"));
     }
     let version = o.get("version").and_then(Value::as_str).ok_or_else(|| format!("\"version\" (a string) is required; {SHAPE}"))?;
     if version.is_empty() || version.len() > 255 {
         return Err("\"version\" must be 1 to 255 characters".into());
     }
-    let target = match (o.get("hosts"), o.get("group")) {
-        (Some(h), None) => {
-            let list = h.as_array().ok_or("\"hosts\" must be an array of host ids")?;
-            if list.is_empty() || list.len() > MAX_ROLLOUT_HOSTS {
-                return Err(format!("\"hosts\" must name 1 to {MAX_ROLLOUT_HOSTS} hosts"));
+    let mut seen = Vec::new();
+    let target = match (o.get("hosts"), o.get("group"), o.get("waves")) {
+        (Some(h), None, None) => Target::Hosts(host_list(h, "hosts", &mut seen).map_err(|e| {
+            if e.ends_with("must not be empty") {
+                format!("\"hosts\" must name 1 to {MAX_ROLLOUT_HOSTS} hosts")
+            } else {
+                e
             }
-            let mut hosts: Vec<String> = Vec::with_capacity(list.len());
-            for h in list {
-                let h = h.as_str().ok_or("\"hosts\" must be an array of host id strings")?;
-                if hosts.iter().any(|x| x == h) {
-                    return Err(format!("host {h:?} is named twice"));
-                }
-                hosts.push(h.to_owned());
+        })?),
+        (None, Some(g), None) => Target::Group(g.as_str().ok_or("\"group\" must be a string")?.to_owned()),
+        (None, None, Some(w)) => {
+            let waves = w.as_array().ok_or("\"waves\" must be an array of arrays of host ids")?;
+            if waves.is_empty() {
+                return Err("\"waves\" must hold at least one wave".into());
             }
-            Target::Hosts(hosts)
+            let mut out = Vec::with_capacity(waves.len());
+            for (i, wave) in waves.iter().enumerate() {
+                out.push(host_list(wave, &format!("waves[{i}]"), &mut seen)?);
+            }
+            Target::Waves(out)
         }
-        (None, Some(g)) => Target::Group(g.as_str().ok_or("\"group\" must be a string")?.to_owned()),
-        (Some(_), Some(_)) => return Err("give either \"hosts\" or \"group\", not both".into()),
-        (None, None) => return Err(format!("\"hosts\" or \"group\" is required; {SHAPE}")),
+        (None, None, None) => return Err(format!("\"hosts\", \"group\" or \"waves\" is required; {SHAPE}")),
+        _ => return Err("give one of \"hosts\", \"group\" or \"waves\", not both".into()),
     };
-    Ok(RolloutRequest { version: version.to_owned(), target })
+    let wave_size = match o.get("wave_size") {
+        None => None,
+        Some(_) if matches!(target, Target::Waves(_)) => {
+            return Err("\"wave_size\" goes with \"hosts\" or \"group\", not with explicit \"waves\"".into())
+        }
+        Some(n) => match n.as_u64() {
+            Some(n) if (1..=MAX_ROLLOUT_HOSTS as u64).contains(&n) => Some(n as usize),
+            _ => return Err(format!("\"wave_size\" must be a whole number from 1 to {MAX_ROLLOUT_HOSTS}")),
+        },
+    };
+    let stop_on_failure = match o.get("stop_on_failure") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("\"stop_on_failure\" must be true or false".into()),
+    };
+    Ok(RolloutRequest { version: version.to_owned(), target, wave_size, stop_on_failure })
 }
 
 fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
@@ -191,41 +240,50 @@ fn create_rollout(sh: &Shared, req: &HttpRequest, actor: &str) -> HttpResponse {
         Ok(None) => return error(404, &format!("package version {:?} is not imported; import it with teehsm-console package add", r.version)),
         Err(e) => return store_err(e),
     }
-    let hosts = match &r.target {
-        Target::Hosts(h) => {
-            for id in h {
-                match store.host(id) {
-                    Ok(Some(host)) if host.status == HostStatus::Active => {}
-                    Ok(Some(_)) => return error(409, &format!("host {id:?} is not active")),
-                    Ok(None) => return error(404, &format!("host {id:?} is not enrolled")),
-                    Err(e) => return store_err(e),
-                }
-            }
-            h.clone()
+    let active = |store: &crate::store::Store, id: &str| -> Result<(), HttpResponse> {
+        match store.host(id) {
+            Ok(Some(host)) if host.status == HostStatus::Active => Ok(()),
+            Ok(Some(_)) => Err(error(409, &format!("host {id:?} is not active"))),
+            Ok(None) => Err(error(404, &format!("host {id:?} is not enrolled"))),
+            Err(e) => Err(store_err(e)),
         }
+    };
+    let mut waves: Vec<Vec<String>> = match &r.target {
+        Target::Hosts(h) => vec![h.clone()],
+        Target::Waves(w) => w.clone(),
         Target::Group(g) => {
             let all = match store.hosts() {
                 Ok(h) => h,
                 Err(e) => return store_err(e),
             };
-            let ids: Vec<String> = all.into_iter().filter(|h| &h.group == g && h.status == HostStatus::Active).map(|h| h.id).collect();
+            let mut ids: Vec<String> = all.into_iter().filter(|h| &h.group == g && h.status == HostStatus::Active).map(|h| h.id).collect();
             if ids.is_empty() {
                 return error(404, &format!("group {g:?} has no active hosts"));
             }
-            ids
+            ids.sort();
+            vec![ids]
         }
     };
-    let id = match store.create_rollout(&r.version, &hosts, actor, now) {
+    for id in waves.iter().flatten() {
+        if let Err(resp) = active(&store, id) {
+            return resp;
+        }
+    }
+    if let Some(n) = r.wave_size {
+        waves = waves.concat().chunks(n).map(<[String]>::to_vec).collect();
+    }
+    let stop_on_failure = r.stop_on_failure && waves.len() > 1;
+    let id = match store.create_staged_rollout(&r.version, &waves, stop_on_failure, actor, now) {
         Ok(id) => id,
         Err(e @ StoreError::AlreadyExists { .. }) => return error(409, &format!("{e}; wait for that job to finish (GET /api/rollouts)")),
         Err(e @ StoreError::NotFound { .. }) => return error(404, &e.to_string()),
         Err(e) => return store_err(e),
     };
-    let details = json!({ "rollout": id, "version": r.version, "hosts": hosts });
+    let details = json!({ "rollout": id, "version": r.version, "waves": waves, "stop_on_failure": stop_on_failure });
     if let Err(e) = store.append_audit(now, actor, "rollout.create", &id.to_string(), &details) {
         return store_err(e);
     }
-    tracing::info!(rollout = id, version = %r.version, hosts = hosts.len(), %actor, "rollout created");
+    tracing::info!(rollout = id, version = %r.version, hosts = waves.iter().map(Vec::len).sum::<usize>(), waves = waves.len(), %actor, "rollout created");
     match store.rollout(id) {
         Ok(Some(rollout)) => json_resp(201, json!(rollout)),
         Ok(None) => error(500, "the rollout vanished"),
@@ -240,9 +298,14 @@ mod tests {
     #[test]
     fn parses_rollout_requests() {
         let r = parse_rollout_request(br#"{"version":"2.0.0","hosts":["a","b"]}"#).unwrap();
-        assert_eq!(r, RolloutRequest { version: "2.0.0".into(), target: Target::Hosts(vec!["a".into(), "b".into()]) });
-        let r = parse_rollout_request(br#"{"version":"2.0.0","group":"prod"}"#).unwrap();
-        assert_eq!(r.target, Target::Group("prod".into()));
+        assert_eq!(
+            r,
+            RolloutRequest { version: "2.0.0".into(), target: Target::Hosts(vec!["a".into(), "b".into()]), wave_size: None, stop_on_failure: true }
+        );
+        let r = parse_rollout_request(br#"{"version":"2.0.0","group":"prod","wave_size":2,"stop_on_failure":false}"#).unwrap();
+        assert_eq!((r.target, r.wave_size, r.stop_on_failure), (Target::Group("prod".into()), Some(2), false));
+        let r = parse_rollout_request(br#"{"version":"2.0.0","waves":[["a"],["b","c"]]}"#).unwrap();
+        assert_eq!(r.target, Target::Waves(vec![vec!["a".into()], vec!["b".into(), "c".into()]]));
         for (body, want) in [
             (&br#"nope"#[..], "body must be JSON"),
             (br#"{"hosts":["a"]}"#, "\"version\" (a string) is required"),
@@ -252,6 +315,13 @@ mod tests {
             (br#"{"version":"2"}"#, "is required"),
             (br#"{"version":"2","hosts":["a"],"force":true}"#, "unknown field \"force\""),
             (br#"{"version":"","hosts":["a"]}"#, "1 to 255"),
+            (br#"{"version":"2","waves":[]}"#, "at least one wave"),
+            (br#"{"version":"2","waves":[["a"],[]]}"#, "waves[1]"),
+            (br#"{"version":"2","waves":[["a"],["b","a"]]}"#, "named twice"),
+            (br#"{"version":"2","waves":[["a"]],"hosts":["b"]}"#, "not both"),
+            (br#"{"version":"2","waves":[["a"]],"wave_size":1}"#, "not with explicit"),
+            (br#"{"version":"2","hosts":["a"],"wave_size":0}"#, "whole number"),
+            (br#"{"version":"2","hosts":["a"],"stop_on_failure":"yes"}"#, "true or false"),
         ] {
             let e = parse_rollout_request(body).unwrap_err();
             assert!(e.contains(want), "{e} (wanted {want})");

@@ -203,6 +203,27 @@ async fn agents_see_fetch_and_report_only_their_own_jobs() {
     let (status, _) = http(&http_addr, "GET", &format!("/api/rollouts/{second}/cancel"), "").await;
     assert_eq!(status, 405);
 
+    // Waves: h1 first, h2 only after h1's job ended; h1 fails, so h2 is skipped.
+    let (status, body) = http(&http_addr, "POST", "/api/rollouts", r#"{"version":"2.0.0","waves":[["h1"],["h2"]]}"#).await;
+    assert_eq!(status, 201, "{body}");
+    let staged = body["id"].as_u64().unwrap();
+    assert_eq!((body["waves"].as_u64(), body["stop_on_failure"].as_bool()), (Some(2), Some(true)), "{body}");
+    assert_eq!((body["waiting"][0]["host_id"].as_str(), body["waiting"][0]["state"].as_str()), (Some("h2"), Some("pending")), "{body}");
+    assert!(h2.heartbeat(beat.clone()).await.unwrap().into_inner().jobs.is_empty(), "h2 waits for wave 1");
+    let j1 = h1.heartbeat(beat.clone()).await.unwrap().into_inner().jobs[0].clone();
+    let mut step = report("running", "1.0.0");
+    step.job_id = j1.id;
+    h1.report_job(step.clone()).await.unwrap();
+    step.state = "failed".into();
+    step.message = "cannot fetch".into();
+    h1.report_job(step).await.unwrap();
+    assert!(h2.heartbeat(beat.clone()).await.unwrap().into_inner().jobs.is_empty(), "wave 1 skipped after the failure");
+    let (_, r) = http(&http_addr, "GET", &format!("/api/rollouts/{staged}"), "").await;
+    assert_eq!(r["status"], "halted", "{r}");
+    assert_eq!((r["waiting"][0]["state"].as_str(), r["waiting"][0]["wave"].as_u64()), (Some("skipped"), Some(1)), "{r}");
+    let (status, body) = http(&http_addr, "POST", "/api/rollouts", r#"{"version":"2.0.0","waves":[["h1"]],"wave_size":1}"#).await;
+    assert_eq!(status, 400, "{body}");
+
     let (_, audit) = http(&http_addr, "GET", "/api/audit", "").await;
     let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(

@@ -18,6 +18,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_init", sql: include_str!("../../migrations/0001_init.sql") },
     Migration { version: 2, name: "0002_rollouts", sql: include_str!("../../migrations/0002_rollouts.sql") },
+    Migration { version: 3, name: "0003_rollout_waves", sql: include_str!("../../migrations/0003_rollout_waves.sql") },
 ];
 
 /// The schema version this binary writes.

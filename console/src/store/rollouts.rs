@@ -2,12 +2,17 @@
 //! migrations/0002_rollouts.sql; docs/fleet-console.md, "Rollouts").
 //!
 //! A rollout queues one `ta_upgrade` job per target host and sets each
-//! host's desired `ta_version`. Its status is derived from its jobs:
-//! running while any is queued or running; then succeeded (all
-//! succeeded), failed (none succeeded) or partial (some succeeded, some
-//! failed or rolled back). When a host's job fails or rolls back, the
-//! host's desired version returns to what it reports running, so the
-//! agent does not try again.
+//! host's desired `ta_version`. A staged rollout (schema 3,
+//! migrations/0003_rollout_waves.sql) does so one wave of hosts at a time:
+//! the next wave is queued when every job of the previous one has ended,
+//! unless one failed and the rollout stops on failure, in which case the
+//! hosts still waiting are skipped. Its status is derived from its jobs
+//! and waiting hosts: running while any job is queued or running or a wave
+//! is pending; then succeeded (all succeeded), failed (none succeeded),
+//! partial (some succeeded, some failed or rolled back) or halted (hosts
+//! were skipped). When a host's job fails or rolls back, the host's
+//! desired version returns to what it reports running, so the agent does
+//! not try again.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +47,8 @@ pub enum RolloutStatus {
     Succeeded,
     Partial,
     Failed,
+    /// Stopped before every host got its job (hosts were skipped).
+    Halted,
 }
 
 impl RolloutStatus {
@@ -51,6 +58,20 @@ impl RolloutStatus {
             RolloutStatus::Succeeded => "succeeded",
             RolloutStatus::Partial => "partial",
             RolloutStatus::Failed => "failed",
+            RolloutStatus::Halted => "halted",
+        }
+    }
+
+    /// The status of a staged rollout: [`RolloutStatus::of`] its jobs,
+    /// running while hosts wait for their wave, halted when some were skipped.
+    pub fn of_staged(states: &[JobState], waiting: &[WaitingHost]) -> Self {
+        let jobs = Self::of(states);
+        if jobs == RolloutStatus::Running || waiting.iter().any(|w| w.state == WaitState::Pending) {
+            RolloutStatus::Running
+        } else if !waiting.is_empty() {
+            RolloutStatus::Halted
+        } else {
+            jobs
         }
     }
 
@@ -77,7 +98,27 @@ impl RolloutStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutHost {
     pub host_id: String,
+    /// The wave (0, 1, ...) the host's job was queued in.
+    pub wave: u64,
     pub job: Job,
+}
+
+/// Whether a host without a job yet waits for its wave or was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitState {
+    Pending,
+    Skipped,
+}
+
+/// A host of a staged rollout that has no job (yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingHost {
+    pub host_id: String,
+    pub wave: u64,
+    pub state: WaitState,
+    /// Why it was skipped ("" while pending).
+    pub note: String,
 }
 
 /// A rollout with its per-host jobs.
@@ -88,7 +129,13 @@ pub struct Rollout {
     pub created_at_ms: u64,
     pub created_by: String,
     pub status: RolloutStatus,
+    /// Waves of a staged rollout (1: all hosts at once).
+    pub waves: u64,
+    /// Whether a failed host stops the waves after its own.
+    pub stop_on_failure: bool,
     pub hosts: Vec<RolloutHost>,
+    /// Hosts whose wave has not been queued, or that were skipped.
+    pub waiting: Vec<WaitingHost>,
 }
 
 /// What [`Store::report_job`] changed.
@@ -133,6 +180,94 @@ fn package_row(r: &Row) -> Result<PackageRecord> {
 }
 
 const PACKAGE_COLUMNS: &str = "version, security_version, platform, manifest_sha256, total_bytes, added_at_ms, added_by";
+
+/// How many jobs of rollout `id` are in one of `states`.
+fn jobs_in_states(db: &Db, id: u64, states: &[JobState]) -> Result<i64> {
+    let list = states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT COUNT(*) FROM rollout_jobs rj JOIN jobs j ON j.id = rj.job_id WHERE rj.rollout_id = ?1 AND j.state IN ({list})");
+    db.query_one(&sql, &params![to_db(id)?])?.get(0)
+}
+
+/// Whether `host` has an open `ta_upgrade` job or waits in a rollout's later wave.
+fn upgrade_open_or_waiting(db: &Db, host: &str) -> Result<bool> {
+    upgrade_open_or_waiting_elsewhere(db, host, 0)
+}
+
+/// As [`upgrade_open_or_waiting`], not counting rollout `except` (0: none)'s waiting hosts.
+fn upgrade_open_or_waiting_elsewhere(db: &Db, host: &str, except: u64) -> Result<bool> {
+    let open: i64 = db
+        .query_one(
+            "SELECT COUNT(*) FROM jobs WHERE target_host = ?1 AND kind = ?2 AND state IN ('queued', 'running')",
+            &params![host, KIND_TA_UPGRADE],
+        )?
+        .get(0)?;
+    let waiting: i64 = db
+        .query_one(
+            "SELECT COUNT(*) FROM rollout_waiting WHERE host_id = ?1 AND state = 'pending' AND rollout_id <> ?2",
+            &params![host, to_db(except)?],
+        )?
+        .get(0)?;
+    Ok(open + waiting > 0)
+}
+
+/// Queues `host`'s `ta_upgrade` job of rollout `rollout_id` in `wave` and sets its desired version.
+fn queue_host(db: &Db, rollout_id: u64, version: &str, host: &str, wave: u64, now: i64) -> Result<()> {
+    let payload = serde_json::json!({ "version": version, "rollout_id": rollout_id }).to_string();
+    let last: i64 = db.query_one("SELECT COALESCE(MAX(id), 0) FROM jobs", &[])?.get(0)?;
+    let job_id = to_db(from_db(last)?.saturating_add(1))?;
+    db.execute(
+        "INSERT INTO jobs (id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        &params![job_id, KIND_TA_UPGRADE, host, payload, JobState::Queued.as_str(), now],
+    )?;
+    db.execute(
+        "INSERT INTO rollout_jobs (rollout_id, job_id, host_id, wave) VALUES (?1, ?2, ?3, ?4)",
+        &params![to_db(rollout_id)?, job_id, host, to_db(wave)?],
+    )
+    .map_err(|e| on_conflict(e, "host in rollout", host))?;
+    set_desired_in(db, host, ITEM_TA_VERSION, version, now)
+}
+
+/// One rollout with its jobs and waiting hosts, read through `db`.
+fn rollout_in(db: &Db, id: u64) -> Result<Option<Rollout>> {
+    let Some(head) =
+        db.query_opt("SELECT id, version, created_at_ms, created_by, stop_on_failure FROM rollouts WHERE id = ?1", &params![to_db(id)?])?
+    else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {JOB_COLUMNS}, rj.host_id, rj.wave FROM rollout_jobs rj JOIN jobs j ON j.id = rj.job_id
+         WHERE rj.rollout_id = ?1 ORDER BY rj.wave, rj.host_id"
+    );
+    let mut hosts = Vec::new();
+    for r in db.query(&sql, &params![to_db(id)?])? {
+        hosts.push(RolloutHost { host_id: r.get(8)?, wave: from_db(r.get(9)?)?, job: job_row(&r)? });
+    }
+    let mut waiting = Vec::new();
+    for r in db.query("SELECT host_id, wave, state, note FROM rollout_waiting WHERE rollout_id = ?1 ORDER BY wave, host_id", &params![to_db(id)?])? {
+        let state: String = r.get(2)?;
+        let state = match state.as_str() {
+            "pending" => WaitState::Pending,
+            "skipped" => WaitState::Skipped,
+            other => return Err(StoreError::Corrupt(format!("rollout_waiting state {other:?}"))),
+        };
+        waiting.push(WaitingHost { host_id: r.get(0)?, wave: from_db(r.get(1)?)?, state, note: r.get(3)? });
+    }
+    let states: Vec<JobState> = hosts.iter().map(|h| h.job.state).collect();
+    let waves = hosts.iter().map(|h| h.wave).chain(waiting.iter().map(|w| w.wave)).max().map_or(1, |w| w + 1);
+    let stop_on_failure: i64 = head.get(4)?;
+    Ok(Some(Rollout {
+        id: from_db(head.get(0)?)?,
+        version: head.get(1)?,
+        created_at_ms: from_db(head.get(2)?)?,
+        created_by: head.get(3)?,
+        status: RolloutStatus::of_staged(&states, &waiting),
+        waves,
+        stop_on_failure: stop_on_failure != 0,
+        hosts,
+        waiting,
+    }))
+}
 
 fn set_desired_in(db: &Db, host: &str, item: &str, value: &str, now: i64) -> Result<()> {
     db.execute("DELETE FROM desired_state WHERE host_id = ?1 AND item = ?2", &params![host, item])?;
@@ -179,6 +314,15 @@ impl Store {
     /// no open `ta_upgrade` job): one queued job per host, and each host's
     /// desired TA version set to `version`. All or nothing. Returns the id.
     pub fn create_rollout(&mut self, version: &str, hosts: &[String], actor: &str, now_ms: u64) -> Result<u64> {
+        self.create_staged_rollout(version, &[hosts.to_vec()], false, actor, now_ms)
+    }
+
+    /// A rollout in `waves` (each a non-empty list of hosts; a host in one
+    /// wave only): the first wave's jobs are queued now, each later wave's
+    /// when every job of the wave before it has ended ([`Store::report_job`]);
+    /// with `stop_on_failure`, a failed or rolled back job instead skips the
+    /// hosts still waiting. Only queued hosts get the desired version.
+    pub fn create_staged_rollout(&mut self, version: &str, waves: &[Vec<String>], stop_on_failure: bool, actor: &str, now_ms: u64) -> Result<u64> {
         let now = to_db(now_ms)?;
         let tx = self.db.begin()?;
         if tx.query_opt("SELECT version FROM packages WHERE version = ?1", &params![version])?.is_none() {
@@ -187,33 +331,30 @@ impl Store {
         let last: i64 = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM rollouts", &[])?.get(0)?;
         let rollout_id = from_db(last)?.saturating_add(1);
         tx.execute(
-            "INSERT INTO rollouts (id, version, created_at_ms, created_by) VALUES (?1, ?2, ?3, ?4)",
-            &params![to_db(rollout_id)?, version, now, actor],
+            "INSERT INTO rollouts (id, version, created_at_ms, created_by, stop_on_failure) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &params![to_db(rollout_id)?, version, now, actor, i64::from(stop_on_failure)],
         )?;
-        let payload = serde_json::json!({ "version": version, "rollout_id": rollout_id }).to_string();
-        for host in hosts {
-            if tx.query_opt("SELECT id FROM hosts WHERE id = ?1", &params![host])?.is_none() {
-                return Err(StoreError::NotFound { what: "host", key: host.clone() });
+        let mut seen = std::collections::HashSet::new();
+        for (wave, hosts) in waves.iter().enumerate() {
+            for host in hosts {
+                if !seen.insert(host.as_str()) {
+                    return Err(StoreError::AlreadyExists { what: "host in rollout", key: host.clone() });
+                }
+                if tx.query_opt("SELECT id FROM hosts WHERE id = ?1", &params![host])?.is_none() {
+                    return Err(StoreError::NotFound { what: "host", key: host.clone() });
+                }
+                if upgrade_open_or_waiting(&tx, host)? {
+                    return Err(StoreError::AlreadyExists { what: "open ta_upgrade job for host", key: host.clone() });
+                }
+                if wave == 0 {
+                    queue_host(&tx, rollout_id, version, host, 0, now)?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO rollout_waiting (rollout_id, host_id, wave, state, note) VALUES (?1, ?2, ?3, 'pending', '')",
+                        &params![to_db(rollout_id)?, host, to_db(wave as u64)?],
+                    )?;
+                }
             }
-            let open: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM jobs WHERE target_host = ?1 AND kind = ?2 AND state IN ('queued', 'running')",
-                    &params![host, KIND_TA_UPGRADE],
-                )?
-                .get(0)?;
-            if open > 0 {
-                return Err(StoreError::AlreadyExists { what: "open ta_upgrade job for host", key: host.clone() });
-            }
-            let last: i64 = tx.query_one("SELECT COALESCE(MAX(id), 0) FROM jobs", &[])?.get(0)?;
-            let job_id = to_db(from_db(last)?.saturating_add(1))?;
-            tx.execute(
-                "INSERT INTO jobs (id, kind, target_host, payload_json, state, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                &params![job_id, KIND_TA_UPGRADE, host, payload, JobState::Queued.as_str(), now],
-            )?;
-            tx.execute("INSERT INTO rollout_jobs (rollout_id, job_id, host_id) VALUES (?1, ?2, ?3)", &params![to_db(rollout_id)?, job_id, host])
-                .map_err(|e| on_conflict(e, "host in rollout", host))?;
-            set_desired_in(&tx, host, ITEM_TA_VERSION, version, now)?;
         }
         tx.commit()?;
         Ok(rollout_id)
@@ -221,31 +362,13 @@ impl Store {
 
     /// One rollout with its jobs.
     pub fn rollout(&self, id: u64) -> Result<Option<Rollout>> {
-        let Some(head) = self.db.query_opt("SELECT id, version, created_at_ms, created_by FROM rollouts WHERE id = ?1", &params![to_db(id)?])? else {
-            return Ok(None);
-        };
-        let sql = format!(
-            "SELECT {JOB_COLUMNS}, rj.host_id FROM rollout_jobs rj JOIN jobs j ON j.id = rj.job_id
-             WHERE rj.rollout_id = ?1 ORDER BY rj.host_id"
-        );
-        let mut hosts = Vec::new();
-        for r in self.db.query(&sql, &params![to_db(id)?])? {
-            hosts.push(RolloutHost { host_id: r.get(8)?, job: job_row(&r)? });
-        }
-        let states: Vec<JobState> = hosts.iter().map(|h| h.job.state).collect();
-        Ok(Some(Rollout {
-            id: from_db(head.get(0)?)?,
-            version: head.get(1)?,
-            created_at_ms: from_db(head.get(2)?)?,
-            created_by: head.get(3)?,
-            status: RolloutStatus::of(&states),
-            hosts,
-        }))
+        rollout_in(&self.db, id)
     }
 
     /// Cancels what is left of rollout `id`: every job of it no agent has
-    /// started (`queued`) becomes `failed` with a `cancelled` result, and
-    /// those hosts' desired TA version is cleared, so the console does not
+    /// started (`queued`) becomes `failed` with a `cancelled` result, hosts
+    /// waiting for a later wave are skipped, and the queued hosts' desired
+    /// TA version is cleared, so the console does not
     /// queue the upgrade again. Jobs already running finish (an upgrade in
     /// progress completes or rolls back); an agent that picks up a job after
     /// it was cancelled has its `running` report refused and does not start
@@ -264,6 +387,15 @@ impl Store {
         )?;
         let result = serde_json::json!({ "cancelled": { "by": actor, "at_ms": now_ms, "rollout": id } }).to_string();
         let mut hosts = Vec::with_capacity(queued.len());
+        let waiting =
+            tx.query("SELECT host_id FROM rollout_waiting WHERE rollout_id = ?1 AND state = 'pending' ORDER BY host_id", &params![to_db(id)?])?;
+        tx.execute(
+            "UPDATE rollout_waiting SET state = 'skipped', note = ?1 WHERE rollout_id = ?2 AND state = 'pending'",
+            &params![format!("cancelled by {actor}"), to_db(id)?],
+        )?;
+        for r in &waiting {
+            hosts.push(r.get::<String>(0)?);
+        }
         for r in &queued {
             let job_id: i64 = r.get(0)?;
             let host: String = r.get(1)?;
@@ -275,7 +407,56 @@ impl Store {
             hosts.push(host);
         }
         tx.commit()?;
+        hosts.sort();
         Ok(hosts)
+    }
+
+    /// Queues the next wave of rollout `id` once no job of it is queued or
+    /// running (or, with stop_on_failure after a failure, skips the hosts
+    /// still waiting). Returns the hosts queued.
+    pub fn advance_rollout(&mut self, id: u64, now_ms: u64) -> Result<Vec<String>> {
+        let now = to_db(now_ms)?;
+        let tx = self.db.begin()?;
+        let Some(head) = tx.query_opt("SELECT version, stop_on_failure FROM rollouts WHERE id = ?1", &params![to_db(id)?])? else {
+            return Ok(Vec::new());
+        };
+        let (version, stop_on_failure): (String, i64) = (head.get(0)?, head.get(1)?);
+        let mut queued = Vec::new();
+        loop {
+            if jobs_in_states(&tx, id, &[JobState::Queued, JobState::Running])? > 0 {
+                break;
+            }
+            let next: Option<i64> =
+                tx.query_one("SELECT MIN(wave) FROM rollout_waiting WHERE rollout_id = ?1 AND state = 'pending'", &params![to_db(id)?])?.get(0)?;
+            let Some(wave) = next else { break };
+            if stop_on_failure != 0 && jobs_in_states(&tx, id, &[JobState::Failed, JobState::RolledBack])? > 0 {
+                tx.execute(
+                    "UPDATE rollout_waiting SET state = 'skipped', note = 'a host of an earlier wave failed (stop_on_failure)'
+                     WHERE rollout_id = ?1 AND state = 'pending'",
+                    &params![to_db(id)?],
+                )?;
+                break;
+            }
+            let hosts = tx.query(
+                "SELECT host_id FROM rollout_waiting WHERE rollout_id = ?1 AND state = 'pending' AND wave = ?2 ORDER BY host_id",
+                &params![to_db(id)?, wave],
+            )?;
+            for r in &hosts {
+                let host: String = r.get(0)?;
+                if upgrade_open_or_waiting_elsewhere(&tx, &host, id)? {
+                    tx.execute(
+                        "UPDATE rollout_waiting SET state = 'skipped', note = 'another ta_upgrade job was open on the host' WHERE rollout_id = ?1 AND host_id = ?2",
+                        &params![to_db(id)?, host.as_str()],
+                    )?;
+                    continue;
+                }
+                tx.execute("DELETE FROM rollout_waiting WHERE rollout_id = ?1 AND host_id = ?2", &params![to_db(id)?, host.as_str()])?;
+                queue_host(&tx, id, &version, &host, from_db(wave)?, now)?;
+                queued.push(host);
+            }
+        }
+        tx.commit()?;
+        Ok(queued)
     }
 
     /// Rollouts, newest first.
@@ -345,7 +526,12 @@ impl Store {
         let rollout_id: Option<i64> =
             self.db.query_opt("SELECT rollout_id FROM rollout_jobs WHERE job_id = ?1", &params![to_db(job_id)?])?.map(|r| r.get(0)).transpose()?;
         let rollout = match rollout_id {
-            Some(id) => self.rollout(from_db(id)?)?.map(|r| (r.id, r.status)),
+            Some(id) => {
+                if state != JobState::Running {
+                    self.advance_rollout(from_db(id)?, now_ms)?;
+                }
+                self.rollout(from_db(id)?)?.map(|r| (r.id, r.status))
+            }
             None => None,
         };
         let job = self.job(job_id)?.ok_or_else(|| StoreError::NotFound { what: "job", key: job_id.to_string() })?;
@@ -385,6 +571,62 @@ mod tests {
         assert_eq!(RolloutStatus::of(&[Succeeded, RolledBack]), RolloutStatus::Partial);
         assert_eq!(RolloutStatus::of(&[Failed, RolledBack]), RolloutStatus::Failed);
         assert_eq!(RolloutStatus::of(&[]), RolloutStatus::Failed);
+    }
+
+    on_both!(staged_rollouts_queue_wave_after_wave);
+
+    fn staged_rollouts_queue_wave_after_wave(db: &TestDb) {
+        let mut store = db.open(1);
+        for h in ["h1", "h2", "h3", "h4", "h5"] {
+            enroll(&mut store, h);
+        }
+        store.add_package(&pkg("2.0.0")).unwrap();
+        let ok = serde_json::json!({"history": []});
+        let run = |store: &mut Store, host: &str, end: JobState, active: &str| {
+            let j = store.open_jobs(host).unwrap()[0].clone();
+            store.report_job(host, j.id, JobState::Running, &ok, "1.0.0", 20).unwrap();
+            store.report_job(host, j.id, end, &ok, active, 21).unwrap()
+        };
+        let waves = vec![vec!["h1".to_string()], vec!["h2".to_string(), "h3".to_string()], vec!["h4".to_string()]];
+        let dup = vec![vec!["h1".to_string()], vec!["h1".to_string()]];
+        assert!(matches!(store.create_staged_rollout("2.0.0", &dup, true, "op", 5), Err(StoreError::AlreadyExists { .. })));
+        let id = store.create_staged_rollout("2.0.0", &waves, true, "op", 10).unwrap();
+        let r = store.rollout(id).unwrap().unwrap();
+        assert_eq!((r.status, r.waves, r.stop_on_failure, r.hosts.len(), r.waiting.len()), (RolloutStatus::Running, 3, true, 1, 3));
+        // Only wave 0 is queued and has a desired version; waiting hosts cannot join another rollout.
+        assert!(store.open_jobs("h2").unwrap().is_empty());
+        assert_eq!(store.desired("h2", ITEM_TA_VERSION).unwrap(), None);
+        assert!(matches!(store.create_rollout("2.0.0", &["h4".into()], "op", 11), Err(StoreError::AlreadyExists { .. })));
+
+        // Wave 0 succeeds: wave 1 is queued (both hosts), wave 2 still waits.
+        let out = run(&mut store, "h1", JobState::Succeeded, "2.0.0");
+        assert_eq!(out.rollout, Some((id, RolloutStatus::Running)));
+        assert_eq!(store.open_jobs("h2").unwrap().len(), 1);
+        assert_eq!(store.open_jobs("h3").unwrap().len(), 1);
+        assert_eq!(store.desired("h3", ITEM_TA_VERSION).unwrap().as_deref(), Some("2.0.0"));
+        assert!(store.open_jobs("h4").unwrap().is_empty());
+        // h2 rolls back: wave 1 is not over until h3 ends; then wave 2 is skipped (stop_on_failure).
+        run(&mut store, "h2", JobState::RolledBack, "1.0.0");
+        assert!(store.open_jobs("h4").unwrap().is_empty());
+        let out = run(&mut store, "h3", JobState::Succeeded, "2.0.0");
+        assert_eq!(out.rollout, Some((id, RolloutStatus::Halted)));
+        let r = store.rollout(id).unwrap().unwrap();
+        assert_eq!(r.hosts.iter().map(|h| (h.host_id.as_str(), h.wave)).collect::<Vec<_>>(), vec![("h1", 0), ("h2", 1), ("h3", 1)]);
+        assert_eq!(r.waiting.len(), 1);
+        assert_eq!((r.waiting[0].host_id.as_str(), r.waiting[0].state, r.waiting[0].wave), ("h4", WaitState::Skipped, 2));
+        assert!(r.waiting[0].note.contains("stop_on_failure"), "{:?}", r.waiting[0]);
+        assert!(store.open_jobs("h4").unwrap().is_empty());
+
+        // Without stop_on_failure the waves go on after a failure; a cancel skips what still waits.
+        let waves = vec![vec!["h4".to_string()], vec!["h5".to_string()], vec!["h1".to_string()]];
+        let id = store.create_staged_rollout("2.0.0", &waves, false, "op", 30).unwrap();
+        run(&mut store, "h4", JobState::Failed, "1.0.0");
+        assert_eq!(store.open_jobs("h5").unwrap().len(), 1, "wave 1 queued after a failure");
+        assert_eq!(store.cancel_rollout(id, "alice", 40).unwrap(), vec!["h1".to_string(), "h5".to_string()]);
+        let r = store.rollout(id).unwrap().unwrap();
+        assert_eq!(r.status, RolloutStatus::Halted);
+        assert_eq!((r.waiting[0].host_id.as_str(), r.waiting[0].note.as_str()), ("h1", "cancelled by alice"));
+        assert!(store.advance_rollout(id, 41).unwrap().is_empty(), "a cancelled rollout queues nothing more");
     }
 
     on_both!(cancelling_a_rollout_stops_only_unstarted_jobs);

@@ -427,7 +427,7 @@ function genericTable(id, items) {
     h("tbody", {}, items.map((it) => h("tr", { class: id + "-row" }, cols.map((c) => h("td", {}, cell(it[c])))))));
 }
 function stateBadge(st) {
-  const cls = { succeeded: "ok", running: "info", pending: "info", partial: "warning", failed: "critical", rolled_back: "warning" }[st] || "";
+  const cls = { succeeded: "ok", running: "info", pending: "info", partial: "warning", failed: "critical", rolled_back: "warning", halted: "warning", skipped: "warning", queued: "info" }[st] || "";
   return h("span", { class: "badge " + cls }, String(st).replace(/_/g, " "));
 }
 function jobHistory(job) {
@@ -459,16 +459,22 @@ async function pageRollouts() {
     if (!confirm("Cancel rollout " + ro.id + "? Hosts that have not started it will not; upgrades in progress finish.")) return;
     try { await api("POST", "/api/rollouts/" + ro.id + "/cancel"); route(); } catch (e) { flash(e.message); }
   };
-  const cancellable = (ro) => canDo("operator") && (ro.hosts || []).some((x) => x.job.state === "queued");
+  const cancellable = (ro) => canDo("operator")
+    && ((ro.hosts || []).some((x) => x.job.state === "queued") || (ro.waiting || []).some((w) => w.state === "pending"));
   const cards = list.map((ro) => h("div", { class: "card rollout", "data-rollout": ro.id, "data-status": ro.status },
     h("div", { class: "toolbar" }, h("h2", {}, "Rollout " + ro.id + " — TA " + ro.version), stateBadge(ro.status),
       cancellable(ro) ? h("button", { class: "small secondary cancel-rollout", type: "button", onclick: () => cancel(ro) }, "Cancel") : null),
-    h("p", { class: "muted" }, "started " + fmtTime(ro.created_at_ms) + " by " + ro.created_by),
-    h("table", {}, h("thead", {}, h("tr", {}, ["Host", "Job", "Kind", "State", "Updated", "History"].map((t) => h("th", {}, t)))),
+    h("p", { class: "muted" }, "started " + fmtTime(ro.created_at_ms) + " by " + ro.created_by
+      + ((ro.waves || 1) > 1 ? " · " + ro.waves + " waves" + (ro.stop_on_failure ? ", stops after a failed host" : "") : "")),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Host", "Wave", "Job", "Kind", "State", "Updated", "History"].map((t) => h("th", {}, t)))),
       h("tbody", {}, (ro.hosts || []).map((x) => h("tr", { class: "job-row", "data-host": x.host_id, "data-state": x.job.state },
-        h("td", {}, h("a", { href: "#/host/" + encodeURIComponent(x.host_id) }, x.host_id)),
+        h("td", {}, h("a", { href: "#/host/" + encodeURIComponent(x.host_id) }, x.host_id)), h("td", {}, String(x.wave || 0)),
         h("td", {}, String(x.job.id)), h("td", {}, x.job.kind), h("td", {}, stateBadge(x.job.state)),
-        h("td", {}, fmtTime(x.job.updated_at_ms)), h("td", {}, jobHistory(x.job))))))));
+        h("td", {}, fmtTime(x.job.updated_at_ms)), h("td", {}, jobHistory(x.job)))),
+        (ro.waiting || []).map((w) => h("tr", { class: "job-row waiting", "data-host": w.host_id, "data-state": w.state },
+          h("td", {}, h("a", { href: "#/host/" + encodeURIComponent(w.host_id) }, w.host_id)), h("td", {}, String(w.wave)),
+          h("td", {}, "—"), h("td", {}, "ta_upgrade"), h("td", {}, stateBadge(w.state)), h("td", {}, "—"),
+          h("td", {}, w.state === "pending" ? "waits for wave " + (w.wave - 1) + " to end" : w.note)))))));
   return h("div", {}, h("h1", {}, "Jobs & rollouts"),
     list.length === 0 ? h("div", { class: "card" }, h("p", { class: "muted" }, "No rollout yet (POST /api/rollouts).")) : cards,
     h("div", { class: "card" }, h("h2", {}, "TA packages"), genericTable("packages", packages.packages || [])));
