@@ -5,7 +5,9 @@
 # only). It also serves TLS (ssl=on) with a server certificate for localhost
 # and 127.0.0.1 from a CA made for this run, whose certificate is
 # <dir>/tls/ca.pem (`ca` prints the path), so the tests can connect with
-# sslmode=verify-full; connections without TLS are accepted too.
+# sslmode=verify-full; connections without TLS are accepted too. The role
+# teehsm_cert logs in only over TLS with a client certificate
+# (<dir>/tls/client.crt and client.key, from the same CA).
 #
 #   scripts/postgres-test-server.sh start [--durable]  # prints the URL on stdout
 #   scripts/postgres-test-server.sh stop               # stops it, removes its files
@@ -70,9 +72,14 @@ make_tls() {
   printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$tls/server.ext"
   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 7 \
     -extfile "$tls/server.ext" -out "$tls/server.crt" >/dev/null 2>&1 || die "openssl could not sign the server certificate"
-  rm -f "$tls/ca.key" "$tls/server.csr" "$tls/server.ext" "$tls/ca.srl"
-  chmod 0600 "$tls/server.key"
-  chmod 0644 "$tls/ca.pem" "$tls/server.crt"
+  openssl req "${ec[@]}" -subj "/CN=teehsm_cert" -keyout "$tls/client.key" -out "$tls/client.csr" >/dev/null 2>&1 \
+    || die "openssl could not make the client key"
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$tls/client.ext"
+  openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 7 \
+    -extfile "$tls/client.ext" -out "$tls/client.crt" >/dev/null 2>&1 || die "openssl could not sign the client certificate"
+  rm -f "$tls/ca.key" "$tls/server.csr" "$tls/server.ext" "$tls/client.csr" "$tls/client.ext" "$tls/ca.srl"
+  chmod 0600 "$tls/server.key" "$tls/client.key"
+  chmod 0644 "$tls/ca.pem" "$tls/server.crt" "$tls/client.crt"
   [ "$(id -u)" -eq 0 ] && chown -R postgres: "$tls"
   return 0
 }
@@ -90,14 +97,20 @@ start() {
     || as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
     || die "initdb failed; see $dir/initdb.log"
   make_tls "$dir/tls"
+  # teehsm_cert: TLS with a client certificate only (first matching line wins).
+  { printf 'hostssl all teehsm_cert 127.0.0.1/32 cert\nhost all teehsm_cert 127.0.0.1/32 reject\n'; cat "$data/pg_hba.conf"; } >"$dir/pg_hba.conf"
+  mv "$dir/pg_hba.conf" "$data/pg_hba.conf"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$data/pg_hba.conf"
   local opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=200"
-  opts="$opts -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key"
+  opts="$opts -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key -c ssl_ca_file=$dir/tls/ca.pem"
   [ "$durable" -eq 0 ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   local port tries
   for tries in 1 2 3; do
     port="$(free_port)"
     if as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 30 -o "-p $port $opts" start >/dev/null; then
       echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
+      "$(command -v psql || echo "$bin/psql")" "$(cat "$dir/url")" -q -v ON_ERROR_STOP=1 -c "CREATE ROLE teehsm_cert LOGIN" >/dev/null \
+        || die "cannot create the role teehsm_cert; see $dir/server.log"
       cat "$dir/url"
       return 0
     fi

@@ -220,7 +220,8 @@ struct Serve {
     /// postgres://user[:password]@host[:port]/database (the database must
     /// exist) [default: <data-dir>/console.db]. Add
     /// ?sslmode=verify-full&sslrootcert=<CA PEM file> for TLS with the
-    /// server's certificate verified (without sslmode: plain TCP). Give a
+    /// server's certificate verified (without sslmode: plain TCP), and
+    /// &sslcert=<PEM>&sslkey=<PEM> for a client certificate. Give a
     /// password through the environment or the config file, not the command line.
     #[arg(long, env = "TEEHSM_CONSOLE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,

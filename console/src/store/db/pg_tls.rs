@@ -1,5 +1,6 @@
-//! TLS to PostgreSQL: libpq's `sslmode` and `sslrootcert` connection
-//! options, and a rustls connector for the `postgres` client.
+//! TLS to PostgreSQL: libpq's `sslmode`, `sslrootcert`, `sslcert` and
+//! `sslkey` connection options, and a rustls connector for the `postgres`
+//! client.
 //!
 //! The options are read from the URL (`?sslmode=verify-full&sslrootcert=...`)
 //! or from a `key=value` connection string, as libpq reads them, and taken
@@ -8,7 +9,9 @@
 //! certificate is verified against `sslrootcert` (or the system's CA bundle)
 //! and must name the host connected to: `require` and `verify-ca` are as
 //! strict as libpq's `verify-full`. `disable`, `allow` and `prefer` (the
-//! default) connect without TLS.
+//! default) connect without TLS. `sslcert` and `sslkey` (PEM; the key
+//! readable by its owner only, as libpq insists) give a client certificate
+//! for servers that authenticate with `cert` in pg_hba.conf.
 
 use std::future::Future;
 use std::io;
@@ -21,7 +24,7 @@ use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use postgres::Socket;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::super::error::{Result, StoreError};
@@ -44,6 +47,8 @@ pub(crate) struct TlsOptions {
     pub(crate) mode: Mode,
     /// `sslrootcert`: PEM file of the CAs the server's certificate must chain to.
     pub(crate) root_cert: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: the client certificate chain and its key (PEM).
+    pub(crate) client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// Splits `sslmode` and `sslrootcert` off a `postgres://` URL or a
@@ -51,8 +56,23 @@ pub(crate) struct TlsOptions {
 pub(crate) fn split_tls_options(conn: &str) -> Result<(String, TlsOptions)> {
     let mut mode = None;
     let mut root_cert = None;
+    let (mut cert, mut key_file) = (None, None);
+    let path_of = |key: &str, value: &str| -> Result<PathBuf> {
+        if value.is_empty() {
+            return Err(StoreError::BadLocation(format!("{key} is empty: give the path of a PEM file")));
+        }
+        Ok(PathBuf::from(percent_decode(value)?))
+    };
     let mut take = |key: &str, value: &str| -> Result<bool> {
         match key {
+            "sslcert" => {
+                cert = Some(path_of(key, value)?);
+                Ok(true)
+            }
+            "sslkey" => {
+                key_file = Some(path_of(key, value)?);
+                Ok(true)
+            }
             "sslmode" => {
                 mode = Some(parse_mode(value)?);
                 Ok(true)
@@ -95,7 +115,16 @@ pub(crate) fn split_tls_options(conn: &str) -> Result<(String, TlsOptions)> {
         }
         kept.join(" ")
     };
-    Ok((rest, TlsOptions { mode: mode.unwrap_or(Mode::Plain), root_cert }))
+    let client_cert = match (cert, key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err(StoreError::BadLocation("sslcert and sslkey go together: give both (the client certificate and its key)".into())),
+    };
+    let mode = mode.unwrap_or(Mode::Plain);
+    if client_cert.is_some() && mode == Mode::Plain {
+        return Err(StoreError::BadLocation("sslcert needs TLS: add sslmode=verify-full (and sslrootcert)".into()));
+    }
+    Ok((rest, TlsOptions { mode, root_cert, client_cert }))
 }
 
 fn parse_mode(value: &str) -> Result<Mode> {
@@ -142,12 +171,43 @@ pub(crate) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
         })
     })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::BadLocation(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match &options.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = load_chain(cert).map_err(|why| StoreError::BadLocation(format!("sslcert {}: {why}", cert.display())))?;
+            let key_der = load_key(key).map_err(|why| StoreError::BadLocation(format!("sslkey {}: {why}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| StoreError::BadLocation(format!("sslcert {} and sslkey {} do not go together: {e}", cert.display(), key.display())))?
+        }
+    };
     Ok(Arc::new(config))
+}
+
+fn load_chain(path: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file of certificates: {e}"))?;
+    if chain.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    Ok(chain)
+}
+
+/// The client's private key; refused when others than its owner may read it.
+fn load_key(path: &Path) -> std::result::Result<PrivateKeyDer<'static>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!("has mode {:o}: others than its owner may read it; chmod 600 it", meta.permissions().mode() & 0o777));
+    }
+    let pem = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?);
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| format!("no PKCS#8, SEC1 or PKCS#1 private key in it: {e}"))
 }
 
 fn load_roots(path: &Path) -> std::result::Result<RootCertStore, String> {
@@ -249,7 +309,7 @@ mod tests {
     fn url_options_are_taken_out_and_the_rest_kept() {
         let (rest, o) = split("postgres://u@db:5432/teehsm?sslmode=verify-full&sslrootcert=/etc/teehsm/pg%20ca.pem&connect_timeout=5");
         assert_eq!(rest, "postgres://u@db:5432/teehsm?connect_timeout=5");
-        assert_eq!(o, TlsOptions { mode: Mode::Verified, root_cert: Some("/etc/teehsm/pg ca.pem".into()) });
+        assert_eq!(o, TlsOptions { mode: Mode::Verified, root_cert: Some("/etc/teehsm/pg ca.pem".into()), client_cert: None });
         let (rest, o) = split("postgresql://u@db/teehsm?sslmode=require");
         assert_eq!((rest.as_str(), o.mode, o.root_cert), ("postgresql://u@db/teehsm", Mode::Verified, None));
         let (rest, o) = split("postgres://u@db/teehsm");
@@ -263,7 +323,10 @@ mod tests {
     fn key_value_strings_are_read_too() {
         let (rest, o) = split("host=db user=u sslmode=verify-ca sslrootcert='/etc/ca.pem' dbname=teehsm");
         assert_eq!(rest, "host=db user=u dbname=teehsm");
-        assert_eq!(o, TlsOptions { mode: Mode::Verified, root_cert: Some("/etc/ca.pem".into()) });
+        assert_eq!(o, TlsOptions { mode: Mode::Verified, root_cert: Some("/etc/ca.pem".into()), client_cert: None });
+        let (rest, o) = split("postgres://u@db/t?sslmode=verify-full&sslcert=/etc/c.pem&sslkey=/etc/k.pem&application_name=x");
+        assert_eq!(rest, "postgres://u@db/t?application_name=x");
+        assert_eq!(o.client_cert, Some(("/etc/c.pem".into(), "/etc/k.pem".into())));
     }
 
     #[test]
@@ -274,21 +337,41 @@ mod tests {
         assert!(e.contains("PEM file"), "{e}");
         let e = split_tls_options("postgres://u@db/t?sslrootcert=%zz").unwrap_err().to_string();
         assert!(e.contains("%-escape"), "{e}");
+        let e = split_tls_options("postgres://u@db/t?sslmode=require&sslcert=/c.pem").unwrap_err().to_string();
+        assert!(e.contains("go together"), "{e}");
+        let e = split_tls_options("postgres://u@db/t?sslcert=/c.pem&sslkey=/k.pem").unwrap_err().to_string();
+        assert!(e.contains("needs TLS"), "{e}");
     }
 
     #[test]
     fn root_certificate_files_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = TlsOptions { mode: Mode::Verified, root_cert: Some(dir.path().join("nope.pem")) };
+        let missing = TlsOptions { mode: Mode::Verified, root_cert: Some(dir.path().join("nope.pem")), client_cert: None };
         let e = client_config(&missing).err().unwrap().to_string();
         assert!(e.contains("nope.pem") && e.contains("cannot read"), "{e}");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = client_config(&TlsOptions { mode: Mode::Verified, root_cert: Some(empty) }).err().unwrap().to_string();
+        let e = client_config(&TlsOptions { mode: Mode::Verified, root_cert: Some(empty), client_cert: None }).err().unwrap().to_string();
         assert!(e.contains("no certificate"), "{e}");
         let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let good = dir.path().join("ca.pem");
         std::fs::write(&good, ca.cert.pem()).unwrap();
-        client_config(&TlsOptions { mode: Mode::Verified, root_cert: Some(good) }).expect("a PEM certificate is a usable root");
+        let roots = Some(good.clone());
+        client_config(&TlsOptions { mode: Mode::Verified, root_cert: roots.clone(), client_cert: None }).expect("a PEM certificate is a usable root");
+
+        // A client certificate: its key must be private to its owner.
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.path().join("client.key");
+        std::fs::write(&key, ca.signing_key.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let with_client = TlsOptions { mode: Mode::Verified, root_cert: roots, client_cert: Some((good.clone(), key.clone())) };
+        let e = client_config(&with_client).err().unwrap().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        client_config(&with_client).expect("a certificate and its key");
+        let other = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap();
+        std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
+        let e = client_config(&with_client).err().unwrap().to_string();
+        assert!(e.contains("do not go together"), "{e}");
     }
 }

@@ -149,8 +149,10 @@ fn session_uses_tls(store_db: &crate::store::db::Db) -> bool {
 
 /// sslmode=verify-full with the server's CA: the store migrates and works
 /// over TLS (the server sees an encrypted session); without sslmode the
-/// session is plain; a CA that did not sign the server's certificate, or
-/// `require` with only the system's CAs, is refused with the reason.
+/// session is plain; a role that must present a client certificate logs
+/// in with sslcert/sslkey and is refused without; a CA that did not sign
+/// the server's certificate, or `require` with only the system's CAs, is
+/// refused with the reason.
 #[test]
 fn postgres_over_verified_tls() {
     let Some(db) = TestDb::postgres() else { return };
@@ -168,6 +170,19 @@ fn postgres_over_verified_tls() {
     let wrong = format!("{}?sslmode=verify-full&sslrootcert={}", db.url(), other_ca.display());
     let e = crate::store::Store::open_url(&wrong, 1).err().expect("a CA that did not sign the server").to_string();
     assert!(e.contains("certificate"), "{e}");
+
+    // The role teehsm_cert logs in with a client certificate only.
+    let admin = std::env::var(crate::store::testutil::POSTGRES_URL_VAR).unwrap();
+    let tls_dir = ca.parent().unwrap();
+    let server = admin.split_once('@').map(|(_, rest)| rest).unwrap();
+    let base = format!("postgres://teehsm_cert@{server}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let with_cert = format!("{base}&sslcert={}&sslkey={}", tls_dir.join("client.crt").display(), tls_dir.join("client.key").display());
+    let db_cert = crate::store::db::Db::open_postgres(&with_cert).expect("login with the client certificate");
+    let dn: String = db_cert.query_one("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0).unwrap();
+    assert_eq!(dn, "/CN=teehsm_cert");
+    let e = crate::store::db::Db::open_postgres(&base).err().expect("no client certificate").to_string();
+    assert!(e.contains("client certificate"), "{e}");
+
     if std::path::Path::new(crate::store::db::SYSTEM_CA_BUNDLE).exists() {
         let e = crate::store::Store::open_url(&format!("{}?sslmode=require", db.url()), 1).err().expect("not signed by a system CA").to_string();
         assert!(e.contains("certificate"), "{e}");
