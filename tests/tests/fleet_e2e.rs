@@ -111,3 +111,30 @@ fn three_hosts(tag: &str, opts: FleetOptions) {
     assert!(metrics.contains("teehsm_console_alerts_firing{severity=\"critical\"} 1"), "{metrics}");
     assert!(metrics.contains("teehsm_console_heartbeats_total"), "{metrics}");
 }
+
+/// `--server-name`: the console's certificate is valid for the name agents
+/// use (here through `--console-name`, as DNS is not set up); another name
+/// is refused by the agent's TLS check.
+#[test]
+fn agents_reach_the_console_by_its_server_name() {
+    let opts = FleetOptions { hosts: 0, console_args: vec!["--server-name".into(), "console.teehsm.test".into()], ..FleetOptions::default() };
+    let fleet = Fleet::start("fleet-name", opts);
+    let enroll = |name: &str, host: &str| {
+        let state = fleet.dir.path().join(host);
+        std::process::Command::new(bin("teehsm-agent"))
+            .args(["enroll", "--console", &fleet.console_url, "--console-name", name, "--console-ca"])
+            .arg(&fleet.console_ca)
+            .args(["--token", &fleet.enrollment_token(), "--host-id", host, "--group", "e2e", "--state-dir"])
+            .arg(&state)
+            .output()
+            .expect("run teehsm-agent enroll")
+    };
+    let ok = enroll("console.teehsm.test", "named-1");
+    assert!(ok.status.success(), "enroll by the server name: {}", String::from_utf8_lossy(&ok.stderr));
+    let bad = enroll("elsewhere.teehsm.test", "named-2");
+    assert!(!bad.status.success(), "a name the certificate does not have must fail");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("certificate not valid for name \"elsewhere.teehsm.test\""), "{err}");
+    let names = std::fs::read_to_string(fleet.console_data.join("server-names")).unwrap();
+    assert_eq!(names.lines().collect::<Vec<_>>(), ["localhost", "127.0.0.1", "::1", "console.teehsm.test"]);
+}

@@ -206,7 +206,7 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
 #[serde(deny_unknown_fields)]
 struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
-    /// http_listen, rules, webhook, heartbeat_interval_ms, licence,
+    /// http_listen, rules, webhook, server_names, heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
@@ -242,6 +242,13 @@ struct Serve {
     #[arg(long, env = "TEEHSM_CONSOLE_WEBHOOK", value_delimiter = ',')]
     #[serde(default)]
     webhook: Vec<String>,
+    /// A DNS name or IP address agents reach the console by, for its
+    /// server certificate (besides localhost, 127.0.0.1 and ::1; e.g.
+    /// console.bank.internal). Repeat for several; a change reissues the
+    /// certificate from the same console CA [config: server_names = [...]].
+    #[arg(long = "server-name", env = "TEEHSM_CONSOLE_SERVER_NAMES", value_delimiter = ',', value_name = "NAME")]
+    #[serde(default)]
+    server_names: Vec<String>,
     /// Heartbeat interval the console asks agents for, in ms [default: 15000].
     #[arg(long, env = "TEEHSM_CONSOLE_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
@@ -311,6 +318,9 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     if cli.webhook.is_empty() {
         cli.webhook = file.webhook;
     }
+    if cli.server_names.is_empty() {
+        cli.server_names = file.server_names;
+    }
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
@@ -346,6 +356,9 @@ fn config(s: Serve) -> Result<Config> {
     for url in &s.webhook {
         teehsm_console::daemon::webhook::parse_url(url).with_context(|| format!("--webhook {url}"))?;
     }
+    for name in &s.server_names {
+        teehsm_console::daemon::tls::check_server_name(name).map_err(|e| anyhow::anyhow!("--server-name: {e}"))?;
+    }
     let licence = match (&s.licence, &s.vendor_key) {
         (Some(path), Some(key)) => {
             let key = VendorPublicKey::from_hex(key).context("--vendor-key")?;
@@ -380,6 +393,7 @@ fn config(s: Serve) -> Result<Config> {
         allow_loopback_admin: s.allow_loopback_admin,
         database_url: s.database_url,
         keydist,
+        server_names: s.server_names,
     })
 }
 

@@ -76,6 +76,9 @@ pub struct Config {
     /// `--keydist-signing-key`, `--attestation-trust-anchor`,
     /// `--attestation-policy`: key distribution (`None`: not offered).
     pub keydist: Option<keydist_api::KeydistConfig>,
+    /// `--server-name`: DNS names and addresses of the console for its
+    /// server certificate, besides localhost, 127.0.0.1 and ::1.
+    pub server_names: Vec<String>,
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
@@ -133,7 +136,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let dir = &cfg.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| DaemonError::Setup(format!("cannot create {}: {e}", dir.display())))?;
     let now = now_ms();
-    let material = tls::ensure(dir, now)?;
+    let material = tls::ensure(dir, &cfg.server_names, now)?;
     let location = match &cfg.database_url {
         Some(url) => crate::store::Location::parse(url)?,
         None => crate::store::Location::Sqlite(dir.join("console.db")),

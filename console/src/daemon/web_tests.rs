@@ -46,6 +46,7 @@ async fn every_route_checks_the_session_and_the_role() {
     let d = tempfile::tempdir().unwrap();
     let cfg = Config {
         keydist: None,
+        server_names: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
@@ -187,6 +188,7 @@ async fn an_auditor_reads_the_licence_status() {
     let d = tempfile::tempdir().unwrap();
     let cfg = Config {
         keydist: None,
+        server_names: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
