@@ -32,6 +32,10 @@ enum Command {
     /// standard input, never from the command line.
     #[command(subcommand)]
     User(UserCmd),
+    /// The console's database (docs/fleet-console.md, "Store: SQLite or
+    /// PostgreSQL").
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Key distribution by hand: generate the console's signing key, wrap
     /// a key to one attested TA (docs/key-distribution.md).
     Keydist {
@@ -72,6 +76,45 @@ enum UserCmd {
         #[command(flatten)]
         store: StoreAt,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCmd {
+    /// Copy every row of the store (<data-dir>/console.db, or --database-url)
+    /// into another, empty database, e.g. from SQLite to PostgreSQL: `teehsm-console
+    /// store copy --data-dir D --to postgres://teehsm@db/teehsm`. Stop the
+    /// console first; then start it with --database-url set to the target.
+    Copy {
+        #[command(flatten)]
+        store: StoreAt,
+        /// The target: a postgres:// URL (the database must exist and be
+        /// empty; the schema is created) or a new SQLite file path.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+}
+
+fn store_cmd(cmd: StoreCmd) -> Result<()> {
+    use teehsm_console::store::{Location, Store};
+    match cmd {
+        StoreCmd::Copy { store: at, to } => {
+            let mut source = at.open()?;
+            let target_at = Location::parse(&to).context("--to")?;
+            let mut target = Store::open_at(&target_at, teehsm_console::daemon::now_ms())
+                .with_context(|| format!("cannot open the target {}", target_at.display()))?;
+            let report = source.copy_into(&mut target).with_context(|| format!("copying into {}", target_at.display()))?;
+            for (table, rows) in &report.tables {
+                println!("{table}\t{rows}");
+            }
+            eprintln!(
+                "copied {} rows in {} tables into {}; start the console with --database-url set to it",
+                report.rows(),
+                report.tables.len(),
+                target_at.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>> {
@@ -437,6 +480,12 @@ fn main() -> std::process::ExitCode {
         }
         Command::Package(cmd) => {
             if let Err(e) = package_cmd(cmd) {
+                eprintln!("teehsm-console: {e:#}");
+                return std::process::ExitCode::from(1);
+            }
+        }
+        Command::Store(cmd) => {
+            if let Err(e) = store_cmd(cmd) {
                 eprintln!("teehsm-console: {e:#}");
                 return std::process::ExitCode::from(1);
             }

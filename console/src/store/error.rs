@@ -50,6 +50,8 @@ pub enum StoreError {
     TokenExpired,
     #[error("job {id}: cannot go from {from} to {to}")]
     JobTransition { id: u64, from: &'static str, to: &'static str },
+    #[error("the target store is not empty ({table} has {rows} rows): copy into a new, empty database")]
+    TargetNotEmpty { table: String, rows: u64 },
 }
 
 impl From<postgres::Error> for StoreError {

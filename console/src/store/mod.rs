@@ -17,6 +17,7 @@
 mod alerts;
 mod audit;
 mod convert;
+pub(crate) mod copy;
 pub(crate) mod db;
 mod error;
 mod hosts;
@@ -33,6 +34,7 @@ use db::Db;
 
 pub use audit::AuditEntry;
 pub use convert::Page;
+pub use copy::CopyReport;
 pub use db::Location;
 pub use error::{Result, StoreError};
 pub use hosts::{Host, HostSample, HostStatus, NewHost, TokenKeys};

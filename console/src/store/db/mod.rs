@@ -109,6 +109,14 @@ impl Db {
         }
     }
 
+    /// The names of the columns `sql` returns, in order (nothing is run).
+    pub(crate) fn column_names(&self, sql: &str) -> Result<Vec<String>> {
+        match self {
+            Db::Sqlite(c) => c.column_names(sql),
+            Db::Postgres(c) => c.column_names(sql),
+        }
+    }
+
     /// The first row of a statement, if it returns any.
     pub(crate) fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -42,6 +42,7 @@ const STATEMENT_CACHE: usize = 256;
 enum Op {
     Execute(String, Vec<Value>),
     Query(String, Vec<Value>),
+    Columns(String),
     Batch(String),
     Begin { telemetry: bool },
     Commit,
@@ -51,6 +52,7 @@ enum Op {
 enum Out {
     Count(u64),
     Rows(Vec<Row>),
+    Names(Vec<String>),
     Done,
 }
 
@@ -153,6 +155,13 @@ impl Postgres {
         self.call(Op::Batch(sql.to_owned())).map(drop)
     }
 
+    pub(crate) fn column_names(&self, sql: &str) -> Result<Vec<String>> {
+        match self.call(Op::Columns(sql.to_owned()))? {
+            Out::Names(n) => Ok(n),
+            _ => Err(StoreError::Worker("unexpected answer to a column query".into())),
+        }
+    }
+
     pub(crate) fn begin(&self, telemetry: bool) -> Result<()> {
         self.call(Op::Begin { telemetry }).map(drop)
     }
@@ -228,6 +237,10 @@ impl Worker {
                 let rows = self.client.query(&stmt, &refs);
                 let rows = self.forget_on_error(&sql, rows)?;
                 Ok(Out::Rows(rows.iter().map(row_from_pg).collect::<Result<_>>()?))
+            }
+            Op::Columns(sql) => {
+                let stmt = self.prepare(&sql)?;
+                Ok(Out::Names(stmt.columns().iter().map(|c| c.name().to_owned()).collect()))
             }
             Op::Batch(sql) => {
                 // A schema change may invalidate prepared statements.

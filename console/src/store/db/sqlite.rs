@@ -78,6 +78,10 @@ impl Sqlite {
         Ok(self.conn.execute_batch(sql)?)
     }
 
+    pub(crate) fn column_names(&self, sql: &str) -> Result<Vec<String>> {
+        Ok(self.conn.prepare(sql)?.column_names().map(str::to_owned).collect())
+    }
+
     /// Starts a write transaction: `BEGIN IMMEDIATE` takes the write lock
     /// now, so the transaction's reads see what it then writes on.
     pub(crate) fn begin(&self) -> Result<()> {

@@ -8,7 +8,7 @@ fn new_host(id: &str, group: &str) -> NewHost {
     NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "fp".into() }
 }
 
-fn report(host: &str, keys: u64) -> HostReport {
+pub(super) fn report(host: &str, keys: u64) -> HostReport {
     HostReport {
         host_id: host.into(),
         group: "eu".into(),

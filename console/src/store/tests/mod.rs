@@ -4,6 +4,7 @@
 mod alerts;
 mod audit_jobs;
 mod backends;
+mod copy;
 mod hosts;
 mod migrations;
 mod tokens;
