@@ -153,7 +153,13 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     let secrets = TempDir::new("fleet-browser-secrets");
     let admin_pw = secrets.path().join("admin.pw");
     std::fs::write(&admin_pw, format!("{ADMIN_PASSWORD}\n")).expect("admin password file");
-    let opts = FleetOptions { console_args: vec!["--admin-password-file".into(), admin_pw.display().to_string()], ..FleetOptions::default() };
+    // The vendor key licences are checked with (one is installed from the Licence page below).
+    let vendor = aws_lc_rs::signature::Ed25519KeyPair::generate().expect("vendor key");
+    let vendor_hex = teehsm_console::licence::vendor::vendor_public_key(&vendor).expect("vendor public key").to_hex();
+    let opts = FleetOptions {
+        console_args: vec!["--admin-password-file".into(), admin_pw.display().to_string(), "--vendor-key".into(), vendor_hex],
+        ..FleetOptions::default()
+    };
     let fleet = Fleet::start("fleet-browser", opts);
     add_user(&fleet, OPERATOR, "operator", OPERATOR_PASSWORD);
     add_user(&fleet, AUDITOR, "auditor", AUDITOR_PASSWORD);
@@ -325,6 +331,32 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     b.click("#user-form button[type=submit]");
     b.wait_for("document.querySelectorAll('#users .user-row').length === 4", Duration::from_secs(20), "the new user in the list");
     save(&artifacts.join("fleet-users.png"), &b.screenshot());
+
+    // The admin installs a licence file from the Licence page (a real file input).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    let terms = teehsm_console::licence::vendor::LicenceTerms {
+        licence_id: "BANK-2027-001".into(),
+        customer: "Example Bank".into(),
+        max_hosts: 50,
+        not_before_ms: now - 60_000,
+        expires_ms: now + 365 * 86_400_000,
+        features: vec!["fleet".into()],
+    };
+    let licence_file = secrets.path().join("bank.lic");
+    std::fs::write(&licence_file, teehsm_console::licence::vendor::sign_terms(&terms, &vendor).expect("sign the licence"))
+        .expect("write the licence");
+    b.click("#nav a[data-page=\"licence\"]");
+    b.wait_for("!!document.getElementById('licence-file')", Duration::from_secs(20), "the licence page with its install form");
+    let doc = b.call("DOM.getDocument", serde_json::json!({}));
+    let input = b.call("DOM.querySelector", serde_json::json!({ "nodeId": doc["root"]["nodeId"], "selector": "#licence-file" }));
+    b.call("DOM.setFileInputFiles", serde_json::json!({ "nodeId": input["nodeId"], "files": [licence_file.display().to_string()] }));
+    b.click("#licence-form button[type=submit]");
+    b.wait_for(
+        "(document.getElementById('licence') || {}).textContent.includes('BANK-2027-001')",
+        Duration::from_secs(20),
+        "the installed licence on the Licence page",
+    );
+    save(&artifacts.join("fleet-licence.png"), &b.screenshot());
     let (status, _, body) = http(&fleet.http, "POST", "/api/login", &[], r#"{"name":"olga","password":"olga's own long password"}"#);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"role\":\"auditor\""), "{body}");

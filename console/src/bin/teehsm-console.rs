@@ -299,7 +299,9 @@ struct Serve {
     /// licence's host count (needs --vendor-key). Without it, no limit.
     #[arg(long, env = "TEEHSM_CONSOLE_LICENCE", requires = "vendor_key")]
     licence: Option<PathBuf>,
-    /// The vendor's Ed25519 public key (64 hex digits) that signs licences.
+    /// The vendor's Ed25519 public key (64 hex digits) that signs licences;
+    /// comma-separate several while the vendor rotates its key. Needed by
+    /// --licence and by licence installation through the API.
     #[arg(long, env = "TEEHSM_CONSOLE_VENDOR_KEY")]
     vendor_key: Option<String>,
     /// For tests and local automation only: HTTP requests from a loopback
@@ -402,11 +404,17 @@ fn config(s: Serve) -> Result<Config> {
     for name in &s.server_names {
         teehsm_console::daemon::tls::check_server_name(name).map_err(|e| anyhow::anyhow!("--server-name: {e}"))?;
     }
+    let vendor_keys = match &s.vendor_key {
+        Some(list) => list
+            .split(',')
+            .map(|k| VendorPublicKey::from_hex(k.trim()).with_context(|| format!("--vendor-key {:?}", k.trim())))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     let licence = match (&s.licence, &s.vendor_key) {
-        (Some(path), Some(key)) => {
-            let key = VendorPublicKey::from_hex(key).context("--vendor-key")?;
+        (Some(path), Some(_)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read licence {}", path.display()))?;
-            let lic = VerifiedLicence::verify(&bytes, &[key]).with_context(|| format!("licence {}", path.display()))?;
+            let lic = VerifiedLicence::verify(&bytes, &vendor_keys).with_context(|| format!("licence {}", path.display()))?;
             tracing::info!(licence = lic.licence_id(), customer = lic.customer(), max_hosts = lic.max_hosts(), "licence loaded");
             Some(lic)
         }
@@ -433,6 +441,7 @@ fn config(s: Serve) -> Result<Config> {
         webhooks: s.webhook,
         heartbeat_interval_ms: interval,
         licence,
+        vendor_keys,
         allow_loopback_admin: s.allow_loopback_admin,
         database_url: s.database_url,
         keydist,

@@ -38,7 +38,7 @@ impl AgentService for Agents {
             return Err(Status::invalid_argument("group is longer than 128 bytes"));
         }
         let mut store = sh.store.lock().map_err(internal)?;
-        if let Some(lic) = &sh.licence {
+        if let Some(lic) = sh.licence() {
             let have = store.hosts().map_err(internal)?.len() as u64;
             lic.can_enroll(now, have).map_err(|e| {
                 tracing::warn!(host = %req.host_id, error = %e, "enrollment refused by the licence");

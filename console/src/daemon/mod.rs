@@ -67,6 +67,9 @@ pub struct Config {
     pub webhooks: Vec<String>,
     pub heartbeat_interval_ms: u64,
     pub licence: Option<VerifiedLicence>,
+    /// `--vendor-key`: the keys licences must be signed with; without one,
+    /// `PUT /api/licence` is refused.
+    pub vendor_keys: Vec<crate::licence::VendorPublicKey>,
     /// `--allow-loopback-admin`: credential-less, non-browser requests from
     /// loopback act as admin (tests and local automation).
     pub allow_loopback_admin: bool,
@@ -95,12 +98,42 @@ pub fn default_rules(heartbeat_interval_ms: u64) -> RuleSet {
     }
 }
 
+/// The licence last installed through the API, if it still verifies with
+/// the configured vendor keys (one that does not is logged and ignored).
+fn installed_licence(store: &Store, keys: &[crate::licence::VendorPublicKey]) -> Option<VerifiedLicence> {
+    let bytes = match store.licence() {
+        Ok(Some(b)) => b,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the installed licence");
+            return None;
+        }
+    };
+    if keys.is_empty() {
+        tracing::warn!("a licence is installed but no --vendor-key is configured to verify it; running without a licence");
+        return None;
+    }
+    match VerifiedLicence::verify(&bytes, keys) {
+        Ok(l) => {
+            tracing::info!(licence = l.licence_id(), customer = l.customer(), max_hosts = l.max_hosts(), "installed licence loaded");
+            Some(l)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the installed licence does not verify with the configured vendor keys; running without a licence");
+            None
+        }
+    }
+}
+
 /// State shared by the servers and the evaluation loop.
 pub struct Shared {
     pub store: Mutex<Store>,
     pub ca: ConsoleCa,
     pub interval_ms: u64,
-    pub licence: Option<VerifiedLicence>,
+    /// The licence in force: from `--licence`, else the one last installed
+    /// with `PUT /api/licence` (kept in the store); replaced by that call.
+    pub licence: std::sync::RwLock<Option<VerifiedLicence>>,
+    pub vendor_keys: Vec<crate::licence::VendorPublicKey>,
     pub metrics: metrics::Metrics,
     /// Imported TA packages (`<data-dir>/packages`, see [`packages`]).
     pub packages_dir: PathBuf,
@@ -130,6 +163,13 @@ fn write_addr(dir: &Path, name: &str, addr: SocketAddr) -> Result<(), DaemonErro
     tls::write_file(&dir.join(name), format!("{addr}\n").as_bytes(), 0o644)
 }
 
+impl Shared {
+    /// The licence in force (a copy: the API may replace it meanwhile).
+    pub fn licence(&self) -> Option<VerifiedLicence> {
+        self.licence.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// Runs the console until `shutdown` resolves. Must be called inside a
 /// tokio runtime.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DaemonError> {
@@ -143,6 +183,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
     let store = Store::open_at(&location, now)?;
     tracing::info!(store = %location.display(), "store open");
+    // --licence or the one installed through the API, whichever runs longer
+    // (a renewal installed through the API outlives an old --licence file).
+    let licence = match (cfg.licence.clone(), installed_licence(&store, &cfg.vendor_keys)) {
+        (Some(flag), Some(installed)) if installed.expires_ms() > flag.expires_ms() => {
+            tracing::info!(licence = installed.licence_id(), "the licence installed through the API runs longer than --licence; using it");
+            Some(installed)
+        }
+        (Some(flag), _) => Some(flag),
+        (None, installed) => installed,
+    };
     // The evaluation loop reads every host's report: on its own connection
     // (WAL lets it read while heartbeats write) so heartbeats never wait
     // behind an evaluation.
@@ -171,7 +221,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         store: Mutex::new(store),
         ca: material.ca,
         interval_ms: cfg.heartbeat_interval_ms,
-        licence: cfg.licence,
+        licence: std::sync::RwLock::new(licence),
+        vendor_keys: cfg.vendor_keys.clone(),
         metrics,
         packages_dir: dir.join(packages::PACKAGES_DIR),
         rules: cfg.rules.clone(),
@@ -285,7 +336,7 @@ fn evaluate_once(shared: &Shared, mut store: Store, mut engine: AlertEngine) -> 
     };
     shared.metrics.hosts.set(host_count as i64);
     shared.metrics.fleet.refresh(&reports, &seen);
-    let licence = shared.licence.as_ref().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
+    let licence = shared.licence().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
     let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
     if !changes.is_empty() {
         if let Err(e) = store.apply_changes(&changes) {

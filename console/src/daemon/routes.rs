@@ -61,6 +61,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/rules", AUDITOR),
     r("GET", "/api/audit", AUDITOR),
     r("GET", "/api/licence", AUDITOR),
+    r("PUT", "/api/licence", ADMIN),
     r("GET", "/api/users", ADMIN),
     r("POST", "/api/users", ADMIN),
     r("DELETE", "/api/users/{name}", ADMIN),
@@ -196,6 +197,7 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
         ("GET", "/api/rules") => Ok(json_resp(200, json!({ "rules": sh.rules }))),
         ("GET", "/api/audit") => audit_log(sh, req),
         ("GET", "/api/licence") => licence(sh, now),
+        ("PUT", "/api/licence") => install_licence(sh, req, actor, now),
         ("GET", "/api/users") => users(sh),
         ("POST", "/api/users") => add_user(sh, req, actor, now),
         ("DELETE", "/api/users/{name}") => delete_user(sh, p(0), actor, now),
@@ -445,18 +447,44 @@ fn audit_log(sh: &Shared, req: &HttpRequest) -> Result<HttpResponse, HttpRespons
 }
 
 fn licence(sh: &Shared, now: u64) -> Result<HttpResponse, HttpResponse> {
-    let Some(lic) = &sh.licence else {
+    let Some(lic) = sh.licence() else {
         return Ok(json_resp(
             200,
-            json!({ "installed": false, "message": "no licence is installed: enrollment is not limited (start the console with --licence and --vendor-key to enforce one)" }),
+            json!({ "installed": false, "message": "no licence is installed: enrollment is not limited (install one with PUT /api/licence, or start the console with --licence; both need --vendor-key)" }),
         ));
     };
+    let lic = &lic;
     let n = {
         let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
         store.hosts().map_err(store_err)?.len() as u64
     };
     let status = lic.check(now, n);
     Ok(json_resp(200, json!({ "installed": true, "licence": lic, "hosts": n, "status": status, "message": status.message(lic) })))
+}
+
+/// `PUT /api/licence`: the body is a licence file from the vendor; it
+/// must verify with a `--vendor-key`. Stored, in force at once (enrollment
+/// limits, licence alerts) and after a restart without `--licence`.
+fn install_licence(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
+    if sh.vendor_keys.is_empty() {
+        return Err(error(409, "this console has no --vendor-key to verify licences with; restart it with --vendor-key <the vendor's public key>"));
+    }
+    let lic = crate::licence::VerifiedLicence::verify(&req.body, &sh.vendor_keys)
+        .map_err(|e| error(400, &format!("the licence was not installed: {e}")))?;
+    {
+        let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+        store.set_licence(&req.body, now).map_err(store_err)?;
+    }
+    let details = json!({
+        "licence_id": lic.licence_id(),
+        "customer": lic.customer(),
+        "max_hosts": lic.max_hosts(),
+        "expires_ms": lic.expires_ms(),
+    });
+    tracing::info!(licence = lic.licence_id(), customer = lic.customer(), max_hosts = lic.max_hosts(), %actor, "licence installed");
+    *sh.licence.write().unwrap_or_else(|p| p.into_inner()) = Some(lic);
+    audit(sh, now, actor, "licence_install", "licence", details);
+    licence(sh, now)
 }
 
 fn users(sh: &Shared) -> Result<HttpResponse, HttpResponse> {

@@ -64,6 +64,7 @@ async fn enroll_then_heartbeat(database_url: Option<String>) {
     let cfg = Config {
         keydist: None,
         server_names: vec![],
+        vendor_keys: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),

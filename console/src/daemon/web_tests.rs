@@ -47,6 +47,7 @@ async fn every_route_checks_the_session_and_the_role() {
     let cfg = Config {
         keydist: None,
         server_names: vec![],
+        vendor_keys: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
@@ -186,21 +187,23 @@ async fn an_auditor_reads_the_licence_status() {
     let file = sign_terms(&terms, &key).unwrap();
     let licence = VerifiedLicence::verify(file.as_bytes(), &[vendor_public_key(&key).unwrap()]).unwrap();
     let d = tempfile::tempdir().unwrap();
-    let cfg = Config {
+    let cfg = |licence: Option<VerifiedLicence>, vendor_keys| Config {
         keydist: None,
         server_names: vec![],
+        vendor_keys,
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
         http_listen: "127.0.0.1:0".into(),
         rules: default_rules(1000),
         webhooks: vec![],
         heartbeat_interval_ms: 1000,
-        licence: Some(licence),
+        licence,
         allow_loopback_admin: false,
         database_url: None,
     };
+    let keys = vec![vendor_public_key(&key).unwrap()];
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(run(cfg, async {
+    let daemon = tokio::spawn(run(cfg(Some(licence.clone()), keys.clone()), async {
         let _ = stopped.await;
     }));
     let addr = wait_line(&d.path().join("http.addr")).await;
@@ -208,6 +211,8 @@ async fn an_auditor_reads_the_licence_status() {
         let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
         let password_hash = password::hash_password("auditor password").unwrap();
         store.add_user(&User { name: "aud".into(), role: Role::Auditor, password_hash }).unwrap();
+        let password_hash = password::hash_password("the admin's password").unwrap();
+        store.add_user(&User { name: "adm".into(), role: Role::Admin, password_hash }).unwrap();
     }
     let (_, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"aud","password":"auditor password","bearer":true}"#).await;
     let auth = format!("Bearer {}", v["token"].as_str().unwrap());
@@ -219,6 +224,61 @@ async fn an_auditor_reads_the_licence_status() {
     assert_eq!(v["hosts"], 0);
     assert_eq!(v["status"]["status"], "expires_soon");
     assert!(v["message"].as_str().unwrap().contains("expires in 10 days"), "{v}");
+
+    // A renewal installed through the API by an admin: in force at once.
+    let renewal = LicenceTerms { licence_id: "LIC-8".into(), max_hosts: 9, expires_ms: now + 400 * 86_400_000, ..terms.clone() };
+    let renewal_file = sign_terms(&renewal, &key).unwrap();
+    let (status, _, v) = call(&addr, "PUT", "/api/licence", &[("Authorization", auth.as_str())], &renewal_file).await;
+    assert_eq!(status, 403, "an auditor cannot install a licence: {v}");
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"adm","password":"the admin's password","bearer":true}"#).await;
+    let admin = format!("Bearer {}", v["token"].as_str().unwrap());
+    let admin_h = [("Authorization", admin.as_str())];
+    let other = Ed25519KeyPair::generate().unwrap();
+    let (status, _, v) = call(&addr, "PUT", "/api/licence", &admin_h, &sign_terms(&renewal, &other).unwrap()).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("not installed"), "{v}");
+    let (status, _, v) = call(&addr, "PUT", "/api/licence", &admin_h, "licence_id = \"x\"\n").await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _, v) = call(&addr, "PUT", "/api/licence", &admin_h, &renewal_file).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["licence"]["licence_id"].as_str(), v["licence"]["max_hosts"].as_u64()), (Some("LIC-8"), Some(9)), "{v}");
+    assert_eq!(v["status"]["status"], "valid", "{v}");
+    let (_, _, audit) = call(&addr, "GET", "/api/audit", &admin_h, "").await;
+    assert!(
+        audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "licence_install" && e["details"]["licence_id"] == "LIC-8"),
+        "{audit}"
+    );
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+
+    // Restarted with the old --licence: the installed renewal runs longer and stays in force.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg(Some(licence), keys), async {
+        let _ = stopped.await;
+    }));
+    let _ = std::fs::remove_file(d.path().join("http.addr"));
+    let addr = wait_line(&d.path().join("http.addr")).await;
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"adm","password":"the admin's password","bearer":true}"#).await;
+    let admin = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (_, _, v) = call(&addr, "GET", "/api/licence", &[("Authorization", admin.as_str())], "").await;
+    assert_eq!(v["licence"]["licence_id"], "LIC-8", "{v}");
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+
+    // Without a vendor key nothing can be installed, and the stored licence is not used.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg(None, vec![]), async {
+        let _ = stopped.await;
+    }));
+    let _ = std::fs::remove_file(d.path().join("http.addr"));
+    let addr = wait_line(&d.path().join("http.addr")).await;
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], r#"{"name":"adm","password":"the admin's password","bearer":true}"#).await;
+    let admin = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (status, _, v) = call(&addr, "PUT", "/api/licence", &[("Authorization", admin.as_str())], &renewal_file).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("--vendor-key"), "{v}");
+    let (_, _, v) = call(&addr, "GET", "/api/licence", &[("Authorization", admin.as_str())], "").await;
+    assert_eq!(v["installed"], false, "{v}");
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();
 }

@@ -70,7 +70,10 @@ class ApiError extends Error {
 }
 async function api(method, path, body) {
   const opts = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
+  if (typeof body === "string") {
+    opts.headers["Content-Type"] = "text/plain";
+    opts.body = body;
+  } else if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
@@ -513,7 +516,21 @@ async function pageLicence() {
       h("dt", {}, "Valid"), h("dd", {}, fmtTime(l.licence.not_before_ms) + " — " + fmtTime(l.licence.expires_ms)),
       h("dt", {}, "Features"), h("dd", {}, (l.licence.features || []).join(", ") || "—")));
   }
-  return h("div", {}, h("h1", {}, "Licence"), h("div", { class: "card", id: "licence" }, body));
+  const cards = [h("div", { class: "card", id: "licence" }, body)];
+  if (canDo("admin")) {
+    const install = async (ev) => {
+      ev.preventDefault();
+      const file = $("licence-file").files[0];
+      if (!file) { flash("Choose the licence file from the vendor first."); return; }
+      try { await api("PUT", "/api/licence", await file.text()); flash("Licence installed."); route(); } catch (e) { flash(e.message); }
+    };
+    cards.push(h("div", { class: "card" }, h("h2", {}, "Install a licence"),
+      h("form", { class: "inline-form", id: "licence-form", onsubmit: install },
+        h("div", {}, h("label", { for: "licence-file" }, "Licence file"), h("input", { id: "licence-file", type: "file", accept: ".lic,.txt,.toml,text/plain" })),
+        h("button", { type: "submit" }, "Install")),
+      h("p", { class: "muted" }, "The file must be signed by a vendor key the console was started with (--vendor-key); it takes effect at once.")));
+  }
+  return h("div", {}, h("h1", {}, "Licence"), cards);
 }
 
 async function pageUsers() {
