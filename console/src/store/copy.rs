@@ -34,6 +34,13 @@ pub(crate) const TABLES: &[&str] = &[
 
 /// Rows per INSERT statement.
 const BATCH_ROWS: usize = 200;
+/// Rows read from the source at a time (tables such as host_samples can be
+/// far larger than memory should hold at once); small in tests, so that
+/// they cross pages.
+#[cfg(not(test))]
+const PAGE_ROWS: usize = 5_000;
+#[cfg(test)]
+const PAGE_ROWS: usize = 64;
 
 /// What [`Store::copy_into`] copied: (table, rows) in copy order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,26 +71,76 @@ impl Store {
         for table in TABLES {
             let columns = columns(&self.db, table)?;
             let list = columns.join(", ");
-            let rows = self.db.query(&format!("SELECT {list} FROM {table}"), &[])?;
-            for chunk in rows.chunks(BATCH_ROWS) {
-                let mut placeholders = Vec::with_capacity(chunk.len());
-                let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * columns.len());
-                for row in chunk {
-                    let first = values.len();
-                    let marks: Vec<String> = (0..columns.len()).map(|i| format!("?{}", first + i + 1)).collect();
-                    placeholders.push(format!("({})", marks.join(", ")));
-                    values.extend(row.0.iter().cloned());
+            let mut read = 0u64;
+            let mut pages = Pages::new(&self.db, table, &list);
+            while let Some(rows) = pages.next_page(&self.db)? {
+                read += rows.len() as u64;
+                for chunk in rows.chunks(BATCH_ROWS) {
+                    let mut placeholders = Vec::with_capacity(chunk.len());
+                    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * columns.len());
+                    for row in chunk {
+                        let first = values.len();
+                        let marks: Vec<String> = (0..columns.len()).map(|i| format!("?{}", first + i + 1)).collect();
+                        placeholders.push(format!("({})", marks.join(", ")));
+                        values.extend(row.0.iter().take(columns.len()).cloned());
+                    }
+                    tx.execute(&format!("INSERT INTO {table} ({list}) VALUES {}", placeholders.join(", ")), &values)?;
                 }
-                tx.execute(&format!("INSERT INTO {table} ({list}) VALUES {}", placeholders.join(", ")), &values)?;
             }
             let copied = count(&tx, table)?;
-            if copied != rows.len() as u64 {
-                return Err(StoreError::Corrupt(format!("{table}: {} rows read but {copied} on the target", rows.len())));
+            if copied != read {
+                return Err(StoreError::Corrupt(format!("{table}: {read} rows read but {copied} on the target")));
             }
             report.tables.push((table.to_string(), copied));
         }
         tx.commit()?;
         Ok(report)
+    }
+}
+
+/// Reads a table page by page: on SQLite by rowid (each page a range
+/// scan), on PostgreSQL in the order of all its columns (a total order up
+/// to identical rows, which are interchangeable).
+struct Pages {
+    sql: String,
+    sqlite: bool,
+    /// SQLite: the last rowid read; PostgreSQL: rows read so far.
+    position: i64,
+    done: bool,
+}
+
+impl Pages {
+    fn new(db: &Db, table: &str, list: &str) -> Self {
+        let sqlite = !db.is_postgres();
+        let sql = if sqlite {
+            // rowid last, so the row's columns keep their indexes.
+            format!("SELECT {list}, rowid FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT {PAGE_ROWS}")
+        } else {
+            let n = list.split(", ").count();
+            let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+            format!("SELECT {list} FROM {table} ORDER BY {} LIMIT {PAGE_ROWS} OFFSET ?1", order.join(", "))
+        };
+        Pages { sql, sqlite, position: if sqlite { i64::MIN } else { 0 }, done: false }
+    }
+
+    fn next_page(&mut self, db: &Db) -> Result<Option<Vec<super::db::Row>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let rows = db.query(&self.sql, &super::db::params![self.position])?;
+        if rows.len() < PAGE_ROWS {
+            self.done = true;
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        if self.sqlite {
+            let last = rows.last().map(|r| r.0.len()).unwrap_or(0);
+            self.position = rows.last().map(|r| r.get::<i64>(last - 1)).transpose()?.unwrap_or(self.position);
+        } else {
+            self.position += rows.len() as i64;
+        }
+        Ok(Some(rows))
     }
 }
 

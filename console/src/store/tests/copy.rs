@@ -65,6 +65,15 @@ fn copy_from_sqlite(target: &TestDb) {
 
     let e = source.copy_into(&mut dest).unwrap_err();
     assert!(matches!(&e, StoreError::TargetNotEmpty { table, .. } if table == "hosts"), "{e}");
+
+    // And back again (from PostgreSQL in the postgres variant): the same rows.
+    let back_db = TestDb::sqlite();
+    let mut back = back_db.open(1);
+    let again = dest.copy_into(&mut back).unwrap();
+    assert_eq!(again.rows(), report.rows() + 1);
+    assert_eq!(back.audit_entries(0, 1000).unwrap(), dest.audit_entries(0, 1000).unwrap());
+    assert_eq!(back.hosts().unwrap(), dest.hosts().unwrap());
+    assert_eq!(back.rollout(rollout).unwrap(), dest.rollout(rollout).unwrap());
 }
 
 on_both!(copy_from_sqlite);
