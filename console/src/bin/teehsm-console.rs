@@ -249,7 +249,8 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
 #[serde(deny_unknown_fields)]
 struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
-    /// http_listen, rules, webhook, server_names, heartbeat_interval_ms, licence,
+    /// http_listen, rules, webhook, server_names, sample_retention_days,
+    /// heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
@@ -292,6 +293,11 @@ struct Serve {
     #[arg(long = "server-name", env = "TEEHSM_CONSOLE_SERVER_NAMES", value_delimiter = ',', value_name = "NAME")]
     #[serde(default)]
     server_names: Vec<String>,
+    /// Days host samples (the charts' history, one per heartbeat) are kept;
+    /// older ones are deleted at start and hourly, with expired enrollment
+    /// tokens. 0 keeps them forever [default: 14].
+    #[arg(long, env = "TEEHSM_CONSOLE_SAMPLE_RETENTION_DAYS", value_name = "DAYS")]
+    sample_retention_days: Option<u64>,
     /// Heartbeat interval the console asks agents for, in ms [default: 15000].
     #[arg(long, env = "TEEHSM_CONSOLE_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
@@ -366,6 +372,7 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     if cli.server_names.is_empty() {
         cli.server_names = file.server_names;
     }
+    cli.sample_retention_days = cli.sample_retention_days.or(file.sample_retention_days);
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
@@ -446,6 +453,7 @@ fn config(s: Serve) -> Result<Config> {
         database_url: s.database_url,
         keydist,
         server_names: s.server_names,
+        sample_retention_days: s.sample_retention_days.unwrap_or(14),
     })
 }
 

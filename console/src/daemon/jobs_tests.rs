@@ -74,6 +74,7 @@ async fn agents_see_fetch_and_report_only_their_own_jobs() {
     let cfg = Config {
         keydist: None,
         server_names: vec![],
+        sample_retention_days: 14,
         vendor_keys: vec![],
         data_dir: d.path().join("console"),
         grpc_listen: "127.0.0.1:0".into(),

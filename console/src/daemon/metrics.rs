@@ -1,7 +1,7 @@
 //! The console's Prometheus metrics.
 
 use crate::alerts::{HostReport, HostSeen};
-use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -10,6 +10,8 @@ pub struct Metrics {
     pub alerts_firing: IntGaugeVec,
     pub heartbeats: IntCounter,
     pub heartbeat_duration: Histogram,
+    /// Rows the housekeeping deleted, by table (daemon::maintenance).
+    pub pruned_rows: IntCounterVec,
     pub fleet: FleetGauges,
 }
 
@@ -112,11 +114,22 @@ impl Metrics {
         registry.register(Box::new(alerts_firing.clone()))?;
         registry.register(Box::new(heartbeats.clone()))?;
         registry.register(Box::new(heartbeat_duration.clone()))?;
+        let pruned_rows = IntCounterVec::new(
+            Opts::new(
+                "teehsm_console_pruned_rows_total",
+                "Rows the hourly housekeeping deleted (old host samples, expired enrollment tokens), by table.",
+            ),
+            &["table"],
+        )?;
+        registry.register(Box::new(pruned_rows.clone()))?;
+        for t in ["host_samples", "enrollment_tokens"] {
+            pruned_rows.with_label_values(&[t]).inc_by(0);
+        }
         let fleet = FleetGauges::new(&registry)?;
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);
         }
-        Ok(Metrics { registry, hosts, alerts_firing, heartbeats, heartbeat_duration, fleet })
+        Ok(Metrics { registry, hosts, alerts_firing, heartbeats, heartbeat_duration, pruned_rows, fleet })
     }
 
     /// Prometheus text exposition.

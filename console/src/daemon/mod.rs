@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod http;
 pub mod jobs_api;
 pub mod keydist_api;
+pub mod maintenance;
 pub mod metrics;
 pub mod packages;
 pub mod password;
@@ -82,6 +83,9 @@ pub struct Config {
     /// `--server-name`: DNS names and addresses of the console for its
     /// server certificate, besides localhost, 127.0.0.1 and ::1.
     pub server_names: Vec<String>,
+    /// `--sample-retention-days`: host samples older than this are deleted
+    /// hourly (0: kept forever).
+    pub sample_retention_days: u64,
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
@@ -197,6 +201,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     // (WAL lets it read while heartbeats write) so heartbeats never wait
     // behind an evaluation.
     let eval_store = Store::open_at(&location, now)?;
+    let maintenance_store = Store::open_at(&location, now)?;
     let metrics = metrics::Metrics::new()?;
     metrics.hosts.set(store.hosts()?.len() as i64);
     let engine = match store.load_engine_state()? {
@@ -244,6 +249,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let http = tokio::spawn(http::serve(http_listener, shared.clone()));
     let external_url = format!("http://{http_addr}");
     let eval = tokio::spawn(evaluate_loop(shared.clone(), eval_store, engine, cfg.webhooks, external_url, stop_rx.clone()));
+    let housekeeping =
+        tokio::spawn(maintenance::run(shared.clone(), maintenance_store, cfg.sample_retention_days, maintenance::PERIOD, stop_rx.clone()));
 
     write_addr(dir, "grpc.addr", grpc_addr)?;
     write_addr(dir, "http.addr", http_addr)?;
@@ -255,6 +262,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     http.abort();
     if tokio::time::timeout(Duration::from_secs(5), eval).await.is_err() {
         tracing::warn!("the evaluation loop did not stop in time");
+    }
+    if tokio::time::timeout(Duration::from_secs(5), housekeeping).await.is_err() {
+        tracing::warn!("the housekeeping did not stop in time");
     }
     match tokio::time::timeout(Duration::from_secs(5), grpc).await {
         Ok(Ok(Ok(()))) => {}

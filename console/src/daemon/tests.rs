@@ -61,9 +61,19 @@ async fn enroll_then_heartbeat_on_postgres_current_thread_runtime() {
 async fn enroll_then_heartbeat(database_url: Option<String>) {
     let d = tempfile::tempdir().unwrap();
     let on_sqlite = database_url.is_none();
+    // An enrollment token that expired unused: the housekeeping at start deletes it.
+    {
+        let location = match &database_url {
+            Some(u) => crate::store::Location::parse(u).unwrap(),
+            None => crate::store::Location::Sqlite(d.path().join("console.db")),
+        };
+        let store = crate::store::Store::open_at(&location, 1).unwrap();
+        store.create_enrollment_token("stale", "stale", 0, 1).unwrap();
+    }
     let cfg = Config {
         keydist: None,
         server_names: vec![],
+        sample_retention_days: 14,
         vendor_keys: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
@@ -125,6 +135,15 @@ async fn enroll_then_heartbeat(database_url: Option<String>) {
     let (_, metrics) = http(&http_addr, "GET", "/metrics").await;
     assert!(metrics.contains("teehsm_console_heartbeats_total 1"), "{metrics}");
     assert!(metrics.contains("teehsm_console_hosts 1"), "{metrics}");
+    let mut metrics = metrics;
+    for _ in 0..50 {
+        if metrics.contains("teehsm_console_pruned_rows_total{table=\"enrollment_tokens\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        metrics = http(&http_addr, "GET", "/metrics").await.1;
+    }
+    assert!(metrics.contains("teehsm_console_pruned_rows_total{table=\"enrollment_tokens\"} 1"), "the stale token pruned at start: {metrics}");
 
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();

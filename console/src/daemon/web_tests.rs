@@ -47,6 +47,7 @@ async fn every_route_checks_the_session_and_the_role() {
     let cfg = Config {
         keydist: None,
         server_names: vec![],
+        sample_retention_days: 14,
         vendor_keys: vec![],
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),
@@ -190,6 +191,7 @@ async fn an_auditor_reads_the_licence_status() {
     let cfg = |licence: Option<VerifiedLicence>, vendor_keys| Config {
         keydist: None,
         server_names: vec![],
+        sample_retention_days: 14,
         vendor_keys,
         data_dir: d.path().to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),

@@ -268,11 +268,17 @@ impl Store {
             .collect()
     }
 
-    /// Deletes samples older than `keep_days` days before `now_ms`;
-    /// returns how many went.
-    pub fn prune_samples(&self, now_ms: u64, keep_days: u64) -> Result<u64> {
+    /// Deletes up to `limit` samples older than `keep_days` days before
+    /// `now_ms` (oldest first); returns how many went. Call again while it
+    /// returns `limit`: each call is one short write, so heartbeats do not
+    /// wait behind a large delete.
+    pub fn prune_samples(&self, now_ms: u64, keep_days: u64, limit: u64) -> Result<u64> {
         let keep_ms = keep_days.saturating_mul(24 * 60 * 60 * 1000);
         let cutoff = to_db(now_ms.saturating_sub(keep_ms))?;
-        self.db.execute("DELETE FROM host_samples WHERE at_ms < ?1", &params![cutoff])
+        self.db.execute(
+            "DELETE FROM host_samples WHERE (host_id, at_ms) IN
+               (SELECT host_id, at_ms FROM host_samples WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+            &params![cutoff, to_db(limit)?],
+        )
     }
 }

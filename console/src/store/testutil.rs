@@ -156,3 +156,29 @@ fn database_is_swapped_in_urls() {
     assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
     assert_eq!(with_database("postgresql://u:p@h/d?sslmode=disable", "x"), "postgresql://u:p@h/x?sslmode=disable");
 }
+
+/// A report of `host` with one TA and one token holding `keys` keys.
+pub(crate) fn host_report(host: &str, keys: u64) -> crate::alerts::HostReport {
+    crate::alerts::HostReport {
+        host_id: host.into(),
+        group: "eu".into(),
+        reported_at_ms: 0,
+        tas: vec![crate::alerts::TaReport {
+            platform: String::new(),
+            measurement: String::new(),
+            ta_id: "ta-0".into(),
+            version: "1".into(),
+            up: true,
+            restarts_total: 0,
+            self_test_ok: true,
+            audit_chain_ok: true,
+            tokens: vec![crate::alerts::TokenReport { slot: 0, label: "t".into(), keys, capacity: 100 }],
+        }],
+        ta_cpu_percent: 12.5,
+        ta_memory_bytes: 1 << 20,
+        ca_cpu_percent: 3.25,
+        ca_memory_bytes: 2 << 20,
+        memory_limit_bytes: 1 << 30,
+        packages: None,
+    }
+}

@@ -31,7 +31,7 @@ fn copy_from_sqlite(target: &TestDb) {
         source.create_enrollment_token(h, h, 0, u64::MAX / 4).unwrap();
         let nh = NewHost { id: h.into(), name: h.into(), group: "eu".into(), enrolled_at_ms: 2, cert_fingerprint: "fp".into() };
         source.enroll_host(h, &nh, 2).unwrap();
-        source.record_report(&super::hosts::report(h, 3), 6).unwrap();
+        source.record_report(&crate::store::testutil::host_report(h, 3), 6).unwrap();
     }
     for i in 0..450 {
         source.append_audit(10 + i, "alice", "test.action", &format!("t{i}"), &serde_json::json!({ "i": i, "text": "ünïcode" })).unwrap();

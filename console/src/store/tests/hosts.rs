@@ -1,4 +1,4 @@
-use crate::alerts::{HostReport, TaReport, TokenReport};
+use crate::store::testutil::host_report as report;
 use crate::store::testutil::{on_both, TestDb};
 use crate::store::{HostStatus, NewHost, StoreError, TokenKeys};
 
@@ -6,31 +6,6 @@ const DAY: u64 = 24 * 60 * 60 * 1000;
 
 fn new_host(id: &str, group: &str) -> NewHost {
     NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "fp".into() }
-}
-
-pub(super) fn report(host: &str, keys: u64) -> HostReport {
-    HostReport {
-        host_id: host.into(),
-        group: "eu".into(),
-        reported_at_ms: 0,
-        tas: vec![TaReport {
-            platform: String::new(),
-            measurement: String::new(),
-            ta_id: "ta-0".into(),
-            version: "1".into(),
-            up: true,
-            restarts_total: 0,
-            self_test_ok: true,
-            audit_chain_ok: true,
-            tokens: vec![TokenReport { slot: 0, label: "t".into(), keys, capacity: 100 }],
-        }],
-        ta_cpu_percent: 12.5,
-        ta_memory_bytes: 1 << 20,
-        ca_cpu_percent: 3.25,
-        ca_memory_bytes: 2 << 20,
-        memory_limit_bytes: 1 << 30,
-        packages: None,
-    }
 }
 
 fn reports_update_latest_last_seen_and_samples(db: &TestDb) {
@@ -70,12 +45,13 @@ fn pruning_drops_old_samples_only(db: &TestDb) {
     for days_ago in [40, 31, 30, 29, 1, 0] {
         store.record_report(&report("h1", days_ago), now - days_ago * DAY).unwrap();
     }
-    assert_eq!(store.prune_samples(now, 30).unwrap(), 2);
+    assert_eq!(store.prune_samples(now, 30, 1).unwrap(), 1, "one at a time: the oldest");
+    assert_eq!(store.prune_samples(now, 30, 100).unwrap(), 1);
     let left: Vec<u64> = store.samples("h1", 0).unwrap().iter().map(|s| (now - s.at_ms) / DAY).collect();
     assert_eq!(left, vec![30, 29, 1, 0]);
     // The latest report is not history: it stays.
     assert_eq!(store.latest_reports().unwrap().len(), 1);
-    assert_eq!(store.prune_samples(now, 30).unwrap(), 0);
+    assert_eq!(store.prune_samples(now, 30, 100).unwrap(), 0);
 }
 
 fn host_status_and_duplicates(db: &TestDb) {
