@@ -16,26 +16,13 @@
 //! The caller (http.rs) has already checked the role: any for GET,
 //! operator or admin for POST; `actor` names who it is, for the audit log.
 
-use super::http::{HttpRequest, HttpResponse};
+use super::http::{error, json_resp, store_err, HttpRequest, HttpResponse};
 use super::{now_ms, Shared};
 use crate::store::{HostStatus, Page, StoreError};
 use serde_json::{json, Value};
 
 /// Most hosts one rollout may name.
 pub const MAX_ROLLOUT_HOSTS: usize = 10_000;
-
-fn json_resp(status: u16, v: Value) -> HttpResponse {
-    HttpResponse { status, content_type: "application/json", body: v.to_string().into_bytes() }
-}
-
-fn error(status: u16, msg: &str) -> HttpResponse {
-    json_resp(status, json!({ "error": msg }))
-}
-
-fn store_err(e: StoreError) -> HttpResponse {
-    tracing::error!(error = %e, "store error");
-    error(500, "internal error; see the console's log")
-}
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| {

@@ -188,13 +188,9 @@ fn jobs_in_states(db: &Db, id: u64, states: &[JobState]) -> Result<i64> {
     db.query_one(&sql, &params![to_db(id)?])?.get(0)
 }
 
-/// Whether `host` has an open `ta_upgrade` job or waits in a rollout's later wave.
-fn upgrade_open_or_waiting(db: &Db, host: &str) -> Result<bool> {
-    upgrade_open_or_waiting_elsewhere(db, host, 0)
-}
-
-/// As [`upgrade_open_or_waiting`], not counting rollout `except` (0: none)'s waiting hosts.
-fn upgrade_open_or_waiting_elsewhere(db: &Db, host: &str, except: u64) -> Result<bool> {
+/// Whether `host` has an open `ta_upgrade` job or waits for a later wave
+/// of a rollout other than `except` (rollout ids start at 1; 0: any).
+fn upgrade_open_or_waiting(db: &Db, host: &str, except: u64) -> Result<bool> {
     let open: i64 = db
         .query_one(
             "SELECT COUNT(*) FROM jobs WHERE target_host = ?1 AND kind = ?2 AND state IN ('queued', 'running')",
@@ -343,7 +339,7 @@ impl Store {
                 if tx.query_opt("SELECT id FROM hosts WHERE id = ?1", &params![host])?.is_none() {
                     return Err(StoreError::NotFound { what: "host", key: host.clone() });
                 }
-                if upgrade_open_or_waiting(&tx, host)? {
+                if upgrade_open_or_waiting(&tx, host, 0)? {
                     return Err(StoreError::AlreadyExists { what: "open ta_upgrade job for host", key: host.clone() });
                 }
                 if wave == 0 {
@@ -443,7 +439,7 @@ impl Store {
             )?;
             for r in &hosts {
                 let host: String = r.get(0)?;
-                if upgrade_open_or_waiting_elsewhere(&tx, &host, id)? {
+                if upgrade_open_or_waiting(&tx, &host, id)? {
                     tx.execute(
                         "UPDATE rollout_waiting SET state = 'skipped', note = 'another ta_upgrade job was open on the host' WHERE rollout_id = ?1 AND host_id = ?2",
                         &params![to_db(id)?, host.as_str()],

@@ -72,10 +72,12 @@ impl Postgres {
     /// `pg_tls`) from a new connection thread.
     pub(crate) fn connect(url: &str) -> Result<Self> {
         let shown = redact(url);
-        let (rest, tls_options) = pg_tls::split_tls_options(url).map_err(|e| match e {
+        // Errors about the URL name it (without its password).
+        let in_url = |e: StoreError| match e {
             StoreError::BadLocation(why) => StoreError::BadLocation(format!("PostgreSQL URL {shown}: {why}")),
             other => other,
-        })?;
+        };
+        let (rest, tls_options) = pg_tls::split_tls_options(url).map_err(in_url)?;
         let rest = Zeroizing::new(rest);
         let mut config: postgres::Config = rest.parse().map_err(|e| StoreError::BadLocation(format!("PostgreSQL URL {shown}: {e}")))?;
         let tls = match tls_options.mode {
@@ -92,10 +94,7 @@ impl Postgres {
             }
             Mode::Verified => {
                 config.ssl_mode(SslMode::Require);
-                let client = pg_tls::client_config(&tls_options).map_err(|e| match e {
-                    StoreError::BadLocation(why) => StoreError::BadLocation(format!("PostgreSQL URL {shown}: {why}")),
-                    other => other,
-                })?;
+                let client = pg_tls::client_config(&tls_options).map_err(in_url)?;
                 Some(MakeRustlsConnect::new(client))
             }
         };
