@@ -105,16 +105,26 @@ impl TaCommand {
         // then stops the TA in order.
         cmd.process_group(0);
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; this runs between fork and exec.
-        // If the supervising thread dies (the CA is killed), the TA gets SIGTERM
-        // instead of living on as an orphan holding the store.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+        {
+            // getpid() here is the CA; getppid() in the child is the CA while it lives.
+            // SAFETY: getpid has no preconditions.
+            let ca_pid = unsafe { libc::getpid() };
+            // SAFETY: prctl and getppid are async-signal-safe; this runs between
+            // fork and exec. If the supervising thread dies (the CA is killed),
+            // the TA gets SIGTERM instead of living on as an orphan holding the
+            // store. A CA that died before the prctl took effect sends no
+            // signal, so the child checks that its parent is still the CA.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::getppid() != ca_pid {
+                        return Err(std::io::Error::other("the CA exited while starting the TA"));
+                    }
+                    Ok(())
+                });
+            }
         }
         cmd
     }

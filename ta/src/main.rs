@@ -26,6 +26,8 @@ const EXIT_CONFIG: i32 = 2;
 const EXIT_SELF_TEST: i32 = 3;
 const EXIT_ROLLBACK: i32 = 4;
 const EXIT_CORRUPT: i32 = 5;
+/// A second SIGTERM/SIGINT during shutdown (128 + SIGTERM, as a shell reports a death by it).
+const EXIT_SIGNALLED_TWICE: i32 = 143;
 
 /// The teehsm trusted application.
 ///
@@ -399,6 +401,21 @@ fn serve(a: ServeArgs) -> i32 {
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
+    // Duplicates of the listening sockets, whose shutdown wakes the accept
+    // loops on a signal (taken before the listeners move to their threads).
+    let mut wakers = Vec::new();
+    for l in listener.iter().chain(handoff_listener.iter()) {
+        match l.try_clone() {
+            Ok(c) => wakers.push(ListenerWaker::Unix(std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(c)))),
+            Err(e) => tracing::warn!(error = %e, "cannot keep a handle to wake the accept loop on shutdown"),
+        }
+    }
+    if let Some(l) = &tcp_listener {
+        match l.try_clone() {
+            Ok(c) => wakers.push(ListenerWaker::Tcp(std::net::TcpStream::from(std::os::fd::OwnedFd::from(c)))),
+            Err(e) => tracing::warn!(error = %e, "cannot keep a handle to wake the TCP accept loop on shutdown"),
+        }
+    }
     if let (Some(l), Some(path)) = (handoff_listener, handoff.clone()) {
         let (ta, stop) = (ta.clone(), stop.clone());
         let spawned = std::thread::Builder::new().name("handoff-accept".into()).spawn(move || teehsm_ta::server::serve_handoffs(l, ta, stop));
@@ -409,7 +426,7 @@ fn serve(a: ServeArgs) -> i32 {
         tracing::info!(socket = %path.display(), "accepting connection hand-offs");
     }
     spawn_audit_flusher(audit.clone(), stop.clone());
-    spawn_signal_handler(socket.clone(), tcp_addr, stop.clone());
+    spawn_signal_handler(wakers, stop.clone());
     let mut ready = String::from("TEEHSM-TA READY");
     if let Some(path) = &socket {
         ready.push_str(&format!(" socket={}", path.display()));
@@ -463,8 +480,28 @@ fn spawn_audit_flusher(audit: Arc<AuditLog>, stop: Arc<AtomicBool>) {
     });
 }
 
-/// SIGTERM/SIGINT: stop accepting, then unblock the accept loops with dummy connections.
-fn spawn_signal_handler(socket: Option<PathBuf>, tcp: Option<std::net::SocketAddr>, stop: Arc<AtomicBool>) {
+/// A duplicate of a listening socket, typed as a stream only to reach
+/// `shutdown(2)`: on Linux, shutting a listening socket down makes a
+/// blocked `accept` on it return (EINVAL), so the accept loops see `stop`.
+enum ListenerWaker {
+    Unix(std::os::unix::net::UnixStream),
+    Tcp(std::net::TcpStream),
+}
+
+impl ListenerWaker {
+    fn wake(&self) {
+        let _ = match self {
+            ListenerWaker::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            ListenerWaker::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+/// SIGTERM/SIGINT: stop accepting (the listening sockets are shut down, so
+/// this works even when their paths were removed with the parent's state
+/// directory), then let the main loop finish the store and audit log. A
+/// second signal while that is under way ends the process at once.
+fn spawn_signal_handler(wakers: Vec<ListenerWaker>, stop: Arc<AtomicBool>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
@@ -474,15 +511,16 @@ fn spawn_signal_handler(socket: Option<PathBuf>, tcp: Option<std::net::SocketAdd
         }
     };
     let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
-        if let Some(sig) = signals.forever().next() {
+        for (n, sig) in signals.forever().enumerate() {
+            if n > 0 {
+                tracing::warn!(signal = sig, "second signal during shutdown: exiting now");
+                std::process::exit(EXIT_SIGNALLED_TWICE);
+            }
             // Stop first: if logging fails (stderr gone with the parent),
             // shutdown must still happen.
             stop.store(true, Ordering::SeqCst);
-            if let Some(path) = &socket {
-                let _ = std::os::unix::net::UnixStream::connect(path);
-            }
-            if let Some(addr) = tcp {
-                let _ = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+            for w in &wakers {
+                w.wake();
             }
             tracing::info!(signal = sig, "shutting down");
         }

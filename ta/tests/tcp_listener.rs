@@ -107,6 +107,24 @@ fn unix_socket_and_tcp_together() {
     }
 }
 
+/// The TA stops on SIGTERM even when its sockets' paths are gone (a
+/// supervisor whose state directory was removed under it): the listening
+/// sockets are shut down, not connected to by path.
+#[test]
+fn stops_on_sigterm_after_its_socket_paths_were_removed() {
+    let d = temp_dir("gone");
+    let sock = d.join("ta.sock");
+    let handoff = d.join("ta-handoff.sock");
+    let (child, ready) =
+        start(&d, &["--socket", sock.to_str().unwrap(), "--handoff-socket", handoff.to_str().unwrap(), "--listen-tcp", "127.0.0.1:0"]);
+    assert!(ready.contains("socket="), "{ready:?}");
+    Client::connect(&sock, "before").expect("Hello on the Unix socket").call(&Request::GetTaInfo).unwrap();
+    std::fs::remove_file(&sock).unwrap();
+    std::fs::remove_file(&handoff).unwrap();
+    assert_eq!(stop(child), Some(0), "SIGTERM stops a TA whose socket files were deleted");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn non_loopback_address_needs_require_channel() {
     let d = temp_dir("nonloop");
