@@ -53,6 +53,11 @@ impl Browser {
     /// Starts Chromium (headless, fresh `profile` dir) and opens a blank
     /// page of `width` x `height` CSS pixels.
     pub fn start(chromium: &Path, profile: &Path, width: u32, height: u32) -> Browser {
+        Browser::start_with(chromium, profile, width, height, &[])
+    }
+
+    /// [`Browser::start`] with extra command-line switches.
+    pub fn start_with(chromium: &Path, profile: &Path, width: u32, height: u32, extra: &[String]) -> Browser {
         std::fs::create_dir_all(profile).expect("profile dir");
         let child = Command::new(chromium)
             .args([
@@ -69,6 +74,7 @@ impl Browser {
                 "--remote-debugging-port=0",
                 &format!("--window-size={width},{height}"),
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdout(Stdio::null())

@@ -5,7 +5,8 @@
 //! CPU/memory charts; acknowledging works from the page. Screenshots go to
 //! target/test-artifacts/fleet-ui.png and fleet-host.png.
 //!
-//! Also checks login and roles over HTTP against the real process.
+//! Also checks login and roles over HTTP against the real process, and
+//! (second test) the console on HTTPS with an operator's certificate.
 //! Needs the binaries (`cargo build --bins`) and Chromium (`/usr/bin/chromium`
 //! or $CHROMIUM; scripts/install-deps.sh installs it). Without Chromium the
 //! test is skipped, except under CI=true where it fails.
@@ -140,16 +141,22 @@ fn save(path: &Path, png: &[u8]) {
     eprintln!("screenshot: {}", path.display());
 }
 
-#[test]
-fn log_in_and_see_hosts_alert_and_key_count_gauge() {
-    let Some(chromium) = cdp::chromium_path() else {
+/// Chromium, or `None` (the test is skipped) outside CI.
+fn chromium_or_skip() -> Option<std::path::PathBuf> {
+    let found = cdp::chromium_path();
+    if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "Chromium is needed (apt-get install chromium, see scripts/install-deps.sh) and CI=true"
         );
         eprintln!("SKIPPED: no Chromium at $CHROMIUM or /usr/bin/chromium (run scripts/install-deps.sh)");
-        return;
-    };
+    }
+    found
+}
+
+#[test]
+fn log_in_and_see_hosts_alert_and_key_count_gauge() {
+    let Some(chromium) = chromium_or_skip() else { return };
     let secrets = TempDir::new("fleet-browser-secrets");
     let admin_pw = secrets.path().join("admin.pw");
     std::fs::write(&admin_pw, format!("{ADMIN_PASSWORD}\n")).expect("admin password file");
@@ -362,6 +369,94 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     assert!(body.contains("\"role\":\"auditor\""), "{body}");
 
     // No script error and no CSP violation (the 401 of the first /api/me is expected).
+    let errors: Vec<String> = b.errors().into_iter().filter(|e| !e.contains("status of 401")).collect();
+    assert!(errors.is_empty(), "page errors: {errors:#?}");
+}
+
+/// The console serves HTTPS with an operator's certificate (an own root
+/// and a leaf for localhost, as a bank's PKI would issue): Chromium pins
+/// the leaf's public key (`--ignore-certificate-errors-spki-list`, the
+/// closest a throwaway profile gets to trusting the bank's root), logs in
+/// through the form, holds a Secure, HttpOnly, SameSite=Strict session
+/// cookie, and an http:// address of the same port lands on https://.
+#[test]
+fn log_in_over_https_with_an_operator_certificate() {
+    use base64::Engine;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PublicKeyData, PKCS_ECDSA_P256_SHA256};
+    use std::os::unix::fs::PermissionsExt;
+    let Some(chromium) = chromium_or_skip() else { return };
+    let secrets = TempDir::new("fleet-https-secrets");
+    let admin_pw = secrets.path().join("admin.pw");
+    std::fs::write(&admin_pw, format!("{ADMIN_PASSWORD}\n")).expect("admin password file");
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("root key");
+    let mut root = CertificateParams::new(Vec::<String>::new()).expect("root params");
+    root.distinguished_name.push(DnType::CommonName, "Example Bank Root CA");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root = CertifiedIssuer::self_signed(root, root_key).expect("root certificate");
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("leaf params").signed_by(&leaf_key, &root).expect("leaf certificate");
+    let (cert_file, key_file) = (secrets.path().join("console.pem"), secrets.path().join("console-key.pem"));
+    std::fs::write(&cert_file, format!("{}{}", leaf.pem(), root.pem())).expect("certificate chain");
+    std::fs::write(&key_file, leaf_key.serialize_pem()).expect("key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    let spki = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &leaf_key.subject_public_key_info());
+    let pin = base64::engine::general_purpose::STANDARD.encode(spki.as_ref());
+
+    let path = |p: &Path| p.display().to_string();
+    let opts = FleetOptions {
+        hosts: 0,
+        console_args: vec![
+            "--admin-password-file".into(),
+            path(&admin_pw),
+            "--http-tls-cert".into(),
+            path(&cert_file),
+            "--http-tls-key".into(),
+            path(&key_file),
+        ],
+        ..FleetOptions::default()
+    };
+    let fleet = Fleet::start("fleet-https", opts);
+    let port = fleet.http.rsplit(':').next().expect("port").to_string();
+    let url = format!("https://localhost:{port}/");
+    let artifacts = bin_dir().parent().expect("target dir").join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let mut b = cdp::Browser::start_with(
+        &chromium,
+        &fleet.dir.path().join("chromium-profile"),
+        1280,
+        800,
+        &[format!("--ignore-certificate-errors-spki-list={pin}")],
+    );
+    b.call("Network.enable", serde_json::json!({}));
+    b.navigate(&url);
+    b.wait_for(
+        "!!document.getElementById('login-view') && !document.getElementById('login-view').hidden",
+        Duration::from_secs(20),
+        "the login form over HTTPS",
+    );
+    b.type_into("#login-name", ADMIN);
+    b.type_into("#login-password", ADMIN_PASSWORD);
+    b.click("#login-submit");
+    b.wait_for("document.getElementById('page').dataset.loaded === 'overview'", Duration::from_secs(20), "the overview after login");
+    assert_eq!(b.eval("location.protocol"), Value::String("https:".into()));
+    assert_eq!(b.eval("document.getElementById('me-name').textContent"), Value::String(ADMIN.into()));
+    assert_eq!(b.eval("document.cookie"), Value::String(String::new()), "the session cookie is HttpOnly");
+    let cookies = b.call("Network.getCookies", serde_json::json!({ "urls": [url] }));
+    let session = cookies["cookies"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "teehsm_session")).cloned().unwrap_or_default();
+    assert_eq!(
+        (&session["secure"], &session["httpOnly"], &session["sameSite"]),
+        (&Value::Bool(true), &Value::Bool(true), &Value::String("Strict".into())),
+        "{cookies}"
+    );
+    save(&artifacts.join("fleet-https.png"), &b.screenshot());
+
+    // http:// on the HTTPS port is redirected to https://, still logged in.
+    b.navigate(&format!("http://localhost:{port}/#/audit"));
+    b.wait_for(
+        "location.protocol === 'https:' && !!document.querySelector('.audit-row[data-action=\"login\"]')",
+        Duration::from_secs(20),
+        "the audit page over https:// after an http:// address",
+    );
     let errors: Vec<String> = b.errors().into_iter().filter(|e| !e.contains("status of 401")).collect();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
 }

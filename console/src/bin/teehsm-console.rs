@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::path::PathBuf;
 use teehsm_console::alerts::RuleSet;
+use teehsm_console::daemon::https::HttpTls;
 use teehsm_console::daemon::{default_rules, run, Config};
 use teehsm_console::licence::{VendorPublicKey, VerifiedLicence};
 
@@ -249,8 +250,8 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
 #[serde(deny_unknown_fields)]
 struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
-    /// http_listen, rules, webhook, server_names, sample_retention_days,
-    /// heartbeat_interval_ms, licence,
+    /// http_listen, http_tls, http_tls_cert, http_tls_key, rules, webhook,
+    /// server_names, sample_retention_days, heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
@@ -298,6 +299,23 @@ struct Serve {
     /// tokens. 0 keeps them forever [default: 14].
     #[arg(long, env = "TEEHSM_CONSOLE_SAMPLE_RETENTION_DAYS", value_name = "DAYS")]
     sample_retention_days: Option<u64>,
+    /// Serve the web UI, the HTTP API and /metrics over HTTPS with the
+    /// console's own server certificate (issued by console-ca.pem for
+    /// localhost and the --server-name names; browsers must trust
+    /// console-ca.pem). See --http-tls-cert for a certificate of your own.
+    #[arg(long, env = "TEEHSM_CONSOLE_HTTP_TLS", conflicts_with = "http_tls_cert")]
+    #[serde(default)]
+    http_tls: bool,
+    /// Serve the web UI, the HTTP API and /metrics over HTTPS with this
+    /// certificate chain (PEM, leaf first; e.g. from your organisation's
+    /// CA). Needs --http-tls-key. A renewed file takes effect at the next
+    /// connection, without a restart.
+    #[arg(long, env = "TEEHSM_CONSOLE_HTTP_TLS_CERT", requires = "http_tls_key", value_name = "PEM")]
+    http_tls_cert: Option<PathBuf>,
+    /// The private key of --http-tls-cert (PEM: PKCS#8, SEC1 or PKCS#1;
+    /// readable by its owner only, chmod 600).
+    #[arg(long, env = "TEEHSM_CONSOLE_HTTP_TLS_KEY", requires = "http_tls_cert", value_name = "PEM")]
+    http_tls_key: Option<PathBuf>,
     /// Heartbeat interval the console asks agents for, in ms [default: 15000].
     #[arg(long, env = "TEEHSM_CONSOLE_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
@@ -373,6 +391,9 @@ fn merge(mut cli: Serve) -> Result<Serve> {
         cli.server_names = file.server_names;
     }
     cli.sample_retention_days = cli.sample_retention_days.or(file.sample_retention_days);
+    cli.http_tls = cli.http_tls || file.http_tls;
+    cli.http_tls_cert = cli.http_tls_cert.or(file.http_tls_cert);
+    cli.http_tls_key = cli.http_tls_key.or(file.http_tls_key);
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
@@ -437,6 +458,13 @@ fn config(s: Serve) -> Result<Config> {
         (None, None, None) => None,
         _ => bail!("key distribution needs all of --keydist-signing-key, --attestation-trust-anchor and --attestation-policy"),
     };
+    let http_tls = match (s.http_tls, s.http_tls_cert, s.http_tls_key) {
+        (false, None, None) => HttpTls::Off,
+        (true, None, None) => HttpTls::ConsoleCertificate,
+        (false, Some(cert), Some(key)) => HttpTls::Files { cert, key },
+        (true, Some(_), _) => bail!("give either --http-tls (the console's own certificate) or --http-tls-cert and --http-tls-key, not both"),
+        _ => bail!("--http-tls-cert and --http-tls-key go together: give both"),
+    };
     if let Some(file) = &s.admin_password_file {
         bootstrap_admin(&data_dir, s.database_url.as_deref(), file)?;
     }
@@ -454,6 +482,7 @@ fn config(s: Serve) -> Result<Config> {
         keydist,
         server_names: s.server_names,
         sample_retention_days: s.sample_retention_days.unwrap_or(14),
+        http_tls,
     })
 }
 

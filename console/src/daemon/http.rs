@@ -9,6 +9,7 @@
 //! automation) a request from a loopback address without credentials and
 //! without browser fetch metadata acts as admin "loopback".
 
+use super::https::{looks_like_tls, Https};
 use super::routes::{self, NoRoute};
 use super::session::{role_allows, Principal, COOKIE};
 use super::{now_ms, Shared};
@@ -17,7 +18,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -38,6 +39,8 @@ pub struct HttpRequest {
     pub query: String,
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// Whether it came over the console's own HTTPS listener.
+    pub https: bool,
 }
 
 impl HttpRequest {
@@ -100,14 +103,15 @@ pub fn store_err(e: crate::store::StoreError) -> HttpResponse {
     error(500, "internal error; see the console's log")
 }
 
-/// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Serves until the task is dropped: plain HTTP, or HTTPS with `https`.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, https: Option<Arc<Https>>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
+                let https = https.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, peer, shared).await {
+                    if let Err(e) = accept(stream, peer, shared, https).await {
                         tracing::debug!(%peer, error = %e, "HTTP connection failed");
                     }
                 });
@@ -123,6 +127,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
         201 => "Created",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -138,12 +143,63 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::io::Result<()> {
+/// One connection: the TLS handshake first on an HTTPS listener (bounded
+/// by the read timeout), then one request.
+async fn accept(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, https: Option<Arc<Https>>) -> std::io::Result<()> {
+    let Some(https) = https else { return connection(stream, peer, shared, false).await };
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(READ_TIMEOUT, stream.peek(&mut first)).await {
+        Err(_) | Ok(Ok(0)) => return Ok(()),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(_)) => {}
+    }
+    if !looks_like_tls(first[0]) {
+        // Someone typed http:// for this port: say where to go instead of
+        // failing a handshake the browser shows as a garbled page.
+        return plain_request_on_https_port(stream).await;
+    }
+    match tokio::time::timeout(READ_TIMEOUT, https.acceptor().accept(stream)).await {
+        Ok(Ok(tls)) => connection(tls, peer, shared, true).await,
+        Ok(Err(e)) => {
+            shared.metrics.http_tls_handshake_failures.inc();
+            tracing::debug!(%peer, error = %e, "HTTPS handshake failed");
+            Ok(())
+        }
+        Err(_) => {
+            shared.metrics.http_tls_handshake_failures.inc();
+            Ok(())
+        }
+    }
+}
+
+/// A plain-text request on the HTTPS port: GET and HEAD are redirected to
+/// the same path over https://, anything else is told to use HTTPS.
+async fn plain_request_on_https_port(mut stream: TcpStream) -> std::io::Result<()> {
+    let req = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
+        Ok(Ok(Ok(req))) => req,
+        Ok(Err(e)) => return Err(e),
+        Err(_) | Ok(Ok(Err(_))) => return write_reply(&mut stream, &error(400, "this port speaks HTTPS; use https://").into(), false).await,
+    };
+    let host = req.header("host").filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)));
+    let reply: Reply = match (req.method.as_str(), host) {
+        ("GET" | "HEAD", Some(host)) => {
+            let query = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+            Reply::from(error(301, &format!("this port speaks HTTPS; go to https://{host}{}", req.path)))
+                .with("Location", format!("https://{host}{}{query}", req.path))
+        }
+        (_, Some(host)) => error(400, &format!("this port speaks HTTPS; send the request to https://{host}{}", req.path)).into(),
+        (_, None) => error(400, "this port speaks HTTPS; use https://").into(),
+    };
+    write_reply(&mut stream, &reply, false).await
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: SocketAddr, shared: Arc<Shared>, https: bool) -> std::io::Result<()> {
     let reply: Reply = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
         Err(_) => error(408, "request timeout").into(),
         Ok(Err(e)) => return Err(e),
         Ok(Ok(Err(msg))) => error(400, msg).into(),
-        Ok(Ok(Ok(req))) => {
+        Ok(Ok(Ok(mut req))) => {
+            req.https = https;
             let sh = shared.clone();
             match tokio::task::spawn_blocking(move || handle(&sh, peer, &req)).await {
                 Ok(r) => r,
@@ -151,6 +207,12 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
             }
         }
     };
+    write_reply(&mut stream, &reply, https).await
+}
+
+/// Writes the answer with the security headers every answer carries (and
+/// HSTS over HTTPS), then closes the connection.
+async fn write_reply<S: AsyncWrite + Unpin>(stream: &mut S, reply: &Reply, https: bool) -> std::io::Result<()> {
     let resp = &reply.resp;
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
@@ -161,6 +223,9 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         resp.content_type,
         resp.body.len()
     );
+    if https {
+        head.push_str("Strict-Transport-Security: max-age=31536000\r\n");
+    }
     for (k, v) in &reply.headers {
         head.push_str(k);
         head.push_str(": ");
@@ -174,7 +239,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 }
 
 /// Reads one request; `Ok(Err(why))` if it is malformed or too large.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<HttpRequest, &'static str>> {
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Result<HttpRequest, &'static str>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -229,7 +294,7 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<HttpRequ
     }
     body.truncate(len);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Ok(HttpRequest { method: method.to_owned(), path: path.to_owned(), query: query.to_owned(), body, headers }))
+    Ok(Ok(HttpRequest { method: method.to_owned(), path: path.to_owned(), query: query.to_owned(), body, headers, https: false }))
 }
 
 /// The session token of a request: bearer header first, then the cookie.

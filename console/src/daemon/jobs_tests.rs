@@ -2,6 +2,7 @@
 //! its own jobs, fetches only packages it has a job for, and a rolled back
 //! job resets its desired version and ends the rollout.
 
+use super::testkit::{self, wait_line};
 use super::*;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
@@ -10,18 +11,6 @@ use teehsm_wire::proto::fleet::v1 as pb;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, ClientTlsConfig};
-
-async fn wait_line(path: &Path) -> String {
-    for _ in 0..500 {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if !s.trim().is_empty() {
-                return s.trim().to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} did not appear", path.display());
-}
 
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -71,21 +60,7 @@ fn package(dir: &Path, key: &Ed25519KeyPair) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_see_fetch_and_report_only_their_own_jobs() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        keydist: None,
-        server_names: vec![],
-        sample_retention_days: 14,
-        vendor_keys: vec![],
-        data_dir: d.path().join("console"),
-        grpc_listen: "127.0.0.1:0".into(),
-        http_listen: "127.0.0.1:0".into(),
-        rules: default_rules(1000),
-        webhooks: vec![],
-        heartbeat_interval_ms: 1000,
-        licence: None,
-        allow_loopback_admin: true,
-        database_url: None,
-    };
+    let cfg = Config { allow_loopback_admin: true, ..testkit::config(&d.path().join("console")) };
     let data = cfg.data_dir.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(cfg, async {

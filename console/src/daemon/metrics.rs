@@ -13,6 +13,10 @@ pub struct Metrics {
     /// Rows the housekeeping deleted, by table (daemon::maintenance).
     pub pruned_rows: IntCounterVec,
     pub fleet: FleetGauges,
+    /// HTTPS listener (daemon::https): failed or timed-out handshakes.
+    pub http_tls_handshake_failures: IntCounter,
+    /// Expiry of the HTTPS certificate and reloads of the operator's files.
+    pub https: super::https::HttpsMetrics,
 }
 
 /// Per-host gauges from the hosts' latest reports, refreshed by every
@@ -125,11 +129,32 @@ impl Metrics {
         for t in ["host_samples", "enrollment_tokens"] {
             pruned_rows.with_label_values(&[t]).inc_by(0);
         }
+        let http_tls_handshake_failures =
+            IntCounter::new("teehsm_console_http_tls_handshake_failures_total", "TLS handshakes on the HTTPS listener that failed or timed out.")?;
+        let https = super::https::HttpsMetrics {
+            expiry: IntGauge::new(
+                "teehsm_console_http_certificate_expiry_timestamp_seconds",
+                "When the certificate of the HTTPS listener expires (Unix time; 0 without HTTPS).",
+            )?,
+            reloads: IntCounterVec::new(
+                Opts::new(
+                    "teehsm_console_http_certificate_reloads_total",
+                    "Loads of a changed --http-tls-cert/--http-tls-key, by result (ok, error).",
+                ),
+                &["result"],
+            )?,
+        };
+        registry.register(Box::new(http_tls_handshake_failures.clone()))?;
+        registry.register(Box::new(https.expiry.clone()))?;
+        registry.register(Box::new(https.reloads.clone()))?;
+        for r in ["ok", "error"] {
+            https.reloads.with_label_values(&[r]).inc_by(0);
+        }
         let fleet = FleetGauges::new(&registry)?;
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);
         }
-        Ok(Metrics { registry, hosts, alerts_firing, heartbeats, heartbeat_duration, pruned_rows, fleet })
+        Ok(Metrics { registry, hosts, alerts_firing, heartbeats, heartbeat_duration, pruned_rows, fleet, http_tls_handshake_failures, https })
     }
 
     /// Prometheus text exposition.

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod desired_state;
 pub mod grpc;
 pub mod http;
+pub mod https;
 pub mod jobs_api;
 pub mod keydist_api;
 pub mod maintenance;
@@ -22,7 +23,11 @@ pub mod web;
 pub mod webhook;
 
 #[cfg(test)]
+mod https_tests;
+#[cfg(test)]
 mod jobs_tests;
+#[cfg(test)]
+mod testkit;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -86,6 +91,8 @@ pub struct Config {
     /// `--sample-retention-days`: host samples older than this are deleted
     /// hourly (0: kept forever).
     pub sample_retention_days: u64,
+    /// `--http-tls`, `--http-tls-cert`/`--http-tls-key`: HTTPS for the web UI and API.
+    pub http_tls: https::HttpTls,
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
@@ -203,6 +210,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let eval_store = Store::open_at(&location, now)?;
     let maintenance_store = Store::open_at(&location, now)?;
     let metrics = metrics::Metrics::new()?;
+    let web_tls = https::Https::new(&cfg.http_tls, &material, metrics.https.clone())?.map(Arc::new);
     metrics.hosts.set(store.hosts()?.len() as i64);
     let engine = match store.load_engine_state()? {
         Some(state) => AlertEngine::with_state(cfg.rules.clone(), state),
@@ -246,15 +254,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             let _ = stop.wait_for(|s| *s).await;
         }))
     };
-    let http = tokio::spawn(http::serve(http_listener, shared.clone()));
-    let external_url = format!("http://{http_addr}");
+    let scheme = if web_tls.is_some() { "https" } else { "http" };
+    let http = tokio::spawn(http::serve(http_listener, shared.clone(), web_tls));
+    let external_url = format!("{scheme}://{http_addr}");
     let eval = tokio::spawn(evaluate_loop(shared.clone(), eval_store, engine, cfg.webhooks, external_url, stop_rx.clone()));
     let housekeeping =
         tokio::spawn(maintenance::run(shared.clone(), maintenance_store, cfg.sample_retention_days, maintenance::PERIOD, stop_rx.clone()));
 
     write_addr(dir, "grpc.addr", grpc_addr)?;
     write_addr(dir, "http.addr", http_addr)?;
-    tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %dir.display(), "teehsm-console serving");
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, web = %format!("{scheme}://{http_addr}/"), data_dir = %dir.display(), "teehsm-console serving");
 
     shutdown.await;
     tracing::info!("shutting down");

@@ -211,10 +211,12 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
 /// The OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// The session cookie; `Secure` when a TLS reverse proxy says the browser
-/// came over HTTPS (`X-Forwarded-Proto: https`).
+/// The session cookie; `Secure` when the browser came over HTTPS: to the
+/// console's own HTTPS listener, or to a TLS reverse proxy that says so
+/// (`X-Forwarded-Proto: https`).
 fn session_cookie(req: &HttpRequest, token: &str, max_age_secs: u64) -> String {
-    let secure = if req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https")) { "; Secure" } else { "" };
+    let proxied_https = req.header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let secure = if req.https || proxied_https { "; Secure" } else { "" };
     format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }
 

@@ -1,23 +1,12 @@
 //! The daemon over real sockets: enrollment and heartbeat authentication.
 
+use super::testkit::{self, wait_line};
 use super::*;
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
 use teehsm_wire::proto::fleet::v1 as pb;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, ClientTlsConfig};
-
-async fn wait_line(path: &Path) -> String {
-    for _ in 0..500 {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if !s.trim().is_empty() {
-                return s.trim().to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} did not appear", path.display());
-}
 
 async fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -70,21 +59,7 @@ async fn enroll_then_heartbeat(database_url: Option<String>) {
         let store = crate::store::Store::open_at(&location, 1).unwrap();
         store.create_enrollment_token("stale", "stale", 0, 1).unwrap();
     }
-    let cfg = Config {
-        keydist: None,
-        server_names: vec![],
-        sample_retention_days: 14,
-        vendor_keys: vec![],
-        data_dir: d.path().to_path_buf(),
-        grpc_listen: "127.0.0.1:0".into(),
-        http_listen: "127.0.0.1:0".into(),
-        rules: default_rules(1000),
-        webhooks: vec![],
-        heartbeat_interval_ms: 1000,
-        licence: None,
-        allow_loopback_admin: true,
-        database_url,
-    };
+    let cfg = Config { allow_loopback_admin: true, database_url, ..testkit::config(d.path()) };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(cfg, async {
         let _ = stopped.await;

@@ -4,22 +4,11 @@
 
 use super::routes::ROUTES;
 use super::session::role_allows;
+use super::testkit::{self, wait_line};
 use super::*;
 use crate::store::{Role, User};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn wait_line(path: &Path) -> String {
-    for _ in 0..500 {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if !s.trim().is_empty() {
-                return s.trim().to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} did not appear", path.display());
-}
 
 async fn call(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, Value) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -44,21 +33,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_checks_the_session_and_the_role() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        keydist: None,
-        server_names: vec![],
-        sample_retention_days: 14,
-        vendor_keys: vec![],
-        data_dir: d.path().to_path_buf(),
-        grpc_listen: "127.0.0.1:0".into(),
-        http_listen: "127.0.0.1:0".into(),
-        rules: default_rules(1000),
-        webhooks: vec![],
-        heartbeat_interval_ms: 1000,
-        licence: None,
-        allow_loopback_admin: false,
-        database_url: None,
-    };
+    let cfg = testkit::config(d.path());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(cfg, async {
         let _ = stopped.await;
@@ -188,21 +163,7 @@ async fn an_auditor_reads_the_licence_status() {
     let file = sign_terms(&terms, &key).unwrap();
     let licence = VerifiedLicence::verify(file.as_bytes(), &[vendor_public_key(&key).unwrap()]).unwrap();
     let d = tempfile::tempdir().unwrap();
-    let cfg = |licence: Option<VerifiedLicence>, vendor_keys| Config {
-        keydist: None,
-        server_names: vec![],
-        sample_retention_days: 14,
-        vendor_keys,
-        data_dir: d.path().to_path_buf(),
-        grpc_listen: "127.0.0.1:0".into(),
-        http_listen: "127.0.0.1:0".into(),
-        rules: default_rules(1000),
-        webhooks: vec![],
-        heartbeat_interval_ms: 1000,
-        licence,
-        allow_loopback_admin: false,
-        database_url: None,
-    };
+    let cfg = |licence: Option<VerifiedLicence>, vendor_keys| Config { licence, vendor_keys, ..testkit::config(d.path()) };
     let keys = vec![vendor_public_key(&key).unwrap()];
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(run(cfg(Some(licence.clone()), keys.clone()), async {

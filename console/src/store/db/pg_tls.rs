@@ -24,7 +24,7 @@ use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use postgres::Socket;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::super::error::{Result, StoreError};
@@ -178,36 +178,15 @@ pub(crate) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let config = match &options.client_cert {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
-            let chain = load_chain(cert).map_err(|why| StoreError::BadLocation(format!("sslcert {}: {why}", cert.display())))?;
-            let key_der = load_key(key).map_err(|why| StoreError::BadLocation(format!("sslkey {}: {why}", key.display())))?;
+            let chain = crate::pem_files::load_chain(cert).map_err(|why| StoreError::BadLocation(format!("sslcert {}: {why}", cert.display())))?;
+            let key_der =
+                crate::pem_files::load_private_key(key).map_err(|why| StoreError::BadLocation(format!("sslkey {}: {why}", key.display())))?;
             builder
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| StoreError::BadLocation(format!("sslcert {} and sslkey {} do not go together: {e}", cert.display(), key.display())))?
         }
     };
     Ok(Arc::new(config))
-}
-
-fn load_chain(path: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let chain = CertificateDer::pem_slice_iter(&pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM file of certificates: {e}"))?;
-    if chain.is_empty() {
-        return Err("it holds no certificate".into());
-    }
-    Ok(chain)
-}
-
-/// The client's private key; refused when others than its owner may read it.
-fn load_key(path: &Path) -> std::result::Result<PrivateKeyDer<'static>, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!("has mode {:o}: others than its owner may read it; chmod 600 it", meta.permissions().mode() & 0o777));
-    }
-    let pem = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?);
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| format!("no PKCS#8, SEC1 or PKCS#1 private key in it: {e}"))
 }
 
 fn load_roots(path: &Path) -> std::result::Result<RootCertStore, String> {
