@@ -44,18 +44,8 @@ async fn call_tls(
 ) -> Result<(u16, String, String), String> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut s = connector(roots_pem).connect(ServerName::try_from("localhost").unwrap(), tcp).await.map_err(|e| e.to_string())?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
     // The console closes without close_notify only on errors; a clean answer reads to the end.
-    s.read_to_string(&mut out).await.map_err(|e| e.to_string())?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    Ok((head.split_whitespace().nth(1).unwrap().parse().unwrap(), head.to_owned(), body.to_owned()))
+    testkit::exchange(&mut s, "localhost", method, path, headers, body).await.map_err(|e| e.to_string())
 }
 
 /// One plain-text request: (status, head).

@@ -2,6 +2,7 @@
 //! binds ports chosen by the system, and waiting for the address files.
 
 use super::*;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Both listeners on 127.0.0.1:0, default rules, 1 s heartbeats, SQLite in
 /// `data_dir`, plain HTTP, no licence, no key distribution, no webhook.
@@ -35,4 +36,28 @@ pub async fn wait_line(path: &Path) -> String {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{} did not appear", path.display());
+}
+
+/// One HTTP/1.1 request on `s` (plain or TLS), read to the end:
+/// (status, head, body).
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((out.as_str(), ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, head.to_owned(), body.to_owned()))
 }
