@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use teehsm_wire::proto::fleet::v1::agent_service_server::{AgentService, AgentServiceServer};
 use teehsm_wire::proto::fleet::v1::{
-    EnrollRequest, EnrollResponse, FetchPackageRequest, HeartbeatRequest, HeartbeatResponse, HostReport, PackageChunk, ReportJobRequest,
-    ReportJobResponse,
+    EnrollRequest, EnrollResponse, FetchPackageRequest, HeartbeatRequest, HeartbeatResponse, HostReport, PackageChunk, RenewCertificateRequest,
+    RenewCertificateResponse, ReportJobRequest, ReportJobResponse,
 };
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
@@ -98,6 +98,11 @@ impl AgentService for FakeConsole {
 
     async fn fetch_package(&self, _: Request<FetchPackageRequest>) -> Result<Response<Self::FetchPackageStream>, Status> {
         Err(Status::not_found("this fake console has no packages"))
+    }
+
+    async fn renew_certificate(&self, _: Request<RenewCertificateRequest>) -> Result<Response<RenewCertificateResponse>, Status> {
+        // Its certificates run until 4096: agents never ask (the real console's renewal: tests/tests/fleet_cert_renewal.rs).
+        Err(Status::unimplemented("this fake console does not renew certificates"))
     }
 }
 

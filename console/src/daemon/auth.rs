@@ -1,6 +1,7 @@
 //! Who is calling Heartbeat: the peer certificate (already verified by TLS
 //! against the console CA) names the host in its CN, and must be the very
-//! certificate the console issued to that host (SHA-256 fingerprint).
+//! certificate the console issued to that host (SHA-256 fingerprint): its
+//! current one, or the one a renewal issued that the agent has not used yet.
 
 use crate::store::{Host, HostStatus};
 use aws_lc_rs::digest;
@@ -37,19 +38,33 @@ pub fn cert_cn(der: &[u8]) -> Option<String> {
     cns.next().is_none().then_some(cn)
 }
 
+/// Which of the host's certificates the caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertUse {
+    Current,
+    /// The one issued by a renewal, used for the first time: the caller
+    /// makes it current ([`crate::store::Store::promote_pending_cert`]).
+    Pending,
+}
+
 /// Decides whether the peer's leaf certificate (`peer`, DER) may heartbeat;
-/// `lookup` finds the host record of a host id. Returns the host.
-pub fn authorize(peer: Option<&[u8]>, lookup: impl FnOnce(&str) -> Option<Host>) -> Result<Host, AuthError> {
+/// `lookup` finds the host record of a host id. Returns the host and which
+/// of its certificates was used.
+pub fn authorize(peer: Option<&[u8]>, lookup: impl FnOnce(&str) -> Option<Host>) -> Result<(Host, CertUse), AuthError> {
     let der = peer.ok_or(AuthError::NoCert)?;
     let cn = cert_cn(der).ok_or(AuthError::BadCert)?;
     let host = lookup(&cn).ok_or_else(|| AuthError::Unknown(cn.clone()))?;
     if host.status != HostStatus::Active {
         return Err(AuthError::Inactive(cn));
     }
-    if host.cert_fingerprint != cert_fingerprint(der) {
-        return Err(AuthError::Fingerprint(cn));
+    let fingerprint = cert_fingerprint(der);
+    if host.cert_fingerprint == fingerprint {
+        return Ok((host, CertUse::Current));
     }
-    Ok(host)
+    if host.pending_cert_fingerprint.as_deref() == Some(fingerprint.as_str()) {
+        return Ok((host, CertUse::Pending));
+    }
+    Err(AuthError::Fingerprint(cn))
 }
 
 #[cfg(test)]
@@ -67,7 +82,18 @@ mod tests {
     }
 
     fn host(id: &str, fp: &str, status: HostStatus) -> Host {
-        Host { id: id.into(), name: id.into(), group: "g".into(), enrolled_at_ms: 0, last_seen_ms: None, cert_fingerprint: fp.into(), status }
+        Host {
+            id: id.into(),
+            name: id.into(),
+            group: "g".into(),
+            enrolled_at_ms: 0,
+            last_seen_ms: None,
+            cert_fingerprint: fp.into(),
+            status,
+            cert_not_after_ms: None,
+            pending_cert_fingerprint: None,
+            renew_requested: false,
+        }
     }
 
     #[test]
@@ -77,8 +103,8 @@ mod tests {
         assert_eq!(cert_fingerprint(&der), fp);
         assert_eq!(cert_cn(&der).as_deref(), Some("host-1"));
         // Good.
-        let h = authorize(Some(&der), |id| (id == "host-1").then(|| host(id, &fp, HostStatus::Active))).unwrap();
-        assert_eq!(h.id, "host-1");
+        let (h, used) = authorize(Some(&der), |id| (id == "host-1").then(|| host(id, &fp, HostStatus::Active))).unwrap();
+        assert_eq!((h.id.as_str(), used), ("host-1", CertUse::Current));
         // No certificate.
         assert_eq!(authorize(None, |_| None), Err(AuthError::NoCert));
         // Garbage.
@@ -90,5 +116,14 @@ mod tests {
         // Another certificate with the same CN (e.g. re-issued): refused.
         let (other, _) = issued(&ca, "host-1");
         assert_eq!(authorize(Some(&other), |id| Some(host(id, &fp, HostStatus::Active))), Err(AuthError::Fingerprint("host-1".into())));
+        // The same certificate pending after a renewal: accepted as such, the old one still current.
+        let (renewed, renewed_fp) = issued(&ca, "host-1");
+        let mid_renewal = |id: &str| Some(Host { pending_cert_fingerprint: Some(renewed_fp.clone()), ..host(id, &fp, HostStatus::Active) });
+        assert_eq!(authorize(Some(&renewed), mid_renewal).unwrap().1, CertUse::Pending);
+        assert_eq!(authorize(Some(&der), mid_renewal).unwrap().1, CertUse::Current);
+        assert_eq!(authorize(Some(&other), mid_renewal), Err(AuthError::Fingerprint("host-1".into())));
+        // A revoked host's pending certificate is refused too.
+        let revoked = |id: &str| Some(Host { pending_cert_fingerprint: Some(renewed_fp.clone()), ..host(id, &fp, HostStatus::Revoked) });
+        assert_eq!(authorize(Some(&renewed), revoked), Err(AuthError::Inactive("host-1".into())));
     }
 }

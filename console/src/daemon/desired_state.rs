@@ -60,7 +60,7 @@ fn imported(store: &Store, version: &str) -> Result<(), HttpResponse> {
 
 /// What host `id` last reported, if anything.
 fn latest_report(store: &Store, id: &str) -> Result<Option<HostReport>, HttpResponse> {
-    Ok(store.latest_reports().map_err(internal)?.into_iter().find(|r| r.host_id == id))
+    store.latest_report(id).map_err(internal)
 }
 
 fn audit(store: &mut Store, now: u64, actor: &str, action: &str, host: &str, details: &Value) {

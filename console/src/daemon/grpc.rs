@@ -2,11 +2,11 @@
 //! FetchPackage (mTLS: the host is the one named by the client certificate,
 //! never by the request, and may only see and report its own jobs).
 
-use super::auth::{authorize, AuthError};
+use super::auth::{authorize, AuthError, CertUse};
 use super::convert::report_from_proto;
 use super::packages::{package_files, stream_files};
 use super::{now_ms, Shared};
-use crate::enroll::issue_client_cert;
+use crate::enroll::{issue_client_cert, renew_client_cert};
 use crate::store::{Host, JobState, NewHost, RolloutStatus, StoreError, ITEM_TA_VERSION, KIND_TA_UPGRADE};
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,7 +39,7 @@ impl AgentService for Agents {
         }
         let mut store = sh.store.lock().map_err(internal)?;
         if let Some(lic) = sh.licence() {
-            let have = store.hosts().map_err(internal)?.len() as u64;
+            let have = store.active_host_count().map_err(internal)?;
             lic.can_enroll(now, have).map_err(|e| {
                 tracing::warn!(host = %req.host_id, error = %e, "enrollment refused by the licence");
                 Status::failed_precondition(e.to_string())
@@ -52,12 +52,13 @@ impl AgentService for Agents {
             group: req.group.clone(),
             enrolled_at_ms: now,
             cert_fingerprint: cert.fingerprint.clone(),
+            cert_not_after_ms: Some(cert.not_after_ms),
         };
         match store.enroll_host(&req.token, &host, now) {
             Ok(token_id) => {
                 tracing::info!(host = %req.host_id, group = %req.group, token = %token_id, "host enrolled");
-                if let Ok(hosts) = store.hosts() {
-                    sh.metrics.hosts.set(hosts.len() as i64);
+                if let Ok(n) = store.active_host_count() {
+                    sh.metrics.hosts.set(n as i64);
                 }
             }
             Err(e @ (StoreError::TokenUnknown | StoreError::TokenUsed | StoreError::TokenExpired)) => {
@@ -78,13 +79,8 @@ impl AgentService for Agents {
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let started = Instant::now();
         let sh = &self.shared;
-        let certs = request.peer_certs();
-        let leaf = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
+        let host = self.caller(&request)?;
         let mut store = sh.store.lock().map_err(internal)?;
-        let host = authorize(leaf.as_deref(), |id| store.host(id).ok().flatten()).map_err(|e: AuthError| {
-            tracing::warn!(error = %e, "heartbeat refused");
-            Status::unauthenticated(e.to_string())
-        })?;
         let proto_report = request.into_inner().report.unwrap_or_default();
         let report = report_from_proto(&host.id, &host.group, &proto_report);
         let now = now_ms();
@@ -115,7 +111,29 @@ impl AgentService for Agents {
                 .map(|j| pb::Job { id: j.id, kind: j.kind, payload_json: j.payload.to_string(), state: j.state.as_str().to_owned() })
                 .collect(),
             attestation_nonce: nonce,
+            renew_certificate: host.renew_requested,
         }))
+    }
+
+    async fn renew_certificate(&self, request: Request<pb::RenewCertificateRequest>) -> Result<Response<pb::RenewCertificateResponse>, Status> {
+        const MAX_CSR: usize = 16 * 1024;
+        let host = self.caller(&request)?;
+        let current = peer_leaf(&request).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        let csr_pem = request.into_inner().csr_pem;
+        if csr_pem.len() > MAX_CSR {
+            return Err(Status::invalid_argument(format!("csr_pem is longer than {MAX_CSR} bytes")));
+        }
+        let sh = &self.shared;
+        let now = now_ms();
+        let cert = renew_client_cert(&sh.ca, &csr_pem, &host.id, &current, now).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut store = sh.store.lock().map_err(internal)?;
+        store.set_pending_cert(&host.id, &cert.fingerprint, cert.not_after_ms).map_err(internal)?;
+        let details = serde_json::json!({ "serial": cert.serial, "fingerprint": cert.fingerprint, "not_after_ms": cert.not_after_ms });
+        store.append_audit(now, &format!("host:{}", host.id), "agent_certificate.issue", &host.id, &details).map_err(internal)?;
+        drop(store);
+        sh.metrics.agent_certificates_issued.inc();
+        tracing::info!(host = %host.id, serial = %cert.serial, not_after_ms = cert.not_after_ms, "renewed the agent's certificate");
+        Ok(Response::new(pb::RenewCertificateResponse { cert_pem: cert.cert_pem, not_after_ms: cert.not_after_ms }))
     }
 
     async fn report_job(&self, request: Request<pb::ReportJobRequest>) -> Result<Response<pb::ReportJobResponse>, Status> {
@@ -193,15 +211,32 @@ impl AgentService for Agents {
     }
 }
 
+/// The DER of the request's client certificate (leaf), if any.
+fn peer_leaf<T>(request: &Request<T>) -> Option<Vec<u8>> {
+    request.peer_certs().and_then(|c| c.first().map(|c| c.as_ref().to_vec()))
+}
+
 impl Agents {
     /// The enrolled, active host named by the request's client certificate.
+    /// The first call with a renewed certificate makes it the host's
+    /// certificate (the old one stops authenticating).
     fn caller<T>(&self, request: &Request<T>) -> Result<Host, Status> {
-        let certs = request.peer_certs();
-        let leaf = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
-        let store = self.shared.store.lock().map_err(internal)?;
-        authorize(leaf.as_deref(), |id| store.host(id).ok().flatten()).map_err(|e: AuthError| {
+        let leaf = peer_leaf(request);
+        let mut store = self.shared.store.lock().map_err(internal)?;
+        let (mut host, used) = authorize(leaf.as_deref(), |id| store.host(id).ok().flatten()).map_err(|e: AuthError| {
             tracing::warn!(error = %e, "agent call refused");
             Status::unauthenticated(e.to_string())
-        })
+        })?;
+        if used == CertUse::Pending {
+            let fingerprint = host.pending_cert_fingerprint.take().unwrap_or_default();
+            if store.promote_pending_cert(&host.id, &fingerprint).map_err(internal)? {
+                let details = serde_json::json!({ "fingerprint": fingerprint, "previous": host.cert_fingerprint });
+                store.append_audit(now_ms(), &format!("host:{}", host.id), "agent_certificate.in_use", &host.id, &details).map_err(internal)?;
+                tracing::info!(host = %host.id, "the agent switched to its renewed certificate; the old one no longer authenticates");
+                host.cert_fingerprint = fingerprint;
+                host.renew_requested = false;
+            }
+        }
+        Ok(host)
     }
 }

@@ -86,7 +86,6 @@ pub async fn run(shared: Arc<Shared>, store: Store, retention_days: u64, period:
 mod tests {
     use super::*;
     use crate::store::testutil::{on_both, TestDb};
-    use crate::store::NewHost;
 
     const DAY: u64 = 86_400_000;
 
@@ -94,7 +93,7 @@ mod tests {
 
     fn prunes_old_samples_in_batches_and_expired_tokens(db: &TestDb) {
         let mut store = db.open(1);
-        store.add_host(&NewHost { id: "h1".into(), name: "h1".into(), group: "g".into(), enrolled_at_ms: 1, cert_fingerprint: "f".into() }).unwrap();
+        store.add_host(&crate::store::testutil::new_host("h1", "g")).unwrap();
         let now = 400 * DAY;
         // BATCH + 3 samples older than 14 days, 2 newer.
         for i in 0..BATCH + 3 {

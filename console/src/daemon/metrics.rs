@@ -13,6 +13,8 @@ pub struct Metrics {
     /// Rows the housekeeping deleted, by table (daemon::maintenance).
     pub pruned_rows: IntCounterVec,
     pub fleet: FleetGauges,
+    /// Agent certificates issued by RenewCertificate.
+    pub agent_certificates_issued: IntCounter,
     /// HTTPS listener (daemon::https): failed or timed-out handshakes.
     pub http_tls_handshake_failures: IntCounter,
     /// Expiry of the HTTPS certificate and reloads of the operator's files.
@@ -33,6 +35,7 @@ pub struct FleetGauges {
     cpu: GaugeVec,
     memory: IntGaugeVec,
     memory_limit: IntGaugeVec,
+    cert_expiry: GaugeVec,
 }
 
 impl FleetGauges {
@@ -68,7 +71,23 @@ impl FleetGauges {
                 &["host", "group", "process"],
             )?,
             memory_limit: i("teehsm_console_host_memory_limit_bytes", "Memory the host's percentages refer to (0: unknown).", &["host", "group"])?,
+            cert_expiry: g(
+                "teehsm_console_agent_certificate_expiry_timestamp_seconds",
+                "When the client certificate of the host's agent expires (Unix time; agents renew it 30 days before).",
+                &["host", "group"],
+            )?,
         })
+    }
+
+    /// Replaces the certificate expiry series with those of the active
+    /// `hosts` whose certificate's end is known.
+    pub fn refresh_certificates(&self, hosts: &[crate::store::Host]) {
+        self.cert_expiry.reset();
+        for h in hosts.iter().filter(|h| h.status == crate::store::HostStatus::Active) {
+            if let Some(ms) = h.cert_not_after_ms {
+                self.cert_expiry.with_label_values(&[h.id.as_str(), h.group.as_str()]).set(ms as f64 / 1000.0);
+            }
+        }
     }
 
     /// Replaces every series with the given reports and heartbeat times.
@@ -107,7 +126,7 @@ impl FleetGauges {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let hosts = IntGauge::new("teehsm_console_hosts", "Enrolled hosts.")?;
+        let hosts = IntGauge::new("teehsm_console_hosts", "Enrolled hosts that are active (not revoked or disabled).")?;
         let alerts_firing = IntGaugeVec::new(Opts::new("teehsm_console_alerts_firing", "Firing alerts, by severity."), &["severity"])?;
         let heartbeats = IntCounter::new("teehsm_console_heartbeats_total", "Heartbeats accepted.")?;
         let heartbeat_duration = Histogram::with_opts(
@@ -144,6 +163,9 @@ impl Metrics {
                 &["result"],
             )?,
         };
+        let agent_certificates_issued =
+            IntCounter::new("teehsm_console_agent_certificate_renewals_total", "Agent client certificates issued by a renewal (RenewCertificate).")?;
+        registry.register(Box::new(agent_certificates_issued.clone()))?;
         registry.register(Box::new(http_tls_handshake_failures.clone()))?;
         registry.register(Box::new(https.expiry.clone()))?;
         registry.register(Box::new(https.reloads.clone()))?;
@@ -154,7 +176,18 @@ impl Metrics {
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);
         }
-        Ok(Metrics { registry, hosts, alerts_firing, heartbeats, heartbeat_duration, pruned_rows, fleet, http_tls_handshake_failures, https })
+        Ok(Metrics {
+            registry,
+            hosts,
+            alerts_firing,
+            heartbeats,
+            heartbeat_duration,
+            pruned_rows,
+            fleet,
+            agent_certificates_issued,
+            http_tls_handshake_failures,
+            https,
+        })
     }
 
     /// Prometheus text exposition.
@@ -234,6 +267,21 @@ mod tests {
     fn deploy_files_use_only_exported_metrics() {
         let m = Metrics::new().unwrap();
         m.fleet.refresh(&[report()], &[HostSeen { host_id: "host-1".into(), group: "e2e".into(), last_seen_ms: 1 }]);
+        let host = crate::store::Host {
+            id: "host-1".into(),
+            name: "host-1".into(),
+            group: "e2e".into(),
+            enrolled_at_ms: 1,
+            last_seen_ms: Some(1),
+            cert_fingerprint: "f".into(),
+            status: crate::store::HostStatus::Active,
+            cert_not_after_ms: Some(7_776_000_000),
+            pending_cert_fingerprint: None,
+            renew_requested: false,
+        };
+        m.fleet.refresh_certificates(&[host.clone(), crate::store::Host { id: "gone".into(), status: crate::store::HostStatus::Revoked, ..host }]);
+        assert!(m.render().contains("teehsm_console_agent_certificate_expiry_timestamp_seconds{group=\"e2e\",host=\"host-1\"} 7776000\n"));
+        assert!(!m.render().contains("host=\"gone\""), "revoked hosts have no certificate series");
         m.heartbeat_duration.observe(0.001);
         let t = m.render();
         let used = deploy_metric_names("teehsm_console_");

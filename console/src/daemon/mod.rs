@@ -7,6 +7,7 @@ pub mod auth;
 pub mod convert;
 pub mod desired_state;
 pub mod grpc;
+pub mod host_admin_api;
 pub mod http;
 pub mod https;
 pub mod jobs_api;
@@ -211,7 +212,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let maintenance_store = Store::open_at(&location, now)?;
     let metrics = metrics::Metrics::new()?;
     let web_tls = https::Https::new(&cfg.http_tls, &material, metrics.https.clone())?.map(Arc::new);
-    metrics.hosts.set(store.hosts()?.len() as i64);
+    metrics.hosts.set(store.active_host_count()? as i64);
     let engine = match store.load_engine_state()? {
         Some(state) => AlertEngine::with_state(cfg.rules.clone(), state),
         None => AlertEngine::from_firing(cfg.rules.clone(), store.firing_alerts()?),
@@ -345,16 +346,17 @@ async fn evaluate_loop(
 /// evaluates, stores the changes and the engine state.
 fn evaluate_once(shared: &Shared, mut store: Store, mut engine: AlertEngine) -> (Store, AlertEngine, Vec<crate::alerts::AlertChange>) {
     let now = now_ms();
-    let inputs = store.latest_reports().and_then(|r| Ok((r, store.hosts_seen()?, store.hosts()?.len() as u64)));
-    let (reports, seen, host_count) = match inputs {
+    let inputs = store.latest_reports().and_then(|r| Ok((r, store.hosts_seen()?, store.hosts()?)));
+    let (reports, seen, hosts) = match inputs {
         Ok(i) => i,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the reports");
             return (store, engine, Vec::new());
         }
     };
-    shared.metrics.hosts.set(host_count as i64);
+    shared.metrics.hosts.set(hosts.iter().filter(|h| h.status == crate::store::HostStatus::Active).count() as i64);
     shared.metrics.fleet.refresh(&reports, &seen);
+    shared.metrics.fleet.refresh_certificates(&hosts);
     let licence = shared.licence().map(|l| Licence { max_hosts: l.max_hosts(), expires_at_ms: l.expires_ms() });
     let changes = engine.evaluate(now, &reports, &seen, licence.as_ref());
     if !changes.is_empty() {

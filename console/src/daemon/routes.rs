@@ -53,6 +53,8 @@ pub const ROUTES: &[Route] = &[
     r("PUT", "/api/hosts/{id}/desired", OPERATOR),
     r("POST", "/api/hosts/{id}/ta/install", OPERATOR),
     r("POST", "/api/hosts/{id}/ta/uninstall", OPERATOR),
+    r("POST", "/api/hosts/{id}/agent-certificate/renew", OPERATOR),
+    r("POST", "/api/hosts/{id}/revoke", ADMIN),
     r("GET", "/api/alerts", AUDITOR),
     r("POST", "/api/alerts/{fingerprint}/ack", OPERATOR),
     r("POST", "/api/enrollment-tokens", OPERATOR),
@@ -194,6 +196,8 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
         ("PUT", "/api/hosts/{id}/desired") => super::desired_state::put_desired(sh, req, p(0), actor, now),
         ("POST", "/api/hosts/{id}/ta/install") => super::desired_state::install(sh, req, p(0), actor, now),
         ("POST", "/api/hosts/{id}/ta/uninstall") => super::desired_state::uninstall(sh, req, p(0), actor, now),
+        ("POST", "/api/hosts/{id}/agent-certificate/renew") => super::host_admin_api::renew_certificate(sh, p(0), actor, now),
+        ("POST", "/api/hosts/{id}/revoke") => super::host_admin_api::revoke(sh, req, p(0), actor, now),
         ("GET", "/api/rules") => Ok(json_resp(200, json!({ "rules": sh.rules }))),
         ("GET", "/api/audit") => audit_log(sh, req),
         ("GET", "/api/licence") => licence(sh, now),
@@ -360,10 +364,9 @@ fn host(sh: &Shared, id: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
     let Some(host) = store.host(id).map_err(store_err)? else {
         return Err(error(404, &format!("no host {id:?}; GET /api/hosts lists the enrolled hosts")));
     };
-    let reports = store.latest_reports().map_err(store_err)?;
+    let report = store.latest_report(id).map_err(store_err)?;
     let desired = super::desired_state::desired_of(&store, id).map_err(store_err)?;
     drop(store);
-    let report = reports.into_iter().find(|r| r.host_id == id);
     let g = report.as_ref().map(|r| gauges(sh, r)).unwrap_or_default();
     Ok(json_resp(
         200,
@@ -458,7 +461,7 @@ fn licence(sh: &Shared, now: u64) -> Result<HttpResponse, HttpResponse> {
     let lic = &lic;
     let n = {
         let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
-        store.hosts().map_err(store_err)?.len() as u64
+        store.active_host_count().map_err(store_err)?
     };
     let status = lic.check(now, n);
     Ok(json_resp(200, json!({ "installed": true, "licence": lic, "hosts": n, "status": status, "message": status.message(lic) })))

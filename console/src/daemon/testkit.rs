@@ -25,6 +25,38 @@ pub fn config(data_dir: &Path) -> Config {
     }
 }
 
+/// A console started by [`start`].
+pub struct Running {
+    /// The agents' gRPC address and the HTTP address, host:port.
+    pub grpc: String,
+    pub http: String,
+    /// console-ca.pem.
+    pub ca_pem: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
+}
+
+impl Running {
+    /// Shuts the console down and checks it stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.daemon.await.unwrap().unwrap();
+    }
+}
+
+/// Runs the console with `cfg` until [`Running::stop`], once it serves.
+pub async fn start(cfg: Config) -> Running {
+    let dir = cfg.data_dir.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(run(cfg, async {
+        let _ = stopped.await;
+    }));
+    let grpc = wait_line(&dir.join("grpc.addr")).await;
+    let http = wait_line(&dir.join("http.addr")).await;
+    let ca_pem = std::fs::read_to_string(dir.join(tls::CA_CERT)).unwrap();
+    Running { grpc, http, ca_pem, stop, daemon }
+}
+
 /// The first line of `path` once the daemon has written it (5 s at most).
 pub async fn wait_line(path: &Path) -> String {
     for _ in 0..500 {

@@ -1,6 +1,6 @@
 //! The daemon over real sockets: enrollment and heartbeat authentication.
 
-use super::testkit::{self, wait_line};
+use super::testkit;
 use super::*;
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
 use teehsm_wire::proto::fleet::v1 as pb;
@@ -59,14 +59,8 @@ async fn enroll_then_heartbeat(database_url: Option<String>) {
         let store = crate::store::Store::open_at(&location, 1).unwrap();
         store.create_enrollment_token("stale", "stale", 0, 1).unwrap();
     }
-    let cfg = Config { allow_loopback_admin: true, database_url, ..testkit::config(d.path()) };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(run(cfg, async {
-        let _ = stopped.await;
-    }));
-    let grpc = wait_line(&d.path().join("grpc.addr")).await;
-    let http_addr = wait_line(&d.path().join("http.addr")).await;
-    let ca_pem = std::fs::read_to_string(d.path().join(tls::CA_CERT)).unwrap();
+    let console = testkit::start(Config { allow_loopback_admin: true, database_url, ..testkit::config(d.path()) }).await;
+    let (grpc, http_addr, ca_pem) = (console.grpc.clone(), console.http.clone(), console.ca_pem.clone());
     assert_eq!(d.path().join("console.db").exists(), on_sqlite, "the store is where --database-url says");
 
     assert_eq!(http(&http_addr, "GET", "/healthz").await.0, 200);
@@ -120,7 +114,106 @@ async fn enroll_then_heartbeat(database_url: Option<String>) {
     }
     assert!(metrics.contains("teehsm_console_pruned_rows_total{table=\"enrollment_tokens\"} 1"), "the stale token pruned at start: {metrics}");
 
-    let _ = stop.send(());
-    daemon.await.unwrap().unwrap();
+    console.stop().await;
     assert!(!d.path().join("grpc.addr").exists());
+}
+
+fn new_key_and_csr() -> (String, String) {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = CertificateParams::new(Vec::<String>::new()).unwrap().serialize_request(&key).unwrap().pem().unwrap();
+    (key.serialize_pem(), csr)
+}
+
+/// Renewal over real mTLS: asked for by an operator, refused for the same
+/// key, the old certificate valid until the new one is first used (a
+/// second renewal replaces an unused one), then only the new one; and a
+/// revoked host is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_rotates_the_agent_key_and_retires_the_old_certificate_and_revocation_locks_out() {
+    let d = tempfile::tempdir().unwrap();
+    let console = testkit::start(Config { allow_loopback_admin: true, heartbeat_interval_ms: 200, ..testkit::config(d.path()) }).await;
+    let (grpc, http_addr, ca_pem) = (console.grpc.clone(), console.http.clone(), console.ca_pem.clone());
+    let (_, body) = http(&http_addr, "POST", "/api/enrollment-tokens").await;
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+    let (key1, csr1) = new_key_and_csr();
+    let enrolled = client(&grpc, &ca_pem, None)
+        .await
+        .enroll(pb::EnrollRequest { token, host_id: "h1".into(), group: "g".into(), csr_pem: csr1.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let host = || async {
+        let (_, body) = http(&http_addr, "GET", "/api/hosts/h1").await;
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["host"].clone()
+    };
+    let fp = |pem: &str| auth::cert_fingerprint(&tls::pem_to_der(pem).unwrap());
+    let beat = |mut c: AgentServiceClient<Channel>| async move { c.heartbeat(pb::HeartbeatRequest { report: None }).await.map(|r| r.into_inner()) };
+    let mut old = client(&grpc, &ca_pem, Some((&enrolled.cert_pem, &key1))).await;
+    assert!(!beat(old.clone()).await.unwrap().renew_certificate);
+    let h = host().await;
+    assert_eq!(h["cert_fingerprint"], fp(&enrolled.cert_pem));
+    let not_after = h["cert_not_after_ms"].as_u64().unwrap();
+    assert!(not_after > now_ms() + 89 * 86_400_000, "90 days: {h}");
+
+    // An operator asks; the next heartbeat answer says so.
+    let (status, body) = http(&http_addr, "POST", "/api/hosts/h1/agent-certificate/renew").await;
+    assert_eq!(status, 202, "{body}");
+    assert!(beat(old.clone()).await.unwrap().renew_certificate);
+
+    // The same key is refused; a CSR that is not one is refused.
+    let e = old.renew_certificate(pb::RenewCertificateRequest { csr_pem: csr1 }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("renew with a new key"), "{e}");
+    let e = old.renew_certificate(pb::RenewCertificateRequest { csr_pem: "junk".into() }).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+
+    // A renewal the agent never uses, then another: the second replaces the first.
+    let (key2, csr2) = new_key_and_csr();
+    let cert2 = old.renew_certificate(pb::RenewCertificateRequest { csr_pem: csr2 }).await.unwrap().into_inner();
+    assert_eq!(host().await["pending_cert_fingerprint"], fp(&cert2.cert_pem));
+    assert!(beat(old.clone()).await.is_ok(), "the old certificate works until the new one is used");
+    let (key3, csr3) = new_key_and_csr();
+    let cert3 = old.renew_certificate(pb::RenewCertificateRequest { csr_pem: csr3 }).await.unwrap().into_inner();
+    assert!(cert3.not_after_ms > now_ms() + 89 * 86_400_000);
+    let unused = client(&grpc, &ca_pem, Some((&cert2.cert_pem, &key2))).await;
+    assert_eq!(beat(unused).await.unwrap_err().code(), tonic::Code::Unauthenticated, "a replaced renewal is not accepted");
+
+    // The first call with the new certificate makes it the only one.
+    let new = client(&grpc, &ca_pem, Some((&cert3.cert_pem, &key3))).await;
+    assert!(!beat(new.clone()).await.unwrap().renew_certificate, "renewal done");
+    let h = host().await;
+    assert_eq!(h["cert_fingerprint"], fp(&cert3.cert_pem));
+    assert_eq!((&h["pending_cert_fingerprint"], &h["renew_requested"]), (&serde_json::Value::Null, &serde_json::Value::Bool(false)));
+    assert_eq!(h["cert_not_after_ms"].as_u64(), Some(cert3.not_after_ms));
+    assert_eq!(beat(old).await.unwrap_err().code(), tonic::Code::Unauthenticated, "the old certificate is retired");
+    let (_, audit) = http(&http_addr, "GET", "/api/audit").await;
+    for action in ["agent_certificate.renew_requested", "agent_certificate.issue", "agent_certificate.in_use"] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = http(&http_addr, "GET", "/metrics").await.1;
+        if metrics.contains("teehsm_console_agent_certificate_expiry_timestamp_seconds{group=\"g\",host=\"h1\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains("teehsm_console_agent_certificate_renewals_total 2"), "{metrics}");
+    let expiry = format!("teehsm_console_agent_certificate_expiry_timestamp_seconds{{group=\"g\",host=\"h1\"}} {}", cert3.not_after_ms / 1000);
+    assert!(metrics.contains(&expiry), "{expiry} in {metrics}");
+
+    // Revoked: refused at once; a second revoke and a renewal request are conflicts.
+    let mut s = tokio::net::TcpStream::connect(&http_addr).await.unwrap();
+    let (status, _, body) = testkit::exchange(&mut s, "x", "POST", "/api/hosts/h1/revoke", &[], r#"{"reason": "decommissioned"}"#).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let e = beat(new).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert!(e.message().contains("not active"), "{e}");
+    assert_eq!(http(&http_addr, "POST", "/api/hosts/h1/revoke").await.0, 409);
+    assert_eq!(http(&http_addr, "POST", "/api/hosts/h1/agent-certificate/renew").await.0, 409);
+    assert_eq!(http(&http_addr, "POST", "/api/hosts/h9/revoke").await.0, 404);
+    let (_, audit) = http(&http_addr, "GET", "/api/audit").await;
+    assert!(audit.contains("host.revoke") && audit.contains("decommissioned"), "{audit}");
+
+    console.stop().await;
 }

@@ -65,11 +65,17 @@ pub fn issue_client_cert(ca: &ConsoleCa, csr_pem: &str, host_id: &str, now_ms: u
     Ok(IssuedCert { cert_pem: cert.pem(), fingerprint: sha256_hex(cert.der()), serial: serial_hex, not_after_ms: not_after_ms / 1000 * 1000 })
 }
 
-/// Renews the certificate of an existing host: the same as
-/// [`issue_client_cert`] (with a new CSR, normally a new key). The caller
-/// has authenticated the request with the host's current certificate, whose
-/// CN must be `host_id`, instead of a token.
-pub fn renew_client_cert(ca: &ConsoleCa, csr_pem: &str, host_id: &str, now_ms: u64) -> Result<IssuedCert, EnrollError> {
+/// Renews the certificate of an existing host from a CSR for a new key:
+/// the same as [`issue_client_cert`], except that the caller has
+/// authenticated the request with the host's current certificate
+/// (`current_der`, whose CN is `host_id`) instead of a token, and a CSR for
+/// the key of that certificate is refused (a renewal rotates the key).
+pub fn renew_client_cert(ca: &ConsoleCa, csr_pem: &str, host_id: &str, current_der: &[u8], now_ms: u64) -> Result<IssuedCert, EnrollError> {
+    let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| EnrollError::BadCsr)?;
+    let (_, current) = x509_parser::parse_x509_certificate(current_der).map_err(|_| EnrollError::BadCsr)?;
+    if current.public_key().subject_public_key.data.as_ref() == csr.public_key.der_bytes() {
+        return Err(EnrollError::CsrKeyReused);
+    }
     issue_client_cert(ca, csr_pem, host_id, now_ms)
 }
 

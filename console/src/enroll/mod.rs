@@ -47,6 +47,8 @@ pub enum EnrollError {
     CsrExtension,
     #[error("the certificate signing request's key is not an ECDSA P-256 key")]
     CsrKeyNotP256,
+    #[error("the certificate signing request is for the key of the current certificate; renew with a new key")]
+    CsrKeyReused,
     #[error("invalid host id {0:?}: 1 to 64 characters of A-Z a-z 0-9 . _ -")]
     BadHostId(String),
     #[error("time {0} ms is out of the range certificates can express")]

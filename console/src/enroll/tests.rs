@@ -98,8 +98,15 @@ fn loaded_ca_signs_like_the_created_one_and_renewal_keeps_the_host_id() {
     assert!(created.key_pem().contains("-----BEGIN PRIVATE KEY-----"));
     let loaded = ConsoleCa::load(created.cert_pem(), created.key_pem()).unwrap();
     assert_eq!(loaded.fingerprint(), created.fingerprint());
-    let first = issue_client_cert(&loaded, &agent_csr("a"), "host-7", NOW).unwrap();
-    let renewed = renew_client_cert(&loaded, &agent_csr("b"), "host-7", NOW + 80 * 24 * 3_600_000).unwrap();
+    let (first_key, first_csr) = agent_key_and_csr("a");
+    let first = issue_client_cert(&loaded, &first_csr, "host-7", NOW).unwrap();
+    let first_der = crate::enroll::pem::decode(&first.cert_pem, "CERTIFICATE").unwrap();
+    let renewed = renew_client_cert(&loaded, &agent_csr("b"), "host-7", &first_der, NOW + 80 * 24 * 3_600_000).unwrap();
+    // The key of the current certificate is not renewed.
+    let mut same_key = CertificateParams::new(Vec::<String>::new()).unwrap();
+    same_key.distinguished_name.push(DnType::CommonName, "a");
+    let reused = same_key.serialize_request(&first_key).unwrap().pem().unwrap();
+    assert!(matches!(renew_client_cert(&loaded, &reused, "host-7", &first_der, NOW), Err(EnrollError::CsrKeyReused)));
     assert_ne!(first.serial, renewed.serial);
     assert_ne!(first.fingerprint, renewed.fingerprint);
 

@@ -46,6 +46,8 @@ pub struct NewHost {
     pub enrolled_at_ms: u64,
     /// SHA-256 fingerprint of the agent's client certificate (hex).
     pub cert_fingerprint: String,
+    /// Its notAfter, Unix ms.
+    pub cert_not_after_ms: Option<u64>,
 }
 
 /// An enrolled host.
@@ -58,6 +60,14 @@ pub struct Host {
     pub last_seen_ms: Option<u64>,
     pub cert_fingerprint: String,
     pub status: HostStatus,
+    /// notAfter of the certificate in `cert_fingerprint` (Unix ms; `None`
+    /// for hosts enrolled before schema 4 that have not renewed yet).
+    pub cert_not_after_ms: Option<u64>,
+    /// A renewed certificate the agent has not used yet (it authenticates
+    /// the host too, until its first use makes it `cert_fingerprint`).
+    pub pending_cert_fingerprint: Option<String>,
+    /// An operator asked for a certificate renewal not completed yet.
+    pub renew_requested: bool,
 }
 
 /// Keys held by one token at sample time.
@@ -80,7 +90,8 @@ pub struct HostSample {
     pub tokens: Vec<TokenKeys>,
 }
 
-const HOST_COLUMNS: &str = "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status";
+const HOST_COLUMNS: &str =
+    "id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status, cert_not_after_ms, pending_cert_fingerprint, renew_requested";
 
 fn host_from_row(r: &Row) -> Result<Host> {
     let status: String = r.get(6)?;
@@ -92,15 +103,26 @@ fn host_from_row(r: &Row) -> Result<Host> {
         last_seen_ms: opt_from_db(r.get(4)?)?,
         cert_fingerprint: r.get(5)?,
         status: HostStatus::parse(&status)?,
+        cert_not_after_ms: opt_from_db(r.get(7)?)?,
+        pending_cert_fingerprint: r.get(8)?,
+        renew_requested: r.get::<i64>(9)? != 0,
     })
 }
 
 /// Inserts an active host (also used inside the enrollment transaction).
 pub(crate) fn insert_host(db: &Db, host: &NewHost) -> Result<()> {
     db.execute(
-        "INSERT INTO hosts (id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
-        &params![host.id, host.name, host.group, to_db(host.enrolled_at_ms)?, host.cert_fingerprint, HostStatus::Active.as_str()],
+        "INSERT INTO hosts (id, name, group_name, enrolled_at_ms, last_seen_ms, cert_fingerprint, status, cert_not_after_ms)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)",
+        &params![
+            host.id,
+            host.name,
+            host.group,
+            to_db(host.enrolled_at_ms)?,
+            host.cert_fingerprint,
+            HostStatus::Active.as_str(),
+            host.cert_not_after_ms.map(to_db).transpose()?
+        ],
     )
     .map_err(|e| on_conflict(e, "host", &host.id))?;
     Ok(())
@@ -148,8 +170,52 @@ impl Store {
         self.db.query(&sql, &[])?.iter().map(host_from_row).collect()
     }
 
+    /// Hosts that may talk to the console (what a licence counts: revoked
+    /// and disabled hosts free their seat).
+    pub fn active_host_count(&self) -> Result<u64> {
+        let n: i64 = self.db.query_one("SELECT COUNT(*) FROM hosts WHERE status = 'active'", &[])?.get(0)?;
+        from_db(n)
+    }
+
     pub fn set_host_status(&self, id: &str, status: HostStatus) -> Result<()> {
         let n = self.db.execute("UPDATE hosts SET status = ?1 WHERE id = ?2", &params![status.as_str(), id])?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Records a certificate issued to the host by a renewal (replacing an
+    /// earlier one the agent never used); the current one stays valid.
+    pub fn set_pending_cert(&self, id: &str, fingerprint: &str, not_after_ms: u64) -> Result<()> {
+        let n = self.db.execute(
+            "UPDATE hosts SET pending_cert_fingerprint = ?1, pending_cert_not_after_ms = ?2 WHERE id = ?3",
+            &params![fingerprint, to_db(not_after_ms)?, id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
+        }
+        Ok(())
+    }
+
+    /// The agent called with its pending certificate `fingerprint`: it
+    /// becomes the host's certificate, the old one stops authenticating and
+    /// an operator's renewal request is done. Returns false (nothing
+    /// changed) if `fingerprint` is not the host's pending certificate.
+    pub fn promote_pending_cert(&self, id: &str, fingerprint: &str) -> Result<bool> {
+        let n = self.db.execute(
+            "UPDATE hosts SET cert_fingerprint = pending_cert_fingerprint, cert_not_after_ms = pending_cert_not_after_ms,
+                 pending_cert_fingerprint = NULL, pending_cert_not_after_ms = NULL, renew_requested = 0
+             WHERE id = ?1 AND pending_cert_fingerprint = ?2",
+            &params![id, fingerprint],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// An operator asks for the host's certificate to be renewed at its
+    /// next heartbeat.
+    pub fn request_cert_renewal(&self, id: &str) -> Result<()> {
+        let n = self.db.execute("UPDATE hosts SET renew_requested = 1 WHERE id = ?1", &params![id])?;
         if n == 0 {
             return Err(StoreError::NotFound { what: "host", key: id.to_string() });
         }
@@ -224,22 +290,34 @@ impl Store {
         Ok(())
     }
 
-    /// The latest report of every host that sent one, by host id: the
-    /// engine's `reports` input.
+    /// The latest report of every active host that sent one, by host id:
+    /// the engine's `reports` input (revoked and disabled hosts are out).
     pub fn latest_reports(&self) -> Result<Vec<HostReport>> {
         self.db
-            .query("SELECT report_json FROM host_reports ORDER BY host_id", &[])?
+            .query(
+                "SELECT r.report_json FROM host_reports r JOIN hosts h ON h.id = r.host_id
+                 WHERE h.status = 'active' ORDER BY r.host_id",
+                &[],
+            )?
             .iter()
             .map(|r| Ok(serde_json::from_str(&r.get::<String>(0)?)?))
             .collect()
     }
 
-    /// When each host was last seen (hosts never seen are left out): the
-    /// engine's `hosts_last_seen` input.
+    /// The latest report of one host, whatever its status.
+    pub fn latest_report(&self, host_id: &str) -> Result<Option<HostReport>> {
+        self.db
+            .query_opt("SELECT report_json FROM host_reports WHERE host_id = ?1", &params![host_id])?
+            .map(|r| Ok(serde_json::from_str(&r.get::<String>(0)?)?))
+            .transpose()
+    }
+
+    /// When each active host was last seen (hosts never seen, disabled or
+    /// revoked are left out): the engine's `hosts_last_seen` input.
     pub fn hosts_seen(&self) -> Result<Vec<HostSeen>> {
         let rows = self.db.query(
             "SELECT id, group_name, last_seen_ms FROM hosts
-             WHERE last_seen_ms IS NOT NULL ORDER BY id",
+             WHERE last_seen_ms IS NOT NULL AND status = 'active' ORDER BY id",
             &[],
         )?;
         rows.iter().map(|r| Ok(HostSeen { host_id: r.get(0)?, group: r.get(1)?, last_seen_ms: from_db(r.get(2)?)? })).collect()

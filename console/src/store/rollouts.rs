@@ -555,7 +555,8 @@ mod tests {
 
     fn enroll(store: &mut Store, id: &str) {
         store.create_enrollment_token(id, id, 0, u64::MAX / 4).unwrap();
-        let h = NewHost { id: id.into(), name: id.into(), group: "g".into(), enrolled_at_ms: 1, cert_fingerprint: "f".into() };
+        let h =
+            NewHost { id: id.into(), name: id.into(), group: "g".into(), enrolled_at_ms: 1, cert_fingerprint: "f".into(), cert_not_after_ms: None };
         store.enroll_host(id, &h, 1).unwrap();
     }
 

@@ -182,3 +182,8 @@ pub(crate) fn host_report(host: &str, keys: u64) -> crate::alerts::HostReport {
         packages: None,
     }
 }
+
+/// An active host `id` in `group` enrolled at 1 ms with fingerprint "f".
+pub(crate) fn new_host(id: &str, group: &str) -> super::NewHost {
+    super::NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "f".into(), cert_not_after_ms: None }
+}

@@ -350,6 +350,17 @@ function packageSummary(p) {
     v === p.active ? " (active)" : v === p.previous ? " (previous)" : "")));
 }
 
+/// The agent certificate's end, with a renewal in progress or overdue.
+function certExpiry(d) {
+  const host = d.host;
+  if (!host.cert_not_after_ms) return h("span", { class: "muted" }, "unknown until the first renewal");
+  const days = Math.floor((host.cert_not_after_ms - d.now_ms) / 86400000);
+  const note = host.renew_requested ? h("span", { class: "badge info" }, "renewal requested")
+    : host.pending_cert_fingerprint ? h("span", { class: "badge info" }, "renewed, not used yet")
+    : days < 14 ? h("span", { class: "badge warning" }, "renewal overdue") : "";
+  return h("span", {}, fmtTime(host.cert_not_after_ms) + " (in " + days + " days) ", note);
+}
+
 async function pageHost(args) {
   const id = args[0] || "";
   const [d, samples, alertsResp, jobs] = await Promise.all([
@@ -368,6 +379,7 @@ async function pageHost(args) {
       h("dt", {}, "Enrolled"), h("dd", {}, fmtTime(d.host.enrolled_at_ms)),
       h("dt", {}, "Last heartbeat"), h("dd", {}, fmtTime(d.host.last_seen_ms) + " (" + fmtAgo(d.now_ms, d.host.last_seen_ms) + ")"),
       h("dt", {}, "Certificate"), h("dd", { class: "mono" }, d.host.cert_fingerprint),
+      h("dt", {}, "Certificate expires"), h("dd", { id: "cert-expiry" }, certExpiry(d)),
       h("dt", {}, "Memory limit"), h("dd", {}, r && r.memory_limit_bytes ? fmtBytes(r.memory_limit_bytes) : "unknown"),
       h("dt", {}, "TA packages"), h("dd", { id: "packages" }, packageSummary(r && r.packages)),
       h("dt", {}, "Desired TA version"), h("dd", { id: "desired" }, d.desired && d.desired.ta_version
@@ -395,7 +407,18 @@ async function pageHost(args) {
     lineChart("chart-memory", samples.samples, [{ key: "ta_memory_bytes", cls: "line-ta" }, { key: "ca_memory_bytes", cls: "line-ca" }], fmtBytes, 0, 1048576),
     h("div", { class: "legend" }, h("span", { class: "ta" }, "■ TA"), "  ", h("span", { class: "ca" }, "■ CA"), " — last hour"));
   const mine = alertsResp.alerts.filter((a) => a.host === id);
-  return h("div", {}, h("div", { class: "toolbar" }, h("h1", {}, "Host " + d.host.id), h("a", { href: "#/overview" }, "← Overview")),
+  const active = d.host.status === "active";
+  const renew = async () => {
+    try { await api("POST", "/api/hosts/" + encodeURIComponent(id) + "/agent-certificate/renew"); route(); } catch (e) { flash(e.message); }
+  };
+  const revoke = async () => {
+    if (!confirm("Revoke host " + id + "? Its agent is locked out at once and the host cannot come back under this id.")) return;
+    try { await api("POST", "/api/hosts/" + encodeURIComponent(id) + "/revoke", {}); route(); } catch (e) { flash(e.message); }
+  };
+  return h("div", {}, h("div", { class: "toolbar" }, h("h1", {}, "Host " + d.host.id),
+      active && canDo("operator") && !d.host.renew_requested ? h("button", { class: "small secondary", id: "renew-cert", type: "button", onclick: renew }, "Renew certificate") : null,
+      active && canDo("admin") ? h("button", { class: "small danger", id: "revoke-host", type: "button", onclick: revoke }, "Revoke") : null,
+      h("a", { href: "#/overview" }, "← Overview")),
     h("div", { class: "row" }, info, tas), gauges, h("div", { class: "charts" }, cpu, mem),
     h("div", { class: "card" }, h("h2", {}, "Firing alerts of this host"), alertTable(mine, true, "No alert is firing for this host.")),
     h("div", { class: "card" }, h("h2", {}, "Jobs (latest 20)"),

@@ -75,9 +75,7 @@ fn telemetry_durability_does_not_leak(db: &TestDb) {
     if !db.is_postgres() {
         assert_eq!(full, "2");
     }
-    store
-        .add_host(&crate::store::NewHost { id: "h1".into(), name: "h1".into(), group: "g".into(), enrolled_at_ms: 1, cert_fingerprint: "f".into() })
-        .unwrap();
+    store.add_host(&crate::store::testutil::new_host("h1", "g")).unwrap();
     let mut report = crate::alerts::HostReport {
         host_id: "h1".into(),
         group: "g".into(),

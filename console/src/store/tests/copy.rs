@@ -29,7 +29,8 @@ fn copy_from_sqlite(target: &TestDb) {
     source.add_user(&User { name: "alice".into(), role: Role::Admin, password_hash: "pbkdf2$x".into() }).unwrap();
     for h in ["h1", "h2", "h3"] {
         source.create_enrollment_token(h, h, 0, u64::MAX / 4).unwrap();
-        let nh = NewHost { id: h.into(), name: h.into(), group: "eu".into(), enrolled_at_ms: 2, cert_fingerprint: "fp".into() };
+        let nh =
+            NewHost { id: h.into(), name: h.into(), group: "eu".into(), enrolled_at_ms: 2, cert_fingerprint: "fp".into(), cert_not_after_ms: None };
         source.enroll_host(h, &nh, 2).unwrap();
         source.record_report(&crate::store::testutil::host_report(h, 3), 6).unwrap();
     }

@@ -5,7 +5,7 @@ use crate::store::{HostStatus, NewHost, StoreError, TokenKeys};
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
 fn new_host(id: &str, group: &str) -> NewHost {
-    NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "fp".into() }
+    NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "fp".into(), cert_not_after_ms: None }
 }
 
 fn reports_update_latest_last_seen_and_samples(db: &TestDb) {
@@ -79,7 +79,43 @@ fn injection_looking_names_are_stored_verbatim(db: &TestDb) {
     assert_eq!(store.samples(nasty, 0).unwrap().len(), 1);
 }
 
+fn certificate_renewal_and_revocation(db: &TestDb) {
+    let mut store = db.open(1);
+    store.add_host(&NewHost { cert_not_after_ms: Some(90 * DAY), ..new_host("h1", "eu") }).unwrap();
+    store.add_host(&new_host("h2", "eu")).unwrap();
+    let h = store.host("h1").unwrap().unwrap();
+    assert_eq!((h.cert_not_after_ms, h.pending_cert_fingerprint, h.renew_requested), (Some(90 * DAY), None, false));
+    store.request_cert_renewal("h1").unwrap();
+    assert!(matches!(store.request_cert_renewal("h9"), Err(StoreError::NotFound { .. })));
+    store.set_pending_cert("h1", "new1", 170 * DAY).unwrap();
+    store.set_pending_cert("h1", "new2", 180 * DAY).unwrap();
+    let h = store.host("h1").unwrap().unwrap();
+    assert_eq!((h.cert_fingerprint.as_str(), h.pending_cert_fingerprint.as_deref(), h.renew_requested), ("fp", Some("new2"), true));
+    assert!(!store.promote_pending_cert("h1", "new1").unwrap(), "a replaced renewal is not promoted");
+    assert!(!store.promote_pending_cert("h2", "new2").unwrap(), "another host's");
+    assert!(store.promote_pending_cert("h1", "new2").unwrap());
+    let h = store.host("h1").unwrap().unwrap();
+    assert_eq!(
+        (h.cert_fingerprint.as_str(), h.cert_not_after_ms, h.pending_cert_fingerprint, h.renew_requested),
+        ("new2", Some(180 * DAY), None, false)
+    );
+    assert!(!store.promote_pending_cert("h1", "new2").unwrap(), "once");
+
+    // Revoked hosts leave the alert inputs and the licence count.
+    store.record_report(&report("h1", 1), 10).unwrap();
+    store.record_report(&report("h2", 1), 10).unwrap();
+    assert_eq!(store.active_host_count().unwrap(), 2);
+    store.set_host_status("h2", HostStatus::Revoked).unwrap();
+    assert_eq!(store.active_host_count().unwrap(), 1);
+    assert_eq!(store.latest_reports().unwrap().iter().map(|r| r.host_id.as_str()).collect::<Vec<_>>(), ["h1"]);
+    assert_eq!(store.hosts_seen().unwrap().iter().map(|s| s.host_id.as_str()).collect::<Vec<_>>(), ["h1"]);
+    assert_eq!(store.hosts().unwrap().len(), 2, "still listed");
+    assert_eq!(store.latest_report("h2").unwrap().map(|r| r.host_id), Some("h2".to_string()), "its last report is kept");
+    assert_eq!(store.latest_report("h9").unwrap(), None);
+}
+
 on_both!(
+    certificate_renewal_and_revocation,
     reports_update_latest_last_seen_and_samples,
     report_of_unknown_host_is_refused,
     pruning_drops_old_samples_only,

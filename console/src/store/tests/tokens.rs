@@ -4,7 +4,14 @@ use crate::store::testutil::{on_both, TestDb};
 use crate::store::{token_hash, NewHost, Store, StoreError};
 
 fn new_host(id: &str) -> NewHost {
-    NewHost { id: id.into(), name: format!("{id}.example"), group: "eu".into(), enrolled_at_ms: 100, cert_fingerprint: "ab".repeat(32) }
+    NewHost {
+        id: id.into(),
+        name: format!("{id}.example"),
+        group: "eu".into(),
+        enrolled_at_ms: 100,
+        cert_fingerprint: "ab".repeat(32),
+        cert_not_after_ms: None,
+    }
 }
 
 fn token_is_stored_hashed_and_used_once(db: &TestDb) {
