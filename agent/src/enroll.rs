@@ -21,6 +21,10 @@ pub const CERT_FILE: &str = "agent.pem";
 pub const KEY_FILE: &str = "agent-key.pem";
 /// The console CA certificate the agent trusts.
 pub const CA_FILE: &str = "console-ca.pem";
+/// A renewed key and certificate, staged before they replace [`KEY_FILE`]
+/// and [`CERT_FILE`] (see [`Enrollment::replace_identity`]).
+pub const RENEWED_KEY_FILE: &str = "renewed-key.pem";
+pub const RENEWED_CERT_FILE: &str = "renewed.pem";
 /// Subject CN the agent puts in its CSR; the console replaces it by the
 /// host id it assigns.
 pub const CSR_COMMON_NAME: &str = "teehsm-agent";
@@ -110,8 +114,28 @@ impl Enrollment {
         write_atomic(dir, CA_FILE, self.ca_pem.as_bytes(), 0o644)
     }
 
-    /// Reads the three files back from `dir`.
+    /// Replaces the agent's key and certificate in `dir` by renewed ones,
+    /// so that a crash at any point leaves a pair that belongs together:
+    /// both are first written as [`RENEWED_KEY_FILE`] and
+    /// [`RENEWED_CERT_FILE`], then renamed over the old key, then over the
+    /// old certificate. [`Enrollment::load`] finishes a replacement a crash
+    /// interrupted. (The console accepts the old certificate until the new
+    /// one is first used, so the old pair also still works.)
+    pub fn replace_identity(dir: &Path, key_pem: &str, cert_pem: &str) -> Result<(), EnrollError> {
+        check_pem(cert_pem, "the renewed certificate", "CERTIFICATE")?;
+        check_pem(key_pem, "the renewed key", "PRIVATE KEY")?;
+        write_atomic(dir, RENEWED_KEY_FILE, key_pem.as_bytes(), 0o600)?;
+        write_atomic(dir, RENEWED_CERT_FILE, cert_pem.as_bytes(), 0o644)?;
+        finish_replacement(dir)
+    }
+
+    /// Reads the three files back from `dir` (first finishing a key and
+    /// certificate replacement that was interrupted).
     pub fn load(dir: &Path) -> Result<Self, EnrollError> {
+        if dir.join(RENEWED_CERT_FILE).exists() {
+            tracing::warn!(dir = %dir.display(), "finishing a certificate renewal that was interrupted");
+            finish_replacement(dir)?;
+        }
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|source| EnrollError::Read { path, source })
@@ -122,6 +146,37 @@ impl Enrollment {
         check_pem(&e.ca_pem, "the console CA certificate", "CERTIFICATE")?;
         Ok(e)
     }
+}
+
+/// The renames of [`Enrollment::replace_identity`]: the staged key over the
+/// key (unless that happened already), then the staged certificate over the
+/// certificate. A staged certificate without a staged key means the key was
+/// renamed already; a staged key without a certificate was never complete
+/// and is dropped.
+fn finish_replacement(dir: &Path) -> Result<(), EnrollError> {
+    let rename =
+        |from: &str, to: &str| std::fs::rename(dir.join(from), dir.join(to)).map_err(|source| EnrollError::Write { path: dir.join(to), source });
+    let staged_cert = dir.join(RENEWED_CERT_FILE).exists();
+    let staged_key = dir.join(RENEWED_KEY_FILE).exists();
+    match (staged_key, staged_cert) {
+        (true, true) => {
+            rename(RENEWED_KEY_FILE, KEY_FILE)?;
+            rename(RENEWED_CERT_FILE, CERT_FILE)?;
+        }
+        (false, true) => rename(RENEWED_CERT_FILE, CERT_FILE)?,
+        (true, false) => {
+            let _ = std::fs::remove_file(dir.join(RENEWED_KEY_FILE));
+        }
+        (false, false) => return Ok(()),
+    }
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| EnrollError::Write { path: dir.to_path_buf(), source })
+}
+
+/// The notAfter of a PEM certificate, Unix ms.
+pub fn cert_not_after_ms(cert_pem: &str) -> Option<u64> {
+    let der = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?.1;
+    let cert = der.parse_x509().ok()?;
+    u64::try_from(cert.validity().not_after.timestamp()).ok().map(|s| s * 1000)
 }
 
 fn check_pem(text: &str, what: &'static str, expected: &'static str) -> Result<(), EnrollError> {
@@ -254,5 +309,62 @@ mod tests {
         assert!(matches!(garbage.write(&d), Err(EnrollError::NoPem { what: "the console CA certificate", .. })));
         assert!(!d.exists());
         assert!(matches!(Enrollment::load(&d), Err(EnrollError::Read { .. })));
+    }
+
+    #[test]
+    fn a_renewal_replaces_key_and_certificate_and_survives_a_crash_at_any_step() {
+        let old_key = AgentKey::generate().unwrap();
+        let (old_cert, ca_pem) = issue(&old_key);
+        let new_key = AgentKey::generate().unwrap();
+        let (new_cert, _) = issue(&new_key);
+        let d = temp("renew");
+        let fresh = || {
+            let _ = std::fs::remove_dir_all(&d);
+            Enrollment { cert_pem: old_cert.clone(), key_pem: old_key.pem().clone(), ca_pem: ca_pem.clone() }.write(&d).unwrap();
+        };
+        let pair = |e: &Enrollment| (e.key_pem.to_string(), e.cert_pem.clone());
+        let new_pair = (new_key.pem().to_string(), new_cert.clone());
+        let old_pair = (old_key.pem().to_string(), old_cert.clone());
+        let staged = |name: &str| d.join(name).exists();
+
+        fresh();
+        Enrollment::replace_identity(&d, new_key.pem(), &new_cert).unwrap();
+        assert_eq!(pair(&Enrollment::load(&d).unwrap()), new_pair);
+        assert_eq!(mode(&d.join(KEY_FILE)), 0o600);
+        assert!(!staged(RENEWED_KEY_FILE) && !staged(RENEWED_CERT_FILE));
+
+        // Crashed after staging both files: load finishes the replacement.
+        fresh();
+        write_atomic(&d, RENEWED_KEY_FILE, new_key.pem().as_bytes(), 0o600).unwrap();
+        write_atomic(&d, RENEWED_CERT_FILE, new_cert.as_bytes(), 0o644).unwrap();
+        assert_eq!(pair(&Enrollment::load(&d).unwrap()), new_pair);
+        assert!(!staged(RENEWED_KEY_FILE) && !staged(RENEWED_CERT_FILE));
+
+        // Crashed after the key was renamed into place: the certificate follows.
+        fresh();
+        write_atomic(&d, KEY_FILE, new_key.pem().as_bytes(), 0o600).unwrap();
+        write_atomic(&d, RENEWED_CERT_FILE, new_cert.as_bytes(), 0o644).unwrap();
+        assert_eq!(pair(&Enrollment::load(&d).unwrap()), new_pair);
+
+        // Crashed while staging (key only): the old pair stays, the stray key goes.
+        fresh();
+        write_atomic(&d, RENEWED_KEY_FILE, new_key.pem().as_bytes(), 0o600).unwrap();
+        Enrollment::replace_identity(&d, new_key.pem(), "not a certificate").unwrap_err();
+        assert_eq!(pair(&Enrollment::load(&d).unwrap()), old_pair);
+        let mut e = Enrollment::load(&d).unwrap();
+        e.key_pem = new_key.pem().clone();
+        Enrollment::replace_identity(&d, new_key.pem(), &new_cert).unwrap();
+        assert_eq!(pair(&Enrollment::load(&d).unwrap()), new_pair, "a later renewal still goes through");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn not_after_of_a_certificate() {
+        let key = AgentKey::generate().unwrap();
+        let (cert, _) = issue(&key);
+        // rcgen's default validity ends in 4096.
+        assert!(cert_not_after_ms(&cert).is_some_and(|t| t > 4_000_000_000_000));
+        assert_eq!(cert_not_after_ms("junk"), None);
     }
 }

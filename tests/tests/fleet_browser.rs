@@ -268,6 +268,33 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     assert_eq!(shown.as_str(), Some(want), "TA version column");
     save(&artifacts.join("fleet-host.png"), &b.screenshot());
 
+    // The operator renews the agent's certificate from the page: the agent
+    // rotates its key within a heartbeat or two and the page shows the new one.
+    let fingerprint_of = |fleet: &Fleet| {
+        let (_, body) = fleet.get("/api/hosts/host-1").expect("host");
+        serde_json::from_str::<Value>(&body).expect("host JSON")["host"]["cert_fingerprint"].as_str().unwrap_or("").to_string()
+    };
+    let enrolled_fp = fingerprint_of(&fleet);
+    assert!(b.eval("document.getElementById('cert-expiry').textContent").as_str().is_some_and(|t| t.contains("(in 89 days)")));
+    b.click("#renew-cert");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let renewed_fp = loop {
+        let fp = fingerprint_of(&fleet);
+        if fp != enrolled_fp {
+            break fp;
+        }
+        assert!(Instant::now() < deadline, "the agent did not renew its certificate");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    b.wait_for(
+        &format!(
+            "document.getElementById('page').dataset.loaded === 'host' && document.body.textContent.includes('{renewed_fp}') \
+             && !document.getElementById('cert-expiry').textContent.includes('renewal') && !!document.getElementById('renew-cert')"
+        ),
+        Duration::from_secs(20),
+        "the renewed certificate on the host page",
+    );
+
     // Acknowledge the alert from the page.
     b.click(&format!(".alert-row[data-fingerprint=\"{fingerprint}\"] button.ack"));
     b.wait_for(
@@ -364,6 +391,21 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
         "the installed licence on the Licence page",
     );
     save(&artifacts.join("fleet-licence.png"), &b.screenshot());
+
+    // The admin revokes host-3 from its page (the confirm dialog accepted).
+    b.navigate(&format!("{url}#/host/host-3"));
+    b.wait_for("!!document.getElementById('revoke-host')", Duration::from_secs(20), "host-3's page with a Revoke button");
+    b.eval("window.confirm = () => true");
+    b.click("#revoke-host");
+    b.wait_for(
+        "document.getElementById('page').dataset.loaded === 'host' && !document.getElementById('revoke-host') \
+         && [...document.querySelectorAll('.badge')].some((e) => e.textContent === 'revoked')",
+        Duration::from_secs(20),
+        "host-3 shown revoked",
+    );
+    save(&artifacts.join("fleet-host-revoked.png"), &b.screenshot());
+    let (_, host3) = fleet.get("/api/hosts/host-3").expect("host-3");
+    assert!(host3.contains("\"status\":\"revoked\""), "{host3}");
     let (status, _, body) = http(&fleet.http, "POST", "/api/login", &[], r#"{"name":"olga","password":"olga's own long password"}"#);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"role\":\"auditor\""), "{body}");

@@ -16,6 +16,7 @@ use teehsm_agent::ca_health::HealthStatus;
 use teehsm_agent::daemon::cert_jobs::{
     apply_policy, generate_csr, import_certificate, CertificateJob, CsrJob, KIND_APPLY_POLICY, KIND_GENERATE_CSR, KIND_IMPORT_CERTIFICATE,
 };
+use teehsm_agent::daemon::cert_renewal;
 use teehsm_agent::daemon::jobs::{self, next_action, run_action, Action, JobContext};
 use teehsm_agent::daemon::key_import::{import_key, ImportKeyJob, KIND_IMPORT_KEY};
 use teehsm_agent::daemon::report::{build_report, tee_names, version_of_binary, Observation, ReportSettings, Tracker};
@@ -151,6 +152,12 @@ struct RunArgs {
     /// envelope to the TA; it cannot read the key. Keep the file mode 0600.
     #[arg(long, env = "TEEHSM_AGENT_USER_PIN_FILE")]
     user_pin_file: Option<PathBuf>,
+    /// Renew the agent's client certificate (new key, RenewCertificate to the
+    /// console) when fewer than this many days of it are left; 1 to 60
+    /// (certificates last 90 days) [default: 30]. The console can also ask
+    /// for a renewal at any time.
+    #[arg(long, env = "TEEHSM_AGENT_RENEW_BEFORE_DAYS", value_name = "DAYS")]
+    renew_before_days: Option<u64>,
 }
 
 /// The vendor keys from --vendor-key values (hex or files).
@@ -277,6 +284,23 @@ fn required<T>(field: Option<T>, flag: &str) -> Result<T, Fail> {
     field.ok_or_else(|| Fail::usage(anyhow!("--{flag} is required (flag, environment or config file)")))
 }
 
+/// A client of the console's AgentService with the enrollment's client
+/// certificate (the connection is made at the first call).
+fn console_client(console: &str, enrollment: &Enrollment, console_name: Option<&str>) -> Result<AgentServiceClient<Channel>, Fail> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&enrollment.ca_pem))
+        .identity(Identity::from_pem(&enrollment.cert_pem, enrollment.key_pem.as_bytes()));
+    if let Some(name) = console_name {
+        tls = tls.domain_name(name);
+    }
+    Ok(AgentServiceClient::new(endpoint(console, tls)?.connect_lazy()))
+}
+
+/// The wall clock, Unix ms.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
 fn endpoint(console: &str, tls: ClientTlsConfig) -> Result<Endpoint, Fail> {
     if !console.starts_with("https://") {
         return Err(Fail::usage(anyhow!("--console must be an https:// URL, got {console:?}")));
@@ -354,6 +378,15 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     fill(&mut a.health_timeout_ms, file, "health-timeout-ms")?;
     fill(&mut a.user_pin_file, file, "user-pin-file")?;
     fill(&mut a.drain_timeout_ms, file, "drain-timeout-ms")?;
+    fill(&mut a.renew_before_days, file, "renew-before-days")?;
+    let renew_before_days = a.renew_before_days.unwrap_or(cert_renewal::DEFAULT_RENEW_BEFORE_DAYS);
+    if !(1..=cert_renewal::MAX_RENEW_BEFORE_DAYS).contains(&renew_before_days) {
+        return Err(Fail::usage(anyhow!(
+            "--renew-before-days must be 1 to {} (certificates last 90 days), got {renew_before_days}",
+            cert_renewal::MAX_RENEW_BEFORE_DAYS
+        )));
+    }
+    let renew_before = Duration::from_secs(renew_before_days * 86_400);
     if a.vendor_key.is_empty() {
         match file.get("vendor-key") {
             None => {}
@@ -396,17 +429,12 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
     };
 
-    let enrollment = Enrollment::load(&state_dir).map_err(|e| {
+    let mut enrollment = Enrollment::load(&state_dir).map_err(|e| {
         Fail::usage(anyhow!("cannot load the enrollment from --state-dir {} (run `teehsm-agent enroll` first): {e}", state_dir.display()))
     })?;
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&enrollment.ca_pem))
-        .identity(Identity::from_pem(&enrollment.cert_pem, enrollment.key_pem.as_bytes()));
-    if let Some(name) = a.console_name {
-        tls = tls.domain_name(name);
-    }
-    let channel: Channel = endpoint(&console, tls)?.connect_lazy();
-    let mut client = AgentServiceClient::new(channel);
+    let console_name = a.console_name;
+    let mut client = console_client(&console, &enrollment, console_name.as_deref())?;
+    let mut next_renewal_attempt = std::time::Instant::now();
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Fail::runtime(anyhow!("cannot install the SIGTERM handler: {e}")))?;
@@ -448,6 +476,28 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
                     collector.attester.mark_sent();
                 }
                 collector.attester.set_nonce(&resp.attestation_nonce);
+                let renewal_wanted = resp.renew_certificate
+                    || cert_renewal::due(&enrollment.cert_pem, unix_ms(), renew_before).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot tell when the client certificate expires; renewing it");
+                        true
+                    });
+                // Not while a job runs: it reports over the old connection,
+                // which the console stops accepting once the new one is used.
+                if renewal_wanted && !runner.busy() && std::time::Instant::now() >= next_renewal_attempt {
+                    match cert_renewal::renew(&mut client, &state_dir, unix_ms()).await {
+                        Ok(renewed) => match console_client(&console, &renewed, console_name.as_deref()) {
+                            Ok(c) => {
+                                client = c;
+                                enrollment = renewed;
+                            }
+                            Err(e) => tracing::error!(error = %e.err, "cannot use the renewed certificate; it is used at the next start"),
+                        },
+                        Err(e) => {
+                            next_renewal_attempt = std::time::Instant::now() + cert_renewal::RETRY_AFTER;
+                            tracing::error!(error = %e, retry_in_s = cert_renewal::RETRY_AFTER.as_secs(), "certificate renewal failed");
+                        }
+                    }
+                }
                 runner.on_heartbeat(&resp, &client);
                 let want = resp.heartbeat_interval_ms;
                 if want > 0 {
@@ -488,6 +538,11 @@ struct JobRunner {
 }
 
 impl JobRunner {
+    /// Whether a job is running.
+    fn busy(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     fn on_heartbeat(&mut self, resp: &teehsm_wire::proto::fleet::v1::HeartbeatResponse, client: &AgentServiceClient<Channel>) {
         if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;

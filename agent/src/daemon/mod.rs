@@ -11,10 +11,12 @@
 //!   (drain, restart, health check, rollback) over [`ca_admin`], the CA's
 //!   local admin calls; [`key_import`]: the `import_key` job (a
 //!   console-signed key-distribution envelope handed to the TA);
-//!   [`cert_jobs`]: `generate_csr` and `import_certificate`.
+//!   [`cert_jobs`]: `generate_csr` and `import_certificate`;
+//! - [`cert_renewal`]: renewing the agent's own client certificate.
 
 pub mod ca_admin;
 pub mod cert_jobs;
+pub mod cert_renewal;
 pub mod jobs;
 pub mod key_import;
 pub mod report;
