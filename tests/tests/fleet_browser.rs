@@ -332,6 +332,21 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
         "the running staged rollout with its queued and pending hosts and a Cancel button",
     );
     save(&artifacts.join("fleet-rollouts.png"), &b.screenshot());
+    // Paused between waves, then resumed, from the page.
+    b.click(".rollout .pause-rollout");
+    b.wait_for(
+        "!!document.querySelector('.rollout[data-status=\"paused\"] .resume-rollout') && !document.querySelector('.pause-rollout') \
+         && document.querySelector('.rollout').textContent.includes('paused by alice')",
+        Duration::from_secs(20),
+        "the paused rollout with a Resume button",
+    );
+    save(&artifacts.join("fleet-rollout-paused.png"), &b.screenshot());
+    b.click(".rollout .resume-rollout");
+    b.wait_for(
+        "!!document.querySelector('.rollout[data-status=\"running\"] .pause-rollout') && !document.querySelector('.resume-rollout')",
+        Duration::from_secs(20),
+        "the resumed rollout",
+    );
     b.eval("window.confirm = () => true");
     b.click(".rollout .cancel-rollout");
     b.wait_for(

@@ -11,7 +11,9 @@
 //!   (running / succeeded / partial / failed) and every host's job with its
 //!   state history;
 //! - `POST /api/rollouts/{id}/cancel`: fails the jobs no host has started
-//!   (running upgrades finish) and clears those hosts' desired version.
+//!   (running upgrades finish) and clears those hosts' desired version;
+//! - `POST /api/rollouts/{id}/pause`, `.../resume`: holds back the waves
+//!   not queued yet (the queued wave goes on), and lets them go again.
 //!
 //! The caller (http.rs) has already checked the role: any for GET,
 //! operator or admin for POST; `actor` names who it is, for the audit log.
@@ -44,7 +46,8 @@ pub fn handle(shared: &Shared, req: &HttpRequest, actor: &str) -> Option<HttpRes
         ("POST", ["api", "rollouts"]) => create_rollout(shared, req, actor),
         ("GET", ["api", "rollouts", id]) => get_rollout(shared, id),
         ("POST", ["api", "rollouts", id, "cancel"]) => cancel_rollout(shared, id, actor),
-        (_, ["api", "packages"] | ["api", "rollouts"] | ["api", "rollouts", _] | ["api", "rollouts", _, "cancel"]) => {
+        ("POST", ["api", "rollouts", id, action @ ("pause" | "resume")]) => pause_or_resume(shared, id, action, actor),
+        (_, ["api", "packages"] | ["api", "rollouts"] | ["api", "rollouts", _] | ["api", "rollouts", _, "cancel" | "pause" | "resume"]) => {
             error(405, "method not allowed")
         }
         (_, ["api", "packages", ..] | ["api", "rollouts", ..]) => error(404, "not found"),
@@ -118,6 +121,29 @@ fn cancel_rollout(sh: &Shared, id: &str, actor: &str) -> HttpResponse {
         }
     }
     json_resp(200, json!({ "cancelled_hosts": cancelled, "rollout": rollout }))
+}
+
+fn pause_or_resume(sh: &Shared, id: &str, action: &str, actor: &str) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else { return error(400, "a rollout id is a positive integer") };
+    let now = now_ms();
+    let Ok(mut store) = sh.store.lock() else { return error(500, "internal error") };
+    let queued = if action == "pause" { store.pause_rollout(id, actor, now).map(|()| Vec::new()) } else { store.resume_rollout(id, now) };
+    let queued = match queued {
+        Ok(q) => q,
+        Err(StoreError::NotFound { .. }) => return error(404, &format!("no rollout {id}")),
+        Err(StoreError::RolloutState(why)) => return error(409, &why),
+        Err(e) => return store_err(e),
+    };
+    let details = json!({ "rollout": id, "queued_hosts": queued });
+    if let Err(e) = store.append_audit(now, actor, &format!("rollout.{action}"), &id.to_string(), &details) {
+        return store_err(e);
+    }
+    tracing::info!(rollout = id, %actor, queued = queued.len(), "rollout {action}d");
+    match store.rollout(id) {
+        Ok(Some(r)) => json_resp(200, json!({ "rollout": r, "queued_hosts": queued })),
+        Ok(None) => error(500, "the rollout vanished"),
+        Err(e) => store_err(e),
+    }
 }
 
 /// What POST /api/rollouts asks for.

@@ -50,6 +50,9 @@ pub enum StoreError {
     TokenExpired,
     #[error("job {id}: cannot go from {from} to {to}")]
     JobTransition { id: u64, from: &'static str, to: &'static str },
+    /// A rollout cannot do what was asked in its state (pause, resume).
+    #[error("{0}")]
+    RolloutState(String),
     #[error("the target store is not empty ({table} has {rows} rows): copy into a new, empty database")]
     TargetNotEmpty { table: String, rows: u64 },
 }

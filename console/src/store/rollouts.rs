@@ -6,7 +6,8 @@
 //! migrations/0003_rollout_waves.sql) does so one wave of hosts at a time:
 //! the next wave is queued when every job of the previous one has ended,
 //! unless one failed and the rollout stops on failure, in which case the
-//! hosts still waiting are skipped. Its status is derived from its jobs
+//! hosts still waiting are skipped, or an operator paused it (schema 5:
+//! no wave is queued until it is resumed). Its status is derived from its jobs
 //! and waiting hosts: running while any job is queued or running or a wave
 //! is pending; then succeeded (all succeeded), failed (none succeeded),
 //! partial (some succeeded, some failed or rolled back) or halted (hosts
@@ -16,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::convert::{from_db, to_db, Page};
+use super::convert::{from_db, opt_from_db, to_db, Page};
 use super::db::{params, Db, Row};
 use super::error::{on_conflict, Result, StoreError};
 use super::jobs::{Job, JobState};
@@ -49,6 +50,8 @@ pub enum RolloutStatus {
     Failed,
     /// Stopped before every host got its job (hosts were skipped).
     Halted,
+    /// Hosts wait for their wave, and an operator paused the rollout.
+    Paused,
 }
 
 impl RolloutStatus {
@@ -59,14 +62,19 @@ impl RolloutStatus {
             RolloutStatus::Partial => "partial",
             RolloutStatus::Failed => "failed",
             RolloutStatus::Halted => "halted",
+            RolloutStatus::Paused => "paused",
         }
     }
 
     /// The status of a staged rollout: [`RolloutStatus::of`] its jobs,
     /// running while hosts wait for their wave, halted when some were skipped.
-    pub fn of_staged(states: &[JobState], waiting: &[WaitingHost]) -> Self {
+    /// `paused`: paused while hosts wait for their wave.
+    pub fn of_staged(states: &[JobState], waiting: &[WaitingHost], paused: bool) -> Self {
         let jobs = Self::of(states);
-        if jobs == RolloutStatus::Running || waiting.iter().any(|w| w.state == WaitState::Pending) {
+        let pending = waiting.iter().any(|w| w.state == WaitState::Pending);
+        if paused && pending {
+            RolloutStatus::Paused
+        } else if jobs == RolloutStatus::Running || pending {
             RolloutStatus::Running
         } else if !waiting.is_empty() {
             RolloutStatus::Halted
@@ -133,6 +141,9 @@ pub struct Rollout {
     pub waves: u64,
     /// Whether a failed host stops the waves after its own.
     pub stop_on_failure: bool,
+    /// Who paused it and when, while paused.
+    pub paused_by: Option<String>,
+    pub paused_at_ms: Option<u64>,
     pub hosts: Vec<RolloutHost>,
     /// Hosts whose wave has not been queued, or that were skipped.
     pub waiting: Vec<WaitingHost>,
@@ -226,8 +237,10 @@ fn queue_host(db: &Db, rollout_id: u64, version: &str, host: &str, wave: u64, no
 
 /// One rollout with its jobs and waiting hosts, read through `db`.
 fn rollout_in(db: &Db, id: u64) -> Result<Option<Rollout>> {
-    let Some(head) =
-        db.query_opt("SELECT id, version, created_at_ms, created_by, stop_on_failure FROM rollouts WHERE id = ?1", &params![to_db(id)?])?
+    let Some(head) = db.query_opt(
+        "SELECT id, version, created_at_ms, created_by, stop_on_failure, paused_by, paused_at_ms FROM rollouts WHERE id = ?1",
+        &params![to_db(id)?],
+    )?
     else {
         return Ok(None);
     };
@@ -252,14 +265,17 @@ fn rollout_in(db: &Db, id: u64) -> Result<Option<Rollout>> {
     let states: Vec<JobState> = hosts.iter().map(|h| h.job.state).collect();
     let waves = hosts.iter().map(|h| h.wave).chain(waiting.iter().map(|w| w.wave)).max().map_or(1, |w| w + 1);
     let stop_on_failure: i64 = head.get(4)?;
+    let paused_by: Option<String> = head.get(5)?;
     Ok(Some(Rollout {
         id: from_db(head.get(0)?)?,
         version: head.get(1)?,
         created_at_ms: from_db(head.get(2)?)?,
         created_by: head.get(3)?,
-        status: RolloutStatus::of_staged(&states, &waiting),
+        status: RolloutStatus::of_staged(&states, &waiting, paused_by.is_some()),
         waves,
         stop_on_failure: stop_on_failure != 0,
+        paused_at_ms: opt_from_db(head.get(6)?)?,
+        paused_by,
         hosts,
         waiting,
     }))
@@ -407,16 +423,51 @@ impl Store {
         Ok(hosts)
     }
 
+    /// Pauses rollout `id` between waves: no further wave is queued until
+    /// [`Store::resume_rollout`]; jobs already queued or running go on.
+    /// `NotFound`; `NothingToPause` when no host waits for a wave (or it is
+    /// paused already).
+    pub fn pause_rollout(&mut self, id: u64, actor: &str, now_ms: u64) -> Result<()> {
+        let tx = self.db.begin()?;
+        let Some(r) = rollout_in(&tx, id)? else { return Err(StoreError::NotFound { what: "rollout", key: id.to_string() }) };
+        if let Some(by) = r.paused_by {
+            return Err(StoreError::RolloutState(format!("rollout {id} is paused already (by {by})")));
+        }
+        if !r.waiting.iter().any(|w| w.state == WaitState::Pending) {
+            return Err(StoreError::RolloutState(format!("rollout {id} has no wave left to hold back; cancel it to stop queued jobs")));
+        }
+        tx.execute("UPDATE rollouts SET paused_by = ?1, paused_at_ms = ?2 WHERE id = ?3", &params![actor, to_db(now_ms)?, to_db(id)?])?;
+        tx.commit()
+    }
+
+    /// Resumes a paused rollout and queues its next wave if the previous
+    /// one has ended; returns the hosts queued now.
+    pub fn resume_rollout(&mut self, id: u64, now_ms: u64) -> Result<Vec<String>> {
+        let n = self
+            .db
+            .execute("UPDATE rollouts SET paused_by = NULL, paused_at_ms = NULL WHERE id = ?1 AND paused_by IS NOT NULL", &params![to_db(id)?])?;
+        if n == 0 {
+            return match self.rollout(id)? {
+                None => Err(StoreError::NotFound { what: "rollout", key: id.to_string() }),
+                Some(_) => Err(StoreError::RolloutState(format!("rollout {id} is not paused"))),
+            };
+        }
+        self.advance_rollout(id, now_ms)
+    }
+
     /// Queues the next wave of rollout `id` once no job of it is queued or
     /// running (or, with stop_on_failure after a failure, skips the hosts
-    /// still waiting). Returns the hosts queued.
+    /// still waiting); nothing while it is paused. Returns the hosts queued.
     pub fn advance_rollout(&mut self, id: u64, now_ms: u64) -> Result<Vec<String>> {
         let now = to_db(now_ms)?;
         let tx = self.db.begin()?;
-        let Some(head) = tx.query_opt("SELECT version, stop_on_failure FROM rollouts WHERE id = ?1", &params![to_db(id)?])? else {
+        let Some(head) = tx.query_opt("SELECT version, stop_on_failure, paused_by FROM rollouts WHERE id = ?1", &params![to_db(id)?])? else {
             return Ok(Vec::new());
         };
         let (version, stop_on_failure): (String, i64) = (head.get(0)?, head.get(1)?);
+        if head.get::<Option<String>>(2)?.is_some() {
+            return Ok(Vec::new());
+        }
         let mut queued = Vec::new();
         loop {
             if jobs_in_states(&tx, id, &[JobState::Queued, JobState::Running])? > 0 {
@@ -624,6 +675,44 @@ mod tests {
         assert_eq!(r.status, RolloutStatus::Halted);
         assert_eq!((r.waiting[0].host_id.as_str(), r.waiting[0].note.as_str()), ("h1", "cancelled by alice"));
         assert!(store.advance_rollout(id, 41).unwrap().is_empty(), "a cancelled rollout queues nothing more");
+    }
+
+    on_both!(a_paused_rollout_holds_its_next_wave_until_resumed);
+
+    fn a_paused_rollout_holds_its_next_wave_until_resumed(db: &TestDb) {
+        let mut store = db.open(1);
+        for h in ["h1", "h2", "h3"] {
+            enroll(&mut store, h);
+        }
+        store.add_package(&pkg("2.0.0")).unwrap();
+        let ok = serde_json::json!({"history": []});
+        let waves = vec![vec!["h1".to_string()], vec!["h2".to_string()], vec!["h3".to_string()]];
+        let id = store.create_staged_rollout("2.0.0", &waves, true, "op", 10).unwrap();
+        assert!(matches!(store.resume_rollout(id, 11), Err(StoreError::RolloutState(m)) if m.contains("not paused")));
+        store.pause_rollout(id, "alice", 12).unwrap();
+        assert!(matches!(store.pause_rollout(id, "bob", 13), Err(StoreError::RolloutState(m)) if m.contains("paused already (by alice)")));
+        assert!(matches!(store.pause_rollout(99, "bob", 13), Err(StoreError::NotFound { .. })));
+        let r = store.rollout(id).unwrap().unwrap();
+        assert_eq!((r.status, r.paused_by.as_deref(), r.paused_at_ms), (RolloutStatus::Paused, Some("alice"), Some(12)));
+
+        // The queued wave goes on; the next one is held back.
+        let j = store.open_jobs("h1").unwrap()[0].clone();
+        store.report_job("h1", j.id, JobState::Running, &ok, "1.0.0", 20).unwrap();
+        let out = store.report_job("h1", j.id, JobState::Succeeded, &ok, "2.0.0", 21).unwrap();
+        assert_eq!(out.rollout, Some((id, RolloutStatus::Paused)));
+        assert!(store.open_jobs("h2").unwrap().is_empty(), "held back");
+
+        // Resumed: wave 1 is queued at once.
+        assert_eq!(store.resume_rollout(id, 30).unwrap(), vec!["h2".to_string()]);
+        let r = store.rollout(id).unwrap().unwrap();
+        assert_eq!((r.status, r.paused_by), (RolloutStatus::Running, None));
+        assert_eq!(store.open_jobs("h2").unwrap().len(), 1);
+
+        // Once no host waits for a wave there is nothing to pause.
+        let j = store.open_jobs("h2").unwrap()[0].clone();
+        store.report_job("h2", j.id, JobState::Running, &ok, "1.0.0", 40).unwrap();
+        store.report_job("h2", j.id, JobState::Succeeded, &ok, "2.0.0", 41).unwrap();
+        assert!(matches!(store.pause_rollout(id, "alice", 42), Err(StoreError::RolloutState(m)) if m.contains("no wave left")));
     }
 
     on_both!(cancelling_a_rollout_stops_only_unstarted_jobs);

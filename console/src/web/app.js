@@ -453,7 +453,7 @@ function genericTable(id, items) {
     h("tbody", {}, items.map((it) => h("tr", { class: id + "-row" }, cols.map((c) => h("td", {}, cell(it[c])))))));
 }
 function stateBadge(st) {
-  const cls = { succeeded: "ok", running: "info", pending: "info", partial: "warning", failed: "critical", rolled_back: "warning", halted: "warning", skipped: "warning", queued: "info" }[st] || "";
+  const cls = { succeeded: "ok", running: "info", pending: "info", partial: "warning", failed: "critical", rolled_back: "warning", halted: "warning", skipped: "warning", queued: "info", paused: "warning" }[st] || "";
   return h("span", { class: "badge " + cls }, String(st).replace(/_/g, " "));
 }
 function jobHistory(job) {
@@ -485,13 +485,21 @@ async function pageRollouts() {
     if (!confirm("Cancel rollout " + ro.id + "? Hosts that have not started it will not; upgrades in progress finish.")) return;
     try { await api("POST", "/api/rollouts/" + ro.id + "/cancel"); route(); } catch (e) { flash(e.message); }
   };
+  const holdOrGo = async (ro, action) => {
+    try { await api("POST", "/api/rollouts/" + ro.id + "/" + action); route(); } catch (e) { flash(e.message); }
+  };
+  const pausable = (ro) => canDo("operator") && !ro.paused_by && (ro.waiting || []).some((w) => w.state === "pending");
+  const resumable = (ro) => canDo("operator") && !!ro.paused_by;
   const cancellable = (ro) => canDo("operator")
     && ((ro.hosts || []).some((x) => x.job.state === "queued") || (ro.waiting || []).some((w) => w.state === "pending"));
   const cards = list.map((ro) => h("div", { class: "card rollout", "data-rollout": ro.id, "data-status": ro.status },
     h("div", { class: "toolbar" }, h("h2", {}, "Rollout " + ro.id + " — TA " + ro.version), stateBadge(ro.status),
+      pausable(ro) ? h("button", { class: "small secondary pause-rollout", type: "button", onclick: () => holdOrGo(ro, "pause") }, "Pause") : null,
+      resumable(ro) ? h("button", { class: "small resume-rollout", type: "button", onclick: () => holdOrGo(ro, "resume") }, "Resume") : null,
       cancellable(ro) ? h("button", { class: "small secondary cancel-rollout", type: "button", onclick: () => cancel(ro) }, "Cancel") : null),
     h("p", { class: "muted" }, "started " + fmtTime(ro.created_at_ms) + " by " + ro.created_by
-      + ((ro.waves || 1) > 1 ? " · " + ro.waves + " waves" + (ro.stop_on_failure ? ", stops after a failed host" : "") : "")),
+      + ((ro.waves || 1) > 1 ? " · " + ro.waves + " waves" + (ro.stop_on_failure ? ", stops after a failed host" : "") : "")
+      + (ro.paused_by ? " · paused by " + ro.paused_by + " " + fmtTime(ro.paused_at_ms) + ": no further wave until resumed" : "")),
     h("table", {}, h("thead", {}, h("tr", {}, ["Host", "Wave", "Job", "Kind", "State", "Updated", "History"].map((t) => h("th", {}, t)))),
       h("tbody", {}, (ro.hosts || []).map((x) => h("tr", { class: "job-row", "data-host": x.host_id, "data-state": x.job.state },
         h("td", {}, h("a", { href: "#/host/" + encodeURIComponent(x.host_id) }, x.host_id)), h("td", {}, String(x.wave || 0)),
