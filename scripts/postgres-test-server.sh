@@ -7,7 +7,9 @@
 # <dir>/tls/ca.pem (`ca` prints the path), so the tests can connect with
 # sslmode=verify-full; connections without TLS are accepted too. The role
 # teehsm_cert logs in only over TLS with a client certificate
-# (<dir>/tls/client.crt and client.key, from the same CA).
+# (<dir>/tls/client.crt and client.key, from the same CA); the role
+# teehsm_scram only over TLS with the password "teehsm-scram-test" (SCRAM,
+# so clients can bind it to the TLS session: channel_binding=require).
 #
 #   scripts/postgres-test-server.sh start [--durable]  # prints the URL on stdout
 #   scripts/postgres-test-server.sh stop               # stops it, removes its files
@@ -98,7 +100,9 @@ start() {
     || die "initdb failed; see $dir/initdb.log"
   make_tls "$dir/tls"
   # teehsm_cert: TLS with a client certificate only (first matching line wins).
-  { printf 'hostssl all teehsm_cert 127.0.0.1/32 cert\nhost all teehsm_cert 127.0.0.1/32 reject\n'; cat "$data/pg_hba.conf"; } >"$dir/pg_hba.conf"
+  { printf 'hostssl all teehsm_cert 127.0.0.1/32 cert\nhost all teehsm_cert 127.0.0.1/32 reject\n'
+    printf 'hostssl all teehsm_scram 127.0.0.1/32 scram-sha-256\nhost all teehsm_scram 127.0.0.1/32 reject\n'
+    cat "$data/pg_hba.conf"; } >"$dir/pg_hba.conf"
   mv "$dir/pg_hba.conf" "$data/pg_hba.conf"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$data/pg_hba.conf"
   local opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=200"
@@ -109,8 +113,9 @@ start() {
     port="$(free_port)"
     if as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 30 -o "-p $port $opts" start >/dev/null; then
       echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
-      "$(command -v psql || echo "$bin/psql")" "$(cat "$dir/url")" -q -v ON_ERROR_STOP=1 -c "CREATE ROLE teehsm_cert LOGIN" >/dev/null \
-        || die "cannot create the role teehsm_cert; see $dir/server.log"
+      "$(command -v psql || echo "$bin/psql")" "$(cat "$dir/url")" -q -v ON_ERROR_STOP=1 -c "CREATE ROLE teehsm_cert LOGIN" \
+        -c "SET password_encryption = 'scram-sha-256'" -c "CREATE ROLE teehsm_scram LOGIN PASSWORD 'teehsm-scram-test'" >/dev/null \
+        || die "cannot create the roles teehsm_cert and teehsm_scram; see $dir/server.log"
       cat "$dir/url"
       return 0
     fi

@@ -250,10 +250,33 @@ impl TlsConnect<Socket> for RustlsConnect {
 pub(crate) struct RustlsStream(Box<tokio_rustls::client::TlsStream<Socket>>);
 
 impl TlsStream for RustlsStream {
-    /// No `tls-server-end-point` binding: SCRAM authenticates without it.
+    /// `tls-server-end-point` (RFC 5929): the hash of the server's
+    /// certificate, so SCRAM-SHA-256-PLUS binds the password exchange to
+    /// this TLS session (a man in the middle holding another certificate
+    /// cannot relay it). `channel_binding=require` in the URL insists on it.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let leaf = self.0.get_ref().1.peer_certificates().and_then(|c| c.first());
+        match leaf.and_then(|c| tls_server_end_point(c.as_ref())) {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash),
+            None => ChannelBinding::none(),
+        }
     }
+}
+
+/// RFC 5929 section 4.1: the certificate's DER hashed with the hash of its
+/// signature algorithm (SHA-256 for MD5 and SHA-1); `None` for algorithms
+/// without one (Ed25519, RSA-PSS), as libpq has none either.
+pub(crate) fn tls_server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let algorithm = match cert.signature_algorithm.algorithm.to_id_string().as_str() {
+        // md5/sha1/sha256 with RSA, ecdsa-with-SHA1/SHA256
+        "1.2.840.113549.1.1.4" | "1.2.840.113549.1.1.5" | "1.2.840.113549.1.1.11" | "1.2.840.10045.4.1" | "1.2.840.10045.4.3.2" => &SHA256,
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => &SHA384,
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => &SHA512,
+        _ => return None,
+    };
+    Some(digest(algorithm, cert_der).as_ref().to_vec())
 }
 
 impl AsyncRead for RustlsStream {
@@ -352,5 +375,19 @@ mod tests {
         std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
         let e = client_config(&with_client).err().unwrap().to_string();
         assert!(e.contains("do not go together"), "{e}");
+    }
+
+    #[test]
+    fn tls_server_end_point_hashes_with_the_signature_hash() {
+        use aws_lc_rs::digest::{digest, SHA256, SHA384};
+        for (alg, hash) in [(&rcgen::PKCS_ECDSA_P256_SHA256, &SHA256), (&rcgen::PKCS_ECDSA_P384_SHA384, &SHA384)] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+            assert_eq!(tls_server_end_point(cert.der()), Some(digest(hash, cert.der()).as_ref().to_vec()));
+        }
+        let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&ed).unwrap();
+        assert_eq!(tls_server_end_point(cert.der()), None, "Ed25519 has no hash to bind with");
+        assert_eq!(tls_server_end_point(b"junk"), None);
     }
 }

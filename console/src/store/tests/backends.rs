@@ -181,6 +181,15 @@ fn postgres_over_verified_tls() {
     let e = crate::store::db::Db::open_postgres(&base).err().expect("no client certificate").to_string();
     assert!(e.contains("client certificate"), "{e}");
 
+    // The role teehsm_scram: SCRAM over TLS, bound to the TLS session (channel_binding=require
+    // fails unless the client offers the server certificate's hash and the server accepts it).
+    let scram = format!("postgres://teehsm_scram:teehsm-scram-test@{server}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let bound = crate::store::db::Db::open_postgres(&format!("{scram}&channel_binding=require")).expect("SCRAM-SHA-256-PLUS login");
+    assert!(session_uses_tls(&bound));
+    let wrong = format!("postgres://teehsm_scram:wrong@{server}?sslmode=verify-full&sslrootcert={}&channel_binding=require", ca.display());
+    let e = crate::store::db::Db::open_postgres(&wrong).err().expect("a wrong password").to_string();
+    assert!(e.contains("password") || e.contains("authentication"), "{e}");
+
     if std::path::Path::new(crate::store::db::SYSTEM_CA_BUNDLE).exists() {
         let e = crate::store::Store::open_url(&format!("{}?sslmode=require", db.url()), 1).err().expect("not signed by a system CA").to_string();
         assert!(e.contains("certificate"), "{e}");
