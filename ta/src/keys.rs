@@ -4,6 +4,7 @@
 use crate::object::Object;
 use crate::policy::Denied;
 use std::sync::Arc;
+use teehsm_crypto::pkcs8::{self, Pkcs8Key};
 use teehsm_crypto::{ec, eddsa, mldsa, mlkem, rsa, sm2, x25519, CryptoError};
 use teehsm_wire::ck::*;
 use teehsm_wire::Rv;
@@ -399,4 +400,99 @@ pub fn material_attribute(o: &Object, ty: u64) -> Option<Vec<u8>> {
         }
         _ => None,
     }
+}
+
+/// The PKCS#8 DER of private key `o`, for C_WrapKey (docs/key-policy.md,
+/// "Wrapping private keys").
+pub fn to_pkcs8(o: &Object) -> Result<Zeroizing<Vec<u8>>, Denied> {
+    let s = secret(o)?;
+    let bytes = || Zeroizing::new(s.to_vec());
+    let key = match o.key_type() {
+        Some(CKK_RSA) => Pkcs8Key::Rsa { pkcs1: bytes() },
+        Some(CKK_EC) => Pkcs8Key::Ec { curve: ec_curve(o)?, scalar: bytes() },
+        Some(CKK_SM2) => Pkcs8Key::Sm2 { scalar: bytes() },
+        Some(CKK_EC_EDWARDS) => match edwards_curve(o.get(CKA_EC_PARAMS))?.0 {
+            EdCurve::Ed25519 => Pkcs8Key::Ed25519 { seed: bytes() },
+            EdCurve::Ed448 => Pkcs8Key::Ed448 { seed: bytes() },
+        },
+        Some(CKK_EC_MONTGOMERY) => Pkcs8Key::X25519 { key: bytes() },
+        _ => {
+            return Err(denied(
+                Rv::KEY_NOT_WRAPPABLE,
+                "this TA wraps RSA, EC, SM2, Ed25519, Ed448 and X25519 private keys (as PKCS#8); ML-KEM and ML-DSA private keys are not wrapped",
+            ))
+        }
+    };
+    let point = match &key {
+        Pkcs8Key::Ec { .. } | Pkcs8Key::Sm2 { .. } => o.get(CKA_EC_POINT).map(unwrap_ec_point),
+        _ => None,
+    };
+    Ok(pkcs8::encode(&key, point))
+}
+
+/// What an unwrapped PKCS#8 private key becomes: its key type, the public
+/// attributes it implies, and the key material for [`import_material`].
+pub struct FromPkcs8 {
+    pub key_type: u64,
+    pub attrs: Vec<(u64, Vec<u8>)>,
+    pub material: Vec<(u64, Zeroizing<Vec<u8>>)>,
+}
+
+/// Reads a PKCS#8 private key that C_UnwrapKey decrypted.
+pub fn from_pkcs8(der: &[u8]) -> Result<FromPkcs8, Denied> {
+    let bad = |e: CryptoError| denied(Rv::WRAPPED_KEY_INVALID, format!("the unwrapped data is not a usable private key: {e}"));
+    let key = pkcs8::decode(der).map_err(bad)?;
+    let value = |v: Zeroizing<Vec<u8>>| vec![(CKA_VALUE, v)];
+    Ok(match key {
+        Pkcs8Key::Rsa { pkcs1 } => {
+            let c = rsa::RsaPrivateKey::from_pkcs1_der(&pkcs1).and_then(|k| k.components()).map_err(bad)?;
+            let z = |v: &Vec<u8>| Zeroizing::new(v.clone());
+            FromPkcs8 {
+                key_type: CKK_RSA,
+                attrs: vec![(CKA_MODULUS, c.n.clone()), (CKA_PUBLIC_EXPONENT, c.e.clone())],
+                material: vec![
+                    (CKA_PRIVATE_EXPONENT, z(&c.d)),
+                    (CKA_PRIME_1, z(&c.p)),
+                    (CKA_PRIME_2, z(&c.q)),
+                    (CKA_EXPONENT_1, z(&c.dp)),
+                    (CKA_EXPONENT_2, z(&c.dq)),
+                    (CKA_COEFFICIENT, z(&c.qinv)),
+                ],
+            }
+        }
+        Pkcs8Key::Ec { curve, scalar } => {
+            FromPkcs8 { key_type: CKK_EC, attrs: vec![(CKA_EC_PARAMS, curve.ec_params_der().to_vec())], material: value(scalar) }
+        }
+        Pkcs8Key::Sm2 { scalar } => FromPkcs8 { key_type: CKK_SM2, attrs: vec![(CKA_EC_PARAMS, SM2_EC_PARAMS.to_vec())], material: value(scalar) },
+        Pkcs8Key::Ed25519 { seed } => {
+            FromPkcs8 { key_type: CKK_EC_EDWARDS, attrs: vec![(CKA_EC_PARAMS, ED25519_EC_PARAMS_OID.to_vec())], material: value(seed) }
+        }
+        Pkcs8Key::Ed448 { seed } => {
+            FromPkcs8 { key_type: CKK_EC_EDWARDS, attrs: vec![(CKA_EC_PARAMS, ED448_EC_PARAMS_OID.to_vec())], material: value(seed) }
+        }
+        Pkcs8Key::X25519 { key } => {
+            FromPkcs8 { key_type: CKK_EC_MONTGOMERY, attrs: vec![(CKA_EC_PARAMS, X25519_EC_PARAMS_OID.to_vec())], material: value(key) }
+        }
+    })
+}
+
+/// Whether a template's value `given` for attribute `ty` names the same
+/// thing as the unwrapped key's `implied` value (curves may be named by OID
+/// or by name).
+pub fn same_implied_attribute(ty: u64, given: &[u8], implied: &[u8]) -> bool {
+    if given == implied {
+        return true;
+    }
+    if ty != CKA_EC_PARAMS {
+        return ty == CKA_PUBLIC_EXPONENT && trim_zeros(given) == trim_zeros(implied);
+    }
+    match (edwards_curve(Some(given)), edwards_curve(Some(implied))) {
+        (Ok((a, _)), Ok((b, _))) => a == b,
+        _ => montgomery_params(Some(given)).is_ok() && montgomery_params(Some(implied)).is_ok(),
+    }
+}
+
+fn trim_zeros(v: &[u8]) -> &[u8] {
+    let z = v.iter().take_while(|&&b| b == 0).count();
+    &v[z..]
 }

@@ -421,6 +421,141 @@ fn rsa_pss_verifies_in_openssl() {
 
 // ------------------------------------------------------------ (d) threads
 
+// ------------------------------------------------------------ (d) private keys wrapped as PKCS#8
+
+/// An AES-256 key-encryption key known to the test (and so to OpenSSL).
+const KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/// RFC 5649's alternative initial value: `openssl enc -id-aes256-wrap-pad -iv A65959A6`.
+const KWP_IV: &str = "A65959A6";
+
+fn import_kek(s: &Session) -> ObjectHandle {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Value(h(KEK)),
+        Attribute::Token(false),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Label("p11-kek".into()),
+    ])
+    .expect("import the AES-256 KEK")
+}
+
+/// What OpenSSL derives as the public key of the private key in `pem_file` (SPKI DER).
+fn openssl_public(w: &Work, pem_file: &str) -> Vec<u8> {
+    w.openssl_ok(&["pkey", "-in", pem_file, "-pubout", "-outform", "DER"])
+}
+
+/// C_WrapKey of private keys with CKM_AES_KEY_WRAP_PAD gives PKCS#8 that
+/// OpenSSL unwraps (`enc -id-aes256-wrap-pad`) and reads as the same key;
+/// keys OpenSSL made, wrapped by OpenSSL, unwrap into the token and sign
+/// what OpenSSL verifies with its own public key; and the refusals.
+#[test]
+fn private_keys_wrap_as_pkcs8_that_openssl_reads_and_unwrap_from_openssl() {
+    let s = user_session();
+    let w = Work::new("p11-pkcs8");
+    w.write("msg", MSG);
+    let kek = import_kek(&s);
+    let unwrap_kwp = ["-d", "-id-aes256-wrap-pad", "-K", KEK, "-iv", KWP_IV];
+    let wrap_kwp = ["-id-aes256-wrap-pad", "-K", KEK, "-iv", KWP_IV];
+
+    // A P-256 key made in the token, extractable and not sensitive (a KEK whose
+    // value is known outside the TA may not wrap sensitive keys: rule R4).
+    let (public, private) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::Token(false), Attribute::Verify(true), Attribute::EcParams(P256_OID.to_vec())],
+            &[Attribute::Token(false), Attribute::Sign(true), Attribute::Sensitive(false), Attribute::Extractable(true)],
+        )
+        .expect("generate an extractable P-256 pair");
+    let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, kek, private).expect("C_WrapKey of a private key");
+    w.write("p256.der", w.enc(&unwrap_kwp, &wrapped));
+    w.openssl_ok(&["pkey", "-inform", "DER", "-in", "p256.der", "-out", "p256.pem"]);
+    assert_eq!(openssl_public(&w, "p256.pem"), ec_spki(P256_OID, &ec_point(&s, public)), "OpenSSL reads the token's private key");
+
+    // Keys OpenSSL made: wrapped by OpenSSL, unwrapped into the token.
+    let unwrap_template = |kt: KeyType| {
+        vec![
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(kt),
+            Attribute::Token(false),
+            Attribute::Sign(true),
+            Attribute::Sensitive(true),
+        ]
+    };
+    let from_openssl = |name: &str, genpkey: &[&str], kt: KeyType| -> ObjectHandle {
+        let pem_file = format!("{name}.pem");
+        w.openssl_ok(&[&["genpkey", "-out", pem_file.as_str()][..], genpkey].concat());
+        w.openssl_ok(&["pkcs8", "-topk8", "-nocrypt", "-in", &pem_file, "-outform", "DER", "-out", &format!("{name}.p8")]);
+        let p8 = std::fs::read(w.path().join(format!("{name}.p8"))).unwrap();
+        let blob = w.enc(&wrap_kwp, &p8);
+        s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &blob, &unwrap_template(kt)).unwrap_or_else(|e| panic!("C_UnwrapKey of OpenSSL's {name}: {e}"))
+    };
+    let verify = |pem_file: &str, sig: &[u8], extra: &[&str]| {
+        w.write("sig.bin", sig);
+        w.openssl_ok(&["pkey", "-in", pem_file, "-pubout", "-out", "pub.pem"]);
+        let out = w.openssl_ok(&[&["dgst"][..], extra, &["-verify", "pub.pem", "-signature", "sig.bin", "msg"]].concat());
+        assert!(String::from_utf8_lossy(&out).contains("Verified OK"), "{pem_file}");
+    };
+
+    let rsa = from_openssl("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], KeyType::RSA);
+    let sig = s.sign(&Mechanism::Sha256RsaPkcs, rsa, MSG).expect("sign with the unwrapped RSA key");
+    verify("rsa.pem", &sig, &["-sha256"]);
+
+    let p384 = from_openssl("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], KeyType::EC);
+    let sig = s.sign(&Mechanism::EcdsaSha384, p384, MSG).expect("sign with the unwrapped P-384 key");
+    verify("p384.pem", &rs_to_der(&sig), &["-sha384"]);
+
+    let ed = from_openssl("ed25519", &["-algorithm", "ED25519"], KeyType::EC_EDWARDS);
+    let sig = s
+        .sign(&Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure)), ed, MSG)
+        .expect("sign with the unwrapped Ed25519 key");
+    w.write("sig.bin", &sig);
+    w.openssl_ok(&["pkey", "-in", "ed25519.pem", "-pubout", "-out", "ed-pub.pem"]);
+    let out = w.openssl_ok(&["pkeyutl", "-verify", "-pubin", "-inkey", "ed-pub.pem", "-rawin", "-in", "msg", "-sigfile", "sig.bin"]);
+    assert!(String::from_utf8_lossy(&out).contains("Signature Verified Successfully"), "Ed25519");
+
+    let sm2 = from_openssl("sm2", &["-algorithm", "SM2"], KeyType::new_vendor_defined(ck::CKK_SM2).unwrap());
+    let sm2_spki = openssl_public(&w, "sm2.pem");
+    assert_eq!(sm2_spki, ec_spki(SM2_OID, &ec_point(&s, sm2)), "the SM2 key's public point is OpenSSL's");
+
+    // A token key unwrapped from its own wrap is the same key (wrap -> unwrap round trip).
+    let again = s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &wrapped, &unwrap_template(KeyType::EC)).expect("unwrap the token's own wrap");
+    assert_eq!(ec_point(&s, again), ec_point(&s, public));
+
+    // Refusals, each with its code.
+    let p8 = std::fs::read(w.path().join("rsa.p8")).unwrap();
+    let rsa_blob = w.enc(&wrap_kwp, &p8);
+    assert_eq!(
+        rv_of(s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &rsa_blob, &unwrap_template(KeyType::EC))),
+        RvError::TemplateInconsistent,
+        "an RSA key unwrapped as CKK_EC"
+    );
+    let junk = w.enc(&wrap_kwp, &[0x30u8; 40]);
+    assert_eq!(rv_of(s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &junk, &unwrap_template(KeyType::EC))), RvError::WrappedKeyInvalid);
+    let mut with_value = unwrap_template(KeyType::EC);
+    with_value.push(Attribute::Value(vec![1; 32]));
+    assert_eq!(rv_of(s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &rsa_blob, &with_value)), RvError::TemplateInconsistent);
+    let mut readable = unwrap_template(KeyType::RSA);
+    readable.retain(|a| !matches!(a, Attribute::Sensitive(_)));
+    readable.push(Attribute::Sensitive(false));
+    assert_eq!(
+        rv_of(s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &rsa_blob, &readable)),
+        RvError::TemplateInconsistent,
+        "R5: unwrapped keys are sensitive"
+    );
+    let (_, sealed) = p256_pair(&s, "p11-pkcs8-sensitive"); // sensitive, not extractable
+    assert_eq!(rv_of(s.wrap_key(&Mechanism::AesKeyWrapPad, kek, sealed)), RvError::KeyUnextractable);
+    let (_, sensitive) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::Token(false), Attribute::EcParams(P256_OID.to_vec())],
+            &[Attribute::Token(false), Attribute::Sensitive(true), Attribute::Extractable(true)],
+        )
+        .expect("generate a sensitive, extractable pair");
+    assert_eq!(rv_of(s.wrap_key(&Mechanism::AesKeyWrapPad, kek, sensitive)), RvError::KeyNotWrappable, "R4: a known KEK");
+}
+
 #[test]
 fn eight_threads_sign_concurrently() {
     let owner = user_session();

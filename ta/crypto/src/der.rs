@@ -71,6 +71,16 @@ impl<'a> Reader<'a> {
         self.tlv(0x04)
     }
 
+    /// The tag of the next TLV, if any is left.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.first().copied()
+    }
+
+    /// What is left unread.
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
+
     pub fn finish(&self) -> Result<(), DerError> {
         if self.buf.is_empty() {
             Ok(())

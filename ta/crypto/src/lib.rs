@@ -25,6 +25,7 @@ pub mod mac;
 pub mod mac_stream;
 pub mod mldsa;
 pub mod mlkem;
+pub mod pkcs8;
 pub mod rng;
 pub mod rsa;
 pub mod selftest;

@@ -282,6 +282,50 @@ impl Ta {
     }
 }
 
+impl Ta {
+    /// The private key an unwrap produced from PKCS#8 `der`: its type and
+    /// public attributes come from the key; the template may name them too
+    /// (they must agree) and sets the rest. No public key object is made.
+    pub(super) fn new_private_key_from_pkcs8(
+        &self,
+        s: Session,
+        actor: Actor,
+        template: Vec<Attribute>,
+        der: &[u8],
+        unwrapping_key: &Object,
+    ) -> Result<Object> {
+        policy::check_template_shape(&template)?;
+        if template.iter().any(|a| is_key_material(a.ty, CKO_PRIVATE_KEY)) {
+            return Err(deny(Rv::TEMPLATE_INCONSISTENT, "the key value comes from the wrapped data, not the template"));
+        }
+        let key = keys::from_pkcs8(der)?;
+        let mut o = self.blank(s, &template);
+        policy::apply_unwrap_template(unwrapping_key, &mut o);
+        if let Some(kt) = o.key_type().filter(|kt| *kt != key.key_type) {
+            return Err(deny(
+                Rv::TEMPLATE_INCONSISTENT,
+                format!("the wrapped key is of type 0x{:x}; the template says CKA_KEY_TYPE 0x{kt:x}", key.key_type),
+            ));
+        }
+        o.set_ulong(CKA_CLASS, CKO_PRIVATE_KEY);
+        o.set_ulong(CKA_KEY_TYPE, key.key_type);
+        for (ty, implied) in key.attrs {
+            match o.get(ty) {
+                Some(given) if !keys::same_implied_attribute(ty, given, &implied) => {
+                    return Err(deny(Rv::TEMPLATE_INCONSISTENT, format!("attribute 0x{ty:x} of the template differs from the wrapped key's")));
+                }
+                Some(_) => {}
+                None => {
+                    o.attrs.insert(ty, implied);
+                }
+            }
+        }
+        keys::import_material(&mut o, key.material).map_err(|d| deny(Rv::WRAPPED_KEY_INVALID, format!("the wrapped private key: {}", d.message)))?;
+        policy::finalize_new_object(&mut o, Origin::Unwrapped { unwrapping_key }, actor)?;
+        Ok(o)
+    }
+}
+
 fn handle_of(r: &Reply) -> Option<u64> {
     match r {
         Reply::Handle(h) => Some(*h),

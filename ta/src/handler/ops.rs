@@ -66,11 +66,12 @@ impl Ta {
             let (wk, wl) = self.key_for(conn, session, wrapping_key, Usage::Wrap, m.mech, Rv::WRAPPING_KEY_HANDLE_INVALID)?;
             let target = self.object(conn, s, actor, key, Rv::KEY_HANDLE_INVALID)?;
             policy::check_wrap(&wk, &target)?;
-            if target.class() != CKO_SECRET_KEY {
-                return Err(deny(Rv::KEY_NOT_WRAPPABLE, "only secret keys can be wrapped by this TA version (private keys travel as sealed blobs)"));
-            }
-            let value = target.secret.as_deref().ok_or_else(|| deny(Rv::KEY_NOT_WRAPPABLE, "the key has no value"))?;
-            mech::wrap(&wl, m, value).map(Reply::Bytes)
+            // Secret keys wrap as their value, private keys as PKCS#8.
+            let value = match target.class() {
+                CKO_PRIVATE_KEY => keys::to_pkcs8(&target)?,
+                _ => target.secret.clone().ok_or_else(|| deny(Rv::KEY_NOT_WRAPPABLE, "the key has no value"))?,
+            };
+            mech::wrap(&wl, m, &value).map(Reply::Bytes)
         })();
         self.audited(conn, "WrapKey", session, Some(key), Some(m.mech), r, |_| None)
     }
@@ -88,7 +89,11 @@ impl Ta {
             let (s, actor) = self.actor(conn, session)?;
             let (uk, ul) = self.key_for(conn, session, unwrapping_key, Usage::Unwrap, m.mech, Rv::UNWRAPPING_KEY_HANDLE_INVALID)?;
             let value = mech::unwrap(&ul, m, wrapped)?;
-            let o = self.new_secret_key(s, actor, template, value, Origin::Unwrapped { unwrapping_key: &uk })?;
+            let class = template.iter().find(|a| a.ty == CKA_CLASS).and_then(Attribute::as_ulong);
+            let o = match class {
+                Some(CKO_PRIVATE_KEY) => self.new_private_key_from_pkcs8(s, actor, template, &value, &uk)?,
+                _ => self.new_secret_key(s, actor, template, value, Origin::Unwrapped { unwrapping_key: &uk })?,
+            };
             Ok(Reply::Handle(self.persist(conn, session, vec![o])?[0]))
         })();
         self.audited(conn, "UnwrapKey", session, Some(unwrapping_key), Some(m.mech), r, |rep| match rep {
