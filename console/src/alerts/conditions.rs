@@ -117,6 +117,7 @@ pub fn evaluate(rule: &Rule, inp: &Inputs<'_>) -> Vec<Condition> {
             },
         ),
         RuleKind::LicenceExpiry { warn_before_ms } => licence_expiry(inp, *warn_before_ms),
+        RuleKind::AgentCertificateExpiry { warn_before_ms } => agent_certificate_expiry(rule, inp, *warn_before_ms),
         RuleKind::LicenceHostsExceeded {} => licence_hosts(inp),
     }
 }
@@ -201,17 +202,20 @@ fn memory(rule: &Rule, inp: &Inputs<'_>, process: Process, threshold: f64) -> Ve
         .collect()
 }
 
+/// The hosts with a heartbeat time that the rule's scope takes in.
+fn seen_in_scope<'a>(rule: &'a Rule, inp: &'a Inputs<'a>) -> impl Iterator<Item = &'a HostSeen> + 'a {
+    inp.seen.iter().filter(move |s| {
+        let tas = inp.reports.iter().find(|r| r.host_id == s.host_id).map(|r| r.tas.as_slice()).unwrap_or(&[]);
+        host_in_scope(&rule.scope, &s.host_id, &s.group, tas)
+    })
+}
+
 fn missed_heartbeats(rule: &Rule, inp: &Inputs<'_>, intervals: u64) -> Vec<Condition> {
     let Some(interval) = inp.heartbeat_interval_ms.filter(|ms| *ms > 0) else {
         return Vec::new();
     };
     let limit = interval.saturating_mul(intervals);
-    inp.seen
-        .iter()
-        .filter(|s| {
-            let tas = inp.reports.iter().find(|r| r.host_id == s.host_id).map(|r| r.tas.as_slice()).unwrap_or(&[]);
-            host_in_scope(&rule.scope, &s.host_id, &s.group, tas)
-        })
+    seen_in_scope(rule, inp)
         .filter_map(|s| {
             let silent = inp.now_ms.saturating_sub(s.last_seen_ms);
             (silent > limit).then(|| Condition {
@@ -275,6 +279,33 @@ fn licence_expiry(inp: &Inputs<'_>, warn_before_ms: u64) -> Vec<Condition> {
         "licence expires soon".into(),
         format!("the licence expires at {} (in {}), warning {} before", rfc3339(l.expires_at_ms), duration(left), duration(warn_before_ms)),
     )
+}
+
+fn agent_certificate_expiry(rule: &Rule, inp: &Inputs<'_>, warn_before_ms: u64) -> Vec<Condition> {
+    seen_in_scope(rule, inp)
+        .filter_map(|s| {
+            let end = s.cert_not_after_ms?;
+            let (summary, description) = if inp.now_ms >= end {
+                (
+                    format!("the agent certificate of host {} has expired", s.host_id),
+                    format!("the agent certificate of host {} expired at {}; enroll the host again", s.host_id, rfc3339(end)),
+                )
+            } else if end - inp.now_ms <= warn_before_ms {
+                (
+                    format!("the agent certificate of host {} expires soon", s.host_id),
+                    format!(
+                        "the agent certificate of host {} expires at {} (in {}) and has not been renewed; agents renew 30 days before, see the agent's log",
+                        s.host_id,
+                        rfc3339(end),
+                        duration(end - inp.now_ms)
+                    ),
+                )
+            } else {
+                return None;
+            };
+            Some(Condition { host: Some(s.host_id.clone()), group: non_empty(&s.group), ta: None, slot: None, summary, description })
+        })
+        .collect()
 }
 
 fn licence_hosts(inp: &Inputs<'_>) -> Vec<Condition> {

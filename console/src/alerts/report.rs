@@ -74,6 +74,9 @@ pub struct HostSeen {
     #[serde(default)]
     pub group: String,
     pub last_seen_ms: u64,
+    /// When the host's agent certificate expires (Unix ms), if known.
+    #[serde(default)]
+    pub cert_not_after_ms: Option<u64>,
 }
 
 /// Licence status.

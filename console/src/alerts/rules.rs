@@ -89,6 +89,9 @@ pub enum RuleKind {
     AuditChainBroken {},
     /// Global: the licence expires within `warn_before_ms` (or has expired).
     LicenceExpiry { warn_before_ms: u64 },
+    /// Per host: the agent's client certificate expires within
+    /// `warn_before_ms` (or has expired): its agent has not renewed it.
+    AgentCertificateExpiry { warn_before_ms: u64 },
     /// Global: more hosts known than the licence allows.
     LicenceHostsExceeded {},
 }
@@ -106,6 +109,7 @@ impl RuleKind {
             RuleKind::SelfTestFailed {} => "self_test_failed",
             RuleKind::AuditChainBroken {} => "audit_chain_broken",
             RuleKind::LicenceExpiry { .. } => "licence_expiry",
+            RuleKind::AgentCertificateExpiry { .. } => "agent_certificate_expiry",
             RuleKind::LicenceHostsExceeded {} => "licence_hosts_exceeded",
         }
     }
@@ -245,6 +249,7 @@ impl RuleSet {
             | RuleKind::SelfTestFailed {}
             | RuleKind::AuditChainBroken {}
             | RuleKind::LicenceExpiry { .. }
+            | RuleKind::AgentCertificateExpiry { .. }
             | RuleKind::LicenceHostsExceeded {} => Ok(()),
         }
     }

@@ -279,7 +279,7 @@ struct Serve {
     http_listen: Option<String>,
     /// Alert rules file (TOML, docs/fleet-alerts.md). Default rules:
     /// tokens 80 % full (warning), 2 missed heartbeats (critical), TA down
-    /// (critical).
+    /// (critical), an agent certificate with under 14 days left (warning).
     #[arg(long, env = "TEEHSM_CONSOLE_RULES")]
     rules: Option<PathBuf>,
     /// http:// URL to POST alert changes to, as Alertmanager webhook JSON.

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn fleet_gauges_follow_the_latest_reports() {
         let m = Metrics::new().unwrap();
-        let seen = vec![HostSeen { host_id: "host-1".into(), group: "e2e".into(), last_seen_ms: 1_500 }];
+        let seen = vec![HostSeen { host_id: "host-1".into(), group: "e2e".into(), last_seen_ms: 1_500, cert_not_after_ms: None }];
         m.fleet.refresh(&[report()], &seen);
         let t = m.render();
         for line in [
@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn deploy_files_use_only_exported_metrics() {
         let m = Metrics::new().unwrap();
-        m.fleet.refresh(&[report()], &[HostSeen { host_id: "host-1".into(), group: "e2e".into(), last_seen_ms: 1 }]);
+        m.fleet.refresh(&[report()], &[HostSeen { host_id: "host-1".into(), group: "e2e".into(), last_seen_ms: 1, cert_not_after_ms: None }]);
         let host = crate::store::Host {
             id: "host-1".into(),
             name: "host-1".into(),

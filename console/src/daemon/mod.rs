@@ -97,7 +97,8 @@ pub struct Config {
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
-/// (critical), TA down (critical).
+/// (critical), TA down (critical), an agent certificate with less than 14
+/// days left (warning: its agent failed to renew it for two weeks).
 pub fn default_rules(heartbeat_interval_ms: u64) -> RuleSet {
     let rule = |id: &str, kind, severity| Rule { id: id.into(), scope: Scope::default(), kind, severity, for_ms: None, summary: None };
     RuleSet {
@@ -106,6 +107,7 @@ pub fn default_rules(heartbeat_interval_ms: u64) -> RuleSet {
             rule("TokenNearlyFull", RuleKind::KeyCountPercent { threshold_percent: 80.0 }, Severity::Warning),
             rule("HostSilent", RuleKind::MissedHeartbeats { intervals: 2 }, Severity::Critical),
             rule("TaDown", RuleKind::TaDown {}, Severity::Critical),
+            rule("AgentCertificateExpiring", RuleKind::AgentCertificateExpiry { warn_before_ms: 14 * 86_400_000 }, Severity::Warning),
         ],
     }
 }

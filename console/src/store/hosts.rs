@@ -316,11 +316,15 @@ impl Store {
     /// revoked are left out): the engine's `hosts_last_seen` input.
     pub fn hosts_seen(&self) -> Result<Vec<HostSeen>> {
         let rows = self.db.query(
-            "SELECT id, group_name, last_seen_ms FROM hosts
+            "SELECT id, group_name, last_seen_ms, cert_not_after_ms FROM hosts
              WHERE last_seen_ms IS NOT NULL AND status = 'active' ORDER BY id",
             &[],
         )?;
-        rows.iter().map(|r| Ok(HostSeen { host_id: r.get(0)?, group: r.get(1)?, last_seen_ms: from_db(r.get(2)?)? })).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(HostSeen { host_id: r.get(0)?, group: r.get(1)?, last_seen_ms: from_db(r.get(2)?)?, cert_not_after_ms: opt_from_db(r.get(3)?)? })
+            })
+            .collect()
     }
 
     /// Samples of `host_id` taken at or after `since_ms`, oldest first.

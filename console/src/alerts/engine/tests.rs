@@ -42,7 +42,7 @@ fn host(id: &str, group: &str) -> HostReport {
 }
 
 fn seen(id: &str, group: &str, at: u64) -> HostSeen {
-    HostSeen { host_id: id.into(), group: group.into(), last_seen_ms: at }
+    HostSeen { host_id: id.into(), group: group.into(), last_seen_ms: at, cert_not_after_ms: None }
 }
 
 fn fired(changes: &[AlertChange]) -> Vec<&Alert> {
@@ -302,6 +302,25 @@ fn ta_restarting_window() {
     assert!(e.evaluate(T0 + 80_000, std::slice::from_ref(&h), &[], None).is_empty());
     h.tas[0].restarts_total = 5;
     assert_eq!(fired(&e.evaluate(T0 + 90_000, &[h], &[], None)).len(), 1);
+}
+
+#[test]
+fn agent_certificate_expiry_fires_before_the_end_and_resolves_on_renewal() {
+    const DAY: u64 = 86_400_000;
+    let mut e = engine(vec![rule("AgentCertificateExpiring", RuleKind::AgentCertificateExpiry { warn_before_ms: 14 * DAY })]);
+    let with_cert = |end: Option<u64>| vec![HostSeen { cert_not_after_ms: end, ..seen("h1", "eu", T0) }];
+    assert!(e.evaluate(T0, &[], &with_cert(Some(T0 + 15 * DAY)), None).is_empty(), "15 days left");
+    assert!(e.evaluate(T0, &[], &with_cert(None), None).is_empty(), "unknown expiry");
+    let c = e.evaluate(T0, &[], &with_cert(Some(T0 + 14 * DAY)), None);
+    let f = fired(&c);
+    assert_eq!((f.len(), f[0].host.as_deref(), f[0].kind.as_str()), (1, Some("h1"), "agent_certificate_expiry"));
+    assert!(f[0].summary.contains("expires soon") && f[0].description.contains("(in 14 d)"), "{:?}", f[0]);
+    // Expired: still the same alert, now saying so.
+    assert!(e.evaluate(T0 + 15 * DAY, &[], &with_cert(Some(T0 + 14 * DAY)), None).is_empty());
+    assert!(e.firing().next().is_some_and(|a| a.summary.contains("has expired")));
+    // Renewed: resolved.
+    let c = e.evaluate(T0 + 15 * DAY, &[], &with_cert(Some(T0 + 105 * DAY)), None);
+    assert_eq!(resolved(&c).len(), 1);
 }
 
 #[test]

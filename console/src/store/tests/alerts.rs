@@ -144,7 +144,7 @@ fn engine_round_trip_through_store(db: &TestDb) {
         memory_limit_bytes: 0,
         packages: None,
     };
-    let seen = [HostSeen { host_id: "h1".into(), group: "eu".into(), last_seen_ms: 0 }];
+    let seen = [HostSeen { host_id: "h1".into(), group: "eu".into(), last_seen_ms: 0, cert_not_after_ms: None }];
     let mut store = db.open(1);
     let mut engine = AlertEngine::new(rules.clone());
     let fired = engine.evaluate(1000, &[report(false)], &seen, None);
