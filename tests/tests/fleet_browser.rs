@@ -315,6 +315,7 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
         Duration::from_secs(20),
         "the audit log with login, login_failed and alert_ack",
     );
+    assert_eq!(b.eval("document.getElementById('audit-chain').dataset.ok"), Value::String("true".into()), "the page shows the verified chain");
     save(&artifacts.join("fleet-audit.png"), &b.screenshot());
 
     // A staged rollout (these agents manage no packages, so its jobs stay

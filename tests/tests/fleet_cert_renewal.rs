@@ -89,4 +89,20 @@ fn operator_requested_renewal_rotates_the_agent_key_and_revocation_locks_it_out(
         alerts["alerts"].as_array().expect("alerts").iter().filter(|a| a["host"] == "host-1" && a["ends_at_ms"].is_null()).collect();
     assert!(firing_for_host.is_empty(), "a revoked host raises no alert: {firing_for_host:?}");
     assert_eq!(host(&fleet)["status"], "revoked");
+
+    // The console's audit log of all this verifies from the command line, and exports with its MACs.
+    let data = fleet.console_data.display().to_string();
+    let out = std::process::Command::new(teehsm_tests::bin("teehsm-console"))
+        .args(["audit", "verify", "--data-dir", &data])
+        .output()
+        .expect("audit verify");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit log verified"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = std::process::Command::new(teehsm_tests::bin("teehsm-console"))
+        .args(["audit", "export", "--data-dir", &data])
+        .output()
+        .expect("audit export");
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert!(lines.iter().any(|e| e["action"] == "host.revoke" && e["mac"].as_str().is_some_and(|m| m.len() == 64)), "{lines:?}");
 }

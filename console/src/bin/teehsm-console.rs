@@ -37,6 +37,9 @@ enum Command {
     /// PostgreSQL").
     #[command(subcommand)]
     Store(StoreCmd),
+    /// The console's audit log (docs/fleet-console.md, "Audit log").
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Key distribution by hand: generate the console's signing key, wrap
     /// a key to one attested TA (docs/key-distribution.md).
     Keydist {
@@ -77,6 +80,59 @@ enum UserCmd {
         #[command(flatten)]
         store: StoreAt,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Check the audit log's MAC chain with <data-dir>/audit-key: exit 0 if
+    /// it holds, 1 with the first entry that does not.
+    Verify {
+        #[command(flatten)]
+        store: StoreAt,
+    },
+    /// Write the entries after number --after as JSON Lines (with their
+    /// MACs) on standard output, e.g. for archiving.
+    Export {
+        #[command(flatten)]
+        store: StoreAt,
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+}
+
+fn audit_cmd(cmd: AuditCmd) -> Result<()> {
+    match cmd {
+        AuditCmd::Verify { store: at } => {
+            let key = teehsm_console::store::AuditKey::load_or_create(&at.data_dir)?;
+            let check = at.open()?.verify_audit(&key)?;
+            match (check.broken_at, &check.reason) {
+                (Some(entry), Some(why)) => {
+                    eprintln!("teehsm-console: the audit log's chain is broken at entry {entry}: {why}");
+                    std::process::exit(1);
+                }
+                _ => println!(
+                    "audit log verified: {} entries, the last is {} ({} from before the chain began)",
+                    check.entries, check.last_seq, check.unprotected
+                ),
+            }
+        }
+        AuditCmd::Export { store: at, after } => {
+            use std::io::Write;
+            let store = at.open()?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut last = after;
+            loop {
+                let page = store.audit_entries(last, 1000)?;
+                let Some(end) = page.last().map(|e| e.seq) else { break };
+                for e in &page {
+                    writeln!(out, "{}", serde_json::to_string(e)?)?;
+                }
+                last = end;
+            }
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -215,7 +271,10 @@ fn open_store(data_dir: &std::path::Path, database: Option<&str>) -> Result<teeh
         None => Location::Sqlite(data_dir.join("console.db")),
     };
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    Store::open_at(&loc, teehsm_console::daemon::now_ms()).with_context(|| format!("cannot open the store {}", loc.display()))
+    let key = teehsm_console::store::AuditKey::load_or_create(data_dir)?;
+    let mut store = Store::open_at(&loc, teehsm_console::daemon::now_ms()).with_context(|| format!("cannot open the store {}", loc.display()))?;
+    store.set_audit_key(std::sync::Arc::new(key));
+    Ok(store)
 }
 
 fn package_cmd(cmd: PackageCmd) -> Result<()> {
@@ -532,6 +591,12 @@ fn main() -> std::process::ExitCode {
         }
         Command::Store(cmd) => {
             if let Err(e) = store_cmd(cmd) {
+                eprintln!("teehsm-console: {e:#}");
+                return std::process::ExitCode::from(1);
+            }
+        }
+        Command::Audit(cmd) => {
+            if let Err(e) = audit_cmd(cmd) {
                 eprintln!("teehsm-console: {e:#}");
                 return std::process::ExitCode::from(1);
             }

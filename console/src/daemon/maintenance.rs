@@ -2,7 +2,8 @@
 //! than `--sample-retention-days` (every heartbeat stores one, so a fleet
 //! writes hosts x 86400 / interval rows a day) and enrollment tokens that
 //! expired unused are deleted, in batches on a connection of its own, so
-//! heartbeats never wait behind one large delete.
+//! heartbeats never wait behind one large delete; and the audit log's chain
+//! is verified (`teehsm_console_audit_chain_ok`, `teehsm_console_audit_entries`).
 
 use super::Shared;
 use crate::store::{Result, Store};
@@ -41,7 +42,16 @@ pub fn prune(store: &Store, now_ms: u64, retention_days: u64) -> Result<Pruned> 
     Ok(pruned)
 }
 
-/// Runs [`prune`] at start and every `period` until `stop`.
+/// Exports the result of an audit log verification, and logs a broken chain.
+pub fn record_audit_check(shared: &Shared, check: &crate::store::AuditCheck) {
+    shared.metrics.audit_chain_ok.set(i64::from(check.ok()));
+    shared.metrics.audit_entries.set(i64::try_from(check.last_seq).unwrap_or(i64::MAX));
+    if let (Some(at), Some(why)) = (check.broken_at, &check.reason) {
+        tracing::error!(entry = at, reason = %why, "the audit log's chain is broken");
+    }
+}
+
+/// Runs [`prune`] and the audit verification at start and every `period` until `stop`.
 pub async fn run(shared: Arc<Shared>, store: Store, retention_days: u64, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -53,14 +63,20 @@ pub async fn run(shared: Arc<Shared>, store: Store, retention_days: u64, period:
         }
         let Some(st) = store.take() else { return };
         let now = super::now_ms();
+        let key = shared.audit_key.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let r = prune(&st, now, retention_days);
-            (st, r)
+            let check = st.verify_audit(&key);
+            (st, r, check)
         })
         .await;
         let result = match outcome {
-            Ok((st, r)) => {
+            Ok((st, r, check)) => {
                 store = Some(st);
+                match check {
+                    Ok(c) => record_audit_check(&shared, &c),
+                    Err(e) => tracing::error!(error = %e, "cannot verify the audit log"),
+                }
                 Ok(r)
             }
             Err(e) => Err(e),

@@ -13,6 +13,9 @@ pub struct Metrics {
     /// Rows the housekeeping deleted, by table (daemon::maintenance).
     pub pruned_rows: IntCounterVec,
     pub fleet: FleetGauges,
+    /// The audit log's chain verified (1) or broken (0), and its last number.
+    pub audit_chain_ok: IntGauge,
+    pub audit_entries: IntGauge,
     /// Agent certificates issued by RenewCertificate.
     pub agent_certificates_issued: IntCounter,
     /// HTTPS listener (daemon::https): failed or timed-out handshakes.
@@ -166,6 +169,14 @@ impl Metrics {
         let agent_certificates_issued =
             IntCounter::new("teehsm_console_agent_certificate_renewals_total", "Agent client certificates issued by a renewal (RenewCertificate).")?;
         registry.register(Box::new(agent_certificates_issued.clone()))?;
+        let audit_chain_ok = IntGauge::new(
+            "teehsm_console_audit_chain_ok",
+            "1 if the audit log's MAC chain verified at the last check (hourly, and on GET /api/audit/verify), 0 if broken.",
+        )?;
+        let audit_entries = IntGauge::new("teehsm_console_audit_entries", "Number of the last audit log entry at the last check.")?;
+        audit_chain_ok.set(1);
+        registry.register(Box::new(audit_chain_ok.clone()))?;
+        registry.register(Box::new(audit_entries.clone()))?;
         registry.register(Box::new(http_tls_handshake_failures.clone()))?;
         registry.register(Box::new(https.expiry.clone()))?;
         registry.register(Box::new(https.reloads.clone()))?;
@@ -184,6 +195,8 @@ impl Metrics {
             heartbeat_duration,
             pruned_rows,
             fleet,
+            audit_chain_ok,
+            audit_entries,
             agent_certificates_issued,
             http_tls_handshake_failures,
             https,

@@ -159,6 +159,8 @@ pub struct Shared {
     pub attestations: keydist_api::Attestations,
     /// How keys are wrapped and signed, if key distribution is configured.
     pub keydist: Option<keydist_api::KeydistConfig>,
+    /// The key of the audit log's chain (`<data-dir>/audit-key`).
+    pub audit_key: Arc<crate::store::AuditKey>,
 }
 
 /// The console clock, Unix ms.
@@ -195,7 +197,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         Some(url) => crate::store::Location::parse(url)?,
         None => crate::store::Location::Sqlite(dir.join("console.db")),
     };
-    let store = Store::open_at(&location, now)?;
+    let audit_key = Arc::new(crate::store::AuditKey::load_or_create(dir)?);
+    let mut store = Store::open_at(&location, now)?;
+    store.set_audit_key(audit_key.clone());
     tracing::info!(store = %location.display(), "store open");
     // --licence or the one installed through the API, whichever runs longer
     // (a renewal installed through the API outlives an old --licence file).
@@ -210,11 +214,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     // The evaluation loop reads every host's report: on its own connection
     // (WAL lets it read while heartbeats write) so heartbeats never wait
     // behind an evaluation.
-    let eval_store = Store::open_at(&location, now)?;
-    let maintenance_store = Store::open_at(&location, now)?;
+    let mut eval_store = Store::open_at(&location, now)?;
+    eval_store.set_audit_key(audit_key.clone());
+    let mut maintenance_store = Store::open_at(&location, now)?;
+    maintenance_store.set_audit_key(audit_key.clone());
     let metrics = metrics::Metrics::new()?;
     let web_tls = https::Https::new(&cfg.http_tls, &material, metrics.https.clone())?.map(Arc::new);
     metrics.hosts.set(store.active_host_count()? as i64);
+    // Before the first check: never export a lower number than the log has.
+    metrics.audit_entries.set(i64::try_from(store.audit_last_seq()?).unwrap_or(i64::MAX));
     let engine = match store.load_engine_state()? {
         Some(state) => AlertEngine::with_state(cfg.rules.clone(), state),
         None => AlertEngine::from_firing(cfg.rules.clone(), store.firing_alerts()?),
@@ -245,6 +253,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         web: session::WebState::new(cfg.allow_loopback_admin),
         attestations: keydist_api::Attestations::default(),
         keydist: cfg.keydist,
+        audit_key,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

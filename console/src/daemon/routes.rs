@@ -62,6 +62,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/policy", OPERATOR),
     r("GET", "/api/rules", AUDITOR),
     r("GET", "/api/audit", AUDITOR),
+    r("GET", "/api/audit/verify", AUDITOR),
     r("GET", "/api/licence", AUDITOR),
     r("PUT", "/api/licence", ADMIN),
     r("GET", "/api/users", ADMIN),
@@ -200,6 +201,7 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
         ("POST", "/api/hosts/{id}/revoke") => super::host_admin_api::revoke(sh, req, p(0), actor, now),
         ("GET", "/api/rules") => Ok(json_resp(200, json!({ "rules": sh.rules }))),
         ("GET", "/api/audit") => audit_log(sh, req),
+        ("GET", "/api/audit/verify") => audit_verify(sh),
         ("GET", "/api/licence") => licence(sh, now),
         ("PUT", "/api/licence") => install_licence(sh, req, actor, now),
         ("GET", "/api/users") => users(sh),
@@ -449,6 +451,16 @@ fn audit_log(sh: &Shared, req: &HttpRequest) -> Result<HttpResponse, HttpRespons
     let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
     let entries = store.audit_entries(after, limit).map_err(store_err)?;
     Ok(json_resp(200, json!({ "entries": entries })))
+}
+
+/// `GET /api/audit/verify`: checks the audit log's MAC chain now.
+fn audit_verify(sh: &Shared) -> Result<HttpResponse, HttpResponse> {
+    let check = {
+        let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+        store.verify_audit(&sh.audit_key).map_err(store_err)?
+    };
+    super::maintenance::record_audit_check(sh, &check);
+    Ok(json_resp(200, json!({ "ok": check.ok(), "check": check })))
 }
 
 fn licence(sh: &Shared, now: u64) -> Result<HttpResponse, HttpResponse> {

@@ -123,6 +123,15 @@ async fn every_route_checks_the_session_and_the_role() {
     for a in ["login", "logout", "enrollment_token_create", "user_add", "user_delete"] {
         assert!(actions.contains(&a), "{a} not in {actions:?}");
     }
+    // ... and chained with the console's audit key, which only its owner may read.
+    let (status, _, v) = call(&addr, "GET", "/api/audit/verify", &h, "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["check"]["unprotected"], 0);
+    assert!(v["check"]["entries"].as_u64().is_some_and(|n| n as usize == actions.len()), "{v}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.path().join(crate::store::AUDIT_KEY_FILE)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     // Static UI is public; unknown paths and methods are told apart.
     assert_eq!(call(&addr, "GET", "/", &[], "").await.0, 200);
     assert_eq!(call(&addr, "GET", "/api/nothing", &h, "").await.0, 404);

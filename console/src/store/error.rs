@@ -53,6 +53,9 @@ pub enum StoreError {
     /// A rollout cannot do what was asked in its state (pause, resume).
     #[error("{0}")]
     RolloutState(String),
+    /// The audit key file cannot be read or created.
+    #[error("audit key {path}: {why}")]
+    AuditKey { path: String, why: String },
     #[error("the target store is not empty ({table} has {rows} rows): copy into a new, empty database")]
     TargetNotEmpty { table: String, rows: u64 },
 }

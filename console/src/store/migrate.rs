@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "0003_rollout_waves", sql: include_str!("../../migrations/0003_rollout_waves.sql") },
     Migration { version: 4, name: "0004_agent_cert_renewal", sql: include_str!("../../migrations/0004_agent_cert_renewal.sql") },
     Migration { version: 5, name: "0005_rollout_pause", sql: include_str!("../../migrations/0005_rollout_pause.sql") },
+    Migration { version: 6, name: "0006_audit_chain", sql: include_str!("../../migrations/0006_audit_chain.sql") },
 ];
 
 /// The schema version this binary writes.

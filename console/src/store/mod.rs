@@ -32,7 +32,7 @@ use std::path::Path;
 
 use db::Db;
 
-pub use audit::AuditEntry;
+pub use audit::{AuditCheck, AuditEntry, AuditKey, AUDIT_KEY_FILE};
 pub use convert::Page;
 pub use copy::CopyReport;
 pub use db::Location;
@@ -46,6 +46,8 @@ pub use users::{Role, User};
 /// See the module documentation.
 pub struct Store {
     db: Db,
+    /// Chains the audit log (see [`audit`]); `None` writes unprotected entries (tests).
+    audit_key: Option<std::sync::Arc<audit::AuditKey>>,
 }
 
 impl Store {
@@ -80,7 +82,12 @@ impl Store {
     pub(crate) fn open_with(location: &Location, migrations: &[migrate::Migration], now_ms: u64) -> Result<Self> {
         let mut db = Db::open(location)?;
         migrate::migrate(&mut db, migrations, now_ms)?;
-        Ok(Store { db })
+        Ok(Store { db, audit_key: None })
+    }
+
+    /// From now on, audit entries this store appends are chained with `key`.
+    pub fn set_audit_key(&mut self, key: std::sync::Arc<audit::AuditKey>) {
+        self.audit_key = Some(key);
     }
 
     /// Whether this store is on PostgreSQL (else SQLite).

@@ -524,7 +524,13 @@ async function pageAudit() {
     after = page.entries[page.entries.length - 1].seq;
   }
   const latest = all.slice(-500).reverse();
-  return h("div", {}, h("h1", {}, "Audit log"),
+  const v = await api("GET", "/api/audit/verify");
+  const c = v.check;
+  const chain = h("p", { id: "audit-chain", "data-ok": String(v.ok) }, v.ok
+    ? [h("span", { class: "badge ok" }, "chain verified"), " " + c.entries + " entries checked against the console's audit key"
+        + (c.unprotected ? " (" + c.unprotected + " from before the chain began)" : "")]
+    : [h("span", { class: "badge critical" }, "chain broken"), " at entry " + c.broken_at + ": " + c.reason]);
+  return h("div", {}, h("h1", {}, "Audit log"), chain,
     h("div", { class: "card" }, h("h2", {}, "Latest " + latest.length + " of " + all.length + " entries, newest first"),
       latest.length === 0 ? h("p", { class: "muted" }, "Empty.") :
         h("table", { id: "audit" },

@@ -35,6 +35,71 @@ fn audit_from_two_connections_is_gap_free(db: &TestDb) {
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
 
+fn audit_chain_shows_changes_insertions_and_removals(db: &TestDb) {
+    use crate::store::db::params;
+    use crate::store::AuditKey;
+    use std::sync::Arc;
+    let key = Arc::new(AuditKey::from_bytes(&[7; 32]));
+    let mut store = db.open(1);
+    // Two entries from before the chain (schema 5 consoles wrote no MAC), then chained ones.
+    store.append_audit(1, "old", "x", "t", &json!(null)).unwrap();
+    store.append_audit(2, "old", "x", "t", &json!(null)).unwrap();
+    store.set_audit_key(key.clone());
+    for i in 3..=8u64 {
+        store.append_audit(i, "alice", "host.revoke", &format!("h{i}"), &json!({ "i": i, "text": "ünïcode" })).unwrap();
+    }
+    let ok = store.verify_audit(&key).unwrap();
+    assert!(ok.ok(), "{ok:?}");
+    assert_eq!((ok.entries, ok.last_seq, ok.unprotected), (8, 8, 2));
+    assert!(store.audit_entries(2, 1).unwrap()[0].mac.as_deref().is_some_and(|m| m.len() == 64));
+    // Another key does not verify it.
+    let other = AuditKey::from_bytes(&[8; 32]);
+    assert_eq!(store.verify_audit(&other).unwrap().broken_at, Some(3));
+
+    let raw = db.raw();
+    let check = || store.verify_audit(&key).unwrap();
+    // A changed field.
+    raw.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 5", &[]).unwrap();
+    let c = check();
+    assert_eq!(c.broken_at, Some(5), "{c:?}");
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("does not match its MAC")));
+    raw.execute("UPDATE audit SET actor = 'alice' WHERE seq = 5", &[]).unwrap();
+    assert!(check().ok());
+    // A row moved in by hand with a copied MAC (entries swapped).
+    raw.execute("UPDATE audit SET target = 'h7' WHERE seq = 6", &[]).unwrap();
+    assert_eq!(check().broken_at, Some(6));
+    raw.execute("UPDATE audit SET target = 'h6' WHERE seq = 6", &[]).unwrap();
+    // An entry removed from the middle, then a forged one in its place, then the original back.
+    let original = store.audit_entries(3, 1).unwrap().remove(0);
+    raw.execute("DELETE FROM audit WHERE seq = 4", &[]).unwrap();
+    let c = check();
+    assert_eq!(c.broken_at, Some(4));
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("missing")), "{c:?}");
+    let insert = "INSERT INTO audit (seq, at_ms, actor, action, target, details_json, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    let row = |mac: String| {
+        params![
+            4i64,
+            original.at_ms as i64,
+            original.actor.clone(),
+            original.action.clone(),
+            original.target.clone(),
+            original.details.to_string(),
+            mac
+        ]
+    };
+    raw.execute(insert, &row("00".repeat(32))).unwrap();
+    assert_eq!(check().broken_at, Some(4), "a forged MAC");
+    raw.execute("DELETE FROM audit WHERE seq = 4", &[]).unwrap();
+    raw.execute(insert, &row(original.mac.clone().unwrap())).unwrap();
+    assert!(check().ok(), "the original entry restored");
+    // An entry added by a writer without the key, after the chain began.
+    let mut no_key = db.open(1);
+    no_key.append_audit(9, "mallory", "x", "t", &json!(null)).unwrap();
+    let c = check();
+    assert_eq!(c.broken_at, Some(9));
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("no MAC")), "{c:?}");
+}
+
 fn job_lifecycle(db: &TestDb) {
     let mut store = db.open(1);
     let id = store.create_job("ta_update", "h1", &json!({ "version": "1.2" }), 10).unwrap();
@@ -78,4 +143,4 @@ fn job_transitions() {
     );
 }
 
-on_both!(audit_is_ordered_and_pages, audit_from_two_connections_is_gap_free, job_lifecycle,);
+on_both!(audit_is_ordered_and_pages, audit_from_two_connections_is_gap_free, audit_chain_shows_changes_insertions_and_removals, job_lifecycle,);
