@@ -28,6 +28,8 @@ pub struct FleetOptions {
     pub console_args: Vec<String>,
     /// The console's `--database-url` (None: SQLite in its data directory).
     pub database_url: Option<String>,
+    /// The CA agents enroll with (`--console-ca`); None: the console CA.
+    pub console_ca: Option<PathBuf>,
 }
 
 impl Default for FleetOptions {
@@ -41,6 +43,7 @@ impl Default for FleetOptions {
             agent_args: Box::new(|_| Vec::new()),
             console_args: Vec::new(),
             database_url: None,
+            console_ca: None,
         }
     }
 }
@@ -118,7 +121,7 @@ impl Fleet {
             console,
             http,
             console_url: format!("https://{grpc}"),
-            console_ca: data.join("console-ca.pem"),
+            console_ca: opts.console_ca.clone().unwrap_or_else(|| data.join("console-ca.pem")),
             console_data: data,
             sink,
             interval_ms: opts.interval_ms,

@@ -309,7 +309,8 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
 #[serde(deny_unknown_fields)]
 struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
-    /// http_listen, http_tls, http_tls_cert, http_tls_key, rules, webhook,
+    /// http_listen, http_tls, http_tls_cert, http_tls_key, grpc_tls_cert,
+    /// grpc_tls_key, rules, webhook,
     /// server_names, sample_retention_days, heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
@@ -375,6 +376,16 @@ struct Serve {
     /// readable by its owner only, chmod 600).
     #[arg(long, env = "TEEHSM_CONSOLE_HTTP_TLS_KEY", requires = "http_tls_cert", value_name = "PEM")]
     http_tls_key: Option<PathBuf>,
+    /// Serve the agents' gRPC port with this certificate chain (PEM, leaf
+    /// first) from your organisation's CA instead of the console CA's server
+    /// certificate; agents then enroll with --console-ca set to that CA.
+    /// Agents' client certificates still come from the console CA. Read at
+    /// start (a renewal needs a restart). Needs --grpc-tls-key.
+    #[arg(long, env = "TEEHSM_CONSOLE_GRPC_TLS_CERT", requires = "grpc_tls_key", value_name = "PEM")]
+    grpc_tls_cert: Option<PathBuf>,
+    /// The private key of --grpc-tls-cert (PEM; chmod 600).
+    #[arg(long, env = "TEEHSM_CONSOLE_GRPC_TLS_KEY", requires = "grpc_tls_cert", value_name = "PEM")]
+    grpc_tls_key: Option<PathBuf>,
     /// Heartbeat interval the console asks agents for, in ms [default: 15000].
     #[arg(long, env = "TEEHSM_CONSOLE_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
@@ -453,6 +464,8 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     cli.http_tls = cli.http_tls || file.http_tls;
     cli.http_tls_cert = cli.http_tls_cert.or(file.http_tls_cert);
     cli.http_tls_key = cli.http_tls_key.or(file.http_tls_key);
+    cli.grpc_tls_cert = cli.grpc_tls_cert.or(file.grpc_tls_cert);
+    cli.grpc_tls_key = cli.grpc_tls_key.or(file.grpc_tls_key);
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
@@ -524,6 +537,11 @@ fn config(s: Serve) -> Result<Config> {
         (true, Some(_), _) => bail!("give either --http-tls (the console's own certificate) or --http-tls-cert and --http-tls-key, not both"),
         _ => bail!("--http-tls-cert and --http-tls-key go together: give both"),
     };
+    let grpc_tls = match (s.grpc_tls_cert, s.grpc_tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("--grpc-tls-cert and --grpc-tls-key go together: give both"),
+    };
     if let Some(file) = &s.admin_password_file {
         bootstrap_admin(&data_dir, s.database_url.as_deref(), file)?;
     }
@@ -542,6 +560,7 @@ fn config(s: Serve) -> Result<Config> {
         server_names: s.server_names,
         sample_retention_days: s.sample_retention_days.unwrap_or(14),
         http_tls,
+        grpc_tls,
     })
 }
 

@@ -71,7 +71,7 @@ impl AgentService for Agents {
         Ok(Response::new(pb::EnrollResponse {
             host_id: req.host_id,
             cert_pem: cert.cert_pem,
-            ca_pem: sh.ca.cert_pem().to_owned(),
+            ca_pem: if sh.operator_grpc_cert { String::new() } else { sh.ca.cert_pem().to_owned() },
             heartbeat_interval_ms: sh.interval_ms,
         }))
     }

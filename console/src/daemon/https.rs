@@ -133,6 +133,15 @@ fn load_files(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, 
 /// A TLS 1.2/1.3 acceptor (aws-lc-rs, ALPN http/1.1) for the chain and key,
 /// which must belong together; sets the expiry gauge.
 fn acceptor(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, metrics: &HttpsMetrics) -> Result<TlsAcceptor, String> {
+    let (config, not_after) = server_config(chain, key)?;
+    metrics.expiry.set(not_after);
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The rustls server configuration (TLS 1.2/1.3, aws-lc-rs, ALPN http/1.1)
+/// for a chain and key that belong together, and the leaf's notAfter (Unix
+/// seconds; an expired leaf is logged).
+fn server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(ServerConfig, i64), String> {
     let leaf = chain.first().ok_or("no certificate")?;
     let not_after = match x509_parser::parse_x509_certificate(leaf) {
         Ok((_, cert)) => cert.validity().not_after.timestamp(),
@@ -146,12 +155,24 @@ fn acceptor(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, me
         .with_single_cert(chain, key)
         .map_err(|e| format!("the certificate and the private key do not go together: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    metrics.expiry.set(not_after);
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     if not_after <= now {
-        tracing::error!(not_after, "the HTTPS certificate has expired; browsers will refuse the console");
+        tracing::error!(not_after, "the certificate has expired; clients will refuse the console");
     }
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((config, not_after))
+}
+
+/// The agents' gRPC identity from the operator's files (`--grpc-tls-cert`,
+/// `--grpc-tls-key`), checked as for HTTPS (key mode 0600, key and
+/// certificate belonging together, expiry logged). Read once at start.
+pub fn operator_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity, DaemonError> {
+    let bad = |flag: &str, path: &Path, why: String| DaemonError::Setup(format!("{flag} {}: {why}", path.display()));
+    let (chain, key_der) =
+        (load_chain(cert).map_err(|why| bad("--grpc-tls-cert", cert, why))?, load_private_key(key).map_err(|why| bad("--grpc-tls-key", key, why))?);
+    server_config(chain, key_der).map_err(|why| DaemonError::Setup(format!("--grpc-tls-cert/--grpc-tls-key: {why}")))?;
+    let read = |p: &Path| std::fs::read(p).map_err(|e| bad("--grpc-tls-cert/--grpc-tls-key", p, e.to_string()));
+    let key_pem = zeroize::Zeroizing::new(read(key)?);
+    Ok(tonic::transport::Identity::from_pem(read(cert)?, key_pem.as_slice()))
 }
 
 /// Whether the first bytes a client sent look like a TLS handshake record

@@ -94,6 +94,10 @@ pub struct Config {
     pub sample_retention_days: u64,
     /// `--http-tls`, `--http-tls-cert`/`--http-tls-key`: HTTPS for the web UI and API.
     pub http_tls: https::HttpTls,
+    /// `--grpc-tls-cert`/`--grpc-tls-key`: the agents' port serves this
+    /// certificate chain of the operator's PKI instead of the console CA's
+    /// server certificate (client certificates still come from the console CA).
+    pub grpc_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The default rules: tokens 80 % full (warning), 2 missed heartbeats
@@ -161,6 +165,9 @@ pub struct Shared {
     pub keydist: Option<keydist_api::KeydistConfig>,
     /// The key of the audit log's chain (`<data-dir>/audit-key`).
     pub audit_key: Arc<crate::store::AuditKey>,
+    /// The agents' port serves the operator's certificate: enrollment
+    /// answers no CA, agents keep the one they enrolled with.
+    pub operator_grpc_cert: bool,
 }
 
 /// The console clock, Unix ms.
@@ -228,10 +235,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         None => AlertEngine::from_firing(cfg.rules.clone(), store.firing_alerts()?),
     };
 
-    let tls_config = ServerTlsConfig::new()
-        .identity(Identity::from_pem(&material.server_cert_pem, material.server_key_pem.as_bytes()))
-        .client_ca_root(Certificate::from_pem(material.ca.cert_pem()))
-        .client_auth_optional(true);
+    let identity = match &cfg.grpc_tls {
+        None => Identity::from_pem(&material.server_cert_pem, material.server_key_pem.as_bytes()),
+        Some((cert, key)) => https::operator_identity(cert, key)?,
+    };
+    let tls_config =
+        ServerTlsConfig::new().identity(identity).client_ca_root(Certificate::from_pem(material.ca.cert_pem())).client_auth_optional(true);
     let grpc_listener = bind(&cfg.grpc_listen)?;
     let http_listener = bind(&cfg.http_listen)?;
     let grpc_addr = grpc_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
@@ -254,6 +263,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         attestations: keydist_api::Attestations::default(),
         keydist: cfg.keydist,
         audit_key,
+        operator_grpc_cert: cfg.grpc_tls.is_some(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -12,6 +12,7 @@ pub fn config(data_dir: &Path) -> Config {
         server_names: vec![],
         sample_retention_days: 14,
         http_tls: Default::default(),
+        grpc_tls: None,
         vendor_keys: vec![],
         data_dir: data_dir.to_path_buf(),
         grpc_listen: "127.0.0.1:0".into(),

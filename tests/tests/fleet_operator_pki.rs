@@ -1,0 +1,73 @@
+//! The console's agent port with a certificate of the operator's PKI
+//! (`--grpc-tls-cert`/`--grpc-tls-key`): agents enroll trusting the
+//! operator's root instead of the console CA, keep it, report, and renew
+//! their client certificates, which still come from the console CA; an
+//! agent that trusts only the console CA cannot connect.
+//!
+//! Needs the binaries: `cargo build --bins`.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+use teehsm_tests::fleet::{Fleet, FleetOptions};
+use teehsm_tests::TempDir;
+
+#[test]
+fn agents_enroll_report_and_renew_against_an_operator_certificate() {
+    let pki = TempDir::new("fleet-operator-pki");
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("root key");
+    let mut root = CertificateParams::new(Vec::<String>::new()).expect("root params");
+    root.distinguished_name.push(DnType::CommonName, "Example Bank Root CA");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root = CertifiedIssuer::self_signed(root, root_key).expect("root");
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &root)
+        .expect("leaf");
+    let (cert, key, root_file) = (pki.path().join("grpc.pem"), pki.path().join("grpc-key.pem"), pki.path().join("bank-root.pem"));
+    std::fs::write(&cert, format!("{}{}", leaf.pem(), root.pem())).expect("chain");
+    std::fs::write(&key, leaf_key.serialize_pem()).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::write(&root_file, root.pem()).expect("root file");
+
+    let path = |p: &std::path::Path| p.display().to_string();
+    let opts = FleetOptions {
+        hosts: 1,
+        console_args: vec!["--grpc-tls-cert".into(), path(&cert), "--grpc-tls-key".into(), path(&key)],
+        console_ca: Some(root_file.clone()),
+        ..FleetOptions::default()
+    };
+    let fleet = Fleet::start("fleet-operator-pki", opts);
+    let state = &fleet.hosts[0].agent_state;
+    assert_eq!(std::fs::read_to_string(state.join("console-ca.pem")).expect("agent CA"), root.pem(), "the agent keeps the operator's root");
+
+    // Client certificates still come from the console CA, renewals too.
+    let fingerprint = || {
+        let (_, body) = fleet.get("/api/hosts/host-1").expect("host");
+        serde_json::from_str::<Value>(&body).expect("JSON")["host"]["cert_fingerprint"].as_str().unwrap_or("").to_string()
+    };
+    let before = fingerprint();
+    let (status, body) = fleet.post("/api/hosts/host-1/agent-certificate/renew", "").expect("renew");
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fingerprint() == before {
+        assert!(Instant::now() < deadline, "the agent did not renew through the operator-certified port");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // An agent that trusts only the console CA does not get in.
+    let token = fleet.enrollment_token();
+    let console_ca = fleet.console_data.join("console-ca.pem");
+    let out = std::process::Command::new(teehsm_tests::bin("teehsm-agent"))
+        .args(["enroll", "--console", &fleet.console_url, "--console-ca"])
+        .arg(&console_ca)
+        .args(["--token", &token, "--host-id", "host-x", "--group", "e2e", "--state-dir"])
+        .arg(fleet.dir.path().join("agent-x"))
+        .output()
+        .expect("run teehsm-agent enroll");
+    assert!(!out.status.success(), "the console CA does not vouch for the operator's certificate");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate") || err.contains("TLS") || err.contains("tls"), "{err}");
+}
