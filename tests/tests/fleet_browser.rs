@@ -422,6 +422,14 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     save(&artifacts.join("fleet-host-revoked.png"), &b.screenshot());
     let (_, host3) = fleet.get("/api/hosts/host-3").expect("host-3");
     assert!(host3.contains("\"status\":\"revoked\""), "{host3}");
+    // ... and forgets it: the overview no longer lists it.
+    b.click("#forget-host");
+    b.wait_for(
+        "document.getElementById('page').dataset.loaded === 'overview' && document.querySelectorAll('#hosts .host-row').length === 2",
+        Duration::from_secs(20),
+        "the overview without host-3",
+    );
+    assert_eq!(fleet.get("/api/hosts/host-3").expect("host-3").0, 404);
     let (status, _, body) = http(&fleet.http, "POST", "/api/login", &[], r#"{"name":"olga","password":"olga's own long password"}"#);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"role\":\"auditor\""), "{body}");

@@ -32,8 +32,9 @@ pub fn renew_certificate(sh: &Shared, id: &str, actor: &str, now: u64) -> Result
 
 /// `POST /api/hosts/{id}/revoke` `{"reason"?}`: the host's certificates
 /// stop authenticating at once (its agent's next call is refused), its
-/// alerts resolve, and it no longer counts against the licence. Final: the
-/// machine can enroll again under another host id.
+/// open jobs fail and the rollouts waiting for it move on, its alerts
+/// resolve, and it no longer counts against the licence. Final; `DELETE
+/// /api/hosts/{id}` then frees the id for a new enrollment.
 pub fn revoke(sh: &Shared, req: &HttpRequest, id: &str, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
     let body: Value = if req.body.is_empty() {
         json!({})
@@ -47,17 +48,29 @@ pub fn revoke(sh: &Shared, req: &HttpRequest, id: &str, actor: &str, now: u64) -
         Some(_) => return Err(error(400, "reason must be a string")),
     };
     let Ok(mut store) = sh.store.lock() else { return Err(error(500, "internal error")) };
-    match store.host(id).map_err(store_err)? {
-        Some(h) if h.status == HostStatus::Revoked => return Err(error(409, &format!("host {id:?} is already revoked"))),
-        Some(_) => {}
-        None => return Err(unknown(id)),
-    }
-    match store.set_host_status(id, HostStatus::Revoked) {
+    let failed_jobs = match store.revoke_host(id, actor, now) {
+        Ok(jobs) => jobs,
+        Err(StoreError::NotFound { .. }) => return Err(unknown(id)),
+        Err(StoreError::HostState(why)) => return Err(error(409, &why)),
+        Err(e) => return Err(store_err(e)),
+    };
+    store.append_audit(now, actor, "host.revoke", id, &json!({ "reason": reason, "failed_jobs": failed_jobs })).map_err(store_err)?;
+    tracing::warn!(host = %id, by = %actor, reason, failed_jobs = failed_jobs.len(), "host revoked");
+    Ok(json_resp(200, json!({ "host": id, "status": "revoked", "failed_jobs": failed_jobs })))
+}
+
+/// `DELETE /api/hosts/{id}`: forgets a revoked host (record, reports,
+/// samples, desired state; jobs, alerts and the audit log keep its
+/// history), so the machine can enroll again under the same id.
+pub fn delete(sh: &Shared, id: &str, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
+    let Ok(mut store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+    match store.delete_host(id) {
         Ok(()) => {}
         Err(StoreError::NotFound { .. }) => return Err(unknown(id)),
+        Err(StoreError::HostState(why)) => return Err(error(409, &why)),
         Err(e) => return Err(store_err(e)),
     }
-    store.append_audit(now, actor, "host.revoke", id, &json!({ "reason": reason })).map_err(store_err)?;
-    tracing::warn!(host = %id, by = %actor, reason, "host revoked");
-    Ok(json_resp(200, json!({ "host": id, "status": "revoked" })))
+    store.append_audit(now, actor, "host.delete", id, &json!({})).map_err(store_err)?;
+    tracing::info!(host = %id, by = %actor, "revoked host deleted");
+    Ok(json_resp(200, json!({ "deleted": id })))
 }

@@ -215,5 +215,15 @@ async fn renewal_rotates_the_agent_key_and_retires_the_old_certificate_and_revoc
     let (_, audit) = http(&http_addr, "GET", "/api/audit").await;
     assert!(audit.contains("host.revoke") && audit.contains("decommissioned"), "{audit}");
 
+    // Forgotten, the id enrolls again (a reimaged machine).
+    assert_eq!(http(&http_addr, "DELETE", "/api/hosts/h1").await.0, 200);
+    assert_eq!(http(&http_addr, "GET", "/api/hosts/h1").await.0, 404);
+    assert_eq!(http(&http_addr, "DELETE", "/api/hosts/h1").await.0, 404);
+    let (_, body) = http(&http_addr, "POST", "/api/enrollment-tokens").await;
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+    let (_, csr) = new_key_and_csr();
+    let again = client(&grpc, &ca_pem, None).await.enroll(pb::EnrollRequest { token, host_id: "h1".into(), group: "g".into(), csr_pem: csr }).await;
+    assert!(again.is_ok(), "{again:?}");
+
     console.stop().await;
 }

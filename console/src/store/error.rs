@@ -53,6 +53,9 @@ pub enum StoreError {
     /// A rollout cannot do what was asked in its state (pause, resume).
     #[error("{0}")]
     RolloutState(String),
+    /// A host cannot do what was asked in its state (revoke, delete).
+    #[error("{0}")]
+    HostState(String),
     /// The audit key file cannot be read or created.
     #[error("audit key {path}: {why}")]
     AuditKey { path: String, why: String },

@@ -185,6 +185,71 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes host `id` and ends what it would never finish: its queued
+    /// and running jobs fail (result `{"revoked": {"by", "at_ms"}}`), its
+    /// places in rollout waves not queued yet are skipped, its desired
+    /// state is cleared, and the rollouts concerned move on to their next
+    /// wave. Returns the ids of the jobs failed. `NotFound`; `HostState` if
+    /// it is revoked already.
+    pub fn revoke_host(&mut self, id: &str, actor: &str, now_ms: u64) -> Result<Vec<u64>> {
+        let now = to_db(now_ms)?;
+        let tx = self.db.begin()?;
+        let status: Option<String> = tx.query_opt("SELECT status FROM hosts WHERE id = ?1", &params![id])?.map(|r| r.get(0)).transpose()?;
+        match status.as_deref() {
+            None => return Err(StoreError::NotFound { what: "host", key: id.to_string() }),
+            Some("revoked") => return Err(StoreError::HostState(format!("host {id:?} is already revoked"))),
+            Some(_) => {}
+        }
+        tx.execute("UPDATE hosts SET status = ?1 WHERE id = ?2", &params![HostStatus::Revoked.as_str(), id])?;
+        let open = tx.query("SELECT id FROM jobs WHERE target_host = ?1 AND state IN ('queued', 'running') ORDER BY id", &params![id])?;
+        let jobs = open.iter().map(|r| from_db(r.get(0)?)).collect::<Result<Vec<u64>>>()?;
+        let result = serde_json::json!({ "revoked": { "by": actor, "at_ms": now_ms } }).to_string();
+        tx.execute(
+            "UPDATE jobs SET state = 'failed', result_json = ?1, updated_at_ms = ?2 WHERE target_host = ?3 AND state IN ('queued', 'running')",
+            &params![result, now, id],
+        )?;
+        let mut rollouts: Vec<i64> = Vec::new();
+        for j in &jobs {
+            for r in tx.query("SELECT rollout_id FROM rollout_jobs WHERE job_id = ?1", &params![to_db(*j)?])? {
+                rollouts.push(r.get(0)?);
+            }
+        }
+        for r in tx.query("SELECT rollout_id FROM rollout_waiting WHERE host_id = ?1 AND state = 'pending'", &params![id])? {
+            rollouts.push(r.get(0)?);
+        }
+        tx.execute(
+            "UPDATE rollout_waiting SET state = 'skipped', note = 'the host was revoked' WHERE host_id = ?1 AND state = 'pending'",
+            &params![id],
+        )?;
+        tx.execute("DELETE FROM desired_state WHERE host_id = ?1", &params![id])?;
+        tx.commit()?;
+        rollouts.sort_unstable();
+        rollouts.dedup();
+        for r in rollouts {
+            self.advance_rollout(from_db(r)?, now_ms)?;
+        }
+        Ok(jobs)
+    }
+
+    /// Deletes a revoked host's record, reports, samples and desired state
+    /// (its jobs, rollouts, alerts and audit entries stay as history), so
+    /// the machine can enroll again under the same id. `NotFound`;
+    /// `HostState` unless the host is revoked.
+    pub fn delete_host(&mut self, id: &str) -> Result<()> {
+        let tx = self.db.begin()?;
+        let status: Option<String> = tx.query_opt("SELECT status FROM hosts WHERE id = ?1", &params![id])?.map(|r| r.get(0)).transpose()?;
+        match status.as_deref() {
+            None => return Err(StoreError::NotFound { what: "host", key: id.to_string() }),
+            Some("revoked") => {}
+            Some(_) => return Err(StoreError::HostState(format!("host {id:?} is not revoked; revoke it first (POST /api/hosts/{id}/revoke)"))),
+        }
+        for table in ["desired_state", "host_samples", "host_reports"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE host_id = ?1"), &params![id])?;
+        }
+        tx.execute("DELETE FROM hosts WHERE id = ?1", &params![id])?;
+        tx.commit()
+    }
+
     /// Records a certificate issued to the host by a renewal (replacing an
     /// earlier one the agent never used); the current one stays valid.
     pub fn set_pending_cert(&self, id: &str, fingerprint: &str, not_after_ms: u64) -> Result<()> {

@@ -715,6 +715,43 @@ mod tests {
         assert!(matches!(store.pause_rollout(id, "alice", 42), Err(StoreError::RolloutState(m)) if m.contains("no wave left")));
     }
 
+    on_both!(revoking_a_host_ends_its_jobs_and_lets_rollouts_move_on);
+
+    fn revoking_a_host_ends_its_jobs_and_lets_rollouts_move_on(db: &TestDb) {
+        let mut store = db.open(1);
+        for h in ["h1", "h2", "h3"] {
+            enroll(&mut store, h);
+        }
+        store.add_package(&pkg("2.0.0")).unwrap();
+        let waves = vec![vec!["h1".to_string()], vec!["h2".to_string()], vec!["h3".to_string()]];
+        let id = store.create_staged_rollout("2.0.0", &waves, false, "op", 10).unwrap();
+        // h3 waits for wave 2; revoking it skips its place.
+        assert!(store.revoke_host("h3", "ada", 11).unwrap().is_empty());
+        // h1's job is queued: revoking h1 fails it and wave 1 (h2) is queued.
+        let job = store.open_jobs("h1").unwrap()[0].id;
+        assert_eq!(store.revoke_host("h1", "ada", 12).unwrap(), vec![job]);
+        let failed = store.job(job).unwrap().unwrap();
+        assert_eq!(failed.state, JobState::Failed);
+        assert_eq!(failed.result.unwrap()["revoked"]["by"], "ada");
+        assert_eq!(store.open_jobs("h2").unwrap().len(), 1, "the rollout moved on to h2");
+        assert_eq!(store.desired("h1", ITEM_TA_VERSION).unwrap(), None);
+        let r = store.rollout(id).unwrap().unwrap();
+        assert!(r.waiting.iter().any(|w| w.host_id == "h3" && w.state == WaitState::Skipped && w.note == "the host was revoked"), "{:?}", r.waiting);
+        assert!(matches!(store.revoke_host("h1", "ada", 13), Err(StoreError::HostState(_))));
+        assert!(matches!(store.revoke_host("h9", "ada", 13), Err(StoreError::NotFound { .. })));
+
+        // A revoked host can be forgotten, and its id enrolled again; an active one cannot.
+        assert!(matches!(store.delete_host("h2"), Err(StoreError::HostState(m)) if m.contains("revoke it first")));
+        store.delete_host("h1").unwrap();
+        assert_eq!(store.host("h1").unwrap(), None);
+        assert!(matches!(store.delete_host("h1"), Err(StoreError::NotFound { .. })));
+        store.create_enrollment_token("again", "again", 0, u64::MAX / 4).unwrap();
+        store.enroll_host("again", &crate::store::testutil::new_host("h1", "g"), 20).unwrap();
+        assert_eq!(store.host("h1").unwrap().unwrap().status, crate::store::HostStatus::Active);
+        assert!(store.open_jobs("h1").unwrap().is_empty(), "the old host's jobs are all ended");
+        assert_eq!(store.job(job).unwrap().unwrap().state, JobState::Failed, "history kept");
+    }
+
     on_both!(cancelling_a_rollout_stops_only_unstarted_jobs);
 
     fn cancelling_a_rollout_stops_only_unstarted_jobs(db: &TestDb) {

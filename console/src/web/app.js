@@ -411,6 +411,10 @@ async function pageHost(args) {
   const renew = async () => {
     try { await api("POST", "/api/hosts/" + encodeURIComponent(id) + "/agent-certificate/renew"); route(); } catch (e) { flash(e.message); }
   };
+  const forget = async () => {
+    if (!confirm("Forget host " + id + "? Its record, reports and charts are deleted (jobs and the audit log keep its history); the machine can then enroll again as " + id + ".")) return;
+    try { await api("DELETE", "/api/hosts/" + encodeURIComponent(id)); location.hash = "#/overview"; } catch (e) { flash(e.message); }
+  };
   const revoke = async () => {
     if (!confirm("Revoke host " + id + "? Its agent is locked out at once and the host cannot come back under this id.")) return;
     try { await api("POST", "/api/hosts/" + encodeURIComponent(id) + "/revoke", {}); route(); } catch (e) { flash(e.message); }
@@ -418,6 +422,7 @@ async function pageHost(args) {
   return h("div", {}, h("div", { class: "toolbar" }, h("h1", {}, "Host " + d.host.id),
       active && canDo("operator") && !d.host.renew_requested ? h("button", { class: "small secondary", id: "renew-cert", type: "button", onclick: renew }, "Renew certificate") : null,
       active && canDo("admin") ? h("button", { class: "small danger", id: "revoke-host", type: "button", onclick: revoke }, "Revoke") : null,
+      d.host.status === "revoked" && canDo("admin") ? h("button", { class: "small danger", id: "forget-host", type: "button", onclick: forget }, "Forget") : null,
       h("a", { href: "#/overview" }, "← Overview")),
     h("div", { class: "row" }, info, tas), gauges, h("div", { class: "charts" }, cpu, mem),
     h("div", { class: "card" }, h("h2", {}, "Firing alerts of this host"), alertTable(mine, true, "No alert is firing for this host.")),
