@@ -420,6 +420,60 @@ async fn grpc_api_every_rpc_through_the_sdk() {
         Code::InvalidArgument,
     );
 
+    // ImportKey of asymmetric keys as PKCS#8 (Cloud KMS's format), made by
+    // OpenSSL: the API signs what OpenSSL verifies with its own public key.
+    for (tag, genpkey, alg, extra) in [
+        ("ecp8", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..], Algorithm::EcSignP256Sha256, &[][..]),
+        (
+            "rsa-p8",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"][..],
+            Algorithm::RsaSignPss2048Sha256,
+            &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"][..],
+        ),
+    ] {
+        let key_pem = dir.join(format!("{tag}-key.pem"));
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"genpkey", &"-out", &key_pem];
+        for a in genpkey {
+            args.push(a);
+        }
+        assert!(openssl(&args).0, "openssl genpkey {tag}");
+        let der_path = dir.join(format!("{tag}.der"));
+        assert!(openssl(&[&"pkcs8", &"-topk8", &"-nocrypt", &"-in", &key_pem, &"-outform", &"DER", &"-out", &der_path]).0);
+        let pub_pem = dir.join(format!("{tag}-pub.pem"));
+        assert!(openssl(&[&"pkey", &"-in", &key_pem, &"-pubout", &"-out", &pub_pem]).0);
+        let pkcs8 = std::fs::read(&der_path).unwrap();
+        let name = format!("app/{tag}");
+        api.import_key(ImportKeyRequest {
+            name: name.clone(),
+            algorithm: alg as i32,
+            wrapping_key_name: "app/wrap".into(),
+            wrapped_key: teehsm_sdk::wrap_key_material(&wrap_pub.der, &pkcs8).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("ImportKey {tag} (PKCS#8): {e}"));
+        let s = api.sign(sign_data(&name, &msg)).await.unwrap_or_else(|e| panic!("Sign with the imported {tag}: {e}"));
+        openssl_verify_dgst(dir, tag, &std::fs::read_to_string(&pub_pem).unwrap(), &msg, &s.signature, extra);
+    }
+    // A PKCS#8 key of the wrong kind or size is refused with the reason.
+    let rsa_p8 = std::fs::read(dir.join("rsa-p8.der")).unwrap();
+    for (alg, why) in
+        [(Algorithm::EcSignP256Sha256, "not a key of this algorithm's curve"), (Algorithm::RsaSignPss3072Sha256, "needs a 3072-bit RSA key")]
+    {
+        let m = expect_ta_code(
+            api.import_key(ImportKeyRequest {
+                name: "app/wrong-kind".into(),
+                algorithm: alg as i32,
+                wrapping_key_name: "app/wrap".into(),
+                wrapped_key: teehsm_sdk::wrap_key_material(&wrap_pub.der, &rsa_p8).unwrap(),
+                ..Default::default()
+            })
+            .await,
+            Code::InvalidArgument,
+        );
+        assert!(m.contains(why), "{m}");
+    }
+
     // MacSign / MacVerify.
     let ms = api.mac_sign(MacSignRequest { name: "app/hmac".into(), data: msg.clone(), ..Default::default() }.with_crc32c()).await.expect("MacSign");
     assert!(ms.verified_data_crc32c);

@@ -11,6 +11,7 @@ use teehsm_crypto::digest::HashAlg;
 use teehsm_crypto::ec::Curve;
 use teehsm_crypto::mldsa::MlDsaParam;
 use teehsm_crypto::mlkem::MlKemParam;
+use teehsm_crypto::pkcs8::{self, Pkcs8Key};
 use teehsm_crypto::{ec, keywrap, mldsa, mlkem, rsa, sm2, sym, CryptoError};
 use teehsm_wire::ck::*;
 use teehsm_wire::proto::v1::Algorithm;
@@ -125,6 +126,19 @@ fn sm2_material(k: &sm2::Sm2PrivateKey) -> Material {
     }
 }
 
+fn rsa_material(k: &rsa::RsaPrivateKey) -> ApiResult<Material> {
+    Ok(Material {
+        attrs: vec![
+            ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            ulong(CKA_KEY_TYPE, CKK_RSA),
+            (CKA_MODULUS, k.modulus()),
+            (CKA_PUBLIC_EXPONENT, k.public_exponent()),
+            ulong(CKA_MODULUS_BITS, k.bits() as u64),
+        ],
+        secret: k.to_pkcs1_der().map_err(internal("RSA key export"))?,
+    })
+}
+
 fn secret_material(key_type: u64, secret: Zeroizing<Vec<u8>>) -> Material {
     Material { attrs: vec![ulong(CKA_CLASS, CKO_SECRET_KEY), ulong(CKA_KEY_TYPE, key_type), ulong(CKA_VALUE_LEN, secret.len() as u64)], secret }
 }
@@ -155,17 +169,7 @@ pub fn generate(alg: Algorithm) -> ApiResult<Material> {
         return Ok(sm2_material(&sm2::generate().map_err(internal("SM2 key generation"))?));
     }
     if let Some(bits) = rsa_bits(alg) {
-        let k = rsa::generate(bits, &[1, 0, 1]).map_err(internal("RSA key generation"))?;
-        return Ok(Material {
-            attrs: vec![
-                ulong(CKA_CLASS, CKO_PRIVATE_KEY),
-                ulong(CKA_KEY_TYPE, CKK_RSA),
-                (CKA_MODULUS, k.modulus()),
-                (CKA_PUBLIC_EXPONENT, k.public_exponent()),
-                ulong(CKA_MODULUS_BITS, bits as u64),
-            ],
-            secret: k.to_pkcs1_der().map_err(internal("RSA key export"))?,
-        });
+        return rsa_material(&rsa::generate(bits, &[1, 0, 1]).map_err(internal("RSA key generation"))?);
     }
     if let Some(p) = mldsa_param(alg) {
         let k = mldsa::generate(p).map_err(internal("ML-DSA key generation"))?;
@@ -188,16 +192,48 @@ pub fn generate(alg: Algorithm) -> ApiResult<Material> {
     Err(ApiError::invalid(format!("cannot generate a key for algorithm {}", alg.as_str_name())))
 }
 
+/// The private key of a PKCS#8 PrivateKeyInfo (as Cloud KMS takes
+/// asymmetric keys), or why it is not one for `alg`.
+fn pkcs8_for(alg: Algorithm, der: &[u8]) -> ApiResult<Pkcs8Key> {
+    pkcs8::decode(der).map_err(|e| ApiError::invalid(format!("{} key material: {e}", alg.as_str_name())))
+}
+
 /// Key material from raw bytes: the secret of AES_128_GCM (16 bytes),
-/// AES_256_GCM (32), SM4_GCM (16) and HMAC_* keys (16..=64); the private
-/// scalar (big-endian, exactly the curve size, in [1, n-1]; SM2 [1, n-2])
-/// of EC_SIGN_* and SM2_* keys. The public point is derived from the scalar.
+/// AES_256_GCM (32), SM4_GCM (16) and HMAC_* keys (16..=64); for EC_SIGN_*
+/// and SM2_* keys the private scalar (big-endian, exactly the curve size,
+/// in [1, n-1]; SM2 [1, n-2]) or a PKCS#8 PrivateKeyInfo of that curve; for
+/// RSA_* keys a PKCS#8 PrivateKeyInfo of the algorithm's modulus size. The
+/// public key is derived from the private key.
 pub fn import(alg: Algorithm, raw: &[u8]) -> ApiResult<Material> {
     let name = alg.as_str_name();
+    if let Some(bits) = rsa_bits(alg) {
+        let Pkcs8Key::Rsa { pkcs1 } = pkcs8_for(alg, raw)? else {
+            return Err(ApiError::invalid(format!("{name} key material must be a PKCS#8 RSA private key; this PKCS#8 holds another kind of key")));
+        };
+        let k = rsa::RsaPrivateKey::from_pkcs1_der(&pkcs1)
+            .map_err(|e| ApiError::invalid(format!("{name} key material: the RSA private key does not check: {e}")))?;
+        if k.bits() != bits {
+            return Err(ApiError::invalid(format!("{name} needs a {bits}-bit RSA key; the PKCS#8 key has {} bits", k.bits())));
+        }
+        return rsa_material(&k);
+    }
+    let is_sm2 = matches!(alg, Algorithm::Sm2SignSm3 | Algorithm::Sm2Encrypt);
+    let scalar_len = ec_curve(alg).map(Curve::scalar_len).or(is_sm2.then_some(32));
+    if scalar_len.is_some_and(|n| raw.len() != n && raw.first() == Some(&0x30)) {
+        let scalar = match (pkcs8_for(alg, raw)?, ec_curve(alg)) {
+            (Pkcs8Key::Ec { curve, scalar }, Some(want)) if curve == want => scalar,
+            (Pkcs8Key::Sm2 { scalar }, None) => scalar,
+            _ => return Err(ApiError::invalid(format!("{name} key material: the PKCS#8 key is not a key of this algorithm's curve"))),
+        };
+        return import(alg, &scalar);
+    }
     if let Some(curve) = ec_curve(alg) {
         let n = curve.scalar_len();
         if raw.len() != n {
-            return Err(ApiError::invalid(format!("{name} key material is the {n}-byte private scalar; got {} bytes", raw.len())));
+            return Err(ApiError::invalid(format!(
+                "{name} key material is the {n}-byte private scalar or a PKCS#8 private key; got {} bytes",
+                raw.len()
+            )));
         }
         let k = ec::EcPrivateKey::from_scalar(curve, raw).map_err(|_| {
             ApiError::invalid(format!("{name} key material is not a valid {} private scalar (zero or not below the group order)", curve.name()))
@@ -206,7 +242,10 @@ pub fn import(alg: Algorithm, raw: &[u8]) -> ApiResult<Material> {
     }
     if matches!(alg, Algorithm::Sm2SignSm3 | Algorithm::Sm2Encrypt) {
         if raw.len() != 32 {
-            return Err(ApiError::invalid(format!("{name} key material is the 32-byte private scalar; got {} bytes", raw.len())));
+            return Err(ApiError::invalid(format!(
+                "{name} key material is the 32-byte private scalar or a PKCS#8 private key; got {} bytes",
+                raw.len()
+            )));
         }
         let k = sm2::Sm2PrivateKey::from_scalar(raw)
             .map_err(|_| ApiError::invalid(format!("{name} key material is not a valid SM2 private scalar (it must be in [1, n-2])")))?;
@@ -336,10 +375,16 @@ mod tests {
 
     #[test]
     fn import_unsupported() {
-        for alg in [Algorithm::RsaSignPss2048Sha256, Algorithm::MlDsa44, Algorithm::MlKem768, Algorithm::RsaDecryptOaep3072Sha256] {
+        for alg in [Algorithm::MlDsa44, Algorithm::MlKem768] {
             let e = import(alg, &[1u8; 32]).unwrap_err();
             assert_eq!(e.code, code::INVALID_ARGUMENT);
             assert_eq!(e.message, format!("import of {} is not supported", alg.as_str_name()));
+        }
+        // RSA keys come as PKCS#8 only.
+        for alg in [Algorithm::RsaSignPss2048Sha256, Algorithm::RsaDecryptOaep3072Sha256] {
+            let e = import(alg, &[1u8; 32]).unwrap_err();
+            assert_eq!(e.code, code::INVALID_ARGUMENT);
+            assert!(e.message.contains("not a PKCS#8 private key"), "{}", e.message);
         }
     }
 
