@@ -12,9 +12,11 @@ use teehsm_wire::ck::*;
 use teehsm_wire::client::Client;
 use teehsm_wire::*;
 
+/// A free loopback TCP port below the ephemeral range (32768-60999): a
+/// port-0 bind (the CA's HTTP listener) cannot take it before the TA binds it.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..32_000).chain(20_000..start).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()).expect("a free port below 32000")
 }
 
 /// The sim platform's report key and a policy pinning the TA's measurement.
