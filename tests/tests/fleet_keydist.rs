@@ -185,6 +185,59 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
     let (_, audit) = fleet.get("/api/audit").unwrap();
     assert!(audit.contains("key.distribute") && audit.contains("fleet-aes"), "{audit}");
 
+    // A P-256 signing key made once and held by hosts 1 and 2 (high
+    // availability): both sign what OpenSSL verifies with the one public key.
+    let (status, body) = fleet
+        .post("/api/keys/distribute", r#"{"hosts": ["host-1", "host-2"], "label": "fleet-signer", "key_type": "ec-p256", "usages": "sign"}"#)
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let signer = serde_json::from_str::<Value>(&body).unwrap();
+    let public_pem = signer["public_key_pem"].as_str().expect("the distributed key's public key").to_owned();
+    assert!(public_pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{public_pem}");
+    let (status, body) = fleet.post("/api/keys/distribute", r#"{"hosts": ["host-1"], "label": "x", "key_type": "ec-p256", "length": 32}"#).unwrap();
+    assert!(status == 400 && body.contains("no length"), "{status} {body}");
+    let ec_jobs: Vec<u64> = signer["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_u64().unwrap()).collect();
+    for (h, id) in ["host-1", "host-2"].iter().zip(&ec_jobs) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let jobs = job_states(&fleet, h);
+            let job = jobs.iter().find(|j| j["id"] == *id).cloned().unwrap_or_default();
+            if job["state"] == "succeeded" {
+                break;
+            }
+            assert!(job["state"] != "failed" && Instant::now() < deadline, "{h}: {job}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let work = TempDir::new("keydist-ec");
+    let pub_file = write(work.path(), "signer.pem", public_pem.as_bytes());
+    let msg_file = write(work.path(), "msg", b"signed by either HSM");
+    for (n, (c, s)) in [(&mut c1, s1), (&mut c2, s2)].into_iter().enumerate() {
+        let key = find_key(c, s, "fleet-signer");
+        assert_eq!(key.len(), 1, "host {}", n + 1);
+        let sig = match c.call(&Request::Sign {
+            session: s,
+            mechanism: Mechanism::new(CKM_ECDSA_SHA256),
+            key: key[0],
+            data: b"signed by either HSM".to_vec(),
+        }) {
+            Ok(Reply::Bytes(b)) => b,
+            r => panic!("host {}: {r:?}", n + 1),
+        };
+        let sig_file = write(work.path(), &format!("sig{n}.der"), &teehsm_tests::der::rs_to_der(&sig));
+        let out = Command::new("openssl")
+            .arg("dgst")
+            .arg("-sha256")
+            .arg("-verify")
+            .arg(&pub_file)
+            .arg("-signature")
+            .arg(&sig_file)
+            .arg(&msg_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "host {}: {}", n + 1, String::from_utf8_lossy(&out.stderr));
+    }
+
     // Certificates: host 1's TA makes a key and a CSR; an outside CA (OpenSSL)
     // issues the certificate, which the console stores next to the key.
     let (status, body) = fleet.post("/api/hosts/host-1/csr", r#"{"label": "web01", "subject": "CN=web01.example,O=teehsm"}"#).unwrap();

@@ -145,7 +145,9 @@ fn parse(body: &[u8]) -> Result<Request, String> {
         ("generic-secret", None) => 32,
         ("generic-secret", Some(n @ 1..=512)) => n as usize,
         ("generic-secret", Some(_)) => return Err("a generic secret is 1 to 512 bytes long".into()),
-        (other, _) => return Err(format!("key_type {other:?} is not one the console generates (aes, generic-secret)")),
+        ("ec-p256", None) => 0,
+        ("ec-p256", Some(_)) => return Err("an ec-p256 key has no length to choose".into()),
+        (other, _) => return Err(format!("key_type {other:?} is not one the console generates (aes, generic-secret, ec-p256)")),
     };
     let usages = KeySpec::parse_usages(v["usages"].as_str().unwrap_or("")).map_err(|e| e.to_string())?;
     let id = match v["id_hex"].as_str() {
@@ -210,8 +212,21 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
     let Some(cfg) = &sh.keydist else { return Err(not_configured()) };
     let r = parse(&req.body).map_err(|m| error(400, &m))?;
     let targets = verified_targets(sh, cfg, &r.hosts)?;
-    let mut bytes = Zeroizing::new(vec![0u8; r.length]);
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(500, "the random generator failed"))?;
+    // An EC key pair is made here once, so every host holds the same key
+    // (one public key for all: high availability for signing).
+    let (bytes, public_key_pem) = if r.key_type == "ec-p256" {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| error(500, "P-256 key generation failed"))?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).map_err(|_| error(500, "P-256 key generation failed"))?;
+        let spki = crate::keydist::material::p256_spki(pair.public_key().as_ref());
+        (Zeroizing::new(pkcs8.as_ref().to_vec()), Some(teehsm_wire::keydist::pem_encode("PUBLIC KEY", &spki)))
+    } else {
+        let mut bytes = Zeroizing::new(vec![0u8; r.length]);
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(500, "the random generator failed"))?;
+        (bytes, None)
+    };
     let key = KeyMaterial::from_bytes(&r.key_type, &bytes).map_err(|e| error(400, &e.to_string()))?;
     let template = r.spec.template(&key);
     let material = key.material();
@@ -229,12 +244,17 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
         let id = store.create_job(KIND_IMPORT_KEY, &h, &payload, now).map_err(|_| error(500, "internal error; see the console's log"))?;
         jobs.push(json!({ "host": h, "job_id": id, "envelope_id": envelope_id, "target": target }));
     }
-    let details = json!({ "label": r.label, "key_type": r.key_type, "length": r.length, "slot": r.slot, "jobs": jobs });
+    let details =
+        json!({ "label": r.label, "key_type": r.key_type, "length": r.length, "slot": r.slot, "jobs": jobs, "public_key_pem": public_key_pem });
     if let Err(e) = store.append_audit(now, actor, "key.distribute", &r.label, &details) {
         tracing::error!(error = %e, "cannot audit the key distribution");
     }
     tracing::info!(label = %r.label, hosts = jobs.len(), by = actor, "key distributed");
-    Ok(json_resp(201, json!({ "label": r.label, "jobs": jobs })))
+    let mut answer = json!({ "label": r.label, "jobs": jobs });
+    if let Some(pem) = public_key_pem {
+        answer["public_key_pem"] = json!(pem);
+    }
+    Ok(json_resp(201, answer))
 }
 
 /// The job kind that applies a token policy (agent/src/daemon/cert_jobs.rs).
