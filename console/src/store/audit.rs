@@ -23,8 +23,11 @@ use super::Store;
 
 /// The audit key's file in the data directory.
 pub const AUDIT_KEY_FILE: &str = "audit-key";
-/// Entries read per query while verifying.
+/// Entries read per query while verifying (small in tests, to cross pages).
+#[cfg(not(test))]
 const VERIFY_PAGE: u64 = 2000;
+#[cfg(test)]
+const VERIFY_PAGE: u64 = 3;
 
 /// The key the audit chain is computed with.
 pub struct AuditKey {
@@ -97,8 +100,17 @@ struct Fields<'a> {
     details_json: &'a str,
 }
 
+/// A verification in progress ([`Store::verify_audit_step`]).
+#[derive(Debug, Default)]
+pub struct AuditVerifier {
+    pub check: AuditCheck,
+    pub done: bool,
+    prev: Option<Vec<u8>>,
+    chained: bool,
+}
+
 /// What [`Store::verify_audit`] found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditCheck {
     /// Entries read (the last number, unless entries are missing).
     pub entries: u64,
@@ -169,56 +181,69 @@ impl Store {
     /// Checks the whole log against `key`: numbers without gaps from 1,
     /// every entry after the chain's start with a MAC that matches. Entries
     /// written before schema 6 (no MAC, before any entry with one) are
-    /// counted as unprotected.
+    /// counted as unprotected. See [`Store::verify_audit_step`] to check a
+    /// long log without holding a shared store for the whole of it.
     pub fn verify_audit(&self, key: &AuditKey) -> Result<AuditCheck> {
-        let mut check = AuditCheck { entries: 0, last_seq: 0, unprotected: 0, broken_at: None, reason: None };
-        let mut prev: Option<Vec<u8>> = None;
-        let mut chained = false;
-        'pages: loop {
-            let rows = self.db.query(
-                "SELECT seq, at_ms, actor, action, target, details_json, mac FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                &params![to_db(check.last_seq)?, to_db(VERIFY_PAGE)?],
-            )?;
-            if rows.is_empty() {
-                break;
+        let mut v = AuditVerifier::default();
+        while !v.done {
+            self.verify_audit_step(key, &mut v)?;
+        }
+        Ok(v.check)
+    }
+
+    /// Checks the next page of entries (at most a few thousand) into `v`;
+    /// `v.done` once the log is read or the chain broke.
+    pub fn verify_audit_step(&self, key: &AuditKey, v: &mut AuditVerifier) -> Result<()> {
+        if v.done {
+            return Ok(());
+        }
+        let check = &mut v.check;
+        let rows = self.db.query(
+            "SELECT seq, at_ms, actor, action, target, details_json, mac FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &params![to_db(check.last_seq)?, to_db(VERIFY_PAGE)?],
+        )?;
+        if rows.is_empty() {
+            v.done = true;
+            return Ok(());
+        }
+        for r in &rows {
+            let seq: u64 = from_db(r.get(0)?)?;
+            if seq != check.last_seq + 1 {
+                let first = check.last_seq + 1;
+                check.break_at(first, format!("entries {first} to {} are missing", seq - 1));
+                v.done = true;
+                return Ok(());
             }
-            for r in &rows {
-                let seq: u64 = from_db(r.get(0)?)?;
-                if seq != check.last_seq + 1 {
-                    let first = check.last_seq + 1;
-                    check.break_at(first, format!("entries {first} to {} are missing", seq - 1));
-                    break 'pages;
+            check.last_seq = seq;
+            check.entries += 1;
+            let (actor, action, target, details): (String, String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+            match r.get::<Option<String>>(6)? {
+                None if v.chained => {
+                    check.break_at(seq, format!("entry {seq} has no MAC: it was added without the console's audit key"));
+                    v.done = true;
+                    return Ok(());
                 }
-                check.last_seq = seq;
-                check.entries += 1;
-                let (actor, action, target, details): (String, String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
-                match r.get::<Option<String>>(6)? {
-                    None if chained => {
-                        check.break_at(seq, format!("entry {seq} has no MAC: it was added without the console's audit key"));
-                        break 'pages;
+                None => {
+                    check.unprotected += 1;
+                    v.prev = None;
+                }
+                Some(mac) => {
+                    v.chained = true;
+                    let fields = Fields { seq, at_ms: from_db(r.get(1)?)?, actor: &actor, action: &action, target: &target, details_json: &details };
+                    let want = key.mac(v.prev.as_deref().unwrap_or(&[]), &fields);
+                    if aws_lc_rs::constant_time::verify_slices_are_equal(want.as_bytes(), mac.as_bytes()).is_err() {
+                        check.break_at(
+                            seq,
+                            format!("entry {seq} does not match its MAC: it was changed, or entries before it were changed, added or removed"),
+                        );
+                        v.done = true;
+                        return Ok(());
                     }
-                    None => {
-                        check.unprotected += 1;
-                        prev = None;
-                    }
-                    Some(mac) => {
-                        chained = true;
-                        let fields =
-                            Fields { seq, at_ms: from_db(r.get(1)?)?, actor: &actor, action: &action, target: &target, details_json: &details };
-                        let want = key.mac(prev.as_deref().unwrap_or(&[]), &fields);
-                        if aws_lc_rs::constant_time::verify_slices_are_equal(want.as_bytes(), mac.as_bytes()).is_err() {
-                            check.break_at(
-                                seq,
-                                format!("entry {seq} does not match its MAC: it was changed, or entries before it were changed, added or removed"),
-                            );
-                            break 'pages;
-                        }
-                        prev = Some(hex::decode(&mac).map_err(|_| StoreError::Corrupt(format!("audit entry {seq}: mac is not hex")))?);
-                    }
+                    v.prev = Some(hex::decode(&mac).map_err(|_| StoreError::Corrupt(format!("audit entry {seq}: mac is not hex")))?);
                 }
             }
         }
-        Ok(check)
+        Ok(())
     }
 
     /// Up to `limit` entries with `seq > after_seq`, oldest first. Page on

@@ -32,7 +32,7 @@ use std::path::Path;
 
 use db::Db;
 
-pub use audit::{AuditCheck, AuditEntry, AuditKey, AUDIT_KEY_FILE};
+pub use audit::{AuditCheck, AuditEntry, AuditKey, AuditVerifier, AUDIT_KEY_FILE};
 pub use convert::Page;
 pub use copy::CopyReport;
 pub use db::Location;
