@@ -11,3 +11,4 @@ pub mod keydist;
 pub mod licence;
 pub mod pem_files;
 pub mod store;
+pub mod totp;

@@ -80,6 +80,14 @@ enum UserCmd {
         #[command(flatten)]
         store: StoreAt,
     },
+    /// Remove a user's second factor (a lost authenticator when no other
+    /// admin can: `DELETE /api/users/{name}/totp` otherwise).
+    TotpOff {
+        #[command(flatten)]
+        store: StoreAt,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,8 +227,18 @@ fn user_cmd(cmd: UserCmd) -> Result<()> {
         UserCmd::List { store: at } => {
             let store = at.open()?;
             for u in store.users()? {
-                println!("{}\t{}", u.name, u.role.as_str());
+                let totp = if store.user_totp(&u.name)?.is_some() { "\tsecond factor" } else { "" };
+                println!("{}\t{}{totp}", u.name, u.role.as_str());
             }
+        }
+        UserCmd::TotpOff { store: at, name } => {
+            let mut store = at.open()?;
+            if store.user_totp(&name)?.is_none() {
+                bail!("user {name} has no second factor");
+            }
+            store.set_user_totp(&name, None)?;
+            store.append_audit(teehsm_console::daemon::now_ms(), "cli", "totp_reset", &name, &serde_json::json!({}))?;
+            eprintln!("removed the second factor of {name}; they log in with the password alone until they set up a new one");
         }
     }
     Ok(())

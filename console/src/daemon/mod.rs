@@ -20,6 +20,7 @@ pub mod routes;
 pub mod session;
 pub mod tls;
 pub mod token_jobs_api;
+pub mod totp_api;
 pub mod web;
 pub mod webhook;
 

@@ -44,6 +44,9 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/login", None),
     r("POST", "/api/logout", AUDITOR),
     r("GET", "/api/me", AUDITOR),
+    r("POST", "/api/me/totp", AUDITOR),
+    r("POST", "/api/me/totp/confirm", AUDITOR),
+    r("DELETE", "/api/users/{name}/totp", ADMIN),
     r("GET", "/api/hosts", AUDITOR),
     r("GET", "/api/hosts/{id}", AUDITOR),
     r("GET", "/api/hosts/{id}/samples", AUDITOR),
@@ -183,7 +186,10 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
         ("GET", "/api/openapi.json") => Ok(HttpResponse { status: 200, content_type: "application/json", body: OPENAPI.as_bytes().to_vec() }),
         ("POST", "/api/login") => return login(sh, req, now),
         ("POST", "/api/logout") => return logout(sh, req, actor, now),
-        ("GET", "/api/me") => Ok(me(who)),
+        ("GET", "/api/me") => Ok(me(sh, who)),
+        ("POST", "/api/me/totp") => super::totp_api::start(sh, actor, now),
+        ("POST", "/api/me/totp/confirm") => super::totp_api::confirm(sh, req, actor, now),
+        ("DELETE", "/api/users/{name}/totp") => super::totp_api::reset(sh, p(0), actor, now),
         ("GET", "/api/hosts") => hosts(sh, now),
         ("GET", "/api/hosts/{id}") => host(sh, p(0), now),
         ("GET", "/api/hosts/{id}/samples") => samples(sh, req, p(0), now),
@@ -276,6 +282,14 @@ fn login(sh: &Shared, req: &HttpRequest, now: u64) -> Reply {
         audit(sh, now, name, "login_failed", name, json!({ "delay_ms": delay }));
         return error(401, "wrong user name or password").into();
     };
+    if let Err((resp, failed)) = super::totp_api::check_login(sh, &user.name, body["totp"].as_str(), now) {
+        if failed {
+            let delay = sh.web.record_failure(name, now);
+            tracing::warn!(user = name, "failed login: second factor");
+            audit(sh, now, name, "login_failed", name, json!({ "delay_ms": delay, "reason": "second factor" }));
+        }
+        return resp.into();
+    }
     sh.web.record_success(name);
     let (token, expires_at_ms) = match sh.web.create(&user.name, now) {
         Ok(t) => t,
@@ -300,11 +314,10 @@ fn logout(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Reply {
     Reply::from(json_resp(200, json!({ "logged_out": actor }))).with("Set-Cookie", session_cookie(req, "", 0))
 }
 
-fn me(who: Option<&Principal>) -> HttpResponse {
-    match who {
-        Some(w) => json_resp(200, json!({ "name": w.name, "role": w.role.as_str(), "via": w.via })),
-        None => error(401, "not logged in"),
-    }
+fn me(sh: &Shared, who: Option<&Principal>) -> HttpResponse {
+    let Some(w) = who else { return error(401, "not logged in") };
+    let totp = sh.store.lock().ok().and_then(|s| s.user_totp(&w.name).ok()).flatten().is_some();
+    json_resp(200, json!({ "name": w.name, "role": w.role.as_str(), "via": w.via, "totp": totp }))
 }
 
 fn scope_matches(scope: &Scope, report: &HostReport, ta_id: &str) -> bool {

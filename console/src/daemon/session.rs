@@ -79,6 +79,9 @@ pub struct WebState {
     /// `--allow-loopback-admin`: requests from loopback that carry no
     /// credentials and do not come from a browser act as admin.
     pub allow_loopback_admin: bool,
+    /// Second factors being set up (`POST /api/me/totp`), by user, until
+    /// confirmed with a code or expired.
+    pub pending_totp: Mutex<HashMap<String, (crate::totp::Secret, u64)>>,
 }
 
 fn token_key(token: &str) -> String {

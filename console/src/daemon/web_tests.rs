@@ -243,3 +243,84 @@ async fn an_auditor_reads_the_licence_status() {
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_is_set_up_used_once_per_code_and_reset_by_an_admin() {
+    use crate::totp::{Secret, STEP_SECS};
+    let d = tempfile::tempdir().unwrap();
+    let console = testkit::start(testkit::config(d.path())).await;
+    let addr = console.http.clone();
+    {
+        let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
+        for (name, role) in [("tom", Role::Operator), ("ada", Role::Admin)] {
+            let password_hash = password::hash_password(&format!("{name} password long")).unwrap();
+            store.add_user(&User { name: name.into(), role, password_hash }).unwrap();
+        }
+    }
+    let login = |name: &str, code: Option<String>| {
+        let mut body = serde_json::json!({ "name": name, "password": format!("{name} password long"), "bearer": true });
+        if let Some(c) = code {
+            body["totp"] = serde_json::json!(c);
+        }
+        body.to_string()
+    };
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login("tom", None)).await;
+    assert_eq!(status, 200, "{v}");
+    let auth = format!("Bearer {}", v["token"].as_str().unwrap());
+    let h = [("Authorization", auth.as_str())];
+
+    // Set up: a secret, a wrong code (still pending), the right one.
+    let (status, _, v) = call(&addr, "POST", "/api/me/totp", &h, "").await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/teehsm%20console:tom?secret="), "{v}");
+    let secret = Secret::from_base32(v["secret"].as_str().unwrap()).unwrap();
+    let step = now_ms() / 1000 / STEP_SECS;
+    let code = |step: u64| format!("{:06}", secret.code_at(step));
+    let wrong = format!("{:06}", (secret.code_at(step) + 1) % 1_000_000);
+    let (status, _, v) = call(&addr, "POST", "/api/me/totp/confirm", &h, &serde_json::json!({ "code": wrong }).to_string()).await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _, v) = call(&addr, "POST", "/api/me/totp/confirm", &h, &serde_json::json!({ "code": code(step) }).to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, _, v) = call(&addr, "GET", "/api/me", &h, "").await;
+    assert_eq!(v["totp"], true);
+    let (status, _, _) = call(&addr, "POST", "/api/me/totp", &h, "").await;
+    assert_eq!(status, 409, "one second factor at a time");
+
+    // Log in: the code is asked for, checked, and good once.
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login("tom", None)).await;
+    assert_eq!((status, &v["totp_required"]), (401, &serde_json::json!(true)), "{v}");
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login("tom", Some(wrong.clone()))).await;
+    assert_eq!(status, 401, "{v}");
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login("tom", Some(code(step)))).await;
+    assert_eq!(status, 401, "the code that confirmed the setup was used: {v}");
+    assert!(v["error"].as_str().unwrap().contains("used already"), "{v}");
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &login("tom", Some(code(step + 1)))).await;
+    assert_eq!(status, 200, "the next code (one step of skew allowed): {v}");
+    let (status, _, _) = call(&addr, "POST", "/api/login", &[], &login("tom", Some(code(step + 1)))).await;
+    assert_eq!(status, 401, "replayed");
+
+    // The secret is sealed in the store, not readable there.
+    {
+        let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
+        let sealed = store.user_totp("tom").unwrap().unwrap();
+        assert!(!sealed.contains(&hex::encode(secret.base32().as_bytes())) && sealed.len() > 40);
+    }
+
+    // An admin removes it; the password alone works again.
+    let (_, _, v) = call(&addr, "POST", "/api/login", &[], &login("ada", None)).await;
+    let admin = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (status, _, _) = call(&addr, "DELETE", "/api/users/tom/totp", &h, "").await;
+    assert_eq!(status, 403, "an operator cannot");
+    let (status, _, v) = call(&addr, "DELETE", "/api/users/tom/totp", &[("Authorization", admin.as_str())], "").await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _, _) = call(&addr, "DELETE", "/api/users/tom/totp", &[("Authorization", admin.as_str())], "").await;
+    assert_eq!(status, 409);
+    let (status, _, _) = call(&addr, "POST", "/api/login", &[], &login("tom", None)).await;
+    assert_eq!(status, 200);
+    let (_, _, v) = call(&addr, "GET", "/api/audit?limit=1000", &[("Authorization", admin.as_str())], "").await;
+    let actions: Vec<&str> = v["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["totp_enable", "totp_reset", "login_failed"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    console.stop().await;
+}

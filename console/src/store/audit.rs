@@ -76,6 +76,14 @@ impl AuditKey {
         }
     }
 
+    /// A 32-byte key for another purpose, derived from this one
+    /// (HMAC-SHA-256 of `label`): e.g. the key sealing TOTP secrets.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(hmac::sign(&self.key, label).as_ref());
+        out
+    }
+
     /// The MAC of one entry, chained to `prev` (the previous entry's MAC,
     /// empty at the start of the chain). Fields are length-prefixed.
     fn mac(&self, prev: &[u8], e: &Fields<'_>) -> String {

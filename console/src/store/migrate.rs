@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "0004_agent_cert_renewal", sql: include_str!("../../migrations/0004_agent_cert_renewal.sql") },
     Migration { version: 5, name: "0005_rollout_pause", sql: include_str!("../../migrations/0005_rollout_pause.sql") },
     Migration { version: 6, name: "0006_audit_chain", sql: include_str!("../../migrations/0006_audit_chain.sql") },
+    Migration { version: 7, name: "0007_user_totp", sql: include_str!("../../migrations/0007_user_totp.sql") },
 ];
 
 /// The schema version this binary writes.

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::convert::to_db;
 use super::db::{params, Row};
 use super::error::{on_conflict, Result, StoreError};
 use super::Store;
@@ -81,6 +82,36 @@ impl Store {
             return Err(not_found(name));
         }
         Ok(())
+    }
+
+    /// The user's sealed TOTP secret, if a second factor is set.
+    pub fn user_totp(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .query_opt("SELECT totp_sealed FROM users WHERE name = ?1", &params![name])?
+            .map(|r| r.get::<Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Sets (`Some`) or removes the user's sealed TOTP secret.
+    pub fn set_user_totp(&self, name: &str, sealed: Option<&str>) -> Result<()> {
+        let n = self.db.execute("UPDATE users SET totp_sealed = ?1, totp_last_step = NULL WHERE name = ?2", &params![sealed, name])?;
+        if n == 0 {
+            return Err(not_found(name));
+        }
+        Ok(())
+    }
+
+    /// Records that a code of time step `step` was accepted; false if a
+    /// code of this or a later step was accepted before (a replay).
+    pub fn use_totp_step(&self, name: &str, step: u64) -> Result<bool> {
+        let step = to_db(step)?;
+        let n = self.db.execute(
+            "UPDATE users SET totp_last_step = ?1 WHERE name = ?2 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
+            &params![step, name],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn delete_user(&self, name: &str) -> Result<()> {

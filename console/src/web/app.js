@@ -117,8 +117,11 @@ async function onLogin(ev) {
   $("login-error").textContent = "";
   $("login-submit").disabled = true;
   try {
-    await api("POST", "/api/login", { name: $("login-name").value, password: $("login-password").value });
+    const body = { name: $("login-name").value, password: $("login-password").value };
+    if ($("login-code").value) body.totp = $("login-code").value;
+    await api("POST", "/api/login", body);
     $("login-password").value = "";
+    $("login-code").value = "";
     me = await api("GET", "/api/me");
     showApp();
   } catch (e) {
