@@ -434,18 +434,26 @@ fn log_in_and_see_hosts_alert_and_key_count_gauge() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"role\":\"auditor\""), "{body}");
 
-    // A second factor: the auditor sets one up through the API, then logs in
-    // through the form with the code an authenticator would show.
+    // A second factor: the auditor sets one up on the Account page (typing
+    // the code an authenticator would show), then logs in with a code.
     use teehsm_console::totp::{Secret, STEP_SECS};
-    let token = bearer_login(&fleet.http, AUDITOR, AUDITOR_PASSWORD);
-    let auth = format!("Bearer {token}");
-    let (status, _, body) = http(&fleet.http, "POST", "/api/me/totp", &[("Authorization", auth.as_str())], "");
-    assert_eq!(status, 200, "{body}");
-    let secret = Secret::from_base32(serde_json::from_str::<Value>(&body).expect("JSON")["secret"].as_str().expect("secret")).expect("base32");
+    b.click("#logout");
+    b.wait_for("!document.getElementById('login-view').hidden", Duration::from_secs(10), "the login form");
+    b.type_into("#login-name", AUDITOR);
+    b.type_into("#login-password", AUDITOR_PASSWORD);
+    b.click("#login-submit");
+    b.wait_for(&format!("document.getElementById('me-name').textContent === '{AUDITOR}'"), Duration::from_secs(20), "the auditor logged in");
+    b.navigate(&format!("{url}#/account"));
+    b.wait_for("!!document.getElementById('totp-start')", Duration::from_secs(20), "the Account page");
+    b.click("#totp-start");
+    b.wait_for("!!document.getElementById('totp-secret')", Duration::from_secs(20), "the new secret");
+    let shown = b.eval("document.getElementById('totp-secret').textContent.replace(/ /g, '')");
+    let secret = Secret::from_base32(shown.as_str().expect("secret text")).expect("base32");
     let step = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() / STEP_SECS;
-    let confirm = serde_json::json!({ "code": format!("{:06}", secret.code_at(step)) }).to_string();
-    let (status, _, body) = http(&fleet.http, "POST", "/api/me/totp/confirm", &[("Authorization", auth.as_str())], &confirm);
-    assert_eq!(status, 200, "{body}");
+    b.type_into("#totp-code", &format!("{:06}", secret.code_at(step)));
+    b.click("#totp-confirm button[type=submit]");
+    b.wait_for("(document.getElementById('totp-card') || {dataset: {}}).dataset.totp === 'true'", Duration::from_secs(20), "the second factor on");
+    save(&artifacts.join("fleet-account.png"), &b.screenshot());
     b.click("#logout");
     b.wait_for("!document.getElementById('login-view').hidden", Duration::from_secs(10), "the login form");
     b.type_into("#login-name", AUDITOR);

@@ -139,7 +139,7 @@ async function onLogout() {
 // ---------- routing ----------
 const PAGES = {
   overview: pageOverview, host: pageHost, alerts: pageAlerts, rollouts: pageRollouts,
-  audit: pageAudit, licence: pageLicence, users: pageUsers,
+  audit: pageAudit, licence: pageLicence, users: pageUsers, account: pageAccount,
 };
 function route() {
   if (!me) return;
@@ -578,12 +578,50 @@ async function pageLicence() {
   return h("div", {}, h("h1", {}, "Licence"), cards);
 }
 
+/// The signed-in user's own settings: the second factor.
+async function pageAccount() {
+  const mine = await api("GET", "/api/me");
+  const card = h("div", { class: "card", id: "totp-card", "data-totp": String(!!mine.totp) }, h("h2", {}, "Second factor (authenticator app)"));
+  if (mine.via !== "session" && mine.via !== "bearer") {
+    card.append(h("p", { class: "muted" }, "This session has no password to add a second factor to."));
+  } else if (mine.totp) {
+    card.append(h("p", {}, h("span", { class: "badge ok" }, "on"), " Logging in needs your password and the code of your authenticator. An admin removes it if you lose the device."));
+  } else {
+    const out = h("div", { id: "totp-setup" });
+    const start = async () => {
+      try {
+        const s = await api("POST", "/api/me/totp");
+        const code = h("input", { id: "totp-code", inputmode: "numeric", maxlength: 6, autocomplete: "one-time-code" });
+        const confirmForm = h("form", { class: "inline-form", id: "totp-confirm" },
+          h("div", {}, h("label", { for: "totp-code" }, "Code the app shows now"), code), h("button", { type: "submit" }, "Turn on"));
+        confirmForm.addEventListener("submit", async (ev) => {
+          ev.preventDefault();
+          try { await api("POST", "/api/me/totp/confirm", { code: code.value }); route(); } catch (e) { flash(e.message); }
+        });
+        out.replaceChildren(
+          h("p", {}, "Add this key to your authenticator app (manual entry, time-based, 6 digits, 30 s), then type the code it shows. It is shown once."),
+          h("p", {}, "Key: ", h("code", { id: "totp-secret" }, s.secret.replace(/(.{4})/g, "$1 ").trim())),
+          h("p", { class: "muted" }, "Or as a link for apps that take one: ", h("code", { id: "totp-uri" }, s.otpauth_uri)),
+          confirmForm);
+      } catch (e) { flash(e.message); }
+    };
+    out.append(h("p", {}, h("span", { class: "badge warning" }, "off"), " Your password alone opens the console. "),
+      h("button", { type: "button", id: "totp-start", onclick: start }, "Set up a second factor"));
+    card.append(out);
+  }
+  return h("div", {}, h("h1", {}, "Account"), h("div", { class: "card" }, h("p", {}, "Signed in as ", h("b", {}, mine.name), " (", mine.role, ")")), card);
+}
+
 async function pageUsers() {
   if (!canDo("admin")) return h("p", { class: "muted" }, "Only admins manage users.");
   const u = await api("GET", "/api/users");
   const del = async (name) => {
     if (!confirm("Delete user " + name + "?")) return;
     try { await api("DELETE", "/api/users/" + encodeURIComponent(name)); route(); } catch (e) { flash(e.message); }
+  };
+  const resetTotp = async (name) => {
+    if (!confirm("Remove the second factor of " + name + "? They log in with the password alone until they set up a new one.")) return;
+    try { await api("DELETE", "/api/users/" + encodeURIComponent(name) + "/totp"); route(); } catch (e) { flash(e.message); }
   };
   const form = h("form", { class: "inline-form", id: "user-form" },
     h("div", {}, h("label", { for: "nu-name" }, "Name"), h("input", { id: "nu-name", required: true, maxlength: 64 })),
@@ -600,8 +638,9 @@ async function pageUsers() {
   });
   return h("div", {}, h("h1", {}, "Users"),
     h("div", { class: "card" }, h("table", { id: "users" },
-      h("thead", {}, h("tr", {}, ["Name", "Role", ""].map((t) => h("th", {}, t)))),
-      h("tbody", {}, u.users.map((x) => h("tr", { class: "user-row" }, h("td", {}, x.name), h("td", {}, h("span", { class: "badge" }, x.role)),
+      h("thead", {}, h("tr", {}, ["Name", "Role", "Second factor", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, u.users.map((x) => h("tr", { class: "user-row", "data-user": x.name }, h("td", {}, x.name), h("td", {}, h("span", { class: "badge" }, x.role)),
+        h("td", {}, x.totp ? [h("span", { class: "badge ok" }, "on"), " ", h("button", { class: "small secondary reset-totp", type: "button", onclick: () => resetTotp(x.name) }, "Remove")] : h("span", { class: "muted" }, "off")),
         h("td", {}, x.name === me.name ? h("span", { class: "muted" }, "you") : h("button", { class: "small secondary", type: "button", onclick: () => del(x.name) }, "Delete"))))))),
     h("div", { class: "card" }, h("h2", {}, "Add a user"), form),
     h("div", { class: "card" }, h("h2", {}, "Roles"),
