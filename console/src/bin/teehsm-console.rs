@@ -226,8 +226,9 @@ fn user_cmd(cmd: UserCmd) -> Result<()> {
         }
         UserCmd::List { store: at } => {
             let store = at.open()?;
+            let with_totp = store.users_with_totp()?;
             for u in store.users()? {
-                let totp = if store.user_totp(&u.name)?.is_some() { "\tsecond factor" } else { "" };
+                let totp = if with_totp.contains(&u.name) { "\tsecond factor" } else { "" };
                 println!("{}\t{}{totp}", u.name, u.role.as_str());
             }
         }
@@ -601,6 +602,17 @@ async fn shutdown_signal() {
 }
 
 /// Exit codes: 0 ok (also after SIGTERM/SIGINT), 1 runtime failure, 2 configuration error.
+/// Exit status of a maintenance command: 0, or 1 after printing the error chain.
+fn exit_status(r: Result<()>) -> std::process::ExitCode {
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("teehsm-console: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -614,30 +626,11 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(2);
             }
         }
-        Command::User(cmd) => {
-            if let Err(e) = user_cmd(cmd) {
-                eprintln!("teehsm-console: {e:#}");
-                return std::process::ExitCode::from(1);
-            }
-        }
-        Command::Package(cmd) => {
-            if let Err(e) = package_cmd(cmd) {
-                eprintln!("teehsm-console: {e:#}");
-                return std::process::ExitCode::from(1);
-            }
-        }
-        Command::Store(cmd) => {
-            if let Err(e) = store_cmd(cmd) {
-                eprintln!("teehsm-console: {e:#}");
-                return std::process::ExitCode::from(1);
-            }
-        }
-        Command::Audit(cmd) => {
-            if let Err(e) = audit_cmd(cmd) {
-                eprintln!("teehsm-console: {e:#}");
-                return std::process::ExitCode::from(1);
-            }
-        }
+        // The maintenance commands: exit 1 with the error chain on failure.
+        Command::User(cmd) => return exit_status(user_cmd(cmd)),
+        Command::Package(cmd) => return exit_status(package_cmd(cmd)),
+        Command::Store(cmd) => return exit_status(store_cmd(cmd)),
+        Command::Audit(cmd) => return exit_status(audit_cmd(cmd)),
         Command::Serve(s) => {
             let cfg = match config(*s) {
                 Ok(c) => c,
@@ -652,10 +645,7 @@ fn main() -> std::process::ExitCode {
                 .build()
                 .context("cannot start the tokio runtime")
                 .and_then(|rt| Ok(rt.block_on(run(cfg, shutdown_signal()))?));
-            if let Err(e) = served {
-                eprintln!("teehsm-console: {e:#}");
-                return std::process::ExitCode::from(1);
-            }
+            return exit_status(served);
         }
     }
     std::process::ExitCode::SUCCESS

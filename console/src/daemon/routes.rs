@@ -524,11 +524,13 @@ fn install_licence(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Res
 
 fn users(sh: &Shared) -> Result<HttpResponse, HttpResponse> {
     let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
-    let mut list = Vec::new();
-    for u in store.users().map_err(store_err)? {
-        let totp = store.user_totp(&u.name).map_err(store_err)?.is_some();
-        list.push(json!({ "name": u.name, "role": u.role, "totp": totp }));
-    }
+    let with_totp = store.users_with_totp().map_err(store_err)?;
+    let list: Vec<_> = store
+        .users()
+        .map_err(store_err)?
+        .into_iter()
+        .map(|u| json!({ "name": u.name, "role": u.role, "totp": with_totp.contains(&u.name) }))
+        .collect();
     Ok(json_resp(200, json!({ "users": list })))
 }
 

@@ -109,6 +109,22 @@ fn host_from_row(r: &Row) -> Result<Host> {
     })
 }
 
+/// `Ok` when an UPDATE by host id changed a row, else `NotFound`.
+fn one_host_changed(n: u64, id: &str) -> Result<()> {
+    if n == 0 {
+        return Err(StoreError::NotFound { what: "host", key: id.to_string() });
+    }
+    Ok(())
+}
+
+/// The status of host `id` as stored; `NotFound` for an unknown host.
+fn host_status_in(db: &Db, id: &str) -> Result<String> {
+    match db.query_opt("SELECT status FROM hosts WHERE id = ?1", &params![id])? {
+        Some(r) => r.get(0),
+        None => Err(StoreError::NotFound { what: "host", key: id.to_string() }),
+    }
+}
+
 /// Inserts an active host (also used inside the enrollment transaction).
 pub(crate) fn insert_host(db: &Db, host: &NewHost) -> Result<()> {
     db.execute(
@@ -179,10 +195,7 @@ impl Store {
 
     pub fn set_host_status(&self, id: &str, status: HostStatus) -> Result<()> {
         let n = self.db.execute("UPDATE hosts SET status = ?1 WHERE id = ?2", &params![status.as_str(), id])?;
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
-        }
-        Ok(())
+        one_host_changed(n, id)
     }
 
     /// Revokes host `id` and ends what it would never finish: its queued
@@ -194,11 +207,8 @@ impl Store {
     pub fn revoke_host(&mut self, id: &str, actor: &str, now_ms: u64) -> Result<Vec<u64>> {
         let now = to_db(now_ms)?;
         let tx = self.db.begin()?;
-        let status: Option<String> = tx.query_opt("SELECT status FROM hosts WHERE id = ?1", &params![id])?.map(|r| r.get(0)).transpose()?;
-        match status.as_deref() {
-            None => return Err(StoreError::NotFound { what: "host", key: id.to_string() }),
-            Some("revoked") => return Err(StoreError::HostState(format!("host {id:?} is already revoked"))),
-            Some(_) => {}
+        if host_status_in(&tx, id)? == HostStatus::Revoked.as_str() {
+            return Err(StoreError::HostState(format!("host {id:?} is already revoked")));
         }
         tx.execute("UPDATE hosts SET status = ?1 WHERE id = ?2", &params![HostStatus::Revoked.as_str(), id])?;
         let open = tx.query("SELECT id FROM jobs WHERE target_host = ?1 AND state IN ('queued', 'running') ORDER BY id", &params![id])?;
@@ -237,11 +247,8 @@ impl Store {
     /// `HostState` unless the host is revoked.
     pub fn delete_host(&mut self, id: &str) -> Result<()> {
         let tx = self.db.begin()?;
-        let status: Option<String> = tx.query_opt("SELECT status FROM hosts WHERE id = ?1", &params![id])?.map(|r| r.get(0)).transpose()?;
-        match status.as_deref() {
-            None => return Err(StoreError::NotFound { what: "host", key: id.to_string() }),
-            Some("revoked") => {}
-            Some(_) => return Err(StoreError::HostState(format!("host {id:?} is not revoked; revoke it first (POST /api/hosts/{id}/revoke)"))),
+        if host_status_in(&tx, id)? != HostStatus::Revoked.as_str() {
+            return Err(StoreError::HostState(format!("host {id:?} is not revoked; revoke it first (POST /api/hosts/{id}/revoke)")));
         }
         for table in ["desired_state", "host_samples", "host_reports"] {
             tx.execute(&format!("DELETE FROM {table} WHERE host_id = ?1"), &params![id])?;
@@ -257,10 +264,7 @@ impl Store {
             "UPDATE hosts SET pending_cert_fingerprint = ?1, pending_cert_not_after_ms = ?2 WHERE id = ?3",
             &params![fingerprint, to_db(not_after_ms)?, id],
         )?;
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
-        }
-        Ok(())
+        one_host_changed(n, id)
     }
 
     /// The agent called with its pending certificate `fingerprint`: it
@@ -281,10 +285,7 @@ impl Store {
     /// next heartbeat.
     pub fn request_cert_renewal(&self, id: &str) -> Result<()> {
         let n = self.db.execute("UPDATE hosts SET renew_requested = 1 WHERE id = ?1", &params![id])?;
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "host", key: id.to_string() });
-        }
-        Ok(())
+        one_host_changed(n, id)
     }
 
     /// Records a heartbeat received at `now_ms` (console clock): the host's

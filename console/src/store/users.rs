@@ -94,6 +94,11 @@ impl Store {
             .flatten())
     }
 
+    /// The names of the users with a second factor, in one query.
+    pub fn users_with_totp(&self) -> Result<std::collections::BTreeSet<String>> {
+        self.db.query("SELECT name FROM users WHERE totp_sealed IS NOT NULL", &[])?.iter().map(|r| r.get(0)).collect()
+    }
+
     /// Sets (`Some`) or removes the user's sealed TOTP secret.
     pub fn set_user_totp(&self, name: &str, sealed: Option<&str>) -> Result<()> {
         let n = self.db.execute("UPDATE users SET totp_sealed = ?1, totp_last_step = NULL WHERE name = ?2", &params![sealed, name])?;
