@@ -111,7 +111,7 @@ enum AuditCmd {
 fn audit_cmd(cmd: AuditCmd) -> Result<()> {
     match cmd {
         AuditCmd::Verify { store: at } => {
-            let key = teehsm_console::store::AuditKey::load_or_create(&at.data_dir)?;
+            let key = teehsm_console::store::AuditKey::load(&at.data_dir)?;
             let check = at.open()?.verify_audit(&key)?;
             match (check.broken_at, &check.reason) {
                 (Some(entry), Some(why)) => {

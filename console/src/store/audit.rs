@@ -45,6 +45,16 @@ impl AuditKey {
         AuditKey { key: hmac::Key::new(hmac::HMAC_SHA256, bytes) }
     }
 
+    /// `<data_dir>/audit-key`, which must exist (to verify a log, a new key
+    /// would only say every entry is forged).
+    pub fn load(data_dir: &Path) -> Result<Self> {
+        let path = data_dir.join(AUDIT_KEY_FILE);
+        if !path.exists() {
+            return Err(StoreError::AuditKey { path: path.display().to_string(), why: "there is none: is this the console's --data-dir?".into() });
+        }
+        Self::load_or_create(data_dir)
+    }
+
     /// `<data_dir>/audit-key`, created (32 random bytes, mode 0600) if
     /// missing. A key readable by others is refused.
     pub fn load_or_create(data_dir: &Path) -> Result<Self> {
