@@ -83,6 +83,8 @@ gRPC (--grpc-listen, off by default):
   teehsm.v1.KeyManagementService (docs/grpc-api.md), grpc.health.v1.Health (SERVING while the TA
   runs) and server reflection (v1 and v1alpha), over TLS only: give --grpc-tls-cert and
   --grpc-tls-key, or --grpc-dev-tls for a generated development CA and certificate.
+  A renewed certificate/key pair is loaded at the next new connection, no restart needed
+  (rename the new files into place; a pair that does not load is logged, the old one kept).
   --grpc-client-ca turns on client certificates (mTLS; --grpc-client-auth required by default).
   Every call is forwarded to the TA unchanged, with its x-teehsm-* authenticator; the TA decides.
   Try it: grpcurl -cacert <state-dir>/grpc-dev-tls/ca.pem 127.0.0.1:8443 list
@@ -265,11 +267,11 @@ pub struct Cli {
     #[arg(long, env = "TEEHSM_CA_GRPC_LISTEN", value_name = "ADDR:PORT")]
     pub grpc_listen: Option<String>,
 
-    /// The gRPC server's certificate chain, PEM [default: none].
+    /// The gRPC server's certificate chain, PEM; reloaded when it changes [default: none].
     #[arg(long, env = "TEEHSM_CA_GRPC_TLS_CERT", value_name = "PEM")]
     pub grpc_tls_cert: Option<PathBuf>,
 
-    /// The private key of --grpc-tls-cert, PEM (PKCS#8, PKCS#1 or SEC1) [default: none].
+    /// The private key of --grpc-tls-cert, PEM (PKCS#8, PKCS#1 or SEC1; mode 600) [default: none].
     #[arg(long, env = "TEEHSM_CA_GRPC_TLS_KEY", value_name = "PEM")]
     pub grpc_tls_key: Option<PathBuf>,
 

@@ -69,6 +69,8 @@ pub struct ApiMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     ta_operations: IntCounterVec,
+    /// The gRPC listener's certificate expiry, reloads and failed handshakes.
+    pub tls: teehsm_tls::TlsMetrics,
 }
 
 impl ApiMetrics {
@@ -91,7 +93,9 @@ impl ApiMetrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(ta_operations.clone()))?;
-        Ok(ApiMetrics { registry, requests, duration, ta_operations })
+        let tls = teehsm_tls::TlsMetrics::new("teehsm_grpc", "the gRPC listener", "grpc_tls_cert/grpc_tls_key")?;
+        tls.register(&registry)?;
+        Ok(ApiMetrics { registry, requests, duration, ta_operations, tls })
     }
 
     /// Records one answered call. `code` is the gRPC code's canonical name ("OK", "UNAVAILABLE").

@@ -315,6 +315,105 @@ fn mtls_required_refuses_clients_without_a_certificate() {
     });
 }
 
+/// An operator CA and the leaves it issues for localhost, as PEM.
+struct OperatorCa(rcgen::CertifiedIssuer<'static, rcgen::KeyPair>);
+
+impl OperatorCa {
+    fn new(name: &str) -> OperatorCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        OperatorCa(rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap())
+    }
+    fn pem(&self) -> String {
+        self.0.as_ref().pem()
+    }
+    /// (certificate, key) of a leaf for localhost expiring on 1 January of `year`.
+    fn leaf(&self, year: i32) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        let cert = params.signed_by(&key, &self.0).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Installs the pair as a renewal tool does: written aside, renamed into place.
+fn install_pair(dir: &std::path::Path, (cert, key): &(String, String)) {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, data) in [("server.pem", cert), ("server-key.pem", key)] {
+        let tmp = dir.join(format!("{name}.new"));
+        std::fs::write(&tmp, data).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+}
+
+async fn operator_channel(addr: &str, ca_pem: &str) -> Result<Channel, tonic::transport::Error> {
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
+    Channel::from_shared(format!("https://{addr}")).expect("URI").tls_config(tls)?.connect_timeout(Duration::from_secs(5)).connect().await
+}
+
+fn metric(ca: &Ca, line_start: &str) -> Option<f64> {
+    let (_, body) = ca.get("/metrics");
+    body.lines().find_map(|l| l.strip_prefix(line_start).and_then(|v| v.trim().parse().ok()))
+}
+
+#[test]
+fn a_renewed_grpc_certificate_is_served_without_a_restart() {
+    let files = TempDir::new("grpc-renew-files");
+    // The first certificate from one CA, the renewal from another, so a client shows which one it was given.
+    let (old_ca, new_ca) = (OperatorCa::new("old operator CA"), OperatorCa::new("new operator CA"));
+    install_pair(&files.0, &old_ca.leaf(2031));
+    let (cert, key) = (files.0.join("server.pem").display().to_string(), files.0.join("server-key.pem").display().to_string());
+    let ca = Ca::builder()
+        .temp_state("grpc-renew")
+        .real_ta()
+        .log_level("info")
+        .args(&["--grpc-listen", "127.0.0.1:0", "--grpc-tls-cert", &cert, "--grpc-tls-key", &key, "--init-dev-token"])
+        .start();
+    let addr =
+        ca.wait_for("grpc.addr", Duration::from_secs(60), || std::fs::read_to_string(ca.state.join("grpc.addr")).ok().map(|a| a.trim().to_string()));
+    let expiry = "teehsm_grpc_certificate_expiry_timestamp_seconds ";
+    let reloads = |result: &str| metric(&ca, &format!("teehsm_grpc_certificate_reloads_total{{result=\"{result}\"}} ")).unwrap_or(-1.0);
+    let rt = runtime();
+    rt.block_on(async {
+        let first = operator_channel(&addr, &old_ca.pem()).await.expect("the first certificate is served");
+        wait_serving(&ca, &first).await;
+        assert_eq!(metric(&ca, expiry), Some(1_924_992_000.0), "2031-01-01");
+        assert!(
+            operator_channel(&addr, &new_ca.pem()).await.is_err()
+                || health(&operator_channel(&addr, &new_ca.pem()).await.unwrap(), "").await.is_err()
+        );
+
+        install_pair(&files.0, &new_ca.leaf(2032));
+        let renewed = operator_channel(&addr, &new_ca.pem()).await.unwrap_or_else(|e| panic!("renewed certificate not served: {e:?}\n{}", ca.log()));
+        assert_eq!(generate_random(&renewed, 8).await.expect("call on a new connection").into_inner().data.len(), 8);
+        let refused = match operator_channel(&addr, &old_ca.pem()).await {
+            Err(_) => true,
+            Ok(ch) => health(&ch, "").await.is_err(),
+        };
+        assert!(refused, "new connections still get the old certificate");
+        // The connection made before the renewal goes on working.
+        assert_eq!(generate_random(&first, 8).await.expect("call on the old connection").into_inner().data.len(), 8);
+        assert_eq!(metric(&ca, expiry), Some(1_956_528_000.0), "2032-01-01");
+        assert_eq!(reloads("ok"), 1.0);
+        assert!(metric(&ca, "teehsm_grpc_tls_handshake_failures_total ").unwrap_or(0.0) >= 1.0, "the refused old-CA client counted");
+
+        // A broken renewal (the key of another certificate): logged, counted, the renewed pair kept.
+        let (cert_c, _) = new_ca.leaf(2033);
+        let (_, key_d) = new_ca.leaf(2033);
+        install_pair(&files.0, &(cert_c, key_d));
+        let still = operator_channel(&addr, &new_ca.pem()).await.expect("previous certificate still served");
+        assert_eq!(generate_random(&still, 8).await.expect("call").into_inner().data.len(), 8);
+        assert_eq!(reloads("error"), 1.0);
+        assert_eq!(metric(&ca, expiry), Some(1_956_528_000.0));
+    });
+    let log = ca.log();
+    assert!(log.contains("loaded the renewed TLS certificate"), "{log}");
+    assert!(log.contains("do not go together"), "{log}");
+}
+
 #[test]
 fn plaintext_grpc_is_a_configuration_error() {
     let dir = TempDir::new("grpc-plain");

@@ -9,6 +9,5 @@ pub mod daemon;
 pub mod enroll;
 pub mod keydist;
 pub mod licence;
-pub mod pem_files;
 pub mod store;
 pub mod totp;

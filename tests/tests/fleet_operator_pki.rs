@@ -57,6 +57,39 @@ fn agents_enroll_report_and_renew_against_an_operator_certificate() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // The operator renews the port's certificate in place (same root, new
+    // key, later expiry): the console serves it from the next connection
+    // on, without a restart.
+    let metrics = || fleet.get("/metrics").expect("metrics").1;
+    let metric = |name: &str| metrics().lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()));
+    let expiry = "teehsm_console_grpc_certificate_expiry_timestamp_seconds ";
+    let first_expiry = metric(expiry).expect("expiry gauge");
+    assert!(first_expiry > 0.0);
+    let renewed_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("renewed key");
+    let mut renewed = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    renewed.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    let renewed = renewed.signed_by(&renewed_key, &root).expect("renewed leaf");
+    for (file, data, mode) in [(&key, renewed_key.serialize_pem(), 0o600), (&cert, format!("{}{}", renewed.pem(), root.pem()), 0o644)] {
+        let tmp = file.with_extension("new");
+        std::fs::write(&tmp, data).expect("write");
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        std::fs::rename(&tmp, file).expect("rename");
+    }
+    // A new connection (an enrollment with a made-up token: the TLS
+    // handshake with the operator's root succeeds, the token is refused).
+    let out = fleet.enroll("not-a-token", "host-y", &fleet.dir.path().join("agent-y"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("token"), "{err}");
+    assert_eq!(metric(expiry), Some(2_051_222_400.0), "2035-01-01: the renewed certificate is the one served");
+    assert_eq!(metric("teehsm_console_grpc_certificate_reloads_total{result=\"ok\"} "), Some(1.0));
+    let reports_before = fleet.get("/api/hosts/host-1").expect("host").1;
+    let last_seen = |body: &str| serde_json::from_str::<Value>(body).expect("JSON")["host"]["last_seen_ms"].as_i64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while last_seen(&fleet.get("/api/hosts/host-1").expect("host").1) <= last_seen(&reports_before) {
+        assert!(Instant::now() < deadline, "host-1 stopped reporting after the certificate renewal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // An agent that trusts only the console CA does not get in.
     let token = fleet.enrollment_token();
     let console_ca = fleet.console_data.join("console-ca.pem");

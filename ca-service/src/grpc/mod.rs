@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use teehsm_wire::proto::v1::key_management_service_server::KeyManagementServiceServer;
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
@@ -40,8 +39,6 @@ const SETTLE: Duration = Duration::from_millis(200);
 pub enum GrpcError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("invalid gRPC TLS configuration: {0}")]
-    TlsConfig(tonic::transport::Error),
     #[error("cannot listen for gRPC on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("cannot start the gRPC runtime: {0}")]
@@ -76,7 +73,8 @@ enum Drained {
 impl GrpcServer {
     /// Loads TLS, binds, writes `<state_dir>/grpc.addr`, and starts serving.
     pub fn start(cfg: &GrpcConfig, shared: Arc<Shared>, metrics: ApiMetrics) -> Result<GrpcServer, GrpcError> {
-        let tls = tls::server_config(cfg)?;
+        let tls = Arc::new(tls::server_config(cfg, &metrics.tls)?);
+        let handshake_failures = metrics.tls.handshake_failures.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.worker_threads)
             .thread_name("grpc")
@@ -104,8 +102,6 @@ impl GrpcServer {
             .max_decoding_message_size(cfg.max_message_bytes)
             .max_encoding_message_size(cfg.max_message_bytes);
         let router = tonic::transport::Server::builder()
-            .tls_config(tls)
-            .map_err(GrpcError::TlsConfig)?
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -116,7 +112,7 @@ impl GrpcServer {
         let served = {
             let _rt = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| GrpcError::Bind { addr: cfg.listen.clone(), source })?;
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let incoming = teehsm_tls::incoming(listener, tls, handshake_failures);
             runtime.spawn(track_health(health, shared, draining_rx));
             runtime.spawn(router.serve_with_incoming_shutdown(incoming, async {
                 let _ = stop_rx.await;

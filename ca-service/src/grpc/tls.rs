@@ -6,8 +6,11 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, Extend
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use teehsm_tls::pem::load_chain;
+use teehsm_tls::tokio_rustls::rustls::ServerConfig;
+use teehsm_tls::{ClientAuth, FileOptions, ServerCertificate, TlsMetrics};
 use thiserror::Error;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use zeroize::Zeroizing;
 
 /// Files of the development TLS directory.
@@ -21,19 +24,25 @@ pub const DEV_SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("cannot read {what} {path}: {source}")]
-    Read { what: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("{what} {path} holds no PEM {expected} block")]
-    NoPem { what: &'static str, path: PathBuf, expected: &'static str },
+    /// The certificate, key or client CA files do not load.
+    #[error(transparent)]
+    Files(#[from] teehsm_tls::TlsError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot generate the development certificates: {0}")]
     Generate(#[from] rcgen::Error),
 }
 
-/// Builds the server's TLS configuration, generating the development
-/// certificates first if `grpc_dev_tls` is on and they are missing.
-pub fn server_config(cfg: &GrpcConfig) -> Result<ServerTlsConfig, TlsError> {
+/// The options that name the server's files, in messages.
+const FILE_OPTIONS: FileOptions = FileOptions { cert: "grpc_tls_cert", key: "grpc_tls_key" };
+
+/// Builds the server's TLS configuration (ALPN h2), generating the
+/// development certificates first if `grpc_dev_tls` is on and they are
+/// missing. The certificate and key files are looked at again on each
+/// handshake: a renewed pair is served without a restart, one that does
+/// not load is logged and the pair in use kept (`teehsm_tls`). The client
+/// CA file is read once, here.
+pub fn server_config(cfg: &GrpcConfig, metrics: &TlsMetrics) -> Result<ServerConfig, TlsError> {
     let (cert_path, key_path) = match &cfg.tls {
         GrpcTls::Files { cert, key } => (cert.clone(), key.clone()),
         GrpcTls::Dev { dir } => {
@@ -41,24 +50,18 @@ pub fn server_config(cfg: &GrpcConfig) -> Result<ServerTlsConfig, TlsError> {
             (dir.join(DEV_SERVER_CERT), dir.join(DEV_SERVER_KEY))
         }
     };
-    let cert = read_pem(&cert_path, "grpc_tls_cert", &["CERTIFICATE"])?;
-    let key = Zeroizing::new(read_pem(&key_path, "grpc_tls_key", &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"])?);
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key.as_slice()));
-    if let Some(ca) = &cfg.client_ca {
-        let ca = read_pem(ca, "grpc_client_ca", &["CERTIFICATE"])?;
-        tls = tls.client_ca_root(Certificate::from_pem(ca)).client_auth_optional(cfg.client_auth == GrpcClientAuth::Optional);
-    }
-    Ok(tls)
-}
-
-/// Reads a PEM file and checks it holds a block of one of the `expected` labels.
-fn read_pem(path: &Path, what: &'static str, expected: &[&'static str]) -> Result<Vec<u8>, TlsError> {
-    let data = std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.to_path_buf(), source })?;
-    let text = String::from_utf8_lossy(&data);
-    if !expected.iter().any(|label| text.contains(&format!("-----BEGIN {label}-----"))) {
-        return Err(TlsError::NoPem { what, path: path.to_path_buf(), expected: expected[0] });
-    }
-    Ok(data)
+    let certificate = ServerCertificate::from_files(&cert_path, &key_path, FILE_OPTIONS, metrics.clone())?;
+    let client_auth = match &cfg.client_ca {
+        None => ClientAuth::None,
+        Some(ca) => {
+            let cas = load_chain(ca).map_err(|why| teehsm_tls::TlsError::File { option: "grpc_client_ca", path: ca.clone(), why })?;
+            match cfg.client_auth {
+                GrpcClientAuth::Optional => ClientAuth::Optional(cas),
+                _ => ClientAuth::Required(cas),
+            }
+        }
+    };
+    Ok(teehsm_tls::server_config(Arc::new(certificate), client_auth, &[b"h2"])?)
 }
 
 /// Creates `dir` with a development CA (ca.pem), a server certificate for
@@ -152,22 +155,34 @@ mod tests {
         std::fs::remove_file(d.join(DEV_CLIENT_KEY)).unwrap();
         ensure_dev_tls(&d).unwrap();
         assert_ne!(std::fs::read_to_string(d.join(DEV_CA_CERT)).unwrap(), ca);
-        assert!(server_config(&grpc(GrpcTls::Dev { dir: d.clone() }, Some(d.join(DEV_CA_CERT)), GrpcClientAuth::Required)).is_ok());
+        assert!(server_config(&grpc(GrpcTls::Dev { dir: d.clone() }, Some(d.join(DEV_CA_CERT)), GrpcClientAuth::Required), &metrics()).is_ok());
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    fn metrics() -> TlsMetrics {
+        TlsMetrics::new("teehsm_grpc", "the gRPC listener", "grpc_tls_cert/grpc_tls_key").unwrap()
     }
 
     #[test]
     fn unreadable_or_wrong_files_name_the_option() {
+        use std::os::unix::fs::PermissionsExt;
         let d = temp("files");
         ensure_dev_tls(&d).unwrap();
         let files = |cert: &str, key: &str| GrpcTls::Files { cert: d.join(cert), key: d.join(key) };
-        let e = server_config(&grpc(files("missing.pem", DEV_SERVER_KEY), None, GrpcClientAuth::None)).unwrap_err();
+        let config = |tls, ca: Option<PathBuf>, auth| server_config(&grpc(tls, ca, auth), &metrics());
+        let e = config(files("missing.pem", DEV_SERVER_KEY), None, GrpcClientAuth::None).unwrap_err();
         assert!(e.to_string().contains("grpc_tls_cert") && e.to_string().contains("missing.pem"), "{e}");
-        let e = server_config(&grpc(files(DEV_SERVER_CERT, DEV_SERVER_CERT), None, GrpcClientAuth::None)).unwrap_err();
-        assert!(e.to_string().contains("grpc_tls_key") && e.to_string().contains("PRIVATE KEY"), "{e}");
-        let e = server_config(&grpc(files(DEV_SERVER_CERT, DEV_SERVER_KEY), Some(d.join(DEV_SERVER_KEY)), GrpcClientAuth::Required)).unwrap_err();
+        let e = config(files(DEV_SERVER_CERT, DEV_CLIENT_CERT), None, GrpcClientAuth::None).unwrap_err();
+        assert!(e.to_string().contains("grpc_tls_key") && e.to_string().contains("chmod 600"), "{e}");
+        std::fs::copy(d.join(DEV_SERVER_CERT), d.join("cert-as-key.pem")).unwrap();
+        std::fs::set_permissions(d.join("cert-as-key.pem"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = config(files(DEV_SERVER_CERT, "cert-as-key.pem"), None, GrpcClientAuth::None).unwrap_err();
+        assert!(e.to_string().contains("grpc_tls_key") && e.to_string().contains("private key"), "{e}");
+        let e = config(files(DEV_SERVER_CERT, DEV_CLIENT_KEY), None, GrpcClientAuth::None).unwrap_err();
+        assert!(e.to_string().contains("do not go together"), "{e}");
+        let e = config(files(DEV_SERVER_CERT, DEV_SERVER_KEY), Some(d.join(DEV_SERVER_KEY)), GrpcClientAuth::Required).unwrap_err();
         assert!(e.to_string().contains("grpc_client_ca"), "{e}");
-        assert!(server_config(&grpc(files(DEV_SERVER_CERT, DEV_SERVER_KEY), None, GrpcClientAuth::None)).is_ok());
+        assert!(config(files(DEV_SERVER_CERT, DEV_SERVER_KEY), None, GrpcClientAuth::None).is_ok());
         let _ = std::fs::remove_dir_all(&d);
     }
 }

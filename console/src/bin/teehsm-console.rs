@@ -398,8 +398,9 @@ struct Serve {
     /// Serve the agents' gRPC port with this certificate chain (PEM, leaf
     /// first) from your organisation's CA instead of the console CA's server
     /// certificate; agents then enroll with --console-ca set to that CA.
-    /// Agents' client certificates still come from the console CA. Read at
-    /// start (a renewal needs a restart). Needs --grpc-tls-key.
+    /// Agents' client certificates still come from the console CA. A renewal
+    /// (same CA) is loaded at the next connection, no restart needed. Needs
+    /// --grpc-tls-key.
     #[arg(long, env = "TEEHSM_CONSOLE_GRPC_TLS_CERT", requires = "grpc_tls_key", value_name = "PEM")]
     grpc_tls_cert: Option<PathBuf>,
     /// The private key of --grpc-tls-cert (PEM; chmod 600).

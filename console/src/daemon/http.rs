@@ -161,12 +161,12 @@ async fn accept(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, https:
     match tokio::time::timeout(READ_TIMEOUT, https.acceptor().accept(stream)).await {
         Ok(Ok(tls)) => connection(tls, peer, shared, true).await,
         Ok(Err(e)) => {
-            shared.metrics.http_tls_handshake_failures.inc();
+            shared.metrics.https.handshake_failures.inc();
             tracing::debug!(%peer, error = %e, "HTTPS handshake failed");
             Ok(())
         }
         Err(_) => {
-            shared.metrics.http_tls_handshake_failures.inc();
+            shared.metrics.https.handshake_failures.inc();
             Ok(())
         }
     }

@@ -10,7 +10,7 @@ use teehsm_agent::package::{hash_file, sign_package, FileEntry, Manifest, Platfo
 use teehsm_wire::proto::fleet::v1 as pb;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::transport::{Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

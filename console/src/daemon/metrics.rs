@@ -18,10 +18,12 @@ pub struct Metrics {
     pub audit_entries: IntGauge,
     /// Agent certificates issued by RenewCertificate.
     pub agent_certificates_issued: IntCounter,
-    /// HTTPS listener (daemon::https): failed or timed-out handshakes.
-    pub http_tls_handshake_failures: IntCounter,
-    /// Expiry of the HTTPS certificate and reloads of the operator's files.
-    pub https: super::https::HttpsMetrics,
+    /// The HTTPS listener: certificate expiry, reloads of
+    /// --http-tls-cert/--http-tls-key, failed handshakes.
+    pub https: teehsm_tls::TlsMetrics,
+    /// The agents' gRPC listener: certificate expiry, reloads of
+    /// --grpc-tls-cert/--grpc-tls-key, failed handshakes.
+    pub grpc_tls: teehsm_tls::TlsMetrics,
 }
 
 /// Per-host gauges from the hosts' latest reports, refreshed by every
@@ -151,21 +153,8 @@ impl Metrics {
         for t in ["host_samples", "enrollment_tokens"] {
             pruned_rows.with_label_values(&[t]).inc_by(0);
         }
-        let http_tls_handshake_failures =
-            IntCounter::new("teehsm_console_http_tls_handshake_failures_total", "TLS handshakes on the HTTPS listener that failed or timed out.")?;
-        let https = super::https::HttpsMetrics {
-            expiry: IntGauge::new(
-                "teehsm_console_http_certificate_expiry_timestamp_seconds",
-                "When the certificate of the HTTPS listener expires (Unix time; 0 without HTTPS).",
-            )?,
-            reloads: IntCounterVec::new(
-                Opts::new(
-                    "teehsm_console_http_certificate_reloads_total",
-                    "Loads of a changed --http-tls-cert/--http-tls-key, by result (ok, error).",
-                ),
-                &["result"],
-            )?,
-        };
+        let https = teehsm_tls::TlsMetrics::new("teehsm_console_http", "the HTTPS listener", "--http-tls-cert/--http-tls-key")?;
+        let grpc_tls = teehsm_tls::TlsMetrics::new("teehsm_console_grpc", "the agents' gRPC listener", "--grpc-tls-cert/--grpc-tls-key")?;
         let agent_certificates_issued =
             IntCounter::new("teehsm_console_agent_certificate_renewals_total", "Agent client certificates issued by a renewal (RenewCertificate).")?;
         registry.register(Box::new(agent_certificates_issued.clone()))?;
@@ -177,12 +166,8 @@ impl Metrics {
         audit_chain_ok.set(1);
         registry.register(Box::new(audit_chain_ok.clone()))?;
         registry.register(Box::new(audit_entries.clone()))?;
-        registry.register(Box::new(http_tls_handshake_failures.clone()))?;
-        registry.register(Box::new(https.expiry.clone()))?;
-        registry.register(Box::new(https.reloads.clone()))?;
-        for r in ["ok", "error"] {
-            https.reloads.with_label_values(&[r]).inc_by(0);
-        }
+        https.register(&registry)?;
+        grpc_tls.register(&registry)?;
         let fleet = FleetGauges::new(&registry)?;
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);
@@ -198,8 +183,8 @@ impl Metrics {
             audit_chain_ok,
             audit_entries,
             agent_certificates_issued,
-            http_tls_handshake_failures,
             https,
+            grpc_tls,
         })
     }
 

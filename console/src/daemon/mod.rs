@@ -45,7 +45,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use teehsm_wire::proto::fleet::v1::agent_service_server::AgentServiceServer;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// Webhook POST timeout and attempts.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,8 +58,6 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
-    #[error(transparent)]
-    Grpc(#[from] tonic::transport::Error),
     #[error(transparent)]
     Metrics(#[from] prometheus::Error),
 }
@@ -236,12 +233,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         None => AlertEngine::from_firing(cfg.rules.clone(), store.firing_alerts()?),
     };
 
-    let identity = match &cfg.grpc_tls {
-        None => Identity::from_pem(&material.server_cert_pem, material.server_key_pem.as_bytes()),
-        Some((cert, key)) => https::operator_identity(cert, key)?,
-    };
-    let tls_config =
-        ServerTlsConfig::new().identity(identity).client_ca_root(Certificate::from_pem(material.ca.cert_pem())).client_auth_optional(true);
+    let agents_tls = Arc::new(https::agents_tls_config(cfg.grpc_tls.as_ref(), &material, metrics.grpc_tls.clone())?);
     let grpc_listener = bind(&cfg.grpc_listen)?;
     let http_listener = bind(&cfg.http_listen)?;
     let grpc_addr = grpc_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
@@ -270,9 +262,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc = {
         let mut stop = stop_rx.clone();
-        let router =
-            tonic::transport::Server::builder().tls_config(tls_config)?.add_service(AgentServiceServer::new(grpc::Agents { shared: shared.clone() }));
-        let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        let router = tonic::transport::Server::builder().add_service(AgentServiceServer::new(grpc::Agents { shared: shared.clone() }));
+        let incoming = teehsm_tls::incoming(grpc_listener, agents_tls, shared.metrics.grpc_tls.handshake_failures.clone());
         tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.wait_for(|s| *s).await;
         }))

@@ -6,7 +6,7 @@ use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
 use teehsm_wire::proto::fleet::v1 as pb;
 use teehsm_wire::proto::fleet::v1::agent_service_client::AgentServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::transport::{Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 async fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -178,9 +178,9 @@ pub(crate) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let config = match &options.client_cert {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
-            let chain = crate::pem_files::load_chain(cert).map_err(|why| StoreError::BadLocation(format!("sslcert {}: {why}", cert.display())))?;
+            let chain = teehsm_tls::pem::load_chain(cert).map_err(|why| StoreError::BadLocation(format!("sslcert {}: {why}", cert.display())))?;
             let key_der =
-                crate::pem_files::load_private_key(key).map_err(|why| StoreError::BadLocation(format!("sslkey {}: {why}", key.display())))?;
+                teehsm_tls::pem::load_private_key(key).map_err(|why| StoreError::BadLocation(format!("sslkey {}: {why}", key.display())))?;
             builder
                 .with_client_auth_cert(chain, key_der)
                 .map_err(|e| StoreError::BadLocation(format!("sslcert {} and sslkey {} do not go together: {e}", cert.display(), key.display())))?

@@ -1,13 +1,13 @@
-//! Certificate chains and private keys from PEM files, for the TLS the
-//! console speaks with files an operator gives it: the PostgreSQL client
-//! certificate (`sslcert`/`sslkey`) and the web UI's HTTPS certificate
-//! (`--http-tls-cert`/`--http-tls-key`). Errors are sentences the caller
+//! Certificate chains and private keys from the PEM files an operator
+//! gives a daemon (server certificates, the console's PostgreSQL client
+//! certificate, client-certificate CAs). Errors are sentences the caller
 //! prefixes with the option and the path.
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
 
 /// Every certificate of a PEM file, in order (leaf first for a chain).
 pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
