@@ -30,6 +30,10 @@ pub struct FleetOptions {
     pub database_url: Option<String>,
     /// The CA agents enroll with (`--console-ca`); None: the console CA.
     pub console_ca: Option<PathBuf>,
+    /// `--allow-loopback-admin`, which [`Fleet::get`] and the other API
+    /// helpers (and enrolling hosts) need; off for a console that must
+    /// refuse it (`--require-second-factor`).
+    pub loopback_admin: bool,
 }
 
 impl Default for FleetOptions {
@@ -44,6 +48,7 @@ impl Default for FleetOptions {
             console_args: Vec::new(),
             database_url: None,
             console_ca: None,
+            loopback_admin: true,
         }
     }
 }
@@ -105,10 +110,12 @@ impl Fleet {
             sink.url.clone(),
             "--heartbeat-interval-ms".into(),
             interval.clone(),
+        ];
+        if opts.loopback_admin {
             // The harness's own API calls (get/post) come from loopback
             // without a session; browsers still have to log in.
-            "--allow-loopback-admin".into(),
-        ];
+            args.push("--allow-loopback-admin".into());
+        }
         args.extend(opts.console_args.iter().cloned());
         if let Some(url) = &opts.database_url {
             args.extend(["--database-url".into(), url.clone()]);

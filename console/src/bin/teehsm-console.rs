@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use teehsm_console::alerts::RuleSet;
 use teehsm_console::daemon::https::HttpTls;
+use teehsm_console::daemon::totp_api::SecondFactorPolicy;
 use teehsm_console::daemon::{default_rules, run, Config};
 use teehsm_console::licence::{VendorPublicKey, VerifiedLicence};
 
@@ -331,7 +332,7 @@ struct Serve {
     /// http_listen, http_tls, http_tls_cert, http_tls_key, grpc_tls_cert,
     /// grpc_tls_key, rules, webhook,
     /// server_names, sample_retention_days, heartbeat_interval_ms, licence,
-    /// vendor_key, allow_loopback_admin, admin_password_file,
+    /// vendor_key, allow_loopback_admin, require_second_factor, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
     #[serde(skip)]
@@ -424,6 +425,13 @@ struct Serve {
     #[arg(long, env = "TEEHSM_CONSOLE_ALLOW_LOOPBACK_ADMIN")]
     #[serde(default)]
     allow_loopback_admin: bool,
+    /// Who must use a second factor (TOTP): off (each user decides), admins
+    /// or all. A user it covers who has none yet logs in with the password
+    /// and can then only set one up (Account page) or log out; every other
+    /// call answers 403 until it is on. Not with --allow-loopback-admin
+    /// [default: off].
+    #[arg(long, env = "TEEHSM_CONSOLE_REQUIRE_SECOND_FACTOR", value_name = "WHO", value_parser = ["off", "admins", "all"])]
+    require_second_factor: Option<String>,
     /// First start: if the console has no user yet, create the user "admin"
     /// (role admin) with the password on the first line of this file
     /// (at least 12 characters). Ignored once any user exists.
@@ -490,6 +498,7 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
     cli.allow_loopback_admin = cli.allow_loopback_admin || file.allow_loopback_admin;
+    cli.require_second_factor = cli.require_second_factor.or(file.require_second_factor);
     cli.admin_password_file = cli.admin_password_file.or(file.admin_password_file);
     cli.keydist_signing_key = cli.keydist_signing_key.or(file.keydist_signing_key);
     cli.attestation_trust_anchor = cli.attestation_trust_anchor.or(file.attestation_trust_anchor);
@@ -562,6 +571,16 @@ fn config(s: Serve) -> Result<Config> {
         (None, None) => None,
         _ => bail!("--grpc-tls-cert and --grpc-tls-key go together: give both"),
     };
+    let require_second_factor = match s.require_second_factor.as_deref() {
+        None => SecondFactorPolicy::Off,
+        Some(v) => SecondFactorPolicy::parse(v).with_context(|| format!("require_second_factor = {v:?}: use off, admins or all"))?,
+    };
+    if require_second_factor != SecondFactorPolicy::Off && s.allow_loopback_admin {
+        bail!(
+            "--require-second-factor {} and --allow-loopback-admin do not go together: the loopback admin has no password and no second factor",
+            require_second_factor.as_str()
+        );
+    }
     if let Some(file) = &s.admin_password_file {
         bootstrap_admin(&data_dir, s.database_url.as_deref(), file)?;
     }
@@ -575,6 +594,7 @@ fn config(s: Serve) -> Result<Config> {
         licence,
         vendor_keys,
         allow_loopback_admin: s.allow_loopback_admin,
+        require_second_factor,
         database_url: s.database_url,
         keydist,
         server_names: s.server_names,

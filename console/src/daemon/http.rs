@@ -415,6 +415,7 @@ fn require(sh: &Shared, peer: SocketAddr, req: &HttpRequest, now: u64, need: Rol
             }),
         ));
     }
+    super::totp_api::gate(sh, &who, req)?;
     Ok(who)
 }
 

@@ -78,6 +78,9 @@ pub struct Config {
     /// `--allow-loopback-admin`: credential-less, non-browser requests from
     /// loopback act as admin (tests and local automation).
     pub allow_loopback_admin: bool,
+    /// `--require-second-factor`: which users must set up a second factor
+    /// before the console serves them anything else.
+    pub require_second_factor: totp_api::SecondFactorPolicy,
     /// `--database-url`: an SQLite path or a `postgres://` URL; `None` is
     /// SQLite at `<data_dir>/console.db`.
     pub database_url: Option<String>,
@@ -166,6 +169,8 @@ pub struct Shared {
     /// The agents' port serves the operator's certificate: enrollment
     /// answers no CA, agents keep the one they enrolled with.
     pub operator_grpc_cert: bool,
+    /// Who must have a second factor (`--require-second-factor`).
+    pub second_factor: totp_api::SecondFactorPolicy,
 }
 
 /// The console clock, Unix ms.
@@ -257,6 +262,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         keydist: cfg.keydist,
         audit_key,
         operator_grpc_cert: cfg.grpc_tls.is_some(),
+        second_factor: cfg.require_second_factor,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

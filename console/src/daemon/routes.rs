@@ -317,7 +317,14 @@ fn logout(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Reply {
 fn me(sh: &Shared, who: Option<&Principal>) -> HttpResponse {
     let Some(w) = who else { return error(401, "not logged in") };
     let totp = sh.store.lock().ok().and_then(|s| s.user_totp(&w.name).ok()).flatten().is_some();
-    json_resp(200, json!({ "name": w.name, "role": w.role.as_str(), "via": w.via, "totp": totp }))
+    let required = sh.second_factor.covers(w.role) && w.via != "loopback";
+    json_resp(
+        200,
+        json!({
+            "name": w.name, "role": w.role.as_str(), "via": w.via, "totp": totp,
+            "second_factor_required": required, "second_factor_setup_required": required && !totp,
+        }),
+    )
 }
 
 fn scope_matches(scope: &Scope, report: &HostReport, ta_id: &str) -> bool {

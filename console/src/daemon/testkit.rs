@@ -22,6 +22,7 @@ pub fn config(data_dir: &Path) -> Config {
         heartbeat_interval_ms: 1000,
         licence: None,
         allow_loopback_admin: false,
+        require_second_factor: Default::default(),
         database_url: None,
     }
 }

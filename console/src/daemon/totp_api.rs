@@ -8,10 +8,17 @@
 //! - `POST /api/me/totp/confirm` `{"code"}`: a code from the authenticator
 //!   proves it holds the secret; the second factor is on from now;
 //! - `DELETE /api/users/{name}/totp` (admin): off.
+//!
+//! With `--require-second-factor admins|all` ([`SecondFactorPolicy`]) a
+//! user the policy covers who has no second factor yet may log in with the
+//! password, but until one is set up the session reaches only
+//! [`SETUP_ROUTES`] (who am I, set up, confirm, log out): every other call
+//! answers 403 with `"second_factor_setup_required": true`.
 
 use super::http::{error, json_resp, store_err, HttpRequest, HttpResponse};
+use super::session::Principal;
 use super::Shared;
-use crate::store::StoreError;
+use crate::store::{Role, StoreError};
 use crate::totp::Secret;
 use serde_json::{json, Value};
 
@@ -19,6 +26,74 @@ use serde_json::{json, Value};
 const PENDING_MS: u64 = 10 * 60 * 1000;
 /// The issuer authenticator apps show.
 pub const ISSUER: &str = "teehsm console";
+
+/// Who must have a second factor (`--require-second-factor`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecondFactorPolicy {
+    /// Each user decides (the default).
+    #[default]
+    Off,
+    /// Users with role admin.
+    Admins,
+    /// Every user.
+    All,
+}
+
+impl SecondFactorPolicy {
+    /// From the option's value: `off`, `admins` or `all`.
+    pub fn parse(s: &str) -> Option<SecondFactorPolicy> {
+        match s {
+            "off" => Some(SecondFactorPolicy::Off),
+            "admins" => Some(SecondFactorPolicy::Admins),
+            "all" => Some(SecondFactorPolicy::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactorPolicy::Off => "off",
+            SecondFactorPolicy::Admins => "admins",
+            SecondFactorPolicy::All => "all",
+        }
+    }
+
+    /// Whether a user with `role` must have a second factor.
+    pub fn covers(self, role: Role) -> bool {
+        match self {
+            SecondFactorPolicy::Off => false,
+            SecondFactorPolicy::Admins => role == Role::Admin,
+            SecondFactorPolicy::All => true,
+        }
+    }
+}
+
+/// What a session that still has to set up its second factor may call.
+pub const SETUP_ROUTES: [(&str, &str); 4] = [("GET", "/api/me"), ("POST", "/api/me/totp"), ("POST", "/api/me/totp/confirm"), ("POST", "/api/logout")];
+
+/// Whether `who` must still set up a second factor before using the console.
+pub fn setup_pending(sh: &Shared, who: &Principal) -> Result<bool, HttpResponse> {
+    if !sh.second_factor.covers(who.role) || who.via == "loopback" {
+        return Ok(false);
+    }
+    let Ok(store) = sh.store.lock() else { return Err(error(500, "internal error")) };
+    Ok(store.user_totp(&who.name).map_err(store_err)?.is_none())
+}
+
+/// `Ok` unless the policy holds `who` to setting up a second factor and
+/// this call is not one of [`SETUP_ROUTES`]; then the 403 that says so.
+pub fn gate(sh: &Shared, who: &Principal, req: &HttpRequest) -> Result<(), HttpResponse> {
+    if SETUP_ROUTES.contains(&(req.method.as_str(), req.path.as_str())) || !setup_pending(sh, who)? {
+        return Ok(());
+    }
+    let why = format!(
+        "this console requires a second factor for {} users (--require-second-factor {}): set it up first \
+         (Account page, or POST /api/me/totp then POST /api/me/totp/confirm)",
+        who.role.as_str(),
+        sh.second_factor.as_str()
+    );
+    Err(json_resp(403, json!({ "error": why, "second_factor_setup_required": true })))
+}
 
 fn internal(e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "second factor");
@@ -108,4 +183,20 @@ pub fn check_login(sh: &Shared, user: &str, code: Option<&str>, now: u64) -> Res
         return Err((error(401, "this code was used already; wait for the next one"), true));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_covers_the_roles_it_names() {
+        for (text, admin, operator, auditor) in [("off", false, false, false), ("admins", true, false, false), ("all", true, true, true)] {
+            let p = SecondFactorPolicy::parse(text).unwrap();
+            assert_eq!(p.as_str(), text);
+            assert_eq!((p.covers(Role::Admin), p.covers(Role::Operator), p.covers(Role::Auditor)), (admin, operator, auditor), "{text}");
+        }
+        assert_eq!(SecondFactorPolicy::parse("yes"), None);
+        assert_eq!(SecondFactorPolicy::default(), SecondFactorPolicy::Off);
+    }
 }

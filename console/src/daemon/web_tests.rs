@@ -324,3 +324,72 @@ async fn a_second_factor_is_set_up_used_once_per_code_and_reset_by_an_admin() {
     }
     console.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_second_factor_must_be_set_up_before_anything_else() {
+    use super::totp_api::SecondFactorPolicy;
+    use crate::totp::{Secret, STEP_SECS};
+    let d = tempfile::tempdir().unwrap();
+    let console = testkit::start(Config { require_second_factor: SecondFactorPolicy::Admins, ..testkit::config(d.path()) }).await;
+    let addr = console.http.clone();
+    {
+        let store = Store::open(d.path().join("console.db"), now_ms()).unwrap();
+        for (name, role) in [("otto", Role::Operator), ("ada", Role::Admin)] {
+            let password_hash = password::hash_password(&format!("{name} password long")).unwrap();
+            store.add_user(&User { name: name.into(), role, password_hash }).unwrap();
+        }
+    }
+    let bearer = |name: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let body = serde_json::json!({ "name": name, "password": format!("{name} password long"), "bearer": true }).to_string();
+            let (status, _, v) = call(&addr, "POST", "/api/login", &[], &body).await;
+            assert_eq!(status, 200, "the password alone logs in: {v}");
+            format!("Bearer {}", v["token"].as_str().unwrap())
+        }
+    };
+
+    // An operator is not covered by "admins".
+    let otto = bearer("otto").await;
+    let (status, _, v) = call(&addr, "GET", "/api/me", &[("Authorization", otto.as_str())], "").await;
+    assert_eq!((status, &v["second_factor_required"], &v["second_factor_setup_required"]), (200, &Value::Bool(false), &Value::Bool(false)), "{v}");
+    assert_eq!(call(&addr, "GET", "/api/hosts", &[("Authorization", otto.as_str())], "").await.0, 200);
+
+    // An admin without one reaches only the set-up routes.
+    let ada = bearer("ada").await;
+    let h = [("Authorization", ada.as_str())];
+    let (_, _, v) = call(&addr, "GET", "/api/me", &h, "").await;
+    assert_eq!((&v["second_factor_required"], &v["second_factor_setup_required"]), (&Value::Bool(true), &Value::Bool(true)), "{v}");
+    for (method, path, body) in [
+        ("GET", "/api/hosts", ""),
+        ("GET", "/api/users", ""),
+        ("POST", "/api/users", r#"{"name":"eve","role":"admin","password":"eve password long"}"#),
+        ("POST", "/api/enrollment-tokens", ""),
+        ("GET", "/api/rollouts", ""),
+        ("DELETE", "/api/users/otto/totp", ""),
+    ] {
+        let (status, _, v) = call(&addr, method, path, &h, body).await;
+        assert_eq!(status, 403, "{method} {path}: {v}");
+        assert_eq!(v["second_factor_setup_required"], true, "{method} {path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("--require-second-factor admins"), "{v}");
+    }
+    let (status, _, v) = call(&addr, "POST", "/api/me/totp", &h, "").await;
+    assert_eq!(status, 200, "{v}");
+    let secret = Secret::from_base32(v["secret"].as_str().unwrap()).unwrap();
+    let code = format!("{:06}", secret.code_at(now_ms() / 1000 / STEP_SECS));
+    let (status, _, v) = call(&addr, "POST", "/api/me/totp/confirm", &h, &serde_json::json!({ "code": code }).to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    // Set up: the same session now reaches everything its role allows.
+    let (_, _, v) = call(&addr, "GET", "/api/me", &h, "").await;
+    assert_eq!((&v["totp"], &v["second_factor_setup_required"]), (&Value::Bool(true), &Value::Bool(false)), "{v}");
+    assert_eq!(call(&addr, "GET", "/api/users", &h, "").await.0, 200);
+    assert_eq!(call(&addr, "POST", "/api/enrollment-tokens", &h, "").await.0, 201);
+    // And the next login needs the code.
+    let body = serde_json::json!({ "name": "ada", "password": "ada password long", "bearer": true }).to_string();
+    let (status, _, v) = call(&addr, "POST", "/api/login", &[], &body).await;
+    assert_eq!((status, &v["totp_required"]), (401, &Value::Bool(true)), "{v}");
+    // Logging out works while held, too.
+    let held = bearer("otto").await;
+    assert_eq!(call(&addr, "POST", "/api/logout", &[("Authorization", held.as_str())], "").await.0, 200);
+    console.stop().await;
+}

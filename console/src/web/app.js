@@ -109,7 +109,11 @@ function showApp() {
   $("whoami").hidden = false;
   $("me-name").textContent = me.name;
   $("me-role").textContent = me.role;
-  for (const a of document.querySelectorAll("#nav a[data-role]")) a.hidden = !canDo(a.dataset.role);
+  // --require-second-factor: until it is set up, only the Account page works.
+  const setup = !!me.second_factor_setup_required;
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.hidden = (!!a.dataset.role && !canDo(a.dataset.role)) || (setup && a.dataset.page !== "account");
+  }
   route();
 }
 async function onLogin(ev) {
@@ -146,6 +150,7 @@ function route() {
   if (timer) { clearTimeout(timer); timer = null; }
   const parts = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
   const name = PAGES[parts[0]] ? parts[0] : "overview";
+  if (me.second_factor_setup_required && name !== "account") { location.hash = "#/account"; return; }
   if (name !== "overview") shownToken = null;
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("active", a.dataset.page === name || (name === "host" && a.dataset.page === "overview"));
@@ -596,7 +601,12 @@ async function pageAccount() {
           h("div", {}, h("label", { for: "totp-code" }, "Code the app shows now"), code), h("button", { type: "submit" }, "Turn on"));
         confirmForm.addEventListener("submit", async (ev) => {
           ev.preventDefault();
-          try { await api("POST", "/api/me/totp/confirm", { code: code.value }); route(); } catch (e) { flash(e.message); }
+          try {
+            await api("POST", "/api/me/totp/confirm", { code: code.value });
+            const wasHeld = me && me.second_factor_setup_required;
+            me = await api("GET", "/api/me");
+            if (wasHeld) { location.hash = "#/overview"; showApp(); } else route();
+          } catch (e) { flash(e.message); }
         });
         out.replaceChildren(
           h("p", {}, "Add this key to your authenticator app (manual entry, time-based, 6 digits, 30 s), then type the code it shows. It is shown once."),
@@ -609,7 +619,11 @@ async function pageAccount() {
       h("button", { type: "button", id: "totp-start", onclick: start }, "Set up a second factor"));
     card.append(out);
   }
-  return h("div", {}, h("h1", {}, "Account"), h("div", { class: "card" }, h("p", {}, "Signed in as ", h("b", {}, mine.name), " (", mine.role, ")")), card);
+  const held = mine.second_factor_setup_required
+    ? h("div", { class: "card", id: "totp-required" }, h("p", {}, h("span", { class: "badge critical" }, "required"),
+      " This console requires a second factor for ", mine.role, " users. Set it up below to continue; until then the other pages are closed to you."))
+    : "";
+  return h("div", {}, h("h1", {}, "Account"), held, h("div", { class: "card" }, h("p", {}, "Signed in as ", h("b", {}, mine.name), " (", mine.role, ")")), card);
 }
 
 async function pageUsers() {
