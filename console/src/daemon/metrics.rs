@@ -16,6 +16,8 @@ pub struct Metrics {
     /// The audit log's chain verified (1) or broken (0), and its last number.
     pub audit_chain_ok: IntGauge,
     pub audit_entries: IntGauge,
+    /// Console users by role and whether they have a second factor (read at scrape).
+    pub users: IntGaugeVec,
     /// Agent certificates issued by RenewCertificate.
     pub agent_certificates_issued: IntCounter,
     /// The HTTPS listener: certificate expiry, reloads of
@@ -129,6 +131,18 @@ impl FleetGauges {
 }
 
 impl Metrics {
+    /// Sets `teehsm_console_users` from the store's counts (every role and
+    /// state present, zero where there is no such user).
+    pub fn refresh_users(&self, counts: &[(crate::store::Role, bool, u64)]) {
+        use crate::store::Role;
+        for role in [Role::Admin, Role::Operator, Role::Auditor] {
+            for (factor, label) in [(true, "on"), (false, "off")] {
+                let n = counts.iter().find(|(r, f, _)| *r == role && *f == factor).map(|c| c.2).unwrap_or(0);
+                self.users.with_label_values(&[role.as_str(), label]).set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let hosts = IntGauge::new("teehsm_console_hosts", "Enrolled hosts that are active (not revoked or disabled).")?;
@@ -168,6 +182,11 @@ impl Metrics {
         registry.register(Box::new(audit_entries.clone()))?;
         https.register(&registry)?;
         grpc_tls.register(&registry)?;
+        let users = IntGaugeVec::new(
+            Opts::new("teehsm_console_users", "Console users by role and whether they have a TOTP second factor (second_factor: on, off)."),
+            &["role", "second_factor"],
+        )?;
+        registry.register(Box::new(users.clone()))?;
         let fleet = FleetGauges::new(&registry)?;
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);
@@ -182,6 +201,7 @@ impl Metrics {
             fleet,
             audit_chain_ok,
             audit_entries,
+            users,
             agent_certificates_issued,
             https,
             grpc_tls,

@@ -182,7 +182,12 @@ pub fn call(sh: &Shared, route: &Route, params: &[String], req: &HttpRequest, wh
     let actor = who.map(|w| w.name.as_str()).unwrap_or("");
     let res = match (route.method, route.path) {
         ("GET", "/healthz") => Ok(HttpResponse { status: 200, content_type: "text/plain", body: b"ok\n".to_vec() }),
-        ("GET", "/metrics") => Ok(HttpResponse { status: 200, content_type: "text/plain; version=0.0.4", body: sh.metrics.render().into_bytes() }),
+        ("GET", "/metrics") => {
+            if let Some(counts) = sh.store.lock().ok().and_then(|s| s.user_counts().ok()) {
+                sh.metrics.refresh_users(&counts);
+            }
+            Ok(HttpResponse { status: 200, content_type: "text/plain; version=0.0.4", body: sh.metrics.render().into_bytes() })
+        }
         ("GET", "/api/openapi.json") => Ok(HttpResponse { status: 200, content_type: "application/json", body: OPENAPI.as_bytes().to_vec() }),
         ("POST", "/api/login") => return login(sh, req, now),
         ("POST", "/api/logout") => return logout(sh, req, actor, now),

@@ -384,6 +384,17 @@ async fn a_required_second_factor_must_be_set_up_before_anything_else() {
     assert_eq!((&v["totp"], &v["second_factor_setup_required"]), (&Value::Bool(true), &Value::Bool(false)), "{v}");
     assert_eq!(call(&addr, "GET", "/api/users", &h, "").await.0, 200);
     assert_eq!(call(&addr, "POST", "/api/enrollment-tokens", &h, "").await.0, 201);
+    // The users gauge: one admin with a factor, one operator without.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (_, _, metrics) = testkit::exchange(&mut s, &addr, "GET", "/metrics", &[], "").await.unwrap();
+    for line in [
+        "teehsm_console_users{role=\"admin\",second_factor=\"on\"} 1",
+        "teehsm_console_users{role=\"admin\",second_factor=\"off\"} 0",
+        "teehsm_console_users{role=\"operator\",second_factor=\"off\"} 1",
+        "teehsm_console_users{role=\"auditor\",second_factor=\"off\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     // And the next login needs the code.
     let body = serde_json::json!({ "name": "ada", "password": "ada password long", "bearer": true }).to_string();
     let (status, _, v) = call(&addr, "POST", "/api/login", &[], &body).await;

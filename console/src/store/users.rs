@@ -99,6 +99,19 @@ impl Store {
         self.db.query("SELECT name FROM users WHERE totp_sealed IS NOT NULL", &[])?.iter().map(|r| r.get(0)).collect()
     }
 
+    /// Users by (role, has a second factor): what `teehsm_console_users` exports.
+    pub fn user_counts(&self) -> Result<Vec<(Role, bool, u64)>> {
+        let rows = self.db.query("SELECT role, CASE WHEN totp_sealed IS NULL THEN 0 ELSE 1 END AS f, COUNT(*) FROM users GROUP BY role, f", &[])?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let role: String = r.get(0)?;
+            let factor: i64 = r.get(1)?;
+            let n: i64 = r.get(2)?;
+            out.push((Role::parse(&role)?, factor == 1, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
     /// Sets (`Some`) or removes the user's sealed TOTP secret.
     pub fn set_user_totp(&self, name: &str, sealed: Option<&str>) -> Result<()> {
         let n = self.db.execute("UPDATE users SET totp_sealed = ?1, totp_last_step = NULL WHERE name = ?2", &params![sealed, name])?;

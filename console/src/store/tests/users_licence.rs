@@ -21,6 +21,18 @@ fn users_crud(db: &TestDb) {
     assert!(store.set_user_role("nobody", Role::Admin).is_err());
 }
 
+fn users_are_counted_by_role_and_second_factor(db: &TestDb) {
+    let store = db.open(1);
+    assert_eq!(store.user_counts().unwrap(), vec![]);
+    for (name, role) in [("a1", Role::Admin), ("a2", Role::Admin), ("o1", Role::Operator)] {
+        store.add_user(&User { name: name.into(), role, password_hash: "h".into() }).unwrap();
+    }
+    store.set_user_totp("a2", Some("sealed")).unwrap();
+    let mut counts = store.user_counts().unwrap();
+    counts.sort_by_key(|(r, f, _)| (r.as_str(), *f));
+    assert_eq!(counts, vec![(Role::Admin, false, 1), (Role::Admin, true, 1), (Role::Operator, false, 1)]);
+}
+
 fn licence_round_trips_and_replaces(db: &TestDb) {
     let store = db.open(1);
     assert_eq!(store.licence().unwrap(), None);
@@ -31,4 +43,4 @@ fn licence_round_trips_and_replaces(db: &TestDb) {
     assert_eq!(store.licence().unwrap(), Some(b"v2".to_vec()));
 }
 
-on_both!(users_crud, licence_round_trips_and_replaces,);
+on_both!(users_crud, users_are_counted_by_role_and_second_factor, licence_round_trips_and_replaces,);
