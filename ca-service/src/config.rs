@@ -85,6 +85,7 @@ gRPC (--grpc-listen, off by default):
   --grpc-tls-key, or --grpc-dev-tls for a generated development CA and certificate.
   A renewed certificate/key pair is loaded at the next new connection, no restart needed
   (rename the new files into place; a pair that does not load is logged, the old one kept).
+  The --grpc-client-ca file is reloaded the same way (list old and new CA while rotating).
   --grpc-client-ca turns on client certificates (mTLS; --grpc-client-auth required by default).
   Every call is forwarded to the TA unchanged, with its x-teehsm-* authenticator; the TA decides.
   Try it: grpcurl -cacert <state-dir>/grpc-dev-tls/ca.pem 127.0.0.1:8443 list

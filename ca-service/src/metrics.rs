@@ -71,6 +71,8 @@ pub struct ApiMetrics {
     ta_operations: IntCounterVec,
     /// The gRPC listener's certificate expiry, reloads and failed handshakes.
     pub tls: teehsm_tls::TlsMetrics,
+    /// Loads of a changed grpc_client_ca file, by result.
+    pub client_ca_reloads: IntCounterVec,
 }
 
 impl ApiMetrics {
@@ -95,7 +97,12 @@ impl ApiMetrics {
         registry.register(Box::new(ta_operations.clone()))?;
         let tls = teehsm_tls::TlsMetrics::new("teehsm_grpc", "the gRPC listener", "grpc_tls_cert/grpc_tls_key")?;
         tls.register(&registry)?;
-        Ok(ApiMetrics { registry, requests, duration, ta_operations, tls })
+        let client_ca_reloads = IntCounterVec::new(
+            Opts::new("teehsm_grpc_client_ca_reloads_total", "Loads of a changed grpc_client_ca file, by result (ok, error); absent without mTLS."),
+            &["result"],
+        )?;
+        registry.register(Box::new(client_ca_reloads.clone()))?;
+        Ok(ApiMetrics { registry, requests, duration, ta_operations, tls, client_ca_reloads })
     }
 
     /// Records one answered call. `code` is the gRPC code's canonical name ("OK", "UNAVAILABLE").

@@ -415,6 +415,49 @@ fn a_renewed_grpc_certificate_is_served_without_a_restart() {
 }
 
 #[test]
+fn a_replaced_client_ca_file_applies_without_a_restart() {
+    let files = TempDir::new("grpc-client-ca-files");
+    let (old_ca, new_ca) = (OperatorCa::new("old client CA"), OperatorCa::new("new client CA"));
+    let ca_file = files.0.join("clients.pem");
+    let write_cas = |pem: &str| {
+        std::fs::write(files.0.join("clients.new"), pem).unwrap();
+        std::fs::rename(files.0.join("clients.new"), &ca_file).unwrap();
+    };
+    write_cas(&old_ca.pem());
+    let ca = start_ca("client-ca", &["--grpc-client-ca", &ca_file.display().to_string()]);
+    let addr =
+        ca.wait_for("grpc.addr", Duration::from_secs(60), || std::fs::read_to_string(ca.state.join("grpc.addr")).ok().map(|a| a.trim().to_string()));
+    let rt = runtime();
+    rt.block_on(async {
+        let with = |issuer: &OperatorCa| {
+            let (cert, key) = issuer.leaf(2031);
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca.dev_tls("ca.pem")))
+                .domain_name("localhost")
+                .identity(Identity::from_pem(cert, key));
+            let addr = addr.clone();
+            async move {
+                let ch = Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await;
+                match ch {
+                    Ok(ch) => generate_random(&ch, 4).await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !with(&old_ca).await {
+            assert!(Instant::now() < deadline, "a client of the configured CA was never served; log:\n{}", ca.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!with(&new_ca).await, "a client of another CA is refused");
+        write_cas(&new_ca.pem());
+        assert!(with(&new_ca).await, "the new CA file applies to the next handshake");
+        assert!(!with(&old_ca).await, "the CA taken out is no longer trusted");
+        assert_eq!(metric(&ca, "teehsm_grpc_client_ca_reloads_total{result=\"ok\"} "), Some(1.0));
+    });
+}
+
+#[test]
 fn plaintext_grpc_is_a_configuration_error() {
     let dir = TempDir::new("grpc-plain");
     let out = Command::new(CA)

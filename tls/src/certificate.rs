@@ -22,7 +22,15 @@ pub struct FileOptions {
 /// What identifies one version of the files: inode, modification time and
 /// length of the certificate and of the key (the inode catches a file
 /// renamed into place within one clock tick).
-type Stamp = [(u64, Option<SystemTime>, u64); 2];
+type Stamp = [FileStamp; 2];
+
+/// Inode, modification time and length of one file (zeros when it cannot be read).
+pub(crate) type FileStamp = (u64, Option<SystemTime>, u64);
+
+pub(crate) fn file_stamp(path: &Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| (m.ino(), m.modified().ok(), m.len())).unwrap_or((0, None, 0))
+}
 
 struct Files {
     cert: PathBuf,
@@ -111,9 +119,7 @@ impl ResolvesServerCert for ServerCertificate {
 
 impl Files {
     fn stamp(&self) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        let one = |p: &Path| std::fs::metadata(p).map(|m| (m.ino(), m.modified().ok(), m.len())).unwrap_or((0, None, 0));
-        [one(&self.cert), one(&self.key)]
+        [file_stamp(&self.cert), file_stamp(&self.key)]
     }
 
     fn load(&self, provider: &CryptoProvider) -> Result<(Arc<CertifiedKey>, i64), TlsError> {

@@ -1,7 +1,7 @@
 //! The rustls server configuration of a listener.
 
 use crate::certificate::provider;
-use crate::{ServerCertificate, TlsError};
+use crate::{ClientCaFile, ServerCertificate, TlsError};
 use std::sync::Arc;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
@@ -17,6 +17,9 @@ pub enum ClientAuth {
     Optional(Vec<CertificateDer<'static>>),
     /// Required: the handshake fails without a certificate from one of these CAs.
     Required(Vec<CertificateDer<'static>>),
+    /// The CAs of a file that is reloaded when it changes (optional or
+    /// required as the [`ClientCaFile`] was loaded).
+    File(Arc<ClientCaFile>),
 }
 
 /// TLS 1.2/1.3 with the aws-lc-rs provider, presenting `certificate`,
@@ -32,6 +35,7 @@ pub fn server_config(certificate: Arc<ServerCertificate>, client_auth: ClientAut
         }
         ClientAuth::Optional(cas) => builder.with_client_cert_verifier(verifier(cas, provider, true)?),
         ClientAuth::Required(cas) => builder.with_client_cert_verifier(verifier(cas, provider, false)?),
+        ClientAuth::File(file) => builder.with_client_cert_verifier(file),
     };
     let mut config = builder.with_cert_resolver(certificate);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

@@ -8,7 +8,8 @@
 //!   every handshake, so a renewed certificate takes effect without a
 //!   restart and a renewal that does not load keeps the one in use;
 //! - [`server_config`]: a rustls configuration (TLS 1.2/1.3, aws-lc-rs, the
-//!   same provider as tonic's) with optional client certificates;
+//!   same provider as tonic's) with optional client certificates, whose CA
+//!   file may also be reloaded when it changes ([`ClientCaFile`]);
 //! - [`incoming`]: a TCP accept loop that runs the TLS handshakes
 //!   concurrently and hands tonic the finished streams (tonic still reads
 //!   the client's certificates from them);
@@ -16,12 +17,14 @@
 //!   handshakes, under the daemon's metric prefix.
 
 mod certificate;
+mod client_cas;
 mod config;
 mod incoming;
 mod metrics;
 pub mod pem;
 
 pub use certificate::{FileOptions, ServerCertificate};
+pub use client_cas::ClientCaFile;
 pub use config::{server_config, ClientAuth};
 pub use incoming::{incoming, TlsIncoming, HANDSHAKE_TIMEOUT};
 pub use metrics::TlsMetrics;

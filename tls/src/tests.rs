@@ -1,4 +1,4 @@
-use crate::{incoming, server_config, ClientAuth, FileOptions, ServerCertificate, TlsError, TlsMetrics};
+use crate::{incoming, server_config, ClientAuth, ClientCaFile, FileOptions, ServerCertificate, TlsError, TlsMetrics};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -222,4 +222,69 @@ fn a_client_ca_file_without_certificates_is_refused() {
     let sc = Arc::new(ServerCertificate::fixed(chain, PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"), metrics()).expect("fixed"));
     let e = server_config(sc, ClientAuth::Optional(vec![]), &[b"h2"]).expect_err("empty");
     assert!(e.to_string().contains("no certificate"), "{e}");
+}
+
+/// Serves `ping`/`pong` on 127.0.0.1 with `config`; returns the address.
+async fn echo_server(config: tokio_rustls::rustls::ServerConfig, failures: prometheus::IntCounter) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut conns = incoming(listener, Arc::new(config), failures);
+    tokio::spawn(async move {
+        while let Some(Ok(mut tls)) = conns.next().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4];
+                while tls.read_exact(&mut buf).await.is_ok() {
+                    if tls.write_all(b"pong").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_client_ca_file_applies_to_the_next_handshake() {
+    let d = dir("client-ca");
+    let server_ca = Ca::new();
+    let (old_ca, new_ca) = (Ca::new(), Ca::new());
+    let ca_file = d.0.join("clients.pem");
+    let write_cas = |pem: &str| {
+        let tmp = ca_file.with_extension("new");
+        std::fs::write(&tmp, pem).expect("write");
+        std::fs::rename(&tmp, &ca_file).expect("rename");
+    };
+    write_cas(&old_ca.issuer.pem());
+    let (cert, key, _) = server_ca.leaf();
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>().expect("chain");
+    let m = metrics();
+    let sc = Arc::new(ServerCertificate::fixed(chain, PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"), m.clone()).expect("fixed"));
+    let reloads = prometheus::IntCounterVec::new(prometheus::Opts::new("teehsm_test_client_ca_reloads_total", "test"), &["result"]).expect("counter");
+    let cas = Arc::new(ClientCaFile::load(&ca_file, "--test-client-ca", false, reloads.clone()).expect("client CAs"));
+    let addr = echo_server(server_config(sc, ClientAuth::File(cas), &[b"h2"]).expect("config"), m.handshake_failures.clone()).await;
+
+    let (o_cert, o_key, _) = old_ca.leaf();
+    let (n_cert, n_key, _) = new_ca.leaf();
+    let old_client = client(&server_ca, Some((&o_cert, &o_key)));
+    let new_client = client(&server_ca, Some((&n_cert, &n_key)));
+    assert!(connect(&old_client, addr).await.is_ok());
+    assert!(connect(&new_client, addr).await.is_err(), "not trusted yet");
+    assert!(connect(&client(&server_ca, None), addr).await.is_err(), "a certificate is required");
+
+    // The rotation: both CAs, then only the new one.
+    write_cas(&format!("{}{}", old_ca.issuer.pem(), new_ca.issuer.pem()));
+    assert!(connect(&new_client, addr).await.is_ok(), "the added CA is trusted");
+    assert!(connect(&old_client, addr).await.is_ok());
+    assert_eq!(reloads.with_label_values(&["ok"]).get(), 1);
+    write_cas("not a certificate");
+    assert!(connect(&new_client, addr).await.is_ok(), "a broken file keeps the bundle in use");
+    assert_eq!(reloads.with_label_values(&["error"]).get(), 1);
+    write_cas(&new_ca.issuer.pem());
+    assert!(connect(&old_client, addr).await.is_err(), "the removed CA is no longer trusted");
+    assert!(connect(&new_client, addr).await.is_ok());
+    assert_eq!(reloads.with_label_values(&["ok"]).get(), 2);
+
+    let e = ClientCaFile::load(&d.0.join("missing.pem"), "--test-client-ca", true, reloads).expect_err("missing");
+    assert!(e.to_string().starts_with("--test-client-ca ") && e.to_string().contains("cannot read it"), "{e}");
 }

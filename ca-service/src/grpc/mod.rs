@@ -73,7 +73,7 @@ enum Drained {
 impl GrpcServer {
     /// Loads TLS, binds, writes `<state_dir>/grpc.addr`, and starts serving.
     pub fn start(cfg: &GrpcConfig, shared: Arc<Shared>, metrics: ApiMetrics) -> Result<GrpcServer, GrpcError> {
-        let tls = Arc::new(tls::server_config(cfg, &metrics.tls)?);
+        let tls = Arc::new(tls::server_config(cfg, &metrics.tls, &metrics.client_ca_reloads)?);
         let handshake_failures = metrics.tls.handshake_failures.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.worker_threads)

@@ -2,14 +2,14 @@
 //! development CA with server and client certificates (`grpc_dev_tls`).
 
 use crate::config::{GrpcClientAuth, GrpcConfig, GrpcTls};
+use prometheus::IntCounterVec;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use teehsm_tls::pem::load_chain;
 use teehsm_tls::tokio_rustls::rustls::ServerConfig;
-use teehsm_tls::{ClientAuth, FileOptions, ServerCertificate, TlsMetrics};
+use teehsm_tls::{ClientAuth, ClientCaFile, FileOptions, ServerCertificate, TlsMetrics};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -40,9 +40,9 @@ const FILE_OPTIONS: FileOptions = FileOptions { cert: "grpc_tls_cert", key: "grp
 /// development certificates first if `grpc_dev_tls` is on and they are
 /// missing. The certificate and key files are looked at again on each
 /// handshake: a renewed pair is served without a restart, one that does
-/// not load is logged and the pair in use kept (`teehsm_tls`). The client
-/// CA file is read once, here.
-pub fn server_config(cfg: &GrpcConfig, metrics: &TlsMetrics) -> Result<ServerConfig, TlsError> {
+/// not load is logged and the pair in use kept (`teehsm_tls`); so is the
+/// client CA file.
+pub fn server_config(cfg: &GrpcConfig, metrics: &TlsMetrics, client_ca_reloads: &IntCounterVec) -> Result<ServerConfig, TlsError> {
     let (cert_path, key_path) = match &cfg.tls {
         GrpcTls::Files { cert, key } => (cert.clone(), key.clone()),
         GrpcTls::Dev { dir } => {
@@ -54,11 +54,8 @@ pub fn server_config(cfg: &GrpcConfig, metrics: &TlsMetrics) -> Result<ServerCon
     let client_auth = match &cfg.client_ca {
         None => ClientAuth::None,
         Some(ca) => {
-            let cas = load_chain(ca).map_err(|why| teehsm_tls::TlsError::File { option: "grpc_client_ca", path: ca.clone(), why })?;
-            match cfg.client_auth {
-                GrpcClientAuth::Optional => ClientAuth::Optional(cas),
-                _ => ClientAuth::Required(cas),
-            }
+            let optional = cfg.client_auth == GrpcClientAuth::Optional;
+            ClientAuth::File(Arc::new(ClientCaFile::load(ca, "grpc_client_ca", optional, client_ca_reloads.clone())?))
         }
     };
     Ok(teehsm_tls::server_config(Arc::new(certificate), client_auth, &[b"h2"])?)
@@ -155,12 +152,17 @@ mod tests {
         std::fs::remove_file(d.join(DEV_CLIENT_KEY)).unwrap();
         ensure_dev_tls(&d).unwrap();
         assert_ne!(std::fs::read_to_string(d.join(DEV_CA_CERT)).unwrap(), ca);
-        assert!(server_config(&grpc(GrpcTls::Dev { dir: d.clone() }, Some(d.join(DEV_CA_CERT)), GrpcClientAuth::Required), &metrics()).is_ok());
+        assert!(server_config(&grpc(GrpcTls::Dev { dir: d.clone() }, Some(d.join(DEV_CA_CERT)), GrpcClientAuth::Required), &metrics(), &reloads())
+            .is_ok());
         let _ = std::fs::remove_dir_all(&d);
     }
 
     fn metrics() -> TlsMetrics {
         TlsMetrics::new("teehsm_grpc", "the gRPC listener", "grpc_tls_cert/grpc_tls_key").unwrap()
+    }
+
+    fn reloads() -> IntCounterVec {
+        IntCounterVec::new(prometheus::Opts::new("teehsm_grpc_client_ca_reloads_total", "test"), &["result"]).unwrap()
     }
 
     #[test]
@@ -169,7 +171,7 @@ mod tests {
         let d = temp("files");
         ensure_dev_tls(&d).unwrap();
         let files = |cert: &str, key: &str| GrpcTls::Files { cert: d.join(cert), key: d.join(key) };
-        let config = |tls, ca: Option<PathBuf>, auth| server_config(&grpc(tls, ca, auth), &metrics());
+        let config = |tls, ca: Option<PathBuf>, auth| server_config(&grpc(tls, ca, auth), &metrics(), &reloads());
         let e = config(files("missing.pem", DEV_SERVER_KEY), None, GrpcClientAuth::None).unwrap_err();
         assert!(e.to_string().contains("grpc_tls_cert") && e.to_string().contains("missing.pem"), "{e}");
         let e = config(files(DEV_SERVER_CERT, DEV_CLIENT_CERT), None, GrpcClientAuth::None).unwrap_err();
