@@ -194,6 +194,9 @@ fuzz_target!(|data: &[u8]| {
                 expires_ms: now.wrapping_add(word(24) % 10_000_000),
                 signer: w.signer.public_key().try_into().unwrap(),
                 max_objects: word(8) % 200_000,
+                // Rules and RSA minimums, including unknown bits and absurd sizes.
+                min_rsa_bits: (word(16) % 20_000) as u32,
+                rules: (word(24) & 0xf) as u32,
                 signature: [0; 64],
             };
             let sig = w.signer.sign(eddsa::Ed25519Variant::Pure, &[], &p.signed_message()).unwrap();

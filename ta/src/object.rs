@@ -55,6 +55,10 @@ pub const CKO_TEEHSM_TOKEN_POLICY: u64 = 0x8000_0000 | 0x0054_0004;
 pub const CKA_TEEHSM_POLICY_VERSION: u64 = CKA_VENDOR_DEFINED | 0x0054_0031;
 /// Internal: the policy's object limit for the token (CK_ULONG; 0 = the TA's).
 pub const CKA_TEEHSM_POLICY_MAX_OBJECTS: u64 = CKA_VENDOR_DEFINED | 0x0054_0032;
+/// Internal: the policy's smallest RSA modulus in bits (CK_ULONG; 0 = any).
+pub const CKA_TEEHSM_POLICY_MIN_RSA_BITS: u64 = CKA_VENDOR_DEFINED | 0x0054_0033;
+/// Internal: the policy's algorithm rules (CK_ULONG; `token_policy::rules` bits).
+pub const CKA_TEEHSM_POLICY_RULES: u64 = CKA_VENDOR_DEFINED | 0x0054_0034;
 
 /// True for the TA's internal objects that PKCS#11 never sees: API client
 /// records, API key records, API key versions and key distribution signers.

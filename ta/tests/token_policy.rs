@@ -9,8 +9,10 @@ mod common;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use common::{aes_token_key, so, token_info, Harness};
+use teehsm_ta::handler::Connection as Conn;
 use teehsm_ta::handler::HandlerConfig;
-use teehsm_wire::token_policy::TokenPolicy;
+use teehsm_wire::ck::*;
+use teehsm_wire::token_policy::{rules, TokenPolicy, POLICY_V1_LEN, POLICY_V1_MAGIC};
 use teehsm_wire::*;
 
 fn signer() -> Ed25519KeyPair {
@@ -28,8 +30,19 @@ fn policy(h: &Harness, key: &Ed25519KeyPair, version: u64, max_objects: u64) -> 
         expires_ms: now + 600_000,
         signer: key.public_key().as_ref().try_into().unwrap(),
         max_objects,
+        min_rsa_bits: 0,
+        rules: 0,
         signature: [0; 64],
     };
+    sign(&mut p, key);
+    p
+}
+
+/// A policy with algorithm rules and no object limit.
+fn rules_policy(h: &Harness, key: &Ed25519KeyPair, version: u64, min_rsa_bits: u32, rules: u32) -> TokenPolicy {
+    let mut p = policy(h, key, version, 0);
+    p.min_rsa_bits = min_rsa_bits;
+    p.rules = rules;
     sign(&mut p, key);
     p
 }
@@ -124,4 +137,93 @@ fn a_trusted_signed_newer_policy_lowers_the_capacity() {
     h.ta.audit.sync().unwrap();
     let log = std::fs::read_to_string(h.dir.join("store").join(teehsm_ta::audit::AUDIT_FILE)).unwrap();
     assert!(log.lines().any(|l| l.contains("ApplyTokenPolicy") && l.contains("policy:v3")), "audit log lacks the policy");
+}
+
+fn pair(h: &Harness, c: &mut Conn, s: u64, mechanism: u64, public: Vec<Attribute>) -> Result<(u64, u64), Rv> {
+    let mut public_template = vec![Attribute::bool(CKA_VERIFY, true), Attribute::bool(CKA_ENCRYPT, true), Attribute::bool(CKA_TOKEN, true)];
+    public_template.extend(public);
+    let private_template = vec![Attribute::bool(CKA_SIGN, true), Attribute::bool(CKA_DECRYPT, true), Attribute::bool(CKA_TOKEN, true)];
+    let r = Request::GenerateKeyPair { session: s, mechanism: Mechanism::new(mechanism), public_template, private_template };
+    match h.call(c, r) {
+        Response::Ok(Reply::KeyPair { public, private }) => Ok((public, private)),
+        Response::Err { rv, .. } => Err(rv),
+        r => panic!("unexpected {r:?}"),
+    }
+}
+
+fn rsa(bits: u64) -> Vec<Attribute> {
+    vec![Attribute::ulong(CKA_MODULUS_BITS, bits), Attribute::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1])]
+}
+
+const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn sign_rv(h: &Harness, c: &mut Conn, s: u64, mechanism: Mechanism, key: u64, data: &[u8]) -> Rv {
+    h.rv(c, Request::Sign { session: s, mechanism, key, data: data.to_vec() })
+}
+
+#[test]
+fn algorithm_rules_refuse_the_keys_and_mechanisms_they_name() {
+    let h = Harness::with_config("token-policy-rules", HandlerConfig::default());
+    let key = signer();
+    let (mut sc, ss) = so(&h);
+    h.ok(&mut sc, Request::TrustKeydistSigner { session: ss, public_key: key.public_key().as_ref().to_vec() });
+    let (mut c, s) = h.user();
+    let apply = |c: &mut Conn, p: &TokenPolicy| h.rv(c, Request::ApplyTokenPolicy { session: s, policy: p.to_bytes() });
+    // Keys made before the rules.
+    let (_, rsa2048) = pair(&h, &mut c, s, CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(2048)).unwrap();
+    let (_, ec) = pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]).unwrap();
+    let digest = [7u8; 32];
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA_SHA1), ec, b"data"), Rv::OK);
+
+    // Unknown rule bits and absurd minimums are refused.
+    assert_eq!(apply(&mut c, &rules_policy(&h, &key, 1, 0, 1 << 9)), Rv::ARGUMENTS_BAD);
+    assert_eq!(apply(&mut c, &rules_policy(&h, &key, 1, 100_000, 0)), Rv::ARGUMENTS_BAD);
+
+    // RSA >= 3072, no SHA-1 signatures, no PKCS#1 v1.5 encryption.
+    let strict = rules_policy(&h, &key, 1, 3072, rules::FORBID_SHA1 | rules::FORBID_RSA_PKCS1_ENCRYPTION);
+    assert_eq!(apply(&mut c, &strict), Rv::OK);
+    assert_eq!(pair(&h, &mut c, s, CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(2048)), Err(Rv::KEY_SIZE_RANGE), "a new 2048-bit key");
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SHA256_RSA_PKCS), rsa2048, b"data"), Rv::KEY_SIZE_RANGE, "an old 2048-bit key");
+    let (rsa_pub, rsa3072) = pair(&h, &mut c, s, CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(3072)).unwrap();
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SHA256_RSA_PKCS), rsa3072, b"data"), Rv::OK);
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SHA1_RSA_PKCS), rsa3072, b"data"), Rv::MECHANISM_INVALID);
+    let pss_sha1 = Mechanism::with(CKM_RSA_PKCS_PSS, MechParam::Pss { hash: CKM_SHA_1, mgf: CKG_MGF1_SHA1, salt_len: 20 });
+    assert_eq!(sign_rv(&h, &mut c, s, pss_sha1, rsa3072, &digest[..20]), Rv::MECHANISM_INVALID);
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA_SHA1), ec, b"data"), Rv::MECHANISM_INVALID);
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA), ec, &digest), Rv::OK);
+    let pkcs1 = Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_RSA_PKCS), key: rsa_pub, data: b"secret".to_vec() };
+    assert_eq!(h.rv(&mut c, pkcs1), Rv::MECHANISM_INVALID);
+    let oaep = MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 1, source_data: vec![] };
+    let oaep = Request::Encrypt { session: s, mechanism: Mechanism::with(CKM_RSA_PKCS_OAEP, oaep), key: rsa_pub, data: b"secret".to_vec() };
+    assert_eq!(h.rv(&mut c, oaep), Rv::OK);
+
+    // SM only: other algorithms are refused for new keys and old ones alike.
+    assert_eq!(apply(&mut c, &rules_policy(&h, &key, 2, 0, rules::SM_ONLY)), Rv::OK);
+    assert_eq!(pair(&h, &mut c, s, CKM_EC_KEY_PAIR_GEN, vec![Attribute::new(CKA_EC_PARAMS, P256.to_vec())]), Err(Rv::MECHANISM_INVALID));
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA), ec, &digest), Rv::MECHANISM_INVALID);
+    assert_eq!(h.rv(&mut c, aes_token_key(s)), Rv::MECHANISM_INVALID);
+    let aes_import = Request::CreateObject {
+        session: s,
+        template: vec![
+            Attribute::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attribute::ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::new(CKA_VALUE, vec![1; 16]),
+            Attribute::bool(CKA_TOKEN, true),
+        ],
+    };
+    assert_eq!(h.rv(&mut c, aes_import), Rv::TEMPLATE_INCONSISTENT, "an imported AES key");
+    let (_, sm2) = pair(&h, &mut c, s, CKM_SM2_KEY_PAIR_GEN, vec![]).unwrap();
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SM2_SM3), sm2, b"data"), Rv::OK);
+
+    // A first-layout policy (no rules) still applies, signed over its own bytes: the rules are lifted.
+    let mut v1 = POLICY_V1_MAGIC.to_vec();
+    let v2 = policy(&h, &key, 3, 0).to_bytes();
+    v1.extend_from_slice(&v2[8..POLICY_V1_LEN - 64]);
+    let mut message = teehsm_wire::token_policy::POLICY_SIGN_CONTEXT.to_vec();
+    message.extend_from_slice(&v1);
+    v1.extend_from_slice(key.sign(&message).as_ref());
+    assert_eq!(h.rv(&mut c, Request::ApplyTokenPolicy { session: s, policy: v1 }), Rv::OK);
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA), ec, &digest), Rv::OK);
+    assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SHA1_RSA_PKCS), rsa3072, b"data"), Rv::OK);
+    drop(sc);
 }

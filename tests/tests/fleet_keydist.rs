@@ -346,4 +346,32 @@ fn console_distributes_a_key_and_certificates_to_attested_tas() {
     }
     let (_, audit) = fleet.get("/api/audit").unwrap();
     assert!(audit.contains("policy.push"), "{audit}");
+
+    // Algorithm rules: SM only on host 1's token. Its TA then refuses a
+    // P-256 key pair and makes an SM2 one; a misspelt rule is a 400.
+    let (status, body) = fleet.post("/api/policy", r#"{"hosts": ["host-1"], "max_objects": 0, "rules": ["sm_only", "no_sha1"]}"#).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("forbid_sha1, sm_only"), "{body}");
+    let (status, body) = fleet.post("/api/policy", r#"{"hosts": ["host-1"], "max_objects": 0, "min_rsa_bits": 3072, "rules": ["sm_only"]}"#).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let job = finished_job("host-1", v["jobs"][0]["job_id"].as_u64().unwrap());
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let session_pair = |mechanism: u64, public: Vec<teehsm_wire::Attribute>| Request::GenerateKeyPair {
+        session: s1,
+        mechanism: Mechanism::new(mechanism),
+        public_template: public,
+        private_template: vec![teehsm_wire::Attribute::bool(CKA_SIGN, true)],
+    };
+    let p256 = teehsm_wire::Attribute::new(CKA_EC_PARAMS, vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+    match c1.call(&session_pair(CKM_EC_KEY_PAIR_GEN, vec![p256])) {
+        Err(teehsm_wire::client::CallError::Status { rv, message }) => {
+            assert_eq!(rv, teehsm_wire::Rv::MECHANISM_INVALID, "{message}");
+            assert!(message.contains("policy"), "{message}");
+        }
+        r => panic!("a P-256 pair under sm_only: {r:?}"),
+    }
+    assert!(matches!(c1.call(&session_pair(CKM_SM2_KEY_PAIR_GEN, vec![])), Ok(Reply::KeyPair { .. })), "an SM2 pair under sm_only");
+    let (_, audit) = fleet.get("/api/audit").unwrap();
+    assert!(audit.contains("sm_only"), "the push is audited with its rules: {audit}");
 }

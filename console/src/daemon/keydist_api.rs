@@ -261,13 +261,14 @@ pub fn distribute(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Resu
 pub const KIND_APPLY_POLICY: &str = "apply_policy";
 
 /// `POST /api/policy` (operator): `{"hosts": [...], "slot": 0,
-/// "max_objects": N, "validity_secs": S}`: a token policy signed for each
+/// "max_objects": N, "min_rsa_bits": B, "rules": ["forbid_sha1", ...],
+/// "validity_secs": S}`: a token policy signed for each
 /// host's attested TA (docs/key-distribution.md, "Token policy"), queued as
 /// `apply_policy` jobs. Versions are the console's clock in ms, so a later
 /// push supersedes an earlier one.
 pub fn push_policy(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
     let Some(cfg) = &sh.keydist else { return Err(not_configured()) };
-    const SHAPE: &str = r#"expected {"hosts": ["host-1", ...], "slot": 0, "max_objects": 5000, "validity_secs": 3600}"#;
+    const SHAPE: &str = r#"expected {"hosts": ["host-1", ...], "slot": 0, "max_objects": 5000, "min_rsa_bits": 3072, "rules": ["forbid_sha1"], "validity_secs": 3600}"#;
     let v: Value = serde_json::from_slice(&req.body).map_err(|e| error(400, &format!("{SHAPE}: {e}")))?;
     let hosts: Vec<String> = v["hosts"]
         .as_array()
@@ -282,6 +283,7 @@ pub fn push_policy(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Res
         Value::Null => 0,
         s => s.as_u64().filter(|&s| s < 64).ok_or_else(|| error(400, "\"slot\" must be 0 to 63"))?,
     };
+    let (min_rsa_bits, rules) = crypto_rules(&v)?;
     let validity_secs = match v["validity_secs"].as_u64() {
         None => DEFAULT_VALIDITY_SECS,
         Some(s @ 60..=MAX_VALIDITY_SECS) => s,
@@ -299,23 +301,79 @@ pub fn push_policy(sh: &Shared, req: &HttpRequest, actor: &str, now: u64) -> Res
             expires_ms: now + validity_secs * 1000,
             signer: [0; 32],
             max_objects,
+            min_rsa_bits,
+            rules,
             signature: [0; 64],
         };
         cfg.signer.sign_policy(&mut p);
-        let payload = json!({ "slot": slot, "max_objects": max_objects, "version": now, "policy_hex": hex::encode(p.to_bytes()) });
+        let payload = json!({
+            "slot": slot, "max_objects": max_objects, "min_rsa_bits": min_rsa_bits, "rules": rule_names(rules),
+            "version": now, "policy_hex": hex::encode(p.to_bytes()),
+        });
         let id = store.create_job(KIND_APPLY_POLICY, &h, &payload, now).map_err(|_| error(500, "internal error; see the console's log"))?;
         jobs.push(json!({ "host": h, "job_id": id, "target": hex::encode(target.bundle_hash) }));
     }
-    let details = json!({ "slot": slot, "max_objects": max_objects, "version": now, "jobs": jobs });
+    let details = json!({
+        "slot": slot, "max_objects": max_objects, "min_rsa_bits": min_rsa_bits, "rules": rule_names(rules), "version": now, "jobs": jobs,
+    });
     if let Err(e) = store.append_audit(now, actor, "policy.push", &format!("slot {slot}"), &details) {
         tracing::error!(error = %e, "cannot audit the policy push");
     }
     Ok(json_resp(201, json!({ "version": now, "jobs": jobs })))
 }
 
+/// `"min_rsa_bits"` (absent: 0) and `"rules"` (names, absent: none) of a policy push.
+fn crypto_rules(v: &Value) -> Result<(u32, u32), HttpResponse> {
+    use teehsm_wire::token_policy::{rules::NAMES, MAX_MIN_RSA_BITS};
+    let min_rsa_bits = match &v["min_rsa_bits"] {
+        Value::Null => 0,
+        b => b
+            .as_u64()
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|&b| b <= MAX_MIN_RSA_BITS)
+            .ok_or_else(|| error(400, &format!("\"min_rsa_bits\" must be 0 (any) to {MAX_MIN_RSA_BITS}")))?,
+    };
+    let known = || NAMES.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
+    let mut rules = 0;
+    match &v["rules"] {
+        Value::Null => {}
+        Value::Array(names) => {
+            for name in names {
+                let bit = name.as_str().and_then(|n| NAMES.iter().find(|(_, k)| *k == n)).map(|(b, _)| *b);
+                rules |= bit.ok_or_else(|| error(400, &format!("unknown rule {name}; the rules are {}", known())))?;
+            }
+        }
+        _ => return Err(error(400, &format!("\"rules\" must be a list of rule names: {}", known()))),
+    }
+    Ok((min_rsa_bits, rules))
+}
+
+/// The names of the rule bits set in `rules`.
+fn rule_names(rules: u32) -> Vec<&'static str> {
+    teehsm_wire::token_policy::rules::NAMES.iter().filter(|(b, _)| rules & b != 0).map(|(_, n)| *n).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_rules_are_read_by_name() {
+        use teehsm_wire::token_policy::rules;
+        assert_eq!(crypto_rules(&json!({})).unwrap(), (0, 0));
+        let v = json!({ "min_rsa_bits": 3072, "rules": ["sm_only", "forbid_sha1"] });
+        assert_eq!(crypto_rules(&v).unwrap(), (3072, rules::SM_ONLY | rules::FORBID_SHA1));
+        assert_eq!(rule_names(rules::SM_ONLY | rules::FORBID_SHA1), vec!["forbid_sha1", "sm_only"]);
+        for bad in [
+            json!({ "rules": ["no_such_rule"] }),
+            json!({ "rules": "forbid_sha1" }),
+            json!({ "min_rsa_bits": 100000 }),
+            json!({ "min_rsa_bits": -1 }),
+        ] {
+            let e = crypto_rules(&bad).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}");
+        }
+    }
 
     #[test]
     fn requests_are_checked() {

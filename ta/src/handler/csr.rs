@@ -139,7 +139,7 @@ impl Ta {
     pub(super) fn generate_csr(&self, conn: &Conn, session: u64, key: u64, subject: &str, mech: u64) -> Result<Reply> {
         let r = (|| {
             let name = subject_der(subject)?;
-            let (o, k) = self.key_for(conn, session, key, Usage::Sign, mech, Rv::KEY_HANDLE_INVALID)?;
+            let (o, k) = self.key_for(conn, session, key, Usage::Sign, &Mechanism::new(mech), Rv::KEY_HANDLE_INVALID)?;
             if o.class() != CKO_PRIVATE_KEY {
                 return Err(deny(Rv::KEY_TYPE_INCONSISTENT, "a CSR needs a private key"));
             }

@@ -42,11 +42,16 @@ impl Ta {
         o
     }
 
-    /// Assigns a handle and stores the object: token objects durably, session objects in the connection.
+    /// Assigns a handle and stores the object: token objects durably,
+    /// session objects in the connection. Keys the token's policy does not
+    /// allow (algorithm rules) are refused first.
     pub(super) fn persist(&self, conn: &mut Conn, session: u64, objects: Vec<Object>) -> Result<Vec<u64>> {
         let mut handles = Vec::with_capacity(objects.len());
         let mut ops = Vec::new();
         let mut session_objects = Vec::new();
+        for o in &objects {
+            self.crypto_rules(o.slot).check_key(o)?;
+        }
         for mut o in objects {
             o.id = if o.is_token() { self.store.alloc_id() } else { SESSION_OBJECT_BIT | self.next_session_object.fetch_add(1, Ordering::Relaxed) };
             // PKCS#11 3.0 CKA_UNIQUE_ID: handles are never reused, so the handle names the object for good.
@@ -182,6 +187,7 @@ impl Ta {
     pub(super) fn generate_key(&self, conn: &mut Conn, session: u64, mechanism: Mechanism, template: Vec<Attribute>) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
+            self.crypto_rules(s.slot).check_mechanism(&mechanism, None)?;
             policy::check_template_shape(&template)?;
             if template.iter().any(|a| is_key_material(a.ty, CKO_SECRET_KEY)) {
                 return Err(deny(Rv::TEMPLATE_INCONSISTENT, "a generated key's value cannot be supplied"));
@@ -211,6 +217,7 @@ impl Ta {
     ) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
+            self.crypto_rules(s.slot).check_mechanism(&mechanism, None)?;
             policy::check_template_shape(&public_template)?;
             policy::check_template_shape(&private_template)?;
             if private_template.iter().any(|a| is_key_material(a.ty, CKO_PRIVATE_KEY)) {

@@ -11,34 +11,37 @@ use teehsm_wire::ck::*;
 use teehsm_wire::{Attribute, Mechanism, Reply, Rv};
 
 impl Ta {
-    /// Finds `handle`, checks `usage`, and returns the object and its loaded key.
+    /// Finds `handle`, checks `usage` and the token policy's algorithm
+    /// rules, and returns the object and its loaded key.
     pub(super) fn key_for(
         &self,
         conn: &Conn,
         session: u64,
         handle: u64,
         usage: Usage,
-        mechanism: u64,
+        mechanism: &Mechanism,
         missing: Rv,
     ) -> Result<(Arc<Object>, Arc<LoadedKey>)> {
         let (s, actor) = self.actor(conn, session)?;
         let o = self.object(conn, s, actor, handle, missing)?;
-        policy::check_usage(&o, usage, mechanism)?;
+        policy::check_usage(&o, usage, mechanism.mech)?;
+        let rules = self.crypto_rules(o.slot);
+        if !rules.is_empty() {
+            rules.check_mechanism(mechanism, Some(usage))?;
+            rules.check_key(&o)?;
+        }
         let k = keys::load(&o)?;
         Ok((o, k))
     }
 
     pub(super) fn sign(&self, conn: &Conn, session: u64, m: &Mechanism, key: u64, data: &[u8]) -> Result<Reply> {
-        let r = self
-            .key_for(conn, session, key, Usage::Sign, m.mech, Rv::KEY_HANDLE_INVALID)
-            .and_then(|(_, k)| mech::sign(&k, m, data))
-            .map(Reply::Bytes);
+        let r = self.key_for(conn, session, key, Usage::Sign, m, Rv::KEY_HANDLE_INVALID).and_then(|(_, k)| mech::sign(&k, m, data)).map(Reply::Bytes);
         self.audited(conn, "Sign", session, Some(key), Some(m.mech), r, |_| None)
     }
 
     pub(super) fn verify(&self, conn: &Conn, session: u64, m: &Mechanism, key: u64, data: &[u8], sig: &[u8]) -> Result<Reply> {
         let r = self
-            .key_for(conn, session, key, Usage::Verify, m.mech, Rv::KEY_HANDLE_INVALID)
+            .key_for(conn, session, key, Usage::Verify, m, Rv::KEY_HANDLE_INVALID)
             .and_then(|(_, k)| mech::verify(&k, m, data, sig))
             .map(|_| Reply::Done);
         self.audited(conn, "Verify", session, Some(key), Some(m.mech), r, |_| None)
@@ -46,7 +49,7 @@ impl Ta {
 
     pub(super) fn encrypt(&self, conn: &Conn, session: u64, m: &Mechanism, key: u64, data: &[u8]) -> Result<Reply> {
         let r = self
-            .key_for(conn, session, key, Usage::Encrypt, m.mech, Rv::KEY_HANDLE_INVALID)
+            .key_for(conn, session, key, Usage::Encrypt, m, Rv::KEY_HANDLE_INVALID)
             .and_then(|(_, k)| mech::encrypt(&k, m, data))
             .map(Reply::Bytes);
         self.audited(conn, "Encrypt", session, Some(key), Some(m.mech), r, |_| None)
@@ -54,7 +57,7 @@ impl Ta {
 
     pub(super) fn decrypt(&self, conn: &Conn, session: u64, m: &Mechanism, key: u64, data: &[u8]) -> Result<Reply> {
         let r = self
-            .key_for(conn, session, key, Usage::Decrypt, m.mech, Rv::KEY_HANDLE_INVALID)
+            .key_for(conn, session, key, Usage::Decrypt, m, Rv::KEY_HANDLE_INVALID)
             .and_then(|(_, k)| mech::decrypt(&k, m, data))
             .map(|p| Reply::Bytes(p.to_vec()));
         self.audited(conn, "Decrypt", session, Some(key), Some(m.mech), r, |_| None)
@@ -63,7 +66,7 @@ impl Ta {
     pub(super) fn wrap_key(&self, conn: &Conn, session: u64, m: &Mechanism, wrapping_key: u64, key: u64) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
-            let (wk, wl) = self.key_for(conn, session, wrapping_key, Usage::Wrap, m.mech, Rv::WRAPPING_KEY_HANDLE_INVALID)?;
+            let (wk, wl) = self.key_for(conn, session, wrapping_key, Usage::Wrap, m, Rv::WRAPPING_KEY_HANDLE_INVALID)?;
             let target = self.object(conn, s, actor, key, Rv::KEY_HANDLE_INVALID)?;
             policy::check_wrap(&wk, &target)?;
             // Secret keys wrap as their value, private keys as PKCS#8.
@@ -87,7 +90,7 @@ impl Ta {
     ) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
-            let (uk, ul) = self.key_for(conn, session, unwrapping_key, Usage::Unwrap, m.mech, Rv::UNWRAPPING_KEY_HANDLE_INVALID)?;
+            let (uk, ul) = self.key_for(conn, session, unwrapping_key, Usage::Unwrap, m, Rv::UNWRAPPING_KEY_HANDLE_INVALID)?;
             let value = mech::unwrap(&ul, m, wrapped)?;
             let class = template.iter().find(|a| a.ty == CKA_CLASS).and_then(Attribute::as_ulong);
             let o = match class {
@@ -105,7 +108,7 @@ impl Ta {
     pub(super) fn derive_key(&self, conn: &mut Conn, session: u64, m: &Mechanism, base_key: u64, template: Vec<Attribute>) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
-            let (base, bl) = self.key_for(conn, session, base_key, Usage::Derive, m.mech, Rv::KEY_HANDLE_INVALID)?;
+            let (base, bl) = self.key_for(conn, session, base_key, Usage::Derive, m, Rv::KEY_HANDLE_INVALID)?;
             let other = if mech::is_byte_derivation(m.mech) {
                 policy::check_byte_derivation(&base)?;
                 match (m.mech, &m.param) {
@@ -147,7 +150,7 @@ impl Ta {
     pub(super) fn encapsulate(&self, conn: &mut Conn, session: u64, m: &Mechanism, public_key: u64, template: Vec<Attribute>) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
-            let (pk, pl) = self.key_for(conn, session, public_key, Usage::Encapsulate, m.mech, Rv::KEY_HANDLE_INVALID)?;
+            let (pk, pl) = self.key_for(conn, session, public_key, Usage::Encapsulate, m, Rv::KEY_HANDLE_INVALID)?;
             let (ciphertext, secret) = mech::encapsulate(&pl, m)?;
             // The shared secret was never outside the TA: treat it as generated here.
             let _ = &pk;
@@ -172,7 +175,7 @@ impl Ta {
     ) -> Result<Reply> {
         let r = (|| {
             let (s, actor) = self.actor(conn, session)?;
-            let (sk, kl) = self.key_for(conn, session, private_key, Usage::Decapsulate, m.mech, Rv::KEY_HANDLE_INVALID)?;
+            let (sk, kl) = self.key_for(conn, session, private_key, Usage::Decapsulate, m, Rv::KEY_HANDLE_INVALID)?;
             let secret = mech::decapsulate(&kl, m, ciphertext)?;
             let o = self.new_secret_key(s, actor, template, secret, Origin::Derived { base: &sk })?;
             Ok(Reply::Handle(self.persist(conn, session, vec![o])?[0]))

@@ -101,7 +101,7 @@ impl Ta {
                 if !mech::offered(m.mech, flag) {
                     return Err(deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{:x} is not offered for {}", m.mech, op_name(kind))));
                 }
-                let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
+                let (_, k) = self.key_for(conn, session, key, usage, &m, Rv::KEY_HANDLE_INVALID)?;
                 let state = self.sign_state(&k, &m)?;
                 let single_part = mech::single_part_only(m.mech);
                 ActiveOp { mech: m, key: Some((key, k)), state, single_part }
@@ -112,7 +112,7 @@ impl Ta {
                 if !mech::offered(m.mech, flag) {
                     return Err(deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{:x} is not offered for {}", m.mech, op_name(kind))));
                 }
-                let (_, k) = self.key_for(conn, session, key, usage, m.mech, Rv::KEY_HANDLE_INVALID)?;
+                let (_, k) = self.key_for(conn, session, key, usage, &m, Rv::KEY_HANDLE_INVALID)?;
                 let c = super::cipher_stream::CipherStream::new(m.clone(), k.clone(), encrypt)?;
                 ActiveOp { mech: m, key: Some((key, k)), state: State::Cipher(c), single_part: false }
             }

@@ -369,6 +369,7 @@ impl Ta {
         o.secret = Some(Zeroizing::new(m.secret.to_vec()));
         // Parse it now: material that does not load is a bug, not a key.
         crate::keys::load(&o).map_err(|d| ApiError::internal(format!("the new key material does not load: {}", d.message)))?;
+        self.crypto_rules(slot).check_key(&o).map_err(|d| ApiError::new(super::code::FAILED_PRECONDITION, d.message))?;
         Ok(o)
     }
 
@@ -548,6 +549,10 @@ impl Ta {
         let o = self.store.state().objects.get(&ver.object).cloned().ok_or_else(|| corrupt(&rec.name))?;
         if o.ulong(CKA_TEEHSM_API_KEY_RECORD) != Some(rec.id) {
             return Err(corrupt(&rec.name));
+        }
+        let rules = self.crypto_rules(o.slot);
+        if !rules.is_empty() {
+            rules.check_key(&o).map_err(|d| ApiError::new(super::code::FAILED_PRECONDITION, d.message))?;
         }
         let k = crate::keys::load(&o).map_err(ApiError::from)?;
         Ok((ver.version, k))

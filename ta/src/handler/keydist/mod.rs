@@ -17,6 +17,7 @@
 //! a token object unless the signed template says otherwise. Every request
 //! is audited with the envelope id.
 
+pub mod crypto_rules;
 mod open;
 mod replay;
 pub mod token_policy;

@@ -1,20 +1,24 @@
 //! Token policies pushed by a fleet console (docs/key-distribution.md,
 //! "Token policy"): the console's signed limit on how many objects a token
-//! may hold, applied only if its signer is trusted on the token (the same
+//! may hold and its algorithm rules ([`super::crypto_rules`]), applied only if its signer is trusted on the token (the same
 //! trust as key distribution), it names this TA process and the session's
 //! slot, is within its validity period, and is newer than the policy in
 //! force. The policy is a sealed internal record, gone with the token on
 //! C_InitToken.
 
 use super::super::{deny, store_err, Conn, Result, Ta};
+use super::crypto_rules::CryptoRules;
 use crate::audit::now_ms;
-use crate::object::{Object, CKA_TEEHSM_POLICY_MAX_OBJECTS, CKA_TEEHSM_POLICY_VERSION, CKO_TEEHSM_TOKEN_POLICY};
+use crate::object::{
+    Object, CKA_TEEHSM_POLICY_MAX_OBJECTS, CKA_TEEHSM_POLICY_MIN_RSA_BITS, CKA_TEEHSM_POLICY_RULES, CKA_TEEHSM_POLICY_VERSION,
+    CKO_TEEHSM_TOKEN_POLICY,
+};
 use crate::policy::Role;
 use crate::store::Op;
 use std::sync::Arc;
 use teehsm_crypto::eddsa;
 use teehsm_wire::ck::*;
-use teehsm_wire::token_policy::TokenPolicy;
+use teehsm_wire::token_policy::{rules, v1_signed_message, TokenPolicy, MAX_MIN_RSA_BITS};
 use teehsm_wire::{Reply, Rv};
 
 /// The policy in force on a token.
@@ -23,6 +27,7 @@ pub struct InForce {
     pub object: u64,
     pub version: u64,
     pub max_objects: u64,
+    pub crypto: CryptoRules,
 }
 
 impl Ta {
@@ -33,7 +38,16 @@ impl Ta {
             object: o.id,
             version: o.ulong(CKA_TEEHSM_POLICY_VERSION).unwrap_or(0),
             max_objects: o.ulong(CKA_TEEHSM_POLICY_MAX_OBJECTS).unwrap_or(0),
+            crypto: CryptoRules {
+                min_rsa_bits: o.ulong(CKA_TEEHSM_POLICY_MIN_RSA_BITS).and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
+                rules: o.ulong(CKA_TEEHSM_POLICY_RULES).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+            },
         })
+    }
+
+    /// The algorithm rules in force on the token in `slot` (none without a policy).
+    pub(crate) fn crypto_rules(&self, slot: u64) -> CryptoRules {
+        self.token_policy(slot).map(|p| p.crypto).unwrap_or_default()
     }
 
     /// The object limit of the token in `slot`: the policy's if it sets one
@@ -50,7 +64,14 @@ impl Ta {
     pub(in super::super) fn apply_token_policy(&self, conn: &mut Conn, session: u64, bytes: &[u8]) -> Result<Reply> {
         let parsed = TokenPolicy::from_bytes(bytes);
         let detail = match &parsed {
-            Ok(p) => format!("policy:v{} max_objects:{} signer:{}", p.version, p.max_objects, hex::encode(p.signer)),
+            Ok(p) => format!(
+                "policy:v{} max_objects:{} min_rsa_bits:{} rules:{:#x} signer:{}",
+                p.version,
+                p.max_objects,
+                p.min_rsa_bits,
+                p.rules,
+                hex::encode(p.signer)
+            ),
             Err(_) => "policy:malformed".to_string(),
         };
         let r: Result<Reply> = (|| {
@@ -67,7 +88,8 @@ impl Ta {
                     format!("the policy's signer {} is not trusted on the token in slot {slot}; its SO must trust the console's key first (`teehsm keydist trust`)", hex::encode(p.signer)),
                 ));
             }
-            if eddsa::verify(&p.signer, eddsa::Ed25519Variant::Pure, &[], &p.signed_message(), &p.signature).is_err() {
+            let message = v1_signed_message(bytes).unwrap_or_else(|| p.signed_message());
+            if eddsa::verify(&p.signer, eddsa::Ed25519Variant::Pure, &[], &message, &p.signature).is_err() {
                 return Err(deny(Rv::SIGNATURE_INVALID, "the policy's signature does not verify under its signer's key (tampered policy)"));
             }
             if p.target != *self.channel.public_key_hash() || p.slot != slot {
@@ -99,6 +121,17 @@ impl Ta {
                     format!("the policy allows {} objects but this TA holds at most {ta_max} per token (max_token_objects)", p.max_objects),
                 ));
             }
+            if p.rules & !rules::ALL != 0 || p.min_rsa_bits > MAX_MIN_RSA_BITS {
+                return Err(deny(
+                    Rv::ARGUMENTS_BAD,
+                    format!(
+                        "the policy sets rules {:#x} and min_rsa_bits {}; this TA knows the rules {:#x} and at most {MAX_MIN_RSA_BITS} bits",
+                        p.rules,
+                        p.min_rsa_bits,
+                        rules::ALL
+                    ),
+                ));
+            }
             let _admin = self.keydist_admin()?;
             let current = self.token_policy(slot);
             if let Some(c) = current {
@@ -115,6 +148,8 @@ impl Ta {
             o.set_bool(CKA_PRIVATE, true);
             o.set_ulong(CKA_TEEHSM_POLICY_VERSION, p.version);
             o.set_ulong(CKA_TEEHSM_POLICY_MAX_OBJECTS, p.max_objects);
+            o.set_ulong(CKA_TEEHSM_POLICY_MIN_RSA_BITS, u64::from(p.min_rsa_bits));
+            o.set_ulong(CKA_TEEHSM_POLICY_RULES, u64::from(p.rules));
             self.store.commit(vec![Op::PutObject(Arc::new(o))]).map_err(store_err)?;
             Ok(Reply::Done)
         })();
