@@ -191,6 +191,16 @@ fn algorithm_rules_refuse_the_keys_and_mechanisms_they_name() {
     assert_eq!(sign_rv(&h, &mut c, s, pss_sha1, rsa3072, &digest[..20]), Rv::MECHANISM_INVALID);
     assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA_SHA1), ec, b"data"), Rv::MECHANISM_INVALID);
     assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_ECDSA), ec, &digest), Rv::OK);
+    // C_GetMechanismInfo says so too.
+    match h.ok(&mut c, Request::GetMechanismInfo { slot: 0, mech: CKM_RSA_PKCS }) {
+        Reply::MechanismInfo { min_key, flags, .. } => {
+            assert_eq!(min_key, 3072);
+            assert_eq!(flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP), 0, "PKCS#1 v1.5 encryption is not offered");
+            assert_ne!(flags & CKF_SIGN, 0);
+        }
+        r => panic!("unexpected {r:?}"),
+    }
+    assert_eq!(h.rv(&mut c, Request::GetMechanismInfo { slot: 0, mech: CKM_ECDSA_SHA1 }), Rv::MECHANISM_INVALID);
     let pkcs1 = Request::Encrypt { session: s, mechanism: Mechanism::new(CKM_RSA_PKCS), key: rsa_pub, data: b"secret".to_vec() };
     assert_eq!(h.rv(&mut c, pkcs1), Rv::MECHANISM_INVALID);
     let oaep = MechParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source: 1, source_data: vec![] };
@@ -212,6 +222,13 @@ fn algorithm_rules_refuse_the_keys_and_mechanisms_they_name() {
         ],
     };
     assert_eq!(h.rv(&mut c, aes_import), Rv::TEMPLATE_INCONSISTENT, "an imported AES key");
+    match h.ok(&mut c, Request::GetMechanismList { slot: 0 }) {
+        Reply::Mechanisms(m) => {
+            assert!(m.contains(&CKM_SM2_SM3) && m.contains(&CKM_SM4_GCM), "{m:x?}");
+            assert!(!m.contains(&CKM_ECDSA) && !m.contains(&CKM_AES_GCM) && !m.contains(&CKM_RSA_PKCS), "{m:x?}");
+        }
+        r => panic!("unexpected {r:?}"),
+    }
     let (_, sm2) = pair(&h, &mut c, s, CKM_SM2_KEY_PAIR_GEN, vec![]).unwrap();
     assert_eq!(sign_rv(&h, &mut c, s, Mechanism::new(CKM_SM2_SM3), sm2, b"data"), Rv::OK);
 

@@ -278,15 +278,23 @@ impl Ta {
             Request::GetTokenInfo { slot } => self.token_info(slot),
             Request::GetMechanismList { slot } => {
                 self.check_slot(slot)?;
-                Ok(Reply::Mechanisms(crate::mech::MECHANISMS.iter().map(|m| m.0).collect()))
+                let rules = self.crypto_rules(slot);
+                Ok(Reply::Mechanisms(
+                    crate::mech::MECHANISMS.iter().filter(|m| rules.mechanism_info(m.0, m.1, m.2, m.3).is_some()).map(|m| m.0).collect(),
+                ))
             }
             Request::GetMechanismInfo { slot, mech } => {
                 self.check_slot(slot)?;
-                crate::mech::MECHANISMS
+                let m = crate::mech::MECHANISMS
                     .iter()
                     .find(|m| m.0 == mech)
-                    .map(|m| Reply::MechanismInfo { min_key: m.1, max_key: m.2, flags: m.3 })
-                    .ok_or_else(|| deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported")))
+                    .ok_or_else(|| deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is not supported")))?;
+                self.crypto_rules(slot)
+                    .mechanism_info(m.0, m.1, m.2, m.3)
+                    .map(|(min_key, max_key, flags)| Reply::MechanismInfo { min_key, max_key, flags })
+                    .ok_or_else(|| {
+                        deny(Rv::MECHANISM_INVALID, format!("mechanism 0x{mech:x} is refused by the token's policy (pushed by the fleet console)"))
+                    })
             }
             Request::InitToken { slot, so_pin, label } => self.init_token(conn, slot, &so_pin.0, &label),
             Request::OpenSession { slot, flags } => self.open_session(conn, slot, flags),

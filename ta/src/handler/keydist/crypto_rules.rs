@@ -43,6 +43,27 @@ fn is_sm_mechanism(m: u64) -> bool {
     )
 }
 
+/// The RSA mechanisms (their key sizes are RSA modulus bits).
+fn is_rsa_mechanism(m: u64) -> bool {
+    matches!(
+        m,
+        CKM_RSA_PKCS_KEY_PAIR_GEN
+            | CKM_RSA_PKCS
+            | CKM_RSA_PKCS_PSS
+            | CKM_RSA_PKCS_OAEP
+            | CKM_SHA1_RSA_PKCS
+            | CKM_SHA224_RSA_PKCS
+            | CKM_SHA256_RSA_PKCS
+            | CKM_SHA384_RSA_PKCS
+            | CKM_SHA512_RSA_PKCS
+            | CKM_SHA1_RSA_PKCS_PSS
+            | CKM_SHA224_RSA_PKCS_PSS
+            | CKM_SHA256_RSA_PKCS_PSS
+            | CKM_SHA384_RSA_PKCS_PSS
+            | CKM_SHA512_RSA_PKCS_PSS
+    )
+}
+
 fn uses_sha1(m: &Mechanism) -> bool {
     matches!(m.mech, CKM_SHA1_RSA_PKCS | CKM_SHA1_RSA_PKCS_PSS | CKM_ECDSA_SHA1 | CKM_SHA_1_HMAC)
         || matches!(m.param, MechParam::Pss { hash, mgf, .. } if hash == CKM_SHA_1 || mgf == CKG_MGF1_SHA1)
@@ -74,6 +95,34 @@ impl CryptoRules {
             ));
         }
         Ok(())
+    }
+
+    /// What C_GetMechanismInfo says about `mech` on the token, given what
+    /// the TA supports (`min`, `max` key size, `flags`): `None` when the
+    /// rules refuse the mechanism outright, else the supported values with
+    /// the refused uses and sizes taken out. C_GetMechanismList lists the
+    /// mechanisms that are not `None`.
+    pub fn mechanism_info(&self, mech: u64, min: u64, max: u64, flags: u64) -> Option<(u64, u64, u64)> {
+        let m = Mechanism::new(mech);
+        if self.rules & rules::SM_ONLY != 0 && !is_sm_mechanism(mech) {
+            return None;
+        }
+        // Every SHA-1 mechanism signs, verifies or MACs, and nothing else.
+        if self.rules & rules::FORBID_SHA1 != 0 && uses_sha1(&m) {
+            return None;
+        }
+        let mut flags = flags;
+        if self.rules & rules::FORBID_RSA_PKCS1_ENCRYPTION != 0 && mech == CKM_RSA_PKCS {
+            flags &= !(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP);
+        }
+        let mut min = min;
+        if self.min_rsa_bits > 0 && is_rsa_mechanism(mech) {
+            min = min.max(u64::from(self.min_rsa_bits));
+            if min > max {
+                return None;
+            }
+        }
+        Some((min, max, flags))
     }
 
     /// Whether the token may hold (or use) the key `o`; objects that are
@@ -178,6 +227,22 @@ mod tests {
         let pss_sha256 = Mechanism::with(CKM_RSA_PKCS_PSS, MechParam::Pss { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 32 });
         assert!(r.check_mechanism(&pss_sha256, Some(Usage::Sign)).is_ok());
         assert!(r.check_mechanism(&Mechanism::new(CKM_ECDSA_SHA256), Some(Usage::Sign)).is_ok());
+    }
+
+    #[test]
+    fn mechanism_info_follows_the_rules() {
+        let all = CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
+        let none = CryptoRules::default();
+        assert_eq!(none.mechanism_info(CKM_RSA_PKCS, 2048, 4096, all), Some((2048, 4096, all)));
+        let strict = CryptoRules { min_rsa_bits: 3072, rules: rules::FORBID_SHA1 | rules::FORBID_RSA_PKCS1_ENCRYPTION };
+        assert_eq!(strict.mechanism_info(CKM_RSA_PKCS, 2048, 4096, all), Some((3072, 4096, CKF_SIGN | CKF_VERIFY)));
+        assert_eq!(strict.mechanism_info(CKM_SHA1_RSA_PKCS, 2048, 4096, CKF_SIGN), None);
+        assert_eq!(strict.mechanism_info(CKM_ECDSA, 256, 521, CKF_SIGN), Some((256, 521, CKF_SIGN)), "EC sizes are not RSA bits");
+        let huge = CryptoRules { min_rsa_bits: 8192, rules: 0 };
+        assert_eq!(huge.mechanism_info(CKM_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN), None, "no RSA key can be big enough");
+        let sm = CryptoRules { min_rsa_bits: 0, rules: rules::SM_ONLY };
+        assert_eq!(sm.mechanism_info(CKM_AES_GCM, 16, 32, CKF_ENCRYPT), None);
+        assert!(sm.mechanism_info(CKM_SM4_GCM, 16, 16, CKF_ENCRYPT).is_some());
     }
 
     #[test]
