@@ -7,7 +7,7 @@
 
 use crate::{bin, bin_dir, http_request, start_ca_dev_token_with, wait_for_file_line, CaProcess, Daemon, TempDir, WebhookSink};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -313,4 +313,72 @@ pub fn postgres_sessions_by_tls(url: &str, application_name: &str) -> (u64, u64)
     let text = String::from_utf8_lossy(&out.stdout);
     let mut n = text.split_whitespace().map(|v| v.parse::<u64>().expect("a count"));
     (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+/// Key distribution for a test fleet: the console's signing key, a trust
+/// anchor directory the hosts' simulated report keys go into, and an
+/// attestation policy for the development TA signer (docs/key-distribution.md).
+pub struct Keydist {
+    /// `teehsm-console serve` arguments that turn key distribution on.
+    pub console_args: Vec<String>,
+    /// The console's public key (PEM), for `teehsm keydist trust`.
+    pub public_key: PathBuf,
+    /// SO and user PIN files of the dev tokens.
+    pub so_pin: PathBuf,
+    pub user_pin: PathBuf,
+    anchors: PathBuf,
+}
+
+impl Keydist {
+    /// Makes the files in `dir`.
+    pub fn new(dir: &Path) -> Keydist {
+        let write = |name: &str, content: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, content).expect("write keydist file");
+            p
+        };
+        let so_pin = write("so.pin", &[crate::SO_PIN, b"\n"].concat());
+        let user_pin = write("user.pin", &[crate::USER_PIN, b"\n"].concat());
+        let (signing_key, public_key) = (dir.join("console-keydist.pk8"), dir.join("console-keydist.pub.pem"));
+        let out = Command::new(bin("teehsm-console"))
+            .args(["keydist", "keygen", "--out"])
+            .arg(&signing_key)
+            .arg("--public-out")
+            .arg(&public_key)
+            .output()
+            .expect("run teehsm-console keydist keygen");
+        assert!(out.status.success(), "keydist keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let anchors = dir.join("anchors");
+        std::fs::create_dir_all(&anchors).expect("anchors dir");
+        let signer = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"teehsm development signer v1");
+        let policy = write("policy.toml", format!("allow_simulation = true\nallowed_signers = [\"{}\"]\n", hex::encode(signer.as_ref())).as_bytes());
+        let console_args = vec![
+            "--keydist-signing-key".into(),
+            signing_key.display().to_string(),
+            "--attestation-trust-anchor".into(),
+            anchors.display().to_string(),
+            "--attestation-policy".into(),
+            policy.display().to_string(),
+        ];
+        Keydist { console_args, public_key, so_pin, user_pin, anchors }
+    }
+
+    /// Adds `host`'s report key to the trust anchors and, with `trust`, has
+    /// its token's SO trust the console's key.
+    pub fn add_host(&self, host: &FleetHost, trust: bool) {
+        let anchor = self.anchors.join(format!("{}.pem", host.id));
+        std::fs::write(anchor, crate::sim_report_key(&host.ca.state_dir.join("platform"), "pem")).expect("write trust anchor");
+        if trust {
+            let out = Command::new(bin("teehsm"))
+                .args(["keydist", "trust", "--socket"])
+                .arg(&host.ca.socket)
+                .arg("--so-pin-file")
+                .arg(&self.so_pin)
+                .arg("--console-key")
+                .arg(&self.public_key)
+                .output()
+                .expect("run teehsm keydist trust");
+            assert!(out.status.success(), "keydist trust: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
 }

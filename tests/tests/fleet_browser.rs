@@ -5,8 +5,10 @@
 //! CPU/memory charts; acknowledging works from the page. Screenshots go to
 //! target/test-artifacts/fleet-ui.png and fleet-host.png.
 //!
-//! Also checks login and roles over HTTP against the real process, and
-//! (second test) the console on HTTPS with an operator's certificate.
+//! Also checks login and roles over HTTP against the real process, and in
+//! further tests the console on HTTPS with an operator's certificate, a
+//! required second factor set up at the first login, and a token policy
+//! pushed from the Host page.
 //! Needs the binaries (`cargo build --bins`) and Chromium (`/usr/bin/chromium`
 //! or $CHROMIUM; scripts/install-deps.sh installs it). Without Chromium the
 //! test is skipped, except under CI=true where it fails.
@@ -613,5 +615,75 @@ fn a_required_second_factor_is_set_up_at_the_first_login() {
     let links = b.eval(open_links);
     assert!(links.as_str().is_some_and(|l| l.contains("overview") && l.contains("users") && l.contains("audit")), "{links}");
     let errors: Vec<String> = b.errors().into_iter().filter(|e| !e.contains("status of 401") && !e.contains("status of 403")).collect();
+    assert!(errors.is_empty(), "page errors: {errors:#?}");
+}
+
+/// With key distribution configured, an operator pushes a token policy from
+/// the Host page (SM algorithms only, RSA of 3072 bits and more); the agent
+/// applies it as a job the page then shows succeeded, and the host's TA
+/// refuses a P-256 key pair from then on.
+#[test]
+fn a_token_policy_is_pushed_from_the_host_page() {
+    let Some(chromium) = chromium_or_skip() else { return };
+    let files = TempDir::new("fleet-policy-ui");
+    let keydist = teehsm_tests::fleet::Keydist::new(files.path());
+    let admin_pw = files.path().join("admin.pw");
+    std::fs::write(&admin_pw, format!("{ADMIN_PASSWORD}\n")).expect("admin password file");
+    let mut console_args = keydist.console_args.clone();
+    console_args.extend(["--admin-password-file".into(), admin_pw.display().to_string()]);
+    let pin_arg = keydist.user_pin.display().to_string();
+    let opts = FleetOptions {
+        hosts: 1,
+        console_args,
+        agent_args: Box::new(move |_| vec!["--user-pin-file".into(), pin_arg.clone()]),
+        ..FleetOptions::default()
+    };
+    let fleet = Fleet::start("fleet-policy-ui", opts);
+    keydist.add_host(&fleet.hosts[0], true);
+    add_user(&fleet, OPERATOR, "operator", OPERATOR_PASSWORD);
+
+    let mut b = cdp::Browser::start(&chromium, &fleet.dir.path().join("chromium-profile"), 1280, 1100);
+    let url = format!("http://{}/", fleet.http);
+    b.navigate(&url);
+    b.wait_for("!!document.getElementById('login-view') && !document.getElementById('login-view').hidden", Duration::from_secs(20), "the login form");
+    submit_login(&mut b, OPERATOR, OPERATOR_PASSWORD);
+    b.wait_for("document.getElementById('page').dataset.loaded === 'overview'", Duration::from_secs(20), "the overview");
+    b.navigate(&format!("{url}#/host/host-1"));
+    b.wait_for("!!document.getElementById('policy-form')", Duration::from_secs(20), "the token policy form");
+    b.eval(
+        "document.querySelector('.policy-rule[value=\"sm_only\"]').checked = true; document.getElementById('policy-min-rsa').value = '3072'; true",
+    );
+    // The console signs only for a TA whose attestation report it has; the agent sends one shortly after it starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.eval("document.getElementById('flash').textContent = ''; true");
+        b.click("#policy-push");
+        b.wait_for("document.getElementById('flash').textContent !== ''", Duration::from_secs(10), "an answer to the push");
+        let text = b.eval("document.getElementById('flash').textContent");
+        let text = text.as_str().unwrap_or("");
+        if text.contains("queued as job") {
+            break;
+        }
+        assert!(text.contains("attestation report") && Instant::now() < deadline, "the push failed: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+        b.wait_for("!!document.getElementById('policy-form')", Duration::from_secs(20), "the token policy form");
+        b.eval("document.querySelector('.policy-rule[value=\"sm_only\"]').checked = true; document.getElementById('policy-min-rsa').value = '3072'; true");
+    }
+    b.wait_for(
+        "Array.from(document.querySelectorAll('#host-jobs .job-row')).some(r => r.dataset.state === 'succeeded' && r.textContent.includes('rules: sm_only, RSA >= 3072 bits'))",
+        Duration::from_secs(30),
+        "the apply_policy job succeeded on the page",
+    );
+    let artifacts = bin_dir().parent().expect("target dir").join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    save(&artifacts.join("fleet-policy.png"), &b.screenshot());
+
+    let mut c = connect(&fleet.hosts[0].ca.socket);
+    let s = user_session(&mut c);
+    let p256 = p256_pair(s, "after-policy", false);
+    assert!(gen_pair(&mut c, &p256).is_err(), "a P-256 pair on an SM-only token");
+    let (_, audit) = fleet.get("/api/audit").expect("audit");
+    assert!(audit.contains("policy.push") && audit.contains("sm_only"), "{audit}");
+    let errors: Vec<String> = b.errors().into_iter().filter(|e| !e.contains("status of 401") && !e.contains("status of 409")).collect();
     assert!(errors.is_empty(), "page errors: {errors:#?}");
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use teehsm_tests::fleet::{Fleet, FleetOptions};
+use teehsm_tests::fleet::{Fleet, FleetOptions, Keydist};
 use teehsm_tests::*;
 use teehsm_wire::ck::*;
 use teehsm_wire::{MechParam, Mechanism, Reply, Request};
@@ -25,17 +25,6 @@ fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
     p
-}
-
-fn run_ok(name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
-    let mut cmd = Command::new(bin(name));
-    for a in args {
-        cmd.arg(a);
-    }
-    let o = cmd.output().unwrap_or_else(|e| panic!("running {name}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{name} failed:\n{text}");
-    text
 }
 
 fn job_states(fleet: &Fleet, host: &str) -> Vec<Value> {
@@ -58,40 +47,20 @@ fn find_key(c: &mut teehsm_wire::client::Client, s: u64, label: &str) -> Vec<u64
 fn console_distributes_a_key_and_certificates_to_attested_tas() {
     let files = TempDir::new("fleet-keydist");
     let dir = files.path();
-    let so_pin = write(dir, "so.pin", &[SO_PIN, b"\n"].concat());
-    let user_pin = write(dir, "user.pin", &[USER_PIN, b"\n"].concat());
-    let (signing_key, public) = (dir.join("console-keydist.pk8"), dir.join("console-keydist.pub.pem"));
-    run_ok("teehsm-console", &[&"keydist", &"keygen", &"--out", &signing_key, &"--public-out", &public]);
-    let anchors = dir.join("anchors");
-    std::fs::create_dir(&anchors).unwrap();
-    // Any TA signed by the (simulated) development signer.
-    let signer = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"teehsm development signer v1");
-    let policy = write(dir, "policy.toml", format!("allow_simulation = true\nallowed_signers = [\"{}\"]\n", hex::encode(signer.as_ref())).as_bytes());
-
-    let console_args: Vec<String> = [
-        "--keydist-signing-key",
-        &signing_key.display().to_string(),
-        "--attestation-trust-anchor",
-        &anchors.display().to_string(),
-        "--attestation-policy",
-        &policy.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let pin_arg = user_pin.display().to_string();
+    let keydist = Keydist::new(dir);
+    let pin_arg = keydist.user_pin.display().to_string();
     let fleet = Fleet::start(
         "fleet-keydist",
-        FleetOptions { console_args, agent_args: Box::new(move |_| vec!["--user-pin-file".into(), pin_arg.clone()]), ..FleetOptions::default() },
+        FleetOptions {
+            console_args: keydist.console_args.clone(),
+            agent_args: Box::new(move |_| vec!["--user-pin-file".into(), pin_arg.clone()]),
+            ..FleetOptions::default()
+        },
     );
 
-    // The console trusts each host's (simulated) attestation report key;
-    // the SOs of hosts 1 and 2, not 3, trust the console's signing key.
+    // The console trusts each host's report key; hosts 1 and 2 trust the console's key, host 3 does not.
     for (n, h) in fleet.hosts.iter().enumerate() {
-        write(&anchors, &format!("{}.pem", h.id), sim_report_key(&h.ca.state_dir.join("platform"), "pem").as_bytes());
-        if n < 2 {
-            run_ok("teehsm", &[&"keydist", &"trust", &"--socket", &h.ca.socket, &"--so-pin-file", &so_pin, &"--console-key", &public]);
-        }
+        keydist.add_host(h, n < 2);
     }
 
     // Inventory: every host reports its TA's platform, measurement and version.

@@ -193,6 +193,16 @@ pub fn apply_policy(socket: &Path, user_pin: &[u8], payload_json: &str) -> Resul
         return Err(ImportError::Payload("policy_hex is longer than a token policy".into()));
     }
     let policy = hex::decode(hex_policy).map_err(|e| ImportError::Payload(format!("policy_hex is not hex: {e}")))?;
+    // What the signed policy says about algorithms, for the job's message.
+    let rules = match teehsm_wire::token_policy::TokenPolicy::from_bytes(&policy) {
+        Ok(p) if p.rules != 0 || p.min_rsa_bits != 0 => {
+            let names: Vec<&str> = teehsm_wire::token_policy::rules::NAMES.iter().filter(|(b, _)| p.rules & b != 0).map(|(_, n)| *n).collect();
+            let rsa = if p.min_rsa_bits > 0 { format!("RSA >= {} bits", p.min_rsa_bits) } else { String::new() };
+            let all: Vec<&str> = names.into_iter().chain((!rsa.is_empty()).then_some(rsa.as_str())).collect();
+            format!("; rules: {}", all.join(", "))
+        }
+        _ => String::new(),
+    };
     let (mut c, s) = session(socket, slot, user_pin)?;
     let r = c.call(&Request::ApplyTokenPolicy { session: s, policy }).map_err(|source| ImportError::Ta { step: "ApplyTokenPolicy", source });
     let info = c.call(&Request::GetTokenInfo { slot });
@@ -202,8 +212,10 @@ pub fn apply_policy(socket: &Path, user_pin: &[u8], payload_json: &str) -> Resul
         _ => return Err(ImportError::Unexpected("ApplyTokenPolicy")),
     }
     Ok(match info {
-        Ok(Reply::TokenInfo(t)) => format!("policy applied to slot {slot}: the token may hold {} objects (holds {})", t.max_objects, t.total_objects),
-        _ => format!("policy applied to slot {slot}"),
+        Ok(Reply::TokenInfo(t)) => {
+            format!("policy applied to slot {slot}: the token may hold {} objects (holds {}){rules}", t.max_objects, t.total_objects)
+        }
+        _ => format!("policy applied to slot {slot}{rules}"),
     })
 }
 

@@ -399,7 +399,10 @@ fn host(sh: &Shared, id: &str, now: u64) -> Result<HttpResponse, HttpResponse> {
     let g = report.as_ref().map(|r| gauges(sh, r)).unwrap_or_default();
     Ok(json_resp(
         200,
-        json!({ "host": host, "report": report, "gauges": g, "desired": { "ta_version": desired }, "now_ms": now, "heartbeat_interval_ms": sh.interval_ms }),
+        json!({
+            "host": host, "report": report, "gauges": g, "desired": { "ta_version": desired }, "now_ms": now,
+            "heartbeat_interval_ms": sh.interval_ms, "keydist": sh.keydist.is_some(),
+        }),
     ))
 }
 

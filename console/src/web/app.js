@@ -427,6 +427,7 @@ async function pageHost(args) {
     if (!confirm("Revoke host " + id + "? Its agent is locked out at once and the host cannot come back under this id.")) return;
     try { await api("POST", "/api/hosts/" + encodeURIComponent(id) + "/revoke", {}); route(); } catch (e) { flash(e.message); }
   };
+  const policy = active && d.keydist && canDo("operator") ? policyCard(id) : null;
   return h("div", {}, h("div", { class: "toolbar" }, h("h1", {}, "Host " + d.host.id),
       active && canDo("operator") && !d.host.renew_requested ? h("button", { class: "small secondary", id: "renew-cert", type: "button", onclick: renew }, "Renew certificate") : null,
       active && canDo("admin") ? h("button", { class: "small danger", id: "revoke-host", type: "button", onclick: revoke }, "Revoke") : null,
@@ -434,6 +435,7 @@ async function pageHost(args) {
       h("a", { href: "#/overview" }, "← Overview")),
     h("div", { class: "row" }, info, tas), gauges, h("div", { class: "charts" }, cpu, mem),
     h("div", { class: "card" }, h("h2", {}, "Firing alerts of this host"), alertTable(mine, true, "No alert is firing for this host.")),
+    policy,
     h("div", { class: "card" }, h("h2", {}, "Jobs (latest 20)"),
       jobs.jobs.length === 0 ? h("p", { class: "muted" }, "No job for this host yet.") :
         h("table", { id: "host-jobs" },
@@ -441,6 +443,41 @@ async function pageHost(args) {
           h("tbody", {}, jobs.jobs.map((j) => h("tr", { class: "job-row", "data-state": j.state },
             h("td", {}, String(j.id)), h("td", {}, j.kind), h("td", {}, stateBadge(j.state)),
             h("td", {}, fmtTime(j.created_at_ms)), h("td", {}, fmtTime(j.updated_at_ms)), h("td", {}, jobHistory(j))))))));
+}
+
+/// The token policy form of the Host page (operators, with key distribution
+/// configured): object limit and algorithm rules, signed by the console for
+/// the host's attested TA and applied by its agent as a job.
+function policyCard(id) {
+  const num = (fid, value, min, max) => h("input", { id: fid, type: "number", value: String(value), min: String(min), max: String(max) });
+  const slot = num("policy-slot", 0, 0, 63);
+  const maxObjects = num("policy-max-objects", 0, 0, 1000000);
+  const minRsa = h("select", { id: "policy-min-rsa" }, [["0", "any"], ["2048", "2048"], ["3072", "3072"], ["4096", "4096"]].map(([v, t]) => h("option", { value: v }, t)));
+  const RULES = [
+    ["forbid_sha1", "No SHA-1 in signatures and MACs"],
+    ["forbid_rsa_pkcs1_encryption", "No RSA PKCS#1 v1.5 encryption"],
+    ["sm_only", "SM2, SM3 and SM4 only"],
+  ];
+  const boxes = RULES.map(([name, label]) => h("label", { class: "check" }, h("input", { type: "checkbox", class: "policy-rule", value: name }), " ", label));
+  const form = h("form", { class: "inline-form", id: "policy-form" },
+    h("div", {}, h("label", { for: "policy-slot" }, "Slot"), slot),
+    h("div", {}, h("label", { for: "policy-max-objects" }, "Object limit (0: the TA's)"), maxObjects),
+    h("div", {}, h("label", { for: "policy-min-rsa" }, "Smallest RSA key"), minRsa),
+    h("div", { class: "rules" }, boxes),
+    h("button", { type: "submit", id: "policy-push" }, "Push policy"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const rules = Array.from(form.querySelectorAll(".policy-rule")).filter((b) => b.checked).map((b) => b.value);
+    const body = { hosts: [id], slot: Number(slot.value), max_objects: Number(maxObjects.value), min_rsa_bits: Number(minRsa.value), rules };
+    try {
+      const r = await api("POST", "/api/policy", body);
+      route();
+      flash("Policy version " + r.version + " queued as job " + r.jobs.map((j) => j.job_id).join(", ") + "; the token applies it if its SO trusts the console's key.");
+    } catch (e) { flash(e.message); }
+  });
+  return h("div", { class: "card", id: "policy-card" }, h("h2", {}, "Token policy"),
+    h("p", { class: "muted" }, "Signed by the console for this host's attested TA; the TA enforces it on every key of the token. A later push replaces it."),
+    form);
 }
 
 async function pageAlerts() {
