@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{acl, nonce, now_ms, register, so, Harness};
+use common::{acl, nonce, now_ms, policy_signer, register, so, token_policy, trust_policy_signer, Harness};
 use prost::Message;
 use teehsm_crypto::digest::HashAlg;
 use teehsm_ta::handler::{Connection as Conn, HandlerConfig};
@@ -745,4 +745,30 @@ fn concurrent_creates_of_one_name_create_it_once() {
     });
     assert_eq!(codes.iter().filter(|c| **c == OK).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == ALREADY_EXISTS).count(), 3, "{codes:?}");
+}
+
+#[test]
+fn the_token_policy_rules_bind_api_keys_too() {
+    let h = Harness::new("api-policy-rules");
+    let mut c = Client::new(&h, "svc", &[("", ALL_OPS)]);
+    c.create("p256", Algorithm::EcSignP256Sha256);
+    c.create("sm2", Algorithm::Sm2SignSm3);
+    assert!(c.sign("p256", 0, b"before").is_ok());
+    let key = policy_signer();
+    trust_policy_signer(&h, &key);
+    let (mut uc, us) = h.user();
+    let p = token_policy(&h, &key, 1, 0, 0, teehsm_wire::token_policy::rules::SM_ONLY);
+    h.ok(&mut uc, Request::ApplyTokenPolicy { session: us, policy: p.to_bytes() });
+
+    let (code, message) = c.sign("p256", 0, b"after").unwrap_err();
+    assert_eq!(code, FAILED_PRECONDITION, "{message}");
+    assert!(message.contains("policy"), "{message}");
+    let m = c.fails(
+        "CreateKey",
+        &CreateKeyRequest { name: "p256-new".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, ..Default::default() },
+        FAILED_PRECONDITION,
+    );
+    assert!(m.contains("SM2, SM4"), "{m}");
+    assert!(c.sign("sm2", 0, b"after").is_ok(), "SM2 keys still sign");
+    c.create("sm2-new", Algorithm::Sm2SignSm3);
 }

@@ -6,9 +6,8 @@
 
 mod common;
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use common::{aes_token_key, so, token_info, Harness};
+use common::{aes_token_key, policy_signer, sign_token_policy, so, token_info, token_policy, Harness};
 use teehsm_ta::handler::Connection as Conn;
 use teehsm_ta::handler::HandlerConfig;
 use teehsm_wire::ck::*;
@@ -16,40 +15,20 @@ use teehsm_wire::token_policy::{rules, TokenPolicy, POLICY_V1_LEN, POLICY_V1_MAG
 use teehsm_wire::*;
 
 fn signer() -> Ed25519KeyPair {
-    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-    Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap()
+    policy_signer()
 }
 
 fn policy(h: &Harness, key: &Ed25519KeyPair, version: u64, max_objects: u64) -> TokenPolicy {
-    let now = common::now_ms();
-    let mut p = TokenPolicy {
-        version,
-        target: *h.ta.channel.public_key_hash(),
-        slot: 0,
-        created_ms: now - 1_000,
-        expires_ms: now + 600_000,
-        signer: key.public_key().as_ref().try_into().unwrap(),
-        max_objects,
-        min_rsa_bits: 0,
-        rules: 0,
-        signature: [0; 64],
-    };
-    sign(&mut p, key);
-    p
+    token_policy(h, key, version, max_objects, 0, 0)
 }
 
 /// A policy with algorithm rules and no object limit.
 fn rules_policy(h: &Harness, key: &Ed25519KeyPair, version: u64, min_rsa_bits: u32, rules: u32) -> TokenPolicy {
-    let mut p = policy(h, key, version, 0);
-    p.min_rsa_bits = min_rsa_bits;
-    p.rules = rules;
-    sign(&mut p, key);
-    p
+    token_policy(h, key, version, 0, min_rsa_bits, rules)
 }
 
 fn sign(p: &mut TokenPolicy, key: &Ed25519KeyPair) {
-    let sig = key.sign(&p.signed_message());
-    p.signature.copy_from_slice(sig.as_ref());
+    sign_token_policy(p, key);
 }
 
 fn capacity(h: &Harness) -> u64 {

@@ -225,3 +225,49 @@ pub fn aes_token_key(session: u64) -> Request {
         template: vec![Attribute::ulong(CKA_VALUE_LEN, 32), Attribute::bool(CKA_TOKEN, true)],
     }
 }
+
+/// A console signing key for token policies and key distribution.
+pub fn policy_signer() -> aws_lc_rs::signature::Ed25519KeyPair {
+    let doc = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("Ed25519 key");
+    aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("Ed25519 key")
+}
+
+/// Has the SO of slot 0 trust `key` (`TrustKeydistSigner`).
+pub fn trust_policy_signer(h: &Harness, key: &aws_lc_rs::signature::Ed25519KeyPair) {
+    use aws_lc_rs::signature::KeyPair;
+    let (mut c, s) = so(h);
+    h.ok(&mut c, Request::TrustKeydistSigner { session: s, public_key: key.public_key().as_ref().to_vec() });
+}
+
+/// A token policy for slot 0 of `h`'s TA, valid for 10 minutes, signed by `key`.
+pub fn token_policy(
+    h: &Harness,
+    key: &aws_lc_rs::signature::Ed25519KeyPair,
+    version: u64,
+    max_objects: u64,
+    min_rsa_bits: u32,
+    rules: u32,
+) -> teehsm_wire::token_policy::TokenPolicy {
+    use aws_lc_rs::signature::KeyPair;
+    let now = now_ms();
+    let mut p = teehsm_wire::token_policy::TokenPolicy {
+        version,
+        target: *h.ta.channel.public_key_hash(),
+        slot: 0,
+        created_ms: now - 1_000,
+        expires_ms: now + 600_000,
+        signer: key.public_key().as_ref().try_into().expect("32-byte key"),
+        max_objects,
+        min_rsa_bits,
+        rules,
+        signature: [0; 64],
+    };
+    sign_token_policy(&mut p, key);
+    p
+}
+
+/// (Re-)signs `p` with `key`.
+pub fn sign_token_policy(p: &mut teehsm_wire::token_policy::TokenPolicy, key: &aws_lc_rs::signature::Ed25519KeyPair) {
+    let sig = key.sign(&p.signed_message());
+    p.signature.copy_from_slice(sig.as_ref());
+}
