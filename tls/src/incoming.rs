@@ -22,6 +22,11 @@ pub type TlsIncoming = ReceiverStream<std::io::Result<TlsStream<TcpStream>>>;
 /// `failures`. Spawned on the current tokio runtime; the accept loop ends
 /// when the returned stream is dropped.
 pub fn incoming(listener: TcpListener, config: Arc<ServerConfig>, failures: IntCounter) -> TlsIncoming {
+    incoming_with_timeout(listener, config, failures, HANDSHAKE_TIMEOUT)
+}
+
+/// [`incoming`] with another handshake timeout (tests).
+pub fn incoming_with_timeout(listener: TcpListener, config: Arc<ServerConfig>, failures: IntCounter, handshake_timeout: Duration) -> TlsIncoming {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -42,7 +47,7 @@ pub fn incoming(listener: TcpListener, config: Arc<ServerConfig>, failures: IntC
             let _ = tcp.set_nodelay(true);
             let (acceptor, tx, failures) = (acceptor.clone(), tx.clone(), failures.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;
                     }

@@ -26,7 +26,7 @@ pub mod pem;
 pub use certificate::{FileOptions, ServerCertificate};
 pub use client_cas::ClientCaFile;
 pub use config::{server_config, ClientAuth};
-pub use incoming::{incoming, TlsIncoming, HANDSHAKE_TIMEOUT};
+pub use incoming::{incoming, incoming_with_timeout, TlsIncoming, HANDSHAKE_TIMEOUT};
 pub use metrics::TlsMetrics;
 pub use tokio_rustls;
 

@@ -1,4 +1,4 @@
-use crate::{incoming, server_config, ClientAuth, ClientCaFile, FileOptions, ServerCertificate, TlsError, TlsMetrics};
+use crate::{incoming, incoming_with_timeout, server_config, ClientAuth, ClientCaFile, FileOptions, ServerCertificate, TlsError, TlsMetrics};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -287,4 +287,40 @@ async fn a_changed_client_ca_file_applies_to_the_next_handshake() {
 
     let e = ClientCaFile::load(&d.0.join("missing.pem"), "--test-client-ca", true, reloads).expect_err("missing");
     assert!(e.to_string().starts_with("--test-client-ca ") && e.to_string().contains("cannot read it"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_hold_up_no_one_and_time_out() {
+    let ca = Ca::new();
+    let (cert, key, _) = ca.leaf();
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>().expect("chain");
+    let m = metrics();
+    let sc = Arc::new(ServerCertificate::fixed(chain, PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"), m.clone()).expect("fixed"));
+    let config = server_config(sc, ClientAuth::None, &[b"h2"]).expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut conns = incoming_with_timeout(listener, Arc::new(config), m.handshake_failures.clone(), std::time::Duration::from_millis(500));
+    tokio::spawn(async move {
+        while let Some(Ok(mut tls)) = conns.next().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4];
+                while tls.read_exact(&mut buf).await.is_ok() && tls.write_all(b"pong").await.is_ok() {}
+            });
+        }
+    });
+    // 32 clients that connect and say nothing (a slowloris).
+    let mut silent = Vec::new();
+    for _ in 0..32 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    let started = std::time::Instant::now();
+    connect(&client(&ca, None), addr).await.expect("a real client is served meanwhile");
+    assert!(started.elapsed() < std::time::Duration::from_millis(400), "held up for {:?}", started.elapsed());
+    // Past the timeout the server has dropped them and counted them.
+    for mut s in silent {
+        let mut b = [0u8; 1];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut b)).await.expect("closed by the server within the timeout");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    assert_eq!(m.handshake_failures.get(), 32);
 }
