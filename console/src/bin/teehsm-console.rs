@@ -94,10 +94,31 @@ enum UserCmd {
 #[derive(Subcommand, Debug)]
 enum AuditCmd {
     /// Check the audit log's MAC chain with <data-dir>/audit-key: exit 0 if
-    /// it holds, 1 with the first entry that does not.
+    /// it holds, 1 with the first entry that does not. With --archive, check
+    /// an archive file written by `audit prune` instead (the store is not
+    /// opened; only the key in --data-dir is read).
     Verify {
         #[command(flatten)]
         store: StoreAt,
+        /// An archive file of `audit prune` to check.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
+    },
+    /// Move the entries older than --older-than-days (never the newest) to a
+    /// new archive file (JSON Lines with their MACs, fsynced first), delete
+    /// them from the store and leave a MAC'd anchor, so the log still
+    /// verifies and the archive verifies on its own (`audit verify
+    /// --archive`). Refuses a log whose chain is broken. Safe while the
+    /// console runs.
+    Prune {
+        #[command(flatten)]
+        store: StoreAt,
+        /// Keep the entries of the last N days.
+        #[arg(long, value_name = "N")]
+        older_than_days: u64,
+        /// The archive file to create (must not exist).
+        #[arg(long, value_name = "FILE")]
+        archive: PathBuf,
     },
     /// Write the entries after number --after as JSON Lines (with their
     /// MACs) on standard output, e.g. for archiving.
@@ -111,7 +132,63 @@ enum AuditCmd {
 
 fn audit_cmd(cmd: AuditCmd) -> Result<()> {
     match cmd {
-        AuditCmd::Verify { store: at } => {
+        AuditCmd::Verify { store: at, archive: Some(file) } => {
+            let key = teehsm_console::store::AuditKey::load(&at.data_dir)?;
+            let f = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let a = teehsm_console::store::verify_audit_archive(&key, std::io::BufReader::new(f))?;
+            match (a.check.broken_at, &a.check.reason) {
+                (Some(entry), Some(why)) => {
+                    eprintln!("teehsm-console: the archive's chain is broken at entry {entry}: {why}");
+                    std::process::exit(1);
+                }
+                _ => println!(
+                    "archive verified: entries {} to {} ({} entries); the next archive or the store's anchor goes on from entry {} with MAC {}",
+                    a.after_seq + 1,
+                    a.end_seq,
+                    a.check.entries,
+                    a.end_seq,
+                    a.end_mac
+                ),
+            }
+        }
+        AuditCmd::Prune { store: at, older_than_days, archive } => {
+            let key = teehsm_console::store::AuditKey::load(&at.data_dir)?;
+            let now = teehsm_console::daemon::now_ms();
+            let before = now.saturating_sub(older_than_days.saturating_mul(86_400_000));
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&archive)
+                .with_context(|| format!("cannot create the archive {} (it must not exist yet)", archive.display()))?;
+            // The archive's directory entry must be durable before any entry is deleted.
+            let parent = archive.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            std::fs::File::open(parent).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", parent.display()))?;
+            let out = at.open()?.prune_audit(&key, before, now, &mut file);
+            let out = match out {
+                Ok(o) => o,
+                Err(e) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&archive);
+                    return Err(e.into());
+                }
+            };
+            match out.anchor {
+                Some(a) => println!(
+                    "archived {} entries, through entry {}, to {} (SHA-256 {}); the log now starts after entry {}",
+                    out.archived,
+                    a.seq,
+                    archive.display(),
+                    a.archive_sha256,
+                    a.seq
+                ),
+                None => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&archive);
+                    println!("nothing to prune: no entry is older than {older_than_days} days (the newest entry always stays)");
+                }
+            }
+        }
+        AuditCmd::Verify { store: at, archive: None } => {
             let key = teehsm_console::store::AuditKey::load(&at.data_dir)?;
             let check = at.open()?.verify_audit(&key)?;
             match (check.broken_at, &check.reason) {
@@ -119,6 +196,10 @@ fn audit_cmd(cmd: AuditCmd) -> Result<()> {
                     eprintln!("teehsm-console: the audit log's chain is broken at entry {entry}: {why}");
                     std::process::exit(1);
                 }
+                _ if check.pruned_through > 0 => println!(
+                    "audit log verified: {} entries, the last is {}; entries up to {} were archived by `audit prune` ({} from before the chain began)",
+                    check.entries, check.last_seq, check.pruned_through, check.unprotected
+                ),
                 _ => println!(
                     "audit log verified: {} entries, the last is {} ({} from before the chain began)",
                     check.entries, check.last_seq, check.unprotected

@@ -187,6 +187,12 @@ impl Metrics {
             &["role", "second_factor"],
         )?;
         registry.register(Box::new(users.clone()))?;
+        // Every (role, second_factor) series exists from the start, at 0.
+        for role in ["admin", "operator", "auditor"] {
+            for factor in ["on", "off"] {
+                users.with_label_values(&[role, factor]).set(0);
+            }
+        }
         let fleet = FleetGauges::new(&registry)?;
         for s in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[s]).set(0);

@@ -23,6 +23,7 @@ pub(crate) const TABLES: &[&str] = &[
     "engine_state",
     "users",
     "audit",
+    "audit_anchor",
     "jobs",
     "licence",
     "packages",

@@ -59,6 +59,9 @@ pub enum StoreError {
     /// The audit key file cannot be read or created.
     #[error("audit key {path}: {why}")]
     AuditKey { path: String, why: String },
+    /// The audit log cannot be pruned or an archive does not check.
+    #[error("{0}")]
+    AuditPrune(String),
     #[error("the target store is not empty ({table} has {rows} rows): copy into a new, empty database")]
     TargetNotEmpty { table: String, rows: u64 },
 }

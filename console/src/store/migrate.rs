@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "0005_rollout_pause", sql: include_str!("../../migrations/0005_rollout_pause.sql") },
     Migration { version: 6, name: "0006_audit_chain", sql: include_str!("../../migrations/0006_audit_chain.sql") },
     Migration { version: 7, name: "0007_user_totp", sql: include_str!("../../migrations/0007_user_totp.sql") },
+    Migration { version: 8, name: "0008_audit_anchor", sql: include_str!("../../migrations/0008_audit_anchor.sql") },
 ];
 
 /// The schema version this binary writes.

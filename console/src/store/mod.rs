@@ -32,7 +32,7 @@ use std::path::Path;
 
 use db::Db;
 
-pub use audit::{AuditCheck, AuditEntry, AuditKey, AuditVerifier, AUDIT_KEY_FILE};
+pub use audit::{verify_audit_archive, ArchiveCheck, AuditAnchor, AuditCheck, AuditEntry, AuditKey, AuditVerifier, PruneOutcome, AUDIT_KEY_FILE};
 pub use convert::Page;
 pub use copy::CopyReport;
 pub use db::Location;

@@ -100,6 +100,85 @@ fn audit_chain_shows_changes_insertions_and_removals(db: &TestDb) {
     assert!(c.reason.as_deref().is_some_and(|r| r.contains("no MAC")), "{c:?}");
 }
 
+fn audit_prune_archives_anchors_and_still_verifies(db: &TestDb) {
+    use crate::store::{verify_audit_archive, AuditKey};
+    use std::io::BufReader;
+    use std::sync::Arc;
+    let key = Arc::new(AuditKey::from_bytes(&[7; 32]));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = db.open(1);
+    store.set_audit_key(key.clone());
+    for i in 1..=10u64 {
+        store.append_audit(i * 100, "alice", "user_add", &format!("u{i}"), &json!({ "i": i, "text": "ünïcode" })).unwrap();
+    }
+    let archive = |name: &str| std::fs::OpenOptions::new().create_new(true).write(true).open(dir.path().join(name)).unwrap();
+
+    // Nothing older than the first entry: nothing pruned, no file content needed.
+    let out = store.prune_audit(&key, 50, 2_000, &mut archive("none.jsonl")).unwrap();
+    assert_eq!((out.archived, out.anchor.is_none()), (0, true));
+
+    // Entries 1-4 (at 100-400 ms) go to the first archive.
+    let out = store.prune_audit(&key, 450, 2_000, &mut archive("a1.jsonl")).unwrap();
+    assert_eq!(out.archived, 4);
+    assert_eq!(out.anchor.as_ref().map(|a| a.seq), Some(4));
+    let c = store.verify_audit(&key).unwrap();
+    assert!(c.ok(), "{c:?}");
+    assert_eq!((c.pruned_through, c.entries, c.last_seq), (4, 7, 11), "6 entries and the audit_prune entry after the anchor");
+    assert_eq!(store.audit_entries(0, 100).unwrap()[0].seq, 5);
+    let last = store.audit_entries(10, 1).unwrap().remove(0);
+    assert_eq!((last.action.as_str(), last.details["archived"].as_u64()), ("audit_prune", Some(4)));
+    let a1 = verify_audit_archive(&key, BufReader::new(std::fs::File::open(dir.path().join("a1.jsonl")).unwrap())).unwrap();
+    assert!(a1.check.ok(), "{a1:?}");
+    assert_eq!((a1.after_seq, a1.end_seq, a1.check.entries), (0, 4, 4));
+    let bytes = std::fs::read(dir.path().join("a1.jsonl")).unwrap();
+    assert_eq!(hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref()), out.anchor.as_ref().unwrap().archive_sha256);
+    assert_eq!(a1.end_mac, out.anchor.unwrap().mac, "the archive ends where the database's chain starts");
+
+    // A second prune chains its archive to the first; the newest entry always
+    // stays. A check paging through the log meanwhile starts again after the
+    // new anchor instead of calling the archived entries missing.
+    let mut paging = crate::store::AuditVerifier::default();
+    store.verify_audit_step(&key, &mut paging).unwrap();
+    assert!(!paging.done && paging.check.last_seq > 4);
+    let out = store.prune_audit(&key, u64::MAX, 3_000, &mut archive("a2.jsonl")).unwrap();
+    while !paging.done {
+        store.verify_audit_step(&key, &mut paging).unwrap();
+    }
+    assert!(paging.check.ok() && paging.check.pruned_through == 10, "{:?}", paging.check);
+    assert_eq!(out.anchor.as_ref().map(|a| a.seq), Some(10), "entry 11 (the first prune's) is the newest");
+    let a2 = verify_audit_archive(&key, BufReader::new(std::fs::File::open(dir.path().join("a2.jsonl")).unwrap())).unwrap();
+    assert!(a2.check.ok(), "{a2:?}");
+    assert_eq!((a2.after_seq, a2.end_seq), (4, 10));
+    assert_eq!(store.verify_audit(&key).unwrap().pruned_through, 10);
+    assert!(store.verify_audit(&key).unwrap().ok());
+
+    // An archive edited afterwards, or checked with another key, does not verify.
+    let text = std::fs::read_to_string(dir.path().join("a2.jsonl")).unwrap().replace("u6", "u9");
+    let c = verify_audit_archive(&key, BufReader::new(text.as_bytes())).unwrap();
+    assert_eq!(c.check.broken_at, Some(6), "{c:?}");
+    assert!(verify_audit_archive(&AuditKey::from_bytes(&[8; 32]), BufReader::new(std::fs::File::open(dir.path().join("a1.jsonl")).unwrap()))
+        .unwrap()
+        .check
+        .broken_at
+        .is_some());
+    assert!(verify_audit_archive(&key, BufReader::new("not json\n".as_bytes())).is_err());
+
+    // Moving the anchor without the key (to hide entries removed from the
+    // front) shows; so does removing entries right after it.
+    let raw = db.raw();
+    raw.execute("UPDATE audit_anchor SET seq = 11", &[]).unwrap();
+    let c = store.verify_audit(&key).unwrap();
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("pruning anchor")), "{c:?}");
+    raw.execute("UPDATE audit_anchor SET seq = 10", &[]).unwrap();
+    assert!(store.verify_audit(&key).unwrap().ok());
+    raw.execute("DELETE FROM audit WHERE seq = 11", &[]).unwrap();
+    let c = store.verify_audit(&key).unwrap();
+    assert_eq!(c.broken_at, Some(11), "{c:?}");
+    // A broken log is not pruned.
+    let e = store.prune_audit(&key, u64::MAX, 4_000, &mut archive("a3.jsonl")).unwrap_err();
+    assert!(e.to_string().contains("broken at entry 11"), "{e}");
+}
+
 fn job_lifecycle(db: &TestDb) {
     let mut store = db.open(1);
     let id = store.create_job("ta_update", "h1", &json!({ "version": "1.2" }), 10).unwrap();
@@ -143,4 +222,10 @@ fn job_transitions() {
     );
 }
 
-on_both!(audit_is_ordered_and_pages, audit_from_two_connections_is_gap_free, audit_chain_shows_changes_insertions_and_removals, job_lifecycle,);
+on_both!(
+    audit_is_ordered_and_pages,
+    audit_from_two_connections_is_gap_free,
+    audit_chain_shows_changes_insertions_and_removals,
+    audit_prune_archives_anchors_and_still_verifies,
+    job_lifecycle,
+);
