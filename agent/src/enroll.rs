@@ -82,12 +82,15 @@ impl AgentKey {
 }
 
 /// What the agent keeps after enrolling.
+#[derive(Clone)]
 pub struct Enrollment {
     /// Client certificate issued by the console, PEM.
     pub cert_pem: String,
     /// The agent's key, PEM.
     pub key_pem: Zeroizing<String>,
-    /// Console CA certificate, PEM.
+    /// The console CA certificate(s) the agent trusts, PEM (the console
+    /// CA, the operator's CA given at enrollment, or a bundle the console
+    /// sent later).
     pub ca_pem: String,
 }
 
@@ -112,6 +115,13 @@ impl Enrollment {
         write_atomic(dir, KEY_FILE, self.key_pem.as_bytes(), 0o600)?;
         write_atomic(dir, CERT_FILE, self.cert_pem.as_bytes(), 0o644)?;
         write_atomic(dir, CA_FILE, self.ca_pem.as_bytes(), 0o644)
+    }
+
+    /// Replaces the console CA certificates the agent trusts
+    /// ([`CA_FILE`], written atomically).
+    pub fn replace_ca(dir: &Path, ca_pem: &str) -> Result<(), EnrollError> {
+        check_pem(ca_pem, "the console CA bundle", "CERTIFICATE")?;
+        write_atomic(dir, CA_FILE, ca_pem.as_bytes(), 0o644)
     }
 
     /// Replaces the agent's key and certificate in `dir` by renewed ones,

@@ -296,6 +296,64 @@ fn console_client(console: &str, enrollment: &Enrollment, console_name: Option<&
     Ok(AgentServiceClient::new(endpoint(console, tls)?.connect_lazy()))
 }
 
+/// The console CA bundle the console sends (HeartbeatResponse.console_ca_pem).
+#[derive(Default)]
+struct CaBundle {
+    /// A bundle that did not verify the console, and when to try it again.
+    refused: Option<(String, std::time::Instant)>,
+}
+
+impl CaBundle {
+    /// How long a bundle that did not verify the console waits before another try.
+    const RETRY_AFTER: Duration = Duration::from_secs(600);
+
+    /// Trusts `bundle` from now on if a new connection to the console
+    /// verified with it succeeds: then writes it to console-ca.pem and
+    /// returns the client to use. A bundle that does not parse or does not
+    /// verify the console is logged and left alone (retried after
+    /// [`Self::RETRY_AFTER`]), so a wrong bundle never cuts the agent off.
+    async fn adopt(
+        &mut self,
+        bundle: &str,
+        console: &str,
+        state_dir: &std::path::Path,
+        enrollment: &mut Enrollment,
+        console_name: Option<&str>,
+    ) -> Option<AgentServiceClient<Channel>> {
+        if self.refused.as_ref().is_some_and(|(b, at)| b == bundle && at.elapsed() < Self::RETRY_AFTER) {
+            return None;
+        }
+        let candidate = Enrollment { ca_pem: bundle.to_string(), ..enrollment.clone() };
+        let probe = async {
+            let mut tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&candidate.ca_pem))
+                .identity(Identity::from_pem(&candidate.cert_pem, candidate.key_pem.as_bytes()));
+            if let Some(name) = console_name {
+                tls = tls.domain_name(name);
+            }
+            let channel = endpoint(console, tls).map_err(|e| e.err.to_string())?.connect().await.map_err(|e| source_chain(&e))?;
+            Enrollment::replace_ca(state_dir, bundle).map_err(|e| e.to_string())?;
+            Ok::<_, String>(AgentServiceClient::new(channel))
+        };
+        match probe.await {
+            Ok(client) => {
+                tracing::info!(
+                    certificates = bundle.matches("-----BEGIN CERTIFICATE-----").count(),
+                    "now trusting the console CA bundle the console sent"
+                );
+                *enrollment = candidate;
+                self.refused = None;
+                Some(client)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = Self::RETRY_AFTER.as_secs(), "the console sent a CA bundle that does not verify it; keeping the CA in use");
+                self.refused = Some((bundle.to_string(), std::time::Instant::now()));
+                None
+            }
+        }
+    }
+}
+
 /// The wall clock, Unix ms.
 fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
@@ -459,6 +517,7 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
     tracing::info!(console = %console, interval_ms, tees = ?collector.tees, jobs = jobs.is_some(), "teehsm-agent running");
     let mut runner = JobRunner { ctx: jobs, keys: key_import, attempted: HashSet::new(), task: None, warned: false };
 
+    let mut ca_bundle = CaBundle::default();
     let mut backoff = Duration::from_secs(1);
     loop {
         let report = collector.observe(&settings).await;
@@ -496,6 +555,13 @@ async fn run(mut a: RunArgs, file: &toml::Table) -> Result<(), Fail> {
                             next_renewal_attempt = std::time::Instant::now() + cert_renewal::RETRY_AFTER;
                             tracing::error!(error = %e, retry_in_s = cert_renewal::RETRY_AFTER.as_secs(), "certificate renewal failed");
                         }
+                    }
+                }
+                if !resp.console_ca_pem.is_empty() && resp.console_ca_pem != enrollment.ca_pem && !runner.busy() {
+                    if let Some(new_client) =
+                        ca_bundle.adopt(&resp.console_ca_pem, &console, &state_dir, &mut enrollment, console_name.as_deref()).await
+                    {
+                        client = new_client;
                     }
                 }
                 runner.on_heartbeat(&resp, &client);

@@ -411,7 +411,7 @@ fn package_cmd(cmd: PackageCmd) -> Result<()> {
 struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
     /// http_listen, http_tls, http_tls_cert, http_tls_key, grpc_tls_cert,
-    /// grpc_tls_key, rules, webhook,
+    /// grpc_tls_key, agent_ca_bundle, rules, webhook,
     /// server_names, sample_retention_days, heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, require_second_factor, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
@@ -485,6 +485,14 @@ struct Serve {
     /// --grpc-tls-key.
     #[arg(long, env = "TEEHSM_CONSOLE_GRPC_TLS_CERT", requires = "grpc_tls_key", value_name = "PEM")]
     grpc_tls_cert: Option<PathBuf>,
+    /// CA certificates (PEM) agents are told to trust for the agents' port
+    /// from now on, sent in every heartbeat answer: to move the port to a
+    /// certificate of another CA without enrolling the agents again, list
+    /// the old and the new CA here, wait until the agents took it (their
+    /// console-ca.pem), then install the new certificate. Agents take a
+    /// bundle only if it verifies the console; reloaded when it changes.
+    #[arg(long, env = "TEEHSM_CONSOLE_AGENT_CA_BUNDLE", value_name = "PEM")]
+    agent_ca_bundle: Option<PathBuf>,
     /// The private key of --grpc-tls-cert (PEM; chmod 600).
     #[arg(long, env = "TEEHSM_CONSOLE_GRPC_TLS_KEY", requires = "grpc_tls_cert", value_name = "PEM")]
     grpc_tls_key: Option<PathBuf>,
@@ -575,6 +583,7 @@ fn merge(mut cli: Serve) -> Result<Serve> {
     cli.http_tls_key = cli.http_tls_key.or(file.http_tls_key);
     cli.grpc_tls_cert = cli.grpc_tls_cert.or(file.grpc_tls_cert);
     cli.grpc_tls_key = cli.grpc_tls_key.or(file.grpc_tls_key);
+    cli.agent_ca_bundle = cli.agent_ca_bundle.or(file.agent_ca_bundle);
     cli.heartbeat_interval_ms = cli.heartbeat_interval_ms.or(file.heartbeat_interval_ms);
     cli.licence = cli.licence.or(file.licence);
     cli.vendor_key = cli.vendor_key.or(file.vendor_key);
@@ -676,6 +685,7 @@ fn config(s: Serve) -> Result<Config> {
         vendor_keys,
         allow_loopback_admin: s.allow_loopback_admin,
         require_second_factor,
+        agent_ca_bundle: s.agent_ca_bundle,
         database_url: s.database_url,
         keydist,
         server_names: s.server_names,

@@ -112,6 +112,7 @@ impl AgentService for Agents {
                 .collect(),
             attestation_nonce: nonce,
             renew_certificate: host.renew_requested,
+            console_ca_pem: sh.agent_ca_bundle.as_ref().map(|b| b.pem()).unwrap_or_default(),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! the alert evaluation loop with webhook delivery ([`webhook`]), over the
 //! SQLite [`crate::store`] and the console CA ([`tls`]).
 
+pub mod agent_ca;
 pub mod auth;
 pub mod convert;
 pub mod desired_state;
@@ -81,6 +82,9 @@ pub struct Config {
     /// `--require-second-factor`: which users must set up a second factor
     /// before the console serves them anything else.
     pub require_second_factor: totp_api::SecondFactorPolicy,
+    /// `--agent-ca-bundle`: CA certificates agents are told to trust for the
+    /// agents' port ([`agent_ca`]).
+    pub agent_ca_bundle: Option<PathBuf>,
     /// `--database-url`: an SQLite path or a `postgres://` URL; `None` is
     /// SQLite at `<data_dir>/console.db`.
     pub database_url: Option<String>,
@@ -171,6 +175,8 @@ pub struct Shared {
     pub operator_grpc_cert: bool,
     /// Who must have a second factor (`--require-second-factor`).
     pub second_factor: totp_api::SecondFactorPolicy,
+    /// `--agent-ca-bundle`, sent in every heartbeat answer.
+    pub agent_ca_bundle: Option<agent_ca::AgentCaBundle>,
 }
 
 /// The console clock, Unix ms.
@@ -239,6 +245,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     };
 
     let agents_tls = Arc::new(https::agents_tls_config(cfg.grpc_tls.as_ref(), &material, metrics.grpc_tls.clone())?);
+    let agent_ca_bundle = cfg.agent_ca_bundle.as_deref().map(agent_ca::AgentCaBundle::load).transpose()?;
     let grpc_listener = bind(&cfg.grpc_listen)?;
     let http_listener = bind(&cfg.http_listen)?;
     let grpc_addr = grpc_listener.local_addr().map_err(|source| DaemonError::Bind { addr: cfg.grpc_listen.clone(), source })?;
@@ -263,6 +270,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         audit_key,
         operator_grpc_cert: cfg.grpc_tls.is_some(),
         second_factor: cfg.require_second_factor,
+        agent_ca_bundle,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -23,6 +23,7 @@ pub fn config(data_dir: &Path) -> Config {
         licence: None,
         allow_loopback_admin: false,
         require_second_factor: Default::default(),
+        agent_ca_bundle: None,
         database_url: None,
     }
 }
