@@ -84,6 +84,7 @@ fake_service! {
     destroy_key(DestroyKeyRequest) -> Key;
     restore_key(RestoreKeyRequest) -> Key;
     rotate_key(RotateKeyRequest) -> Key;
+    update_key_rotation(UpdateKeyRotationRequest) -> Key;
     get_public_key(GetPublicKeyRequest) -> PublicKey;
     sign(SignRequest) -> SignResponse;
     verify(VerifyRequest) -> VerifyResponse;

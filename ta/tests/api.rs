@@ -377,6 +377,7 @@ fn create_is_idempotent_by_request_id_and_checks_its_arguments() {
         algorithm: Algorithm::EcSignP256Sha256 as i32,
         request_id: "r-1".into(),
         destroy_scheduled_duration_seconds: 0,
+        ..Default::default()
     };
     let first: Key = c.ok("CreateKey", &req);
     assert_eq!(first.destroy_scheduled_duration_seconds, 86_400);
@@ -771,4 +772,78 @@ fn the_token_policy_rules_bind_api_keys_too() {
     assert!(m.contains("SM2, SM4"), "{m}");
     assert!(c.sign("sm2", 0, b"after").is_ok(), "SM2 keys still sign");
     c.create("sm2-new", Algorithm::Sm2SignSm3);
+}
+
+#[test]
+fn symmetric_keys_rotate_on_their_schedule() {
+    let h = Harness::new("api-auto-rotation");
+    let mut c = Client::new(&h, "svc", &[("", ALL_OPS)]);
+    let day = 86_400u64;
+    // The first rotation due in 300 ms, then daily.
+    let first = now_ms() as i64 + 300;
+    let k: Key = c.ok(
+        "CreateKey",
+        &CreateKeyRequest {
+            name: "data".into(),
+            algorithm: Algorithm::Aes256Gcm as i32,
+            rotation_period_seconds: day,
+            next_rotation_time_ms: first,
+            ..Default::default()
+        },
+    );
+    assert_eq!((k.primary_version, k.rotation_period_seconds, k.next_rotation_time_ms), (1, day, first));
+    let encrypt = |c: &mut Client, text: &[u8]| -> EncryptResponse {
+        c.ok("Encrypt", &EncryptRequest { name: "data".into(), plaintext: text.to_vec(), ..Default::default() })
+    };
+    let old = encrypt(&mut c, b"before");
+    assert_eq!(old.version, 1);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // The next call that uses the key makes the rotation first.
+    let new = encrypt(&mut c, b"after");
+    assert_eq!(new.version, 2, "encrypted under the rotated primary");
+    let k: Key = c.ok("GetKey", &GetKeyRequest { name: "data".into() });
+    assert_eq!((k.primary_version, k.versions.len(), k.next_rotation_time_ms), (2, 2, first + day as i64 * 1000));
+    let back: DecryptResponse = c.ok("Decrypt", &DecryptRequest { name: "data".into(), ciphertext: old.ciphertext, ..Default::default() });
+    assert_eq!(back.plaintext, b"before", "ciphertexts of the old version still decrypt");
+    h.ta.audit.sync().unwrap();
+    let log = std::fs::read_to_string(h.dir.join("store").join(teehsm_ta::audit::AUDIT_FILE)).unwrap();
+    assert!(log.lines().any(|l| l.contains("Api:AutoRotate") && l.contains("\"data\"")), "the rotation is audited");
+
+    // UpdateKeyRotation: off, then back on; its refusals.
+    let k: Key = c.ok("UpdateKeyRotation", &UpdateKeyRotationRequest { name: "data".into(), rotation_period_seconds: 0, next_rotation_time_ms: 0 });
+    assert_eq!((k.rotation_period_seconds, k.next_rotation_time_ms), (0, 0));
+    let k: Key =
+        c.ok("UpdateKeyRotation", &UpdateKeyRotationRequest { name: "data".into(), rotation_period_seconds: 7 * day, next_rotation_time_ms: 0 });
+    assert!(k.rotation_period_seconds == 7 * day && k.next_rotation_time_ms > now_ms() as i64 + 6 * 86_400_000);
+    let m = c.fails(
+        "UpdateKeyRotation",
+        &UpdateKeyRotationRequest { name: "data".into(), rotation_period_seconds: 60, next_rotation_time_ms: 0 },
+        INVALID_ARGUMENT,
+    );
+    assert!(m.contains("a day"), "{m}");
+    c.create("sig", Algorithm::EcSignP256Sha256);
+    let m = c.fails(
+        "UpdateKeyRotation",
+        &UpdateKeyRotationRequest { name: "sig".into(), rotation_period_seconds: day, next_rotation_time_ms: 0 },
+        INVALID_ARGUMENT,
+    );
+    assert!(m.contains("symmetric keys"), "{m}");
+    let m = c.fails(
+        "CreateKey",
+        &CreateKeyRequest { name: "sig2".into(), algorithm: Algorithm::EcSignP256Sha256 as i32, rotation_period_seconds: day, ..Default::default() },
+        INVALID_ARGUMENT,
+    );
+    assert!(m.contains("RotateKey"), "{m}");
+    c.fails(
+        "UpdateKeyRotation",
+        &UpdateKeyRotationRequest { name: "nope".into(), rotation_period_seconds: day, next_rotation_time_ms: 0 },
+        NOT_FOUND,
+    );
+    // It needs the right to make versions.
+    let mut reader = Client::new(&h, "reader", &[("", acl_op::GET_PUBLIC)]);
+    reader.fails(
+        "UpdateKeyRotation",
+        &UpdateKeyRotationRequest { name: "data".into(), rotation_period_seconds: day, next_rotation_time_ms: 0 },
+        PERMISSION_DENIED,
+    );
 }

@@ -312,6 +312,21 @@ def test_rotate_key():
     assert sign(api, "py/p256", version=1).version == 1
 
 
+def test_automatic_rotation():
+    first = int(time.time() * 1000) + 300
+    k = create("py/rotating", A.AES_256_GCM, rotation_period_seconds=86400, next_rotation_time_ms=first)
+    assert k.rotation_period_seconds == 86400 and k.next_rotation_time_ms == first, k
+    time.sleep(0.4)
+    e = api("Encrypt", pb.EncryptRequest(name="py/rotating", plaintext=b"after"))
+    assert e.version == 2, e
+    k = api("GetKey", pb.GetKeyRequest(name="py/rotating"))
+    assert k.primary_version == 2 and k.next_rotation_time_ms == first + 86400 * 1000, k
+    off = api("UpdateKeyRotation", pb.UpdateKeyRotationRequest(name="py/rotating", rotation_period_seconds=0))
+    assert off.rotation_period_seconds == 0 and off.next_rotation_time_ms == 0, off
+    d = expect(SC.INVALID_ARGUMENT, api, "UpdateKeyRotation", pb.UpdateKeyRotationRequest(name="py/rotating", rotation_period_seconds=60))
+    assert "a day" in d, d
+
+
 def test_acl_permission_denied():
     d = expect(SC.PERMISSION_DENIED, sign, ro, "py/p256")
     assert "svc-py-ro" in d and "sign" in d, d

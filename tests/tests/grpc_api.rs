@@ -517,6 +517,30 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     let pub2 = api.get_public_key(GetPublicKeyRequest { name: "app/p256".into(), version: 2 }).await.expect("GetPublicKey v2");
     assert_ne!(pub2.der, pubkey.der);
 
+    // UpdateKeyRotation / automatic rotation of a symmetric key: the first
+    // rotation due in 300 ms, made by the next call that uses the key.
+    let day = 86_400u64;
+    let first = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 300;
+    api.create_key(create("app/rotating", Algorithm::Aes256Gcm)).await.expect("CreateKey app/rotating");
+    let k = api
+        .update_key_rotation(UpdateKeyRotationRequest { name: "app/rotating".into(), rotation_period_seconds: day, next_rotation_time_ms: first })
+        .await
+        .expect("UpdateKeyRotation");
+    assert_eq!((k.rotation_period_seconds, k.next_rotation_time_ms), (day, first));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let e = api
+        .encrypt(EncryptRequest { name: "app/rotating".into(), plaintext: b"after".to_vec(), ..Default::default() })
+        .await
+        .expect("Encrypt after the rotation time");
+    assert_eq!(e.version, 2, "the rotated primary encrypts");
+    let k = api.get_key(GetKeyRequest { name: "app/rotating".into() }).await.expect("GetKey");
+    assert_eq!((k.primary_version, k.next_rotation_time_ms), (2, first + day as i64 * 1000));
+    let m = expect_ta_code(
+        api.update_key_rotation(UpdateKeyRotationRequest { name: "app/p256".into(), rotation_period_seconds: day, next_rotation_time_ms: 0 }).await,
+        Code::InvalidArgument,
+    );
+    assert!(m.contains("symmetric"), "{m}");
+
     // ACL: the restricted client may verify and read app/p256 only.
     let m = expect_ta_code(restricted.sign(sign_data("app/p256", &msg)).await, Code::PermissionDenied);
     assert!(m.contains("svc-ro") && m.contains("sign"), "{m}");

@@ -89,6 +89,17 @@ fn kms_cli_end_to_end() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--algorithm") && err.contains("EC_SIGN_P256_SHA256") && err.contains("SM2_SIGN_SM3"), "{err}");
 
+    // Automatic rotation: on create, shown, changed and removed with set-rotation.
+    let out = expect_exit(&kms.run(me, &[&"create-key", &"cli/rot", &"--algorithm", &"HMAC_SHA256", &"--rotation-period-days", &"30", &"--json"]), 0);
+    assert!(out.contains(r#""rotation_period_seconds":2592000"#), "{out}");
+    let out = expect_exit(&kms.run(me, &[&"set-rotation", &"cli/rot", &"--period-days", &"7"]), 0);
+    assert!(out.contains("rotation: every 604800 s, next "), "{out}");
+    let out = expect_exit(&kms.run(me, &[&"set-rotation", &"cli/rot", &"--period-days", &"0", &"--json"]), 0);
+    assert!(out.contains(r#""rotation_period_seconds":0"#), "{out}");
+    let o = kms.run(me, &[&"set-rotation", &"cli/p256", &"--period-days", &"1"]);
+    expect_exit(&o, 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symmetric keys"), "{}", text(&o));
+
     // get-key, and a key that does not exist.
     let out = expect_exit(&kms.run(me, &[&"get-key", &"cli/p256"]), 0);
     assert!(out.contains("primary version: 1") && out.contains("1  ENABLED"), "{out}");

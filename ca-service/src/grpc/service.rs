@@ -157,6 +157,7 @@ forward_rpcs! {
     destroy_key: "DestroyKey", DestroyKeyRequest => Key;
     restore_key: "RestoreKey", RestoreKeyRequest => Key;
     rotate_key: "RotateKey", RotateKeyRequest => Key;
+    update_key_rotation: "UpdateKeyRotation", UpdateKeyRotationRequest => Key;
     get_public_key: "GetPublicKey", GetPublicKeyRequest => PublicKey;
     sign: "Sign", SignRequest => SignResponse;
     verify: "Verify", VerifyRequest => VerifyResponse;

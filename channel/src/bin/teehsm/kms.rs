@@ -72,6 +72,26 @@ pub enum KmsCommand {
         /// How long DestroyKey waits before the material goes [server default: 86400].
         #[arg(long, value_name = "SECONDS")]
         destroy_scheduled_duration: Option<u64>,
+        /// Rotate a symmetric key (AES/SM4-GCM, HMAC) automatically every
+        /// N days (1 to 36500) [default: no automatic rotation].
+        #[arg(long, value_name = "DAYS")]
+        rotation_period_days: Option<u64>,
+        /// When the first automatic rotation is due, Unix ms [default: now + the period].
+        #[arg(long, value_name = "UNIX_MS", requires = "rotation_period_days")]
+        next_rotation_ms: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set (or, with --period-days 0, remove) a symmetric key's automatic
+    /// rotation (UpdateKeyRotation).
+    SetRotation {
+        name: String,
+        /// Days between rotations, 1 to 36500; 0 removes the schedule.
+        #[arg(long, value_name = "DAYS")]
+        period_days: u64,
+        /// When the next rotation is due, Unix ms [default: now + the period].
+        #[arg(long, value_name = "UNIX_MS")]
+        next_rotation_ms: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -416,6 +436,13 @@ fn key_text(k: &Key) -> String {
         k.creator,
         k.destroy_scheduled_duration_seconds,
     );
+    if k.rotation_period_seconds > 0 {
+        s = s.replacen(
+            "\nversions:",
+            &format!("\nrotation: every {} s, next {}\nversions:", k.rotation_period_seconds, time(k.next_rotation_time_ms)),
+            1,
+        );
+    }
     for v in &k.versions {
         s.push_str(&format!("\n  {}  {}  created {}", v.version, enum_name(v.state, KeyVersionState::as_str_name), time(v.create_time_ms)));
         if v.destroy_time_ms > 0 {
@@ -437,6 +464,8 @@ fn key_json(k: &Key) -> serde_json::Value {
         "create_time_ms": k.create_time_ms,
         "creator": k.creator,
         "destroy_scheduled_duration_seconds": k.destroy_scheduled_duration_seconds,
+        "rotation_period_seconds": k.rotation_period_seconds,
+        "next_rotation_time_ms": k.next_rotation_time_ms,
         "versions": k.versions.iter().map(|v| serde_json::json!({
             "version": v.version,
             "state": enum_name(v.state, KeyVersionState::as_str_name),
@@ -520,7 +549,7 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
     let api = connect(&conn, creds).await?;
     let api = &api;
     let out = match cmd {
-        KmsCommand::CreateKey { name, request_id, destroy_scheduled_duration, json, .. } => {
+        KmsCommand::CreateKey { name, request_id, destroy_scheduled_duration, rotation_period_days, next_rotation_ms, json, .. } => {
             let alg = algorithm.unwrap_or(Algorithm::Unspecified);
             let k = api
                 .create_key(CreateKeyRequest {
@@ -528,6 +557,8 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
                     algorithm: alg as i32,
                     request_id: request_id.unwrap_or_default(),
                     destroy_scheduled_duration_seconds: destroy_scheduled_duration.unwrap_or(0),
+                    rotation_period_seconds: rotation_period_days.unwrap_or(0).saturating_mul(86_400),
+                    next_rotation_time_ms: next_rotation_ms.unwrap_or(0),
                 })
                 .await
                 .map_err(|e| sdk(api, "CreateKey", e))?;
@@ -578,6 +609,16 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
         KmsCommand::RotateKey { name, request_id, json } => {
             let k =
                 api.rotate_key(RotateKeyRequest { name, request_id: request_id.unwrap_or_default() }).await.map_err(|e| sdk(api, "RotateKey", e))?;
+            print_key(&k, json);
+            ExitCode::SUCCESS
+        }
+        KmsCommand::SetRotation { name, period_days, next_rotation_ms, json } => {
+            let req = UpdateKeyRotationRequest {
+                name,
+                rotation_period_seconds: period_days.saturating_mul(86_400),
+                next_rotation_time_ms: next_rotation_ms.unwrap_or(0),
+            };
+            let k = api.update_key_rotation(req).await.map_err(|e| sdk(api, "UpdateKeyRotation", e))?;
             print_key(&k, json);
             ExitCode::SUCCESS
         }

@@ -34,6 +34,7 @@ pub enum Method {
     DestroyKey,
     RestoreKey,
     RotateKey,
+    UpdateKeyRotation,
     GetPublicKey,
     Sign,
     Verify,
@@ -48,7 +49,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 18] = [
+    pub const ALL: [Method; 19] = [
         Method::CreateKey,
         Method::ImportKey,
         Method::GetKey,
@@ -56,6 +57,7 @@ impl Method {
         Method::DestroyKey,
         Method::RestoreKey,
         Method::RotateKey,
+        Method::UpdateKeyRotation,
         Method::GetPublicKey,
         Method::Sign,
         Method::Verify,
@@ -78,6 +80,7 @@ impl Method {
             Method::DestroyKey => "DestroyKey",
             Method::RestoreKey => "RestoreKey",
             Method::RotateKey => "RotateKey",
+            Method::UpdateKeyRotation => "UpdateKeyRotation",
             Method::GetPublicKey => "GetPublicKey",
             Method::Sign => "Sign",
             Method::Verify => "Verify",
@@ -113,6 +116,7 @@ enum Call {
     DestroyKey(DestroyKeyRequest),
     RestoreKey(RestoreKeyRequest),
     RotateKey(RotateKeyRequest),
+    UpdateKeyRotation(UpdateKeyRotationRequest),
     GetPublicKey(GetPublicKeyRequest),
     Sign(SignRequest),
     Verify(VerifyRequest),
@@ -140,6 +144,7 @@ impl Call {
             Method::DestroyKey => Call::DestroyKey(decode(body, "DestroyKeyRequest")?),
             Method::RestoreKey => Call::RestoreKey(decode(body, "RestoreKeyRequest")?),
             Method::RotateKey => Call::RotateKey(decode(body, "RotateKeyRequest")?),
+            Method::UpdateKeyRotation => Call::UpdateKeyRotation(decode(body, "UpdateKeyRotationRequest")?),
             Method::GetPublicKey => Call::GetPublicKey(decode(body, "GetPublicKeyRequest")?),
             Method::Sign => Call::Sign(decode(body, "SignRequest")?),
             Method::Verify => Call::Verify(decode(body, "VerifyRequest")?),
@@ -163,6 +168,7 @@ impl Call {
             Call::DestroyKey(r) => &r.name,
             Call::RestoreKey(r) => &r.name,
             Call::RotateKey(r) => &r.name,
+            Call::UpdateKeyRotation(r) => &r.name,
             Call::GetPublicKey(r) => &r.name,
             Call::Sign(r) => &r.name,
             Call::Verify(r) => &r.name,
@@ -185,6 +191,7 @@ impl Call {
         match self {
             Call::CreateKey(r) => one(&r.name, acl_op::GENERATE),
             Call::RotateKey(r) => one(&r.name, acl_op::GENERATE),
+            Call::UpdateKeyRotation(r) => one(&r.name, acl_op::GENERATE),
             Call::ImportKey(r) => vec![(r.name.as_str(), acl_op::GENERATE), (r.wrapping_key_name.as_str(), acl_op::UNWRAP)],
             Call::GetKey(r) => one(&r.name, acl_op::GET_PUBLIC),
             Call::GetPublicKey(r) => one(&r.name, acl_op::GET_PUBLIC),
@@ -383,12 +390,13 @@ impl Ta {
                 let alg = algorithm_of(r.algorithm)?;
                 check_request_id(&r.request_id)?;
                 let destroy_seconds = destroy_duration(r.destroy_scheduled_duration_seconds)?;
+                let rotation = keys::rotation_schedule(alg, r.rotation_period_seconds, r.next_rotation_time_ms, keys::now_ms())?;
                 let rec = match self.api_existing(slot, &r.name, alg, &r.request_id)? {
                     Some(Existing::Same(rec)) => rec,
                     Some(Existing::Taken) => return Err(keys::already_exists(&r.name)),
                     None => {
                         let material = algo::generate(alg)?;
-                        let k = NewKey { slot, name: &r.name, algorithm: alg, destroy_seconds, creator: &caller.id };
+                        let k = NewKey { slot, name: &r.name, algorithm: alg, destroy_seconds, creator: &caller.id, rotation };
                         self.api_create(k, NewVersion { material, imported: false, request_id: r.request_id })?
                     }
                 };
@@ -437,7 +445,7 @@ impl Ta {
                 let rec = if r.as_new_version {
                     self.api_add_version(slot, &r.name, alg, new)?
                 } else {
-                    self.api_create(NewKey { slot, name: &r.name, algorithm: alg, destroy_seconds, creator: &caller.id }, new)?
+                    self.api_create(NewKey { slot, name: &r.name, algorithm: alg, destroy_seconds, creator: &caller.id, rotation: (0, 0) }, new)?
                 };
                 used(&rec);
                 answer(&rec.to_proto())
@@ -467,6 +475,11 @@ impl Ta {
                 }
                 let material = algo::generate(rec.algorithm)?;
                 let rec = self.api_add_version(slot, &r.name, rec.algorithm, NewVersion { material, imported: false, request_id: r.request_id })?;
+                answer(&rec.to_proto())
+            }
+            Call::UpdateKeyRotation(r) => {
+                let rec = self.api_update_rotation(slot, &r.name, r.rotation_period_seconds, r.next_rotation_time_ms)?;
+                used(&rec);
                 answer(&rec.to_proto())
             }
             Call::GetPublicKey(r) => {

@@ -38,7 +38,11 @@ pub const MAX_DESTROY_SECONDS: u64 = 365 * 86_400;
 /// Most versions one key may have (rotations and imports).
 pub const MAX_VERSIONS: usize = 1000;
 
-const META_FORMAT: u8 = 1;
+/// Format of the record metadata: 2 adds the rotation schedule (1 is still read).
+const META_FORMAT: u8 = 2;
+/// The shortest and longest automatic rotation periods (as Cloud KMS: a day to 100 years).
+pub const MIN_ROTATION_SECONDS: u64 = 86_400;
+pub const MAX_ROTATION_SECONDS: u64 = 100 * 365 * 86_400;
 
 /// Checks a key name: 1-128 characters from `[A-Za-z0-9._/-]`.
 pub fn check_name(what: &str, name: &str) -> ApiResult<()> {
@@ -123,6 +127,9 @@ pub struct KeyRecord {
     /// The request_id of the call that created the key.
     pub request_id: String,
     pub versions: Vec<VersionRecord>,
+    /// Automatic rotation: the period (0: none) and when the next is due (Unix ms).
+    pub rotation_period_s: u64,
+    pub next_rotation_ms: i64,
 }
 
 fn state_code(s: KeyVersionState) -> u8 {
@@ -158,6 +165,7 @@ impl KeyRecord {
                 .str(&v.request_id)
                 .u64(v.object);
         }
+        w.u64(self.rotation_period_s).u64(self.next_rotation_ms as u64);
         w.into_vec()
     }
 
@@ -167,7 +175,8 @@ impl KeyRecord {
         let meta = o.get(CKA_TEEHSM_API_KEY_META).ok_or_else(|| corrupt(&name))?;
         let bad = |_| corrupt(&name);
         let mut r = Reader::new(meta);
-        if r.u8("format").map_err(bad)? != META_FORMAT {
+        let format = r.u8("format").map_err(bad)?;
+        if !(1..=META_FORMAT).contains(&format) {
             return Err(corrupt(&name));
         }
         let algorithm = Algorithm::try_from(r.u32("algorithm").map_err(bad)? as i32).map_err(|_| corrupt(&name))?;
@@ -196,8 +205,23 @@ impl KeyRecord {
                 object: r.u64("version object").map_err(bad)?,
             });
         }
+        let (rotation_period_s, next_rotation_ms) =
+            if format >= 2 { (r.u64("rotation period").map_err(bad)?, r.u64("next rotation").map_err(bad)? as i64) } else { (0, 0) };
         r.finish().map_err(bad)?;
-        Ok(KeyRecord { id: o.id, slot: o.slot, name, algorithm, primary, create_ms, destroy_seconds, creator, request_id, versions })
+        Ok(KeyRecord {
+            id: o.id,
+            slot: o.slot,
+            name,
+            algorithm,
+            primary,
+            create_ms,
+            destroy_seconds,
+            creator,
+            request_id,
+            versions,
+            rotation_period_s,
+            next_rotation_ms,
+        })
     }
 
     fn to_object(&self) -> Object {
@@ -235,7 +259,15 @@ impl KeyRecord {
             create_time_ms: self.create_ms,
             destroy_scheduled_duration_seconds: self.destroy_seconds,
             creator: self.creator.clone(),
+            rotation_period_seconds: self.rotation_period_s,
+            next_rotation_time_ms: if self.rotation_period_s > 0 { self.next_rotation_ms } else { 0 },
         }
+    }
+
+    /// Whether an automatic rotation is due: scheduled, time reached, and
+    /// the key in use (not scheduled for destruction, not destroyed).
+    pub fn rotation_due(&self, now: i64) -> bool {
+        self.rotation_period_s > 0 && self.next_rotation_ms <= now && self.check_usable().is_ok()
     }
 
     /// When the key's destruction is scheduled (DestroyKey), the time it happens.
@@ -304,6 +336,36 @@ pub struct NewKey<'a> {
     pub algorithm: Algorithm,
     pub destroy_seconds: u64,
     pub creator: &'a str,
+    /// Automatic rotation (period in seconds, next due in Unix ms), from [`rotation_schedule`].
+    pub rotation: (u64, i64),
+}
+
+/// Checks an automatic rotation schedule for a key of `alg`: `(0, 0)` for
+/// none; else a symmetric key, a period of a day to 100 years, and the
+/// first rotation at `next_ms` (0: `now` + the period).
+pub fn rotation_schedule(alg: Algorithm, period_s: u64, next_ms: i64, now: i64) -> ApiResult<(u64, i64)> {
+    if period_s == 0 {
+        if next_ms != 0 {
+            return Err(ApiError::invalid("next_rotation_time_ms needs a rotation_period_seconds"));
+        }
+        return Ok((0, 0));
+    }
+    if !matches!(super::algo::purpose(alg), KeyPurpose::EncryptDecrypt | KeyPurpose::Mac) {
+        return Err(ApiError::invalid(format!(
+            "automatic rotation is for symmetric keys (AES/SM4-GCM, HMAC), as in Cloud KMS; a {} key's public key is handed out, so rotate it with RotateKey",
+            alg.as_str_name()
+        )));
+    }
+    if !(MIN_ROTATION_SECONDS..=MAX_ROTATION_SECONDS).contains(&period_s) {
+        return Err(ApiError::invalid(format!(
+            "rotation_period_seconds must be {MIN_ROTATION_SECONDS} (a day) to {MAX_ROTATION_SECONDS} (100 years), got {period_s}"
+        )));
+    }
+    if next_ms < 0 {
+        return Err(ApiError::invalid("next_rotation_time_ms must be a Unix time in ms (0: now + the period)"));
+    }
+    let next = if next_ms == 0 { now.saturating_add(period_s as i64 * 1000) } else { next_ms };
+    Ok((period_s, next))
 }
 
 /// What a create found when the name was already taken.
@@ -327,10 +389,12 @@ impl Ta {
     }
 
     /// The record of key `name`, with versions whose scheduled destruction
-    /// is due destroyed first. NOT_FOUND if there is none.
+    /// is due destroyed first and a due automatic rotation made. NOT_FOUND
+    /// if there is none.
     pub(super) fn api_key(&self, slot: u64, name: &str) -> ApiResult<KeyRecord> {
         let rec = self.api_key_stored(slot, name)?.ok_or_else(|| ApiError::not_found(format!("no key named {name:?}")))?;
-        if rec.due(now_ms()) {
+        let now = now_ms();
+        if rec.due(now) || rec.rotation_due(now) {
             return self.api_expire(slot, name);
         }
         Ok(rec)
@@ -406,6 +470,8 @@ impl Ta {
             destroy_seconds: k.destroy_seconds,
             creator: k.creator.to_string(),
             request_id: first.request_id.clone(),
+            rotation_period_s: k.rotation.0,
+            next_rotation_ms: k.rotation.1,
             versions: vec![VersionRecord {
                 version: 1,
                 state: KeyVersionState::Enabled,
@@ -513,6 +579,53 @@ impl Ta {
             self.commit_api(ops)?;
             tracing::info!(key = %name, slot, "API key versions destroyed after their scheduled time");
         }
+        if rec.rotation_due(now) {
+            self.api_rotate_due(&mut rec, now)?;
+        }
+        Ok(rec)
+    }
+
+    /// Makes the due automatic rotation of `rec` (key lock held): a new
+    /// version from fresh material becomes the primary, and the next
+    /// rotation is the first period boundary after `now` (a key nobody used
+    /// for several periods rotates once, not once per missed period).
+    fn api_rotate_due(&self, rec: &mut KeyRecord, now: i64) -> ApiResult<()> {
+        let material = super::algo::generate(rec.algorithm)?;
+        let version = rec.next_version();
+        let vo = self.version_object(rec.slot, rec.id, version, &material)?;
+        rec.versions.push(VersionRecord {
+            version,
+            state: KeyVersionState::Enabled,
+            create_ms: now,
+            destroy_ms: 0,
+            imported: false,
+            request_id: String::new(),
+            object: vo.id,
+        });
+        rec.primary = version;
+        let period_ms = (rec.rotation_period_s as i64).saturating_mul(1000).max(1);
+        let missed = (now - rec.next_rotation_ms) / period_ms + 1;
+        rec.next_rotation_ms = rec.next_rotation_ms.saturating_add(missed.saturating_mul(period_ms));
+        self.commit_api(vec![Op::PutObject(Arc::new(vo)), Op::PutObject(Arc::new(rec.to_object()))])?;
+        self.audit.append(crate::audit::Event {
+            op: "Api:AutoRotate".into(),
+            slot: Some(rec.slot),
+            key: Some(rec.name.clone()),
+            ..Default::default()
+        });
+        tracing::info!(key = %rec.name, slot = rec.slot, version, next_rotation_ms = rec.next_rotation_ms, "API key rotated on its schedule");
+        Ok(())
+    }
+
+    /// UpdateKeyRotation: sets or removes `name`'s automatic rotation.
+    pub(super) fn api_update_rotation(&self, slot: u64, name: &str, period_s: u64, next_ms: i64) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        let mut rec = self.api_key_locked(slot, name)?;
+        rec.check_usable()?;
+        let (period, next) = rotation_schedule(rec.algorithm, period_s, next_ms, now_ms())?;
+        rec.rotation_period_s = period;
+        rec.next_rotation_ms = next;
+        self.commit_api(vec![Op::PutObject(Arc::new(rec.to_object()))])?;
         Ok(rec)
     }
 
@@ -535,7 +648,7 @@ impl Ta {
         let mut v = Vec::with_capacity(objects.len());
         for o in objects {
             let rec = KeyRecord::decode(&o)?;
-            v.push(if rec.due(now) { self.api_expire(slot, &rec.name)? } else { rec });
+            v.push(if rec.due(now) || rec.rotation_due(now) { self.api_expire(slot, &rec.name)? } else { rec });
         }
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
@@ -595,6 +708,24 @@ mod tests {
     fn times() {}
 
     #[test]
+    fn rotation_schedules() {
+        let now = 1_000_000;
+        assert_eq!(rotation_schedule(Algorithm::Aes256Gcm, 0, 0, now).unwrap(), (0, 0));
+        assert_eq!(rotation_schedule(Algorithm::Aes256Gcm, 86_400, 0, now).unwrap(), (86_400, now + 86_400_000));
+        assert_eq!(rotation_schedule(Algorithm::HmacSm3, 86_400 * 30, 5, now).unwrap(), (86_400 * 30, 5));
+        for (alg, period, next) in [
+            (Algorithm::Aes256Gcm, 0, 5),
+            (Algorithm::Aes256Gcm, 3_600, 0),
+            (Algorithm::Aes256Gcm, MAX_ROTATION_SECONDS + 1, 0),
+            (Algorithm::Aes256Gcm, 86_400, -1),
+            (Algorithm::EcSignP256Sha256, 86_400, 0),
+            (Algorithm::RsaDecryptOaep2048Sha256, 86_400, 0),
+        ] {
+            assert_eq!(rotation_schedule(alg, period, next, now).unwrap_err().code, super::super::code::INVALID_ARGUMENT, "{alg:?} {period} {next}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(destroy_duration(0).unwrap(), DEFAULT_DESTROY_SECONDS);
         assert_eq!(destroy_duration(1).unwrap(), 1);
@@ -634,9 +765,19 @@ mod tests {
                     object: 11,
                 },
             ],
+            rotation_period_s: 86_400,
+            next_rotation_ms: 1_800_000_000_000,
         };
         let back = KeyRecord::decode(&rec.to_object()).unwrap();
         assert_eq!(back, rec);
+        // A record written before rotation schedules (format 1) reads as "no rotation".
+        let mut v1 = rec.to_object().get(CKA_TEEHSM_API_KEY_META).unwrap().to_vec();
+        v1[0] = 1;
+        v1.truncate(v1.len() - 16);
+        let mut o1 = rec.to_object();
+        o1.attrs.insert(CKA_TEEHSM_API_KEY_META, v1);
+        let old = KeyRecord::decode(&o1).unwrap();
+        assert_eq!((old.rotation_period_s, old.next_rotation_ms, old.versions.len()), (0, 0, 2));
         let mut o = rec.to_object();
         o.attrs.insert(CKA_TEEHSM_API_KEY_META, vec![1, 2]);
         assert_eq!(KeyRecord::decode(&o).unwrap_err().code, super::super::code::INTERNAL);
