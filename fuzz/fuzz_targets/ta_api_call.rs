@@ -28,7 +28,7 @@ use teehsm_wire::proto::method_path;
 use teehsm_wire::proto::v1::{Algorithm, CreateKeyRequest};
 use teehsm_wire::*;
 
-const METHODS: [&str; 18] = [
+const METHODS: [&str; 19] = [
     "CreateKey",
     "ImportKey",
     "GetKey",
@@ -36,6 +36,7 @@ const METHODS: [&str; 18] = [
     "DestroyKey",
     "RestoreKey",
     "RotateKey",
+    "UpdateKeyRotation",
     "GetPublicKey",
     "Sign",
     "Verify",
