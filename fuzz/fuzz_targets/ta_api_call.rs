@@ -28,7 +28,7 @@ use teehsm_wire::proto::method_path;
 use teehsm_wire::proto::v1::{Algorithm, CreateKeyRequest};
 use teehsm_wire::*;
 
-const METHODS: [&str; 19] = [
+const METHODS: [&str; 20] = [
     "CreateKey",
     "ImportKey",
     "GetKey",
@@ -37,6 +37,7 @@ const METHODS: [&str; 19] = [
     "RestoreKey",
     "RotateKey",
     "UpdateKeyRotation",
+    "UpdateKeyVersionState",
     "GetPublicKey",
     "Sign",
     "Verify",

@@ -85,6 +85,7 @@ fake_service! {
     restore_key(RestoreKeyRequest) -> Key;
     rotate_key(RotateKeyRequest) -> Key;
     update_key_rotation(UpdateKeyRotationRequest) -> Key;
+    update_key_version_state(UpdateKeyVersionStateRequest) -> Key;
     get_public_key(GetPublicKeyRequest) -> PublicKey;
     sign(SignRequest) -> SignResponse;
     verify(VerifyRequest) -> VerifyResponse;

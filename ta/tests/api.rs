@@ -847,3 +847,45 @@ fn symmetric_keys_rotate_on_their_schedule() {
         PERMISSION_DENIED,
     );
 }
+
+#[test]
+fn versions_are_disabled_and_enabled_again() {
+    let h = Harness::new("api-version-state");
+    let mut c = Client::new(&h, "svc", &[("", ALL_OPS)]);
+    c.create("d", Algorithm::Aes256Gcm);
+    let state = |v: u32, s: KeyVersionState| UpdateKeyVersionStateRequest { name: "d".into(), version: v, state: s as i32 };
+    let old: EncryptResponse = c.ok("Encrypt", &EncryptRequest { name: "d".into(), plaintext: b"v1".to_vec(), ..Default::default() });
+    // Disable the primary: it is kept, shown DISABLED, and refused for everything.
+    let k: Key = c.ok("UpdateKeyVersionState", &state(0, KeyVersionState::Disabled));
+    assert_eq!(k.versions[0].state, KeyVersionState::Disabled as i32);
+    let m = c.fails("Encrypt", &EncryptRequest { name: "d".into(), plaintext: b"x".to_vec(), ..Default::default() }, FAILED_PRECONDITION);
+    assert!(m.contains("disabled") && m.contains("UpdateKeyVersionState"), "{m}");
+    c.fails("Decrypt", &DecryptRequest { name: "d".into(), ciphertext: old.ciphertext.clone(), ..Default::default() }, FAILED_PRECONDITION);
+    // A new primary works; the disabled version stays disabled.
+    c.ok::<_, Key>("RotateKey", &RotateKeyRequest { name: "d".into(), request_id: String::new() });
+    let e: EncryptResponse = c.ok("Encrypt", &EncryptRequest { name: "d".into(), plaintext: b"v2".to_vec(), ..Default::default() });
+    assert_eq!(e.version, 2);
+    // Destroy and restore keep it disabled.
+    c.ok::<_, Key>("DestroyKey", &DestroyKeyRequest { name: "d".into() });
+    let k: Key = c.ok("RestoreKey", &RestoreKeyRequest { name: "d".into() });
+    assert_eq!((k.versions[0].state, k.versions[1].state), (KeyVersionState::Disabled as i32, KeyVersionState::Enabled as i32));
+    // Enabled again: the old ciphertext decrypts; repeating it changes nothing.
+    c.ok::<_, Key>("UpdateKeyVersionState", &state(1, KeyVersionState::Enabled));
+    let k: Key = c.ok("UpdateKeyVersionState", &state(1, KeyVersionState::Enabled));
+    assert_eq!(k.versions[0].state, KeyVersionState::Enabled as i32);
+    let back: DecryptResponse = c.ok("Decrypt", &DecryptRequest { name: "d".into(), ciphertext: old.ciphertext, ..Default::default() });
+    assert_eq!(back.plaintext, b"v1");
+    // Refusals: other states, unknown versions, destroyed keys, the ACL.
+    let m = c.fails("UpdateKeyVersionState", &state(1, KeyVersionState::Destroyed), INVALID_ARGUMENT);
+    assert!(m.contains("ENABLED or DISABLED"), "{m}");
+    c.fails("UpdateKeyVersionState", &state(9, KeyVersionState::Disabled), NOT_FOUND);
+    c.ok::<_, Key>("DestroyKey", &DestroyKeyRequest { name: "d".into() });
+    let m = c.fails("UpdateKeyVersionState", &state(2, KeyVersionState::Disabled), FAILED_PRECONDITION);
+    assert!(m.contains("DESTROY_SCHEDULED"), "{m}");
+    let mut signer = Client::new(&h, "signer", &[("", acl_op::SIGN | acl_op::ENCRYPT)]);
+    signer.fails(
+        "UpdateKeyVersionState",
+        &UpdateKeyVersionStateRequest { name: "d".into(), version: 1, state: KeyVersionState::Disabled as i32 },
+        PERMISSION_DENIED,
+    );
+}

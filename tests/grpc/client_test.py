@@ -327,6 +327,17 @@ def test_automatic_rotation():
     assert "a day" in d, d
 
 
+def test_disable_and_enable_a_version():
+    create("py/dis", A.AES_128_GCM)
+    ct = api("Encrypt", pb.EncryptRequest(name="py/dis", plaintext=b"x")).ciphertext
+    k = api("UpdateKeyVersionState", pb.UpdateKeyVersionStateRequest(name="py/dis", version=1, state=pb.DISABLED))
+    assert k.versions[0].state == pb.DISABLED, k
+    d = expect(SC.FAILED_PRECONDITION, api, "Decrypt", pb.DecryptRequest(name="py/dis", ciphertext=ct))
+    assert "disabled" in d, d
+    api("UpdateKeyVersionState", pb.UpdateKeyVersionStateRequest(name="py/dis", version=1, state=pb.ENABLED))
+    assert api("Decrypt", pb.DecryptRequest(name="py/dis", ciphertext=ct)).plaintext == b"x"
+
+
 def test_acl_permission_denied():
     d = expect(SC.PERMISSION_DENIED, sign, ro, "py/p256")
     assert "svc-py-ro" in d and "sign" in d, d

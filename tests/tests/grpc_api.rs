@@ -541,6 +541,19 @@ async fn grpc_api_every_rpc_through_the_sdk() {
     );
     assert!(m.contains("symmetric"), "{m}");
 
+    // UpdateKeyVersionState: a disabled version is refused, then enabled again.
+    let k = api
+        .update_key_version_state(UpdateKeyVersionStateRequest { name: "app/p256".into(), version: 1, state: KeyVersionState::Disabled as i32 })
+        .await
+        .expect("disable v1");
+    assert_eq!(k.versions[0].state, KeyVersionState::Disabled as i32);
+    let m = expect_ta_code(api.sign(SignRequest { version: 1, ..sign_data("app/p256", &msg) }).await, Code::FailedPrecondition);
+    assert!(m.contains("disabled"), "{m}");
+    api.update_key_version_state(UpdateKeyVersionStateRequest { name: "app/p256".into(), version: 1, state: KeyVersionState::Enabled as i32 })
+        .await
+        .expect("enable v1");
+    assert_eq!(api.sign(SignRequest { version: 1, ..sign_data("app/p256", &msg) }).await.expect("Sign v1 again").version, 1);
+
     // ACL: the restricted client may verify and read app/p256 only.
     let m = expect_ta_code(restricted.sign(sign_data("app/p256", &msg)).await, Code::PermissionDenied);
     assert!(m.contains("svc-ro") && m.contains("sign"), "{m}");

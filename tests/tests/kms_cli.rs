@@ -100,6 +100,12 @@ fn kms_cli_end_to_end() {
     expect_exit(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("symmetric keys"), "{}", text(&o));
 
+    // disable-version / enable-version.
+    let out = expect_exit(&kms.run(me, &[&"disable-version", &"cli/rot"]), 0);
+    assert!(out.contains("1  DISABLED"), "{out}");
+    let out = expect_exit(&kms.run(me, &[&"enable-version", &"cli/rot", &"--version", &"1"]), 0);
+    assert!(out.contains("1  ENABLED"), "{out}");
+
     // get-key, and a key that does not exist.
     let out = expect_exit(&kms.run(me, &[&"get-key", &"cli/p256"]), 0);
     assert!(out.contains("primary version: 1") && out.contains("1  ENABLED"), "{out}");

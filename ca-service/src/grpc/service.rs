@@ -158,6 +158,7 @@ forward_rpcs! {
     restore_key: "RestoreKey", RestoreKeyRequest => Key;
     rotate_key: "RotateKey", RotateKeyRequest => Key;
     update_key_rotation: "UpdateKeyRotation", UpdateKeyRotationRequest => Key;
+    update_key_version_state: "UpdateKeyVersionState", UpdateKeyVersionStateRequest => Key;
     get_public_key: "GetPublicKey", GetPublicKeyRequest => PublicKey;
     sign: "Sign", SignRequest => SignResponse;
     verify: "Verify", VerifyRequest => VerifyResponse;

@@ -82,6 +82,25 @@ pub enum KmsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable a version: kept, but refused for every operation until
+    /// enabled again (UpdateKeyVersionState).
+    DisableVersion {
+        name: String,
+        /// The version [default: the primary].
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled version again (UpdateKeyVersionState).
+    EnableVersion {
+        name: String,
+        /// The version [default: the primary].
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Set (or, with --period-days 0, remove) a symmetric key's automatic
     /// rotation (UpdateKeyRotation).
     SetRotation {
@@ -545,6 +564,11 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
         }
         _ => None,
     };
+    let cmd_state = match &cmd {
+        KmsCommand::DisableVersion { .. } => Some(KeyVersionState::Disabled),
+        KmsCommand::EnableVersion { .. } => Some(KeyVersionState::Enabled),
+        _ => None,
+    };
     let creds = credentials(&conn, anonymous_ok)?;
     let api = connect(&conn, creds).await?;
     let api = &api;
@@ -609,6 +633,16 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
         KmsCommand::RotateKey { name, request_id, json } => {
             let k =
                 api.rotate_key(RotateKeyRequest { name, request_id: request_id.unwrap_or_default() }).await.map_err(|e| sdk(api, "RotateKey", e))?;
+            print_key(&k, json);
+            ExitCode::SUCCESS
+        }
+        KmsCommand::DisableVersion { name, version, json } | KmsCommand::EnableVersion { name, version, json } => {
+            // Set above for exactly these two commands.
+            let state = cmd_state.unwrap_or(KeyVersionState::Enabled);
+            let k = api
+                .update_key_version_state(UpdateKeyVersionStateRequest { name, version, state: state as i32 })
+                .await
+                .map_err(|e| sdk(api, "UpdateKeyVersionState", e))?;
             print_key(&k, json);
             ExitCode::SUCCESS
         }

@@ -35,6 +35,7 @@ pub enum Method {
     RestoreKey,
     RotateKey,
     UpdateKeyRotation,
+    UpdateKeyVersionState,
     GetPublicKey,
     Sign,
     Verify,
@@ -49,7 +50,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 19] = [
+    pub const ALL: [Method; 20] = [
         Method::CreateKey,
         Method::ImportKey,
         Method::GetKey,
@@ -58,6 +59,7 @@ impl Method {
         Method::RestoreKey,
         Method::RotateKey,
         Method::UpdateKeyRotation,
+        Method::UpdateKeyVersionState,
         Method::GetPublicKey,
         Method::Sign,
         Method::Verify,
@@ -81,6 +83,7 @@ impl Method {
             Method::RestoreKey => "RestoreKey",
             Method::RotateKey => "RotateKey",
             Method::UpdateKeyRotation => "UpdateKeyRotation",
+            Method::UpdateKeyVersionState => "UpdateKeyVersionState",
             Method::GetPublicKey => "GetPublicKey",
             Method::Sign => "Sign",
             Method::Verify => "Verify",
@@ -117,6 +120,7 @@ enum Call {
     RestoreKey(RestoreKeyRequest),
     RotateKey(RotateKeyRequest),
     UpdateKeyRotation(UpdateKeyRotationRequest),
+    UpdateKeyVersionState(UpdateKeyVersionStateRequest),
     GetPublicKey(GetPublicKeyRequest),
     Sign(SignRequest),
     Verify(VerifyRequest),
@@ -145,6 +149,7 @@ impl Call {
             Method::RestoreKey => Call::RestoreKey(decode(body, "RestoreKeyRequest")?),
             Method::RotateKey => Call::RotateKey(decode(body, "RotateKeyRequest")?),
             Method::UpdateKeyRotation => Call::UpdateKeyRotation(decode(body, "UpdateKeyRotationRequest")?),
+            Method::UpdateKeyVersionState => Call::UpdateKeyVersionState(decode(body, "UpdateKeyVersionStateRequest")?),
             Method::GetPublicKey => Call::GetPublicKey(decode(body, "GetPublicKeyRequest")?),
             Method::Sign => Call::Sign(decode(body, "SignRequest")?),
             Method::Verify => Call::Verify(decode(body, "VerifyRequest")?),
@@ -169,6 +174,7 @@ impl Call {
             Call::RestoreKey(r) => &r.name,
             Call::RotateKey(r) => &r.name,
             Call::UpdateKeyRotation(r) => &r.name,
+            Call::UpdateKeyVersionState(r) => &r.name,
             Call::GetPublicKey(r) => &r.name,
             Call::Sign(r) => &r.name,
             Call::Verify(r) => &r.name,
@@ -192,6 +198,7 @@ impl Call {
             Call::CreateKey(r) => one(&r.name, acl_op::GENERATE),
             Call::RotateKey(r) => one(&r.name, acl_op::GENERATE),
             Call::UpdateKeyRotation(r) => one(&r.name, acl_op::GENERATE),
+            Call::UpdateKeyVersionState(r) => one(&r.name, acl_op::DESTROY),
             Call::ImportKey(r) => vec![(r.name.as_str(), acl_op::GENERATE), (r.wrapping_key_name.as_str(), acl_op::UNWRAP)],
             Call::GetKey(r) => one(&r.name, acl_op::GET_PUBLIC),
             Call::GetPublicKey(r) => one(&r.name, acl_op::GET_PUBLIC),
@@ -475,6 +482,16 @@ impl Ta {
                 }
                 let material = algo::generate(rec.algorithm)?;
                 let rec = self.api_add_version(slot, &r.name, rec.algorithm, NewVersion { material, imported: false, request_id: r.request_id })?;
+                answer(&rec.to_proto())
+            }
+            Call::UpdateKeyVersionState(r) => {
+                let enabled = match KeyVersionState::try_from(r.state) {
+                    Ok(KeyVersionState::Enabled) => true,
+                    Ok(KeyVersionState::Disabled) => false,
+                    _ => return Err(ApiError::invalid("state must be ENABLED or DISABLED; DestroyKey and RestoreKey handle destruction")),
+                };
+                let rec = self.api_set_version_enabled(slot, &r.name, r.version, enabled)?;
+                used(&rec);
                 answer(&rec.to_proto())
             }
             Call::UpdateKeyRotation(r) => {

@@ -38,7 +38,8 @@ pub const MAX_DESTROY_SECONDS: u64 = 365 * 86_400;
 /// Most versions one key may have (rotations and imports).
 pub const MAX_VERSIONS: usize = 1000;
 
-/// Format of the record metadata: 2 adds the rotation schedule (1 is still read).
+/// Format of the record metadata: 2 adds the rotation schedule and each
+/// version's disabled flag (1 is still read).
 const META_FORMAT: u8 = 2;
 /// The shortest and longest automatic rotation periods (as Cloud KMS: a day to 100 years).
 pub const MIN_ROTATION_SECONDS: u64 = 86_400;
@@ -110,6 +111,9 @@ pub struct VersionRecord {
     pub request_id: String,
     /// The key object holding the material (gone once DESTROYED).
     pub object: u64,
+    /// Disabled (UpdateKeyVersionState): refused for every operation; kept
+    /// through DestroyKey/RestoreKey.
+    pub disabled: bool,
 }
 
 /// A key's metadata record.
@@ -135,7 +139,8 @@ pub struct KeyRecord {
 fn state_code(s: KeyVersionState) -> u8 {
     match s {
         KeyVersionState::Unspecified => 0,
-        KeyVersionState::Enabled => 1,
+        // DISABLED is the `disabled` flag on an ENABLED version, never a stored state.
+        KeyVersionState::Enabled | KeyVersionState::Disabled => 1,
         KeyVersionState::DestroyScheduled => 2,
         KeyVersionState::Destroyed => 3,
     }
@@ -166,6 +171,9 @@ impl KeyRecord {
                 .u64(v.object);
         }
         w.u64(self.rotation_period_s).u64(self.next_rotation_ms as u64);
+        for v in &self.versions {
+            w.bool(v.disabled);
+        }
         w.into_vec()
     }
 
@@ -203,10 +211,16 @@ impl KeyRecord {
                 imported: r.bool("imported").map_err(bad)?,
                 request_id: r.string("version request id", MAX_REQUEST_ID_LEN).map_err(bad)?,
                 object: r.u64("version object").map_err(bad)?,
+                disabled: false,
             });
         }
         let (rotation_period_s, next_rotation_ms) =
             if format >= 2 { (r.u64("rotation period").map_err(bad)?, r.u64("next rotation").map_err(bad)? as i64) } else { (0, 0) };
+        if format >= 2 {
+            for v in versions.iter_mut() {
+                v.disabled = r.bool("version disabled").map_err(bad)?;
+            }
+        }
         r.finish().map_err(bad)?;
         Ok(KeyRecord {
             id: o.id,
@@ -250,7 +264,7 @@ impl KeyRecord {
                 .iter()
                 .map(|v| KeyVersion {
                     version: v.version,
-                    state: v.state as i32,
+                    state: if v.disabled && v.state == KeyVersionState::Enabled { KeyVersionState::Disabled as i32 } else { v.state as i32 },
                     create_time_ms: v.create_ms,
                     destroy_time_ms: v.destroy_ms,
                     imported: v.imported,
@@ -307,6 +321,9 @@ impl KeyRecord {
             ApiError::not_found(format!("key {:?} has no version {want} (its versions are 1 to {})", self.name, self.versions.len()))
         })?;
         match found.state {
+            KeyVersionState::Enabled if found.disabled => {
+                Err(ApiError::failed_precondition(format!("version {want} of key {:?} is disabled; UpdateKeyVersionState enables it", self.name)))
+            }
             KeyVersionState::Enabled => Ok(found),
             KeyVersionState::DestroyScheduled => Err(ApiError::failed_precondition(format!(
                 "version {want} of key {:?} is scheduled for destruction at {}; RestoreKey cancels it",
@@ -480,6 +497,7 @@ impl Ta {
                 imported: first.imported,
                 request_id: first.request_id,
                 object: vo.id,
+                disabled: false,
             }],
         };
         self.commit_api(vec![Op::PutObject(Arc::new(vo)), Op::PutObject(Arc::new(rec.to_object()))])?;
@@ -523,6 +541,7 @@ impl Ta {
             imported: new.imported,
             request_id: new.request_id,
             object: vo.id,
+            disabled: false,
         });
         rec.primary = version;
         self.commit_api(vec![Op::PutObject(Arc::new(vo)), Op::PutObject(Arc::new(rec.to_object()))])?;
@@ -540,6 +559,32 @@ impl Ta {
             v.destroy_ms = at;
         }
         self.commit_api(vec![Op::PutObject(Arc::new(rec.to_object()))])?;
+        Ok(rec)
+    }
+
+    /// UpdateKeyVersionState: disables or enables version `v` (0: the primary).
+    pub(super) fn api_set_version_enabled(&self, slot: u64, name: &str, v: u32, enabled: bool) -> ApiResult<KeyRecord> {
+        let _g = self.api_key_lock().map_err(|e| ApiError::internal(e.message("")))?;
+        let mut rec = self.api_key_locked(slot, name)?;
+        let want = if v == 0 { rec.primary } else { v };
+        let key_name = rec.name.clone();
+        let found = rec
+            .versions
+            .iter_mut()
+            .find(|x| x.version == want)
+            .ok_or_else(|| ApiError::not_found(format!("key {key_name:?} has no version {want}")))?;
+        if found.state != KeyVersionState::Enabled {
+            return Err(ApiError::failed_precondition(format!(
+                "version {want} of key {key_name:?} is {}; only a version in use can be disabled or enabled",
+                found.state.as_str_name()
+            )));
+        }
+        if found.disabled != enabled {
+            return Ok(rec);
+        }
+        found.disabled = !enabled;
+        self.commit_api(vec![Op::PutObject(Arc::new(rec.to_object()))])?;
+        tracing::info!(key = %name, slot, version = want, enabled, "API key version state changed");
         Ok(rec)
     }
 
@@ -601,6 +646,7 @@ impl Ta {
             imported: false,
             request_id: String::new(),
             object: vo.id,
+            disabled: false,
         });
         rec.primary = version;
         let period_ms = (rec.rotation_period_s as i64).saturating_mul(1000).max(1);
@@ -754,6 +800,7 @@ mod tests {
                     imported: false,
                     request_id: "r1".into(),
                     object: 10,
+                    disabled: false,
                 },
                 VersionRecord {
                     version: 2,
@@ -763,6 +810,7 @@ mod tests {
                     imported: true,
                     request_id: String::new(),
                     object: 11,
+                    disabled: true,
                 },
             ],
             rotation_period_s: 86_400,
@@ -773,11 +821,12 @@ mod tests {
         // A record written before rotation schedules (format 1) reads as "no rotation".
         let mut v1 = rec.to_object().get(CKA_TEEHSM_API_KEY_META).unwrap().to_vec();
         v1[0] = 1;
-        v1.truncate(v1.len() - 16);
+        v1.truncate(v1.len() - 16 - rec.versions.len());
         let mut o1 = rec.to_object();
         o1.attrs.insert(CKA_TEEHSM_API_KEY_META, v1);
         let old = KeyRecord::decode(&o1).unwrap();
         assert_eq!((old.rotation_period_s, old.next_rotation_ms, old.versions.len()), (0, 0, 2));
+        assert!(old.versions.iter().all(|v| !v.disabled), "format 1 has no disabled versions");
         let mut o = rec.to_object();
         o.attrs.insert(CKA_TEEHSM_API_KEY_META, vec![1, 2]);
         assert_eq!(KeyRecord::decode(&o).unwrap_err().code, super::super::code::INTERNAL);
