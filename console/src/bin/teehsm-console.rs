@@ -412,7 +412,7 @@ struct Serve {
     /// TOML configuration file (keys: data_dir, database_url, grpc_listen,
     /// http_listen, http_tls, http_tls_cert, http_tls_key, grpc_tls_cert,
     /// grpc_tls_key, agent_ca_bundle, rules, webhook,
-    /// server_names, sample_retention_days, heartbeat_interval_ms, licence,
+    /// server_names, sample_retention_days, job_retention_days, heartbeat_interval_ms, licence,
     /// vendor_key, allow_loopback_admin, require_second_factor, admin_password_file,
     /// keydist_signing_key, attestation_trust_anchor, attestation_policy).
     #[arg(long, env = "TEEHSM_CONSOLE_CONFIG")]
@@ -460,6 +460,11 @@ struct Serve {
     /// tokens. 0 keeps them forever [default: 14].
     #[arg(long, env = "TEEHSM_CONSOLE_SAMPLE_RETENTION_DAYS", value_name = "DAYS")]
     sample_retention_days: Option<u64>,
+    /// Days finished jobs and rollouts are kept (a rollout once all its
+    /// jobs finished); older ones are deleted hourly. The audit log keeps
+    /// their history. 0 keeps them forever [default: 0].
+    #[arg(long, env = "TEEHSM_CONSOLE_JOB_RETENTION_DAYS", value_name = "DAYS")]
+    job_retention_days: Option<u64>,
     /// Serve the web UI, the HTTP API and /metrics over HTTPS with the
     /// console's own server certificate (issued by console-ca.pem for
     /// localhost and the --server-name names; browsers must trust
@@ -578,6 +583,7 @@ fn merge(mut cli: Serve) -> Result<Serve> {
         cli.server_names = file.server_names;
     }
     cli.sample_retention_days = cli.sample_retention_days.or(file.sample_retention_days);
+    cli.job_retention_days = cli.job_retention_days.or(file.job_retention_days);
     cli.http_tls = cli.http_tls || file.http_tls;
     cli.http_tls_cert = cli.http_tls_cert.or(file.http_tls_cert);
     cli.http_tls_key = cli.http_tls_key.or(file.http_tls_key);
@@ -690,6 +696,7 @@ fn config(s: Serve) -> Result<Config> {
         keydist,
         server_names: s.server_names,
         sample_retention_days: s.sample_retention_days.unwrap_or(14),
+        job_retention_days: s.job_retention_days.unwrap_or(0),
         http_tls,
         grpc_tls,
     })

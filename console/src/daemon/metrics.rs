@@ -159,12 +159,12 @@ impl Metrics {
         let pruned_rows = IntCounterVec::new(
             Opts::new(
                 "teehsm_console_pruned_rows_total",
-                "Rows the hourly housekeeping deleted (old host samples, expired enrollment tokens), by table.",
+                "Rows the hourly housekeeping deleted (old host samples, expired enrollment tokens, finished jobs and rollouts), by table.",
             ),
             &["table"],
         )?;
         registry.register(Box::new(pruned_rows.clone()))?;
-        for t in ["host_samples", "enrollment_tokens"] {
+        for t in ["host_samples", "enrollment_tokens", "jobs", "rollouts"] {
             pruned_rows.with_label_values(&[t]).inc_by(0);
         }
         let https = teehsm_tls::TlsMetrics::new("teehsm_console_http", "the HTTPS listener", "--http-tls-cert/--http-tls-key")?;

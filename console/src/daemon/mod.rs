@@ -97,6 +97,9 @@ pub struct Config {
     /// `--sample-retention-days`: host samples older than this are deleted
     /// hourly (0: kept forever).
     pub sample_retention_days: u64,
+    /// `--job-retention-days`: finished jobs and rollouts older than this
+    /// are deleted by the housekeeping (0: kept forever).
+    pub job_retention_days: u64,
     /// `--http-tls`, `--http-tls-cert`/`--http-tls-key`: HTTPS for the web UI and API.
     pub http_tls: https::HttpTls,
     /// `--grpc-tls-cert`/`--grpc-tls-key`: the agents' port serves this
@@ -286,8 +289,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let http = tokio::spawn(http::serve(http_listener, shared.clone(), web_tls));
     let external_url = format!("{scheme}://{http_addr}");
     let eval = tokio::spawn(evaluate_loop(shared.clone(), eval_store, engine, cfg.webhooks, external_url, stop_rx.clone()));
-    let housekeeping =
-        tokio::spawn(maintenance::run(shared.clone(), maintenance_store, cfg.sample_retention_days, maintenance::PERIOD, stop_rx.clone()));
+    let housekeeping = tokio::spawn(maintenance::run(
+        shared.clone(),
+        maintenance_store,
+        maintenance::Retention { sample_days: cfg.sample_retention_days, job_days: cfg.job_retention_days },
+        maintenance::PERIOD,
+        stop_rx.clone(),
+    ));
 
     write_addr(dir, "grpc.addr", grpc_addr)?;
     write_addr(dir, "http.addr", http_addr)?;

@@ -11,6 +11,7 @@ pub fn config(data_dir: &Path) -> Config {
         keydist: None,
         server_names: vec![],
         sample_retention_days: 14,
+        job_retention_days: 0,
         http_tls: Default::default(),
         grpc_tls: None,
         vendor_keys: vec![],

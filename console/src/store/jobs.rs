@@ -81,7 +81,53 @@ fn job_from_row(r: &Row) -> Result<Job> {
     })
 }
 
+/// What [`Store::prune_jobs`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrunedJobs {
+    pub jobs: u64,
+    pub rollouts: u64,
+}
+
 impl Store {
+    /// Deletes what finished more than `keep_days` ago: rollouts whose jobs
+    /// all finished (and whose waiting hosts were all started or skipped)
+    /// before then, with their jobs; and jobs of no rollout that finished
+    /// before then. The newest job and the newest rollout always stay, so
+    /// ids (the highest plus one) are never handed out twice. One
+    /// transaction. The audit log keeps the history.
+    pub fn prune_jobs(&mut self, now_ms: u64, keep_days: u64) -> Result<PrunedJobs> {
+        let cutoff = to_db(now_ms.saturating_sub(keep_days.saturating_mul(24 * 60 * 60 * 1000)))?;
+        let tx = self.db.begin()?;
+        let old_rollouts = "SELECT r.id FROM rollouts r
+             WHERE r.created_at_ms < ?1
+               AND r.id < (SELECT MAX(id) FROM rollouts)
+               AND NOT EXISTS (SELECT 1 FROM rollout_jobs rj JOIN jobs j ON j.id = rj.job_id
+                               WHERE rj.rollout_id = r.id AND (j.state IN ('queued', 'running') OR j.updated_at_ms >= ?1))
+               AND NOT EXISTS (SELECT 1 FROM rollout_waiting w WHERE w.rollout_id = r.id AND w.state = 'pending')";
+        let ids: Vec<i64> = tx.query(old_rollouts, &params![cutoff])?.iter().map(|r| r.get(0)).collect::<Result<_>>()?;
+        let mut pruned = PrunedJobs::default();
+        for id in &ids {
+            let jobs: Vec<i64> =
+                tx.query("SELECT job_id FROM rollout_jobs WHERE rollout_id = ?1", &params![*id])?.iter().map(|r| r.get(0)).collect::<Result<_>>()?;
+            tx.execute("DELETE FROM rollout_jobs WHERE rollout_id = ?1", &params![*id])?;
+            tx.execute("DELETE FROM rollout_waiting WHERE rollout_id = ?1", &params![*id])?;
+            tx.execute("DELETE FROM rollouts WHERE id = ?1", &params![*id])?;
+            for j in jobs {
+                pruned.jobs += tx.execute("DELETE FROM jobs WHERE id = ?1 AND id < (SELECT MAX(id) FROM jobs)", &params![j])?;
+            }
+            pruned.rollouts += 1;
+        }
+        pruned.jobs += tx.execute(
+            "DELETE FROM jobs
+             WHERE state IN ('succeeded', 'failed', 'rolled_back') AND updated_at_ms < ?1
+               AND id < (SELECT MAX(id) FROM jobs)
+               AND id NOT IN (SELECT job_id FROM rollout_jobs)",
+            &params![cutoff],
+        )?;
+        tx.commit()?;
+        Ok(pruned)
+    }
+
     /// Queues a job; returns its id (one more than the highest so far).
     pub fn create_job(&mut self, kind: &str, target_host: &str, payload: &serde_json::Value, now_ms: u64) -> Result<u64> {
         let payload = serde_json::to_string(payload)?;

@@ -38,7 +38,7 @@ pub use copy::CopyReport;
 pub use db::Location;
 pub use error::{Result, StoreError};
 pub use hosts::{Host, HostSample, HostStatus, NewHost, TokenKeys};
-pub use jobs::{Job, JobState};
+pub use jobs::{Job, JobState, PrunedJobs};
 pub use rollouts::{JobReportOutcome, PackageRecord, Rollout, RolloutHost, RolloutStatus, ITEM_TA_VERSION, KIND_TA_UPGRADE};
 pub use tokens::token_hash;
 pub use users::{Role, User};

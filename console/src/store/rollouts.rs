@@ -592,17 +592,7 @@ mod tests {
     use crate::store::testutil::{on_both, TestDb};
     use crate::store::NewHost;
 
-    fn pkg(version: &str) -> PackageRecord {
-        PackageRecord {
-            version: version.into(),
-            security_version: 1,
-            platform: "sim".into(),
-            manifest_sha256: "ab".repeat(32),
-            total_bytes: 10,
-            added_at_ms: 1,
-            added_by: "test".into(),
-        }
-    }
+    use crate::store::testutil::package as pkg;
 
     fn enroll(store: &mut Store, id: &str) {
         store.create_enrollment_token(id, id, 0, u64::MAX / 4).unwrap();

@@ -187,3 +187,17 @@ pub(crate) fn host_report(host: &str, keys: u64) -> crate::alerts::HostReport {
 pub(crate) fn new_host(id: &str, group: &str) -> super::NewHost {
     super::NewHost { id: id.into(), name: id.into(), group: group.into(), enrolled_at_ms: 1, cert_fingerprint: "f".into(), cert_not_after_ms: None }
 }
+
+/// A package record for `version` (sim platform, security version 1), as
+/// `package add` would store it.
+pub(crate) fn package(version: &str) -> crate::store::PackageRecord {
+    crate::store::PackageRecord {
+        version: version.into(),
+        security_version: 1,
+        platform: "sim".into(),
+        manifest_sha256: "ab".repeat(32),
+        total_bytes: 10,
+        added_at_ms: 1,
+        added_by: "test".into(),
+    }
+}
