@@ -109,6 +109,9 @@ impl AuditLog {
         let path = dir.join(AUDIT_FILE);
         let io = |source| AuditError::Io { path: path.display().to_string(), source };
         let summary = if path.exists() { verify_file(&path)? } else { ChainSummary::default() };
+        if path.exists() {
+            repair_tail(&path, summary.good_len).map_err(io)?;
+        }
         let mut file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path).map_err(io)?;
         // Gramine ignores O_APPEND: position at the end explicitly.
         std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io)?;
@@ -175,6 +178,29 @@ impl AuditLog {
     }
 }
 
+/// Makes the log end right after its last good entry and a newline before
+/// anything is appended: a torn final line (a crash mid-write; never synced,
+/// so never sealed into a store checkpoint) is cut off, and a last entry
+/// whose newline was not written gets one. Otherwise the next entry would be
+/// glued to the torn bytes and lost at the following open, and a store
+/// checkpoint that sealed it would then refuse the log.
+fn repair_tail(path: &Path, good_len: u64) -> std::io::Result<()> {
+    let len = std::fs::metadata(path)?.len();
+    let f = OpenOptions::new().write(true).open(path)?;
+    if good_len < len {
+        tracing::warn!(path = %path.display(), bytes = len - good_len, "audit: cutting off a torn final line");
+        f.set_len(good_len)?;
+    } else if good_len == len + 1 {
+        tracing::warn!(path = %path.display(), "audit: adding the newline the last entry was written without");
+        let mut end = &f;
+        std::io::Seek::seek(&mut end, std::io::SeekFrom::End(0))?;
+        std::io::Write::write_all(&mut end, b"\n")?;
+    } else {
+        return Ok(());
+    }
+    f.sync_all()
+}
+
 /// What verification found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChainSummary {
@@ -183,6 +209,9 @@ pub struct ChainSummary {
     pub head: [u8; 32],
     /// Hash recorded at each sequence number, kept only for the checkpoint check.
     pub checkpoint_hash: Option<[u8; 32]>,
+    /// Bytes from the start through the last good entry and its newline
+    /// (past the file's end by one when that entry has no newline yet).
+    pub good_len: u64,
 }
 
 /// Verifies the chain in `path`; if `checkpoint` is given, also that the
@@ -216,9 +245,11 @@ fn verify_inner(path: &Path, checkpoint_seq: Option<u64>) -> Result<ChainSummary
     let reader = BufReader::new(f);
     let mut line_no = 0u64;
     let mut pending_partial = false;
+    let mut offset = 0u64;
     for line in reader.split(b'\n') {
         line_no += 1;
         let line = line.map_err(|source| AuditError::Io { path: path.display().to_string(), source })?;
+        offset += line.len() as u64 + 1;
         if pending_partial {
             return Err(AuditError::Broken { line: line_no - 1, why: "malformed entry in the middle of the log".into() });
         }
@@ -250,6 +281,7 @@ fn verify_inner(path: &Path, checkpoint_seq: Option<u64>) -> Result<ChainSummary
         s.entries += 1;
         s.last_seq = entry.seq;
         s.head = h;
+        s.good_len = offset;
         if checkpoint_seq == Some(entry.seq) {
             s.checkpoint_hash = Some(h);
         }
@@ -350,5 +382,60 @@ mod tests {
         put(&d, &orig[..3]);
         assert!(verify(&d.join(AUDIT_FILE), None).is_ok(), "a prefix is a valid chain by itself");
         assert!(verify(&d.join(AUDIT_FILE), Some(head)).is_err(), "but not against the sealed checkpoint");
+    }
+}
+
+#[cfg(test)]
+mod torn_tail_tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("teehsm-audit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn event(op: &str) -> Event {
+        Event { op: op.into(), rv: 0, ..Default::default() }
+    }
+
+    /// A crash left `tail` after a good entry; the next process appends,
+    /// and a third open must still see every entry written after the crash.
+    fn survives(tag: &str, tail: &[u8], cut: bool) {
+        let d = temp(tag);
+        {
+            let log = AuditLog::open(&d).unwrap();
+            log.append(event("A"));
+            log.sync().unwrap();
+        }
+        let mut text = std::fs::read(d.join(AUDIT_FILE)).unwrap();
+        let good = text.clone();
+        if cut {
+            text.pop(); // the newline of entry 1 never made it
+        }
+        text.extend_from_slice(tail);
+        std::fs::write(d.join(AUDIT_FILE), &text).unwrap();
+        let log = AuditLog::open(&d).unwrap();
+        assert_eq!(log.head().0, 1);
+        assert_eq!(std::fs::read(d.join(AUDIT_FILE)).unwrap(), good, "the log ends after entry 1 and its newline");
+        log.append(event("B"));
+        let head = log.sync().unwrap();
+        drop(log);
+        let again = AuditLog::open(&d).unwrap();
+        assert_eq!(again.head(), head, "entry 2 written after the crash is still there");
+        assert_eq!(head.0, 2);
+        verify(&d.join(AUDIT_FILE), Some(head)).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_line_is_cut_off_before_appending() {
+        survives("torn", b"{\"seq\":2,\"time_ms\":5,\"pr", false);
+    }
+
+    #[test]
+    fn a_missing_newline_is_added_before_appending() {
+        survives("newline", b"", true);
     }
 }
