@@ -98,9 +98,12 @@ impl ApiMetrics {
         let tls = teehsm_tls::TlsMetrics::new("teehsm_grpc", "the gRPC listener", "grpc_tls_cert/grpc_tls_key")?;
         tls.register(&registry)?;
         let client_ca_reloads = IntCounterVec::new(
-            Opts::new("teehsm_grpc_client_ca_reloads_total", "Loads of a changed grpc_client_ca file, by result (ok, error); absent without mTLS."),
+            Opts::new("teehsm_grpc_client_ca_reloads_total", "Loads of a changed grpc_client_ca file, by result (ok, error); 0 without mTLS."),
             &["result"],
         )?;
+        for result in ["ok", "error"] {
+            client_ca_reloads.with_label_values(&[result]).inc_by(0);
+        }
         registry.register(Box::new(client_ca_reloads.clone()))?;
         Ok(ApiMetrics { registry, requests, duration, ta_operations, tls, client_ca_reloads })
     }
