@@ -275,7 +275,11 @@ fn ta_stops_when_the_ca_is_killed() {
     child.wait().unwrap();
     // The TA gets SIGTERM (parent-death signal) and shuts down in order.
     ca.wait_for("the orphaned TA to stop", Duration::from_secs(20), || (!process_alive(ta_pid as i32)).then_some(()));
-    assert!(ca.log().contains("shutting down"), "the TA stopped through its SIGTERM handler:\n{}", ca.log());
+    // It logs "stopped" at the end of an orderly stop (store closed, audit
+    // synced, sockets removed); its signal thread's "shutting down" may lose
+    // the race with the exit. The last lines may still be in the pipe the
+    // log reader drains: wait for them.
+    ca.wait_for("the TA's \"stopped\" line (an orderly stop)", Duration::from_secs(10), || ca.log().contains("teehsm_ta: stopped").then_some(()));
 }
 
 #[test]

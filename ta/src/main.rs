@@ -28,6 +28,9 @@ const EXIT_ROLLBACK: i32 = 4;
 const EXIT_CORRUPT: i32 = 5;
 /// A second SIGTERM/SIGINT during shutdown (128 + SIGTERM, as a shell reports a death by it).
 const EXIT_SIGNALLED_TWICE: i32 = 143;
+/// A second SIGTERM/SIGINT this soon after the first is taken as the same
+/// request (see the signal thread), not as "exit now".
+const REPEAT_SIGNAL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The teehsm trusted application.
 ///
@@ -511,11 +514,21 @@ fn spawn_signal_handler(wakers: Vec<ListenerWaker>, stop: Arc<AtomicBool>) {
         }
     };
     let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for (n, sig) in signals.forever().enumerate() {
-            if n > 0 {
+        let mut first: Option<std::time::Instant> = None;
+        for sig in signals.forever() {
+            if let Some(at) = first {
+                // The parent-death signal can arrive twice when the CA is
+                // killed (once per thread of the CA that the TA is handed to
+                // while the CA's threads exit); only a signal sent later, by
+                // someone who wants the orderly stop cut short, means "now".
+                if at.elapsed() < REPEAT_SIGNAL_GRACE {
+                    tracing::debug!(signal = sig, "repeated signal right after the first; the orderly stop goes on");
+                    continue;
+                }
                 tracing::warn!(signal = sig, "second signal during shutdown: exiting now");
                 std::process::exit(EXIT_SIGNALLED_TWICE);
             }
+            first = Some(std::time::Instant::now());
             // Stop first: if logging fails (stderr gone with the parent),
             // shutdown must still happen.
             stop.store(true, Ordering::SeqCst);
