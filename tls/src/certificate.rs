@@ -24,10 +24,12 @@ pub struct FileOptions {
 /// renamed into place within one clock tick).
 type Stamp = [FileStamp; 2];
 
-/// Inode, modification time and length of one file (zeros when it cannot be read).
-pub(crate) type FileStamp = (u64, Option<SystemTime>, u64);
+/// Inode, modification time and length of one file (zeros when it cannot
+/// be read): what tells a daemon that a file it watches was replaced.
+pub type FileStamp = (u64, Option<SystemTime>, u64);
 
-pub(crate) fn file_stamp(path: &Path) -> FileStamp {
+/// The [`FileStamp`] of `path` now.
+pub fn file_stamp(path: &Path) -> FileStamp {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).map(|m| (m.ino(), m.modified().ok(), m.len())).unwrap_or((0, None, 0))
 }

@@ -23,7 +23,7 @@ mod incoming;
 mod metrics;
 pub mod pem;
 
-pub use certificate::{FileOptions, ServerCertificate};
+pub use certificate::{file_stamp, FileOptions, FileStamp, ServerCertificate};
 pub use client_cas::ClientCaFile;
 pub use config::{server_config, ClientAuth};
 pub use incoming::{incoming, incoming_with_timeout, TlsIncoming, HANDSHAKE_TIMEOUT};

@@ -287,13 +287,19 @@ fn required<T>(field: Option<T>, flag: &str) -> Result<T, Fail> {
 /// A client of the console's AgentService with the enrollment's client
 /// certificate (the connection is made at the first call).
 fn console_client(console: &str, enrollment: &Enrollment, console_name: Option<&str>) -> Result<AgentServiceClient<Channel>, Fail> {
-    let mut tls = ClientTlsConfig::new()
+    Ok(AgentServiceClient::new(endpoint(console, client_tls(enrollment, console_name))?.connect_lazy()))
+}
+
+/// TLS to the console: its CA(s) from the enrollment, the agent's client
+/// certificate, and the name to check if not the URL's host.
+fn client_tls(enrollment: &Enrollment, console_name: Option<&str>) -> ClientTlsConfig {
+    let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&enrollment.ca_pem))
         .identity(Identity::from_pem(&enrollment.cert_pem, enrollment.key_pem.as_bytes()));
-    if let Some(name) = console_name {
-        tls = tls.domain_name(name);
+    match console_name {
+        Some(name) => tls.domain_name(name),
+        None => tls,
     }
-    Ok(AgentServiceClient::new(endpoint(console, tls)?.connect_lazy()))
 }
 
 /// The console CA bundle the console sends (HeartbeatResponse.console_ca_pem).
@@ -325,12 +331,7 @@ impl CaBundle {
         }
         let candidate = Enrollment { ca_pem: bundle.to_string(), ..enrollment.clone() };
         let probe = async {
-            let mut tls = ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(&candidate.ca_pem))
-                .identity(Identity::from_pem(&candidate.cert_pem, candidate.key_pem.as_bytes()));
-            if let Some(name) = console_name {
-                tls = tls.domain_name(name);
-            }
+            let tls = client_tls(&candidate, console_name);
             let channel = endpoint(console, tls).map_err(|e| e.err.to_string())?.connect().await.map_err(|e| source_chain(&e))?;
             Enrollment::replace_ca(state_dir, bundle).map_err(|e| e.to_string())?;
             Ok::<_, String>(AgentServiceClient::new(channel))

@@ -9,15 +9,8 @@
 use super::DaemonError;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
 use teehsm_tls::pem::load_chain;
-
-type Stamp = (u64, Option<SystemTime>, u64);
-
-fn stamp(path: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map(|m| (m.ino(), m.modified().ok(), m.len())).unwrap_or((0, None, 0))
-}
+use teehsm_tls::{file_stamp as stamp, FileStamp as Stamp};
 
 /// The bundle file and the PEM last read from it.
 pub struct AgentCaBundle {

@@ -495,6 +495,16 @@ fn key_json(k: &Key) -> serde_json::Value {
     })
 }
 
+/// disable-version / enable-version (UpdateKeyVersionState).
+async fn set_version_state(api: &ApiClient, name: String, version: u32, state: KeyVersionState, json: bool) -> R<ExitCode> {
+    let k = api
+        .update_key_version_state(UpdateKeyVersionStateRequest { name, version, state: state as i32 })
+        .await
+        .map_err(|e| sdk(api, "UpdateKeyVersionState", e))?;
+    print_key(&k, json);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_key(k: &Key, json: bool) {
     if json {
         println!("{}", key_json(k));
@@ -564,11 +574,6 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
         }
         _ => None,
     };
-    let cmd_state = match &cmd {
-        KmsCommand::DisableVersion { .. } => Some(KeyVersionState::Disabled),
-        KmsCommand::EnableVersion { .. } => Some(KeyVersionState::Enabled),
-        _ => None,
-    };
     let creds = credentials(&conn, anonymous_ok)?;
     let api = connect(&conn, creds).await?;
     let api = &api;
@@ -636,16 +641,8 @@ async fn run_async(conn: KmsConn, cmd: KmsCommand) -> R<ExitCode> {
             print_key(&k, json);
             ExitCode::SUCCESS
         }
-        KmsCommand::DisableVersion { name, version, json } | KmsCommand::EnableVersion { name, version, json } => {
-            // Set above for exactly these two commands.
-            let state = cmd_state.unwrap_or(KeyVersionState::Enabled);
-            let k = api
-                .update_key_version_state(UpdateKeyVersionStateRequest { name, version, state: state as i32 })
-                .await
-                .map_err(|e| sdk(api, "UpdateKeyVersionState", e))?;
-            print_key(&k, json);
-            ExitCode::SUCCESS
-        }
+        KmsCommand::DisableVersion { name, version, json } => set_version_state(api, name, version, KeyVersionState::Disabled, json).await?,
+        KmsCommand::EnableVersion { name, version, json } => set_version_state(api, name, version, KeyVersionState::Enabled, json).await?,
         KmsCommand::SetRotation { name, period_days, next_rotation_ms, json } => {
             let req = UpdateKeyRotationRequest {
                 name,

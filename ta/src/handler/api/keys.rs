@@ -705,11 +705,16 @@ impl Ta {
     pub(super) fn api_version_key(&self, rec: &KeyRecord, v: u32) -> ApiResult<(u32, Arc<LoadedKey>)> {
         rec.check_usable()?;
         let ver = rec.version(v)?;
-        let o = self.store.state().objects.get(&ver.object).cloned().ok_or_else(|| corrupt(&rec.name))?;
+        // The key object and the token's rules from one read of the store state.
+        let (o, rules) = {
+            let st = self.store.state();
+            let o = st.objects.get(&ver.object).cloned().ok_or_else(|| corrupt(&rec.name))?;
+            let rules = crate::handler::keydist::token_policy::policy_in(&st, o.slot).map(|p| p.crypto).unwrap_or_default();
+            (o, rules)
+        };
         if o.ulong(CKA_TEEHSM_API_KEY_RECORD) != Some(rec.id) {
             return Err(corrupt(&rec.name));
         }
-        let rules = self.crypto_rules(o.slot);
         if !rules.is_empty() {
             rules.check_key(&o).map_err(|d| ApiError::new(super::code::FAILED_PRECONDITION, d.message))?;
         }

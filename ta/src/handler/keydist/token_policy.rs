@@ -33,16 +33,7 @@ pub struct InForce {
 impl Ta {
     /// The policy in force on the token in `slot`, if any.
     pub(crate) fn token_policy(&self, slot: u64) -> Option<InForce> {
-        let st = self.store.state();
-        st.policy_of(slot).filter(|o| o.class() == CKO_TEEHSM_TOKEN_POLICY).map(|o| InForce {
-            object: o.id,
-            version: o.ulong(CKA_TEEHSM_POLICY_VERSION).unwrap_or(0),
-            max_objects: o.ulong(CKA_TEEHSM_POLICY_MAX_OBJECTS).unwrap_or(0),
-            crypto: CryptoRules {
-                min_rsa_bits: o.ulong(CKA_TEEHSM_POLICY_MIN_RSA_BITS).and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
-                rules: o.ulong(CKA_TEEHSM_POLICY_RULES).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
-            },
-        })
+        policy_in(&self.store.state(), slot)
     }
 
     /// The algorithm rules in force on the token in `slot` (none without a policy).
@@ -157,4 +148,18 @@ impl Ta {
         self.audit_keydist(conn, "ApplyTokenPolicy", session, None, detail, rv);
         r
     }
+}
+
+/// The policy in force on the token in `slot` of `st`, read under a lock
+/// the caller already holds (one read of the store state on hot paths).
+pub(crate) fn policy_in(st: &crate::store::State, slot: u64) -> Option<InForce> {
+    st.policy_of(slot).filter(|o| o.class() == CKO_TEEHSM_TOKEN_POLICY).map(|o| InForce {
+        object: o.id,
+        version: o.ulong(CKA_TEEHSM_POLICY_VERSION).unwrap_or(0),
+        max_objects: o.ulong(CKA_TEEHSM_POLICY_MAX_OBJECTS).unwrap_or(0),
+        crypto: CryptoRules {
+            min_rsa_bits: o.ulong(CKA_TEEHSM_POLICY_MIN_RSA_BITS).and_then(|b| u32::try_from(b).ok()).unwrap_or(0),
+            rules: o.ulong(CKA_TEEHSM_POLICY_RULES).and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+        },
+    })
 }
